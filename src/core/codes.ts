@@ -31,6 +31,32 @@ export const CODES = {
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
   DC_SIM_STATE: 'the simulated board is not in the state the command needs',
 
+  // store (SQLite state)
+  DC_STORE_OPEN: 'the state database could not be opened, or is not a duocell database',
+  DC_STORE_MIGRATION: 'a schema migration failed; the database stays at the previous version',
+  DC_STORE_SCHEMA_NEWER: 'the database was written by a newer duocell (unknown schema version)',
+  DC_STORE_CONSTRAINT: 'a write broke a uniqueness or reference constraint',
+  DC_STORE_NOT_FOUND: 'no such subscriber, policy or record',
+  DC_STORE_INVALID: 'a value to be stored is invalid (address, prefix, MAC, limit, mode, name)',
+  DC_STORE_IN_USE: 'the policy is still used by subscribers and cannot be removed',
+  DC_STORE_BUSY: 'the database stayed locked by another process',
+
+  // ota (signed policy bundles)
+  DC_OTA_MALFORMED: 'the bundle envelope is not well-formed (JSON, size, fields, encoding)',
+  DC_OTA_UNSIGNED: 'the bundle carries no signature',
+  DC_OTA_UNTRUSTED_KEY: 'the bundle is signed by a key this box does not trust',
+  DC_OTA_BAD_SIGNATURE: 'the bundle signature does not verify',
+  DC_OTA_SCHEMA_INVALID: 'the signed document fails the bundle schema',
+  DC_OTA_CONTENT_INVALID: 'the document is schema-valid but inconsistent (unknown policy, duplicate identifier)',
+  DC_OTA_EXPIRED: 'the bundle has expired',
+  DC_OTA_NOT_YET_VALID: 'the bundle is issued in the future (beyond the allowed clock skew)',
+  DC_OTA_FOREIGN_TARGET: 'the bundle targets other cells, not this one',
+  DC_OTA_ROLLBACK: 'the bundle version is older than or equal to the newest applied (anti-rollback)',
+  DC_OTA_BASE_MISMATCH: 'the delta bundle is against a base version that is not the current one',
+  DC_OTA_NO_PREVIOUS: 'there is no previous version to roll back to',
+  DC_OTA_FETCH: 'fetching the bundle URL failed (network error or HTTP status)',
+  DC_OTA_KEY_INVALID: 'a key is not a valid Ed25519 key',
+
   // web
   DC_HTTP_NOT_FOUND: 'no such route or resource',
   DC_HTTP_BAD_REQUEST: 'the request failed validation',
