@@ -27,6 +27,28 @@ export const CODES = {
   DC_PROXY_SHUTDOWN: 'the proxy is draining and accepts no new sessions',
   DC_PROXY_LISTEN: 'a listener could not be opened',
 
+  // protocols/convert + proxy fronts/convert, convert-client (RFC 8803 0-RTT TCP Convert)
+  DC_CONVERT_UNSUPPORTED_VERSION: 'a Convert message carried a version other than 1 (Convert error 0)',
+  DC_CONVERT_MALFORMED: 'a Convert message could not be parsed or validated (Convert error 1)',
+  DC_CONVERT_UNSUPPORTED_MESSAGE: 'a Convert message carried a TLV this side does not accept (Convert error 2)',
+  DC_CONVERT_MISSING_COOKIE: 'the converter requires a Cookie TLV and none was sent (Convert error 3)',
+  DC_CONVERT_NOT_AUTHORIZED: 'the Cookie TLV is not one the converter accepts (Convert error 32)',
+  DC_CONVERT_UNSUPPORTED_TCP_OPTION: 'the Connect TLV asked for a TCP option the converter cannot use (Convert error 33)',
+  DC_CONVERT_TRUNCATED: 'the stream ended or timed out before a whole Convert message arrived',
+  DC_CONVERT_ENCODE: 'a Convert message could not be encoded (bad address, bad field, too long)',
+  DC_CONVERT_PEER_ERROR: 'the converter answered with an Error TLV (Convert error code attached)',
+
+  // protocols/socks5 + proxy fronts/socks5 (RFC 1928, RFC 1929)
+  DC_SOCKS_VERSION: 'a SOCKS message carried the wrong version byte',
+  DC_SOCKS_MALFORMED: 'a SOCKS message could not be parsed or validated',
+  DC_SOCKS_NO_ACCEPTABLE_METHOD: 'none of the SOCKS authentication methods offered is acceptable',
+  DC_SOCKS_AUTH_FAILED: 'SOCKS username/password authentication failed',
+  DC_SOCKS_COMMAND_UNSUPPORTED: 'the SOCKS command is not supported (only CONNECT is)',
+  DC_SOCKS_ADDRESS_TYPE: 'the SOCKS address type is not supported',
+  DC_SOCKS_TRUNCATED: 'the stream ended or timed out before a whole SOCKS message arrived',
+  DC_SOCKS_ENCODE: 'a SOCKS message could not be encoded (bad address, field too long)',
+  DC_SOCKS_PEER_REPLY: 'the SOCKS server answered with a failure reply (reply code attached)',
+
   // test hosts / simulated board
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
   DC_SIM_STATE: 'the simulated board is not in the state the command needs',
