@@ -79,9 +79,43 @@ export const CODES = {
   DC_OTA_FETCH: 'fetching the bundle URL failed (network error or HTTP status)',
   DC_OTA_KEY_INVALID: 'a key is not a valid Ed25519 key',
 
+  // netlink (protocols/netlink, drivers/netlink: rtnetlink, generic netlink, mptcp_pm)
+  DC_NETLINK_MALFORMED: 'a netlink message or attribute is malformed (bad length, missing or wrongly sized attribute)',
+  DC_NETLINK_INVALID_ARG: 'a value given to a netlink encoder is out of range (attribute type, integer, address)',
+  DC_NETLINK_SOCKET: 'opening, binding or sending on a netlink socket failed (errno attached)',
+  DC_NETLINK_ERRNO: 'the kernel answered a netlink request with an error (errno attached)',
+  DC_NETLINK_TIMEOUT: 'the kernel did not answer a netlink request in time',
+  DC_NETLINK_CLOSED: 'the netlink socket was closed while a request was pending',
+  DC_NETLINK_FAMILY_MISSING: 'a generic netlink family (mptcp_pm, nl80211) is not registered in this kernel',
+  DC_MPTCP_PM_EVENT_INVALID: 'an mptcp_pm event lacks a required attribute or has a wrong one (dropped)',
+
+  // drivers/wlan (nl80211)
+  DC_WLAN_UNAVAILABLE: 'nl80211 is absent (no cfg80211): link state from rtnetlink only, radio quality unknown',
+  DC_WLAN_NO_INTERFACE: 'no such wireless interface',
+
+  // services/paths, services/pm
+  DC_PATH_UNKNOWN: 'no such path (uplink)',
+  DC_PATH_ROUTING: 'installing or restoring an uplink routing table or source rule failed',
+  DC_PM_SYNC: 'keeping kernel MPTCP endpoints or limits in step with the paths failed',
+
   // web
   DC_HTTP_NOT_FOUND: 'no such route or resource',
   DC_HTTP_BAD_REQUEST: 'the request failed validation',
+
+  // web (HTTP API, admin auth, event stream)
+  DC_WEB_AUTH_REQUIRED: 'no valid admin session: log in first',
+  DC_WEB_BAD_CREDENTIALS: 'the admin password is wrong',
+  DC_WEB_CSRF: 'the CSRF token is missing or does not match the session',
+  DC_WEB_HOST: 'the Host header names no address this box answers to (DNS-rebinding guard)',
+  DC_WEB_RATE_LIMITED: 'too many failed logins from this client: retry later',
+  DC_WEB_NOT_SET_UP: 'no admin password is set yet: the first-boot set-up is needed',
+  DC_WEB_ALREADY_SET_UP: 'the admin password is already set',
+  DC_WEB_FIRST_BOOT_SECRET: 'the first-boot secret is missing or wrong',
+  DC_WEB_WEAK_PASSWORD: 'the new password does not meet the minimum rules',
+  DC_WEB_PAYLOAD_TOO_LARGE: 'the request body is larger than this route accepts',
+  DC_WEB_UNSUPPORTED_MEDIA: 'the request body has a content type this route does not accept',
+  DC_WEB_UNAVAILABLE: 'that part of the box (modem, WLAN) is not present or not running',
+  DC_WEB_BUSY: 'too many event-stream clients are connected',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

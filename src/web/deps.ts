@@ -1,0 +1,211 @@
+/**
+ * What the web layer needs from the rest of duocell, and nothing more. The web server never
+ * imports the proxy engine, the store or the radios: main.ts builds a WebDeps from the services
+ * and hands it to createWebServer(). src/web/fake-deps.ts is an in-memory one for development
+ * and the browser tests.
+ *
+ * Every async method may throw a DuocellError; its code decides the HTTP status
+ * (src/web/status.ts) and reaches the client as `{error:{code,message}}`.
+ */
+
+export type AccessType = 'cellular' | 'wlan';
+export type SteeringMode = 'active-standby' | 'priority' | 'ratio';
+export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';
+
+export interface HealthView {
+  status: 'ok' | 'degraded';
+  preset: 'cell' | 'concentrator';
+  version: string;
+  uptimeS: number;
+  checks: Record<string, boolean>;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface SubflowView {
+  side: 'client' | 'server';
+  id: number;
+  local: Endpoint;
+  remote: Endpoint;
+  access: AccessType | 'lan' | 'unknown';
+  bytesSent: number;
+  bytesReceived: number;
+  rttUs: number;
+}
+
+export interface SessionView {
+  id: string;
+  front: 'transparent' | 'explicit' | 'convert' | 'socks5';
+  client: Endpoint & { mptcp: boolean };
+  server: Endpoint & { mptcp: boolean };
+  combination: Combination;
+  action: string;
+  startedAt: string;
+  bytes: { up: number; down: number };
+  subflows: SubflowView[];
+}
+
+export interface SignalView {
+  rssiDbm?: number;
+  rsrp?: number;
+  rsrq?: number;
+  sinr?: number;
+  /** 0 (none) … 4 (excellent). */
+  bars: number;
+}
+
+export interface PathView {
+  name: string;
+  access: AccessType;
+  interface: string;
+  state: 'up' | 'down';
+  addresses: string[];
+  signal?: SignalView;
+  /** Counters since the path's interface came up (monotonic while up). */
+  bytesTx: number;
+  bytesRx: number;
+  rttMs?: number;
+}
+
+export interface ModemView {
+  present: boolean;
+  /** e.g. absent, initializing, searching, registered, connected, error. */
+  state: string;
+  model?: string;
+  imei?: string;
+  sim: string;
+  operator?: string;
+  rat?: string;
+  band?: string;
+  rssiDbm?: number;
+  rsrp?: number;
+  rsrq?: number;
+  sinr?: number;
+  apn?: string;
+  addresses?: string[];
+}
+
+export interface WlanView {
+  present: boolean;
+  interface: string;
+  /** e.g. station, ap, mesh. */
+  mode: string;
+  state: string;
+  ssid?: string;
+  bssid?: string;
+  frequencyMhz?: number;
+  channel?: number;
+  signalDbm?: number;
+  txBitrateMbps?: number;
+  rxBitrateMbps?: number;
+  stations?: number;
+}
+
+/** A resource policy: the cell default (GET/PUT /policy) or one subscriber's own. */
+export interface PolicySpec {
+  limits: {
+    /** Concurrent M-sessions from one UE. */
+    maxSessions: number;
+    /** Subflows per M-session. */
+    maxSubflows: number;
+    /** Concurrent M-sessions to one N-server. */
+    maxSessionsPerServer: number;
+  };
+  /** Access types whose uplinks may carry this traffic. */
+  allowedAccess: AccessType[];
+  /** Prefixes (CIDR) from which subflows may join; empty: any. */
+  allowedNetworks: string[];
+  steering: {
+    mode: SteeringMode;
+    /** The preferred path for active-standby and priority. */
+    primary: AccessType;
+    /** Share of traffic in percent per path, summing to 100 (mode `ratio`). */
+    ratio: { cellular: number; wlan: number };
+  };
+}
+
+export interface PolicyView {
+  /** Version of the OTA bundle the policy came from, null if set locally only. */
+  version: number | null;
+  updatedAt: string;
+  defaults: PolicySpec;
+}
+
+export interface SubscriberInput {
+  name: string;
+  enabled: boolean;
+  identifiers: {
+    /** IPv4/IPv6 addresses or prefixes. */
+    addresses: string[];
+    macs: string[];
+  };
+  /** null: the cell default applies. */
+  policy: PolicySpec | null;
+}
+
+export interface SubscriberView extends SubscriberInput {
+  id: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ProxyView {
+  id: string;
+  address: string;
+  port: number;
+  protocol: 'convert' | 'socks5';
+  priority: number;
+  healthy: boolean;
+  rttMs?: number;
+}
+
+export interface OtaView {
+  version: number | null;
+  previousVersion: number | null;
+  appliedAt: string | null;
+  lastCheck: string | null;
+  lastError: { code: string; message: string } | null;
+  source: string | null;
+}
+
+export type WebEventName = 'paths' | 'sessions' | 'modem' | 'wlan' | 'policy' | 'ota' | 'subscribers';
+
+/** A tiny key-value store for the web's own state (admin hash, sessions); the lead backs it with SQLite. */
+export interface KeyValueStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+export interface WebDeps {
+  health(): HealthView;
+  sessions(): SessionView[];
+  paths(): PathView[];
+  modem?(): ModemView;
+  wlan?(): WlanView;
+  subscribers: {
+    list(): Promise<SubscriberView[]>;
+    get(id: string): Promise<SubscriberView>;
+    create(input: SubscriberInput): Promise<SubscriberView>;
+    update(id: string, input: SubscriberInput): Promise<SubscriberView>;
+    remove(id: string): Promise<void>;
+  };
+  policy: {
+    get(): Promise<PolicyView>;
+    set(defaults: PolicySpec): Promise<PolicyView>;
+  };
+  proxies(): ProxyView[];
+  ota: {
+    status(): OtaView;
+    /** Verify and apply a pushed bundle; throws a DuocellError (DC_OTA_…) when refused. */
+    pushBundle(bytes: Buffer): Promise<OtaView>;
+  };
+  /** Counters of refused sessions/subflows by reason, for /metrics. */
+  refusals?(): Record<string, number>;
+  /** Change notifications; the returned function unsubscribes. */
+  events: { on(name: WebEventName, fn: () => void): () => void };
+  /** Where the admin password hash and login sessions are kept. */
+  kv: KeyValueStore;
+}
