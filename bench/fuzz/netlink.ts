@@ -1,0 +1,143 @@
+import { DuocellError } from '../../src/core/errors.js';
+import {
+  attr, Attrs, decodeAttrs, decodeError, decodeGenl, encodeAttrs, encodeGenl, encodeMessage, NLMSG_ERROR,
+  splitMessages, type AttrOut,
+} from '../../src/protocols/netlink/index.js';
+
+/**
+ * Fuzz the netlink codecs: random and mutated datagrams through the message splitter, the
+ * generic-netlink header, the attribute decoder (walking every nest), the error decoder and
+ * the family decoders registered in DECODERS. Every rejection must be a DuocellError with a
+ * code; anything else (a TypeError, a RangeError from a Buffer read) is a bug and is thrown.
+ */
+
+/** Decoders of whole messages, added by the family codecs (mptcp_pm, rtnetlink, nl80211). */
+export const DECODERS: Array<{ name: string; decode: (b: Buffer) => unknown }> = [];
+
+/** mulberry32: small deterministic PRNG. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function walk(buf: Buffer, depth: number, budget: { n: number }): void {
+  for (const a of decodeAttrs(buf)) {
+    if (--budget.n <= 0) return;
+    if (depth < 8 && a.value.length >= 4) {
+      try {
+        walk(a.value, depth + 1, budget);
+      } catch (e) {
+        if (!(e instanceof DuocellError)) throw e;
+      }
+    }
+  }
+}
+
+function randomAttrs(r: () => number, depth: number): AttrOut[] {
+  const out: AttrOut[] = [];
+  const n = Math.floor(r() * 5);
+  for (let i = 0; i < n; i++) {
+    const type = Math.floor(r() * 40);
+    const k = r();
+    if (k < 0.2 && depth < 3) out.push(attr.nested(type, randomAttrs(r, depth + 1)));
+    else if (k < 0.4) out.push(attr.u32(type, Math.floor(r() * 2 ** 32)));
+    else if (k < 0.55) out.push(attr.u16(type, Math.floor(r() * 65536), { be: r() < 0.5, flag: r() < 0.5 }));
+    else if (k < 0.7) out.push(attr.u8(type, Math.floor(r() * 256)));
+    else if (k < 0.8) out.push(attr.string(type, 'x'.repeat(Math.floor(r() * 9))));
+    else out.push(attr.binary(type, Buffer.from(Array.from({ length: Math.floor(r() * 20) }, () => Math.floor(r() * 256)))));
+  }
+  return out;
+}
+
+/** A plausible datagram: one to three generic-netlink messages, sometimes an NLMSG_ERROR. */
+function validDatagram(r: () => number, seeds: readonly Buffer[]): Buffer {
+  if (seeds.length > 0 && r() < 0.5) return Buffer.from(seeds[Math.floor(r() * seeds.length)]!);
+  const msgs: Buffer[] = [];
+  const n = 1 + Math.floor(r() * 3);
+  for (let i = 0; i < n; i++) {
+    if (r() < 0.15) {
+      const code = Buffer.alloc(4);
+      code.writeInt32LE(-Math.floor(r() * 130));
+      msgs.push(encodeMessage({ type: NLMSG_ERROR, flags: r() < 0.5 ? 0x300 : 0, payload: Buffer.concat([code, encodeMessage({ type: 0x20, seq: 1 }), encodeAttrs(randomAttrs(r, 0))]) }));
+    } else {
+      msgs.push(encodeMessage({ type: 0x10 + Math.floor(r() * 32), flags: 2, seq: Math.floor(r() * 1000), payload: encodeGenl(Math.floor(r() * 40), 1, randomAttrs(r, 0)) }));
+    }
+  }
+  return Buffer.concat(msgs);
+}
+
+function mutate(r: () => number, b: Buffer): Buffer {
+  const out = Buffer.from(b);
+  const k = r();
+  if (out.length === 0) return Buffer.from([Math.floor(r() * 256)]);
+  if (k < 0.3) {
+    const flips = 1 + Math.floor(r() * 4);
+    for (let i = 0; i < flips; i++) out[Math.floor(r() * out.length)] = Math.floor(r() * 256);
+    return out;
+  }
+  if (k < 0.5) return out.subarray(0, Math.floor(r() * out.length));
+  if (k < 0.7) {
+    // corrupt a length field (u16 at an attribute-ish offset or the u32 nlmsg length)
+    const off = Math.floor(r() * Math.max(1, out.length - 2)) & ~3;
+    if (off + 2 <= out.length) out.writeUInt16LE(Math.floor(r() * 0x10000), off);
+    return out;
+  }
+  if (k < 0.85) return Buffer.concat([out, Buffer.from(Array.from({ length: Math.floor(r() * 16) }, () => Math.floor(r() * 256)))]);
+  return Buffer.from(Array.from({ length: Math.floor(r() * 64) }, () => Math.floor(r() * 256)));
+}
+
+function tryDecode(buf: Buffer): void {
+  const msgs = splitMessages(buf);
+  for (const m of msgs) {
+    if (m.type === NLMSG_ERROR) {
+      decodeError(m);
+      continue;
+    }
+    const g = decodeGenl(m.payload);
+    walk(g.attrs, 0, { n: 10_000 });
+    const a = new Attrs(decodeAttrs(g.attrs));
+    for (const x of a.list) {
+      a.uint(x.type);
+      a.string(x.type);
+    }
+  }
+  for (const d of DECODERS) {
+    try {
+      d.decode(buf);
+    } catch (e) {
+      if (!(e instanceof DuocellError)) throw new Error(`${d.name} threw a non-DuocellError: ${String(e)}`, { cause: e });
+    }
+  }
+}
+
+export async function fuzz(iterations: number, seed = 1, seeds: readonly Buffer[] = []): Promise<{ iterations: number; rejected: Record<string, number> }> {
+  const r = prng(seed);
+  const rejected: Record<string, number> = {};
+  for (let i = 0; i < iterations; i++) {
+    const input = r() < 0.1 ? validDatagram(r, seeds) : mutate(r, validDatagram(r, seeds));
+    try {
+      tryDecode(input);
+    } catch (e) {
+      if (!(e instanceof DuocellError)) {
+        throw new Error(`fuzz iteration ${i} (seed ${seed}) input ${input.toString('hex')}: ${String(e)}`, { cause: e });
+      }
+      rejected[e.code] = (rejected[e.code] ?? 0) + 1;
+    }
+  }
+  return { iterations, rejected };
+}
+
+// `node --import ./scripts/ts-loader.mjs bench/fuzz/netlink.ts [iterations] [seed]`
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const n = Number(process.argv[2] ?? 1_000_000);
+  const seed = Number(process.argv[3] ?? 1);
+  const t0 = Date.now();
+  const res = await fuzz(n, seed);
+  console.log(JSON.stringify({ ...res, ms: Date.now() - t0 }));
+}

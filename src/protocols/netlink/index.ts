@@ -1,0 +1,2 @@
+export * from './attrs.js';
+export * from './message.js';
