@@ -1,0 +1,283 @@
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { DuocellError, toDuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import { unmapV4 } from '../../core/net.js';
+import { createListenSocket, fdOf, isMptcp } from '../../drivers/sockets/index.js';
+import { Relay } from './relay.js';
+import { Session, SessionRegistry } from './session.js';
+import type { AccessType, Admit, FrontInfo, FrontRequest, ListenerSpec, SessionView } from './types.js';
+
+/**
+ * The proxy engine: listeners → session → upstream connector → relay.
+ *
+ *   accept ──► front.accept (read request) ──► admit (policy) ──► connector.connect
+ *          ──► front.answer (reply/reset) ──► Relay (both ways) ──► close, account
+ *
+ * Nothing here blocks the event loop or trusts a client: every step has a timeout, every socket
+ * error is caught and logged with a code, and a hostile client only ever costs its own session.
+ */
+
+const log = logger('duocell:proxy');
+
+export interface EngineOptions {
+  /** Close sessions that carried no byte for this long (default 15 min). */
+  idleTimeoutMs?: number;
+  /** Time a front may take to read the client's request (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Label an address with its access type (subflow accounting). */
+  label?: (address: string) => AccessType;
+  admit?: Admit;
+}
+
+export interface EngineEvents {
+  session: [SessionView];
+  closed: [SessionView];
+  refused: [{ listener: string; code: string; client: string }];
+}
+
+export class ProxyEngine extends EventEmitter<EngineEvents> {
+  readonly registry = new SessionRegistry();
+  readonly #servers = new Map<string, net.Server>();
+  readonly #opts: Required<Omit<EngineOptions, 'admit'>> & { admit?: Admit };
+  #sweep: NodeJS.Timeout | undefined;
+  #draining = false;
+  readonly refusals = new Map<string, number>();
+
+  constructor(opts: EngineOptions = {}) {
+    super();
+    this.#opts = {
+      idleTimeoutMs: opts.idleTimeoutMs ?? 15 * 60_000,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+      label: opts.label ?? (() => 'unknown'),
+      ...(opts.admit === undefined ? {} : { admit: opts.admit }),
+    };
+  }
+
+  /** Open a listener; resolves with its bound address. */
+  async listen(spec: ListenerSpec): Promise<net.AddressInfo> {
+    if (this.#servers.has(spec.name)) throw new DuocellError('DC_PROXY_LISTEN', `listener ${spec.name} exists`);
+    const fd = createListenSocket({
+      host: spec.host,
+      port: spec.port,
+      mptcp: spec.mptcp,
+      ...(spec.transparent === undefined ? {} : { transparent: spec.transparent }),
+      ...(spec.fastOpen === undefined ? {} : { fastOpen: spec.fastOpen }),
+    });
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.#onClient(spec, c));
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      // Accept errors (EMFILE/ENFILE/ENOBUFS) are survived: libuv keeps the listener open.
+      const code = e.code === 'EMFILE' || e.code === 'ENFILE' ? 'DC_PROXY_EMFILE' : 'DC_PROXY_LISTEN';
+      log.error({ code, listener: spec.name, err: e.message }, 'listener error');
+      this.#count(code);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd, backlog: spec.backlog ?? 4096 }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    this.#servers.set(spec.name, server);
+    if (this.#sweep === undefined) {
+      this.#sweep = setInterval(() => this.#idleSweep(), Math.min(1000, this.#opts.idleTimeoutMs / 2));
+      this.#sweep.unref();
+    }
+    const addr = server.address() as net.AddressInfo;
+    log.info({ listener: spec.name, front: spec.front.name, connector: spec.connector.name, address: addr, mptcp: spec.mptcp, transparent: spec.transparent === true }, 'listening');
+    return addr;
+  }
+
+  address(name: string): net.AddressInfo | undefined {
+    return (this.#servers.get(name)?.address() as net.AddressInfo | null) ?? undefined;
+  }
+
+  #count(reason: string): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+  }
+
+  #onClient(spec: ListenerSpec, client: net.Socket): void {
+    client.on('error', () => undefined); // every error is handled by the session's own path
+    if (this.#draining) {
+      this.#count('DC_PROXY_SHUTDOWN');
+      client.resetAndDestroy();
+      return;
+    }
+    const cfd = fdOf(client);
+    const local = { address: unmapV4(client.localAddress ?? ''), port: client.localPort ?? 0 };
+    const remote = { address: unmapV4(client.remoteAddress ?? ''), port: client.remotePort ?? 0 };
+    if (client.remoteAddress === undefined) {
+      client.destroy(); // already gone
+      return;
+    }
+    const clientMptcp = cfd !== undefined && spec.mptcp && isMptcp(cfd);
+    const info: FrontInfo = { listener: spec, local, remote, clientMptcp };
+    const s = new Session(this.registry.nextId(), spec.name, spec.front.name, client, remote, clientMptcp, undefined);
+    this.registry.add(s);
+    void this.#runSession(spec, s, info);
+  }
+
+  async #runSession(spec: ListenerSpec, s: Session, info: FrontInfo): Promise<void> {
+    const client = s.client;
+    const abort = new AbortController();
+    const onGone = (): void => abort.abort();
+    client.once('close', onGone);
+    let req: FrontRequest;
+    try {
+      client.resume();
+      req = await withTimeout(spec.front.accept(client, info), this.#opts.handshakeTimeoutMs, 'client request');
+      s.target = req.target;
+      if (req.subscriber !== undefined) s.subscriber = req.subscriber;
+      if (this.#opts.admit !== undefined) await this.#opts.admit(info, req);
+    } catch (e) {
+      const err = toDuocellError(e, 'DC_PROXY_CLIENT_ERROR');
+      this.#refuse(spec, s, err);
+      await safeAnswer(spec, client, { ok: false, error: err }, info);
+      this.#end(s, false);
+      return;
+    }
+    try {
+      if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away before connect');
+      client.pause();
+      const { socket, serverMptcp } = await spec.connector.connect({
+        target: req.target,
+        ...(req.early === undefined ? {} : { early: req.early }),
+        options: spec.upstream ?? { mptcp: false },
+        signal: abort.signal,
+      });
+      s.upstream = socket;
+      s.serverMptcp = serverMptcp;
+      s.server = { address: unmapV4(socket.remoteAddress ?? req.target.host), port: socket.remotePort ?? req.target.port };
+      socket.setKeepAlive(true, 60_000);
+      socket.setNoDelay(true);
+      if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away during connect');
+      await spec.front.answer(client, { ok: true, upstream: socket, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 }, serverMptcp }, info);
+    } catch (e) {
+      const err = toDuocellError(e, 'DC_PROXY_CONNECT_FAILED');
+      s.upstream?.destroy();
+      this.#refuse(spec, s, err);
+      await safeAnswer(spec, client, { ok: false, error: err }, info);
+      this.#end(s, false);
+      return;
+    } finally {
+      client.removeListener('close', onGone);
+    }
+    const upstream = s.upstream;
+    if (upstream === undefined || client.destroyed) {
+      upstream?.destroy();
+      this.#end(s, false);
+      return;
+    }
+    client.setKeepAlive(true, 60_000);
+    s.action = actionOf(s.combination, spec.front.name);
+    s.state = 'relaying';
+    this.registry.totals.byCombination[s.combination]++;
+    s.relay = new Relay(client, upstream);
+    client.resume();
+    this.emit('session', s.view(this.#opts.label));
+    const r = await s.relay.done;
+    if (r.reset) this.registry.totals.reset++;
+    this.#end(s, true);
+  }
+
+  #refuse(spec: ListenerSpec, s: Session, err: DuocellError): void {
+    const level = err.code === 'DC_ABORTED' ? 'debug' : 'warn';
+    log[level]({ code: err.code, listener: spec.name, client: s.clientEndpoint, target: s.target, err: err.message }, 'session refused');
+    this.#count(err.code);
+    s.action = `refused:${err.code}`;
+    this.emit('refused', { listener: spec.name, code: err.code, client: `${s.clientEndpoint.address}:${s.clientEndpoint.port}` });
+  }
+
+  #end(s: Session, relayed: boolean): void {
+    s.state = 'closing';
+    // A refused client was answered and ended by safeAnswer (its reply must not be discarded).
+    if (relayed && !s.client.destroyed) s.client.destroy();
+    if (s.upstream !== undefined && !s.upstream.destroyed) s.upstream.destroy();
+    if (relayed) this.registry.totals.completed++;
+    else this.registry.totals.failed++;
+    const v = relayed ? s.view(this.#opts.label) : undefined;
+    this.registry.remove(s);
+    if (v !== undefined) this.emit('closed', v);
+  }
+
+  #idleSweep(): void {
+    const limit = Date.now() - this.#opts.idleTimeoutMs;
+    for (const s of this.registry.values()) {
+      if (s.relay !== undefined && s.relay.stats.lastActivity < limit) {
+        log.info({ code: 'DC_PROXY_IDLE_TIMEOUT', session: s.id }, 'idle session closed');
+        this.registry.totals.idleClosed++;
+        this.#count('DC_PROXY_IDLE_TIMEOUT');
+        s.relay.abort();
+      }
+    }
+  }
+
+  sessions(): SessionView[] {
+    return [...this.registry.values()].map((s) => s.view(this.#opts.label));
+  }
+
+  /**
+   * Stop accepting, let live sessions finish for up to `drainMs`, then reset what is left.
+   * Resolves when every session is gone.
+   */
+  async close(drainMs = 5000): Promise<void> {
+    this.#draining = true;
+    await Promise.all([...this.#servers.values()].map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+    this.#servers.clear();
+    const deadline = Date.now() + drainMs;
+    while (this.registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.registry.values()) {
+      if (s.relay !== undefined) s.relay.abort();
+      else {
+        s.client.destroy();
+        s.upstream?.destroy();
+      }
+    }
+    while (this.registry.size > 0) await new Promise((r) => setTimeout(r, 10));
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}
+
+function actionOf(c: string, front: string): string {
+  if (front === 'convert' || front === 'socks5') return `${front}: relayed`;
+  switch (c) {
+    case 'M-N':
+      return 'terminated MPTCP, plain TCP to server';
+    case 'M-M':
+      return 'proxied MPTCP both sides';
+    case 'N-M':
+      return 'converted TCP to MPTCP toward server';
+    default:
+      return 'relayed plain TCP';
+  }
+}
+
+async function safeAnswer(spec: ListenerSpec, client: net.Socket, r: { ok: false; error: DuocellError }, info: FrontInfo): Promise<void> {
+  try {
+    await spec.front.answer(client, r, info);
+  } catch (e) {
+    log.debug({ err: (e as Error).message }, 'answer to client failed');
+  }
+  // Never leave a refused client open: if the front wrote a reply and ended, this only frees the fd.
+  if (!client.destroyed) {
+    client.end();
+    setTimeout(() => client.destroy(), 2000).unref();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new DuocellError('DC_TIMEOUT', `timed out after ${ms} ms waiting for ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

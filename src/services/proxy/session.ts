@@ -1,0 +1,128 @@
+import type net from 'node:net';
+import { fdOf, fullInfo, type FullInfo } from '../../drivers/sockets/index.js';
+import { unmapV4 } from '../../core/net.js';
+import type { Relay } from './relay.js';
+import type { AccessType, Combination, Endpoint, FrontName, SessionView, SubflowView, Target } from './types.js';
+
+/** One client connection through the proxy, from accept to the last byte. */
+export class Session {
+  readonly startedAt = new Date();
+  state: SessionView['state'] = 'connecting';
+  upstream: net.Socket | undefined;
+  relay: Relay | undefined;
+  serverMptcp = false;
+  server: Endpoint | undefined;
+  subscriber: string | undefined;
+  action = 'pending';
+  /** Last per-subflow figures, kept after the sockets close. */
+  lastClientInfo: FullInfo | undefined;
+  lastServerInfo: FullInfo | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly listener: string,
+    readonly front: FrontName,
+    readonly client: net.Socket,
+    readonly clientEndpoint: Endpoint,
+    readonly clientMptcp: boolean,
+    public target: Target | undefined,
+  ) {}
+
+  get combination(): Combination {
+    return `${this.clientMptcp ? 'M' : 'N'}-${this.serverMptcp ? 'M' : 'N'}` as Combination;
+  }
+
+  /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
+  sample(): void {
+    const cfd = fdOf(this.client);
+    if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = fullInfo(cfd) ?? this.lastClientInfo;
+    const sfd = this.upstream === undefined ? undefined : fdOf(this.upstream);
+    if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = fullInfo(sfd) ?? this.lastServerInfo;
+  }
+
+  view(label: (address: string) => AccessType): SessionView {
+    this.sample();
+    const subflows: SubflowView[] = [];
+    const add = (side: 'client' | 'server', fi: FullInfo | undefined): void => {
+      for (const s of fi?.subflows ?? []) {
+        const local = { address: unmapV4(s.local?.address ?? ''), port: s.local?.port ?? 0 };
+        subflows.push({
+          side,
+          id: s.id,
+          local,
+          remote: { address: unmapV4(s.remote?.address ?? ''), port: s.remote?.port ?? 0 },
+          access: label(local.address),
+          bytesSent: Number(s.tcp.bytesSent),
+          bytesReceived: Number(s.tcp.bytesReceived),
+          rttUs: s.tcp.rttUs,
+        });
+      }
+    };
+    add('client', this.lastClientInfo);
+    add('server', this.lastServerInfo);
+    const target = this.target;
+    const server = this.server ?? { address: target?.host ?? '', port: target?.port ?? 0 };
+    return {
+      id: this.id,
+      listener: this.listener,
+      front: this.front,
+      client: { ...this.clientEndpoint, mptcp: this.clientMptcp },
+      server: {
+        ...server,
+        mptcp: this.serverMptcp,
+        ...(target !== undefined && target.host !== server.address ? { host: target.host } : {}),
+      },
+      combination: this.combination,
+      action: this.action,
+      state: this.state,
+      startedAt: this.startedAt.toISOString(),
+      ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
+      bytes: { up: this.relay?.stats.up ?? 0, down: this.relay?.stats.down ?? 0 },
+      subflows,
+    };
+  }
+}
+
+/** Live sessions, by id. Counters for what has finished. */
+export class SessionRegistry {
+  readonly #live = new Map<string, Session>();
+  #seq = 0;
+  readonly totals = {
+    accepted: 0,
+    completed: 0,
+    failed: 0,
+    reset: 0,
+    idleClosed: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    byCombination: { 'M-N': 0, 'M-M': 0, 'N-N': 0, 'N-M': 0 } as Record<Combination, number>,
+  };
+
+  nextId(): string {
+    this.#seq++;
+    return `${Date.now().toString(36)}-${this.#seq.toString(36)}`;
+  }
+
+  add(s: Session): void {
+    this.#live.set(s.id, s);
+    this.totals.accepted++;
+  }
+
+  remove(s: Session): void {
+    if (!this.#live.delete(s.id)) return;
+    this.totals.bytesUp += s.relay?.stats.up ?? 0;
+    this.totals.bytesDown += s.relay?.stats.down ?? 0;
+  }
+
+  get(id: string): Session | undefined {
+    return this.#live.get(id);
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  values(): IterableIterator<Session> {
+    return this.#live.values();
+  }
+}

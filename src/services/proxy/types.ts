@@ -1,0 +1,121 @@
+import type net from 'node:net';
+import type { DuocellError } from '../../core/errors.js';
+
+/** The proxy engine's vocabulary, shared by fronts (how clients ask) and connectors (how we reach servers). */
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** Where a client wants to go: a numeric address or (SOCKS5) a domain name. */
+export interface Target {
+  host: string;
+  port: number;
+}
+
+export type AccessType = 'cellular' | 'wlan' | 'lan' | 'unknown';
+export type FrontName = 'transparent' | 'explicit' | 'convert' | 'socks5';
+/** Client × server: M = speaks MPTCP, N = does not. */
+export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';
+
+export interface ListenerSpec {
+  name: string;
+  host: string;
+  port: number;
+  /** Accept MPTCP (plain TCP clients still work: fallback). */
+  mptcp: boolean;
+  /** TPROXY'd: the accepted socket's local address is the original destination. */
+  transparent?: boolean;
+  /** TCP Fast Open queue on the listener (0/undefined = off). */
+  fastOpen?: number;
+  backlog?: number;
+  front: FrontProtocol;
+  connector: Connector;
+  /** Per-listener upstream choice (default: plain TCP). */
+  upstream?: UpstreamOptions;
+}
+
+export interface FrontInfo {
+  listener: ListenerSpec;
+  local: Endpoint;
+  remote: Endpoint;
+  clientMptcp: boolean;
+}
+
+export interface FrontRequest {
+  target: Target;
+  /** Bytes the front read beyond its request: forwarded upstream first (and in the SYN with TFO). */
+  early?: Buffer;
+  /** Who the client is, when the front authenticated it (SOCKS5 user, Convert cookie owner). */
+  subscriber?: string;
+}
+
+export type FrontResult =
+  | { ok: true; upstream: net.Socket; local: Endpoint; serverMptcp: boolean }
+  | { ok: false; error: DuocellError };
+
+/**
+ * How a client asks for a connection. accept() reads the request (transparent: nothing to read);
+ * answer() tells the client the outcome (Convert reply, SOCKS reply; for transparent, a failure
+ * resets the client). The engine relays only after answer() resolves.
+ */
+export interface FrontProtocol {
+  readonly name: FrontName;
+  accept(client: net.Socket, info: FrontInfo): Promise<FrontRequest>;
+  answer(client: net.Socket, result: FrontResult, info: FrontInfo): Promise<void> | void;
+}
+
+export interface UpstreamOptions {
+  /** Open the upstream connection with IPPROTO_MPTCP (falls back to TCP if the server does not speak it). */
+  mptcp: boolean;
+  /** Candidate source addresses (first matching the target's family is used for the first subflow). */
+  localAddresses?: string[];
+  mark?: number;
+  device?: string;
+  /** Use TCP_FASTOPEN_CONNECT so early bytes ride in the SYN. */
+  fastOpen?: boolean;
+  connectTimeoutMs?: number;
+}
+
+export interface ConnectRequest {
+  target: Target;
+  early?: Buffer;
+  options: UpstreamOptions;
+  signal: AbortSignal;
+}
+
+/** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */
+export interface Connector {
+  readonly name: string;
+  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean }>;
+}
+
+/** Optional admission control (resource policy): throw a DuocellError to refuse. */
+export type Admit = (info: FrontInfo, req: FrontRequest) => void | Promise<void>;
+
+export interface SubflowView {
+  side: 'client' | 'server';
+  id: number;
+  local: Endpoint;
+  remote: Endpoint;
+  access: AccessType;
+  bytesSent: number;
+  bytesReceived: number;
+  rttUs: number;
+}
+
+export interface SessionView {
+  id: string;
+  listener: string;
+  front: FrontName;
+  client: Endpoint & { mptcp: boolean };
+  server: Endpoint & { mptcp: boolean; host?: string };
+  combination: Combination;
+  action: string;
+  state: 'connecting' | 'relaying' | 'closing';
+  startedAt: string;
+  subscriber?: string;
+  bytes: { up: number; down: number };
+  subflows: SubflowView[];
+}
