@@ -1,0 +1,617 @@
+import { DuocellError } from '../../core/errors.js';
+
+/**
+ * Pure parsers, one per AT command reply (27.007 unless noted). Each takes the reply text (one
+ * line or several, CR/LF allowed, the response prefix present or not where noted) and returns a
+ * typed value, or throws DC_AT_PARSE saying what did not match. Names of enum values follow
+ * ModemManager (MMModem3gppRegistrationState, MMModemAccessTechnology, MMModemLock) so fixtures
+ * from its tests compare directly.
+ */
+
+function fail(what: string, text: string): never {
+  throw new DuocellError('DC_AT_PARSE', `${what}: cannot parse ${JSON.stringify(text.slice(0, 120))}`, { origin: 'local' });
+}
+
+/** Split a parameter list on commas outside double quotes. Fields keep surrounding spaces. */
+export function splitFields(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let q = false;
+  for (const ch of s) {
+    if (ch === '"') q = !q;
+    if (ch === ',' && !q) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+export function unquote(s: string): string {
+  const t = s.trim();
+  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t;
+}
+
+function lines(text: string): string[] {
+  return text.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l.length > 0);
+}
+
+/** The parameters after `prefix` on the first line that carries it. */
+function afterPrefix(text: string, prefix: string, what: string): string {
+  for (const l of lines(text)) if (l.toUpperCase().startsWith(prefix.toUpperCase())) return l.slice(prefix.length).trim();
+  return fail(what, text);
+}
+
+function dec(s: string | undefined, what: string, text: string): number {
+  const t = (s ?? '').trim();
+  if (!/^-?\d{1,10}$/.test(t)) fail(what, text);
+  return Number(t);
+}
+
+/** Leading hex digits of a field (quotes and spaces ignored), 0 when none — as ModemManager. */
+function hexLead(s: string | undefined): number {
+  const m = /^[0-9a-fA-F]{1,8}/.exec(unquote(s ?? ''));
+  return m ? parseInt(m[0], 16) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration: +CREG / +CGREG / +CEREG / +C5GREG, solicited and unsolicited
+
+export const REGISTRATION_STATES = [
+  'IDLE', 'HOME', 'SEARCHING', 'DENIED', 'UNKNOWN', 'ROAMING', 'HOME_SMS_ONLY', 'ROAMING_SMS_ONLY',
+  'EMERGENCY_ONLY', 'HOME_CSFB_NOT_PREFERRED', 'ROAMING_CSFB_NOT_PREFERRED', 'ATTACHED_RLOS',
+] as const;
+export type RegistrationState = (typeof REGISTRATION_STATES)[number];
+
+/** 27.007 <AcT> → ModemManager access technology name. */
+export const ACCESS_TECH: Readonly<Record<number, string>> = {
+  0: 'GSM', 1: 'GSM_COMPACT', 2: 'UMTS', 3: 'EDGE', 4: 'HSDPA', 5: 'HSUPA', 6: 'HSPA', 7: 'LTE',
+  8: 'GSM', 9: 'LTE_NB_IOT', 10: 'LTE', 11: '5GNR', 12: '5GNR', 13: 'LTE|5GNR',
+};
+
+export function accessTechName(act: number | undefined): string {
+  return act === undefined ? 'UNKNOWN' : (ACCESS_TECH[act] ?? 'UNKNOWN');
+}
+
+export type RegistrationCommand = 'CREG' | 'CGREG' | 'CEREG' | 'C5GREG';
+
+export interface Registration {
+  readonly command: RegistrationCommand;
+  /** The <n> (URC mode) field when the reply carried it (solicited form). */
+  readonly n?: number;
+  readonly stat: number;
+  readonly state: RegistrationState;
+  /** LAC for CREG/CGREG, TAC for CEREG/C5GREG; 0 when absent. */
+  readonly lacOrTac: number;
+  readonly ci: number;
+  readonly act?: number;
+  readonly accessTech: string;
+  readonly rac?: number;
+  /**
+   * Which documented form matched, numbered like ModemManager's regex table (0-based):
+   * 0 stat · 1 n,stat · 2 stat,lac,ci · 3 n,stat,lac,ci · 4 same with leading zeros ·
+   * 5 stat,lac,ci,AcT · 6 same with leading zeros · 7 n,stat,lac,ci,AcT · 8 n,stat,lac,ci,AcT,x
+   * (Samsung) · 9 stat,lac,ci,AcT,rac (CGREG) · 10 stat,tac,rac,ci,AcT (CEREG) ·
+   * 11 n,stat,tac,rac,ci,AcT (CEREG) · 12 stat,tac,ci,AcT,nssai_len,nssai (C5GREG) · 13 n,…
+   */
+  readonly form: number;
+  /** True when the form could only be the unsolicited one (no <n>). */
+  readonly unsolicited: boolean;
+  readonly registered: boolean;
+}
+
+const REG_RE = /^\+(CREG|CGREG|CEREG|C5GREG):\s*(.*)$/;
+
+export function isRegistered(stat: number): boolean {
+  return stat === 1 || stat === 5 || stat === 6 || stat === 7 || stat === 9 || stat === 10;
+}
+
+/** An unquoted 1–2 digit field (possibly with leading zeros) that can be an <n> or <stat>. */
+function smallDec(s: string | undefined): boolean {
+  return s !== undefined && /^0*\d{1,2}$/.test(s.trim()) && Number(s.trim()) <= 11;
+}
+
+function hasLeadingZeros(s: string | undefined): boolean {
+  const t = (s ?? '').trim();
+  return t.length > 1 && t.startsWith('0');
+}
+
+/** Parses the first registration line (+CREG/+CGREG/+CEREG/+C5GREG) in `text`. */
+export function parseRegistration(text: string): Registration {
+  let m: RegExpExecArray | null = null;
+  for (const l of lines(text)) if ((m = REG_RE.exec(l))) break;
+  if (!m) fail('+CREG', text);
+  const command = m[1] as RegistrationCommand;
+  const f = splitFields(m[2]!);
+  const cereg = command === 'CEREG';
+  const c5g = command === 'C5GREG';
+  let form: number;
+  let iN = -1;
+  let iStat = 0;
+  let iLac = -1;
+  let iCi = -1;
+  let iAct = -1;
+  let iRac = -1;
+  // the second field is a <stat> (so the first is <n>) when it is a small unquoted number
+  const secondIsStat = smallDec(f[1]);
+  switch (f.length) {
+    case 1:
+      form = 0;
+      break;
+    case 2:
+      form = 1;
+      iN = 0;
+      iStat = 1;
+      break;
+    case 3:
+      form = 2;
+      iLac = 1;
+      iCi = 2;
+      break;
+    case 4:
+      if (secondIsStat) {
+        form = hasLeadingZeros(f[0]) || hasLeadingZeros(f[1]) ? 4 : 3;
+        iN = 0;
+        iStat = 1;
+        iLac = 2;
+        iCi = 3;
+      } else {
+        form = hasLeadingZeros(f[0]) ? 6 : 5;
+        iLac = 1;
+        iCi = 2;
+        iAct = 3;
+      }
+      break;
+    case 5:
+      if (secondIsStat) {
+        form = 7;
+        iN = 0;
+        iStat = 1;
+        iLac = 2;
+        iCi = 3;
+        iAct = 4;
+      } else if (cereg) {
+        form = 10;
+        iLac = 1;
+        iRac = 2;
+        iCi = 3;
+        iAct = 4;
+      } else {
+        form = 9;
+        iLac = 1;
+        iCi = 2;
+        iAct = 3;
+        iRac = 4;
+      }
+      break;
+    case 6:
+      if (c5g) {
+        form = 12;
+        iLac = 1;
+        iCi = 2;
+        iAct = 3;
+      } else if (cereg) {
+        form = 11;
+        iN = 0;
+        iStat = 1;
+        iLac = 2;
+        iRac = 3;
+        iCi = 4;
+        iAct = 5;
+      } else {
+        form = 8;
+        iN = 0;
+        iStat = 1;
+        iLac = 2;
+        iCi = 3;
+        iAct = 4;
+      }
+      break;
+    case 7:
+      if (!c5g) fail(`+${command}`, text);
+      form = 13;
+      iN = 0;
+      iStat = 1;
+      iLac = 2;
+      iCi = 3;
+      iAct = 4;
+      break;
+    default:
+      return fail(`+${command}`, text);
+  }
+  const stat = dec(f[iStat], `+${command} <stat>`, text);
+  if (stat < 0 || stat >= REGISTRATION_STATES.length) fail(`+${command} <stat> out of range`, text);
+  const actField = iAct >= 0 ? f[iAct]!.trim() : '';
+  const act = /^\d{1,3}$/.test(unquote(actField)) ? Number(unquote(actField)) : undefined;
+  const n = iN >= 0 ? dec(f[iN], `+${command} <n>`, text) : undefined;
+  const rac = iRac >= 0 ? hexLead(f[iRac]) : undefined;
+  return {
+    command,
+    ...(n === undefined ? {} : { n }),
+    stat,
+    state: REGISTRATION_STATES[stat]!,
+    lacOrTac: iLac >= 0 ? hexLead(f[iLac]) : 0,
+    ci: iCi >= 0 ? hexLead(f[iCi]) : 0,
+    ...(act === undefined ? {} : { act }),
+    accessTech: accessTechName(act),
+    ...(rac === undefined ? {} : { rac }),
+    form,
+    unsolicited: iN < 0,
+    registered: isRegistered(stat),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// +CPIN
+
+export const CPIN_LOCKS: Readonly<Record<string, string>> = {
+  READY: 'NONE',
+  'SIM PIN': 'SIM_PIN',
+  'SIM PIN2': 'SIM_PIN2',
+  'SIM PUK': 'SIM_PUK',
+  'SIM PUK2': 'SIM_PUK2',
+  'PH-SIM PIN': 'PH_SIM_PIN',
+  'PH-FSIM PIN': 'PH_FSIM_PIN',
+  'PH-FSIM PUK': 'PH_FSIM_PUK',
+  'PH-NET PIN': 'PH_NET_PIN',
+  'PH-NET PUK': 'PH_NET_PUK',
+  'PH-NETSUB PIN': 'PH_NETSUB_PIN',
+  'PH-NETSUB PUK': 'PH_NETSUB_PUK',
+  'PH-SP PIN': 'PH_SP_PIN',
+  'PH-SP PUK': 'PH_SP_PUK',
+  'PH-CORP PIN': 'PH_CORP_PIN',
+  'PH-CORP PUK': 'PH_CORP_PUK',
+};
+
+export interface PinLock {
+  /** ModemManager lock name: NONE, SIM_PIN, SIM_PUK, …, UNKNOWN. */
+  readonly lock: string;
+  readonly raw: string;
+}
+
+/**
+ * `+CPIN: SIM PIN` (or, with expectPrefix=false, the code alone). A CME error reply (e.g. SIM
+ * busy, `+CME ERROR: 100`) gives lock UNKNOWN — as ModemManager does.
+ */
+export function parseCpin(text: string, expectPrefix = true): PinLock {
+  const l = lines(text)[0] ?? '';
+  if (/^\+CME ERROR:/i.test(l)) return { lock: 'UNKNOWN', raw: l };
+  let rest = l;
+  if (expectPrefix) {
+    if (!/^\+CPIN:/i.test(l)) fail('+CPIN', text);
+    rest = l.slice(6);
+  }
+  const code = unquote(rest).trim().toUpperCase();
+  const lock = CPIN_LOCKS[code];
+  if (lock === undefined) fail('+CPIN', text);
+  return { lock, raw: code };
+}
+
+// ---------------------------------------------------------------------------------------------
+// +CSQ, +CESQ
+
+export interface Csq {
+  readonly rssi: number;
+  readonly ber: number;
+  /** dBm, or undefined when 99 (not known). */
+  readonly rssiDbm?: number;
+  /** 0–100 (ModemManager's signal quality), 0 when unknown. */
+  readonly quality: number;
+}
+
+export function parseCsq(text: string): Csq {
+  const f = splitFields(afterPrefix(text, '+CSQ:', '+CSQ'));
+  if (f.length !== 2) fail('+CSQ', text);
+  const rssi = dec(f[0], '+CSQ <rssi>', text);
+  const ber = dec(f[1], '+CSQ <ber>', text);
+  if (rssi < 0 || rssi > 99 || ber < 0 || ber > 99) fail('+CSQ out of range', text);
+  const known = rssi <= 31;
+  return {
+    rssi,
+    ber,
+    ...(known ? { rssiDbm: -113 + 2 * rssi } : {}),
+    quality: known ? Math.round((rssi * 100) / 31) : 0,
+  };
+}
+
+export interface Cesq {
+  readonly rxlev: number;
+  readonly ber: number;
+  readonly rscp_level: number;
+  readonly ecn0_level: number;
+  readonly rsrq_level: number;
+  readonly rsrp_level: number;
+  readonly gsm: { rssi_dbm: number } | null;
+  readonly umts: { rscp_dbm: number; ecio_db: number } | null;
+  readonly lte: { rsrq_db: number; rsrp_dbm: number } | null;
+}
+
+/** `+CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>` with 27.007 §8.69 level → dBm/dB. */
+export function parseCesq(text: string): Cesq {
+  const f = splitFields(afterPrefix(text, '+CESQ:', '+CESQ'));
+  if (f.length !== 6) fail('+CESQ', text);
+  const [rxlev, ber, rscp, ecn0, rsrq, rsrp] = f.map((x) => dec(x, '+CESQ', text)) as [number, number, number, number, number, number];
+  const gsm = rxlev <= 63 ? { rssi_dbm: -111 + rxlev } : null;
+  const umts = rscp <= 96 && ecn0 <= 49 ? { rscp_dbm: -121 + rscp, ecio_db: -24.5 + ecn0 / 2 } : null;
+  const lte = rsrq <= 34 && rsrp <= 97 ? { rsrq_db: -20 + rsrq / 2, rsrp_dbm: -141 + rsrp } : null;
+  return { rxlev, ber, rscp_level: rscp, ecn0_level: ecn0, rsrq_level: rsrq, rsrp_level: rsrp, gsm, umts, lte };
+}
+
+// ---------------------------------------------------------------------------------------------
+// +COPS?
+
+export interface Cops {
+  readonly mode: number;
+  readonly format?: number;
+  readonly operator?: string;
+  readonly act?: number;
+  readonly accessTech: string;
+}
+
+export function parseCops(text: string): Cops {
+  const f = splitFields(afterPrefix(text, '+COPS:', '+COPS'));
+  const mode = dec(f[0], '+COPS <mode>', text);
+  if (f.length === 1) return { mode, accessTech: 'UNKNOWN' };
+  if (f.length < 3 || f.length > 4) fail('+COPS', text);
+  const format = dec(f[1], '+COPS <format>', text);
+  const operator = unquote(f[2]!);
+  const act = f.length === 4 ? dec(f[3], '+COPS <AcT>', text) : undefined;
+  return { mode, format, operator, ...(act === undefined ? {} : { act }), accessTech: accessTechName(act) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// +CGDCONT?, +CGPADDR
+
+export interface PdpContext {
+  readonly cid: number;
+  readonly pdp_type: string;
+  readonly ip_family: 'IPV4' | 'IPV6' | 'IPV4V6' | 'NON_IP' | 'UNKNOWN';
+  readonly apn: string | null;
+}
+
+export function ipFamilyOfPdpType(t: string): PdpContext['ip_family'] {
+  switch (t.toUpperCase()) {
+    case 'IP':
+      return 'IPV4';
+    case 'IPV6':
+      return 'IPV6';
+    case 'IPV4V6':
+      return 'IPV4V6';
+    case 'NON-IP':
+    case 'NONIP':
+      return 'NON_IP';
+    default:
+      return 'UNKNOWN';
+  }
+}
+
+/** All `+CGDCONT: <cid>,<PDP_type>,<APN>,…` lines; lines without the prefix are ignored. */
+export function parseCgdcont(text: string): PdpContext[] {
+  const out: PdpContext[] = [];
+  for (const l of lines(text)) {
+    if (!/^\+CGDCONT:/i.test(l)) continue;
+    const f = splitFields(l.slice(9));
+    if (f.length < 2) fail('+CGDCONT', text);
+    const cid = dec(f[0], '+CGDCONT <cid>', text);
+    const pdpType = unquote(f[1]!);
+    const apn = f.length > 2 ? unquote(f[2]!) : '';
+    out.push({ cid, pdp_type: pdpType, ip_family: ipFamilyOfPdpType(pdpType), apn: apn === '' ? null : apn });
+  }
+  return out;
+}
+
+/** An address as 27.007 gives it: dotted IPv4, textual IPv6, or IPv6 as 16 dotted decimals. */
+export function normaliseAtAddress(s: string): string | undefined {
+  const t = unquote(s).trim();
+  if (t === '') return undefined;
+  const parts = t.split('.');
+  if (parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return parts.map(Number).join('.');
+  if (parts.length === 16 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
+    const b = parts.map(Number);
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+    return compressIpv6(groups);
+  }
+  if (/^[0-9a-fA-F:]+$/.test(t) && t.includes(':')) return t.toLowerCase();
+  return undefined;
+}
+
+export function compressIpv6(groups: string[]): string {
+  // longest run of "0" groups (length ≥ 2) becomes "::"
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < groups.length; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export interface PdpAddress {
+  readonly cid: number;
+  readonly addresses: string[];
+}
+
+export function parseCgpaddr(text: string): PdpAddress[] {
+  const out: PdpAddress[] = [];
+  for (const l of lines(text)) {
+    if (!/^\+CGPADDR:/i.test(l)) continue;
+    const f = splitFields(l.slice(9));
+    const cid = dec(f[0], '+CGPADDR <cid>', text);
+    const addresses: string[] = [];
+    for (const a of f.slice(1)) {
+      const n = normaliseAtAddress(a);
+      if (n === undefined && unquote(a).trim() !== '') fail('+CGPADDR address', text);
+      if (n !== undefined && n !== '0.0.0.0') addresses.push(n);
+    }
+    out.push({ cid, addresses });
+  }
+  if (out.length === 0) fail('+CGPADDR', text);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quectel AT+QENG="servingcell"
+
+export interface ServingCell {
+  /** SEARCH, LIMSRV, NOCONN, CONNECT (Quectel's words). */
+  readonly state: string;
+  readonly rat?: 'LTE' | 'WCDMA' | 'GSM' | 'NR5G-SA' | string;
+  readonly duplex?: string;
+  readonly mcc?: number;
+  readonly mnc?: number;
+  readonly cellId?: number;
+  readonly pcid?: number;
+  readonly earfcn?: number;
+  /** E-UTRA band number (`freq_band_ind`). */
+  readonly band?: number;
+  readonly tac?: number;
+  readonly lac?: number;
+  readonly rsrp?: number;
+  readonly rsrq?: number;
+  readonly rssi?: number;
+  /** dB (EC2x reports 0–250 in 1/5 dB from −20 dB). */
+  readonly sinr?: number;
+  readonly rscp?: number;
+  readonly ecio?: number;
+}
+
+function optNum(s: string | undefined): number | undefined {
+  const t = unquote(s ?? '').trim();
+  if (t === '' || t === '-') return undefined;
+  return /^-?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+function optHex(s: string | undefined): number | undefined {
+  const t = unquote(s ?? '').trim();
+  return /^[0-9a-fA-F]{1,8}$/.test(t) ? parseInt(t, 16) : undefined;
+}
+
+/**
+ * `+QENG: "servingcell",<state>,"LTE",<is_tdd>,<MCC>,<MNC>,<cellID>,<PCID>,<earfcn>,
+ * <freq_band_ind>,<UL_bw>,<DL_bw>,<TAC>,<RSRP>,<RSRQ>,<RSSI>,<SINR>,<CQI>,<tx_power>,<srxlev>`
+ * and the WCDMA/GSM forms (Quectel EC2x AT manual §"AT+QENG").
+ */
+export function parseQengServingCell(text: string): ServingCell {
+  const f = splitFields(afterPrefix(text, '+QENG:', '+QENG'));
+  if (unquote(f[0] ?? '') !== 'servingcell' || f.length < 2) fail('+QENG servingcell', text);
+  const state = unquote(f[1]!);
+  if (f.length === 2) return { state };
+  const rat = unquote(f[2]!);
+  if (rat === 'LTE') {
+    if (f.length < 17) fail('+QENG LTE', text);
+    const sinrRaw = optNum(f[16]);
+    return {
+      state,
+      rat,
+      duplex: unquote(f[3]!),
+      ...opt('mcc', optNum(f[4])),
+      ...opt('mnc', optNum(f[5])),
+      ...opt('cellId', optHex(f[6])),
+      ...opt('pcid', optNum(f[7])),
+      ...opt('earfcn', optNum(f[8])),
+      ...opt('band', optNum(f[9])),
+      ...opt('tac', optHex(f[12])),
+      ...opt('rsrp', optNum(f[13])),
+      ...opt('rsrq', optNum(f[14])),
+      ...opt('rssi', optNum(f[15])),
+      ...opt('sinr', sinrRaw === undefined ? undefined : sinrRaw / 5 - 20),
+    };
+  }
+  if (rat === 'WCDMA') {
+    if (f.length < 12) fail('+QENG WCDMA', text);
+    return {
+      state,
+      rat,
+      ...opt('mcc', optNum(f[3])),
+      ...opt('mnc', optNum(f[4])),
+      ...opt('lac', optHex(f[5])),
+      ...opt('cellId', optHex(f[6])),
+      ...opt('rscp', optNum(f[10])),
+      ...opt('ecio', optNum(f[11])),
+    };
+  }
+  if (rat === 'GSM') {
+    if (f.length < 11) fail('+QENG GSM', text);
+    return {
+      state,
+      rat,
+      ...opt('mcc', optNum(f[3])),
+      ...opt('mnc', optNum(f[4])),
+      ...opt('lac', optHex(f[5])),
+      ...opt('cellId', optHex(f[6])),
+      ...opt('band', optNum(f[9])),
+      ...opt('rssi', optNum(f[10])),
+    };
+  }
+  return { state, rat };
+}
+
+function opt<K extends string>(k: K, v: number | undefined): { [P in K]?: number } {
+  return (v === undefined ? {} : { [k]: v }) as { [P in K]?: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Huawei ^SYSINFOEX, ^HCSQ
+
+export interface SysInfoEx {
+  readonly srv_status: number;
+  readonly srv_domain: number;
+  readonly roam_status: number;
+  readonly sim_state: number;
+  readonly lock_state?: number;
+  readonly sys_mode: number;
+  readonly sys_mode_name: string;
+  readonly sys_submode: number;
+  readonly sys_submode_name: string;
+}
+
+/** `^SYSINFOEX: <srv_status>,<srv_domain>,<roam>,<sim_state>,<lock>,<sysmode>,<name>,<submode>,<name>`. */
+export function parseSysinfoex(text: string): SysInfoEx {
+  const f = splitFields(afterPrefix(text, '^SYSINFOEX:', '^SYSINFOEX'));
+  if (f.length !== 9) fail('^SYSINFOEX', text);
+  const lock = optNum(f[4]);
+  return {
+    srv_status: dec(f[0], '^SYSINFOEX', text),
+    srv_domain: dec(f[1], '^SYSINFOEX', text),
+    roam_status: dec(f[2], '^SYSINFOEX', text),
+    sim_state: dec(f[3], '^SYSINFOEX', text),
+    ...(lock === undefined ? {} : { lock_state: lock }),
+    sys_mode: dec(f[5], '^SYSINFOEX', text),
+    sys_mode_name: unquote(f[6]!),
+    sys_submode: dec(f[7], '^SYSINFOEX', text),
+    sys_submode_name: unquote(f[8]!),
+  };
+}
+
+export interface Hcsq {
+  /** False when the modem reported NOSERVICE or a mode we do not know. */
+  readonly ok: boolean;
+  readonly sysmode: string;
+  readonly access_tech: string;
+  /** Up to five raw Huawei level values, zero-filled. */
+  readonly value1_5: [number, number, number, number, number];
+}
+
+const HCSQ_TECH: Readonly<Record<string, string>> = { GSM: 'GSM', WCDMA: 'UMTS', LTE: 'LTE', NR: '5GNR', CDMA: '1XRTT', EVDO: 'EVDO_0', 'TD-SCDMA': 'UMTS' };
+
+export function parseHcsq(text: string): Hcsq {
+  const f = splitFields(afterPrefix(text, '^HCSQ:', '^HCSQ'));
+  const sysmode = unquote(f[0]!);
+  const v: [number, number, number, number, number] = [0, 0, 0, 0, 0];
+  if (f.length > 6) fail('^HCSQ', text);
+  for (let i = 1; i < f.length; i++) v[i - 1] = dec(f[i], '^HCSQ value', text);
+  const tech = HCSQ_TECH[sysmode];
+  return { ok: tech !== undefined, sysmode, access_tech: tech ?? 'UNKNOWN', value1_5: v };
+}
