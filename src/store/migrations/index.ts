@@ -1,0 +1,22 @@
+import { sql as m001 } from './001-initial.js';
+import { sql as m002 } from './002-audit-ota.js';
+import { sql as m003 } from './003-proxies-cache.js';
+
+export interface Migration {
+  /** Schema version after this migration (PRAGMA user_version). */
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Every schema migration, in order. Never edit a released one: add NNN-name.ts and list it
+ * here. Each runs in its own transaction after a backup of the file.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: m001 },
+  { version: 2, name: 'audit-ota', sql: m002 },
+  { version: 3, name: 'proxies-cache', sql: m003 },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
