@@ -1,4 +1,6 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuocellError } from './errors.js';
@@ -6,7 +8,15 @@ import { DuocellError } from './errors.js';
 /**
  * A board profile says what box duocell runs on and how it is wired: which preset, which
  * uplinks (interface + access type), the LAN side, where the web page listens, and the
- * proxy's listeners. Profiles live in board/NAME.json and are validated here at start-up.
+ * proxy's listeners; on a real box also the modem (USB ids, ports, APN), LEDs, the default
+ * policy and the trusted OTA keys. Profiles live in board/NAME.json.
+ *
+ * Validation at start-up, in two passes:
+ *   1. board/schema.json (JSON Schema, the one description of the format; the web page and
+ *      docs/board.md use it too), applied by the small interpreter below;
+ *   2. what a schema cannot say: unique names, numeric addresses, prefix lengths, keys
+ *      that really are Ed25519 keys, USB ids wherever a port is found by USB interface.
+ * Every failure is DC_CONFIG_INVALID with the JSON path of the offending field.
  */
 
 export type Preset = 'cell' | 'concentrator';
@@ -30,17 +40,56 @@ export interface ListenerProfile {
   upstream?: 'tcp' | 'mptcp';
 }
 
+/** How to find one modem port: by USB interface number (survives re-plugs), or a fixed path. */
+export interface PortSpec {
+  usbInterface?: number;
+  path?: string;
+  name?: string;
+}
+
+export interface ModemProfile {
+  model: string;
+  simulated?: boolean;
+  control?: 'qmi' | 'at';
+  usb?: Array<{ vendor: string; product: string; note?: string }>;
+  ports?: { at?: PortSpec; qmi?: PortSpec; net?: PortSpec };
+  apn?: { name: string; ipType?: 'ipv4' | 'ipv6' | 'ipv4v6'; auth?: 'none' | 'pap' | 'chap' };
+}
+
+export interface LedProfile {
+  role: 'status' | 'cellular' | 'wlan' | 'error';
+  name: string;
+  activeLow?: boolean;
+}
+
+export interface DefaultPolicy {
+  pathRatio?: { cellular?: number; wlan?: number };
+  preferredPath?: 'cellular' | 'wlan' | 'none';
+  maxSubflows?: number;
+  allowUnknownSubscribers?: boolean;
+  [key: string]: unknown;
+}
+
+export interface OtaProfile {
+  trustedKeys: Array<{ id: string; ed25519: string }>;
+  url?: string;
+}
+
 export interface BoardProfile {
   name: string;
   preset: Preset;
   description?: string;
   uplinks: UplinkProfile[];
-  lan: { interfaces: string[] };
+  lan: { interfaces: string[]; addresses?: string[]; dhcpServer?: boolean };
   web: { listen: Array<{ host: string; port: number }> };
   listeners: ListenerProfile[];
   /** Prefix → access type, to label subflows by their local/remote address. */
   accessNetworks: Array<{ prefix: string; access: AccessType }>;
-  /** Everything else a profile may carry (modem ports, LEDs, APN, OTA keys…), kept as is. */
+  modem?: ModemProfile;
+  leds?: LedProfile[];
+  policy?: DefaultPolicy;
+  ota?: OtaProfile;
+  /** Anything else the schema allows, kept as is. */
   [key: string]: unknown;
 }
 
@@ -64,9 +113,180 @@ function port(o: Record<string, unknown>, k: string, where: string): number {
   return v;
 }
 
+// ---- JSON Schema (the subset board/schema.json uses) -------------------------------------
+
+/** The part of JSON Schema that board/schema.json uses; anything else in it is an error. */
+export interface Schema {
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  enum?: unknown[];
+  required?: string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: boolean;
+  items?: Schema;
+  minItems?: number;
+  minLength?: number;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  [annotation: string]: unknown;
+}
+
+const SCHEMA_KEYWORDS = new Set(['type', 'enum', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'minLength', 'pattern', 'minimum', 'maximum']);
+const SCHEMA_ANNOTATIONS = new Set(['$schema', '$id', 'title', 'description']);
+
+function typeOk(t: Schema['type'], v: unknown): boolean {
+  switch (t) {
+    case 'object':
+      return isObj(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'boolean':
+      return typeof v === 'boolean';
+    default:
+      return true;
+  }
+}
+
+/** Apply `schema` to `v`; returns one message per violation, each prefixed by its path. */
+export function checkSchema(schema: Schema, v: unknown, at = 'board'): string[] {
+  for (const k of Object.keys(schema)) {
+    if (!SCHEMA_KEYWORDS.has(k) && !SCHEMA_ANNOTATIONS.has(k)) {
+      throw new DuocellError('DC_INTERNAL', `board schema at ${at}: unsupported keyword ${k}`);
+    }
+  }
+  const errs: string[] = [];
+  if (schema.enum !== undefined && !schema.enum.includes(v)) {
+    errs.push(`${at}: expected one of ${schema.enum.map((e) => JSON.stringify(e)).join('|')}`);
+    return errs;
+  }
+  if (!typeOk(schema.type, v)) {
+    errs.push(`${at}: expected ${schema.type === 'integer' ? 'an integer' : `a${/^[aeiou]/.test(schema.type ?? '') ? 'n' : ''} ${schema.type}`}`);
+    return errs;
+  }
+  if (typeof v === 'string') {
+    if (schema.minLength !== undefined && v.length < schema.minLength) errs.push(`${at}: expected at least ${schema.minLength} character(s)`);
+    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(v)) errs.push(`${at}: ${JSON.stringify(v)} does not match ${schema.pattern}`);
+  }
+  if (typeof v === 'number') {
+    if (schema.minimum !== undefined && v < schema.minimum) errs.push(`${at}: expected >= ${schema.minimum}`);
+    if (schema.maximum !== undefined && v > schema.maximum) errs.push(`${at}: expected <= ${schema.maximum}`);
+  }
+  if (Array.isArray(v)) {
+    if (schema.minItems !== undefined && v.length < schema.minItems) errs.push(`${at}: expected at least ${schema.minItems} item(s)`);
+    if (schema.items !== undefined) v.forEach((x, i) => errs.push(...checkSchema(schema.items as Schema, x, `${at}[${i}]`)));
+  }
+  if (isObj(v)) {
+    for (const r of schema.required ?? []) if (!(r in v)) errs.push(`${at}.${r}: required`);
+    for (const [k, x] of Object.entries(v)) {
+      const sub = schema.properties?.[k];
+      if (sub !== undefined) errs.push(...checkSchema(sub, x, `${at}.${k}`));
+      else if (schema.additionalProperties === false) errs.push(`${at}.${k}: unknown field`);
+    }
+  }
+  return errs;
+}
+
+let cachedSchema: Schema | undefined;
+
+/** board/schema.json of this installation. */
+export function boardSchema(): Schema {
+  if (cachedSchema === undefined) {
+    const file = path.join(boardDir(), 'schema.json');
+    try {
+      cachedSchema = JSON.parse(fs.readFileSync(file, 'utf8')) as Schema;
+    } catch (e) {
+      throw new DuocellError('DC_CONFIG_INVALID', `cannot read the board schema ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return cachedSchema;
+}
+
+function failAll(errs: string[]): never {
+  const shown = errs.slice(0, 8).join('; ');
+  throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs });
+}
+
+/** Decode a trusted key (64 hex digits or 44 base64 characters) to its 32 raw bytes. */
+export function decodeEd25519(text: string): Buffer {
+  const raw = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (raw.length !== 32) fail(`not a 32-byte Ed25519 public key: ${text}`);
+  return raw;
+}
+
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw key follows. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** The profile's trusted OTA public keys as Node key objects (for crypto.verify). */
+export function trustedOtaKeys(board: Pick<BoardProfile, 'ota'>): Array<{ id: string; key: KeyObject }> {
+  return (board.ota?.trustedKeys ?? []).map((k) => ({
+    id: k.id,
+    key: createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, decodeEd25519(k.ed25519)]), format: 'der', type: 'spki' }),
+  }));
+}
+
+function checkCidr(text: string, at: string, errs: string[]): void {
+  const [addr = '', len = ''] = text.split('/');
+  const fam = net.isIP(addr);
+  if (fam === 0) errs.push(`${at}: ${JSON.stringify(addr)} is not a numeric address`);
+  else if (Number(len) > (fam === 4 ? 32 : 128)) errs.push(`${at}: prefix length ${len} too long for IPv${fam}`);
+}
+
+/** What the schema cannot say. */
+function checkMeaning(doc: Record<string, unknown>): string[] {
+  const b = doc as Partial<BoardProfile>;
+  const errs: string[] = [];
+  const seen = new Map<string, string>();
+  (b.uplinks ?? []).forEach((u, i) => {
+    for (const [k, v] of [['name', u.name], ['interface', u.interface]] as const) {
+      const key = `${k}:${v}`;
+      if (seen.has(key)) errs.push(`board.uplinks[${i}].${k}: ${JSON.stringify(v)} already used by ${seen.get(key)}`);
+      else seen.set(key, `board.uplinks[${i}]`);
+    }
+  });
+  if (b.preset === 'cell' && (b.uplinks ?? []).length === 0) errs.push('board.uplinks: a cell needs at least one uplink');
+  (b.web?.listen ?? []).forEach((l, i) => {
+    if (net.isIP(l.host) === 0) errs.push(`board.web.listen[${i}].host: ${JSON.stringify(l.host)} is not a numeric address`);
+  });
+  (b.listeners ?? []).forEach((l, i) => {
+    if (net.isIP(l.host) === 0) errs.push(`board.listeners[${i}].host: ${JSON.stringify(l.host)} is not a numeric address`);
+  });
+  (b.lan?.addresses ?? []).forEach((a, i) => checkCidr(a, `board.lan.addresses[${i}]`, errs));
+  (b.accessNetworks ?? []).forEach((a, i) => checkCidr(a.prefix, `board.accessNetworks[${i}].prefix`, errs));
+  const m = b.modem;
+  if (m !== undefined && m.simulated !== true) {
+    const byUsb = Object.entries(m.ports ?? {}).filter(([, p]) => p?.usbInterface !== undefined);
+    if (byUsb.length > 0 && (m.usb ?? []).length === 0) {
+      errs.push(`board.modem.usb: required to find ports by USB interface (${byUsb.map(([k]) => k).join(', ')})`);
+    }
+  }
+  if (b.preset === 'cell' && (b.uplinks ?? []).some((u) => u.access === 'cellular') && m === undefined) {
+    errs.push('board.modem: required when there is a cellular uplink');
+  }
+  (b.ota?.trustedKeys ?? []).forEach((k, i) => {
+    try {
+      trustedOtaKeys({ ota: { trustedKeys: [k] } });
+    } catch (e) {
+      errs.push(`board.ota.trustedKeys[${i}].ed25519: ${(e as Error).message}`);
+    }
+  });
+  const ids = (b.ota?.trustedKeys ?? []).map((k) => k.id);
+  if (new Set(ids).size !== ids.length) errs.push('board.ota.trustedKeys: duplicate id');
+  return errs;
+}
+
 /** Validate an untrusted profile document. */
 export function validateBoard(doc: unknown): BoardProfile {
   if (!isObj(doc)) fail('board: expected a JSON object');
+  const schemaErrs = checkSchema(boardSchema(), doc);
+  if (schemaErrs.length > 0) failAll(schemaErrs);
+  const meaningErrs = checkMeaning(doc);
+  if (meaningErrs.length > 0) failAll(meaningErrs);
   const name = str(doc, 'name', 'board');
   const preset = doc.preset;
   if (preset !== 'cell' && preset !== 'concentrator') fail('board.preset: expected "cell" or "concentrator"');
@@ -78,7 +298,7 @@ export function validateBoard(doc: unknown): BoardProfile {
     if (access !== 'cellular' && access !== 'wlan') fail(`${w}.access: expected "cellular" or "wlan"`);
     return { name: str(u, 'name', w), access, interface: str(u, 'interface', w) } as UplinkProfile;
   });
-  const lan = isObj(doc.lan) && Array.isArray(doc.lan.interfaces) ? { interfaces: doc.lan.interfaces.map(String) } : { interfaces: [] };
+  const lan = isObj(doc.lan) ? { ...doc.lan, interfaces: Array.isArray(doc.lan.interfaces) ? doc.lan.interfaces.map(String) : [] } : { interfaces: [] };
   const webDoc = isObj(doc.web) && Array.isArray(doc.web.listen) ? doc.web.listen : [{ host: '127.0.0.1', port: 8080 }];
   const web = {
     listen: webDoc.map((l: unknown, i: number) => {
