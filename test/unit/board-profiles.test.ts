@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,7 +66,7 @@ t.test('trusted OTA keys are usable Ed25519 keys (hex and base64)', async (t) =>
   t.ok(verify(null, Buffer.from('x'), simKey!.key, sign(null, Buffer.from('x'), pem)), 'sim dev key pair matches');
 });
 
-function rejects(t: Tap.Test, doc: unknown, match: RegExp, what: string): void {
+function rejects(t: Test, doc: unknown, match: RegExp, what: string): void {
   try {
     validateBoard(doc);
     t.fail(`${what}: accepted`);
