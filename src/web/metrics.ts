@@ -1,0 +1,174 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { logger } from '../core/logger.js';
+import type { WebDeps } from './deps.js';
+import type { ThroughputSampler } from './live.js';
+
+const log = logger('duocell:web:metrics');
+
+/**
+ * /metrics in Prometheus text. One Registry per web server (never prom-client's global one, so
+ * several servers in one test process do not collide). Values are read from WebDeps at scrape
+ * time; counters that deps report as running totals are advanced by their increase since the
+ * last scrape (a total that went backwards counts as a reset).
+ */
+
+export interface WebMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  loginFailures: Counter<never>;
+  text(): Promise<string>;
+  contentType: string;
+}
+
+/** Advances a Counter to follow an externally kept running total. */
+class TotalFollower<L extends string> {
+  readonly #last = new Map<string, number>();
+  constructor(readonly counter: Counter<L>) {}
+  set(labels: Record<L, string>, total: number): void {
+    if (!Number.isFinite(total) || total < 0) return;
+    const key = JSON.stringify(labels);
+    const last = this.#last.get(key);
+    const inc = last === undefined || total < last ? total : total - last;
+    this.#last.set(key, total);
+    if (inc > 0) this.counter.inc(labels as never, inc);
+    else if (last === undefined) this.counter.inc(labels as never, 0);
+  }
+}
+
+export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const guard = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      log.warn({ err: e, what }, 'reading a metric source failed');
+    }
+  };
+
+  const pathLabels = ['path', 'access', 'interface'] as const;
+  const pathUp = new Gauge({ name: 'duocell_path_up', help: 'the path (uplink) is up: 1, down: 0', labelNames: pathLabels, registers: [registry] });
+  const pathBytes = new TotalFollower(
+    new Counter({
+      name: 'duocell_path_bytes_total',
+      help: 'bytes carried by the path since its interface came up',
+      labelNames: ['path', 'access', 'direction'] as const,
+      registers: [registry],
+    }),
+  );
+  const pathThroughput = new Gauge({
+    name: 'duocell_path_throughput_bits_per_second',
+    help: 'throughput of the path over the last sample interval',
+    labelNames: ['path', 'access', 'direction'] as const,
+    registers: [registry],
+  });
+  const pathRtt = new Gauge({ name: 'duocell_path_rtt_seconds', help: 'round-trip time measured on the path', labelNames: ['path', 'access'] as const, registers: [registry] });
+  const pathSignal = new Gauge({
+    name: 'duocell_path_signal',
+    help: 'radio signal of the path: rssi/rsrp in dBm, rsrq/sinr in dB',
+    labelNames: ['path', 'access', 'kind'] as const,
+    registers: [registry],
+  });
+  const pathBars = new Gauge({ name: 'duocell_path_signal_bars', help: 'signal quality 0..4', labelNames: ['path', 'access'] as const, registers: [registry] });
+
+  const sessions = new Gauge({ name: 'duocell_sessions', help: 'open proxy sessions by M/N combination (client-server)', labelNames: ['combination'] as const, registers: [registry] });
+  const sessionsFront = new Gauge({ name: 'duocell_sessions_by_front', help: 'open proxy sessions by front (how they reached the proxy)', labelNames: ['front'] as const, registers: [registry] });
+  const subflows = new Gauge({ name: 'duocell_subflows', help: 'subflows of open sessions by access type', labelNames: ['access'] as const, registers: [registry] });
+  const refusals = new TotalFollower(
+    new Counter({ name: 'duocell_refusals_total', help: 'sessions or subflows refused, by reason', labelNames: ['reason'] as const, registers: [registry] }),
+  );
+  const otaVersion = new Gauge({ name: 'duocell_ota_policy_version', help: 'version of the policy bundle in force (-1: none)', registers: [registry] });
+  const otaError = new Gauge({ name: 'duocell_ota_last_error', help: '1 while the last OTA check or push failed', labelNames: ['code'] as const, registers: [registry] });
+  const modemState = new Gauge({ name: 'duocell_modem_state', help: '1 for the modem state the box is in now', labelNames: ['state'] as const, registers: [registry] });
+  const modemSignal = new Gauge({ name: 'duocell_modem_signal', help: 'modem radio: rssi/rsrp in dBm, rsrq/sinr in dB', labelNames: ['kind'] as const, registers: [registry] });
+  const health = new Gauge({ name: 'duocell_health_check', help: 'health checks: 1 passing, 0 failing', labelNames: ['check'] as const, registers: [registry] });
+  const info = new Gauge({ name: 'duocell_build_info', help: 'version and preset of the running duocell', labelNames: ['version', 'preset'] as const, registers: [registry] });
+
+  const httpRequests = new Counter({
+    name: 'duocell_web_http_requests_total',
+    help: 'HTTP requests answered by the web server',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const loginFailures = new Counter({ name: 'duocell_web_login_failures_total', help: 'failed admin logins', registers: [registry] });
+
+  // One collect pass for all the deps-backed metrics, run before each scrape.
+  const collect = (): void => {
+    pathUp.reset();
+    pathThroughput.reset();
+    pathRtt.reset();
+    pathSignal.reset();
+    pathBars.reset();
+    guard('paths', () => {
+      for (const p of deps.paths()) {
+        pathUp.set({ path: p.name, access: p.access, interface: p.interface }, p.state === 'up' ? 1 : 0);
+        pathBytes.set({ path: p.name, access: p.access, direction: 'tx' }, p.bytesTx);
+        pathBytes.set({ path: p.name, access: p.access, direction: 'rx' }, p.bytesRx);
+        const r = sampler.latest(p.name);
+        if (r !== undefined) {
+          pathThroughput.set({ path: p.name, access: p.access, direction: 'tx' }, r.txBps);
+          pathThroughput.set({ path: p.name, access: p.access, direction: 'rx' }, r.rxBps);
+        }
+        if (p.rttMs !== undefined) pathRtt.set({ path: p.name, access: p.access }, p.rttMs / 1000);
+        if (p.signal !== undefined) {
+          pathBars.set({ path: p.name, access: p.access }, p.signal.bars);
+          for (const kind of ['rssiDbm', 'rsrp', 'rsrq', 'sinr'] as const) {
+            const v = p.signal[kind];
+            if (v !== undefined) pathSignal.set({ path: p.name, access: p.access, kind: kind === 'rssiDbm' ? 'rssi' : kind }, v);
+          }
+        }
+      }
+    });
+    sessions.reset();
+    sessionsFront.reset();
+    subflows.reset();
+    guard('sessions', () => {
+      for (const c of ['M-N', 'M-M', 'N-N', 'N-M']) sessions.set({ combination: c }, 0);
+      for (const a of ['cellular', 'wlan', 'lan', 'unknown']) subflows.set({ access: a }, 0);
+      for (const s of deps.sessions()) {
+        sessions.inc({ combination: s.combination });
+        sessionsFront.inc({ front: s.front });
+        for (const f of s.subflows) subflows.inc({ access: f.access });
+      }
+    });
+    guard('refusals', () => {
+      for (const [reason, n] of Object.entries(deps.refusals?.() ?? {})) refusals.set({ reason }, n);
+    });
+    otaError.reset();
+    guard('ota', () => {
+      const o = deps.ota.status();
+      otaVersion.set(o.version ?? -1);
+      if (o.lastError !== null) otaError.set({ code: o.lastError.code }, 1);
+    });
+    modemState.reset();
+    modemSignal.reset();
+    guard('modem', () => {
+      const m = deps.modem?.();
+      if (m === undefined) return;
+      modemState.set({ state: m.present ? m.state : 'absent' }, 1);
+      for (const kind of ['rssiDbm', 'rsrp', 'rsrq', 'sinr'] as const) {
+        const v = m[kind];
+        if (v !== undefined) modemSignal.set({ kind: kind === 'rssiDbm' ? 'rssi' : kind }, v);
+      }
+    });
+    health.reset();
+    info.reset();
+    guard('health', () => {
+      const h = deps.health();
+      for (const [check, ok] of Object.entries(h.checks)) health.set({ check }, ok ? 1 : 0);
+      info.set({ version: h.version, preset: h.preset }, 1);
+    });
+  };
+
+  return {
+    registry,
+    httpRequests,
+    loginFailures,
+    contentType: registry.contentType,
+    async text() {
+      collect();
+      return registry.metrics();
+    },
+  };
+}
