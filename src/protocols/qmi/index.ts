@@ -1,0 +1,4 @@
+export * from './frame.js';
+export * from './schema.js';
+export * from './messages.js';
+export * from './codec.js';
