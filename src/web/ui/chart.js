@@ -1,0 +1,120 @@
+// A hand-drawn throughput chart on a <canvas>: per-path and total bit rate (down + up) over
+// the last `windowS` seconds. No library: the page is served from the box, without a CDN.
+
+const COLORS = { total: '#1d2733', cellular: '#e8772e', wlan: '#2f7dd1' };
+
+export class ThroughputChart {
+  /** @param {HTMLCanvasElement} canvas */
+  constructor(canvas, windowS = 300) {
+    this.canvas = canvas;
+    this.windowS = windowS;
+    /** @type {Array<{t:number,total:number,paths:Record<string,number>}>} */
+    this.samples = [];
+    this.raf = 0;
+  }
+
+  /** Add one sample as sent by the server ({t, total:{txBps,rxBps}, paths:{name:{txBps,rxBps}}}). */
+  push(s) {
+    const paths = {};
+    for (const [name, r] of Object.entries(s.paths ?? {})) paths[name] = (r.txBps ?? 0) + (r.rxBps ?? 0);
+    this.samples.push({ t: s.t, total: (s.total?.txBps ?? 0) + (s.total?.rxBps ?? 0), paths });
+    const cut = s.t - this.windowS * 1000;
+    while (this.samples.length > 0 && this.samples[0].t < cut) this.samples.shift();
+    this.canvas.dataset.samples = String(this.samples.length);
+    this.canvas.dataset.lastT = String(s.t);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.raf !== 0) return;
+    this.raf = requestAnimationFrame(() => {
+      this.raf = 0;
+      this.draw();
+    });
+  }
+
+  draw() {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth;
+    const h = c.clientHeight;
+    if (w === 0 || h === 0) return;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+      c.width = Math.round(w * dpr);
+      c.height = Math.round(h * dpr);
+    }
+    const g = c.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    const left = 56;
+    const right = 10;
+    const top = 10;
+    const bottom = 24;
+    const pw = w - left - right;
+    const ph = h - top - bottom;
+    const now = this.samples.length > 0 ? this.samples[this.samples.length - 1].t : Date.now();
+    const t0 = now - this.windowS * 1000;
+    let max = 1e6;
+    for (const s of this.samples) max = Math.max(max, s.total);
+    const scale = niceMax(max);
+    // Grid and labels.
+    g.font = '11px system-ui, sans-serif';
+    g.fillStyle = '#6b7785';
+    g.strokeStyle = '#e6ebf0';
+    g.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {
+      const y = top + ph - (ph * i) / 4;
+      g.beginPath();
+      g.moveTo(left, y);
+      g.lineTo(left + pw, y);
+      g.stroke();
+      g.textAlign = 'right';
+      g.textBaseline = 'middle';
+      g.fillText(`${fmtMbps((scale * i) / 4)}`, left - 6, y);
+    }
+    g.textAlign = 'center';
+    g.textBaseline = 'top';
+    for (let m = 0; m <= this.windowS; m += 60) {
+      const x = left + pw - (pw * m) / this.windowS;
+      g.fillText(m === 0 ? 'now' : `-${m / 60} min`, x, top + ph + 6);
+    }
+    g.save();
+    g.translate(12, top + ph / 2);
+    g.rotate(-Math.PI / 2);
+    g.textAlign = 'center';
+    g.fillText('Mbit/s', 0, 0);
+    g.restore();
+    // Lines: each path, then the total on top.
+    const names = new Set();
+    for (const s of this.samples) for (const k of Object.keys(s.paths)) names.add(k);
+    const line = (pick, color, width) => {
+      g.strokeStyle = color;
+      g.lineWidth = width;
+      g.beginPath();
+      let first = true;
+      for (const s of this.samples) {
+        const v = pick(s);
+        if (v === undefined) continue;
+        const x = left + ((s.t - t0) / (this.windowS * 1000)) * pw;
+        const y = top + ph - (Math.min(v, scale) / scale) * ph;
+        if (first) g.moveTo(x, y);
+        else g.lineTo(x, y);
+        first = false;
+      }
+      g.stroke();
+    };
+    for (const n of names) line((s) => s.paths[n], COLORS[n] ?? '#888', 1.6);
+    line((s) => s.total, COLORS.total, 2.2);
+  }
+}
+
+function niceMax(v) {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function fmtMbps(bps) {
+  const m = bps / 1e6;
+  return m >= 10 ? m.toFixed(0) : m.toFixed(1);
+}
