@@ -1,0 +1,141 @@
+import type net from 'node:net';
+import dns from 'node:dns/promises';
+import { DuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import {
+  ConvertErrorCode,
+  convertErrorName,
+  encodeConvertMessage,
+  parseConvertMessage,
+  parseIPv4,
+  parseIPv6,
+  validateResponse,
+  type ConvertTlv,
+  type TcpOption,
+} from '../../protocols/convert/index.js';
+import { openUpstream } from './connector.js';
+import { FrontReader } from './fronts/convert.js';
+import type { ConnectRequest, Connector, Endpoint } from './types.js';
+
+/**
+ * RFC 8803 Convert client (cell side): reaches the server through a concentrator.
+ *
+ *   1. MPTCP socket to the concentrator, from the uplink addresses the listener's upstream
+ *      options name (the kernel path manager adds the other subflows).
+ *   2. Convert message (Connect [+ Cookie]) followed by the client's early bytes, written before
+ *      connect() completes: with TCP_FASTOPEN_CONNECT they ride in the SYN (0-RTT).
+ *   3. Wait for the converter's reply: an Error TLV becomes DC_CONVERT_PEER_ERROR (origin 'peer',
+ *      detail.convertError), which the engine turns into a reset toward the N-UE; anything
+ *      else (Extended TCP Header, Supported TCP Extensions) means go.
+ *   4. Bytes the server sent right after the reply are put back in front of the stream.
+ */
+
+const log = logger('duocell:proxy:convert-client');
+
+export interface ConvertClientOptions {
+  /** The concentrator's Convert service (numeric address). A function lets policy choose per target. */
+  concentrator: Endpoint | ((req: ConnectRequest) => Endpoint);
+  /** Cookie TLV to present (as configured for this cell). */
+  cookie?: string | Buffer;
+  /** TCP options to ask the converter to use toward the server (kind, optional value). */
+  tcpOptions?: TcpOption[];
+  /** Send the Convert message in the SYN (TCP_FASTOPEN_CONNECT). Default true. */
+  fastOpen?: boolean;
+  /** Open MPTCP toward the concentrator. Default true. */
+  mptcp?: boolean;
+  /** Time allowed for the converter's reply after connect (default 10 s). */
+  replyTimeoutMs?: number;
+}
+
+async function numeric(host: string, signal: AbortSignal): Promise<string> {
+  if (parseIPv4(host) !== undefined || parseIPv6(host) !== undefined) return host;
+  try {
+    const r = await dns.lookup(host, { verbatim: true });
+    if (signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away during name resolution');
+    return r.address;
+  } catch (e) {
+    if (e instanceof DuocellError) throw e;
+    throw new DuocellError('DC_PROXY_CONNECT_FAILED', `cannot resolve ${host}: ${(e as Error).message}`, {
+      cause: e,
+      origin: 'peer',
+      unreachable: true,
+    });
+  }
+}
+
+/** Read and check the converter's reply; resolves once it is whole, leaving later bytes on the socket. */
+async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const reader = new FrontReader(socket, 0);
+  const onAbort = (): void => {
+    socket.destroy();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const msg = await reader.next(
+      (b) => {
+        const r = parseConvertMessage(b);
+        return 'need' in r ? r : { value: r.message, consumed: r.consumed };
+      },
+      "the converter's reply",
+      timeoutMs,
+      'DC_CONVERT_TRUNCATED',
+    );
+    if (signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away while the converter answered');
+    const res = validateResponse(msg);
+    if (res.error !== undefined) {
+      throw new DuocellError(
+        'DC_CONVERT_PEER_ERROR',
+        `converter refused: ${res.error.name} (${res.error.code})`,
+        {
+          origin: 'peer',
+          convertError: res.error.code,
+          value: res.error.value.toString('hex'),
+          ...(res.error.code === ConvertErrorCode.DESTINATION_UNREACHABLE ? { icmpCode: res.error.value[0] } : {}),
+        },
+      );
+    }
+  } catch (e) {
+    reader.detach();
+    throw e;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  const rest = reader.detach();
+  if (rest.length > 0) socket.unshift(rest);
+}
+
+export function convertConnector(o: ConvertClientOptions): Connector {
+  const cookie = o.cookie === undefined ? undefined : typeof o.cookie === 'string' ? Buffer.from(o.cookie, 'utf8') : o.cookie;
+  return {
+    name: 'convert',
+    async connect(req) {
+      const conc = typeof o.concentrator === 'function' ? o.concentrator(req) : o.concentrator;
+      const address = await numeric(req.target.host, req.signal);
+      const tlvs: ConvertTlv[] = [{ type: 'connect', address, port: req.target.port, tcpOptions: o.tcpOptions ?? [] }];
+      if (cookie !== undefined) tlvs.push({ type: 'cookie', cookie });
+      const hello = encodeConvertMessage(tlvs);
+      const early = req.early === undefined ? hello : Buffer.concat([hello, req.early]);
+      const { socket, serverMptcp } = await openUpstream({
+        target: { host: conc.address, port: conc.port },
+        early,
+        options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? true },
+        signal: req.signal,
+      });
+      try {
+        await readReply(socket, o.replyTimeoutMs ?? 10_000, req.signal);
+      } catch (e) {
+        // The converter said no (or never said anything): reset our side, report with the code.
+        if (!socket.destroyed) socket.resetAndDestroy();
+        const err = e instanceof DuocellError ? e : new DuocellError('DC_CONVERT_TRUNCATED', String(e), { cause: e });
+        log.debug({ code: err.code, convertError: err.detail.convertError, target: req.target, concentrator: conc }, 'convert refused');
+        throw err;
+      }
+      // Errors from here on are the relay's; never let one go unheard between hand-over and relay.
+      socket.on('error', () => undefined);
+      log.debug({ target: req.target, concentrator: conc, mptcp: serverMptcp }, 'converted');
+      return { socket, serverMptcp };
+    },
+  };
+}
+
+export { convertErrorName };

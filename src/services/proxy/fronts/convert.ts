@@ -1,0 +1,378 @@
+import type net from 'node:net';
+import { createHash } from 'node:crypto';
+import { DuocellError, type ErrorCode } from '../../../core/errors.js';
+import { logger } from '../../../core/logger.js';
+import {
+  ConvertErrorCode,
+  TCP_OPT_FASTOPEN,
+  TCP_OPT_MPTCP,
+  TCP_OPT_MSS,
+  TCP_OPT_SACK_PERM,
+  TCP_OPT_TIMESTAMPS,
+  TCP_OPT_WSCALE,
+  convertFault,
+  encodeConvertError,
+  encodeConvertMessage,
+  parseConvertMessage,
+  validateRequest,
+  type ConvertTlv,
+} from '../../../protocols/convert/index.js';
+import type { FrontInfo, FrontProtocol, FrontRequest, Target } from '../types.js';
+
+const log = logger('duocell:proxy:convert');
+
+/**
+ * Reads framed requests off a client socket for a front (Convert, SOCKS5) and hands back what
+ * it read beyond them. Owns the socket's 'data' listener only between construction and
+ * detach(); detach() pauses the socket first so no byte is emitted without a listener.
+ */
+export type Parsed<T> = { need: number } | { value: T; consumed: number };
+
+const EMPTY = Buffer.alloc(0);
+
+export class FrontReader {
+  #buf: Buffer = EMPTY;
+  #ended = false;
+  #error: (Error & { code?: string; errno?: number }) | undefined;
+  #wake: (() => void) | undefined;
+  #attached = true;
+  /** Everything received so far, up to `keep` bytes (for Error TLV echoes). */
+  readonly #seen: Buffer[] = [];
+  #seenBytes = 0;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly keep = 1024,
+  ) {
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onEnd);
+    socket.on('error', this.#onError);
+  }
+
+  readonly #onError = (e: Error): void => {
+    this.#error ??= e;
+    this.#ended = true;
+    this.#wake?.();
+  };
+
+  readonly #onData = (d: Buffer): void => {
+    this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
+    if (this.#seenBytes < this.keep) {
+      const part = d.subarray(0, this.keep - this.#seenBytes);
+      this.#seen.push(part);
+      this.#seenBytes += part.length;
+    }
+    this.#wake?.();
+  };
+
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    this.#wake?.();
+  };
+
+  /** The first bytes the client sent (at most `keep`). */
+  get received(): Buffer {
+    return Buffer.concat(this.#seen, this.#seenBytes);
+  }
+
+  /**
+   * Wait until `parse` accepts the buffered bytes; consume them and return the value.
+   * Parse faults propagate as thrown; end of stream or `timeoutMs` → `truncated` error.
+   */
+  async next<T>(
+    parse: (b: Buffer) => Parsed<T>,
+    what: string,
+    timeoutMs: number,
+    truncated: ErrorCode,
+    extra: Record<string, unknown> = {},
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = parse(this.#buf);
+      if (!('need' in r)) {
+        this.#buf = this.#buf.subarray(r.consumed);
+        return r.value;
+      }
+      if (this.#error !== undefined) {
+        const e = this.#error;
+        throw new DuocellError(truncated, `socket failed while reading ${what}: ${e.message}`, {
+          origin: 'kernel',
+          cause: e,
+          ...(typeof e.code === 'string' ? { sysCode: e.code } : {}),
+          ...(typeof e.errno === 'number' ? { errno: Math.abs(e.errno) } : {}),
+          ...extra,
+        });
+      }
+      if (this.#ended) {
+        throw new DuocellError(truncated, `stream ended after ${this.#buf.length} of ${r.need} bytes of ${what}`, {
+          origin: 'local',
+          received: this.#buf.length,
+          ...extra,
+        });
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new DuocellError(truncated, `timed out after ${timeoutMs} ms with ${this.#buf.length} of ${r.need} bytes of ${what}`, {
+          origin: 'local',
+          received: this.#buf.length,
+          ...extra,
+        });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** Stop reading: pause the socket, drop our listeners, return the bytes not consumed. */
+  detach(): Buffer {
+    if (this.#attached) {
+      this.#attached = false;
+      this.socket.pause();
+      this.socket.removeListener('data', this.#onData);
+      this.socket.removeListener('end', this.#onEnd);
+      this.socket.removeListener('close', this.#onEnd);
+      this.socket.removeListener('error', this.#onError);
+    }
+    const rest = this.#buf;
+    this.#buf = EMPTY;
+    return rest;
+  }
+}
+
+/**
+ * After a refusal: read and drop whatever the client still sends, so that closing the socket
+ * sends a FIN after our reply rather than a RST that could destroy the reply in flight.
+ */
+export function drain(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.on('data', () => undefined);
+  socket.resume();
+}
+
+// ───────────────────────────── the Convert front ─────────────────────────────
+
+/**
+ * RFC 8803 Transport Converter (concentrator side).
+ *
+ *   client SYN [+TFO data]: Convert msg (Connect [+Cookie] [+Info]) [+ application bytes]
+ *     │ accept(): parse (version → magic → lengths → TLVs) → role check → cookie → TCP options → target
+ *     │           fault → answer() writes header + Error TLV (code per RFC 8803 4.2.8) and closes
+ *     ▼
+ *   engine connects upstream (application bytes go first, in the SYN with TFO)
+ *     │ answer(ok): header + Extended TCP Header TLV [+ Supported TCP Extensions if Info asked]
+ *     │             written as soon as the upstream connection is up, before any relayed byte
+ *     │ answer(fail): header + Error TLV (Connection Reset / Destination Unreachable / ...)
+ *     ▼
+ *   relay
+ *
+ * Never an open proxy: without a valid Cookie TLV nothing is relayed, unless the operator set
+ * allowWithoutCookie for a trusted network.
+ */
+
+export interface ConvertCookie {
+  /** The opaque value as configured (trailing zero bytes are padding on the wire and ignored). */
+  cookie: string | Buffer;
+  /** Who presents it (a cell, a subscriber): shown on the session. */
+  subscriber?: string;
+}
+
+export interface ConvertFrontOptions {
+  /** Cookies that authorise a client. */
+  cookies?: readonly ConvertCookie[];
+  /** Or ask someone (the subscriber store): the owner of this cookie, undefined when invalid. */
+  verifyCookie?: (cookie: Buffer, info: FrontInfo) => string | undefined | Promise<string | undefined>;
+  /** Relay for clients that send no Cookie TLV (trusted networks only). Default false. */
+  allowWithoutCookie?: boolean;
+  /** A further target policy: return false to answer Not Authorized. */
+  allowTarget?: (target: Target, info: FrontInfo) => boolean;
+  /** Time allowed for the whole Convert message to arrive (default 5 s). */
+  requestTimeoutMs?: number;
+  /** Suggested retry delay in Resource Exceeded / Network Failure errors (s; 0 = RFC default ≥ 30 s). */
+  retryAfterSeconds?: number;
+  /** The upstream leg speaks MPTCP (kind 30 may then be asked for in a Connect TLV). */
+  upstreamMptcp?: boolean;
+}
+
+/**
+ * TCP options a client may list (without a value) in its Connect TLV: the kernel already puts
+ * them in our SYN to the server (MSS, window scale, SACK-permitted, timestamps), or we can ask
+ * it to (TFO). An option with a value would have to be copied verbatim into our SYN, which the
+ * socket API cannot do: it is answered with Unsupported TCP Option.
+ */
+const KERNEL_OPTIONS: readonly number[] = [TCP_OPT_MSS, TCP_OPT_WSCALE, TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMPS, TCP_OPT_FASTOPEN];
+
+/** Trailing zero bytes are padding on the wire; compare cookies without them, in constant time. */
+function cookieKey(c: string | Buffer): Buffer {
+  const b = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return createHash('sha256').update(b.subarray(0, end)).digest();
+}
+
+/** Which Convert Error TLV answers a failure, and its value (RFC 8803 4.2.8). */
+export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: number } | undefined {
+  if (typeof err.detail.convertError === 'number') return { code: err.detail.convertError };
+  const sys = typeof err.detail.sysCode === 'string' ? err.detail.sysCode : undefined;
+  switch (err.code) {
+    case 'DC_ABORTED':
+      return undefined; // the client is gone: nobody to answer
+    case 'DC_TIMEOUT':
+      return { code: ConvertErrorCode.MALFORMED_MESSAGE }; // the message never completed
+    case 'DC_PROXY_EMFILE':
+    case 'DC_PROXY_SHUTDOWN':
+      return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+    case 'DC_PROXY_CONNECT_TIMEOUT':
+      return { code: ConvertErrorCode.NETWORK_FAILURE };
+    case 'DC_SOCKET_SYSCALL':
+      return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+    case 'DC_PROXY_CONNECT_FAILED':
+      switch (sys) {
+        case 'ECONNREFUSED':
+        case 'ECONNRESET':
+          return { code: ConvertErrorCode.CONNECTION_RESET };
+        case 'ENETUNREACH':
+          return { code: ConvertErrorCode.DESTINATION_UNREACHABLE, icmpCode: 0 }; // net unreachable
+        case 'EHOSTUNREACH':
+        case 'EHOSTDOWN':
+          return { code: ConvertErrorCode.DESTINATION_UNREACHABLE, icmpCode: 1 }; // host unreachable
+        case 'EACCES':
+        case 'EPERM':
+          return { code: ConvertErrorCode.DESTINATION_UNREACHABLE, icmpCode: 13 }; // administratively prohibited
+        case 'EADDRNOTAVAIL':
+        case 'ENOBUFS':
+        case 'ENOMEM':
+        case 'EMFILE':
+        case 'ENFILE':
+          return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+        default:
+          return { code: ConvertErrorCode.NETWORK_FAILURE };
+      }
+    default:
+      // An admission policy said no: over a limit is Resource Exceeded, anything else Not Authorized.
+      if (/LIMIT|QUOTA|RESOURCE|EXCEEDED/.test(err.code)) return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+      if (err.code.startsWith('DC_POLICY') || err.code.startsWith('DC_SUBSCRIBER')) return { code: ConvertErrorCode.NOT_AUTHORIZED };
+      return { code: ConvertErrorCode.NETWORK_FAILURE };
+  }
+}
+
+/** The received message for an echo: cut at its Total Length when that much is known. */
+function messageBytes(received: Buffer): Buffer {
+  if (received.length >= 2 && received[0] === 1 && received[1]! > 0) return received.subarray(0, received[1]! * 4);
+  return received;
+}
+
+interface ClientState {
+  reader: FrontReader;
+  info: boolean;
+}
+
+export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
+  const keys = new Map<string, string | undefined>();
+  for (const c of o.cookies ?? []) keys.set(cookieKey(c.cookie).toString('hex'), c.subscriber);
+  const timeoutMs = o.requestTimeoutMs ?? 5000;
+  const acceptedKinds = new Set<number>([...KERNEL_OPTIONS, ...(o.upstreamMptcp === true ? [TCP_OPT_MPTCP] : [])]);
+  // Announced: what we convert (MPTCP on the client leg) and what clients may ask for.
+  const announced = [TCP_OPT_MPTCP, ...[...acceptedKinds].filter((k) => k !== TCP_OPT_MSS && k !== TCP_OPT_MPTCP)];
+  const states = new WeakMap<net.Socket, ClientState>();
+
+  async function authorise(cookie: Buffer | undefined, info: FrontInfo): Promise<string | undefined> {
+    if (cookie === undefined) {
+      if (o.allowWithoutCookie === true) return undefined;
+      throw convertFault(ConvertErrorCode.MISSING_COOKIE, 'this converter requires a Cookie TLV');
+    }
+    const k = cookieKey(cookie).toString('hex');
+    if (keys.has(k)) return keys.get(k) ?? 'cookie';
+    if (o.verifyCookie !== undefined) {
+      let end = cookie.length;
+      while (end > 0 && cookie[end - 1] === 0) end--;
+      const who = await o.verifyCookie(cookie.subarray(0, end), info);
+      if (who !== undefined) return who;
+    }
+    throw convertFault(ConvertErrorCode.NOT_AUTHORIZED, 'the Cookie TLV is not valid here');
+  }
+
+  return {
+    name: 'convert',
+
+    async accept(client, info): Promise<FrontRequest> {
+      const reader = new FrontReader(client);
+      const st: ClientState = { reader, info: false };
+      states.set(client, st);
+      try {
+        const msg = await reader.next(
+          (b) => {
+            const r = parseConvertMessage(b);
+            return 'need' in r ? r : { value: r.message, consumed: r.consumed };
+          },
+          'the Convert message',
+          timeoutMs,
+          'DC_CONVERT_TRUNCATED',
+          { convertError: ConvertErrorCode.MALFORMED_MESSAGE },
+        );
+        const req = validateRequest(msg);
+        st.info = req.info;
+        const subscriber = await authorise(req.cookie, info);
+        if (req.connect === undefined) {
+          // Info alone: say what we support, relay nothing.
+          reader.detach();
+          client.write(encodeConvertMessage([{ type: 'supported-tcp-extensions', kinds: announced }]));
+          throw new DuocellError('DC_ABORTED', 'Info request answered', { answered: true });
+        }
+        const refused = req.connect.tcpOptions.filter((t) => t.data.length > 0 || !acceptedKinds.has(t.kind)).map((t) => t.kind);
+        if (refused.length > 0) {
+          throw convertFault(ConvertErrorCode.UNSUPPORTED_TCP_OPTION, `cannot use TCP options ${refused.join(', ')}`, {
+            kinds: refused,
+          });
+        }
+        const target: Target = { host: req.connect.address, port: req.connect.port };
+        if (o.allowTarget !== undefined && !o.allowTarget(target, info)) {
+          throw convertFault(ConvertErrorCode.NOT_AUTHORIZED, `target ${target.host}:${target.port} refused by policy`);
+        }
+        const early = reader.detach();
+        log.debug({ client: info.remote, target, subscriber, early: early.length }, 'convert request');
+        return {
+          target,
+          ...(early.length > 0 ? { early } : {}),
+          ...(subscriber === undefined ? {} : { subscriber }),
+        };
+      } catch (e) {
+        reader.detach();
+        throw e;
+      }
+    },
+
+    answer(client, result): void {
+      const st = states.get(client);
+      states.delete(client);
+      if (client.destroyed || !client.writable) return;
+      if (result.ok) {
+        const tlvs: ConvertTlv[] = [{ type: 'extended-tcp-header', tcpOptions: Buffer.alloc(0) }];
+        if (st?.info === true) tlvs.push({ type: 'supported-tcp-extensions', kinds: announced });
+        client.write(encodeConvertMessage(tlvs));
+        return;
+      }
+      const err = result.error;
+      drain(client);
+      if (err.detail.answered === true) return;
+      const c = convertErrorFor(err);
+      if (c === undefined) return;
+      const kinds = Array.isArray(err.detail.kinds) ? (err.detail.kinds as number[]) : undefined;
+      const reply = encodeConvertError(c.code, {
+        ...(st === undefined ? {} : { received: messageBytes(st.reader.received) }),
+        ...(kinds === undefined ? {} : { kinds }),
+        ...(c.icmpCode === undefined ? {} : { icmpCode: c.icmpCode }),
+        delaySeconds: o.retryAfterSeconds ?? 0,
+      });
+      log.debug({ code: err.code, convertError: c.code }, 'convert error answered');
+      client.write(reply);
+    },
+  };
+}
