@@ -645,6 +645,16 @@ export class Store {
     });
   }
 
+  /** Runtime state (poll status and the like): a `runtime.*` key, written without an audit row. */
+  setRuntime(key: string, value: string): void {
+    if (!key.startsWith('runtime.')) throw new DuocellError('DC_STORE_INVALID', 'runtime keys start with runtime.');
+    try {
+      this.st.settingSet!.run(key, value);
+    } catch (e) {
+      throw sqliteError(e, 'set runtime value');
+    }
+  }
+
   /** A random secret kept in the store (e.g. `web-session` for cookie signing), created on first use. */
   secret(name: string, bytes = 32): Buffer {
     const have = this.st.secretGet!.get(name) as Buffer | undefined;
