@@ -142,6 +142,9 @@ export const CODES = {
   DC_WEB_UNSUPPORTED_MEDIA: 'the request body has a content type this route does not accept',
   DC_WEB_UNAVAILABLE: 'that part of the box (modem, WLAN) is not present or not running',
   DC_WEB_BUSY: 'too many event-stream clients are connected',
+
+  // board / drivers/udev
+  DC_UDEV_QUERY: 'udevadm could not describe a device (modem port discovery)',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
