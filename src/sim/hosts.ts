@@ -17,8 +17,8 @@ export async function sh(cmd: string, args: readonly string[], opts: { allowFail
     const r = await run(cmd, args as string[], { maxBuffer: 16 << 20 });
     return r.stdout;
   } catch (e) {
-    if (opts.allowFail === true) return '';
-    const err = e as { stderr?: string; message: string };
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    if (opts.allowFail === true) return err.stdout ?? '';
     throw new DuocellError('DC_NETNS_COMMAND', `${cmd} ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`, { cause: e });
   }
 }
@@ -131,6 +131,9 @@ export class Topology {
     // Do not answer ARP for addresses of other interfaces: keeps multi-homed paths apart.
     await h.sysctl('net.ipv4.conf.all.arp_ignore', 1);
     await h.sysctl('net.ipv4.conf.all.rp_filter', 0);
+    // Keep IPv6 addresses when a link goes down (as IPv4 does), so a link can come back.
+    await h.sysctl('net.ipv6.conf.all.keep_addr_on_down', 1);
+    await h.sysctl('net.ipv6.conf.default.keep_addr_on_down', 1);
     await h.sysctl('net.ipv4.conf.default.rp_filter', 0);
     return h;
   }

@@ -92,6 +92,8 @@ export function startPeerServer(
     let sendDone: Promise<void> | undefined;
     const sfd = fdOf(sock);
     const mptcp = sfd !== undefined && isMptcp(sfd);
+    const local = `${sock.localAddress}:${sock.localPort}`;
+    const remote = `${sock.remoteAddress}:${sock.remotePort}`;
     sock.on('data', (d: Buffer) => {
       if (want < 0) {
         header = Buffer.concat([header, d]);
@@ -107,8 +109,8 @@ export function startPeerServer(
       void (sendDone ?? Promise.resolve()).then(() =>
         onReport({
           role: 'server',
-          local: `${sock.localAddress}:${sock.localPort}`,
-          remote: `${sock.remoteAddress}:${sock.remotePort}`,
+          local,
+          remote,
           mptcp,
           sent: want < 0 ? 0 : want,
           received,
@@ -151,6 +153,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
       lastSubflows = subflowsOf(fdOf(sock)) ?? lastSubflows;
     }, 100);
     let mptcp = false;
+    let local = '';
     const finish = (error?: string): void => {
       clearTimeout(timer);
       clearInterval(sampler);
@@ -158,7 +161,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
       sock.destroy();
       resolve({
         role: 'client',
-        local: `${sock.localAddress}:${sock.localPort}`,
+        local,
         remote: `${o.host}:${o.port}`,
         mptcp,
         sent: o.send,
@@ -183,6 +186,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
     sock.on('error', (e) => finish(e.message));
     sock.connect({ host: o.host, port: o.port }, () => {
       mptcp = isMptcp(fd);
+      local = `${sock.localAddress}:${sock.localPort}`;
       const h = Buffer.alloc(8);
       h.writeBigUInt64BE(BigInt(o.receive));
       sock.write(h);

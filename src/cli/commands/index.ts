@@ -5,6 +5,7 @@ export async function loadCommands(): Promise<Command[]> {
   const mods = await Promise.all([
     import('./run.js'),
     import('./sim.js'),
+    import('./start.js'),
   ]);
   return mods.map((m) => m.default);
 }

@@ -46,12 +46,15 @@ export class Session {
     const add = (side: 'client' | 'server', fi: FullInfo | undefined): void => {
       for (const s of fi?.subflows ?? []) {
         const local = { address: unmapV4(s.local?.address ?? ''), port: s.local?.port ?? 0 };
+        const remote = { address: unmapV4(s.remote?.address ?? ''), port: s.remote?.port ?? 0 };
         subflows.push({
           side,
           id: s.id,
           local,
-          remote: { address: unmapV4(s.remote?.address ?? ''), port: s.remote?.port ?? 0 },
-          access: label(local.address),
+          remote,
+          // Toward the UE a subflow's access network is where the UE's address lives (a join may
+          // target our first address over another radio); toward the server, our own uplink.
+          access: side === 'client' ? label(remote.address) : label(local.address),
           bytesSent: Number(s.tcp.bytesSent),
           bytesReceived: Number(s.tcp.bytesReceived),
           rttUs: s.tcp.rttUs,

@@ -1,0 +1,50 @@
+
+import path from 'node:path';
+import { EXIT, type Command } from '../command.js';
+import { logger } from '../../core/logger.js';
+import { assertRoot, projectRoot, SIM_PREFIX } from '../../sim/board.js';
+import { simDown, simUp, spawnInNs, startTrafficGenerator } from '../../sim/run.js';
+import { ProxyEngine, directConnector, explicitFront } from '../../services/proxy/index.js';
+
+const help = `usage: duocell start [--no-traffic]
+
+What \`npm start\` runs: brings the simulated board up, runs the cell appliance in dc-cell, makes
+its web page reachable on http://127.0.0.1:8080, and starts a small traffic generator in dc-mue so
+that something visibly flows. Ctrl-C stops everything and removes the namespaces.`;
+
+const log = logger('duocell:start');
+
+const start: Command = {
+  name: 'start',
+  summary: 'run the whole system on the simulated board (what npm start does)',
+  help,
+  async run(args) {
+    assertRoot();
+    await simUp();
+    const cell = spawnInNs(`${SIM_PREFIX}-cell`, 'cell', [process.execPath, path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { foreground: true });
+    // The cell's web page lives in dc-cell; forward the root namespace's 127.0.0.1:8080 to it.
+    const fwd = new ProxyEngine();
+    await fwd.listen({ name: 'web', host: '127.0.0.1', port: 8080, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8080 }), connector: directConnector });
+    const traffic = args.includes('--no-traffic') ? undefined : startTrafficGenerator();
+    log.info('duocell is running on the simulated board: http://127.0.0.1:8080 (Ctrl-C to stop)');
+    process.stdout.write('\nduocell: simulated board up; web page on http://127.0.0.1:8080 — Ctrl-C stops\n\n');
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      cell.once('exit', stop);
+    });
+    if (traffic?.pid !== undefined) {
+      try {
+        process.kill(-traffic.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+    if (cell.exitCode === null) cell.kill('SIGTERM');
+    await fwd.close(100);
+    await simDown();
+    return EXIT.OK;
+  },
+};
+export default start;

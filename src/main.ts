@@ -1,0 +1,83 @@
+import type { BoardProfile } from './core/board.js';
+import { logger } from './core/logger.js';
+import { createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
+import { Store } from './store/index.js';
+import { createWebServer } from './web/server.js';
+import { buildWebDeps } from './wiring/web.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+function packageVersion(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const up of ['..', '../..']) {
+    try {
+      return (JSON.parse(readFileSync(path.join(here, up, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      /* next */
+    }
+  }
+  return '0.0.0';
+}
+
+/**
+ * Composition root: builds the services for a board profile, wires them together, and owns the
+ * life cycle (start in order, stop in reverse). Everything hardware-facing is created here and
+ * injected downward.
+ */
+const log = logger('duocell:main');
+
+export interface AppOptions {
+  stateDir: string;
+  /** Override where the web/API listens (tests); default: the board profile's web.listen. */
+  webListen?: Array<{ host: string; port: number }>;
+}
+
+export interface App {
+  readonly board: BoardProfile;
+  readonly engine: ProxyEngine;
+  readonly store: Store;
+  /** Where the web/API actually listens. */
+  readonly web: Array<{ host: string; port: number }>;
+  readonly startedAt: Date;
+  close(): Promise<void>;
+}
+
+type Stopper = () => Promise<void> | void;
+
+export async function startAppliance(board: BoardProfile, opts: AppOptions): Promise<App> {
+  const stops: Stopper[] = [];
+  const startedAt = new Date();
+  const store = await Store.open({ dir: opts.stateDir });
+  stops.push(() => store.close());
+  const engine = createEngine(board);
+  stops.push(() => engine.close(5000));
+  let webAddrs: Array<{ host: string; port: number }> = [];
+  try {
+    for (const spec of listenerSpecs(board)) await engine.listen(spec);
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion() });
+    const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
+    stops.push(() => web.close());
+    webAddrs = web.addresses();
+  } catch (e) {
+    for (const s of stops.reverse()) await s();
+    throw e;
+  }
+  log.info({ board: board.name, preset: board.preset }, 'duocell running');
+  return {
+    board,
+    engine,
+    store,
+    web: webAddrs,
+    startedAt,
+    async close() {
+      for (const s of stops.reverse()) {
+        try {
+          await s();
+        } catch (e) {
+          log.error({ err: (e as Error).message }, 'error while stopping');
+        }
+      }
+    },
+  };
+}

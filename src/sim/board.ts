@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuocellError } from '../core/errors.js';
+import { sh, Topology, type Host } from './hosts.js';
+
+/**
+ * The simulated board (DESIGN.md "Simulated board sim"):
+ *
+ *   dc-mue ==[ran0 cellular 20M | wap0 WLAN 30M]== dc-cell ==[wwan0 20M | wlan0 30M]== dc-conc --- dc-srv
+ *   dc-lan --[lan0]-- dc-cell                          dc-cell --[mgmt0]-- root namespace (web page)
+ *
+ * Addresses (IPv4 and IPv6 on every link):
+ *   ran0  10.11.0.0/24 fd00:11::/64   mue .2  cell .1
+ *   wap0  10.12.0.0/24 fd00:12::/64   mue .2  cell .1
+ *   lan0  10.13.0.0/24 fd00:13::/64   lan .2  cell .1
+ *   wwan0 10.21.0.0/24 fd00:21::/64   cell .2 conc .1
+ *   wlan0 10.22.0.0/24 fd00:22::/64   cell .2 conc .1
+ *   srv0  10.31.0.0/24 fd00:31::/64   conc .1 srv .2
+ *   mgmt0 10.99.0.0/30                root .1 cell .2
+ * dc-srv runs an N-server (plain TCP, port 8000) and an M-server (MPTCP, port 8001).
+ */
+
+export const SIM_PREFIX = 'dc';
+export const SIM_RATES = { cellular: 20, wlan: 30 };
+
+export interface SimLayout {
+  topo: Topology;
+  mue: Host;
+  cell: Host;
+  conc: Host;
+  srv: Host;
+  lan: Host;
+}
+
+export const SIM_ADDR = {
+  mue: { ran0: ['10.11.0.2', 'fd00:11::2'], wap0: ['10.12.0.2', 'fd00:12::2'] },
+  cell: {
+    ran0: ['10.11.0.1', 'fd00:11::1'],
+    wap0: ['10.12.0.1', 'fd00:12::1'],
+    lan0: ['10.13.0.1', 'fd00:13::1'],
+    wwan0: ['10.21.0.2', 'fd00:21::2'],
+    wlan0: ['10.22.0.2', 'fd00:22::2'],
+    mgmt0: ['10.99.0.2'],
+  },
+  conc: { wwan0: ['10.21.0.1', 'fd00:21::1'], wlan0: ['10.22.0.1', 'fd00:22::1'], srv0: ['10.31.0.1', 'fd00:31::1'] },
+  srv: { srv0: ['10.31.0.2', 'fd00:31::2'] },
+  lan: { lan0: ['10.13.0.2', 'fd00:13::2'] },
+} as const;
+
+const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':') ? `${x}/64` : `${x}/24`));
+
+/** Build the sim's namespaces and links. Also used by tests with their own prefix. */
+export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES): Promise<SimLayout> {
+  const topo = new Topology(prefix);
+  try {
+    const mue = await topo.host('mue');
+    const cell = await topo.host('cell', { forward: true });
+    const conc = await topo.host('conc', { forward: true });
+    const srv = await topo.host('srv');
+    const lan = await topo.host('lan');
+    const A = SIM_ADDR;
+    await topo.link(mue, 'ran0', cell, 'ran0', { a: withLen(A.mue.ran0), b: withLen(A.cell.ran0), rateMbit: rates.cellular });
+    await topo.link(mue, 'wap0', cell, 'wap0', { a: withLen(A.mue.wap0), b: withLen(A.cell.wap0), rateMbit: rates.wlan });
+    await topo.link(lan, 'lan0', cell, 'lan0', { a: withLen(A.lan.lan0), b: withLen(A.cell.lan0) });
+    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), rateMbit: rates.cellular });
+    await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), rateMbit: rates.wlan });
+    await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
+
+    // M-UE: default via the cellular access, WLAN by source; MPTCP adds a WLAN subflow.
+    for (const [i, fam] of [[0, '-4'], [1, '-6']] as const) {
+      await mue.ip(fam, 'route', 'replace', 'default', 'via', A.cell.ran0[i], 'dev', 'ran0');
+      await mue.sourceRoute(A.mue.ran0[i], 'ran0', A.cell.ran0[i], 11);
+      await mue.sourceRoute(A.mue.wap0[i], 'wap0', A.cell.wap0[i], 12);
+      await mue.mptcpEndpoint(A.mue.wap0[i], 'wap0', ['subflow']);
+      await lan.ip(fam, 'route', 'replace', 'default', 'via', A.cell.lan0[i], 'dev', 'lan0');
+      // Cell: default via cellular uplink, WLAN uplink by source; MPTCP endpoint on WLAN.
+      await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wwan0[i], 'dev', 'wwan0');
+      await cell.sourceRoute(A.cell.wwan0[i], 'wwan0', A.conc.wwan0[i], 21);
+      await cell.sourceRoute(A.cell.wlan0[i], 'wlan0', A.conc.wlan0[i], 22);
+      await cell.mptcpEndpoint(A.cell.wlan0[i], 'wlan0', ['subflow']);
+      // Concentrator: the cell's networks behind the cell (cellular path for the return route).
+      for (const net of i === 0 ? ['10.11.0.0/24', '10.12.0.0/24', '10.13.0.0/24'] : ['fd00:11::/64', 'fd00:12::/64', 'fd00:13::/64']) {
+        await conc.ip(fam, 'route', 'replace', net, 'via', A.cell.wwan0[i], 'dev', 'wwan0');
+      }
+      await srv.ip(fam, 'route', 'replace', 'default', 'via', A.conc.srv0[i], 'dev', 'srv0');
+    }
+    await mue.mptcpLimits(4, 4);
+    await cell.mptcpLimits(4, 4);
+    await conc.mptcpLimits(4, 4);
+    await srv.mptcpLimits(4, 4);
+    return { topo, mue, cell, conc, srv, lan };
+  } catch (e) {
+    await topo.destroy();
+    throw e;
+  }
+}
+
+/** Where `duocell sim up` records what it started, so `sim down` can undo it. */
+export function simRunDir(): string {
+  return process.env.DUOCELL_SIM_RUN_DIR ?? '/run/duocell-sim';
+}
+
+export function projectRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../..', '../../..']) {
+    const d = path.resolve(here, up);
+    if (fs.existsSync(path.join(d, 'package.json'))) return d;
+  }
+  return path.resolve(here, '../..');
+}
+
+/** The management link from the root namespace into dc-cell (the web page's way in). */
+export async function addMgmtLink(cell: Host): Promise<void> {
+  const rootIf = `${cell.topo.prefix}-mgmt`.slice(0, 15);
+  await sh('ip', ['link', 'del', rootIf], { allowFail: true });
+  await sh('ip', ['link', 'add', rootIf, 'type', 'veth', 'peer', 'name', `${rootIf}-c`.slice(0, 15)]);
+  await sh('ip', ['link', 'set', `${rootIf}-c`.slice(0, 15), 'netns', cell.ns, 'name', 'mgmt0']);
+  await sh('ip', ['addr', 'add', '10.99.0.1/30', 'dev', rootIf]);
+  await sh('ip', ['link', 'set', rootIf, 'up']);
+  await cell.ip('addr', 'add', '10.99.0.2/30', 'dev', 'mgmt0');
+  await cell.ip('link', 'set', 'mgmt0', 'up');
+}
+
+export async function simExists(prefix = SIM_PREFIX): Promise<boolean> {
+  const list = await sh('ip', ['netns', 'list'], { allowFail: true });
+  return list.split('\n').some((l) => l.startsWith(`${prefix}-cell`));
+}
+
+/** Remove every namespace and process of the sim (idempotent). */
+export async function simDown(prefix = SIM_PREFIX): Promise<void> {
+  const dir = simRunDir();
+  if (fs.existsSync(dir)) {
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.pid'))) {
+      const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8'));
+      if (Number.isInteger(pid) && pid > 1) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+      fs.rmSync(path.join(dir, f), { force: true });
+    }
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  for (const n of ['mue', 'cell', 'conc', 'srv', 'lan']) await sh('ip', ['netns', 'del', `${prefix}-${n}`], { allowFail: true });
+  await sh('ip', ['link', 'del', `${prefix}-mgmt`.slice(0, 15)], { allowFail: true });
+}
+
+export function assertRoot(): void {
+  if (process.getuid?.() !== 0) throw new DuocellError('DC_SIM_STATE', 'the simulated board needs root (network namespaces)');
+}

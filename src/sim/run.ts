@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { logger } from '../core/logger.js';
+import { addMgmtLink, buildSim, projectRoot, simDown, simExists, simRunDir, SIM_ADDR, SIM_PREFIX } from './board.js';
+
+/** `duocell sim up|down` and the processes of the simulated board. */
+const log = logger('duocell:sim');
+
+function node(): string {
+  return process.execPath;
+}
+
+/** Start a process inside a namespace, detached, its output in the run dir, its PID recorded. */
+export function spawnInNs(ns: string, name: string, args: string[], opts: { foreground?: boolean } = {}): ChildProcess {
+  const dir = simRunDir();
+  fs.mkdirSync(dir, { recursive: true });
+  const out = opts.foreground === true ? 'inherit' : fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn('ip', ['netns', 'exec', ns, ...args], {
+    detached: opts.foreground !== true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, DUOCELL_STATE_DIR: path.join(dir, `state-${name}`) },
+  });
+  if (child.pid !== undefined) fs.writeFileSync(path.join(dir, `${name}.pid`), String(child.pid));
+  if (opts.foreground !== true) child.unref();
+  return child;
+}
+
+export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
+  if (await simExists()) {
+    log.info('sim already up: taking it down first');
+    await simDown();
+  }
+  const sim = await buildSim(SIM_PREFIX);
+  await addMgmtLink(sim.cell);
+  const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
+  spawnInNs(sim.srv.ns, 'n-server', [node(), peer, 'server', '::', '8000']);
+  spawnInNs(sim.srv.ns, 'm-server', [node(), peer, 'server', '::', '8001', '--mptcp']);
+  if (opts.withCell === true) {
+    spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim']);
+  }
+  log.info({ namespaces: sim.topo.hosts.map((h) => h.ns) }, 'sim up');
+}
+
+/** A small traffic generator in dc-mue: a transfer every few seconds through the cell. */
+export function startTrafficGenerator(): ChildProcess {
+  const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
+  const script = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.ran0[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
+  return spawnInNs(`${SIM_PREFIX}-mue`, 'traffic', ['sh', '-c', script]);
+}
+
+export { simDown, simExists };

@@ -1,0 +1,72 @@
+import { EventEmitter } from 'node:events';
+import { DuocellError } from '../core/errors.js';
+import type { BoardProfile } from '../core/board.js';
+import type { ProxyEngine } from '../services/proxy/index.js';
+import type { Store } from '../store/index.js';
+import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView } from '../web/deps.js';
+import { readUplinks } from './paths-lite.js';
+
+/**
+ * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
+ * the paths. The web layer never sees the services themselves.
+ */
+export interface WebWiringInput {
+  board: BoardProfile;
+  engine: ProxyEngine;
+  store: Store;
+  startedAt: Date;
+  version: string;
+  paths?: () => PathView[];
+}
+
+const unavailable = (what: string): never => {
+  throw new DuocellError('DC_WEB_UNAVAILABLE', `${what} is not available in this build`);
+};
+
+export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEventName): void } {
+  const bus = new EventEmitter();
+  bus.setMaxListeners(100);
+  const emit = (name: WebEventName): void => void bus.emit(name);
+  i.engine.on('session', () => emit('sessions'));
+  i.engine.on('closed', () => emit('sessions'));
+  const paths = i.paths ?? ((): PathView[] => readUplinks(i.board.uplinks));
+  return {
+    emit,
+    health: () => ({
+      status: 'ok',
+      preset: i.board.preset,
+      version: i.version,
+      uptimeS: Math.round((Date.now() - i.startedAt.getTime()) / 1000),
+      checks: { proxy: true, store: true },
+    }),
+    sessions: () => i.engine.sessions() as WebSessionView[],
+    paths,
+    subscribers: {
+      list: () => Promise.reject(unavailable('subscriber editing')),
+      get: () => Promise.reject(unavailable('subscriber editing')),
+      create: () => Promise.reject(unavailable('subscriber editing')),
+      update: () => Promise.reject(unavailable('subscriber editing')),
+      remove: () => Promise.reject(unavailable('subscriber editing')),
+    },
+    policy: {
+      get: () => Promise.reject(unavailable('policy')),
+      set: () => Promise.reject(unavailable('policy')),
+    },
+    proxies: () => [],
+    ota: {
+      status: () => ({ version: null, previousVersion: null, appliedAt: null, lastCheck: null, lastError: null, source: null }),
+      pushBundle: () => Promise.reject(unavailable('OTA')),
+    },
+    refusals: () => Object.fromEntries(i.engine.refusals),
+    events: {
+      on(name, fn) {
+        bus.on(name, fn);
+        return () => bus.off(name, fn);
+      },
+    },
+    kv: {
+      get: (k) => i.store.getSetting(`web.${k}`),
+      set: (k, v) => i.store.setSetting(`web.${k}`, v, 'web'),
+    },
+  };
+}
