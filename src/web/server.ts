@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DuocellError, isDuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
 import { Auth, newToken, safeEqual } from './auth.js';
@@ -119,12 +119,19 @@ function fieldsFromValidation(err: FastifyError): FieldError[] {
   return out;
 }
 
-export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Promise<WebServer> {
-  if (opts.listen.length === 0) throw new DuocellError('DC_CONFIG_INVALID', 'the web server needs at least one listen address');
-  for (const l of opts.listen) {
-    if (isIP(l.host) === 0 && l.host !== 'localhost') throw new DuocellError('DC_CONFIG_INVALID', `web listen host '${l.host}' is not an IP address`);
-    if (l.host === '0.0.0.0' || l.host === '::') log.warn({ host: l.host }, 'web server listens on every address, uplinks included');
-  }
+/** The app without sockets: createWebServer() listens with it; tests and the fuzzer inject into it. */
+export interface WebApp {
+  app: FastifyInstance;
+  auth: Auth;
+  sampler: ThroughputSampler;
+  hub: EventHub;
+  /** The request handler, for further listening sockets. */
+  handler: http.RequestListener;
+  /** Stop the sampler and end the event streams (before closing the sockets). */
+  stop(): void;
+}
+
+export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'listen'>): Promise<WebApp> {
   const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...opts.auth });
   const sampler = new ThroughputSampler(() => deps.paths(), opts.historySize !== undefined ? { historySize: opts.historySize } : {});
@@ -145,6 +152,8 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   });
 
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  // JSON only (the OTA route takes raw bytes in its own scope).
+  app.removeContentTypeParser('text/plain');
 
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
@@ -276,6 +285,26 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   });
 
   await app.ready();
+  return {
+    app,
+    auth,
+    sampler,
+    hub,
+    handler: handler!,
+    stop() {
+      sampler.stop();
+      hub.close();
+    },
+  };
+}
+
+export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Promise<WebServer> {
+  if (opts.listen.length === 0) throw new DuocellError('DC_CONFIG_INVALID', 'the web server needs at least one listen address');
+  for (const l of opts.listen) {
+    if (isIP(l.host) === 0 && l.host !== 'localhost') throw new DuocellError('DC_CONFIG_INVALID', `web listen host '${l.host}' is not an IP address`);
+    if (l.host === '0.0.0.0' || l.host === '::') log.warn({ host: l.host }, 'web server listens on every address, uplinks included');
+  }
+  const { app, sampler, hub, handler, stop } = await buildWebApp(deps, opts);
 
   // The first address through fastify; any further ones as extra sockets on the same handler.
   const extra: http.Server[] = [];
@@ -283,7 +312,7 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   await app.listen({ host: first!.host, port: first!.port });
   try {
     for (const l of rest) {
-      const srv = http.createServer(handler!);
+      const srv = http.createServer(handler);
       extra.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
@@ -295,7 +324,7 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
     }
   } catch (e) {
     for (const s of extra) s.close();
-    hub.close();
+    stop();
     await app.close();
     throw new DuocellError('DC_CONFIG_INVALID', `web server cannot listen: ${(e as Error).message}`, { cause: e });
   }
@@ -310,8 +339,7 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
     async close() {
       if (closed) return;
       closed = true;
-      sampler.stop();
-      hub.close();
+      stop();
       await Promise.all(
         extra.map(
           (s) =>
