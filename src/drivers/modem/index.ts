@@ -1,0 +1,4 @@
+export * from './transport.js';
+export * from './at.js';
+export * from './qmi.js';
+export * from './manager.js';

@@ -1,0 +1,626 @@
+import { EventEmitter } from 'node:events';
+import { randomInt } from 'node:crypto';
+import { logger } from '../../core/logger.js';
+import {
+  decodeMessage,
+  encodeFrame,
+  encodeIndication,
+  encodeResponse,
+  QmiStreamParser,
+  SERVICE,
+  type QmiMessage,
+} from '../../protocols/qmi/index.js';
+import { PtyPort } from './pty.js';
+
+/**
+ * A Quectel EC25-class modem, simulated: an AT port and a QMI port, each a pseudo-terminal.
+ *
+ *   host (duocell) ── /…/at  ⇄ pty ⇄ socat ⇄ AT interpreter  ─┐
+ *                  └─ /…/qmi ⇄ pty ⇄ socat ⇄ QMI dispatcher ──┴─ one modem state:
+ *                                                                 SIM (PIN, retries, PUK), CFUN,
+ *                                                                 registration, data sessions
+ *
+ * Scriptable through act(): SIM PIN, wrong PIN count, no service, registration lost/regained,
+ * data session drop, garbage bytes, ports vanishing and reappearing.
+ *
+ * Events: 'wds-started' (WdsSessionEvent) when a QMI Start Network succeeds — the simulated
+ * board brings wwan0 up with that address; 'wds-stopped' (WdsSessionEvent & {reason});
+ * 'registration' ({stat}); 'ports' ({up}).
+ */
+
+export interface SimFamilyConfig {
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly gateway: string;
+  readonly dns: readonly string[];
+  readonly mtu: number;
+}
+
+export interface ModemSimConfig {
+  readonly atLink: string;
+  readonly qmiLink: string;
+  /** SIM PIN; undefined = PIN disabled. */
+  readonly pin?: string;
+  readonly pinRetries?: number;
+  readonly pukRetries?: number;
+  readonly registerDelayMs?: number;
+  /** False = no network in range (stays searching) until act({action:'register'}). */
+  readonly network?: boolean;
+  readonly operator?: { readonly mcc: number; readonly mnc: number; readonly name: string };
+  readonly ipv4?: SimFamilyConfig;
+  readonly ipv6?: SimFamilyConfig;
+  readonly model?: string;
+  readonly revision?: string;
+  readonly imei?: string;
+  readonly tac?: number;
+  readonly cellId?: number;
+  readonly band?: number;
+  readonly signal?: { readonly rssi: number; readonly rsrq: number; readonly rsrp: number; readonly snr: number };
+}
+
+export const DEFAULT_SIM_CONFIG = {
+  pinRetries: 3,
+  pukRetries: 10,
+  registerDelayMs: 200,
+  network: true,
+  operator: { mcc: 262, mnc: 1, name: 'duocell sim' },
+  ipv4: { address: '10.64.12.7', prefixLength: 30, gateway: '10.64.12.6', dns: ['10.64.0.53', '10.64.1.53'], mtu: 1500 },
+  ipv6: { address: '2001:db8:64:1::7', prefixLength: 64, gateway: '2001:db8:64:1::1', dns: ['2001:db8:64::53'], mtu: 1500 },
+  model: 'EC25',
+  revision: 'EC25EFAR06A06M4G',
+  imei: '866758040000001',
+  tac: 0x1f00,
+  cellId: 0x79d903,
+  band: 3,
+  signal: { rssi: -65, rsrq: -9, rsrp: -95, snr: 120 },
+} as const;
+
+export interface WdsSessionEvent {
+  readonly family: 4 | 6;
+  readonly handle: number;
+  readonly client: number;
+  readonly apn: string;
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly gateway: string;
+  readonly dns: readonly string[];
+  readonly mtu: number;
+}
+
+export type SimAction =
+  | { action: 'register' }
+  | { action: 'deregister' }
+  | { action: 'no-service' }
+  | { action: 'drop-data' }
+  | { action: 'garbage'; port?: 'at' | 'qmi'; bytes?: number }
+  | { action: 'vanish' }
+  | { action: 'appear' }
+  | { action: 'set-signal'; rsrp?: number; rsrq?: number; rssi?: number; snr?: number };
+
+interface Session {
+  readonly client: number;
+  readonly handle: number;
+  readonly family: 4 | 6;
+  readonly apn: string;
+}
+
+const QMI_ERR = { InvalidClientId: 7, IncorrectPin: 12, CallFailed: 14, OutOfCall: 15, MissingArgument: 17, NoEffect: 26, PinBlocked: 35, UimUninitialized: 37, InvalidArgument: 48, DeviceNotReady: 52 } as const;
+
+const log = logger('duocell:sim:modem');
+
+export class ModemSimulator extends EventEmitter {
+  readonly cfg: Required<Omit<ModemSimConfig, 'pin'>> & { pin?: string };
+  readonly at: PtyPort;
+  readonly qmi: PtyPort;
+
+  // SIM
+  #pinVerified = false;
+  pinRetriesLeft: number;
+  pukRetriesLeft: number;
+  // radio
+  #cfun = 1;
+  #network: boolean;
+  regStat = 0;
+  #signal: { rssi: number; rsrq: number; rsrp: number; snr: number };
+  #cregMode = 0;
+  #cgregMode = 0;
+  #ceregMode = 0;
+  #echo = true;
+  #contexts = new Map<number, { type: string; apn: string }>();
+  // QMI
+  #clients = new Map<number, Set<number>>();
+  #nextCid = new Map<number, number>();
+  #ipFamily = new Map<number, 4 | 6>();
+  #sessions: Session[] = [];
+  #qmiParser = new QmiStreamParser();
+  #atBuf = '';
+  #timers = new Set<NodeJS.Timeout>();
+  /** Counters for tests: PIN attempts seen on either port. */
+  pinAttempts = 0;
+
+  constructor(cfg: ModemSimConfig) {
+    super();
+    this.cfg = { ...DEFAULT_SIM_CONFIG, ...cfg } as ModemSimulator['cfg'];
+    this.pinRetriesLeft = this.cfg.pinRetries;
+    this.pukRetriesLeft = this.cfg.pukRetries;
+    this.#network = this.cfg.network;
+    this.#signal = { ...this.cfg.signal };
+    this.at = new PtyPort(cfg.atLink);
+    this.qmi = new PtyPort(cfg.qmiLink);
+    this.at.on('data', (d: Buffer) => this.#onAt(d));
+    this.qmi.on('data', (d: Buffer) => this.#onQmi(d));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // life
+
+  async start(): Promise<void> {
+    await this.#powerOn();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    await Promise.all([this.at.vanish(), this.qmi.vanish()]);
+  }
+
+  get simLocked(): boolean {
+    return this.cfg.pin !== undefined && !this.#pinVerified;
+  }
+
+  get pukRequired(): boolean {
+    return this.pinRetriesLeft === 0;
+  }
+
+  get sessions(): readonly Session[] {
+    return this.#sessions;
+  }
+
+  #later(ms: number, f: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      f();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  async #powerOn(): Promise<void> {
+    await Promise.all([this.at.appear(), this.qmi.appear()]);
+    this.emit('ports', { up: true });
+    this.#later(50, () => {
+      this.#urc('RDY');
+      this.#urc(`+CPIN: ${this.#cpinWord()}`);
+      this.#maybeRegister();
+    });
+  }
+
+  /** Apply one scripted action. */
+  async act(a: SimAction): Promise<void> {
+    log.info({ action: a }, 'sim action');
+    switch (a.action) {
+      case 'register':
+        this.#network = true;
+        this.#maybeRegister(0);
+        break;
+      case 'deregister':
+      case 'no-service':
+        this.#network = false;
+        this.#setReg(a.action === 'deregister' ? 2 : 0);
+        break;
+      case 'drop-data':
+        this.#dropSessions('generic-no-service');
+        break;
+      case 'garbage': {
+        const n = a.bytes ?? 64;
+        const b = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) b[i] = randomInt(256);
+        (a.port === 'qmi' ? this.qmi : this.at).write(b);
+        break;
+      }
+      case 'vanish':
+        await this.#vanish();
+        break;
+      case 'appear':
+        await this.#powerOn();
+        break;
+      case 'set-signal':
+        this.#signal = { ...this.#signal, ...Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'action')) };
+        break;
+    }
+  }
+
+  async #vanish(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#dropSessions('generic-unspecified', false);
+    this.regStat = 0;
+    this.#pinVerified = false; // a modem reboot locks the SIM again
+    this.#clients.clear();
+    this.#ipFamily.clear();
+    this.#cregMode = this.#cgregMode = this.#ceregMode = 0;
+    this.#echo = true;
+    this.#qmiParser = new QmiStreamParser();
+    this.#atBuf = '';
+    await Promise.all([this.at.vanish(), this.qmi.vanish()]);
+    this.emit('ports', { up: false });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // registration
+
+  #maybeRegister(delay = this.cfg.registerDelayMs): void {
+    if (this.simLocked || this.#cfun !== 1) return;
+    if (!this.#network) {
+      this.#setReg(2);
+      return;
+    }
+    if (this.regStat === 1) return;
+    if (this.regStat !== 2) this.#setReg(2);
+    this.#later(delay, () => {
+      if (this.#network && !this.simLocked && this.#cfun === 1) this.#setReg(1);
+    });
+  }
+
+  #setReg(stat: number): void {
+    if (stat === this.regStat) return;
+    this.regStat = stat;
+    if (stat !== 1) this.#dropSessions('generic-no-service');
+    this.emit('registration', { stat });
+    const loc = stat === 1 ? `,"${this.cfg.tac.toString(16).toUpperCase()}","${this.cfg.cellId.toString(16).toUpperCase()}",7` : '';
+    if (this.#ceregMode > 0) this.#urc(`+CEREG: ${stat}${this.#ceregMode >= 2 ? loc : ''}`);
+    if (this.#cgregMode > 0) this.#urc(`+CGREG: ${stat}${this.#cgregMode >= 2 ? loc : ''}`);
+    if (this.#cregMode > 0) this.#urc(`+CREG: ${stat}${this.#cregMode >= 2 ? loc : ''}`);
+    for (const cid of this.#clients.get(SERVICE.NAS) ?? []) this.qmi.write(encodeIndication('nas.servingSystemIndication', cid, this.#servingSystem()));
+  }
+
+  #dropSessions(reason: string, indicate = true): void {
+    const gone = this.#sessions;
+    this.#sessions = [];
+    for (const s of gone) {
+      if (indicate)
+        this.qmi.write(
+          encodeIndication('wds.packetServiceStatusIndication', s.client, {
+            connection_status: { status: 'disconnected', reconfiguration_required: 0 },
+            call_end_reason: reason,
+            ip_family: s.family,
+          }),
+        );
+      this.emit('wds-stopped', { ...this.#sessionEvent(s), reason });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // AT
+
+  #urc(line: string): void {
+    this.at.write(`\r\n${line}\r\n`);
+  }
+
+  #onAt(d: Buffer): void {
+    this.#atBuf += d.toString('latin1');
+    if (this.#atBuf.length > 4096) this.#atBuf = this.#atBuf.slice(-4096);
+    let i: number;
+    while ((i = this.#atBuf.search(/[\r\n]/)) >= 0) {
+      const line = this.#atBuf.slice(0, i);
+      this.#atBuf = this.#atBuf.slice(i + 1);
+      if (line.trim() === '') continue;
+      if (this.#echo) this.at.write(`${line}\r`);
+      const { lines, final } = this.#atCommand(line.trim());
+      this.at.write(lines.map((l) => `\r\n${l}\r\n`).join('') + `\r\n${final}\r\n`);
+    }
+  }
+
+  #cpinWord(): string {
+    return this.pukRequired ? 'SIM PUK' : this.simLocked ? 'SIM PIN' : 'READY';
+  }
+
+  #regLine(cmd: string, n: number): string {
+    const loc = this.regStat === 1 && n >= 2 ? `,"${this.cfg.tac.toString(16).toUpperCase()}","${this.cfg.cellId.toString(16).toUpperCase()}",7` : '';
+    return `+${cmd}: ${n},${this.regStat}${loc}`;
+  }
+
+  #atCommand(raw: string): { lines: string[]; final: string } {
+    const ok = (...lines: string[]): { lines: string[]; final: string } => ({ lines, final: 'OK' });
+    const cme = (n: number): { lines: string[]; final: string } => ({ lines: [], final: `+CME ERROR: ${n}` });
+    if (!/^AT/i.test(raw)) return { lines: [], final: 'ERROR' };
+    const c = raw.slice(2);
+    const u = c.toUpperCase();
+    const reg = this.regStat === 1;
+    let m: RegExpExecArray | null;
+    if (u === '') return ok();
+    if (u === 'E0' || u === 'E1') {
+      this.#echo = u === 'E1';
+      return ok();
+    }
+    if (u === 'I') return ok('Quectel', this.cfg.model, `Revision: ${this.cfg.revision}`);
+    if (u === '+CGMI') return ok('Quectel');
+    if (u === '+CGMM') return ok(this.cfg.model);
+    if (u === '+CGMR') return ok(this.cfg.revision);
+    if (u === '+CGSN' || u === '+GSN') return ok(this.cfg.imei);
+    if (u === '+CPIN?') return ok(`+CPIN: ${this.#cpinWord()}`);
+    if ((m = /^\+CPIN="?(\d{4,8})"?$/.exec(u))) {
+      const r = this.#verifyPin(m[1]!);
+      if (r === 'ok') {
+        this.#later(30, () => this.#urc('+CPIN: READY'));
+        return ok();
+      }
+      return cme(r === 'blocked' ? 12 : r === 'not-locked' ? 3 : 16);
+    }
+    if (u === '+QPINC="SC"' || u === '+QPINC?') return ok(`+QPINC: "SC",${this.pinRetriesLeft},${this.pukRetriesLeft}`);
+    if (u === '+CFUN?') return ok(`+CFUN: ${this.#cfun}`);
+    if ((m = /^\+CFUN=(\d)/.exec(u))) {
+      this.#cfun = Number(m[1]) === 1 ? 1 : Number(m[1]);
+      if (this.#cfun === 1) this.#maybeRegister();
+      else this.#setReg(0);
+      return ok();
+    }
+    if ((m = /^\+(CREG|CGREG|CEREG)\?$/.exec(u))) {
+      const mode = m[1] === 'CREG' ? this.#cregMode : m[1] === 'CGREG' ? this.#cgregMode : this.#ceregMode;
+      return ok(this.#regLine(m[1]!, mode));
+    }
+    if ((m = /^\+(CREG|CGREG|CEREG)=(\d)$/.exec(u))) {
+      const n = Number(m[2]);
+      if (n > 2) return cme(50);
+      if (m[1] === 'CREG') this.#cregMode = n;
+      else if (m[1] === 'CGREG') this.#cgregMode = n;
+      else this.#ceregMode = n;
+      return ok();
+    }
+    if (this.simLocked && /^\+(CSQ|CESQ|COPS\?|QENG|CGPADDR|CGDCONT)/.test(u)) return cme(this.pukRequired ? 12 : 11);
+    if (u === '+CSQ') return ok(reg ? `+CSQ: ${Math.max(0, Math.min(31, Math.round((this.#signal.rssi + 113) / 2)))},99` : '+CSQ: 99,99');
+    if (u === '+CESQ') {
+      const s = this.#signal;
+      return ok(reg ? `+CESQ: 99,99,255,255,${Math.round((s.rsrq + 20) * 2)},${s.rsrp + 141}` : '+CESQ: 99,99,255,255,255,255');
+    }
+    if (u === '+COPS?') return ok(reg ? `+COPS: 0,0,"${this.cfg.operator.name}",7` : '+COPS: 0');
+    if (u === '+CGDCONT?') return ok(...[...this.#contexts].map(([cid, x]) => `+CGDCONT: ${cid},"${x.type}","${x.apn}","0.0.0.0",0,0,0,0`));
+    if ((m = /^\+CGDCONT=(\d+),"([A-Z0-9]+)","([^"]*)"/i.exec(c))) {
+      this.#contexts.set(Number(m[1]), { type: m[2]!.toUpperCase(), apn: m[3]! });
+      return ok();
+    }
+    if ((m = /^\+CGPADDR(?:=(\d+))?$/.exec(u))) {
+      const v4 = this.#sessions.find((s) => s.family === 4) ? this.cfg.ipv4.address : '0.0.0.0';
+      const v6 = this.#sessions.find((s) => s.family === 6) ? this.cfg.ipv6.address : undefined;
+      return ok(`+CGPADDR: ${m[1] ?? 1},"${v4}"${v6 ? `,"${v6}"` : ''}`);
+    }
+    if (u === '+QENG="SERVINGCELL"') {
+      if (!reg) return ok('+QENG: "servingcell","SEARCH"');
+      const s = this.#signal;
+      const { mcc, mnc } = this.cfg.operator;
+      return ok(
+        `+QENG: "servingcell","NOCONN","LTE","FDD",${mcc},${String(mnc).padStart(2, '0')},${this.cfg.cellId.toString(16).toUpperCase()},123,1300,${this.cfg.band},5,5,${this.cfg.tac.toString(16).toUpperCase()},${s.rsrp},${s.rsrq},${s.rssi},${Math.round((s.snr / 10 + 20) * 5)},9,-,30`,
+      );
+    }
+    if (/^\+QCFG=/.test(u) || u === '+CMEE=1' || u === '+CMEE=2' || u === 'V1' || u === 'Q0') return ok();
+    return { lines: [], final: 'ERROR' };
+  }
+
+  #verifyPin(pin: string): 'ok' | 'wrong' | 'blocked' | 'not-locked' {
+    this.pinAttempts++;
+    if (this.pukRequired) return 'blocked';
+    if (!this.simLocked) return 'not-locked';
+    if (pin === this.cfg.pin) {
+      this.#pinVerified = true;
+      this.pinRetriesLeft = this.cfg.pinRetries;
+      this.#later(10, () => this.#maybeRegister());
+      return 'ok';
+    }
+    this.pinRetriesLeft = Math.max(0, this.pinRetriesLeft - 1);
+    return this.pinRetriesLeft === 0 ? 'blocked' : 'wrong';
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // QMI
+
+  #onQmi(d: Buffer): void {
+    for (const item of this.#qmiParser.push(d)) {
+      if (!('frame' in item) || item.frame.kind !== 'request') continue;
+      let m: QmiMessage;
+      try {
+        m = decodeMessage(item.frame);
+      } catch {
+        continue;
+      }
+      try {
+        this.#qmiRequest(m);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'sim QMI handler failed');
+      }
+    }
+  }
+
+  #servingSystem(): Record<string, unknown> {
+    const reg = this.regStat === 1;
+    const { mcc, mnc, name } = this.cfg.operator;
+    return {
+      serving_system: {
+        registration_state: reg ? 1 : this.regStat === 2 ? 2 : 0,
+        cs_attach_state: reg ? 1 : 2,
+        ps_attach_state: reg ? 1 : 2,
+        selected_network: reg ? 2 : 0,
+        radio_interfaces: reg ? [8] : [],
+      },
+      ...(reg
+        ? {
+            roaming_indicator: 1,
+            current_plmn: { mcc, mnc, description: name },
+            lac_3gpp: this.cfg.tac & 0xffff,
+            cid_3gpp: this.cfg.cellId,
+          }
+        : {}),
+    };
+  }
+
+  #sessionEvent(s: Session): WdsSessionEvent {
+    const f = s.family === 4 ? this.cfg.ipv4 : this.cfg.ipv6;
+    return { family: s.family, handle: s.handle, client: s.client, apn: s.apn, address: f.address, prefixLength: f.prefixLength, gateway: f.gateway, dns: f.dns, mtu: f.mtu };
+  }
+
+  #qmiRequest(m: QmiMessage): void {
+    const f = m.frame;
+    const a = { client: f.client, tid: f.tid };
+    const key = m.key;
+    const reply = (values: Record<string, unknown> = {}, error = 0): void => {
+      if (key) this.qmi.write(encodeResponse(key, a, values, error));
+    };
+    if (key === undefined) {
+      // undescribed request: answer with a bare failure Result (InvalidQmiCommand 71)
+      const r = Buffer.from([1, 0, 71, 0]);
+      this.qmi.write(encodeFrame({ service: f.service, client: f.client, kind: 'response', tid: f.tid, message: f.message, tlvs: [{ type: 2, value: r }] }));
+      return;
+    }
+    const v = m.values as Record<string, any>;
+    if (f.service !== SERVICE.CTL && !this.#clients.get(f.service)?.has(f.client)) return reply({}, QMI_ERR.InvalidClientId);
+    switch (key) {
+      case 'ctl.allocateCid': {
+        const svc = v.service as number;
+        const cid = this.#nextCid.get(svc) ?? 1;
+        this.#nextCid.set(svc, cid >= 254 ? 1 : cid + 1);
+        if (!this.#clients.has(svc)) this.#clients.set(svc, new Set());
+        this.#clients.get(svc)!.add(cid);
+        return reply({ allocation_info: { service: svc, cid } });
+      }
+      case 'ctl.releaseCid': {
+        const { service, cid } = v.release_info as { service: number; cid: number };
+        this.#clients.get(service)?.delete(cid);
+        if (service === SERVICE.WDS) this.#sessions = this.#sessions.filter((s) => s.client !== cid);
+        return reply({ release_info: { service, cid } });
+      }
+      case 'ctl.sync':
+        this.#clients.clear();
+        return reply();
+      case 'dms.getManufacturer':
+        return reply({ manufacturer: 'QUALCOMM INCORPORATED' });
+      case 'dms.getModel':
+        return reply({ model: this.cfg.model });
+      case 'dms.getRevision':
+        return reply({ revision: this.cfg.revision });
+      case 'dms.getIds':
+        return reply({ imei: this.cfg.imei, imei_software_version: '10' });
+      case 'dms.getOperatingMode':
+        return reply({ mode: this.#cfun === 1 ? 0 : 1 });
+      case 'dms.setOperatingMode':
+        this.#cfun = v.mode === 0 ? 1 : 4;
+        if (this.#cfun === 1) this.#maybeRegister();
+        else this.#setReg(0);
+        return reply();
+      case 'dms.uimGetPinStatus':
+        return reply({
+          pin1_status: {
+            current_status: this.pukRequired ? 4 : this.cfg.pin === undefined ? 3 : this.simLocked ? 1 : 2,
+            verify_retries_left: this.pinRetriesLeft,
+            unblock_retries_left: this.pukRetriesLeft,
+          },
+          pin2_status: { current_status: 1, verify_retries_left: 3, unblock_retries_left: 10 },
+        });
+      case 'dms.uimVerifyPin':
+      case 'uim.verifyPin': {
+        const r = this.#verifyPin(String((v.info as { pin: string }).pin));
+        const retries = { verify_retries_left: this.pinRetriesLeft, unblock_retries_left: this.pukRetriesLeft };
+        const t = key === 'dms.uimVerifyPin' ? { pin_retries_status: retries } : { retries_remaining: retries };
+        if (r === 'ok') return reply(t);
+        return reply(t, r === 'blocked' ? QMI_ERR.PinBlocked : r === 'not-locked' ? QMI_ERR.NoEffect : QMI_ERR.IncorrectPin);
+      }
+      case 'uim.getCardStatus':
+        return reply({
+          card_status: {
+            index_gw_primary: 0, index_1x_primary: 0xffff, index_gw_secondary: 0xffff, index_1x_secondary: 0xffff,
+            cards: [{
+              card_state: 1, upin_state: 0, upin_retries: 0, upuk_retries: 0, error_code: 0,
+              applications: [{
+                type: 2, state: this.simLocked ? 2 : 7, personalization_state: 2, personalization_feature: 0, personalization_retries: 0,
+                personalization_unblock_retries: 0, application_identifier_value: 'a0000000871002ff49ff0589', upin_replaces_pin1: 0,
+                pin1_state: this.pukRequired ? 4 : this.cfg.pin === undefined ? 3 : this.simLocked ? 1 : 2,
+                pin1_retries: this.pinRetriesLeft, puk1_retries: this.pukRetriesLeft, pin2_state: 1, pin2_retries: 3, puk2_retries: 10,
+              }],
+            }],
+          },
+        });
+      case 'nas.registerIndications':
+        return reply();
+      case 'nas.getServingSystem':
+        return reply(this.#servingSystem());
+      case 'nas.getSignalInfo': {
+        const s = this.#signal;
+        return reply(this.regStat === 1 ? { lte_signal_strength: { rssi: s.rssi, rsrq: s.rsrq, rsrp: s.rsrp, snr: s.snr } } : {});
+      }
+      case 'nas.getSignalStrength': {
+        const s = this.#signal;
+        if (this.regStat !== 1) return reply({}, QMI_ERR.OutOfCall);
+        return reply({ signal_strength: { strength: s.rssi, radio_interface: 8 }, rsrq: { rsrq: s.rsrq, radio_interface: 8 }, lte_snr: s.snr, lte_rsrp: s.rsrp });
+      }
+      case 'nas.getSystemInfo': {
+        const reg = this.regStat === 1;
+        const { mcc, mnc } = this.cfg.operator;
+        return reply({
+          lte_service_status: { service_status: reg ? 2 : 0, true_service_status: reg ? 2 : 0, preferred_data_path: 0 },
+          ...(reg
+            ? {
+                lte_system_info_v2: {
+                  domain_valid: 1, domain: 3, service_capability_valid: 1, service_capability: 3, roaming_status_valid: 1, roaming_status: 0,
+                  forbidden_valid: 1, forbidden: 0, lac_valid: 0, lac: 0xffff, cid_valid: 1, cid: this.cfg.cellId,
+                  registration_reject_info_valid: 0, registration_reject_domain: 0, registration_reject_cause: 0,
+                  network_id_valid: 1, mcc: String(mcc), mnc: String(mnc).padStart(2, '0'), tac_valid: 1, tac: this.cfg.tac,
+                },
+              }
+            : {}),
+        });
+      }
+      case 'wds.setIpFamily':
+        this.#ipFamily.set(f.client, v.preference === 6 ? 6 : 4);
+        return reply();
+      case 'wds.startNetwork': {
+        if (this.#sessions.some((s) => s.client === f.client)) return reply({}, QMI_ERR.NoEffect);
+        const family: 4 | 6 = v.ip_family_preference === 6 ? 6 : v.ip_family_preference === 4 ? 4 : (this.#ipFamily.get(f.client) ?? 4);
+        if (this.regStat !== 1 || this.simLocked)
+          return reply({ call_end_reason: 'generic-no-service', verbose_call_end_reason: { type: '3gpp', reason: 30 } }, QMI_ERR.CallFailed);
+        const handle = randomInt(1, 0x7fffffff);
+        const s: Session = { client: f.client, handle, family, apn: String(v.apn ?? '') };
+        this.#sessions.push(s);
+        reply({ packet_data_handle: handle });
+        this.emit('wds-started', this.#sessionEvent(s));
+        return;
+      }
+      case 'wds.stopNetwork': {
+        const s = this.#sessions.find((x) => x.handle === v.packet_data_handle);
+        if (!s) return reply({}, QMI_ERR.InvalidArgument);
+        this.#sessions = this.#sessions.filter((x) => x !== s);
+        reply();
+        this.emit('wds-stopped', { ...this.#sessionEvent(s), reason: 'generic-client-end' });
+        return;
+      }
+      case 'wds.getPacketServiceStatus':
+        return reply({ connection_status: this.#sessions.some((s) => s.client === f.client) ? 2 : 1 });
+      case 'wds.getCurrentSettings': {
+        const s = this.#sessions.find((x) => x.client === f.client);
+        if (!s) return reply({}, QMI_ERR.OutOfCall);
+        if (s.family === 4) {
+          const c = this.cfg.ipv4;
+          const mask = c.prefixLength === 0 ? 0 : (0xffffffff << (32 - c.prefixLength)) >>> 0;
+          return reply({
+            apn_name: s.apn,
+            ipv4_address: c.address,
+            ipv4_gateway_address: c.gateway,
+            ipv4_gateway_subnet_mask: [mask >>> 24, (mask >>> 16) & 255, (mask >>> 8) & 255, mask & 255].join('.'),
+            ...(c.dns[0] ? { ipv4_primary_dns_address: c.dns[0] } : {}),
+            ...(c.dns[1] ? { ipv4_secondary_dns_address: c.dns[1] } : {}),
+            mtu: c.mtu,
+            ip_family: 4,
+          });
+        }
+        const c = this.cfg.ipv6;
+        return reply({
+          apn_name: s.apn,
+          ipv6_address: { address: c.address, prefix_length: c.prefixLength },
+          ipv6_gateway_address: { address: c.gateway, prefix_length: c.prefixLength },
+          ...(c.dns[0] ? { ipv6_primary_dns_address: c.dns[0] } : {}),
+          ...(c.dns[1] ? { ipv6_secondary_dns_address: c.dns[1] } : {}),
+          mtu: c.mtu,
+          ip_family: 6,
+        });
+      }
+      default:
+        return reply({}, QMI_ERR.InvalidArgument);
+    }
+  }
+}
