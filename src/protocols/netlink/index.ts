@@ -1,2 +1,3 @@
 export * from './attrs.js';
 export * from './message.js';
+export * from './genl-ctrl.js';
