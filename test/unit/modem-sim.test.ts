@@ -27,7 +27,7 @@ function waitState(m: ModemManager, state: ModemState, timeoutMs: number, pred: 
   });
 }
 
-async function rig(t: Tap.Test, simCfg: Partial<ModemSimConfig>, mgrCfg: Partial<ModemManagerOptions>) {
+async function rig(t: { teardown(fn: () => unknown): void }, simCfg: Partial<ModemSimConfig>, mgrCfg: Partial<ModemManagerOptions>) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-'));
   const sim = new ModemSimulator({ atLink: path.join(dir, 'ttyUSB2'), qmiLink: path.join(dir, 'cdc-wdm0'), registerDelayMs: 100, ...simCfg });
   await sim.start();
@@ -56,10 +56,6 @@ async function rig(t: Tap.Test, simCfg: Partial<ModemSimConfig>, mgrCfg: Partial
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return { sim, m, states, mkMgr, dir };
-}
-
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ? false : 'socat not installed' }, async (t) => {
