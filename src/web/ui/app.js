@@ -290,7 +290,7 @@ async function dashboardView() {
     h(
       'div',
       { class: 'card' },
-      h('h2', {}, 'Throughput, last 5 minutes ', h('span', { id: 'total-rate', class: 'muted' })),
+      h('h2', {}, 'Throughput (up to the last 5 minutes) ', h('span', { id: 'total-rate', class: 'muted' })),
       h('div', { class: 'chart-wrap' }, canvas),
       h('div', { class: 'legend' }, h('span', { class: 'l-total' }, 'total'), h('span', { class: 'l-cellular' }, 'cellular'), h('span', { class: 'l-wlan' }, 'WLAN')),
     ),
@@ -496,6 +496,7 @@ async function subscribersView() {
   };
 
   const openEditor = (s) => {
+    msg.hidden = true;
     const own = s ? s.policy !== null : false;
     const form = h('form', { id: 'subscriber-form', novalidate: true });
     const fmsg = alertBox();

@@ -53,7 +53,10 @@ export class ThroughputChart {
     const pw = w - left - right;
     const ph = h - top - bottom;
     const now = this.samples.length > 0 ? this.samples[this.samples.length - 1].t : Date.now();
-    const t0 = now - this.windowS * 1000;
+    // The window grows with the data (from 10 s) up to windowS, so a fresh page shows a line, not a dot.
+    const span = this.samples.length > 1 ? (now - this.samples[0].t) / 1000 : 0;
+    const win = Math.min(this.windowS, Math.max(10, Math.ceil(span / 10) * 10));
+    const t0 = now - win * 1000;
     let max = 1e6;
     for (const s of this.samples) max = Math.max(max, s.total);
     const scale = niceMax(max);
@@ -74,9 +77,10 @@ export class ThroughputChart {
     }
     g.textAlign = 'center';
     g.textBaseline = 'top';
-    for (let m = 0; m <= this.windowS; m += 60) {
-      const x = left + pw - (pw * m) / this.windowS;
-      g.fillText(m === 0 ? 'now' : `-${m / 60} min`, x, top + ph + 6);
+    const step = [5, 10, 15, 30, 60, 120].find((st) => win / st <= 6) ?? 60;
+    for (let m = 0; m <= win; m += step) {
+      const x = left + pw - (pw * m) / win;
+      g.fillText(m === 0 ? 'now' : m % 60 === 0 ? `-${m / 60} min` : `-${m} s`, x, top + ph + 6);
     }
     g.save();
     g.translate(12, top + ph / 2);
@@ -95,7 +99,8 @@ export class ThroughputChart {
       for (const s of this.samples) {
         const v = pick(s);
         if (v === undefined) continue;
-        const x = left + ((s.t - t0) / (this.windowS * 1000)) * pw;
+        if (s.t < t0) continue;
+        const x = left + ((s.t - t0) / (win * 1000)) * pw;
         const y = top + ph - (Math.min(v, scale) / scale) * ph;
         if (first) g.moveTo(x, y);
         else g.lineTo(x, y);

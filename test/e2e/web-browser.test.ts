@@ -1,0 +1,216 @@
+// End-to-end: the page in headless Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core) against a web server on 127.0.0.1 with fake deps moving data.
+// First-boot password, login, dashboard with both paths and a moving chart, editing a
+// subscriber's ratio (checked through the API), a bad value refused with a message and no
+// change, a CSRF-less POST refused, logged-out access refused. Screenshots go to
+// docs/screenshots/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { createFakeDeps } from '../../src/web/fake-deps.js';
+import { createWebServer } from '../../src/web/server.js';
+import { Client } from '../unit/web-helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const PASSWORD = 'Pa55-for-the-cell';
+const SHOTS = path.resolve('docs/screenshots');
+
+if (!existsSync(CHROMIUM)) {
+  t.plan(0, `skip: ${CHROMIUM} is absent (apt-get install chromium)`);
+} else {
+  await run();
+}
+
+async function run(): Promise<void> {
+  const { chromium } = await import('playwright-core');
+  const deps = createFakeDeps({ tickMs: 250 });
+  const server = await createWebServer(deps, { listen: [{ host: '127.0.0.1', port: 0 }], sampleMs: 250 });
+  const base = `http://127.0.0.1:${server.addresses()[0]!.port}`;
+  const profile = mkdtempSync(path.join(tmpdir(), 'tweb-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  t.teardown(async () => {
+    await ctx.close().catch(() => {});
+    deps.stop();
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  mkdirSync(SHOTS, { recursive: true });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(15_000);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+
+  // An API client of its own (its own session), to check what the page did.
+  const api = new Client(base);
+
+  await t.test('first boot asks for a password; a weak one is refused with a message', async (t) => {
+    await page.goto(base + '/');
+    await page.locator('#setup-form').waitFor();
+    t.ok(await page.locator('#nav').isHidden(), 'no navigation before a password exists');
+    await page.fill('#setup-password', 'short');
+    await page.fill('#setup-confirm', 'short');
+    await page.click('#setup-form button[type=submit]');
+    await page.locator('#setup-form .alert.error').waitFor();
+    t.match(await page.locator('#setup-form .alert.error').textContent(), /at least 8 characters/);
+    await page.fill('#setup-password', PASSWORD);
+    await page.fill('#setup-confirm', PASSWORD);
+    await page.click('#setup-form button[type=submit]');
+    await page.locator('#nav').waitFor({ state: 'visible' });
+    t.equal(new URL(page.url()).hash, '#/dashboard');
+    const cookies = await ctx.cookies(base);
+    const session = cookies.find((c) => c.name === 'dc_session');
+    t.ok(session, 'session cookie set');
+    t.equal(session?.httpOnly, true, 'HttpOnly');
+    t.equal(session?.sameSite, 'Strict', 'SameSite=Strict');
+    t.equal(await page.evaluate(() => document.cookie.includes('dc_session')), false, 'script cannot read the session cookie');
+  });
+
+  await t.test('dashboard shows both paths, and the chart moves while traffic flows', async (t) => {
+    const cell = page.locator('[data-testid="path-cellular"]');
+    const wlan = page.locator('[data-testid="path-wlan"]');
+    await cell.waitFor();
+    await wlan.waitFor();
+    t.match(await cell.textContent(), /wwan0/);
+    t.match(await cell.textContent(), /10\.64\.12\.7/);
+    t.match(await wlan.textContent(), /wlan0/);
+    t.equal(await cell.getAttribute('data-state'), 'up');
+    t.equal(await wlan.getAttribute('data-state'), 'up');
+    t.equal(await wlan.locator('.bars i.on').count(), 4, 'WLAN signal bars');
+    t.ok((await cell.locator('.bars i.on').count()) >= 1, 'cellular signal bars');
+
+    deps.setLoad(3); // a transfer starts
+    const canvas = page.locator('canvas#chart');
+    await page.waitForFunction(() => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= 4);
+    const n1 = Number(await canvas.getAttribute('data-samples'));
+    const img1 = await canvas.evaluate((c: HTMLCanvasElement) => c.toDataURL());
+    await page.waitForFunction((n) => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= n + 4, n1);
+    const img2 = await canvas.evaluate((c: HTMLCanvasElement) => c.toDataURL());
+    t.ok(Number(await canvas.getAttribute('data-samples')) > n1, 'new samples arrived over SSE');
+    t.not(img2, img1, 'the chart was redrawn with them');
+    t.match(await page.locator('#total-rate').textContent(), /Mbit\/s/);
+    // Let the chart fill a little for the screenshot.
+    await page.waitForFunction(() => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= 40, undefined, { timeout: 30_000 });
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });
+    t.ok(existsSync(path.join(SHOTS, 'dashboard.png')), 'dashboard screenshot saved');
+  });
+
+  await t.test('sessions table lists sessions with M/N combination and subflow access types', async (t) => {
+    await page.goto(base + '/#/sessions');
+    await page.locator('#sessions-body tr').first().waitFor();
+    const row = await page.locator('#sessions-body tr').first().textContent();
+    t.match(row, /[MN]-[MN]/);
+    t.ok((await page.locator('#sessions-body .chip').count()) > 0, 'subflow chips');
+    await page.screenshot({ path: path.join(SHOTS, 'sessions.png'), fullPage: true });
+  });
+
+  await t.test('editing a subscriber ratio in the page changes the policy (seen through the API)', async (t) => {
+    t.equal((await api.login(PASSWORD)).status, 200, 'API client logged in');
+    await page.goto(base + '/#/subscribers');
+    await page.locator('#subscribers-body tr[data-name="alice-phone"] button[data-action="edit"]').click();
+    const form = page.locator('#subscriber-form');
+    await form.waitFor();
+    await form.locator('[name="policy.steering.ratio.cellular"]').fill('45');
+    await form.locator('[name="policy.steering.ratio.wlan"]').fill('55');
+    await page.click('#save-subscriber');
+    await page.locator('.alert.ok').waitFor();
+    t.match(await page.locator('#subscribers-body tr[data-name="alice-phone"] td.steering').textContent(), /45:55/);
+    const r = await api.get('/api/v1/subscribers/sub-1');
+    t.same(r.body.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'the API shows the new ratio');
+    await page.screenshot({ path: path.join(SHOTS, 'subscribers.png'), fullPage: true });
+  });
+
+  await t.test('a bad value shows a validation message and changes nothing', async (t) => {
+    await page.locator('#subscribers-body tr[data-name="alice-phone"] button[data-action="edit"]').click();
+    const form = page.locator('#subscriber-form');
+    await form.locator('[name="policy.steering.ratio.cellular"]').fill('150');
+    await page.click('#save-subscriber');
+    const msg = form.locator('[data-error-for="policy.steering.ratio.cellular"]');
+    await msg.waitFor({ state: 'visible' });
+    t.match(await msg.textContent(), /<= 100/);
+    t.ok(await form.locator('[name="policy.steering.ratio.cellular"]').evaluate((e) => e.classList.contains('invalid')), 'the input is marked');
+    t.match(await form.locator('.alert.error').textContent(), /ratio/);
+    // Shares that do not sum to 100: message beside the ratio.
+    await form.locator('[name="policy.steering.ratio.cellular"]').fill('60');
+    await page.click('#save-subscriber');
+    await page.waitForFunction(() => /sum to 100/.test(document.querySelector('[data-error-for="policy.steering.ratio"]')?.textContent ?? ''));
+    t.pass('sum message shown');
+    await page.screenshot({ path: path.join(SHOTS, 'validation.png'), fullPage: true });
+    const r = await api.get('/api/v1/subscribers/sub-1');
+    t.same(r.body.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'nothing changed');
+  });
+
+  await t.test('a POST without the CSRF token is refused, even with the session cookie', async (t) => {
+    const res = await page.evaluate(async () => {
+      const r = await fetch('/api/v1/subscribers', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'csrf-victim', identifiers: { addresses: ['192.0.2.99'] } }),
+      });
+      return { status: r.status, body: await r.json() };
+    });
+    t.equal(res.status, 403);
+    t.equal(res.body.error.code, 'DC_WEB_CSRF');
+    const list = await api.get('/api/v1/subscribers');
+    t.notOk(list.body.some((s: { name: string }) => s.name === 'csrf-victim'), 'nothing was created');
+  });
+
+  await t.test('modem, WLAN, OTA and system pages render', async (t) => {
+    await page.goto(base + '/#/modem');
+    t.match(await page.locator('[data-testid="modem"]').textContent(), /LTE/);
+    await page.goto(base + '/#/wlan');
+    t.match(await page.locator('[data-testid="wlan"]').textContent(), /backhaul-5g/);
+    await page.goto(base + '/#/system');
+    t.match(await page.locator('[data-testid="system"]').textContent(), /Memory/);
+    await page.goto(base + '/#/ota');
+    await page.locator('#ota-status dl').waitFor();
+    await page.setInputFiles('#bundle-file', { name: 'bundle.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ version: 11 })) });
+    await page.click('#ota-form button[type=submit]');
+    await page.locator('#ota-form .alert.ok').waitFor();
+    t.match(await page.locator('#ota-status').textContent(), /11/);
+    t.equal((await api.get('/api/v1/ota')).body.version, 11, 'the pushed bundle is in force');
+  });
+
+  await t.test('after logout, access is refused and the page asks to log in', async (t) => {
+    await page.goto(base + '/#/dashboard');
+    await page.click('#logout');
+    await page.locator('#login-form').waitFor();
+    const res = await page.evaluate(async () => (await fetch('/api/v1/paths')).status);
+    t.equal(res, 401, 'API refuses the logged-out browser');
+    // A wrong password shows a message; the right one lets us in again.
+    await page.fill('#login-password', 'not-the-password');
+    await page.click('#login-form button[type=submit]');
+    await page.locator('#login-form .alert.error').waitFor();
+    t.match(await page.locator('#login-form .alert.error').textContent(), /wrong/);
+    await page.fill('#login-password', PASSWORD);
+    await page.click('#login-form button[type=submit]');
+    await page.locator('[data-testid="path-wlan"]').waitFor();
+    t.pass('logged in again');
+  });
+
+  await t.test('a fresh browser (no cookies) gets the login form, not the data', async (t) => {
+    const other = await ctx.browser()?.newContext();
+    // A persistent context has no browser(); use a new page with cookies cleared instead.
+    if (other !== undefined) await other.close();
+    await ctx.clearCookies();
+    await page.goto(base + '/#/subscribers');
+    await page.locator('#login-form').waitFor();
+    t.equal(await page.locator('#subscribers').count(), 0, 'no subscriber table shown');
+  });
+
+  t.same(pageErrors, [], 'no script errors on the page');
+}
