@@ -131,8 +131,10 @@ npx --no-install tsc -p tsconfig.build.json
 cp -a package.json package-lock.json binding.gyp native bin board "$APP/"
 mkdir -p "$APP/dist"
 cp -a dist/src "$APP/dist/"
-[ -d web ] && cp -a web "$APP/" || true
-[ -d src/web/static ] && { mkdir -p "$APP/dist/src/web"; cp -a src/web/static "$APP/dist/src/web/"; } || true
+# Non-TypeScript files under src/ (the web page's static files, SQL, JSON): as they are.
+mkdir -p "$APP/src"
+(cd src && find . -type f ! -name '*.ts' -print0 | tar --null -cf - -T -) | tar -C "$APP/src" -xf -
+[ -d docs ] && cp -a docs "$APP/" || true
 (
   cd "$APP"
   export npm_config_nodedir=${npm_config_nodedir:-$(npm config get nodedir)}
