@@ -221,7 +221,9 @@ export const encode = {
   },
   /** Userspace PM: announce a local address (ADD_ADDR) on one connection. `id` required. */
   announce(token: number, local: PmAddress & { id: number }): AttrOut[] {
-    return [attr.u32(PmAttr.TOKEN, token), addrNest(PmAttr.ADDR, local)];
+    // the kernel refuses an announce without the signal flag (EINVAL "invalid addr flags")
+    const flags = flagsToBits(local.flags) | EndpointFlag.signal;
+    return [attr.u32(PmAttr.TOKEN, token), addrNest(PmAttr.ADDR, { ...local, flags })];
   },
   /** Userspace PM: withdraw an announced address id (REMOVE_ADDR) on one connection. */
   remove(token: number, locId: number): AttrOut[] {

@@ -1,0 +1,91 @@
+/**
+ * Runs INSIDE a test namespace (started with `ip netns exec` by test/kernel/netlink-*.test.ts
+ * and pm-*.test.ts): reads one JSON command per line on stdin, runs it against duocell's netlink
+ * drivers in this namespace, and writes one JSON reply per line ({ id, ok } or { id, error }).
+ * Notifications (mptcp_pm events, link changes) are written as { event } lines.
+ */
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
+import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
+import { DuocellError } from '../../src/core/errors.js';
+
+type Handler = (...args: unknown[]) => unknown;
+const targets: Record<string, Record<string, unknown>> = {};
+const sockets = new Map<number, net.Socket>();
+let nextSock = 1;
+
+const write = (o: unknown): void => {
+  process.stdout.write(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+};
+
+const local: Record<string, Handler> = {
+  async 'pm.open'() {
+    const pm = await MptcpPm.open();
+    targets.pm = pm as unknown as Record<string, unknown>;
+    pm.on('event', (e) => write({ event: 'mptcp', data: e }));
+    return pm.family;
+  },
+  async 'sock.listen'(host, port) {
+    const fd = createListenSocket({ host: host as string, port: port as number, mptcp: true });
+    const server = net.createServer((c) => {
+      c.on('error', () => undefined);
+      c.pipe(c);
+    });
+    await new Promise<void>((r) => server.listen({ fd }, r));
+    return (server.address() as net.AddressInfo).port;
+  },
+  async 'sock.connect'(host, port, localAddress) {
+    const family = (host as string).includes(':') ? 6 : 4;
+    const fd = createConnectSocket({ family, mptcp: true, ...(localAddress === undefined ? {} : { localAddress: localAddress as string }) });
+    const s = new net.Socket({ fd, readable: true, writable: true });
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.connect(port as number, host as string, () => resolve());
+    });
+    // one byte each way makes the MPTCP connection fully established (ESTABLISHED event)
+    s.write('x');
+    await new Promise<void>((resolve) => s.once('data', () => resolve()));
+    const id = nextSock++;
+    sockets.set(id, s);
+    return { id, localAddress: s.localAddress, localPort: s.localPort };
+  },
+  'sock.close'(id) {
+    sockets.get(id as number)?.destroy();
+    sockets.delete(id as number);
+    return true;
+  },
+  exit() {
+    setImmediate(() => process.exit(0));
+    return true;
+  },
+};
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let cmd: { id: number; op: string; args?: unknown[] };
+  try {
+    cmd = JSON.parse(line) as typeof cmd;
+  } catch {
+    return;
+  }
+  void (async () => {
+    try {
+      let fn = local[cmd.op];
+      if (fn === undefined) {
+        const [target, method] = cmd.op.split('.') as [string, string];
+        const obj = targets[target];
+        const m = obj?.[method];
+        if (typeof m !== 'function') throw new Error(`no such op ${cmd.op}`);
+        fn = (m as Handler).bind(obj);
+      }
+      write({ id: cmd.id, ok: (await fn(...(cmd.args ?? []))) ?? null });
+    } catch (e) {
+      const d = e instanceof DuocellError ? { code: e.code, errno: e.errno, origin: e.origin, message: e.message } : { message: String(e) };
+      write({ id: cmd.id, error: d });
+    }
+  })();
+});
+rl.on('close', () => process.exit(0));
+write({ ready: true });
