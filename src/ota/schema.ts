@@ -1,4 +1,4 @@
-import { canonicalMac, canonicalPrefix } from '../store/net.js';
+import { canonicalMac, parsePrefix } from '../store/net.js';
 
 /**
  * The bundle document's JSON Schema (draft 2020-12 subset) and a small validator for exactly
@@ -217,7 +217,7 @@ export function validate(v: unknown, s: Schema, path = ''): string | undefined {
       if (!re.test(v)) return `${at}: does not match ${s.pattern}`;
     }
     if (s.format === 'date-time' && (!DATE_TIME.test(v) || Number.isNaN(Date.parse(v)))) return `${at}: expected an RFC 3339 date-time`;
-    if (s.format === 'ip-prefix' && canonicalPrefix(v) === undefined) return `${at}: expected an IPv4/IPv6 address or prefix`;
+    if (s.format === 'ip-prefix' && parsePrefix(v) === undefined) return `${at}: expected an IPv4/IPv6 address or prefix`;
     if (s.format === 'mac' && canonicalMac(v) === undefined) return `${at}: expected a MAC address`;
   } else if (Array.isArray(v)) {
     if (s.minItems !== undefined && v.length < s.minItems) return `${at}: fewer than ${s.minItems} items`;

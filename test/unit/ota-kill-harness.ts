@@ -56,7 +56,7 @@ export interface KillReport {
 
 function runChild(dir: string, bundle: string, killAfterReadyMs: number | null): Promise<{ killed: boolean; ms: number | null }> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, DUOCELL_LOG_LEVEL: 'silent' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DUOCELL_LOG_LEVEL: 'silent', TS_NODE_TRANSPILE_ONLY: '1' };
     delete env.NODE_OPTIONS;
     const c = spawn(process.execPath, [...tsFlags(), CHILD, dir, bundle, OPERATOR.publicB64], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
