@@ -130,6 +130,7 @@ t.test('stream parser: every split point, garbage before/between, false starts',
 t.test('frame-level rejections carry codes', async (t) => {
   t.equal(code(() => decodeFrame(Buffer.from('02', 'hex'))), 'DC_QMI_FRAME_INVALID');
   t.equal(code(() => decodeFrame(Buffer.from('010c00', 'hex'))), 'DC_QMI_FRAME_TRUNCATED');
+  t.equal(code(() => decodeFrame(Buffer.from('010200', 'hex'))), 'DC_QMI_FRAME_INVALID', 'length too short for any header (found by the fuzzer)');
   t.equal(code(() => decodeFrame(Buffer.from('010c0000020100010025000000ff', 'hex'))), 'DC_QMI_FRAME_INVALID', 'trailing byte');
   t.equal(code(() => decodeFrame(Buffer.from('010c0040020100010025000000', 'hex'))), 'DC_QMI_FRAME_INVALID', 'bad QMUX flags');
   t.equal(code(() => decodeFrame(Buffer.from('010c0000020108010025000000', 'hex'))), 'DC_QMI_FRAME_INVALID', 'bad SDU flags');

@@ -119,6 +119,7 @@ export function decodeFrame(buf: Buffer): QmiFrame {
   const len = buf.readUInt16LE(1);
   if (buf.length < len + 1) throw new DuocellError('DC_QMI_FRAME_TRUNCATED', `QMUX length says ${len + 1} bytes, only ${buf.length} present`, { need: len + 1, have: buf.length });
   if (buf.length > len + 1) throw new DuocellError('DC_QMI_FRAME_INVALID', `${buf.length - len - 1} bytes after the QMUX frame`);
+  if (len + 1 < QMUX_HEADER + 6) throw new DuocellError('DC_QMI_FRAME_INVALID', `QMUX length ${len} too short for a QMI header`);
   const qmuxFlags = buf[3]!;
   if (qmuxFlags !== 0x00 && qmuxFlags !== 0x80) throw new DuocellError('DC_QMI_FRAME_INVALID', `QMUX flags 0x${qmuxFlags.toString(16)} are neither 0x00 nor 0x80`);
   const service = buf[4]!;
