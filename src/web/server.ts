@@ -51,6 +51,8 @@ export interface WebServerOptions {
   system?: () => Promise<SystemView>;
   /** Coalescing of deps events into SSE events (default 500 ms). */
   coalesceMs?: number;
+  /** Most event-stream clients at once (default 16). */
+  maxEventClients?: number;
 }
 
 export interface WebServer {
@@ -135,7 +137,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
   const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...opts.auth });
   const sampler = new ThroughputSampler(() => deps.paths(), opts.historySize !== undefined ? { historySize: opts.historySize } : {});
-  const hub = new EventHub(deps, sampler, opts.coalesceMs !== undefined ? { coalesceMs: opts.coalesceMs } : {});
+  const hub = new EventHub(deps, sampler, {
+    ...(opts.coalesceMs !== undefined ? { coalesceMs: opts.coalesceMs } : {}),
+    ...(opts.maxEventClients !== undefined ? { maxClients: opts.maxEventClients } : {}),
+  });
   const metrics = createMetrics(deps, sampler);
 
   let handler: http.RequestListener | undefined;
