@@ -190,3 +190,56 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     t.equal(settings.length, 2, 'settings published again after recovery');
   });
 });
+
+t.test('standalone simulator process: JSON events on stdout, control lines on stdin; default port opener (cdc-wdm via fs)', { skip: haveSocat ? false : 'socat not installed' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const readline = await import('node:readline');
+  const { fileURLToPath } = await import('node:url');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-'));
+  const atLink = path.join(dir, 'ttyUSB2');
+  const qmiLink = path.join(dir, 'cdc-wdm0');
+  const loader = new URL('../../node_modules/@tapjs/typescript/dist/esm/import.mjs', import.meta.url).href;
+  const main = fileURLToPath(new URL('../../src/sim/modem/main.ts', import.meta.url));
+  const child = spawn(process.execPath, [`--import=${loader}`, main, '--at-link', atLink, '--qmi-link', qmiLink], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: [(e: Record<string, unknown>) => boolean, (e: Record<string, unknown>) => void][] = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (l) => {
+    const e = JSON.parse(l) as Record<string, unknown>;
+    events.push(e);
+    for (const w of [...waiters]) if (w[0](e)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w[1](e);
+    }
+  });
+  const next = (pred: (e: Record<string, unknown>) => boolean, ms = 20000): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const hit = events.find(pred);
+      if (hit) return resolve(hit);
+      const timer = setTimeout(() => reject(new Error(`no matching event in ${ms} ms: ${JSON.stringify(events)}`)), ms);
+      waiters.push([pred, (e) => (clearTimeout(timer), resolve(e))]);
+    });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const m = new ModemManager({ ports: [qmiLink, atLink], apn: 'internet', pollMs: 500, probeTimeoutMs: 600, backoffBaseMs: 200, backoffCapMs: 1000 });
+  t.teardown(async () => {
+    await m.stop();
+    if (child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await next((e) => e.event === 'ready');
+  m.start();
+  await waitState(m, 'connected', 15000);
+  const started = await next((e) => e.event === 'wds-started');
+  t.equal(started.family, 4);
+  t.equal(started.address, '10.64.12.7', 'the board hook carries the address to put on wwan0');
+  t.equal(started.prefixLength, 30);
+  t.equal(m.snapshot().settings?.ipv4?.address, started.address, 'manager and board agree');
+  child.stdin!.write('{"action":"deregister"}\n');
+  await next((e) => e.event === 'wds-stopped');
+  await waitState(m, 'searching', 2000);
+  child.stdin!.write('{"action":"register"}\n');
+  await waitState(m, 'connected', 10000);
+  await m.stop();
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exits cleanly on SIGTERM');
+  t.notOk(fs.existsSync(atLink), 'port links removed');
+});
