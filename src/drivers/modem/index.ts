@@ -2,3 +2,4 @@ export * from './transport.js';
 export * from './at.js';
 export * from './qmi.js';
 export * from './manager.js';
+export * from './board.js';

@@ -75,8 +75,13 @@ export const TRANSITIONS: Readonly<Record<ModemState, Partial<Record<ModemEvent,
 export type IpFamilyChoice = 'ipv4' | 'ipv6' | 'ipv4v6';
 
 export interface ModemManagerOptions {
-  /** Candidate port paths (board profile), e.g. ['/dev/cdc-wdm0', '/dev/ttyUSB2']. */
-  readonly ports: readonly string[];
+  /**
+   * Candidate port paths, e.g. ['/dev/cdc-wdm0', '/dev/ttyUSB2'], or a function asked again
+   * before every probe (USB re-enumeration may rename ports; see board.ts).
+   */
+  readonly ports: readonly string[] | (() => readonly string[] | Promise<readonly string[]>);
+  /** The network interface the data session runs on (wwan0), reported with the settings. */
+  readonly netInterface?: string;
   /** Opens a port; injected (serial/char device on hardware, the simulator's ptys in tests). */
   readonly open?: TransportOpener;
   readonly apn: string;
@@ -137,6 +142,8 @@ export interface FamilySettings {
 
 export interface WdsSettings {
   readonly apn: string;
+  /** Network interface carrying the session (from the board profile), e.g. wwan0. */
+  readonly interface?: string;
   readonly ipv4?: FamilySettings;
   readonly ipv6?: FamilySettings;
 }
@@ -195,7 +202,8 @@ function maskToPrefix(mask: string | undefined): number {
 }
 
 export class ModemManager extends TypedEmitter<ModemManagerEvents> {
-  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password'>> & Pick<ModemManagerOptions, 'pin' | 'username' | 'password'>;
+  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface'>> &
+    Pick<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface'>;
   #state: ModemState = 'absent';
   #lastReason = 'not started';
   #lastError: DuocellError | undefined;
@@ -272,9 +280,14 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     if (!this.#running) return;
     this.#running = false;
     this.#poke();
-    await this.#loop;
+    // a step may be waiting on the modem (start network can take 30 s): give it a moment, then
+    // tear down anyway; closing the ports makes any request still in flight fail at once
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#loop, new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
+    clearTimeout(timer);
     await this.#teardownSessions('stopping');
     await this.#closePorts();
+    await this.#loop;
     if (this.#state !== 'absent') this.#set('absent', 'stop', 'stopped');
   }
 
@@ -478,7 +491,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     let qmi: QmiClient | undefined;
     let at: AtClient | undefined;
     const tried: string[] = [];
-    for (const path of this.#o.ports) {
+    const ports = typeof this.#o.ports === 'function' ? await this.#o.ports() : this.#o.ports;
+    for (const path of ports) {
       if (qmi && at) break;
       let t: ModemTransport;
       try {
@@ -782,7 +796,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       }
     }
     if (!out.ipv4 && !out.ipv6) throw failures[0] ?? new DuocellError('DC_MODEM_CONNECT', 'no family could be started');
-    return { apn: this.#o.apn, ...out };
+    return { apn: this.#o.apn, ...(this.#o.netInterface ? { interface: this.#o.netInterface } : {}), ...out };
   }
 
   async #teardownSessions(why: string, talk = true): Promise<void> {
