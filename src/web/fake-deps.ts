@@ -293,7 +293,7 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
           ota = { ...ota, lastError: { code: 'DC_OTA_MALFORMED', message: 'not JSON' } };
           throw new DuocellError('DC_OTA_MALFORMED', 'the bundle is not JSON');
         }
-        const v = (doc as { version?: unknown }).version;
+        const v = doc !== null && typeof doc === 'object' ? (doc as { version?: unknown }).version : undefined;
         if (typeof v !== 'number' || !Number.isInteger(v)) throw new DuocellError('DC_OTA_MALFORMED', 'the bundle has no integer version');
         if (ota.version !== null && v <= ota.version) {
           ota = { ...ota, lastError: { code: 'DC_OTA_ROLLBACK', message: `version ${v} is not newer than ${ota.version}` } };
