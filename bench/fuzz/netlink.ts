@@ -2,7 +2,9 @@ import { DuocellError } from '../../src/core/errors.js';
 import {
   attr, Attrs, decodeAttrs, decodeError, decodeGenl, encodeAttrs, encodeGenl, encodeMessage, NLMSG_ERROR,
   splitMessages, type AttrOut,
+  decodeFamily, decodeRtnl, encodeAddressMsg, encodeRouteMsg, encodeRuleMsg,
 } from '../../src/protocols/netlink/index.js';
+import { decodeEndpoint, decodeLimits, parseEvent } from '../../src/protocols/mptcp-pm/index.js';
 
 /**
  * Fuzz the netlink codecs: random and mutated datagrams through the message splitter, the
@@ -11,8 +13,14 @@ import {
  * code; anything else (a TypeError, a RangeError from a Buffer read) is a bug and is thrown.
  */
 
-/** Decoders of whole messages, added by the family codecs (mptcp_pm, rtnetlink, nl80211). */
-export const DECODERS: Array<{ name: string; decode: (b: Buffer) => unknown }> = [];
+/** Family decoders run on every message of every input (mptcp_pm, rtnetlink, nl80211). */
+export const DECODERS: Array<{ name: string; decode: (b: Buffer) => unknown }> = [
+  { name: 'mptcp_pm event', decode: (b) => splitMessages(b).map((m) => parseEvent(m.payload)) },
+  { name: 'mptcp_pm endpoint', decode: (b) => splitMessages(b).map((m) => decodeEndpoint(m.payload)) },
+  { name: 'mptcp_pm limits', decode: (b) => splitMessages(b).map((m) => decodeLimits(m.payload)) },
+  { name: 'nlctrl family', decode: (b) => splitMessages(b).map((m) => decodeFamily(m.payload)) },
+  { name: 'rtnetlink', decode: (b) => splitMessages(b).map((m) => [16, 20, 24, 32].map((t) => decodeRtnl(t, m.payload))) },
+];
 
 /** mulberry32: small deterministic PRNG. */
 export function prng(seed: number): () => number {
@@ -92,7 +100,8 @@ function mutate(r: () => number, b: Buffer): Buffer {
   return Buffer.from(Array.from({ length: Math.floor(r() * 64) }, () => Math.floor(r() * 256)));
 }
 
-function tryDecode(buf: Buffer): void {
+function tryDecode(buf: Buffer, rejected: Record<string, number>): void {
+  runFamilyDecoders(buf, rejected);
   const msgs = splitMessages(buf);
   for (const m of msgs) {
     if (m.type === NLMSG_ERROR) {
@@ -107,22 +116,45 @@ function tryDecode(buf: Buffer): void {
       a.string(x.type);
     }
   }
+}
+
+function runFamilyDecoders(buf: Buffer, rejected: Record<string, number>): void {
   for (const d of DECODERS) {
     try {
       d.decode(buf);
     } catch (e) {
       if (!(e instanceof DuocellError)) throw new Error(`${d.name} threw a non-DuocellError: ${String(e)}`, { cause: e });
+      if (e.code !== 'DC_NETLINK_MALFORMED') rejected[e.code] = (rejected[e.code] ?? 0) + 1;
     }
   }
 }
 
-export async function fuzz(iterations: number, seed = 1, seeds: readonly Buffer[] = []): Promise<{ iterations: number; rejected: Record<string, number> }> {
+/** Valid datagrams of each family to mutate: mptcp_pm events, endpoints, rtnetlink objects. */
+function builtinSeeds(): Buffer[] {
+  const ev = (cmd: number, attrs: AttrOut[]): Buffer => encodeMessage({ type: 28, payload: encodeGenl(cmd, 1, attrs) });
+  const v4 = (t: number, ip: number[]): AttrOut => attr.binary(t, Buffer.from(ip));
+  const be16 = (t: number, p: number): AttrOut => attr.u16(t, p, { be: true });
+  return [
+    ev(1, [attr.u32(1, 0x1234), attr.u16(2, 2), v4(5, [10, 0, 0, 1]), v4(7, [10, 0, 0, 2]), be16(9, 5000), be16(10, 80), attr.u16(13, 1)]),
+    ev(10, [attr.u32(1, 0x1234), attr.u16(2, 2), attr.u8(3, 1), attr.u8(4, 0), v4(5, [10, 0, 1, 1]), v4(7, [10, 0, 0, 2]), be16(9, 5001), be16(10, 80), attr.u8(11, 0), attr.s32(15, 3)]),
+    ev(6, [attr.u32(1, 0x1234), attr.u8(4, 5), be16(10, 99), attr.binary(8, Buffer.alloc(16, 1))]),
+    ev(3, [attr.u32(1, 0x1234)]),
+    ev(15, [attr.u16(2, 10), attr.binary(6, Buffer.alloc(16)), be16(9, 80)]),
+    encodeMessage({ type: 28, payload: encodeGenl(3, 1, [attr.nested(1, [attr.u16(1, 2), attr.u8(2, 1), v4(3, [10, 0, 0, 1]), attr.u32(6, 2), attr.s32(7, 3)])]) }),
+    encodeMessage({ type: 24, payload: encodeRouteMsg({ dst: '0.0.0.0/0', table: 300, oif: 3, gateway: '10.0.0.1' }) }),
+    encodeMessage({ type: 32, payload: encodeRuleMsg({ src: 'fd00::1/128', table: 300, priority: 1300 }) }),
+    encodeMessage({ type: 20, payload: encodeAddressMsg({ index: 3, address: '10.0.0.1', prefixLen: 24 }) }),
+  ];
+}
+
+export async function fuzz(iterations: number, seed = 1, extraSeeds: readonly Buffer[] = []): Promise<{ iterations: number; rejected: Record<string, number> }> {
   const r = prng(seed);
+  const seeds = [...builtinSeeds(), ...extraSeeds];
   const rejected: Record<string, number> = {};
   for (let i = 0; i < iterations; i++) {
     const input = r() < 0.1 ? validDatagram(r, seeds) : mutate(r, validDatagram(r, seeds));
     try {
-      tryDecode(input);
+      tryDecode(input, rejected);
     } catch (e) {
       if (!(e instanceof DuocellError)) {
         throw new Error(`fuzz iteration ${i} (seed ${seed}) input ${input.toString('hex')}: ${String(e)}`, { cause: e });

@@ -7,6 +7,8 @@
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
+import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
+import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
 import { DuocellError } from '../../src/core/errors.js';
 
@@ -25,6 +27,19 @@ const local: Record<string, Handler> = {
     targets.pm = pm as unknown as Record<string, unknown>;
     pm.on('event', (e) => write({ event: 'mptcp', data: e }));
     return pm.family;
+  },
+  'rtnl.open'() {
+    const rtnl = Rtnl.open();
+    targets.rtnl = rtnl as unknown as Record<string, unknown>;
+    rtnl.subscribe();
+    rtnl.on('link', (e) => write({ event: 'link', data: { op: e.op, ...e.link } }));
+    const keeper = new RoutingKeeper(rtnl);
+    targets.keeper = keeper as unknown as Record<string, unknown>;
+    keeper.on('changed', (c) => write({ event: 'routing', data: c as unknown as Record<string, unknown> }));
+    return true;
+  },
+  'keeper.stats'() {
+    return { restores: (targets.keeper as unknown as RoutingKeeper).restores };
   },
   async 'sock.listen'(host, port) {
     const fd = createListenSocket({ host: host as string, port: port as number, mptcp: true });

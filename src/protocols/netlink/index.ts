@@ -1,3 +1,4 @@
 export * from './attrs.js';
 export * from './message.js';
 export * from './genl-ctrl.js';
+export * from './rtnetlink.js';
