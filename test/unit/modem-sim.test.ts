@@ -128,6 +128,18 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     t.equal(bad.sim.pinAttempts, 2);
   });
 
+  t.test('firmware without DMS UIM messages: the SIM is handled through the UIM service', async (t) => {
+    const bad = await rig(t, { pin: '1234', dmsUim: false }, { pin: '9999', ipFamily: 'ipv4' });
+    bad.m.start();
+    const c = await waitState(bad.m, 'sim-locked', 10000, (x) => x.error !== undefined);
+    t.equal(c.error?.code, 'DC_MODEM_PIN_WRONG');
+    t.match(c.reason, /2 attempts left/, 'retry count read from the UIM response');
+    t.equal(bad.sim.pinRetriesLeft, 2);
+    bad.m.setPin('1234');
+    await waitState(bad.m, 'connected', 10000);
+    t.equal(bad.sim.pinAttempts, 2);
+  });
+
   t.test('registration lost → down within 2 s → up again on re-registration', async (t) => {
     const { sim, m } = await rig(t, {}, { ipFamily: 'ipv4' });
     m.start();

@@ -225,6 +225,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   #info: ModemInfo = {};
   #pin: string | undefined;
   #pinChanged = false;
+  #uimService = false;
   readonly #rejectedPins = new Set<string>();
   #polls = 0;
 
@@ -598,11 +599,32 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   // ------------------------------------------------------------------------------------------
   // SIM
 
+  /**
+   * PIN1 status: DMS UIM Get PIN Status, or, on modems whose DMS no longer carries the UIM
+   * messages (newer Quectel RM5xx), UIM Get Card Status. Both report the same state numbers
+   * (1 enabled-not-verified, 4 blocked, 5 permanently blocked) and the retry counters.
+   */
   async #pinStatus(): Promise<{ status: number; retries: number; unblock: number }> {
-    const v = await this.#q().call('dms.uimGetPinStatus');
-    const p = v.pin1_status as { current_status: number; verify_retries_left: number; unblock_retries_left: number } | undefined;
-    if (!p) return { status: 3, retries: 3, unblock: 10 };
-    return { status: p.current_status, retries: p.verify_retries_left, unblock: p.unblock_retries_left };
+    if (!this.#uimService) {
+      try {
+        const v = await this.#q().call('dms.uimGetPinStatus');
+        const p = v.pin1_status as { current_status: number; verify_retries_left: number; unblock_retries_left: number } | undefined;
+        if (!p) return { status: 3, retries: 3, unblock: 10 };
+        return { status: p.current_status, retries: p.verify_retries_left, unblock: p.unblock_retries_left };
+      } catch (e) {
+        if (!isDuocellError(e, 'DC_QMI_RESULT')) throw e;
+        log.info({ err: e.message }, 'DMS UIM messages refused: using the UIM service for the SIM');
+        this.#uimService = true;
+      }
+    }
+    const v = await this.#q().call('uim.getCardStatus');
+    type App = { pin1_state: number; pin1_retries: number; puk1_retries: number };
+    const cs = v.card_status as { cards: { card_state: number; applications: App[] }[] } | undefined;
+    const card = cs?.cards.find((c) => c.card_state === 1);
+    if (!card) throw new DuocellError('DC_MODEM_SIM', 'no SIM card present', { origin: 'device' });
+    const app = card.applications[0];
+    if (!app) return { status: 3, retries: 3, unblock: 10 };
+    return { status: app.pin1_state, retries: app.pin1_retries, unblock: app.puk1_retries };
   }
 
   async #simNeedsPin(): Promise<boolean> {
@@ -623,11 +645,14 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     if (s.retries < this.#o.minPinRetries)
       throw new DuocellError('DC_MODEM_PIN_UNSAFE', `only ${s.retries} PIN attempt(s) left: not trying, a wrong PIN would lock the SIM`, { retries: s.retries });
     try {
-      await this.#q().call('dms.uimVerifyPin', { info: { pin_id: 'pin', pin } });
+      if (this.#uimService)
+        await this.#q().call('uim.verifyPin', { session: { session_type: 'primary-gw-provisioning', application_identifier: '' }, info: { pin_id: 'pin1', pin } });
+      else await this.#q().call('dms.uimVerifyPin', { info: { pin_id: 'pin', pin } });
     } catch (e) {
       if (isDuocellError(e, 'DC_QMI_RESULT') && (e.detail.qmiError === QMI_INCORRECT_PIN || e.detail.qmiError === QMI_PIN_BLOCKED)) {
         this.#rejectedPins.add(pin);
-        const r = (e.detail.values as QmiObject | undefined)?.pin_retries_status as { verify_retries_left?: number } | undefined;
+        const vals = e.detail.values as QmiObject | undefined;
+        const r = (vals?.pin_retries_status ?? vals?.retries_remaining) as { verify_retries_left?: number } | undefined;
         throw new DuocellError('DC_MODEM_PIN_WRONG', `the SIM rejected the configured PIN (${r?.verify_retries_left ?? '?'} attempts left)`, {
           origin: 'device',
           cause: e,

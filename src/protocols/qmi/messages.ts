@@ -25,7 +25,7 @@ export const QMI_ERRORS: Readonly<Record<number, string>> = {
   34: 'AuthenticationFailed', 35: 'PinBlocked', 36: 'PinAlwaysBlocked', 37: 'UimUninitialized', 41: 'InvalidQosId',
   43: 'InterfaceNotFound', 45: 'InvalidDataFormat', 46: 'GeneralError', 47: 'UnknownError', 48: 'InvalidArgument',
   49: 'InvalidIndex', 50: 'NoEntry', 51: 'DeviceStorageFull', 52: 'DeviceNotReady', 53: 'NetworkNotReady',
-  65: 'InsufficientResources', 68: 'InvalidOperation', 74: 'InvalidTransition', 82: 'InformationUnavailable',
+  65: 'InsufficientResources', 71: 'InvalidQmiCommand', 68: 'InvalidOperation', 74: 'InvalidTransition', 82: 'InformationUnavailable',
   84: 'SimFileNotFound', 90: 'AccessDenied', 94: 'NotSupported',
 };
 

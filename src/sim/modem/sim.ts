@@ -56,6 +56,8 @@ export interface ModemSimConfig {
   readonly cellId?: number;
   readonly band?: number;
   readonly signal?: { readonly rssi: number; readonly rsrq: number; readonly rsrp: number; readonly snr: number };
+  /** False: DMS refuses the UIM PIN messages (as newer firmware does); the UIM service works. */
+  readonly dmsUim?: boolean;
 }
 
 export const DEFAULT_SIM_CONFIG = {
@@ -73,6 +75,7 @@ export const DEFAULT_SIM_CONFIG = {
   cellId: 0x79d903,
   band: 3,
   signal: { rssi: -65, rsrq: -9, rsrp: -95, snr: 120 },
+  dmsUim: true,
 } as const;
 
 export interface WdsSessionEvent {
@@ -104,7 +107,7 @@ interface Session {
   readonly apn: string;
 }
 
-const QMI_ERR = { InvalidClientId: 7, IncorrectPin: 12, CallFailed: 14, OutOfCall: 15, MissingArgument: 17, NoEffect: 26, PinBlocked: 35, UimUninitialized: 37, InvalidArgument: 48, DeviceNotReady: 52 } as const;
+const QMI_ERR = { InvalidQmiCommand: 71, InvalidClientId: 7, IncorrectPin: 12, CallFailed: 14, OutOfCall: 15, MissingArgument: 17, NoEffect: 26, PinBlocked: 35, UimUninitialized: 37, InvalidArgument: 48, DeviceNotReady: 52 } as const;
 
 const log = logger('duocell:sim:modem');
 
@@ -505,6 +508,7 @@ export class ModemSimulator extends EventEmitter {
         else this.#setReg(0);
         return reply();
       case 'dms.uimGetPinStatus':
+        if (!this.cfg.dmsUim) return reply({}, QMI_ERR.InvalidQmiCommand);
         return reply({
           pin1_status: {
             current_status: this.pukRequired ? 4 : this.cfg.pin === undefined ? 3 : this.simLocked ? 1 : 2,
@@ -515,6 +519,7 @@ export class ModemSimulator extends EventEmitter {
         });
       case 'dms.uimVerifyPin':
       case 'uim.verifyPin': {
+        if (key === 'dms.uimVerifyPin' && !this.cfg.dmsUim) return reply({}, QMI_ERR.InvalidQmiCommand);
         const r = this.#verifyPin(String((v.info as { pin: string }).pin));
         const retries = { verify_retries_left: this.pinRetriesLeft, unblock_retries_left: this.pukRetriesLeft };
         const t = key === 'dms.uimVerifyPin' ? { pin_retries_status: retries } : { retries_remaining: retries };
