@@ -23,7 +23,7 @@ export interface Rate {
 export interface ThroughputSample {
   t: number;
   total: Rate;
-  paths: Record<string, Rate & { state: 'up' | 'down' }>;
+  paths: Record<string, Rate & { state: 'up' | 'down'; access: PathView['access'] }>;
 }
 
 export class ThroughputSampler {
@@ -83,7 +83,7 @@ export class ThroughputSampler {
         };
       }
       this.#prev.set(p.name, { tx: p.bytesTx, rx: p.bytesRx, t });
-      s.paths[p.name] = { ...rate, state: p.state };
+      s.paths[p.name] = { ...rate, state: p.state, access: p.access };
       s.total.txBps += rate.txBps;
       s.total.rxBps += rate.rxBps;
     }

@@ -279,7 +279,7 @@ export const ThroughputSampleSchema = {
     total: { type: 'object', properties: { txBps: num, rxBps: num } },
     paths: {
       type: 'object',
-      additionalProperties: { type: 'object', properties: { txBps: num, rxBps: num, state: { type: 'string' } } },
+      additionalProperties: { type: 'object', properties: { txBps: num, rxBps: num, state: { type: 'string' }, access } },
     },
   },
 } as const;

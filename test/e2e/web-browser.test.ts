@@ -54,6 +54,10 @@ async function run(): Promise<void> {
   page.setDefaultTimeout(15_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  // The page must live within its own Content-Security-Policy (no inline script or style).
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
 
   // An API client of its own (its own session), to check what the page did.
   const api = new Client(base);
@@ -212,5 +216,5 @@ async function run(): Promise<void> {
     t.equal(await page.locator('#subscribers').count(), 0, 'no subscriber table shown');
   });
 
-  t.same(pageErrors, [], 'no script errors on the page');
+  t.same(pageErrors, [], 'no script errors or CSP violations on the page');
 }

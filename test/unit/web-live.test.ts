@@ -27,14 +27,14 @@ t.test('sampler: bit rates from byte deltas, resets, removed paths, bounded hist
   now += 2000;
   paths = [path('cellular', 250_000, 1_000_000), path('wlan', 0, 5_000_000)];
   const second = s.sample()!;
-  t.same(second.paths.cellular, { txBps: 1_000_000, rxBps: 4_000_000, state: 'up' });
-  t.same(second.paths.wlan, { txBps: 0, rxBps: 20_000_000, state: 'up' });
+  t.same(second.paths.cellular, { txBps: 1_000_000, rxBps: 4_000_000, state: 'up', access: 'cellular' });
+  t.same(second.paths.wlan, { txBps: 0, rxBps: 20_000_000, state: 'up', access: 'wlan' });
   t.same(second.total, { txBps: 1_000_000, rxBps: 24_000_000 });
   t.same(s.latest('wlan'), { txBps: 0, rxBps: 20_000_000 });
   now += 1000;
   paths = [path('cellular', 10, 10, 'down')];
   const third = s.sample()!;
-  t.same(third.paths.cellular, { txBps: 0, rxBps: 0, state: 'down' }, 'a counter that went back is a reset, not a negative rate');
+  t.same(third.paths.cellular, { txBps: 0, rxBps: 0, state: 'down', access: 'cellular' }, 'a counter that went back is a reset, not a negative rate');
   t.notOk(third.paths.wlan, 'a path that disappeared is not reported');
   for (let i = 0; i < 10; i++) {
     now += 1000;

@@ -11,12 +11,17 @@ export class ThroughputChart {
     /** @type {Array<{t:number,total:number,paths:Record<string,number>}>} */
     this.samples = [];
     this.raf = 0;
+    /** path name → access type, for the line colour. */
+    this.access = {};
   }
 
   /** Add one sample as sent by the server ({t, total:{txBps,rxBps}, paths:{name:{txBps,rxBps}}}). */
   push(s) {
     const paths = {};
-    for (const [name, r] of Object.entries(s.paths ?? {})) paths[name] = (r.txBps ?? 0) + (r.rxBps ?? 0);
+    for (const [name, r] of Object.entries(s.paths ?? {})) {
+      paths[name] = (r.txBps ?? 0) + (r.rxBps ?? 0);
+      if (r.access) this.access[name] = r.access;
+    }
     this.samples.push({ t: s.t, total: (s.total?.txBps ?? 0) + (s.total?.rxBps ?? 0), paths });
     const cut = s.t - this.windowS * 1000;
     while (this.samples.length > 0 && this.samples[0].t < cut) this.samples.shift();
@@ -108,7 +113,7 @@ export class ThroughputChart {
       }
       g.stroke();
     };
-    for (const n of names) line((s) => s.paths[n], COLORS[n] ?? '#888', 1.6);
+    for (const n of names) line((s) => s.paths[n], COLORS[this.access[n] ?? n] ?? '#888', 1.6);
     line((s) => s.total, COLORS.total, 2.2);
   }
 }
