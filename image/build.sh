@@ -77,49 +77,62 @@ step_done tools
 # --- 2. base rootfs --------------------------------------------------------------------------
 # Packages of the product image. nodejs: trixie's Node 20 matches the project's.
 PKGS=(
-  systemd systemd-sysv udev dbus kmod initramfs-tools zstd
-  linux-image-arm64
+  systemd systemd-sysv udev dbus kmod zstd
   nodejs ca-certificates
   iproute2 nftables iputils-ping procps
   systemd-timesyncd wpasupplicant
   firmware-brcm80211 wireless-regdb
 )
-PKG_HASH=$(printf '%s\n' "$SUITE" "$MIRROR" "${PKGS[@]}" "$(sed -n '/^# --- 2/,/^# --- 3/p' "$0")" "$(cat image/initramfs-modules)" | sha256sum | cut -c1-12)
+# Installed by apt once the initramfs settings are in place (see below).
+KERNEL_PKGS=(initramfs-tools linux-image-arm64)
+PKG_HASH=$(printf '%s\n' "$SUITE" "$MIRROR" "${PKGS[@]}" "${KERNEL_PKGS[@]}" "$(sed -n '/^# --- 2/,/^# --- 3/p' "$0")" "$(cat image/initramfs-modules)" | sha256sum | cut -c1-12)
 BASE_TAR=$OUT/cache/base-$PKG_HASH.tar
 FW_DEB=$OUT/cache/raspi-firmware-$PKG_HASH.deb
 if [ ! -f "$BASE_TAR" ] || [ ! -f "$FW_DEB" ]; then
-  log "debootstrap $SUITE arm64 (second stage under qemu-user; several minutes)"
+  log "debootstrap $SUITE arm64 (maintainer scripts under qemu-user; several minutes)"
+  # A killed earlier run may have left /proc or /sys mounted in the tree: never rm through them.
+  awk -v d="$OUT/base/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l
   rm -rf "$OUT/base"
   mkdir -p "$OUT/cache/debs"
-  # First stage (download, unpack) on the host; then, before any maintainer script runs,
-  # the initramfs settings, so the kernel's postinst builds a small one (MODULES=list).
-  debootstrap --foreign --arch=arm64 --variant=minbase \
+  # Not --foreign: its second stage parses the package lists with perl under emulation,
+  # once per package (tens of minutes). This way only dpkg runs emulated.
+  debootstrap --arch=arm64 --variant=minbase \
     --components=main,non-free-firmware \
     --include="$(IFS=,; echo "${PKGS[*]}")" \
     --cache-dir="$OUT/cache/debs" \
     "$SUITE" "$OUT/base" "$MIRROR" >"$OUT/debootstrap.log" 2>&1 \
     || { tail -30 "$OUT/debootstrap.log" >&2; die "debootstrap failed (log: $OUT/debootstrap.log)"; }
+  step_done debootstrap
+  # The kernel after the initramfs settings: its postinst then builds a small initramfs
+  # (MODULES=list; MODULES=most takes ~10 min under emulation).
   install -d "$OUT/base/etc/initramfs-tools/conf.d" "$OUT/base/usr/share/initramfs-tools/modules.d"
   printf 'MODULES=list\nCOMPRESS=zstd\n' >"$OUT/base/etc/initramfs-tools/conf.d/duocell.conf"
   cp "$ROOT/image/initramfs-modules" "$OUT/base/usr/share/initramfs-tools/modules.d/duocell"
-  log "debootstrap second stage under qemu-user (several minutes)"
-  chroot "$OUT/base" /debootstrap/debootstrap --second-stage >>"$OUT/debootstrap.log" 2>&1 \
-    || { tail -30 "$OUT/debootstrap.log" >&2; die "debootstrap second stage failed (log: $OUT/debootstrap.log)"; }
+  echo "deb $MIRROR $SUITE main non-free-firmware" >"$OUT/base/etc/apt/sources.list"
+  mount -t proc proc "$OUT/base/proc"
+  trap 'umount "$OUT/base/proc" 2>/dev/null || true' EXIT
+  chroot "$OUT/base" apt-get update -qq
+  cp "$OUT"/cache/debs/*.deb "$OUT/base/var/cache/apt/archives/" 2>/dev/null || true
+  log "kernel and initramfs under qemu-user"
+  DEBIAN_FRONTEND=noninteractive chroot "$OUT/base" apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confold "${KERNEL_PKGS[@]}" >"$OUT/kernel.log" 2>&1 \
+    || { tail -30 "$OUT/kernel.log" >&2; die "installing the kernel failed (log: $OUT/kernel.log)"; }
+  cp -n "$OUT"/base/var/cache/apt/archives/*.deb "$OUT/cache/debs/" 2>/dev/null || true
   # The Pi's boot firmware comes from Debian's raspi-firmware package, unpacked (not
   # installed: its kernel hooks want a mounted /boot/firmware).
-  cat >"$OUT/base/etc/apt/sources.list" <<EOF
-deb $MIRROR $SUITE main non-free-firmware
-EOF
-  chroot "$OUT/base" apt-get update -qq
   chroot "$OUT/base" sh -c 'cd /tmp && apt-get download -qq raspi-firmware'
   mv "$OUT"/base/tmp/raspi-firmware_*.deb "$FW_DEB"
   chroot "$OUT/base" apt-get clean
+  umount "$OUT/base/proc"
+  trap - EXIT
   rm -rf "$OUT/base/var/lib/apt/lists/"*
   tar -C "$OUT/base" --numeric-owner -cf "$BASE_TAR.tmp" .
   mv "$BASE_TAR.tmp" "$BASE_TAR"
   rm -rf "$OUT/base"
 fi
 step_done base
+
+rm -rf "$OUT/base"
 
 # --- 3. duocell for arm64 --------------------------------------------------------------------
 APP=$OUT/app
@@ -135,28 +148,41 @@ cp -a dist/src "$APP/dist/"
 mkdir -p "$APP/src"
 (cd src && find . -type f ! -name '*.ts' -print0 | tar --null -cf - -T -) | tar -C "$APP/src" -xf -
 [ -d docs ] && cp -a docs "$APP/" || true
-(
-  cd "$APP"
-  export npm_config_nodedir=${npm_config_nodedir:-$(npm config get nodedir)}
-  npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
-  # Cross-compile every addon that has a binding.gyp and no arm64 prebuild.
+export npm_config_nodedir=${npm_config_nodedir:-$(npm config get nodedir)}
+cross_env() {
   export CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar
   export npm_config_arch=arm64 npm_config_target_arch=arm64
-  gyp() { node "$ROOT/node_modules/node-gyp/bin/node-gyp.js" rebuild --arch=arm64 --loglevel=error "$@"; }
-  [ -f "$ROOT/node_modules/node-gyp/bin/node-gyp.js" ] || gyp() { npx --yes node-gyp rebuild --arch=arm64 --loglevel=error "$@"; }
-  gyp >/dev/null
-  find node_modules -name binding.gyp -not -path '*/node_modules/*/node_modules/*/deps/*' | while read -r g; do
-    d=$(dirname "$g")
-    if [ -d "$d/prebuilds/linux-arm64" ]; then
-      # node-gyp-build picks prebuilds/linux-arm64 at run time; drop the other platforms.
-      find "$d/prebuilds" -mindepth 1 -maxdepth 1 -not -name linux-arm64 -exec rm -rf {} +
-      continue
-    fi
-    (cd "$d" && gyp --release >/dev/null) || die "cross-compiling $d failed"
-    rm -rf "$d/build/Release/obj" "$d/build/Release/obj.target" "$d/build/Release/.deps" "$d/deps/"*.tar.gz 2>/dev/null || true
-  done
-  rm -rf build/Release/obj.target build/Release/.deps
-)
+}
+gyp() { node "$ROOT/node_modules/node-gyp/bin/node-gyp.js" rebuild --arch=arm64 --loglevel=error "$@"; }
+# Production node_modules for arm64, cached on the lock file (better-sqlite3 alone takes
+# minutes to cross-compile on 2 cores).
+MOD_HASH=$( { cat package-lock.json; sed -n '/^# --- 3/,/^# --- 4/p' "$0"; aarch64-linux-gnu-gcc --version | head -1; node --version; } | sha256sum | cut -c1-12)
+MOD_TAR=$OUT/cache/modules-$MOD_HASH.tar
+if [ -f "$MOD_TAR" ]; then
+  tar -C "$APP" -xf "$MOD_TAR"
+else
+  (
+    cd "$APP"
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+    cross_env
+    # Cross-compile every addon that has no arm64 prebuild; prune other platforms' prebuilds.
+    find node_modules -name binding.gyp -not -path '*/deps/*' | while read -r g; do
+      d=$(dirname "$g")
+      if [ -d "$d/prebuilds/linux-arm64" ]; then
+        find "$d/prebuilds" -mindepth 1 -maxdepth 1 -not -name linux-arm64 -exec rm -rf {} +
+        continue
+      fi
+      log "cross-compiling $d for arm64"
+      (cd "$d" && gyp --release >/dev/null) || exit 1
+      rm -rf "$d/build/Release/obj" "$d/build/Release/obj.target" "$d/build/Release/.deps" \
+        "$d/build/Release/test_extension.node" "$d/build/deps" "$d/build/src" "$d/deps"
+    done
+  ) || die "building node_modules for arm64 failed"
+  tar -C "$APP" -cf "$MOD_TAR.tmp" node_modules && mv "$MOD_TAR.tmp" "$MOD_TAR"
+fi
+# duocell's own socket addon.
+(cd "$APP" && cross_env && gyp >/dev/null && rm -rf build/Release/obj.target build/Release/.deps) \
+  || die "cross-compiling duocell's native addon failed"
 bad=$(find "$APP" -name '*.node' -exec file {} + | grep -v 'ARM aarch64' | grep -v '/prebuilds/linux-arm64/.*musl' || true)
 [ -z "$bad" ] || die "native addons not built for arm64:\n$bad"
 step_done app
