@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
 import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
+import { WlanDriver } from '../../src/drivers/wlan/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
 import { DuocellError } from '../../src/core/errors.js';
 
@@ -37,6 +38,12 @@ const local: Record<string, Handler> = {
     targets.keeper = keeper as unknown as Record<string, unknown>;
     keeper.on('changed', (c) => write({ event: 'routing', data: c as unknown as Record<string, unknown> }));
     return true;
+  },
+  async 'wlan.start'(ifname) {
+    const d = new WlanDriver({ ifname: ifname as string, rtnl: targets.rtnl as unknown as Rtnl });
+    targets.wlan = d as unknown as Record<string, unknown>;
+    d.on('state', (s) => write({ event: 'wlan', data: s as unknown as Record<string, unknown> }));
+    return d.start();
   },
   'keeper.stats'() {
     return { restores: (targets.keeper as unknown as RoutingKeeper).restores };

@@ -40,6 +40,16 @@ t.test('rtnetlink client in a namespace (needs root)', { skip: why === false ? f
     t.equal(await A.call('rtnl.link', 'nosuch0'), null, 'unknown link: undefined');
   });
 
+  await t.test('WLAN driver on a non-wireless link degrades to rtnetlink link state', async (t) => {
+    t.match(await A.call('wlan.start', 'u0'), { present: true, up: true, quality: 'unknown', ifindex });
+    await r.linkSet('u0', 'down');
+    await A.waitEvent((e) => e.event === 'wlan' && e.data.up === false);
+    A.events.length = 0;
+    await r.linkSet('u0', 'up');
+    await A.waitEvent((e) => e.event === 'wlan' && e.data.up === true);
+    t.pass('link down and up followed');
+  });
+
   await t.test('addresses, routes and rules: add, dump, delete', async (t) => {
     await A.call('rtnl.addAddress', ifindex, '10.72.9.1', 32);
     await A.call('rtnl.addAddress', ifindex, 'fd72:9::1', 128);
