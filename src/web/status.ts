@@ -1,4 +1,4 @@
-import { CODES, type ErrorCode } from '../core/codes.js';
+import type { ErrorCode } from '../core/codes.js';
 
 /**
  * Which HTTP status an error code is answered with. Web codes are listed one by one; codes of
@@ -43,8 +43,4 @@ export function httpStatus(code: string): number {
   if (e !== undefined) return e;
   for (const [re, status] of RULES) if (re.test(code)) return status;
   return 500;
-}
-
-export function isKnownCode(code: string): code is ErrorCode {
-  return Object.prototype.hasOwnProperty.call(CODES, code);
 }

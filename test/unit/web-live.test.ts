@@ -161,3 +161,31 @@ t.test('event stream over HTTP: initial paths, then throughput samples', async (
   t.ok((text.match(/event: throughput/g) ?? []).length >= 3, 'throughput samples stream');
   ac.abort();
 });
+
+t.test('system health from systeminformation, cached', async (t) => {
+  const { readSystem, cachedSystem } = await import('../../src/web/system.js');
+  const s = await readSystem();
+  t.ok(s.cores >= 1);
+  t.equal(s.load.length, 3);
+  t.ok(s.memory.totalBytes > 0 && s.memory.usedBytes > 0 && s.memory.usedBytes <= s.memory.totalBytes);
+  t.ok(s.uptimeS > 0);
+  t.ok(s.rssBytes > 0);
+  t.ok(s.cpuTempC === null || (s.cpuTempC > -50 && s.cpuTempC < 150), 'temperature plausible or absent');
+  t.ok(Array.isArray(s.disks));
+  let calls = 0;
+  const read = cachedSystem(60_000, async () => {
+    calls++;
+    return s;
+  });
+  await read();
+  await read();
+  t.equal(calls, 1, 'cached');
+  let fails = 0;
+  const failing = cachedSystem(60_000, async () => {
+    fails++;
+    throw new Error('no sysfs');
+  });
+  await t.rejects(failing());
+  await t.rejects(failing());
+  t.equal(fails, 2, 'a failure is not cached');
+});

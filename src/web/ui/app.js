@@ -376,7 +376,7 @@ function renderSessionsTable() {
         h('td', {}, `${s.server.address}:${s.server.port}`, h('div', { class: 'sub' }, s.server.mptcp ? 'MPTCP' : 'TCP')),
         h('td', {}, s.combination, h('div', { class: 'sub' }, s.front)),
         h('td', {}, s.action),
-        h('td', {}, s.subflows.map((f) => h('span', { class: `chip ${f.access}`, title: `${f.side} ${f.local.address} → ${f.remote.address}, rtt ${(f.rttUs / 1000).toFixed(1)} ms` }, `${f.side[0]}:${f.access}`))),
+        h('td', {}, s.subflows.map((f) => h('span', { class: `chip ${f.access}`, title: `${f.side} ${f.local.address} → ${f.remote.address}, rtt ${(f.rttUs / 1000).toFixed(1)} ms` }, `${f.side[0]}:${f.access} ${fmtBytes(f.bytesSent + f.bytesReceived)}`))),
         h('td', { class: 'num' }, `↓ ${fmtBytes(s.bytes.down)}`, h('div', { class: 'sub' }, `↑ ${fmtBytes(s.bytes.up)}`)),
       ),
     ),
