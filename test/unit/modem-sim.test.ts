@@ -87,6 +87,8 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     t.match(snap.info.qmiPort ?? '', /cdc-wdm0$/, 'QMI port identified');
     t.equal(snap.registration?.registered, true);
     t.equal(snap.registration?.operator, 'duocell sim');
+    const sig = m.snapshot().signal ?? (await new Promise((r) => m.once('signal', r)));
+    t.same(sig, { rat: 'lte', rssi: -65, rsrq: -9, rsrp: -95, snr: 12, band: 3 }, 'signal from QMI, band from AT+QENG');
   });
 
   t.test('PIN-locked SIM: right PIN unlocks; wrong PIN stops before the SIM locks itself', async (t) => {
