@@ -8,9 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { createFakeDeps } from '../../src/web/fake-deps.js';
-import { createWebServer } from '../../src/web/server.js';
 import { Client } from '../unit/web-helpers.js';
+import { startTarget } from './web-target.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'Pa55-for-the-cell';
@@ -24,9 +23,8 @@ if (!existsSync(CHROMIUM)) {
 
 async function run(): Promise<void> {
   const { chromium } = await import('playwright-core');
-  const deps = createFakeDeps({ tickMs: 250 });
-  const server = await createWebServer(deps, { listen: [{ host: '127.0.0.1', port: 0 }], sampleMs: 250 });
-  const base = `http://127.0.0.1:${server.addresses()[0]!.port}`;
+  const target = await startTarget();
+  const base = target.base;
   const profile = mkdtempSync(path.join(tmpdir(), 'tweb-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -45,8 +43,7 @@ async function run(): Promise<void> {
   });
   t.teardown(async () => {
     await ctx.close().catch(() => {});
-    deps.stop();
-    await server.close();
+    await target.close();
     rmSync(profile, { recursive: true, force: true });
   });
   mkdirSync(SHOTS, { recursive: true });
@@ -61,6 +58,7 @@ async function run(): Promise<void> {
 
   // An API client of its own (its own session), to check what the page did.
   const api = new Client(base);
+  let aliceId = '';
 
   await t.test('first boot asks for a password; a weak one is refused with a message', async (t) => {
     await page.goto(base + '/');
@@ -97,7 +95,7 @@ async function run(): Promise<void> {
     t.equal(await wlan.locator('.bars i.on').count(), 4, 'WLAN signal bars');
     t.ok((await cell.locator('.bars i.on').count()) >= 1, 'cellular signal bars');
 
-    deps.setLoad(3); // a transfer starts
+    await target.startTransfer();
     const canvas = page.locator('canvas#chart');
     await page.waitForFunction(() => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= 4);
     const n1 = Number(await canvas.getAttribute('data-samples'));
@@ -133,7 +131,9 @@ async function run(): Promise<void> {
     await page.click('#save-subscriber');
     await page.locator('.alert.ok').waitFor();
     t.match(await page.locator('#subscribers-body tr[data-name="alice-phone"] td.steering').textContent(), /45:55/);
-    const r = await api.get('/api/v1/subscribers/sub-1');
+    const all = await api.get('/api/v1/subscribers');
+    aliceId = all.body.find((s: { name: string }) => s.name === 'alice-phone').id;
+    const r = await api.get(`/api/v1/subscribers/${aliceId}`);
     t.same(r.body.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'the API shows the new ratio');
     await page.screenshot({ path: path.join(SHOTS, 'subscribers.png'), fullPage: true });
   });
@@ -154,7 +154,7 @@ async function run(): Promise<void> {
     await page.waitForFunction(() => /sum to 100/.test(document.querySelector('[data-error-for="policy.steering.ratio"]')?.textContent ?? ''));
     t.pass('sum message shown');
     await page.screenshot({ path: path.join(SHOTS, 'validation.png'), fullPage: true });
-    const r = await api.get('/api/v1/subscribers/sub-1');
+    const r = await api.get(`/api/v1/subscribers/${aliceId}`);
     t.same(r.body.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'nothing changed');
   });
 
