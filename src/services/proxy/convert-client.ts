@@ -23,7 +23,7 @@ import type { ConnectRequest, Connector, Endpoint } from './types.js';
  *   1. MPTCP socket to the concentrator, from the uplink addresses the listener's upstream
  *      options name (the kernel path manager adds the other subflows).
  *   2. Convert message (Connect [+ Cookie]) followed by the client's early bytes, written before
- *      connect() completes: with TCP_FASTOPEN_CONNECT they ride in the SYN (0-RTT).
+ *      connect() completes: with `fastOpen` (TCP_FASTOPEN_CONNECT) they ride in the SYN (0-RTT).
  *   3. Wait for the converter's reply: an Error TLV becomes DC_CONVERT_PEER_ERROR (origin 'peer',
  *      detail.convertError), which the engine turns into a reset toward the N-UE; anything
  *      else (Extended TCP Header, Supported TCP Extensions) means go.
@@ -39,7 +39,11 @@ export interface ConvertClientOptions {
   cookie?: string | Buffer;
   /** TCP options to ask the converter to use toward the server (kind, optional value). */
   tcpOptions?: TcpOption[];
-  /** Send the Convert message in the SYN (TCP_FASTOPEN_CONNECT). Default true. */
+  /**
+   * Send the Convert message in the SYN (TCP_FASTOPEN_CONNECT): 0-RTT. Default false: on
+   * kernel 6.18 an MPTCP connection opened this way falls back to plain TCP when the listener
+   * does not take the SYN data, and runs several times slower when it does (docs/convert.md).
+   */
   fastOpen?: boolean;
   /** Open MPTCP toward the concentrator. Default true. */
   mptcp?: boolean;
@@ -118,7 +122,7 @@ export function convertConnector(o: ConvertClientOptions): Connector {
       const { socket, serverMptcp } = await openUpstream({
         target: { host: conc.address, port: conc.port },
         early,
-        options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? true },
+        options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? false },
         signal: req.signal,
       });
       try {
