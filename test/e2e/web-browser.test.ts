@@ -105,6 +105,7 @@ async function run(): Promise<void> {
     t.ok(Number(await canvas.getAttribute('data-samples')) > n1, 'new samples arrived over SSE');
     t.not(img2, img1, 'the chart was redrawn with them');
     t.match(await page.locator('#total-rate').textContent(), /Mbit\/s/);
+    t.match(await page.locator('#dash-session-count').textContent(), /^\d+$/, 'session count shown');
     // Let the chart fill a little for the screenshot.
     await page.waitForFunction(() => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= 40, undefined, { timeout: 30_000 });
     await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });

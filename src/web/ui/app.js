@@ -223,6 +223,7 @@ function connectEvents() {
   es.addEventListener('sessions', (ev) => {
     state.sessions = JSON.parse(ev.data);
     renderSessionsTable();
+    renderDashSessions();
   });
   es.onerror = () => {
     if (!state.loggedIn) es.close();
@@ -282,6 +283,17 @@ function updateTotals(s) {
   if (el) el.textContent = `↓ ${fmtBps(s.total.rxBps)} · ↑ ${fmtBps(s.total.txBps)}`;
 }
 
+/** The dashboard's session summary: count and M/N combinations (live from the event stream). */
+function renderDashSessions() {
+  const card = document.getElementById('dash-sessions');
+  if (!card || !state.sessions) return;
+  const list = Array.isArray(state.sessions) ? state.sessions : state.sessions.sessions;
+  const count = Array.isArray(state.sessions) ? list.length : state.sessions.count;
+  const combos = {};
+  for (const s of list) combos[s.combination] = (combos[s.combination] ?? 0) + 1;
+  card.replaceChildren(h('h2', {}, 'Sessions'), h('div', { class: 'big', id: 'dash-session-count' }, String(count)), kv(Object.entries(combos).sort().map(([k, v]) => [k, String(v)])));
+}
+
 async function dashboardView() {
   const canvas = h('canvas', { id: 'chart', dataset: { samples: '0' } });
   setView(
@@ -305,13 +317,13 @@ async function dashboardView() {
   if (history.length) updateTotals(history[history.length - 1]);
   const extra = document.getElementById('dash-extra');
   const [hl, sessions, modem] = await Promise.all([api('GET', '/health'), api('GET', '/sessions'), api('GET', '/modem').catch(() => null)]);
-  const combos = {};
-  for (const s of sessions) combos[s.combination] = (combos[s.combination] ?? 0) + 1;
+  state.sessions = sessions;
   extra?.replaceChildren(
     h('div', { class: 'card' }, h('h2', {}, 'Health'), kv([['Status', hl.status], ['Preset', hl.preset], ['Version', hl.version], ['Up', fmtDur(hl.uptimeS)], ...Object.entries(hl.checks).map(([k, v]) => [k, v ? 'ok' : 'failing'])])),
-    h('div', { class: 'card' }, h('h2', {}, 'Sessions'), h('div', { class: 'big' }, String(sessions.length)), kv(Object.entries(combos).map(([k, v]) => [k, String(v)]))),
+    h('div', { class: 'card', id: 'dash-sessions' }),
     modem && h('div', { class: 'card' }, h('h2', {}, 'Modem'), kv([['State', modem.state], ['Operator', dash(modem.operator)], ['RAT / band', `${dash(modem.rat)} / ${dash(modem.band)}`], ['SIM', modem.sim]])),
   );
+  renderDashSessions();
 }
 
 // ---- modem, WLAN ------------------------------------------------------------------------
