@@ -60,7 +60,11 @@ async function rig(t: { teardown(fn: () => unknown): void }, simCfg: Partial<Mod
 
 t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ? false : 'socat not installed' }, async (t) => {
   t.test('cold start → connected, WDS settings for IPv4 and IPv6 reported', async (t) => {
-    const { sim, m, states } = await rig(t, {}, {});
+    const sys = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-sys-'));
+    t.teardown(() => fs.rmSync(sys, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(sys, 'class/net/wwan0/qmi'), { recursive: true });
+    fs.writeFileSync(path.join(sys, 'class/net/wwan0/qmi/raw_ip'), 'N\n');
+    const { sim, m, states } = await rig(t, {}, { netInterface: 'wwan0', sysfsRoot: sys });
     const started: WdsSessionEvent[] = [];
     sim.on('wds-started', (e: WdsSessionEvent) => started.push(e));
     const settings = new Promise<WdsSettings>((r) => m.once('settings', r));
@@ -83,6 +87,10 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     );
     const snap = m.snapshot();
     t.equal(snap.info.model, 'EC25');
+    t.equal(sim.dataFormat, 'raw-ip', 'WDA Set Data Format asked for raw IP');
+    t.equal(snap.info.dataFormat, 'raw-ip');
+    t.equal(fs.readFileSync(path.join(sys, 'class/net/wwan0/qmi/raw_ip'), 'utf8'), 'Y', 'qmi_wwan switched to raw IP');
+    t.equal(s.interface, 'wwan0');
     t.match(snap.info.atPort ?? '', /ttyUSB2$/, 'AT port identified');
     t.match(snap.info.qmiPort ?? '', /cdc-wdm0$/, 'QMI port identified');
     t.equal(snap.registration?.registered, true);

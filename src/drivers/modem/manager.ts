@@ -30,6 +30,7 @@
  * manager in sim-locked until setPin() gives a new one.
  */
 import { EventEmitter } from 'node:events';
+import fsp from 'node:fs/promises';
 import { backoffDelay } from '../../core/backoff.js';
 import { DuocellError, isDuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
@@ -82,6 +83,13 @@ export interface ModemManagerOptions {
   readonly ports: readonly string[] | (() => readonly string[] | Promise<readonly string[]>);
   /** The network interface the data session runs on (wwan0), reported with the settings. */
   readonly netInterface?: string;
+  /**
+   * Link framing asked of the modem (WDA Set Data Format) and, for raw-ip, of qmi_wwan
+   * (/sys/class/net/<if>/qmi/raw_ip). 'keep' leaves both as they are. Default 'raw-ip'.
+   */
+  readonly dataFormat?: 'raw-ip' | '802-3' | 'keep';
+  /** Root of sysfs (tests point it elsewhere). */
+  readonly sysfsRoot?: string;
   /** Opens a port; injected (serial/char device on hardware, the simulator's ptys in tests). */
   readonly open?: TransportOpener;
   readonly apn: string;
@@ -154,6 +162,8 @@ export interface ModemInfo {
   readonly model?: string;
   readonly revision?: string;
   readonly imei?: string;
+  /** Link framing agreed with the modem. */
+  readonly dataFormat?: 'raw-ip' | '802-3';
 }
 
 export interface ModemManagerEvents {
@@ -241,6 +251,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       backoffCapMs: 30_000,
       connectTimeoutMs: 30_000,
       rand: Math.random,
+      dataFormat: 'raw-ip',
+      sysfsRoot: '/sys',
       ...opts,
     };
     this.#pin = opts.pin;
@@ -671,6 +683,34 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     const m = await q.call('dms.getOperatingMode').catch(() => ({}) as QmiObject);
     if (m.mode !== undefined && m.mode !== 0) await q.call('dms.setOperatingMode', { mode: 'online' });
     await q.call('nas.registerIndications', { serving_system_events: 1, signal_info: 1 }).catch(() => undefined);
+    await this.#dataFormat();
+  }
+
+  /** Agree the link framing with the modem and, for raw IP, with the qmi_wwan driver. */
+  async #dataFormat(): Promise<void> {
+    const want = this.#o.dataFormat;
+    if (want === 'keep') return;
+    let got: unknown;
+    try {
+      const v = await this.#q().call('wda.setDataFormat', { link_layer_protocol: want }, { timeoutMs: 3000 });
+      got = v.link_layer_protocol;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'WDA Set Data Format refused: keeping the modem framing');
+      return;
+    }
+    const raw = got === undefined ? want === 'raw-ip' : got === 2;
+    this.#info = { ...this.#info, dataFormat: raw ? 'raw-ip' : '802-3' };
+    const ifname = this.#o.netInterface;
+    if (!ifname) return;
+    const file = `${this.#o.sysfsRoot}/class/net/${ifname}/qmi/raw_ip`;
+    try {
+      const cur = (await fsp.readFile(file, 'utf8')).trim();
+      const next = raw ? 'Y' : 'N';
+      if (cur !== next) await fsp.writeFile(file, next);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') log.warn({ file, err: (e as Error).message }, 'could not set qmi_wwan raw_ip (is the interface down?)');
+    }
   }
 
   async #pollRegistration(): Promise<void> {

@@ -75,6 +75,8 @@ export const WDS_CALL_END_REASON = {
 } as const;
 const WDS_VERBOSE_TYPE = { 1: 'mip', 2: 'internal', 3: 'cm', 6: '3gpp', 7: 'ppp', 8: 'ehrpd', 9: 'ipv6' } as const;
 const WDS_AUTH = { 0: 'none', 1: 'pap', 2: 'chap', 3: 'both' } as const;
+export const WDA_LINK_LAYER = { 0: 'unknown', 1: '802-3', 2: 'raw-ip' } as const;
+const WDA_AGGREGATION = { 0: 'disabled', 1: 'tlp', 2: 'qc-ncm', 3: 'mbim', 4: 'rndis', 5: 'qmap', 8: 'qmapv4', 9: 'qmapv5' } as const;
 
 export const UIM_CARD_STATE = { 0: 'absent', 1: 'present', 2: 'error' } as const;
 export const UIM_PIN_STATE = { 0: 'not-initialized', 1: 'enabled-not-verified', 2: 'enabled-verified', 3: 'disabled', 4: 'blocked', 5: 'permanently-blocked' } as const;
@@ -241,6 +243,25 @@ export const MESSAGES: readonly MessageDef[] = [
     tlv(0x2b, 'ip_family', 'IP Family', u8(WDS_IP_FAMILY)),
   ]),
   msg(SERVICE.WDS, 0x004d, 'wds.setIpFamily', 'Set IP Family', [tlv(0x01, 'preference', 'Preference', u8(WDS_IP_FAMILY), true)], []),
+
+  // WDA (data format of the network interface: raw IP or 802.3 framing, aggregation)
+  msg(SERVICE.WDA, 0x0020, 'wda.setDataFormat', 'Set Data Format', [
+    tlv(0x10, 'qos_format', 'QoS Format', bool),
+    tlv(0x11, 'link_layer_protocol', 'Link Layer Protocol', u32(WDA_LINK_LAYER)),
+    tlv(0x12, 'uplink_data_aggregation_protocol', 'Uplink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+    tlv(0x13, 'downlink_data_aggregation_protocol', 'Downlink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+  ], [
+    tlv(0x10, 'qos_format', 'QoS Format', bool),
+    tlv(0x11, 'link_layer_protocol', 'Link Layer Protocol', u32(WDA_LINK_LAYER)),
+    tlv(0x12, 'uplink_data_aggregation_protocol', 'Uplink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+    tlv(0x13, 'downlink_data_aggregation_protocol', 'Downlink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+  ]),
+  msg(SERVICE.WDA, 0x0021, 'wda.getDataFormat', 'Get Data Format', [], [
+    tlv(0x10, 'qos_format', 'QoS Format', bool),
+    tlv(0x11, 'link_layer_protocol', 'Link Layer Protocol', u32(WDA_LINK_LAYER)),
+    tlv(0x12, 'uplink_data_aggregation_protocol', 'Uplink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+    tlv(0x13, 'downlink_data_aggregation_protocol', 'Downlink Data Aggregation Protocol', u32(WDA_AGGREGATION)),
+  ]),
 
   // UIM
   msg(SERVICE.UIM, 0x0026, 'uim.verifyPin', 'Verify PIN', [

@@ -140,6 +140,8 @@ export class ModemSimulator extends EventEmitter {
   #timers = new Set<NodeJS.Timeout>();
   /** Counters for tests: PIN attempts seen on either port. */
   pinAttempts = 0;
+  /** Link framing set over WDA (an EC25 boots in 802.3). */
+  dataFormat: 'raw-ip' | '802-3' = '802-3';
 
   constructor(cfg: ModemSimConfig) {
     super();
@@ -238,6 +240,7 @@ export class ModemSimulator extends EventEmitter {
     this.#dropSessions('generic-unspecified', false);
     this.regStat = 0;
     this.#pinVerified = false; // a modem reboot locks the SIM again
+    this.dataFormat = '802-3';
     this.#clients.clear();
     this.#ipFamily.clear();
     this.#cregMode = this.#cgregMode = this.#ceregMode = 0;
@@ -571,6 +574,11 @@ export class ModemSimulator extends EventEmitter {
             : {}),
         });
       }
+      case 'wda.setDataFormat':
+        if (typeof v.link_layer_protocol === 'number') this.dataFormat = v.link_layer_protocol === 2 ? 'raw-ip' : '802-3';
+        return reply({ link_layer_protocol: this.dataFormat === 'raw-ip' ? 2 : 1, uplink_data_aggregation_protocol: 0, downlink_data_aggregation_protocol: 0 });
+      case 'wda.getDataFormat':
+        return reply({ link_layer_protocol: this.dataFormat === 'raw-ip' ? 2 : 1 });
       case 'wds.setIpFamily':
         this.#ipFamily.set(f.client, v.preference === 6 ? 6 : 4);
         return reply();
