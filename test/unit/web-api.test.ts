@@ -385,6 +385,21 @@ t.test('metrics: Prometheus text with the duocell families and process metrics',
   t.equal(second, h.deps.paths().find((p) => p.name === 'wlan')!.bytesRx, 'and equals the path total');
 });
 
+t.test('a path going down shows in /paths, /health and /metrics', async (t) => {
+  const h = await startServer();
+  t.teardown(() => h.close());
+  const c = h.client();
+  await c.setup();
+  h.deps.setPathState('cellular', 'down');
+  const paths = (await c.get('/api/v1/paths')).body as Array<{ name: string; state: string }>;
+  t.equal(paths.find((p) => p.name === 'cellular')?.state, 'down');
+  t.equal(paths.find((p) => p.name === 'wlan')?.state, 'up');
+  t.match((await c.get('/health')).body, { status: 'degraded', checks: { 'path:cellular': false } });
+  const m = (await c.get('/metrics')).text;
+  t.ok(m.includes('duocell_path_up{path="cellular",access="cellular",interface="wwan0"} 0'));
+  t.ok(m.includes('duocell_health_check{check="path:cellular"} 0'));
+});
+
 t.test('metrics bearer token when configured', async (t) => {
   const h = await startServer({ metricsToken: 's3cret' });
   t.teardown(() => h.close());
