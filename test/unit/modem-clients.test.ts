@@ -71,6 +71,7 @@ t.test('AT client: queue, finals, URCs, timeouts, port loss', async (t) => {
   t.equal(cme.code, 'DC_AT_CME_ERROR');
   t.equal(cme.origin, 'device');
   t.equal(cme.detail.cme, 16);
+  t.match(cme.message, /incorrect password/);
   t.equal((await rejection(at.command('ATD*99#'))).code, 'DC_AT_NO_CARRIER');
   t.equal((await rejection(at.command('AT+BOGUS'))).code, 'DC_AT_ERROR');
   // timeout, then a late OK must not complete the next command

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { Waiter } from '../../core/waiter.js';
-import { AtFramer, type AtResponse } from '../../protocols/at/framer.js';
+import { AtFramer, CME_ERRORS, type AtResponse } from '../../protocols/at/framer.js';
 import type { ModemTransport } from './transport.js';
 
 const log = logger('duocell:modem:at');
@@ -130,7 +130,11 @@ export function checkFinal(r: AtResponse): AtResponse {
     case 'CONNECT':
       return r;
     case 'CME ERROR':
-      throw new DuocellError('DC_AT_CME_ERROR', `${r.command}: +CME ERROR: ${r.finalText}`, { origin: 'device', cme: r.errorCode ?? r.finalText, command: r.command });
+      throw new DuocellError(
+        'DC_AT_CME_ERROR',
+        `${r.command}: +CME ERROR: ${r.finalText}${r.errorCode !== undefined && CME_ERRORS[r.errorCode] ? ` (${CME_ERRORS[r.errorCode]})` : ''}`,
+        { origin: 'device', cme: r.errorCode ?? r.finalText, command: r.command },
+      );
     case 'CMS ERROR':
       throw new DuocellError('DC_AT_CMS_ERROR', `${r.command}: +CMS ERROR: ${r.finalText}`, { origin: 'device', cms: r.errorCode ?? r.finalText, command: r.command });
     case 'NO CARRIER':

@@ -50,6 +50,18 @@ export const URC_PREFIXES: readonly string[] = [
 
 const FINAL_BARE = new Set(['OK', 'ERROR', 'NO CARRIER', 'BUSY', 'NO ANSWER', 'NO DIALTONE']);
 
+/** 27.007 §9.2 +CME ERROR numbers a modem manager meets (meaning in words). */
+export const CME_ERRORS: Readonly<Record<number, string>> = {
+  0: 'phone failure', 3: 'operation not allowed', 4: 'operation not supported', 10: 'SIM not inserted',
+  11: 'SIM PIN required', 12: 'SIM PUK required', 13: 'SIM failure', 14: 'SIM busy', 15: 'SIM wrong',
+  16: 'incorrect password', 17: 'SIM PIN2 required', 18: 'SIM PUK2 required', 20: 'memory full', 21: 'invalid index',
+  22: 'not found', 30: 'no network service', 31: 'network timeout', 32: 'network not allowed - emergency calls only',
+  50: 'incorrect parameters', 100: 'unknown', 103: 'illegal MS', 106: 'illegal ME', 107: 'GPRS services not allowed',
+  111: 'PLMN not allowed', 112: 'location area not allowed', 113: 'roaming not allowed in this location area',
+  132: 'service option not supported', 133: 'requested service option not subscribed', 134: 'service option temporarily out of order',
+  148: 'unspecified GPRS error', 149: 'PDP authentication failure',
+};
+
 export interface AtFinalParse {
   readonly final: AtFinal;
   readonly text: string;
