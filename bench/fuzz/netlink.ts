@@ -5,6 +5,7 @@ import {
   decodeFamily, decodeRtnl, encodeAddressMsg, encodeRouteMsg, encodeRuleMsg,
 } from '../../src/protocols/netlink/index.js';
 import { decodeEndpoint, decodeLimits, parseEvent } from '../../src/protocols/mptcp-pm/index.js';
+import { decodeInterface, decodeScanResult, decodeStation } from '../../src/protocols/nl80211/index.js';
 
 /**
  * Fuzz the netlink codecs: random and mutated datagrams through the message splitter, the
@@ -19,6 +20,9 @@ export const DECODERS: Array<{ name: string; decode: (b: Buffer) => unknown }> =
   { name: 'mptcp_pm endpoint', decode: (b) => splitMessages(b).map((m) => decodeEndpoint(m.payload)) },
   { name: 'mptcp_pm limits', decode: (b) => splitMessages(b).map((m) => decodeLimits(m.payload)) },
   { name: 'nlctrl family', decode: (b) => splitMessages(b).map((m) => decodeFamily(m.payload)) },
+  { name: 'nl80211 interface', decode: (b) => splitMessages(b).map((m) => decodeInterface(m.payload)) },
+  { name: 'nl80211 station', decode: (b) => splitMessages(b).map((m) => decodeStation(m.payload)) },
+  { name: 'nl80211 scan', decode: (b) => splitMessages(b).map((m) => decodeScanResult(m.payload)) },
   { name: 'rtnetlink', decode: (b) => splitMessages(b).map((m) => [16, 20, 24, 32].map((t) => decodeRtnl(t, m.payload))) },
 ];
 
@@ -141,6 +145,10 @@ function builtinSeeds(): Buffer[] {
     ev(3, [attr.u32(1, 0x1234)]),
     ev(15, [attr.u16(2, 10), attr.binary(6, Buffer.alloc(16)), be16(9, 80)]),
     encodeMessage({ type: 28, payload: encodeGenl(3, 1, [attr.nested(1, [attr.u16(1, 2), attr.u8(2, 1), v4(3, [10, 0, 0, 1]), attr.u32(6, 2), attr.s32(7, 3)])]) }),
+    // nl80211: an interface, a station with rates, a scan result with IEs
+    encodeMessage({ type: 26, payload: encodeGenl(7, 1, [attr.u32(3, 3), attr.string(4, 'wlan0'), attr.u32(5, 2), attr.u64(153, 1n), attr.binary(6, Buffer.alloc(6, 2))]) }),
+    encodeMessage({ type: 26, payload: encodeGenl(19, 1, [attr.u32(3, 3), attr.binary(6, Buffer.alloc(6, 2)), attr.nested(21, [attr.u8(7, 0xe2), attr.nested(8, [attr.u32(5, 1300), attr.u8(2, 15)]), attr.nested(25, [attr.u8(0, 0xe1)]), attr.u64(23, 5n)])]) }),
+    encodeMessage({ type: 26, payload: encodeGenl(34, 1, [attr.u32(3, 3), attr.nested(47, [attr.binary(1, Buffer.alloc(6, 1)), attr.s32(7, -4300), attr.u32(9, 1), attr.binary(6, Buffer.from([0, 3, 0x61, 0x62, 0x63, 3, 1, 36]))])]) }),
     encodeMessage({ type: 24, payload: encodeRouteMsg({ dst: '0.0.0.0/0', table: 300, oif: 3, gateway: '10.0.0.1' }) }),
     encodeMessage({ type: 32, payload: encodeRuleMsg({ src: 'fd00::1/128', table: 300, priority: 1300 }) }),
     encodeMessage({ type: 20, payload: encodeAddressMsg({ index: 3, address: '10.0.0.1', prefixLen: 24 }) }),
