@@ -3,7 +3,7 @@ import { createWebServer } from './server.js';
 
 /**
  * The page on fake data, for developing it stand-alone:
- *   node --import ./scripts/ts-loader.mjs src/web/dev.ts     (or: npm run build && node dist/src/web/dev.js)
+ *   npm run build && node dist/src/web/dev.js
  * Serves http://127.0.0.1:8080 (DUOCELL_WEB_PORT to change). main.ts wires the real services.
  */
 const port = Number(process.env.DUOCELL_WEB_PORT ?? 8080);
