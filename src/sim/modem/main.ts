@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { ModemSimulator, type ModemSimConfig, type SimAction } from './sim.js';
 
 /**
@@ -70,7 +71,7 @@ export async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().then(
     (code) => process.exit(code),
     (e: Error) => {
