@@ -1,0 +1,424 @@
+import { EventEmitter } from 'node:events';
+import { DuocellError, toDuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import type { AccessType, PathEvent, PathView } from '../paths/types.js';
+
+/**
+ * The path manager service: keeps the kernel's MPTCP endpoints and limits in step with the
+ * uplinks that are up, and follows every connection and subflow through the kernel's events,
+ * labelling each subflow with its access type (cellular / WLAN) from its local address.
+ *
+ *   paths: path-up ──► add endpoint(s) for its addresses (flags per access) ─┐
+ *          path-down ─► delete its endpoint(s) at once (the kernel closes     ├─ reconcile with
+ *                       the subflows on that address)                         │  pm.endpoints()
+ *          changed addresses ─► re-sync ─────────────────────────────────────┘  on start/lost
+ *   mptcp_pm events ─► sessions: token → { subflows, counters } ─► 'subflow' events
+ *
+ * The service imports no transport: the mptcp_pm client and the paths service are injected
+ * (drivers/netlink MptcpPm and services/paths PathsService satisfy the interfaces below).
+ */
+
+const log = logger('duocell:pm');
+
+export type EndpointFlag = 'signal' | 'subflow' | 'backup' | 'fullmesh';
+
+export interface PmEndpoint {
+  readonly id: number;
+  readonly address: string;
+  readonly flags: readonly string[];
+  readonly ifIndex?: number;
+  readonly port?: number;
+}
+
+/** mptcp_pm event, as drivers/netlink/mptcp-pm emits it. */
+export interface PmEvent {
+  readonly type: string;
+  readonly token?: number;
+  readonly saddr?: string;
+  readonly daddr?: string;
+  readonly sport?: number;
+  readonly dport?: number;
+  readonly locId?: number;
+  readonly remId?: number;
+  readonly backup?: boolean;
+  readonly error?: number;
+  readonly serverSide?: boolean;
+  readonly family?: 4 | 6;
+}
+
+export interface PmBackend {
+  limits(): Promise<{ subflows: number; addAddrAccepted: number }>;
+  setLimits(l: { subflows?: number; addAddrAccepted?: number }): Promise<void>;
+  endpoints(): Promise<PmEndpoint[]>;
+  addEndpoint(e: { address: string; id?: number; flags?: readonly EndpointFlag[]; ifIndex?: number }): Promise<void>;
+  deleteEndpoint(id: number, address?: string): Promise<void>;
+  setEndpointFlags(e: { id?: number; address?: string; flags: readonly EndpointFlag[] }): Promise<void>;
+  subscribe(): void;
+  on(ev: 'event', cb: (e: PmEvent) => void): unknown;
+  on(ev: 'lost', cb: (e: Error) => void): unknown;
+  off(ev: 'event', cb: (e: PmEvent) => void): unknown;
+  off(ev: 'lost', cb: (e: Error) => void): unknown;
+}
+
+export interface PathsLike {
+  list(): PathView[];
+  byAddress(address: string): PathView | undefined;
+  on(ev: 'event', cb: (e: PathEvent) => void): unknown;
+  off(ev: 'event', cb: (e: PathEvent) => void): unknown;
+}
+
+export interface SubflowView {
+  readonly token: number;
+  readonly saddr: string;
+  readonly daddr: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly locId: number;
+  readonly remId: number;
+  readonly access: AccessType | 'unknown';
+  readonly path?: string;
+  readonly backup: boolean;
+  readonly state: 'established' | 'closed';
+  readonly since: string;
+  readonly error?: number;
+}
+
+export interface SessionView {
+  readonly token: number;
+  readonly family: 4 | 6;
+  readonly saddr: string;
+  readonly daddr: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly serverSide: boolean;
+  readonly state: 'created' | 'established';
+  readonly since: string;
+  readonly subflows: readonly SubflowView[];
+  /** Addresses the peer announced (ADD_ADDR): remote id → address. */
+  readonly announced: Readonly<Record<number, string>>;
+}
+
+export interface PmStats {
+  /** Events received, by type. */
+  readonly events: Record<string, number>;
+  readonly subflowsOpened: Record<string, number>;
+  readonly subflowsClosed: Record<string, number>;
+  readonly subflowErrors: number;
+  readonly endpointAdds: number;
+  readonly endpointDeletes: number;
+  readonly syncFailures: number;
+  /** Last time (ms) from a path event to the endpoint command that answered it. */
+  readonly lastReactionMs?: number;
+}
+
+export interface PmServiceOptions {
+  pm: PmBackend;
+  paths: PathsLike;
+  /** Limits to hold the kernel at (default subflows 8, add_addr_accepted 8). */
+  limits?: { subflows: number; addAddrAccepted: number };
+  /** Endpoint flags per path (default: ['subflow'] for every path). */
+  flags?: (path: PathView) => EndpointFlag[];
+  /** Do not touch endpoints (the userspace PM is in use: subflows are made per connection). */
+  manageEndpoints?: boolean;
+  /** Keep at most this many closed subflows per session in the view (default 8). */
+  keepClosed?: number;
+  /** At most this many sessions tracked (default 65536): oldest dropped first. */
+  maxSessions?: number;
+  now?: () => number;
+}
+
+interface Session {
+  token: number;
+  family: 4 | 6;
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  serverSide: boolean;
+  state: 'created' | 'established';
+  since: string;
+  subflows: Map<string, SubflowView>;
+  announced: Record<number, string>;
+}
+
+const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
+
+export interface PmServiceEvents {
+  subflow: [{ type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }];
+  session: [{ type: 'opened' | 'established' | 'closed'; token: number }];
+  synced: [{ added: number; deleted: number; changed: number }];
+}
+
+export class PmService extends EventEmitter<PmServiceEvents> {
+  readonly #o: PmServiceOptions;
+  readonly #sessions = new Map<number, Session>();
+  /** address → endpoint id we own. */
+  readonly #owned = new Map<string, number>();
+  #chain: Promise<unknown> = Promise.resolve();
+  #started = false;
+  readonly #stats = {
+    events: {} as Record<string, number>,
+    subflowsOpened: {} as Record<string, number>,
+    subflowsClosed: {} as Record<string, number>,
+    subflowErrors: 0,
+    endpointAdds: 0,
+    endpointDeletes: 0,
+    syncFailures: 0,
+    lastReactionMs: undefined as number | undefined,
+  };
+
+  constructor(o: PmServiceOptions) {
+    super();
+    this.#o = o;
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  readonly #onPath = (e: PathEvent): void => {
+    const t0 = this.#now();
+    void this.sync().then(() => {
+      if (e.type !== 'path-changed') this.#stats.lastReactionMs = this.#now() - t0;
+    }).catch(() => {});
+  };
+
+  readonly #onEvent = (e: PmEvent): void => {
+    try {
+      this.#apply(e);
+    } catch (x) {
+      log.warn({ err: x, event: e.type }, 'mptcp event not applied');
+    }
+  };
+
+  readonly #onLost = (): void => {
+    log.warn('mptcp_pm events were lost: sessions may be stale; endpoints re-synced');
+    void this.sync().catch(() => {});
+  };
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const o = this.#o;
+    o.pm.on('event', this.#onEvent);
+    o.pm.on('lost', this.#onLost);
+    o.pm.subscribe();
+    o.paths.on('event', this.#onPath);
+    if (o.manageEndpoints !== false) {
+      const want = o.limits ?? { subflows: 8, addAddrAccepted: 8 };
+      const have = await o.pm.limits();
+      if (have.subflows !== want.subflows || have.addAddrAccepted !== want.addAddrAccepted) await o.pm.setLimits(want);
+    }
+    await this.sync();
+  }
+
+  stop(): void {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#o.pm.off('event', this.#onEvent);
+    this.#o.pm.off('lost', this.#onLost);
+    this.#o.paths.off('event', this.#onPath);
+  }
+
+  /** Bring the kernel's endpoints in line with the paths that are up (serialised). */
+  sync(): Promise<{ added: number; deleted: number; changed: number }> {
+    const run = this.#chain.catch(() => {}).then(() => this.#sync());
+    this.#chain = run;
+    return run;
+  }
+
+  #allocId(address: string, taken: Set<number>): number {
+    const had = this.#owned.get(address);
+    if (had !== undefined) return had;
+    for (let id = 1; id < 256; id++) {
+      if (!taken.has(id) && ![...this.#owned.values()].includes(id)) return id;
+    }
+    throw new DuocellError('DC_PM_SYNC', 'no free MPTCP endpoint id (1-255)');
+  }
+
+  async #sync(): Promise<{ added: number; deleted: number; changed: number }> {
+    const res = { added: 0, deleted: 0, changed: 0 };
+    if (this.#o.manageEndpoints === false) return res;
+    const pm = this.#o.pm;
+    try {
+      const want = new Map<string, { path: PathView; flags: EndpointFlag[] }>();
+      for (const p of this.#o.paths.list()) {
+        if (p.state !== 'up') continue;
+        const flags = this.#o.flags?.(p) ?? ['subflow'];
+        for (const a of p.addresses) want.set(a, { path: p, flags });
+      }
+      const have = await pm.endpoints();
+      const byAddr = new Map(have.map((e) => [e.address, e]));
+      // 1. delete ours that are no longer wanted (first: a path going down acts at once)
+      for (const [address, id] of [...this.#owned]) {
+        if (want.has(address)) continue;
+        if (byAddr.has(address)) {
+          await pm.deleteEndpoint(id, address).catch((e: unknown) => {
+            const err = toDuocellError(e);
+            if (err.errno !== 22 && err.errno !== 2) throw err; // already gone is fine
+          });
+          res.deleted++;
+          this.#stats.endpointDeletes++;
+        }
+        this.#owned.delete(address);
+      }
+      // 2. add what is missing, fix flags that differ
+      const taken = new Set(have.map((e) => e.id));
+      for (const [address, { path, flags }] of want) {
+        const cur = byAddr.get(address);
+        if (cur === undefined) {
+          const id = this.#allocId(address, taken);
+          await pm.addEndpoint({ address, id, flags, ...(path.ifindex === undefined ? {} : { ifIndex: path.ifindex }) });
+          this.#owned.set(address, id);
+          taken.add(id);
+          res.added++;
+          this.#stats.endpointAdds++;
+        } else {
+          this.#owned.set(address, cur.id);
+          const curFlags = cur.flags.filter((f) => f !== 'implicit').sort().join(',');
+          if (curFlags !== [...flags].sort().join(',')) {
+            await pm.setEndpointFlags({ id: cur.id, flags });
+            res.changed++;
+          }
+        }
+      }
+      if (res.added + res.deleted + res.changed > 0) {
+        log.info({ ...res, endpoints: [...this.#owned.entries()].map(([a, id]) => `${id}:${a}`) }, 'MPTCP endpoints synced');
+        this.emit('synced', res);
+      }
+      return res;
+    } catch (e) {
+      this.#stats.syncFailures++;
+      const err = e instanceof DuocellError && e.code === 'DC_PM_SYNC' ? e : new DuocellError('DC_PM_SYNC', `endpoint sync failed: ${(e as Error).message}`, { cause: e, ...(toDuocellError(e).errno === undefined ? {} : { errno: toDuocellError(e).errno }) });
+      log.error({ err }, 'MPTCP endpoint sync failed');
+      throw err;
+    }
+  }
+
+  #label(saddr: string): { access: AccessType | 'unknown'; path?: string } {
+    const p = this.#o.paths.byAddress(saddr);
+    return p === undefined ? { access: 'unknown' } : { access: p.access, path: p.name };
+  }
+
+  #apply(e: PmEvent): void {
+    const s = this.#stats;
+    s.events[e.type] = (s.events[e.type] ?? 0) + 1;
+    const now = new Date(this.#now()).toISOString();
+    const token = e.token;
+    switch (e.type) {
+      case 'created':
+      case 'established': {
+        if (token === undefined || e.saddr === undefined || e.daddr === undefined) return;
+        let sess = this.#sessions.get(token);
+        if (sess === undefined) {
+          if (this.#sessions.size >= (this.#o.maxSessions ?? 65536)) {
+            const oldest = this.#sessions.keys().next().value;
+            if (oldest !== undefined) this.#sessions.delete(oldest);
+          }
+          sess = {
+            token, family: e.family ?? 4, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0,
+            serverSide: e.serverSide === true, state: 'created', since: now, subflows: new Map(), announced: {},
+          };
+          this.#sessions.set(token, sess);
+          const first: SubflowView = {
+            token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: 0, remId: 0,
+            ...this.#label(e.saddr), backup: false, state: 'established', since: now,
+          };
+          sess.subflows.set(sfKey(first), first);
+          this.#count('subflowsOpened', first.access);
+          this.emit('session', { type: 'opened', token });
+          this.emit('subflow', { type: 'opened', subflow: first });
+        }
+        if (e.type === 'established' && sess.state !== 'established') {
+          sess.state = 'established';
+          this.emit('session', { type: 'established', token });
+        }
+        return;
+      }
+      case 'closed': {
+        if (token === undefined) return;
+        const sess = this.#sessions.get(token);
+        this.#sessions.delete(token);
+        if (sess !== undefined) {
+          for (const sf of sess.subflows.values()) if (sf.state === 'established') this.#count('subflowsClosed', sf.access);
+        }
+        this.emit('session', { type: 'closed', token });
+        return;
+      }
+      case 'announced': {
+        const sess = token === undefined ? undefined : this.#sessions.get(token);
+        if (sess !== undefined && e.remId !== undefined && e.daddr !== undefined) sess.announced[e.remId] = e.daddr;
+        return;
+      }
+      case 'removed': {
+        const sess = token === undefined ? undefined : this.#sessions.get(token);
+        if (sess !== undefined && e.remId !== undefined) delete sess.announced[e.remId];
+        return;
+      }
+      case 'sub_established':
+      case 'sub_closed':
+      case 'sub_priority': {
+        if (token === undefined || e.saddr === undefined || e.daddr === undefined) return;
+        const sess = this.#sessions.get(token);
+        if (sess === undefined) return; // a connection from before we subscribed
+        const key = sfKey(e);
+        const prev = sess.subflows.get(key);
+        const base: SubflowView = {
+          token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: e.locId ?? 0, remId: e.remId ?? 0,
+          ...this.#label(e.saddr), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
+        };
+        if (e.type === 'sub_established') {
+          sess.subflows.set(key, base);
+          this.#count('subflowsOpened', base.access);
+          this.emit('subflow', { type: 'opened', subflow: base });
+        } else if (e.type === 'sub_priority') {
+          sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
+          this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
+        } else {
+          const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
+          if (e.error !== undefined && e.error !== 0) s.subflowErrors++;
+          if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
+          sess.subflows.delete(key);
+          sess.subflows.set(key, closed);
+          this.#trimClosed(sess);
+          this.emit('subflow', { type: 'closed', subflow: closed });
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #trimClosed(sess: Session): void {
+    const keep = this.#o.keepClosed ?? 8;
+    const closed = [...sess.subflows.entries()].filter(([, v]) => v.state === 'closed');
+    for (const [k] of closed.slice(0, Math.max(0, closed.length - keep))) sess.subflows.delete(k);
+  }
+
+  #count(which: 'subflowsOpened' | 'subflowsClosed', access: string): void {
+    this.#stats[which][access] = (this.#stats[which][access] ?? 0) + 1;
+  }
+
+  sessions(): SessionView[] {
+    return [...this.#sessions.values()].map((s) => ({ ...s, subflows: [...s.subflows.values()], announced: { ...s.announced } }));
+  }
+
+  session(token: number): SessionView | undefined {
+    return this.sessions().find((s) => s.token === token);
+  }
+
+  /** Endpoint id per local address that this service installed. */
+  endpoints(): Record<string, number> {
+    return Object.fromEntries(this.#owned);
+  }
+
+  stats(): PmStats {
+    const s = this.#stats;
+    return {
+      events: { ...s.events }, subflowsOpened: { ...s.subflowsOpened }, subflowsClosed: { ...s.subflowsClosed },
+      subflowErrors: s.subflowErrors, endpointAdds: s.endpointAdds, endpointDeletes: s.endpointDeletes, syncFailures: s.syncFailures,
+      ...(s.lastReactionMs === undefined ? {} : { lastReactionMs: s.lastReactionMs }),
+    };
+  }
+}

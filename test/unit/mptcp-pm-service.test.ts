@@ -1,0 +1,159 @@
+import { EventEmitter } from 'node:events';
+import t from 'tap';
+import { PmService, type EndpointFlag, type PathsLike, type PmBackend, type PmEndpoint, type PmEvent } from '../../src/services/pm/index.js';
+import type { PathEvent, PathView } from '../../src/services/paths/index.js';
+import type { PathsService } from '../../src/services/paths/index.js';
+import type { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
+import { EVENTS } from '../fixtures/mptcp-pm/events.js';
+import { parseEvent } from '../../src/protocols/mptcp-pm/index.js';
+
+// the real driver and paths service satisfy the service's contracts (compile-time check)
+export const contracts = (pm: MptcpPm, paths: PathsService): [PmBackend, PathsLike] => [pm, paths];
+
+class FakePm extends EventEmitter implements PmBackend {
+  eps: PmEndpoint[] = [];
+  lim = { subflows: 2, addAddrAccepted: 0 };
+  log: string[] = [];
+  subscribed = false;
+  async limits() {
+    return this.lim;
+  }
+  async setLimits(l: { subflows?: number; addAddrAccepted?: number }) {
+    this.lim = { ...this.lim, ...l };
+    this.log.push(`limits ${l.subflows}/${l.addAddrAccepted}`);
+  }
+  async endpoints() {
+    return this.eps.map((e) => ({ ...e }));
+  }
+  async addEndpoint(e: { address: string; id?: number; flags?: readonly EndpointFlag[]; ifIndex?: number }) {
+    this.eps.push({ id: e.id!, address: e.address, flags: [...(e.flags ?? [])], ...(e.ifIndex === undefined ? {} : { ifIndex: e.ifIndex }) });
+    this.log.push(`add ${e.id} ${e.address} ${(e.flags ?? []).join(',')}`);
+  }
+  async deleteEndpoint(id: number) {
+    this.eps = this.eps.filter((e) => e.id !== id);
+    this.log.push(`del ${id}`);
+  }
+  async setEndpointFlags(e: { id?: number; flags: readonly EndpointFlag[] }) {
+    const ep = this.eps.find((x) => x.id === e.id)!;
+    this.eps = this.eps.map((x) => (x === ep ? { ...x, flags: [...e.flags] } : x));
+    this.log.push(`flags ${e.id} ${e.flags.join(',')}`);
+  }
+  subscribe() {
+    this.subscribed = true;
+  }
+}
+
+class FakePaths extends EventEmitter implements PathsLike {
+  paths: PathView[] = [];
+  list() {
+    return this.paths;
+  }
+  byAddress(a: string) {
+    return this.paths.find((p) => p.addresses.includes(a));
+  }
+  set(p: PathView, type: PathEvent['type']) {
+    this.paths = [...this.paths.filter((x) => x.name !== p.name), p];
+    this.emit('event', type === 'path-changed' ? { type, path: p, fields: ['addresses'] } : { type, path: p });
+  }
+}
+
+const view = (name: string, access: 'cellular' | 'wlan', addresses: string[], state: 'up' | 'down', ifindex: number): PathView => ({
+  name, access, interface: name, ifindex, state, since: '', addresses, table: 100, routing: 'installed', signal: { quality: 'unknown' },
+});
+
+const settle = () => new Promise((r) => setTimeout(r, 10));
+
+t.test('endpoints follow the paths that are up; limits held; foreign endpoints untouched', async (t) => {
+  const pm = new FakePm();
+  pm.eps = [{ id: 50, address: '192.0.2.99', flags: ['signal'] }];
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5), view('wifi', 'wlan', ['10.1.2.1', 'fd00:2::1'], 'up', 6)];
+  const svc = new PmService({ pm, paths, limits: { subflows: 4, addAddrAccepted: 2 }, flags: (p) => (p.access === 'cellular' ? ['subflow', 'backup'] : ['subflow']) });
+  await svc.start();
+  t.ok(pm.subscribed);
+  t.same(pm.lim, { subflows: 4, addAddrAccepted: 2 });
+  t.same(pm.log.slice(1), ['add 1 10.1.1.1 subflow,backup', 'add 2 10.1.2.1 subflow', 'add 3 fd00:2::1 subflow']);
+  t.match(pm.eps.find((e) => e.id === 1), { ifIndex: 5 });
+  t.same(svc.endpoints(), { '10.1.1.1': 1, '10.1.2.1': 2, 'fd00:2::1': 3 });
+
+  pm.log = [];
+  paths.set(view('wifi', 'wlan', ['10.1.2.1', 'fd00:2::1'], 'down', 6), 'path-down');
+  await settle();
+  t.same(pm.log, ['del 2', 'del 3'], 'a path going down loses its endpoints at once');
+  t.ok(svc.stats().lastReactionMs !== undefined, 'reaction time measured');
+  t.ok(pm.eps.some((e) => e.id === 50), 'foreign endpoint kept');
+
+  pm.log = [];
+  paths.set(view('wifi', 'wlan', ['10.1.2.7'], 'up', 6), 'path-up');
+  await settle();
+  t.same(pm.log, ['add 2 10.1.2.7 subflow'], 'back up with its new address');
+
+  // someone changed our endpoint's flags behind our back: restored on the next sync
+  pm.eps = pm.eps.map((e) => (e.id === 1 ? { ...e, flags: ['subflow'] } : e));
+  pm.log = [];
+  await svc.sync();
+  t.same(pm.log, ['flags 1 subflow,backup']);
+  // and one deleted behind our back comes back
+  pm.eps = pm.eps.filter((e) => e.id !== 2);
+  pm.log = [];
+  pm.emit('lost', new Error('ENOBUFS'));
+  await settle();
+  t.same(pm.log, ['add 2 10.1.2.7 subflow']);
+  t.equal(svc.stats().endpointDeletes, 2);
+  svc.stop();
+});
+
+t.test('userspace mode: endpoints and limits are left alone', async (t) => {
+  const pm = new FakePm();
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5)];
+  const svc = new PmService({ pm, paths, manageEndpoints: false });
+  await svc.start();
+  t.same(pm.log, []);
+  svc.stop();
+});
+
+t.test('sync failures are DC_PM_SYNC and counted', async (t) => {
+  const pm = new FakePm();
+  pm.addEndpoint = async () => {
+    throw Object.assign(new Error('kernel said EPERM'), { errno: 1 });
+  };
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5)];
+  const svc = new PmService({ pm, paths });
+  await t.rejects(svc.start(), { code: 'DC_PM_SYNC' });
+  t.equal(svc.stats().syncFailures, 1);
+  svc.stop();
+});
+
+t.test('sessions and subflows from real kernel events, labelled with access types', async (t) => {
+  const pm = new FakePm();
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5), view('wifi', 'wlan', ['10.1.2.1'], 'up', 6)];
+  const svc = new PmService({ pm, paths, manageEndpoints: false });
+  await svc.start();
+  const subflowEvents: string[] = [];
+  svc.on('subflow', (e) => subflowEvents.push(`${e.type} ${e.subflow.access} ${e.subflow.saddr}`));
+  const client = EVENTS.filter((e) => e.side === 'client' && (e.expect as { family?: number }).family !== 6 && !e.name.includes('IPv6'));
+  const parsed = client.map((e) => parseEvent(Buffer.from(e.hex.replace(/\s+/g, ''), 'hex')) as PmEvent);
+  const closeAt = parsed.findIndex((e) => e.type === 'closed');
+  for (const e of parsed.slice(0, closeAt)) pm.emit('event', e);
+  const [s] = svc.sessions();
+  t.match(s, { state: 'established', saddr: '10.1.1.1', daddr: '10.1.1.2', serverSide: false });
+  t.same(Object.values(s!.announced), [], 'the ADD_ADDR was later removed');
+  const byState = s!.subflows.map((f) => `${f.state} ${f.access} ${f.saddr}>${f.daddr}`).sort();
+  t.same(byState, ['closed wlan 10.1.2.1>10.1.2.2', 'established cellular 10.1.1.1>10.1.1.2', 'established wlan 10.1.2.1>10.1.1.2']);
+  t.same(subflowEvents, ['opened cellular 10.1.1.1', 'opened wlan 10.1.2.1', 'opened wlan 10.1.2.1', 'closed wlan 10.1.2.1']);
+  pm.emit('event', parsed[closeAt]!);
+  t.same(svc.sessions(), []);
+  const st = svc.stats();
+  t.same(st.subflowsOpened, { cellular: 1, wlan: 2 });
+  t.same(st.subflowsClosed, { wlan: 2, cellular: 1 });
+  t.equal(st.events.sub_established, 2);
+  // an unknown local address is labelled unknown; events for unknown tokens are ignored
+  pm.emit('event', { type: 'created', token: 9, saddr: '172.16.0.1', daddr: '10.1.1.2', sport: 1, dport: 2, family: 4 });
+  t.equal(svc.session(9)?.subflows[0]?.access, 'unknown');
+  pm.emit('event', { type: 'sub_established', token: 77, saddr: '10.1.2.1', daddr: '10.1.1.2', sport: 3, dport: 2 });
+  t.equal(svc.sessions().length, 1);
+  svc.stop();
+});
