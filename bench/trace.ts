@@ -26,6 +26,11 @@ s.on('end', () => {
   process.stdout.write(JSON.stringify({ total, samples }) + '\n');
   s.destroy();
 });
+// Never hang a benchmark: give up after 60 s and say so.
+setTimeout(() => {
+  process.stdout.write(JSON.stringify({ total, samples, error: 'timeout: transfer stalled' }) + '\n');
+  process.exit(1);
+}, 60_000).unref();
 s.on('error', (e) => {
   process.stdout.write(JSON.stringify({ total, samples, error: e.message }) + '\n');
 });

@@ -2,6 +2,7 @@ import type { BoardProfile } from './core/board.js';
 import { logger } from './core/logger.js';
 import { createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
 import { Store } from './store/index.js';
+import { Steering } from './services/steering/index.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
 import { readFileSync } from 'node:fs';
@@ -37,6 +38,7 @@ export interface App {
   readonly board: BoardProfile;
   readonly engine: ProxyEngine;
   readonly store: Store;
+  readonly steering: Steering | undefined;
   /** Where the web/API actually listens. */
   readonly web: Array<{ host: string; port: number }>;
   readonly startedAt: Date;
@@ -50,11 +52,28 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const startedAt = new Date();
   const store = await Store.open({ dir: opts.stateDir });
   stops.push(() => store.close());
-  const engine = createEngine(board);
+  const steering = steeringFor(board);
+  const engine = createEngine(board, {
+    onMptcpServer: (srv) => {
+      if (steering === undefined) return;
+      const ttl = steering.config.mserverTtlS;
+      store.rememberMServer(srv.address, srv.port, ttl * 1000);
+      steering.rememberMServer(srv.address, srv.port).catch((e: Error) => log.warn({ err: e.message }, 'cannot add M-server bypass'));
+    },
+  });
   stops.push(() => engine.close(5000));
   let webAddrs: Array<{ host: string; port: number }> = [];
   try {
     for (const spec of listenerSpecs(board)) await engine.listen(spec);
+    // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
+    if (steering !== undefined) {
+      await steering.start();
+      stops.push(() => steering.stop());
+      for (const m of store.listMServers()) {
+        const left = Math.round((m.expiresAt - Date.now()) / 1000);
+        if (left > 0) await steering.rememberMServer(m.address, m.port, left).catch(() => undefined);
+      }
+    }
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion() });
     const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
     stops.push(() => web.close());
@@ -68,6 +87,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     board,
     engine,
     store,
+    steering,
     web: webAddrs,
     startedAt,
     async close() {
@@ -80,4 +100,22 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
       }
     },
   };
+}
+
+/** Steering is on when the board has transparent listeners and does not turn it off. */
+export function steeringFor(board: BoardProfile): Steering | undefined {
+  const tl = board.listeners.filter((l) => l.kind === 'transparent');
+  const sp = board.steering ?? {};
+  if (tl.length === 0 || sp.enabled === false) return undefined;
+  return new Steering({
+    table: sp.table ?? 'duocell',
+    lanInterfaces: board.lan.interfaces,
+    ports: tl.map((l) => ({ port: l.port, claim: l.claim ?? 'mptcp' })),
+    mark: sp.mark ?? 0x1,
+    routeTable: sp.routeTable ?? 100,
+    mserverTtlS: sp.mserverTtlS ?? 3600,
+    synRate: sp.synRate ?? 2000,
+    synBurst: sp.synBurst ?? 4000,
+    perSourceMax: sp.perSourceMax ?? 512,
+  });
 }

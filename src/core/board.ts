@@ -38,6 +38,24 @@ export interface ListenerProfile {
   target?: string;
   /** How to reach the server: plain TCP, or MPTCP from the uplinks. */
   upstream?: 'tcp' | 'mptcp';
+  /** Transparent listeners: intercept MPTCP SYNs only (default) or all TCP SYNs to the port. */
+  claim?: 'mptcp' | 'all';
+  /** TCP Fast Open queue on the listener. */
+  fastOpen?: number;
+  /** Front-specific settings (Convert cookies, SOCKS5 users, concentrator), checked by the front. */
+  options?: Record<string, unknown>;
+}
+
+/** On-path interception (services/steering). */
+export interface SteeringProfile {
+  enabled?: boolean;
+  table?: string;
+  mark?: number;
+  routeTable?: number;
+  mserverTtlS?: number;
+  synRate?: number;
+  synBurst?: number;
+  perSourceMax?: number;
 }
 
 /** How to find one modem port: by USB interface number (survives re-plugs), or a fixed path. */
@@ -89,6 +107,7 @@ export interface BoardProfile {
   leds?: LedProfile[];
   policy?: DefaultPolicy;
   ota?: OtaProfile;
+  steering?: SteeringProfile;
   /** Anything else the schema allows, kept as is. */
   [key: string]: unknown;
 }
@@ -315,7 +334,7 @@ export function validateBoard(doc: unknown): BoardProfile {
     if (kind !== 'explicit' && kind !== 'transparent' && kind !== 'convert' && kind !== 'socks5') {
       fail(`${w}.kind: expected explicit|transparent|convert|socks5`);
     }
-    const out: ListenerProfile = { kind, host: str(l, 'host', w), port: port(l, 'port', w), mptcp: l.mptcp !== false };
+    const out: ListenerProfile = { ...(l as Partial<ListenerProfile>), kind, host: str(l, 'host', w), port: port(l, 'port', w), mptcp: l.mptcp !== false };
     if (l.target !== undefined) out.target = str(l, 'target', w);
     if (l.upstream !== undefined) {
       if (l.upstream !== 'tcp' && l.upstream !== 'mptcp') fail(`${w}.upstream: expected tcp|mptcp`);

@@ -49,6 +49,10 @@ export const CODES = {
   DC_SOCKS_ENCODE: 'a SOCKS message could not be encoded (bad address, field too long)',
   DC_SOCKS_PEER_REPLY: 'the SOCKS server answered with a failure reply (reply code attached)',
 
+  // drivers/nft + services/steering
+  DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
+  DC_ROUTE_COMMAND: 'a policy-routing command (ip rule/route) for steering failed',
+
   // test hosts / simulated board
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
   DC_SIM_STATE: 'the simulated board is not in the state the command needs',

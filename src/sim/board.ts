@@ -18,6 +18,8 @@ import { sh, Topology, type Host } from './hosts.js';
  *   wlan0 10.22.0.0/24 fd00:22::/64   cell .2 conc .1
  *   srv0  10.31.0.0/24 fd00:31::/64   conc .1 srv .2
  *   mgmt0 10.99.0.0/30                root .1 cell .2
+ *   lo    10.10.0.1/32 fd00:10::1/128 the cell's service address (explicit listeners): on no
+ *         radio, so losing one radio never takes the address the UE talks to away
  * dc-srv runs an N-server (plain TCP, port 8000) and an M-server (MPTCP, port 8001).
  */
 
@@ -42,6 +44,7 @@ export const SIM_ADDR = {
     wwan0: ['10.21.0.2', 'fd00:21::2'],
     wlan0: ['10.22.0.2', 'fd00:22::2'],
     mgmt0: ['10.99.0.2'],
+    service: ['10.10.0.1', 'fd00:10::1'],
   },
   conc: { wwan0: ['10.21.0.1', 'fd00:21::1'], wlan0: ['10.22.0.1', 'fd00:22::1'], srv0: ['10.31.0.1', 'fd00:31::1'] },
   srv: { srv0: ['10.31.0.2', 'fd00:31::2'] },
@@ -66,6 +69,8 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES): Promise<
     await topo.link(cell, 'wwan0', conc, 'wwan0', { a: withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), rateMbit: rates.cellular });
     await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), rateMbit: rates.wlan });
     await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
+    await cell.ip('addr', 'add', `${A.cell.service[0]}/32`, 'dev', 'lo');
+    await cell.ip('addr', 'add', `${A.cell.service[1]}/128`, 'dev', 'lo');
 
     // M-UE: default via the cellular access, WLAN by source; MPTCP adds a WLAN subflow.
     for (const [i, fam] of [[0, '-4'], [1, '-6']] as const) {

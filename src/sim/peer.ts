@@ -100,12 +100,15 @@ export function startPeerServer(
         if (header.length < 8) return;
         want = Number(header.readBigUInt64BE(0));
         d = header.subarray(8);
-        sendDone = stream(sock, want, tx);
+        // A reset mid-transfer rejects: report what arrived, never crash the server.
+        sendDone = stream(sock, want, tx).catch(() => undefined);
       }
       received += d.length;
       rx.update(d);
     });
+    let subflows: PeerReport['subflows'];
     sock.on('end', () => {
+      subflows = subflowsOf(fdOf(sock));
       void (sendDone ?? Promise.resolve()).then(() =>
         onReport({
           role: 'server',
@@ -117,6 +120,7 @@ export function startPeerServer(
           sentHash: tx.digest('hex'),
           receivedHash: rx.digest('hex'),
           ms: Date.now() - t0,
+          ...(subflows === undefined ? {} : { subflows }),
         }),
       );
       if (want < 0) sock.end();
@@ -206,7 +210,9 @@ async function cli(argv: string[]): Promise<void> {
   const mptcp = argv.includes('--mptcp');
   const fromIdx = argv.indexOf('--from');
   const from = fromIdx >= 0 ? argv[fromIdx + 1] : undefined;
-  const pos = argv.filter((a, i) => !a.startsWith('--') && (fromIdx < 0 || i !== fromIdx + 1));
+  const toIdx = argv.indexOf('--timeout');
+  const timeoutMs = toIdx >= 0 ? Number(argv[toIdx + 1]) : undefined;
+  const pos = argv.filter((a, i) => !a.startsWith('--') && (fromIdx < 0 || i !== fromIdx + 1) && (toIdx < 0 || i !== toIdx + 1));
   const [mode, host, port, send, receive] = pos;
   if (mode === 'server' && host !== undefined && port !== undefined) {
     const s = await startPeerServer({ host, port: Number(port), mptcp }, (r) => process.stdout.write(JSON.stringify(r) + '\n'));
@@ -220,11 +226,12 @@ async function cli(argv: string[]): Promise<void> {
       send: Number(send ?? 0),
       receive: Number(receive ?? 0),
       ...(from === undefined ? {} : { localAddress: from }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
     process.stdout.write(JSON.stringify(r) + '\n');
     process.exitCode = r.error === undefined ? 0 : 1;
   } else {
-    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR]\n');
+    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS]\n');
     process.exitCode = 2;
   }
 }

@@ -45,7 +45,7 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
 /** A small traffic generator in dc-mue: a transfer every few seconds through the cell. */
 export function startTrafficGenerator(): ChildProcess {
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
-  const script = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.ran0[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
+  const script = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.service[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
   return spawnInNs(`${SIM_PREFIX}-mue`, 'traffic', ['sh', '-c', script]);
 }
 

@@ -65,8 +65,8 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
       },
     },
     kv: {
-      get: (k) => i.store.getSetting(`web.${k}`),
-      set: (k, v) => i.store.setSetting(`web.${k}`, v, 'web'),
+      get: (k) => i.store.getSetting(k),
+      set: (k, v) => i.store.setSetting(k, v, 'web'),
     },
   };
 }

@@ -65,6 +65,11 @@ export async function adminSession(h: Host, base: string, password = 'correct ho
 export function startPeerServerIn(h: Host, host: string, port: number, mptcp: boolean): { child: ChildProcess; reports: PeerReport[]; ready: Promise<void> } {
   const child = h.spawn(process.execPath, [PEER, 'server', host, String(port), ...(mptcp ? ['--mptcp'] : [])]);
   const reports: PeerReport[] = [];
+  let errText = '';
+  child.stderr?.on('data', (d: Buffer) => (errText += d.toString()));
+  child.once('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGKILL' && sig !== 'SIGTERM') process.stderr.write(`peer server ${host}:${port} in ${h.ns} exited (${code ?? sig}): ${errText}\n`);
+  });
   let buf = '';
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (onReady = r));
@@ -83,8 +88,8 @@ export function startPeerServerIn(h: Host, host: string, port: number, mptcp: bo
 }
 
 /** Run the peer client in a namespace and parse its report. */
-export async function peerClient(h: Host, host: string, port: number, send: number, receive: number, opts: { mptcp: boolean; from?: string }): Promise<PeerReport> {
-  const out = await h.exec(process.execPath, [PEER, 'client', host, String(port), String(send), String(receive), ...(opts.mptcp ? ['--mptcp'] : []), ...(opts.from === undefined ? [] : ['--from', opts.from])], { allowFail: true });
+export async function peerClient(h: Host, host: string, port: number, send: number, receive: number, opts: { mptcp: boolean; from?: string; timeoutMs?: number }): Promise<PeerReport> {
+  const out = await h.exec(process.execPath, [PEER, 'client', host, String(port), String(send), String(receive), ...(opts.mptcp ? ['--mptcp'] : []), ...(opts.from === undefined ? [] : ['--from', opts.from]), ...(opts.timeoutMs === undefined ? [] : ['--timeout', String(opts.timeoutMs)])], { allowFail: true });
   return JSON.parse(out.trim().split('\n').pop() ?? '{}') as PeerReport;
 }
 

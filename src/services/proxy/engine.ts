@@ -28,6 +28,8 @@ export interface EngineOptions {
   /** Label an address with its access type (subflow accounting). */
   label?: (address: string) => AccessType;
   admit?: Admit;
+  /** A transparent session's server answered MPTCP: steering may let later ones go end to end. */
+  onMptcpServer?: (server: { address: string; port: number }) => void;
 }
 
 export interface EngineEvents {
@@ -39,7 +41,7 @@ export interface EngineEvents {
 export class ProxyEngine extends EventEmitter<EngineEvents> {
   readonly registry = new SessionRegistry();
   readonly #servers = new Map<string, net.Server>();
-  readonly #opts: Required<Omit<EngineOptions, 'admit'>> & { admit?: Admit };
+  readonly #opts: Required<Omit<EngineOptions, 'admit' | 'onMptcpServer'>> & Pick<EngineOptions, 'admit' | 'onMptcpServer'>;
   #sweep: NodeJS.Timeout | undefined;
   #draining = false;
   readonly refusals = new Map<string, number>();
@@ -51,6 +53,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
       label: opts.label ?? (() => 'unknown'),
       ...(opts.admit === undefined ? {} : { admit: opts.admit }),
+      ...(opts.onMptcpServer === undefined ? {} : { onMptcpServer: opts.onMptcpServer }),
     };
   }
 
@@ -170,10 +173,17 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     }
     client.setKeepAlive(true, 60_000);
     s.action = actionOf(s.combination, spec.front.name);
+    if (s.serverMptcp && spec.transparent === true && s.server !== undefined) {
+      s.action += '; M-server remembered for end-to-end bypass';
+      try {
+        this.#opts.onMptcpServer?.(s.server);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'M-server hook failed');
+      }
+    }
     s.state = 'relaying';
     this.registry.totals.byCombination[s.combination]++;
     s.relay = new Relay(client, upstream);
-    client.resume();
     this.emit('session', s.view(this.#opts.label));
     const r = await s.relay.done;
     if (r.reset) this.registry.totals.reset++;

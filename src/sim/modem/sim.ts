@@ -97,6 +97,8 @@ export type SimAction =
   | { action: 'drop-data' }
   | { action: 'garbage'; port?: 'at' | 'qmi'; bytes?: number }
   | { action: 'vanish' }
+  | { action: 'hang' }
+  | { action: 'unhang' }
   | { action: 'appear' }
   | { action: 'set-signal'; rsrp?: number; rsrq?: number; rssi?: number; snr?: number };
 
@@ -140,6 +142,8 @@ export class ModemSimulator extends EventEmitter {
   #timers = new Set<NodeJS.Timeout>();
   /** Counters for tests: PIN attempts seen on either port. */
   pinAttempts = 0;
+  /** A wedged modem: ports stay, nothing is answered. */
+  hung = false;
   /** Link framing set over WDA (an EC25 boots in 802.3). */
   dataFormat: 'raw-ip' | '802-3' = '802-3';
 
@@ -225,6 +229,12 @@ export class ModemSimulator extends EventEmitter {
       case 'vanish':
         await this.#vanish();
         break;
+      case 'hang':
+        this.hung = true;
+        break;
+      case 'unhang':
+        this.hung = false;
+        break;
       case 'appear':
         await this.#powerOn();
         break;
@@ -303,6 +313,7 @@ export class ModemSimulator extends EventEmitter {
   }
 
   #onAt(d: Buffer): void {
+    if (this.hung) return;
     this.#atBuf += d.toString('latin1');
     if (this.#atBuf.length > 4096) this.#atBuf = this.#atBuf.slice(-4096);
     let i: number;
@@ -419,6 +430,7 @@ export class ModemSimulator extends EventEmitter {
   // QMI
 
   #onQmi(d: Buffer): void {
+    if (this.hung) return;
     for (const item of this.#qmiParser.push(d)) {
       if (!('frame' in item) || item.frame.kind !== 'request') continue;
       let m: QmiMessage;
@@ -489,11 +501,16 @@ export class ModemSimulator extends EventEmitter {
       case 'ctl.releaseCid': {
         const { service, cid } = v.release_info as { service: number; cid: number };
         this.#clients.get(service)?.delete(cid);
-        if (service === SERVICE.WDS) this.#sessions = this.#sessions.filter((s) => s.client !== cid);
+        if (service === SERVICE.WDS) {
+          // releasing a client ends its data session (no autoconnect in this modem)
+          for (const x of this.#sessions.filter((s) => s.client === cid)) this.emit('wds-stopped', { ...this.#sessionEvent(x), reason: 'generic-client-end' });
+          this.#sessions = this.#sessions.filter((s) => s.client !== cid);
+        }
         return reply({ release_info: { service, cid } });
       }
       case 'ctl.sync':
         this.#clients.clear();
+        this.#dropSessions('generic-client-end', false);
         return reply();
       case 'dms.getManufacturer':
         return reply({ manufacturer: 'QUALCOMM INCORPORATED' });

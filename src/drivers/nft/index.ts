@@ -1,0 +1,95 @@
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+
+/**
+ * nftables and policy routing through the `nft` and `ip` programs, always with an argument
+ * vector (never a shell) and rulesets passed on stdin. `nft -f` applies a whole file as one
+ * transaction: either all of it takes effect or none, and the previous ruleset stays.
+ * Callers pass only text they generated from validated values (see services/steering/ruleset.ts).
+ */
+const log = logger('duocell:nft');
+const run = promisify(execFile);
+
+async function cmd(program: string, args: string[], code: 'DC_NFT_APPLY' | 'DC_ROUTE_COMMAND'): Promise<string> {
+  try {
+    return (await run(program, args, { maxBuffer: 8 << 20 })).stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new DuocellError(code, `${program} ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`, { cause: e, origin: 'kernel' });
+  }
+}
+
+/** Apply a ruleset atomically (`nft -f -`). On failure nothing changed; the error says why. */
+export function applyRuleset(text: string, check = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('nft', check ? ['-c', '-f', '-'] : ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new DuocellError('DC_NFT_APPLY', `cannot run nft: ${e.message}`, { cause: e })));
+    child.on('exit', (code) => {
+      if (code === 0) resolve();
+      else {
+        log.warn({ code: 'DC_NFT_APPLY', stderr: err.trim() }, 'ruleset refused; previous ruleset kept');
+        reject(new DuocellError('DC_NFT_APPLY', `nft refused the ruleset (previous one kept): ${err.trim()}`, { origin: 'kernel' }));
+      }
+    });
+    child.stdin.end(text);
+  });
+}
+
+export async function tableExists(family: 'inet' | 'ip' | 'ip6', name: string): Promise<boolean> {
+  try {
+    await run('nft', ['list', 'table', family, name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function deleteTable(family: 'inet' | 'ip' | 'ip6', name: string): Promise<void> {
+  if (await tableExists(family, name)) await cmd('nft', ['delete', 'table', family, name], 'DC_NFT_APPLY');
+}
+
+/** Add `addr . port` to a timeout set. */
+export async function addAddrPortElement(family: 'inet', table: string, set: string, address: string, port: number, timeoutS: number): Promise<void> {
+  await cmd('nft', ['add', 'element', family, table, set, '{', `${address} . ${port} timeout ${Math.max(1, Math.round(timeoutS))}s`, '}'], 'DC_NFT_APPLY');
+}
+
+export async function flushSet(family: 'inet', table: string, set: string): Promise<void> {
+  await cmd('nft', ['flush', 'set', family, table, set], 'DC_NFT_APPLY');
+}
+
+export async function listSetJson(family: 'inet', table: string, set: string): Promise<Array<{ address: string; port: number; expiresS?: number }>> {
+  const out = await cmd('nft', ['-j', 'list', 'set', family, table, set], 'DC_NFT_APPLY');
+  const doc = JSON.parse(out) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+  const elems = doc.nftables.find((x) => x.set !== undefined)?.set?.elem ?? [];
+  const res: Array<{ address: string; port: number; expiresS?: number }> = [];
+  for (const e of elems) {
+    const el = (e as { elem?: { val?: { concat?: [string, number] }; expires?: number } }).elem;
+    const concat = el?.val?.concat ?? (e as { concat?: [string, number] }).concat;
+    if (concat !== undefined) res.push({ address: String(concat[0]), port: Number(concat[1]), ...(el?.expires === undefined ? {} : { expiresS: el.expires }) });
+  }
+  return res;
+}
+
+/** `ip rule` / `ip route` for the TPROXY mark: marked packets are delivered locally. */
+export async function ensureLocalDelivery(mark: number, table: number): Promise<void> {
+  for (const fam of ['-4', '-6']) {
+    const rules = await cmd('ip', [fam, 'rule', 'show'], 'DC_ROUTE_COMMAND');
+    const m = `0x${mark.toString(16)}`;
+    if (!rules.includes(`fwmark ${m}/${m} lookup ${table}`)) {
+      await cmd('ip', [fam, 'rule', 'add', 'fwmark', `${m}/${m}`, 'lookup', String(table), 'priority', '90'], 'DC_ROUTE_COMMAND');
+    }
+    await cmd('ip', [fam, 'route', 'replace', 'local', fam === '-4' ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(table)], 'DC_ROUTE_COMMAND');
+  }
+}
+
+export async function removeLocalDelivery(mark: number, table: number): Promise<void> {
+  const m = `0x${mark.toString(16)}`;
+  for (const fam of ['-4', '-6']) {
+    await run('ip', [fam, 'rule', 'del', 'fwmark', `${m}/${m}`, 'lookup', String(table)]).catch(() => undefined);
+    await run('ip', [fam, 'route', 'flush', 'table', String(table)]).catch(() => undefined);
+  }
+}
