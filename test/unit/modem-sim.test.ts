@@ -194,6 +194,21 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     t.equal(states.length, n, 'no state change');
   });
 
+  t.test('a wedged modem (ports present, no answers) is treated as lost and taken back when it answers', async (t) => {
+    const { sim, m } = await rig(t, {}, { ipFamily: 'ipv4', requestTimeoutMs: 600 });
+    m.start();
+    await waitState(m, 'connected', 15000);
+    const lost = waitState(m, 'absent', 5000);
+    await sim.act({ action: 'hang' });
+    const c = await lost;
+    t.equal(c.error?.code, 'DC_QMI_TIMEOUT', 'the reason says the modem stopped answering');
+    await new Promise((r) => setTimeout(r, 1000));
+    t.not(m.state, 'connected', 'probing fails while it is wedged');
+    await sim.act({ action: 'unhang' });
+    await waitState(m, 'connected', 15000);
+    t.equal(sim.sessions.length, 1, 'the stale session ended with the CTL sync; one session in the modem');
+  });
+
   t.test('ports vanish and reappear → reconnected without restarting', async (t) => {
     const { sim, m } = await rig(t, {}, { ipFamily: 'ipv4' });
     const settings: WdsSettings[] = [];

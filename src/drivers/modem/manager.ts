@@ -105,6 +105,9 @@ export interface ModemManagerOptions {
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
   readonly connectTimeoutMs?: number;
+  /** Timeout of an ordinary QMI request or AT command (default 5 s); a modem that stops
+   *  answering is treated like a lost port: closed and probed again. */
+  readonly requestTimeoutMs?: number;
   readonly rand?: () => number;
 }
 
@@ -250,6 +253,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       backoffBaseMs: 500,
       backoffCapMs: 30_000,
       connectTimeoutMs: 30_000,
+      requestTimeoutMs: 5000,
       rand: Math.random,
       dataFormat: 'raw-ip',
       sysfsRoot: '/sys',
@@ -580,6 +584,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   #attach(qmi: QmiClient, at: AtClient | undefined): void {
     this.#qmi = qmi;
     this.#at = at;
+    qmi.defaultTimeoutMs = this.#o.requestTimeoutMs;
+    if (at) at.defaultTimeoutMs = this.#o.requestTimeoutMs;
     const lost = (what: string) => (err?: DuocellError) => {
       if (!this.#running || this.#portLost) return;
       this.#portLost = err ?? new DuocellError('DC_MODEM_PORT', `${what} port closed`);
