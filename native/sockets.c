@@ -12,6 +12,11 @@
  * Structures read from the kernel (mptcp_info, tcp_info, mptcp_full_info) are
  * returned as raw Buffers and decoded by offset in TypeScript: Debian's uapi headers
  * are older than the running kernel.
+ *
+ * The one exception to "libuv does the I/O" is the spliced relay (bottom of this file):
+ * once a session is set up, the bytes between its two sockets move socket -> pipe ->
+ * socket with splice(2) on one relay thread, and never enter JavaScript. Its design is
+ * drawn above splice_init().
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -20,11 +25,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -287,6 +297,627 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
   return ret_i32(env, n);
 }
 
+/* ======================================================================================
+ * Spliced relay: the bulk path of the proxy, socket -> pipe -> socket, off the JS thread.
+ *
+ *   main thread (JS)                               relay thread (one per Node environment)
+ *   ----------------                               ----------------------------------------
+ *   spliceInit(onDone) ─── creates ───►  epoll (edge-triggered) + eventfd + thread + tsfn
+ *
+ *   spliceStart(cfd, sfd, earlyUp, earlyDown) → id
+ *     dup both fds (the session's own),
+ *     table[slot] = session, EPOLL_CTL_ADD ───►  epoll_wait ──► on_event(side, mask)
+ *   JS then closes its own handles                 pump(direction src → dst), until it would block:
+ *   (uv_close: no shutdown, no RST)                  1. early bytes      send(dst)
+ *                                                    2. pipe → dst       splice
+ *                                                    3. src → pipe       splice, at most the pipe's
+ *                                                                        room: backpressure
+ *                                                    4. EOF, all out  →  shutdown(dst, SHUT_WR)
+ *   spliceStats(id, out) reads live counters       an error on either side → SO_LINGER {1,0} on
+ *                         (relaxed atomics)          both (reset), stop
+ *   spliceAbort(id) ─── abort list + eventfd ───►  abort list → reset both
+ *                                                  both directions shut → done
+ *   onDone(id, up, down, reset, errno) ◄── tsfn ── finished: EPOLL_CTL_DEL, pipes closed; posted
+ *     close both fds (a RST if lingered),            at the end of each epoll batch
+ *     free the slot
+ *
+ * Ownership. While a session is live only the relay thread does I/O on its fds. The fds stay
+ * open until the main thread closes them in the completion callback, so the main thread may
+ * getsockopt them (MPTCP_FULL_INFO for the session API) at any time before that, and an fd
+ * number is never reused under the thread. A session is freed only in the completion callback,
+ * and the thread posts completions only after a whole batch, when it holds no pointer to it.
+ * The table of live sessions is main-thread only; the abort list is the one structure both
+ * threads touch (mutex), and a session leaves it before its completion is posted.
+ *
+ * Pipes are made lazily on a direction's first read (idle sessions hold none), start at the
+ * kernel's default size and grow to DC_PIPE_BIG once the direction has carried
+ * DC_PIPE_GROW_AT bytes, so bulk flows take fewer, larger splices; a finished direction
+ * closes its pipe at once. Epoll is edge-triggered: pump() goes on until it would block on
+ * the destination (EPOLLOUT will come) or the source is dry with the pipe empty (EPOLLIN will
+ * come); a direction that spends its byte budget goes on a ready list and resumes after the
+ * rest of the batch, so one bulk flow cannot starve the other sessions.
+ * MPTCP sockets splice like TCP ones (the kernel copies where it has no zero-copy path).
+ * ==================================================================================== */
+
+#define DC_PIPE_DEFAULT (64 * 1024)
+#define DC_PIPE_BIG (256 * 1024)
+#define DC_PIPE_GROW_AT (256 * 1024)
+#define DC_PUMP_BUDGET (1024 * 1024)
+#define DC_SLOT_BITS 20
+#define DC_MAX_SLOTS (1u << DC_SLOT_BITS)
+#define DC_EVENTS 256
+
+struct dc_sess;
+
+struct dc_dir {
+  struct dc_sess *s;
+  int src, dst;       /* borrowed from the session */
+  int pr, pw;         /* the pipe; -1 until the first read */
+  size_t inpipe;      /* bytes in the pipe */
+  size_t cap;         /* the pipe's size */
+  uint8_t *early;     /* bytes JS had already read from src: sent before anything else */
+  size_t early_len, early_off;
+  uint8_t eof;        /* src returned 0 */
+  uint8_t shut;       /* shutdown(dst, SHUT_WR) done: this direction is finished */
+  uint8_t queued;     /* on the ready list */
+  uint8_t grown;
+  uint64_t bytes;     /* delivered to dst (relaxed atomic: read by the main thread) */
+  struct dc_dir *next;
+};
+
+struct dc_end {
+  struct dc_sess *s;
+  int side;
+};
+
+struct dc_sess {
+  uint32_t slot, gen;
+  int fd[2];          /* 0: client, 1: server */
+  struct dc_dir d[2]; /* d[0]: client → server ("up"), d[1]: server → client ("down") */
+  struct dc_end end[2];
+  int64_t last_ms;    /* wall clock of the last byte moved (relaxed atomic) */
+  uint8_t done;       /* written under the relay's mutex */
+  uint8_t abort_queued;
+  uint8_t reset;
+  int err;
+  struct dc_sess *next_abort;
+  struct dc_sess *next_done;
+};
+
+struct dc_relay {
+  int ep, ev;
+  pthread_t thread;
+  int stop;                    /* atomic */
+  pthread_mutex_t mu;
+  struct dc_sess *aborts;      /* under mu */
+  napi_threadsafe_function tsfn;
+  /* relay thread only */
+  struct dc_dir *ready;
+  struct dc_sess *finished;
+  /* main thread only */
+  struct dc_sess **slots;
+  uint32_t *freelist;
+  uint32_t nslots, used, nfree, active, gen;
+};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void dir_close_pipe(struct dc_dir *d) {
+  if (d->pr >= 0) close(d->pr);
+  if (d->pw >= 0) close(d->pw);
+  d->pr = d->pw = -1;
+  d->inpipe = 0;
+}
+
+static void moved(struct dc_dir *d, size_t n, size_t *budget) {
+  __atomic_store_n(&d->bytes, d->bytes + n, __ATOMIC_RELAXED);
+  *budget = n >= *budget ? 0 : *budget - n;
+}
+
+/* Move what can move in one direction. 0: would block (an edge will come), 1: budget spent
+ * (requeue), <0: -errno (reset the session). */
+static int pump(struct dc_dir *d, size_t *budget) {
+  for (;;) {
+    int progress = 0;
+    while (d->early != NULL) {
+      ssize_t n = send(d->dst, d->early + d->early_off, d->early_len - d->early_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        return -errno;
+      }
+      d->early_off += (size_t)n;
+      moved(d, (size_t)n, budget);
+      progress = 1;
+      if (d->early_off >= d->early_len) {
+        free(d->early);
+        d->early = NULL;
+      }
+    }
+    if (d->inpipe > 0) {
+      ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return 0;
+        return -errno;
+      }
+      d->inpipe -= (size_t)n;
+      moved(d, (size_t)n, budget);
+      progress = 1;
+    }
+    if (!d->eof && d->inpipe < d->cap) {
+      if (d->pr < 0) {
+        int p[2];
+        if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return -errno;
+        d->pr = p[0];
+        d->pw = p[1];
+        d->cap = DC_PIPE_DEFAULT;
+      } else if (!d->grown && d->bytes >= DC_PIPE_GROW_AT) {
+        d->grown = 1;
+        int sz = fcntl(d->pw, F_SETPIPE_SZ, DC_PIPE_BIG); /* EPERM past the user's soft limit: keep */
+        if (sz > 0) d->cap = (size_t)sz;
+      }
+      ssize_t n = splice(d->src, NULL, d->pw, NULL, d->cap - d->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d->inpipe += (size_t)n;
+        progress = 1;
+      } else if (n == 0) {
+        d->eof = 1;
+        progress = 1;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN) {
+        return -errno;
+      }
+    }
+    if (d->eof && d->inpipe == 0 && d->early == NULL) {
+      /* ENOTCONN: dst is already gone (reset); its own events report that. */
+      if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return -errno;
+      d->shut = 1;
+      dir_close_pipe(d);
+      return 0;
+    }
+    if (!progress) return 0;
+    if (*budget == 0) return 1;
+  }
+}
+
+/* Relay thread: the session is over. Stop polling its fds; on reset, make their close send RST. */
+static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err) {
+  if (s->done) return;
+  for (int k = 0; k < 2; k++) {
+    epoll_ctl(r->ep, EPOLL_CTL_DEL, s->fd[k], NULL);
+    if (reset) {
+      struct linger l = {1, 0};
+      setsockopt(s->fd[k], SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    dir_close_pipe(&s->d[k]);
+  }
+  s->reset = (uint8_t)(reset != 0);
+  s->err = err;
+  pthread_mutex_lock(&r->mu);
+  s->done = 1;
+  pthread_mutex_unlock(&r->mu);
+  s->next_done = r->finished;
+  r->finished = s;
+}
+
+static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
+  struct dc_sess *s = d->s;
+  if (s->done || d->shut) return;
+  size_t budget = DC_PUMP_BUDGET;
+  int rc = pump(d, &budget);
+  if (budget != DC_PUMP_BUDGET) __atomic_store_n(&s->last_ms, now, __ATOMIC_RELAXED);
+  if (rc < 0) {
+    sess_done(r, s, 1, -rc);
+    return;
+  }
+  if (rc == 1 && !d->queued) {
+    d->queued = 1;
+    d->next = r->ready;
+    r->ready = d;
+  }
+  if (s->d[0].shut && s->d[1].shut) sess_done(r, s, 0, 0);
+}
+
+static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t now) {
+  struct dc_sess *s = e->s;
+  if (s->done) return;
+  int k = e->side;
+  if (m & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+      sess_done(r, s, 1, err);
+      return;
+    }
+  }
+  /* fd[k] readable (or at EOF/error): the direction reading it */
+  if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) run(r, &s->d[k], now);
+  /* fd[k] writable: the direction writing into it, if it holds bytes */
+  struct dc_dir *w = &s->d[1 - k];
+  if ((m & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (w->inpipe > 0 || w->early != NULL)) run(r, w, now);
+}
+
+static void take_aborts(struct dc_relay *r) {
+  pthread_mutex_lock(&r->mu);
+  struct dc_sess *a = r->aborts;
+  r->aborts = NULL;
+  for (struct dc_sess *x = a; x != NULL; x = x->next_abort) x->abort_queued = 0;
+  pthread_mutex_unlock(&r->mu);
+  while (a != NULL) {
+    struct dc_sess *next = a->next_abort;
+    sess_done(r, a, 1, ECONNABORTED);
+    a = next;
+  }
+}
+
+/* End of a batch: hand finished sessions to the main thread (which frees them). */
+static void post_finished(struct dc_relay *r) {
+  if (r->finished == NULL) return;
+  pthread_mutex_lock(&r->mu);
+  for (struct dc_sess **pp = &r->aborts; *pp != NULL;) {
+    if ((*pp)->done) {
+      (*pp)->abort_queued = 0;
+      *pp = (*pp)->next_abort;
+    } else {
+      pp = &(*pp)->next_abort;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  for (struct dc_dir **pp = &r->ready; *pp != NULL;) {
+    if ((*pp)->s->done) {
+      (*pp)->queued = 0;
+      *pp = (*pp)->next;
+    } else {
+      pp = &(*pp)->next;
+    }
+  }
+  struct dc_sess *s = r->finished;
+  r->finished = NULL;
+  while (s != NULL) {
+    struct dc_sess *next = s->next_done;
+    napi_call_threadsafe_function(r->tsfn, s, napi_tsfn_nonblocking);
+    s = next;
+  }
+}
+
+static void *relay_main(void *arg) {
+  struct dc_relay *r = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct epoll_event ev[DC_EVENTS];
+  for (;;) {
+    int n = epoll_wait(r->ep, ev, DC_EVENTS, r->ready != NULL ? 0 : -1);
+    if (n < 0) n = 0; /* EINTR */
+    int64_t now = now_ms();
+    for (int i = 0; i < n; i++) {
+      if (ev[i].data.ptr == NULL) {
+        uint64_t x;
+        ssize_t rd = read(r->ev, &x, sizeof x);
+        (void)rd;
+        if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return NULL;
+        take_aborts(r);
+      } else {
+        on_event(r, ev[i].data.ptr, ev[i].events, now);
+      }
+    }
+    struct dc_dir *q = r->ready;
+    r->ready = NULL;
+    while (q != NULL) {
+      struct dc_dir *next = q->next;
+      q->queued = 0;
+      run(r, q, now);
+      q = next;
+    }
+    post_finished(r);
+  }
+}
+
+/* Main thread, from the tsfn: the session is over. Close its fds, free it, tell JS. */
+static void splice_done_js(napi_env env, napi_value cb, void *context, void *data) {
+  struct dc_relay *r = context;
+  struct dc_sess *s = data;
+  double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
+  double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
+  int reset = s->reset, err = s->err;
+  close(s->fd[0]);
+  close(s->fd[1]);
+  free(s->d[0].early);
+  free(s->d[1].early);
+  r->slots[s->slot] = NULL;
+  r->freelist[r->nfree++] = s->slot;
+  free(s);
+  if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
+  if (env == NULL || cb == NULL) return;
+  napi_value argv[5], u;
+  napi_create_double(env, id, &argv[0]);
+  napi_create_double(env, up, &argv[1]);
+  napi_create_double(env, down, &argv[2]);
+  napi_get_boolean(env, reset != 0, &argv[3]);
+  napi_create_int32(env, err, &argv[4]);
+  napi_get_undefined(env, &u);
+  napi_call_function(env, u, cb, 5, argv, NULL);
+}
+
+static void splice_cleanup(void *arg) {
+  struct dc_relay *r = arg;
+  __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+  uint64_t one = 1;
+  ssize_t w = write(r->ev, &one, sizeof one);
+  (void)w;
+  pthread_join(r->thread, NULL);
+  close(r->ep);
+  close(r->ev);
+  /* r stays allocated: the tsfn may still be finalised after this hook. */
+}
+
+static struct dc_relay *relay_of(napi_env env) {
+  void *p = NULL;
+  napi_get_instance_data(env, &p);
+  return p;
+}
+
+/* spliceInit(onDone(id, up, down, reset, errno)) — once per environment */
+static napi_value js_splice_init(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  if (relay_of(env) != NULL) return undef(env);
+  struct dc_relay *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_errno(env, "spliceInit", ENOMEM);
+  r->ep = epoll_create1(EPOLL_CLOEXEC);
+  if (r->ep < 0) {
+    int e = errno;
+    free(r);
+    return throw_errno(env, "epoll_create1", e);
+  }
+  r->ev = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event e = {.events = EPOLLIN, .data = {.ptr = NULL}};
+  if (r->ev < 0 || epoll_ctl(r->ep, EPOLL_CTL_ADD, r->ev, &e) < 0) {
+    int er = errno;
+    if (r->ev >= 0) close(r->ev);
+    close(r->ep);
+    free(r);
+    return throw_errno(env, "eventfd", er);
+  }
+  pthread_mutex_init(&r->mu, NULL);
+  napi_value name;
+  napi_create_string_utf8(env, "duocell:splice", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, r, splice_done_js, &r->tsfn) != napi_ok) {
+    close(r->ev);
+    close(r->ep);
+    free(r);
+    return throw_errno(env, "spliceInit", EINVAL);
+  }
+  napi_unref_threadsafe_function(env, r->tsfn);
+  int rc = pthread_create(&r->thread, NULL, relay_main, r);
+  if (rc != 0) {
+    napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
+    close(r->ev);
+    close(r->ep);
+    free(r);
+    return throw_errno(env, "pthread_create", rc);
+  }
+  napi_set_instance_data(env, r, NULL, NULL);
+  /* Added after the tsfn: cleanup hooks run last-in first-out, so the thread stops first. */
+  napi_add_env_cleanup_hook(env, splice_cleanup, r);
+  return undef(env);
+}
+
+static struct dc_sess *table_get(struct dc_relay *r, napi_env env, napi_value v) {
+  double id = -1;
+  napi_get_value_double(env, v, &id);
+  if (!(id >= 0) || id > 9007199254740991.0) return NULL;
+  uint64_t x = (uint64_t)id;
+  uint32_t slot = (uint32_t)(x & (DC_MAX_SLOTS - 1));
+  uint32_t gen = (uint32_t)(x >> DC_SLOT_BITS);
+  if (slot >= r->used) return NULL;
+  struct dc_sess *s = r->slots[slot];
+  return s != NULL && s->gen == gen ? s : NULL;
+}
+
+static int table_put(struct dc_relay *r, struct dc_sess *s) {
+  uint32_t slot;
+  if (r->nfree > 0) {
+    slot = r->freelist[--r->nfree];
+  } else {
+    if (r->used == r->nslots) {
+      if (r->nslots >= DC_MAX_SLOTS) return -1;
+      uint32_t n = r->nslots == 0 ? 1024 : r->nslots * 2;
+      struct dc_sess **ns = realloc(r->slots, n * sizeof *ns);
+      if (ns == NULL) return -1;
+      r->slots = ns;
+      uint32_t *nf = realloc(r->freelist, n * sizeof *nf);
+      if (nf == NULL) return -1;
+      r->freelist = nf;
+      r->nslots = n;
+    }
+    slot = r->used++;
+  }
+  r->gen = (r->gen + 1) & 0x7fffffffu;
+  s->slot = slot;
+  s->gen = r->gen;
+  r->slots[slot] = s;
+  return 0;
+}
+
+static int copy_early(napi_env env, napi_value v, struct dc_dir *d) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  if (!isbuf) return 0;
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, v, &data, &len);
+  if (len == 0) return 0;
+  d->early = malloc(len);
+  if (d->early == NULL) return -1;
+  memcpy(d->early, data, len);
+  d->early_len = len;
+  return 0;
+}
+
+/*
+ * spliceStart(clientFd, serverFd, earlyUp?, earlyDown?) -> id
+ * Relays between duplicates of the two fds from now on; the caller closes its own handles
+ * (without shutdown) right after. earlyUp/earlyDown: bytes already read from the client/server
+ * by JS, sent to the other side before anything else.
+ */
+static napi_value js_splice_start(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  struct dc_relay *r = relay_of(env);
+  if (r == NULL) return throw_errno(env, "spliceStart (spliceInit first)", EINVAL);
+  int cfd = arg_i32(env, argv[0]), sfd = arg_i32(env, argv[1]);
+  if (cfd < 0 || sfd < 0 || cfd == sfd) return throw_errno(env, "spliceStart", EBADF);
+  struct dc_sess *s = calloc(1, sizeof *s);
+  if (s == NULL) return throw_errno(env, "spliceStart", ENOMEM);
+  for (int k = 0; k < 2; k++) {
+    struct dc_dir *d = &s->d[k];
+    d->s = s;
+    d->pr = d->pw = -1;
+    d->cap = DC_PIPE_DEFAULT;
+    s->end[k].s = s;
+    s->end[k].side = k;
+    s->fd[k] = -1;
+  }
+  if ((argc > 2 && copy_early(env, argv[2], &s->d[0]) < 0) || (argc > 3 && copy_early(env, argv[3], &s->d[1]) < 0)) {
+    free(s->d[0].early);
+    free(s);
+    return throw_errno(env, "spliceStart", ENOMEM);
+  }
+  int err = 0;
+  const char *what = "dup";
+  s->fd[0] = fcntl(cfd, F_DUPFD_CLOEXEC, 3);
+  if (s->fd[0] < 0) err = errno;
+  if (err == 0) {
+    s->fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
+    if (s->fd[1] < 0) err = errno;
+  }
+  if (err == 0 && table_put(r, s) < 0) {
+    err = ENFILE;
+    what = "spliceStart (session table)";
+  }
+  if (err != 0) {
+    if (s->fd[0] >= 0) close(s->fd[0]);
+    if (s->fd[1] >= 0) close(s->fd[1]);
+    free(s->d[0].early);
+    free(s->d[1].early);
+    free(s);
+    return throw_errno(env, what, err);
+  }
+  s->d[0].src = s->fd[0];
+  s->d[0].dst = s->fd[1];
+  s->d[1].src = s->fd[1];
+  s->d[1].dst = s->fd[0];
+  s->last_ms = now_ms();
+  double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
+  struct epoll_event e0 = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[0]}};
+  if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[0], &e0) < 0) {
+    err = errno;
+    r->slots[s->slot] = NULL;
+    r->freelist[r->nfree++] = s->slot;
+    close(s->fd[0]);
+    close(s->fd[1]);
+    free(s->d[0].early);
+    free(s->d[1].early);
+    free(s);
+    return throw_errno(env, "epoll_ctl", err);
+  }
+  if (r->active++ == 0) napi_ref_threadsafe_function(env, r->tsfn);
+  struct epoll_event e1 = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[1]}};
+  if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[1], &e1) < 0) {
+    /* The thread may already be working on fd[0]: end the session through it (reset). */
+    pthread_mutex_lock(&r->mu);
+    if (!s->done && !s->abort_queued) {
+      s->abort_queued = 1;
+      s->next_abort = r->aborts;
+      r->aborts = s;
+    }
+    pthread_mutex_unlock(&r->mu);
+    uint64_t one = 1;
+    ssize_t w = write(r->ev, &one, sizeof one);
+    (void)w;
+  }
+  napi_value out;
+  napi_create_double(env, id, &out);
+  return out;
+}
+
+/* spliceStats(id, out: Float64Array(5)) -> bool: [up, down, lastActivityMs, clientFd, serverFd] */
+static napi_value js_splice_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  struct dc_relay *r = relay_of(env);
+  struct dc_sess *s = r == NULL ? NULL : table_get(r, env, argv[0]);
+  napi_value res;
+  if (s == NULL) {
+    napi_get_boolean(env, false, &res);
+    return res;
+  }
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  bool is = false;
+  napi_is_typedarray(env, argv[1], &is);
+  if (!is || napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_float64_array || len < 5)
+    return throw_errno(env, "spliceStats", EINVAL);
+  double *o = data;
+  o[0] = (double)__atomic_load_n(&s->d[0].bytes, __ATOMIC_RELAXED);
+  o[1] = (double)__atomic_load_n(&s->d[1].bytes, __ATOMIC_RELAXED);
+  o[2] = (double)__atomic_load_n(&s->last_ms, __ATOMIC_RELAXED);
+  o[3] = s->fd[0];
+  o[4] = s->fd[1];
+  napi_get_boolean(env, true, &res);
+  return res;
+}
+
+/* spliceAbort(id) -> bool: reset both sides of a live spliced session (completion follows) */
+static napi_value js_splice_abort(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct dc_relay *r = relay_of(env);
+  struct dc_sess *s = r == NULL ? NULL : table_get(r, env, argv[0]);
+  napi_value res;
+  bool ok = false;
+  if (s != NULL) {
+    int wake = 0;
+    pthread_mutex_lock(&r->mu);
+    if (!s->done) {
+      ok = true;
+      if (!s->abort_queued) {
+        s->abort_queued = 1;
+        s->next_abort = r->aborts;
+        r->aborts = s;
+        wake = 1;
+      }
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (wake) {
+      uint64_t one = 1;
+      ssize_t w = write(r->ev, &one, sizeof one);
+      (void)w;
+    }
+  }
+  napi_get_boolean(env, ok, &res);
+  return res;
+}
+
+/* spliceActive() -> live spliced sessions (completion not yet delivered) */
+static napi_value js_splice_active(napi_env env, napi_callback_info info) {
+  struct dc_relay *r = relay_of(env);
+  return ret_i32(env, r == NULL ? 0 : (int32_t)r->active);
+}
+
 #define EXPORT(name, fn)                                                   \
   do {                                                                     \
     napi_value f;                                                          \
@@ -306,6 +937,11 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("fullInfo", js_full_info);
   EXPORT("sdNotify", js_sd_notify);
   EXPORT("countFds", js_count_fds);
+  EXPORT("spliceInit", js_splice_init);
+  EXPORT("spliceStart", js_splice_start);
+  EXPORT("spliceStats", js_splice_stats);
+  EXPORT("spliceAbort", js_splice_abort);
+  EXPORT("spliceActive", js_splice_active);
   return exports;
 }
 

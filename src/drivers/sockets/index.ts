@@ -12,6 +12,7 @@ import {
 } from './decode.js';
 
 export * from './decode.js';
+export * from './splice.js';
 
 /**
  * The typed face of the socket layer. Everything else in duocell creates MPTCP/transparent

@@ -26,6 +26,12 @@ export interface NativeSockets {
   };
   sdNotify(socketPath: string, message: string): void;
   countFds(): number;
+  /** Spliced relay (see the top of the splice section in native/sockets.c). Absent in older builds. */
+  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number) => void): void;
+  spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer): number;
+  spliceStats?(id: number, out: Float64Array): boolean;
+  spliceAbort?(id: number): boolean;
+  spliceActive?(): number;
 }
 
 let cached: NativeSockets | undefined;
@@ -34,7 +40,9 @@ export function native(): NativeSockets {
   if (cached !== undefined) return cached;
   const here = path.dirname(fileURLToPath(import.meta.url));
   // src/drivers/sockets or dist/src/drivers/sockets → project root
+  const override = process.env['DUOCELL_SOCKETS_ADDON'];
   const candidates = [
+    ...(override === undefined || override === '' ? [] : [path.resolve(override)]),
     path.resolve(here, '../../../build/Release/duocell_sockets.node'),
     path.resolve(here, '../../../../build/Release/duocell_sockets.node'),
   ];

@@ -1,14 +1,24 @@
 import type net from 'node:net';
+import { DuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import { fdOf, spliceAbort, spliceAvailable, spliceStart, spliceStats, type SpliceDone } from '../../drivers/sockets/index.js';
 
 /**
  * Relays bytes between two connected sockets until both directions are finished.
  *
- * - Backpressure both ways: a slow reader pauses the other side's reads (stream.pipe).
+ * - Backpressure both ways: a slow reader stops reads from the other side.
  * - Half-close: a FIN from one side becomes a FIN (shutdown of writing) on the other; the other
  *   direction keeps flowing. Both sockets must be created with allowHalfOpen: true.
- * - Reset: an error or RST on one side resets the other (resetAndDestroy), so peers see what
- *   happened instead of a clean FIN.
+ * - Reset: an error or RST on one side resets the other, so peers see what happened instead of
+ *   a clean FIN.
  * - Accounting: bytes per direction; `lastActivity` for the engine's idle sweep.
+ *
+ * Two ways to move the bytes, same semantics (docs/relay.md):
+ * - `splice` (default when the addon has it): the two fds are handed to the addon's relay
+ *   thread, which moves bytes socket → pipe → socket with splice(2); nothing passes through
+ *   JavaScript. Bytes Node had already read (a front's leftovers) go first; Node's handles are
+ *   closed right after the hand-over (no shutdown: the addon holds duplicates).
+ * - `js`: stream.pipe both ways (DUOCELL_RELAY=js, or when the addon cannot splice).
  */
 export interface RelayStats {
   up: number;
@@ -16,10 +26,36 @@ export interface RelayStats {
   lastActivity: number;
 }
 
+export type RelayMode = 'splice' | 'js';
+
+export interface RelayResult {
+  reset: boolean;
+  error?: Error;
+}
+
+const log = logger('duocell:proxy:relay');
+const EMPTY = Buffer.alloc(0);
+const ECONNABORTED = 103;
+
+/** The relay mode for new sessions: DUOCELL_RELAY=js|splice, else splice when the addon has it. */
+export function relayMode(): RelayMode {
+  const want = process.env['DUOCELL_RELAY'];
+  if (want === 'js') return 'js';
+  return spliceAvailable() ? 'splice' : 'js';
+}
+
 export class Relay {
-  readonly stats: RelayStats = { up: 0, down: 0, lastActivity: Date.now() };
-  readonly done: Promise<{ reset: boolean; error?: Error }>;
-  #finish!: (r: { reset: boolean; error?: Error }) => void;
+  readonly done: Promise<RelayResult>;
+  #mode: RelayMode;
+  #finish!: (r: RelayResult) => void;
+  #settled = false;
+  /** JS mode: live counters. */
+  #js: RelayStats | undefined;
+  /** Splice mode: the addon's session id once handed over, and the final counts. */
+  #id = -1;
+  #final: RelayStats | undefined;
+  readonly #since = Date.now();
+  #aborted = false;
   #closed = 0;
   #reset = false;
   #error: Error | undefined;
@@ -28,9 +64,133 @@ export class Relay {
   constructor(
     readonly client: net.Socket,
     readonly server: net.Socket,
+    mode: RelayMode = relayMode(),
   ) {
     this.done = new Promise((r) => (this.#finish = r));
-    const st = this.stats;
+    this.#mode = mode;
+    if (mode === 'splice') this.#splice();
+    else this.#pipe();
+  }
+
+  /** How this session's bytes move (a failed splice hand-over falls back to js). */
+  get mode(): RelayMode {
+    return this.#mode;
+  }
+
+  get stats(): RelayStats {
+    if (this.#js !== undefined) return this.#js;
+    if (this.#final !== undefined) return this.#final;
+    if (this.#id >= 0) {
+      const s = spliceStats(this.#id);
+      if (s !== undefined) return { up: s.up, down: s.down, lastActivity: s.lastActivity };
+    }
+    return { up: 0, down: 0, lastActivity: this.#since };
+  }
+
+  /** A live fd of one side, for getsockopt (MPTCP_FULL_INFO) only; undefined once closed. */
+  fd(side: 'client' | 'server'): number | undefined {
+    if (this.#id >= 0) {
+      if (this.#final !== undefined) return undefined;
+      const s = spliceStats(this.#id);
+      return s === undefined ? undefined : side === 'client' ? s.clientFd : s.serverFd;
+    }
+    return fdOf(side === 'client' ? this.client : this.server);
+  }
+
+  /** Reset both sides now (idle timeout, policy, shutdown deadline). */
+  abort(): void {
+    this.#aborted = true;
+    this.#reset = true;
+    if (this.#id >= 0) {
+      if (this.#final === undefined) spliceAbort(this.#id);
+      return;
+    }
+    if (!this.client.destroyed) this.client.resetAndDestroy();
+    if (!this.server.destroyed) this.server.resetAndDestroy();
+  }
+
+  #settle(r: RelayResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#finish(r);
+  }
+
+  // ---- splice ------------------------------------------------------------------------------
+
+  #splice(): void {
+    const { client, server } = this;
+    // Writes Node still holds (a front's reply, early bytes toward the server) must reach the
+    // kernel before the fds change hands: closing a handle would drop them.
+    const pending: Array<Promise<void>> = [];
+    if (client.writableLength > 0 || client.connecting) pending.push(flushed(client));
+    if (server.writableLength > 0 || server.connecting) pending.push(flushed(server));
+    if (pending.length === 0) {
+      this.#handover();
+      return;
+    }
+    const onError = (e: Error): void => {
+      this.#error ??= e;
+    };
+    client.on('error', onError);
+    server.on('error', onError);
+    void Promise.all(pending).then(() => {
+      client.removeListener('error', onError);
+      server.removeListener('error', onError);
+      this.#handover();
+    });
+  }
+
+  #handover(): void {
+    const { client, server } = this;
+    if (this.#aborted || client.destroyed || server.destroyed) {
+      // A side failed or closed while its writes drained, or abort() came first: reset the rest.
+      if (!client.destroyed) client.resetAndDestroy();
+      if (!server.destroyed) server.resetAndDestroy();
+      this.#final = { up: 0, down: 0, lastActivity: Date.now() };
+      this.#settle({ reset: true, ...(this.#error === undefined ? {} : { error: this.#error }) });
+      return;
+    }
+    const cfd = fdOf(client);
+    const sfd = fdOf(server);
+    if (cfd === undefined || sfd === undefined) {
+      this.#mode = 'js';
+      this.#pipe();
+      return;
+    }
+    // Bytes Node already read (a front's leftovers, data that came while paused) go first.
+    const up = drain(client);
+    const down = drain(server);
+    try {
+      this.#id = spliceStart(cfd, sfd, (r) => this.#spliced(r), up, down);
+    } catch (e) {
+      log.warn({ code: (e as DuocellError).code, err: (e as Error).message }, 'splice hand-over failed: relaying in JS');
+      if (up !== undefined) client.unshift(up);
+      if (down !== undefined) server.unshift(down);
+      this.#mode = 'js';
+      this.#pipe();
+      return;
+    }
+    // From here Node must not touch the fds: close its handles. uv_close neither shuts down nor
+    // resets; the addon relays on its own duplicates.
+    client.destroy();
+    server.destroy();
+  }
+
+  #spliced(r: SpliceDone): void {
+    this.#final = { up: r.up, down: r.down, lastActivity: Date.now() };
+    const error =
+      r.reset && r.errno !== 0 && r.errno !== ECONNABORTED
+        ? new DuocellError('DC_PROXY_RESET', `${r.errnoName ?? r.errno} on one side; reset propagated`, { errno: r.errno, origin: 'kernel' })
+        : undefined;
+    this.#settle({ reset: r.reset, ...(error === undefined ? {} : { error }) });
+  }
+
+  // ---- js ----------------------------------------------------------------------------------
+
+  #pipe(): void {
+    const { client, server } = this;
+    const st: RelayStats = { up: 0, down: 0, lastActivity: Date.now() };
+    this.#js = st;
     client.on('data', (d: Buffer) => {
       st.up += d.length;
       st.lastActivity = Date.now();
@@ -51,7 +211,7 @@ export class Relay {
     client.on('error', onError(server));
     server.on('error', onError(client));
     const onClose = (): void => {
-      if (++this.#closed === 2) this.#finish({ reset: this.#reset, ...(this.#error === undefined ? {} : { error: this.#error }) });
+      if (++this.#closed === 2) this.#settle({ reset: this.#reset, ...(this.#error === undefined ? {} : { error: this.#error }) });
     };
     // A socket fully closed (both directions) while its peer still has data in flight: the
     // peer finishes on its own (pipe end / FIN); if the closed one was reset, the peer is reset.
@@ -68,12 +228,27 @@ export class Relay {
     };
     client.on('end', maybeClose);
     server.on('end', maybeClose);
+    client.resume();
   }
+}
 
-  /** Reset both sides now (idle timeout, policy, shutdown deadline). */
-  abort(): void {
-    this.#reset = true;
-    if (!this.client.destroyed) this.client.resetAndDestroy();
-    if (!this.server.destroyed) this.server.resetAndDestroy();
-  }
+/** Resolves when every write Node holds for `s` has reached the kernel (or `s` is gone). */
+function flushed(s: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      s.removeListener('close', done);
+      resolve();
+    };
+    s.once('close', done);
+    s.write(EMPTY, done);
+  });
+}
+
+/** Take what Node has buffered on the readable side. */
+function drain(s: net.Socket): Buffer | undefined {
+  if (s.readableLength === 0) return undefined;
+  const parts: Buffer[] = [];
+  for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) parts.push(c);
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }

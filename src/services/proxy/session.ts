@@ -34,9 +34,10 @@ export class Session {
 
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
-    const cfd = fdOf(this.client);
+    // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
+    const cfd = this.relay !== undefined ? this.relay.fd('client') : fdOf(this.client);
     if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = fullInfo(cfd) ?? this.lastClientInfo;
-    const sfd = this.upstream === undefined ? undefined : fdOf(this.upstream);
+    const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : fdOf(this.upstream);
     if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = fullInfo(sfd) ?? this.lastServerInfo;
   }
 

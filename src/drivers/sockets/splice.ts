@@ -1,0 +1,112 @@
+import { getSystemErrorName } from 'node:util';
+import { DuocellError } from '../../core/errors.js';
+import { native, type NativeSockets } from './native.js';
+
+/**
+ * The typed face of the addon's spliced relay (native/sockets.c, "Spliced relay"): bytes move
+ * between two connected sockets socket → pipe → socket with splice(2) on one relay thread and
+ * never enter JavaScript. The caller hands over two fds (the addon relays on duplicates of
+ * them) and must close its own handles right after, without shutdown.
+ */
+
+export interface SpliceDone {
+  /** Bytes delivered client → server and server → client. */
+  up: number;
+  down: number;
+  /** True when the session ended in a reset (error or RST on a side, or abort()). */
+  reset: boolean;
+  /** The errno behind a reset (ECONNABORTED for abort()), 0 otherwise. */
+  errno: number;
+  /** The errno's name (ECONNRESET, …), when there is one. */
+  errnoName?: string;
+}
+
+export interface SpliceStats {
+  up: number;
+  down: number;
+  /** Date.now() of the last byte moved (or of the hand-over). */
+  lastActivity: number;
+  /** The session's own fds, valid until its completion is delivered (getsockopt only). */
+  clientFd: number;
+  serverFd: number;
+}
+
+type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'spliceActive'>>;
+
+let api: Spliced | null | undefined;
+const waiting = new Map<number, (r: SpliceDone) => void>();
+const scratch = new Float64Array(5);
+
+function load(): Spliced | null {
+  if (api !== undefined) return api;
+  try {
+    const n = native();
+    if (typeof n.spliceInit !== 'function' || typeof n.spliceStart !== 'function') {
+      api = null;
+      return api;
+    }
+    n.spliceInit((id, up, down, reset, errno) => {
+      const cb = waiting.get(id);
+      if (cb === undefined) return;
+      waiting.delete(id);
+      const r: SpliceDone = { up, down, reset, errno };
+      if (errno !== 0) r.errnoName = errnoName(errno);
+      cb(r);
+    });
+    api = n as Spliced;
+  } catch {
+    api = null;
+  }
+  return api;
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** True when the loaded addon has the spliced relay (and it started). */
+export function spliceAvailable(): boolean {
+  return load() !== null;
+}
+
+/**
+ * Relay between the two fds from now on; `onDone` runs once with the final counts. `earlyUp` /
+ * `earlyDown`: bytes already read from the client / server, sent before anything else.
+ * Throws DC_SOCKET_SYSCALL (fds untouched, caller still owns them) when the hand-over fails.
+ */
+export function spliceStart(clientFd: number, serverFd: number, onDone: (r: SpliceDone) => void, earlyUp?: Buffer, earlyDown?: Buffer): number {
+  const n = load();
+  if (n === null) throw new DuocellError('DC_SOCKET_NATIVE', 'this build of the socket addon has no spliced relay');
+  let id: number;
+  try {
+    id = n.spliceStart(clientFd, serverFd, earlyUp, earlyDown);
+  } catch (e) {
+    const err = e as Error & { errno?: number; syscall?: string };
+    throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });
+  }
+  waiting.set(id, onDone);
+  return id;
+}
+
+/** Live counters of a spliced session; undefined once its completion has been delivered. */
+export function spliceStats(id: number): SpliceStats | undefined {
+  const n = load();
+  if (n === null || !n.spliceStats(id, scratch)) return undefined;
+  return { up: scratch[0]!, down: scratch[1]!, lastActivity: scratch[2]!, clientFd: scratch[3]!, serverFd: scratch[4]! };
+}
+
+/** Reset both sides of a live spliced session; its completion follows (reset: true). */
+export function spliceAbort(id: number): boolean {
+  const n = load();
+  return n !== null && n.spliceAbort(id);
+}
+
+/** Spliced sessions whose completion has not been delivered yet. */
+export function spliceActive(): number {
+  const n = load();
+  return n === null ? 0 : n.spliceActive();
+}

@@ -1,0 +1,298 @@
+// The spliced relay (native/sockets.c, src/services/proxy/relay.ts) on loopback: every semantic
+// of the JS relay — bytes intact both ways, half-close both ways, reset both ways, abort,
+// backpressure, live counters, early bytes — and no fd left behind. MPTCP cases need
+// net.mptcp.enabled=1 (runs in CI as root).
+import t from 'tap';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { Relay } from '../../src/services/proxy/relay.js';
+import { createConnectSocket, createListenSocket, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
+import { sh } from '../helpers/hosts.js';
+
+const mptcpOn = (await sh('sysctl', ['-n', 'net.mptcp.enabled'], { allowFail: true })).trim() === '1';
+const MiB = 1 << 20;
+
+/** A listener that hands accepted sockets to whoever waits (paused, half-open allowed). */
+async function listener(mptcp: boolean): Promise<{ port: number; next(): Promise<net.Socket>; close(): void }> {
+  const fd = createListenSocket({ host: '127.0.0.1', port: 0, mptcp });
+  const queue: net.Socket[] = [];
+  const waiters: Array<(s: net.Socket) => void> = [];
+  const srv = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
+    const w = waiters.shift();
+    if (w !== undefined) w(s);
+    else queue.push(s);
+  });
+  await new Promise<void>((r) => srv.listen({ fd }, r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    next: () => new Promise((r) => (queue.length > 0 ? r(queue.shift()!) : waiters.push(r))),
+    // (stop listening; net.Server.close's callback would wait for the accepted sockets)
+    close: () => void srv.close(),
+  };
+}
+
+function connect(port: number, mptcp: boolean): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = new net.Socket({ fd: createConnectSocket({ family: 4, mptcp }), allowHalfOpen: true, readable: true, writable: true });
+    s.once('error', reject);
+    s.connect(port, '127.0.0.1', () => {
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+  });
+}
+
+/**
+ * client ──► [ci  relay  so] ──► si (server). Returns the two outer ends and the relay.
+ * `before` runs on (ci, so) before the relay takes them (early bytes, pending writes).
+ */
+async function chain(
+  mptcp: boolean,
+  before?: (ci: net.Socket, so: net.Socket, client: net.Socket, server: net.Socket) => Promise<void> | void,
+): Promise<{ client: net.Socket; server: net.Socket; relay: Relay }> {
+  const front = await listener(mptcp);
+  const back = await listener(mptcp);
+  const client = await connect(front.port, mptcp);
+  const ci = await front.next();
+  const so = await connect(back.port, mptcp);
+  const server = await back.next();
+  server.resume();
+  server.pause();
+  front.close();
+  back.close();
+  ci.on('error', () => undefined);
+  so.on('error', () => undefined);
+  if (before !== undefined) await before(ci, so, client, server);
+  const relay = new Relay(ci, so, 'splice');
+  return { client, server, relay };
+}
+
+/** Read everything until EOF (or error), hashing it. */
+function collect(s: net.Socket): Promise<{ bytes: number; hash: string; error?: string }> {
+  return new Promise((resolve) => {
+    const h = createHash('sha256');
+    let bytes = 0;
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+      h.update(d);
+    });
+    s.once('end', () => resolve({ bytes, hash: h.digest('hex') }));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve({ bytes, hash: '', error: e.code ?? e.message }));
+    s.resume();
+  });
+}
+
+/** Write `n` pseudo-random bytes with backpressure, then FIN unless told not to; resolves with the hash. */
+function send(s: net.Socket, n: number, end = true): Promise<string> {
+  const block = Buffer.alloc(256 * 1024);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 2654435761) >>> 24;
+  const h = createHash('sha256');
+  return new Promise((resolve) => {
+    let left = n;
+    let round = 0;
+    const pump = (): void => {
+      while (left > 0) {
+        const c = block.subarray(0, Math.min(left, block.length));
+        c[0] = round++ & 0xff; // vary blocks so reordering would show
+        const copy = Buffer.from(c);
+        h.update(copy);
+        left -= copy.length;
+        if (!s.write(copy)) {
+          s.once('drain', pump);
+          return;
+        }
+      }
+      if (end) s.end();
+      resolve(h.digest('hex'));
+    };
+    pump();
+  });
+}
+
+function closed(s: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    if (s.destroyed) return resolve('closed');
+    let code = 'closed';
+    s.once('error', (e: NodeJS.ErrnoException) => (code = e.code ?? 'error'));
+    s.once('close', () => resolve(code));
+    s.resume();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon has no spliced relay (rebuild it)' }, async (t) => {
+  t.test('hands over: both sockets closed in Node, mode splice', async (t) => {
+    const { client, server, relay } = await chain(false);
+    t.equal(relay.mode, 'splice');
+    t.ok(relay.client.destroyed && relay.server.destroyed, "Node's handles are closed after the hand-over");
+    t.ok(relay.fd('client') !== undefined && relay.fd('server') !== undefined, 'live fds for getsockopt');
+    client.end();
+    server.end();
+    await Promise.all([collect(client), collect(server)]);
+    const r = await relay.done;
+    t.equal(r.reset, false);
+    t.equal(relay.fd('client'), undefined, 'no fd after completion');
+  });
+
+  for (const mptcp of [false, true]) {
+    t.test(`${mptcp ? 'MPTCP' : 'TCP'}: 16 MiB each way at once, intact, counted`, { skip: mptcp && !mptcpOn ? 'net.mptcp.enabled is not 1' : false }, async (t) => {
+      const { client, server, relay } = await chain(mptcp);
+      const atServer = collect(server);
+      const atClient = collect(client);
+      const [upHash, downHash] = await Promise.all([send(client, 16 * MiB), send(server, 16 * MiB)]);
+      const [s, c] = await Promise.all([atServer, atClient]);
+      t.equal(s.bytes, 16 * MiB);
+      t.equal(s.hash, upHash, 'client → server intact');
+      t.equal(c.bytes, 16 * MiB);
+      t.equal(c.hash, downHash, 'server → client intact');
+      const r = await relay.done;
+      t.equal(r.reset, false, 'clean end');
+      t.same({ up: relay.stats.up, down: relay.stats.down }, { up: 16 * MiB, down: 16 * MiB }, 'final counts');
+    });
+  }
+
+  t.test('half-close: client FIN first, server keeps sending', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const atServer = collect(server);
+    client.end(Buffer.from('bye'));
+    const s = await atServer;
+    t.equal(s.bytes, 3, "the server got the client's bytes and its FIN");
+    const atClient = collect(client);
+    const h = await send(server, 4 * MiB);
+    const c = await atClient;
+    t.equal(c.bytes, 4 * MiB, 'all bytes after the FIN arrived');
+    t.equal(c.hash, h);
+    t.equal((await relay.done).reset, false);
+  });
+
+  t.test('half-close: server FIN first, client keeps sending', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const atClient = collect(client);
+    server.end();
+    const c = await atClient;
+    t.equal(c.bytes, 0, "the client saw the server's FIN");
+    const atServer = collect(server);
+    const h = await send(client, 4 * MiB);
+    const s = await atServer;
+    t.equal(s.bytes, 4 * MiB);
+    t.equal(s.hash, h);
+    const r = await relay.done;
+    t.equal(r.reset, false);
+    t.equal(relay.stats.up, 4 * MiB);
+  });
+
+  t.test('reset from the client reaches the server as a reset', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const atServer = closed(server);
+    client.write('x');
+    await sleep(50);
+    client.resetAndDestroy();
+    t.equal(await atServer, 'ECONNRESET');
+    const r = await relay.done;
+    t.equal(r.reset, true);
+    t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+  });
+
+  t.test('reset from the server reaches the client as a reset (mid-transfer)', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const atClient = closed(client);
+    void send(client, 64 * MiB, false).catch(() => undefined);
+    client.on('error', () => undefined);
+    await sleep(100);
+    server.resetAndDestroy();
+    t.equal(await atClient, 'ECONNRESET');
+    t.equal((await relay.done).reset, true);
+  });
+
+  t.test('abort() resets both sides', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const a = closed(client);
+    const b = closed(server);
+    await sleep(20);
+    relay.abort();
+    t.same(await Promise.all([a, b]), ['ECONNRESET', 'ECONNRESET']);
+    const r = await relay.done;
+    t.equal(r.reset, true);
+    t.equal(r.error, undefined, 'an abort is not an error');
+  });
+
+  t.test('backpressure: a server that does not read stops the client, counters live', async (t) => {
+    const { client, server, relay } = await chain(false);
+    const before = relay.stats.lastActivity;
+    const sent = send(client, 64 * MiB);
+    await sleep(500);
+    const stalled = relay.stats.up;
+    t.ok(stalled > 0, `bytes counted while live (${stalled})`);
+    t.ok(stalled < 32 * MiB, `bounded while the server does not read (${stalled} bytes in flight)`);
+    t.ok(client.writableLength > 0, 'the client is held back');
+    await sleep(300);
+    t.ok(relay.stats.up - stalled < 4 * MiB, 'and stays bounded');
+    t.ok(relay.stats.lastActivity >= before, 'lastActivity moves with bytes');
+    const atServer = collect(server);
+    const h = await sent;
+    const s = await atServer;
+    t.equal(s.hash, h, 'everything arrives once the server reads');
+    server.end();
+    await collect(client);
+    await relay.done;
+  });
+
+  t.test('early bytes and pending writes go first, in order', async (t) => {
+    const { client, server, relay } = await chain(false, async (ci, so, c) => {
+      // client bytes Node read but nobody consumed (a front's leftovers)
+      c.write('early-up|');
+      await new Promise<void>((r) => ci.once('readable', () => r()));
+      ci.unshift(Buffer.from('front-leftover|'));
+      // a reply still queued in Node toward the server side
+      so.write(Buffer.alloc(4 * MiB, 0x61));
+    });
+    const atServer = collect(server);
+    const atClient = collect(client);
+    client.end('late-up');
+    server.end('down');
+    const [s, c] = await Promise.all([atServer, atClient]);
+    t.equal(c.bytes, 4, 'the client got the server bytes');
+    const expect = createHash('sha256').update(Buffer.alloc(4 * MiB, 0x61)).update('front-leftover|early-up|late-up').digest('hex');
+    t.equal(s.bytes, 4 * MiB + 'front-leftover|early-up|late-up'.length, 'pending write + early + late bytes');
+    t.equal(s.hash, expect, 'in order: the pending write, the early bytes, then the rest');
+    t.equal((await relay.done).reset, false);
+  });
+
+  t.test('no fd and no spliced session left behind after 300 mixed sessions', async (t) => {
+    await sleep(200);
+    const base = openFdCount();
+    const relays: Relay[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const { client, server, relay } = await chain(i % 4 === 3 && mptcpOn);
+          relays.push(relay);
+          client.on('error', () => undefined);
+          server.on('error', () => undefined);
+          if (i % 3 === 0) {
+            client.resetAndDestroy();
+            server.destroy();
+          } else if (i % 3 === 1) {
+            client.end('x');
+            server.end('y');
+            client.resume();
+            server.resume();
+          } else {
+            relay.abort();
+            client.resume();
+            server.resume();
+          }
+          await relay.done;
+          client.destroy();
+          server.destroy();
+        }),
+      );
+    }
+    const end = Date.now() + 10_000;
+    while ((spliceActive() > 0 || openFdCount() > base + 2) && Date.now() < end) await sleep(50);
+    t.equal(spliceActive(), 0, 'no spliced session alive');
+    t.ok(openFdCount() <= base + 2, `fds back to baseline (${base} → ${openFdCount()})`);
+    t.ok(relays.every((r) => r.mode === 'splice'), 'all were spliced');
+  });
+});
