@@ -17,6 +17,9 @@ want tcpdump tcpdump
 want conntrack conntrack
 want ethtool ethtool
 want systemd-analyze systemd
+want python3 python3
+want chromium chromium            # the web page's browser tests (playwright-core drives it)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need_pkgs[*]} and not root; install them with apt-get" >&2

@@ -5,6 +5,7 @@ import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
 import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
+import { storeBackedPolicy } from './policy.js';
 
 /**
  * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
@@ -29,6 +30,10 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
   const emit = (name: WebEventName): void => void bus.emit(name);
   i.engine.on('session', () => emit('sessions'));
   i.engine.on('closed', () => emit('sessions'));
+  i.store.onChange(() => {
+    emit('subscribers');
+    emit('policy');
+  });
   const paths = i.paths ?? ((): PathView[] => readUplinks(i.board.uplinks));
   return {
     emit,
@@ -41,17 +46,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     }),
     sessions: () => i.engine.sessions() as WebSessionView[],
     paths,
-    subscribers: {
-      list: () => Promise.reject(unavailable('subscriber editing')),
-      get: () => Promise.reject(unavailable('subscriber editing')),
-      create: () => Promise.reject(unavailable('subscriber editing')),
-      update: () => Promise.reject(unavailable('subscriber editing')),
-      remove: () => Promise.reject(unavailable('subscriber editing')),
-    },
-    policy: {
-      get: () => Promise.reject(unavailable('policy')),
-      set: () => Promise.reject(unavailable('policy')),
-    },
+    ...storeBackedPolicy(i.store),
     proxies: () => [],
     ota: {
       status: () => ({ version: null, previousVersion: null, appliedAt: null, lastCheck: null, lastError: null, source: null }),
