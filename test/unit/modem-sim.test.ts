@@ -168,6 +168,17 @@ t.test('modem over real ptys (simulated EC25; needs socat)', { skip: haveSocat ?
     t.equal(sim.sessions.length, 1, 'one data session in the modem again');
   });
 
+  t.test('registration loss seen through the AT +CEREG URC alone (no QMI indication, slow polling)', async (t) => {
+    const { sim, m } = await rig(t, { nasIndications: false }, { ipFamily: 'ipv4', pollMs: 5000 });
+    m.start();
+    await waitState(m, 'connected', 20000);
+    const down = waitState(m, 'searching', 2000);
+    await sim.act({ action: 'deregister' });
+    const c = await down;
+    t.match(c.reason, /\+CEREG URC/, 'the reason names the URC');
+    t.equal(m.snapshot().registration?.source, 'at');
+  });
+
   t.test('data session dropped by the network → reconnects with back-off', async (t) => {
     const { sim, m } = await rig(t, {}, { ipFamily: 'ipv4' });
     m.start();

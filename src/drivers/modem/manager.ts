@@ -773,7 +773,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
         const r = parseRegistration(u.line);
         // AT only reports losses faster; gains are confirmed over QMI (which also gives the PLMN)
         if (!r.registered && this.#registered)
-          this.#setRegistration({ registered: false, state: r.state.toLowerCase(), accessTech: r.accessTech, source: 'at' }, `${u.name} URC`);
+          this.#setRegistration({ registered: false, state: r.state.toLowerCase(), accessTech: r.accessTech.toLowerCase(), source: 'at' }, `${u.name} URC`);
         else if (r.registered && !this.#registered) this.#poke();
       } catch (e) {
         log.debug({ line: u.line, err: (e as Error).message }, 'unparsable registration URC');

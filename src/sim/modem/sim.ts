@@ -58,6 +58,8 @@ export interface ModemSimConfig {
   readonly signal?: { readonly rssi: number; readonly rsrq: number; readonly rsrp: number; readonly snr: number };
   /** False: DMS refuses the UIM PIN messages (as newer firmware does); the UIM service works. */
   readonly dmsUim?: boolean;
+  /** False: no NAS Serving System indications (only AT URCs and polling tell of changes). */
+  readonly nasIndications?: boolean;
 }
 
 export const DEFAULT_SIM_CONFIG = {
@@ -76,6 +78,7 @@ export const DEFAULT_SIM_CONFIG = {
   band: 3,
   signal: { rssi: -65, rsrq: -9, rsrp: -95, snr: 120 },
   dmsUim: true,
+  nasIndications: true,
 } as const;
 
 export interface WdsSessionEvent {
@@ -286,7 +289,7 @@ export class ModemSimulator extends EventEmitter {
     if (this.#ceregMode > 0) this.#urc(`+CEREG: ${stat}${this.#ceregMode >= 2 ? loc : ''}`);
     if (this.#cgregMode > 0) this.#urc(`+CGREG: ${stat}${this.#cgregMode >= 2 ? loc : ''}`);
     if (this.#cregMode > 0) this.#urc(`+CREG: ${stat}${this.#cregMode >= 2 ? loc : ''}`);
-    for (const cid of this.#clients.get(SERVICE.NAS) ?? []) this.qmi.write(encodeIndication('nas.servingSystemIndication', cid, this.#servingSystem()));
+    if (this.cfg.nasIndications) for (const cid of this.#clients.get(SERVICE.NAS) ?? []) this.qmi.write(encodeIndication('nas.servingSystemIndication', cid, this.#servingSystem()));
   }
 
   #dropSessions(reason: string, indicate = true): void {
