@@ -1,0 +1,2 @@
+export * from './framer.js';
+export * from './parsers.js';
