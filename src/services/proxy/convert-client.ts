@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import dns from 'node:dns/promises';
 import { DuocellError } from '../../core/errors.js';
+import { parseHostPort } from '../../core/net.js';
 import { logger } from '../../core/logger.js';
 import {
   ConvertErrorCode,
@@ -143,3 +144,31 @@ export function convertConnector(o: ConvertClientOptions): Connector {
 }
 
 export { convertErrorName };
+
+/**
+ * The Convert connector of a board listener whose `options` name a concentrator:
+ *   { "concentrator": "203.0.113.10:5124", "cookie": "…", "fastOpen": false, "replyTimeoutMs": 10000 }
+ * undefined when there is no `concentrator` (the listener then connects directly).
+ */
+export function convertConnectorFromOptions(options: Readonly<Record<string, unknown>> | undefined): Connector | undefined {
+  const o = options ?? {};
+  if (o.concentrator === undefined) return undefined;
+  const fail = (msg: string): never => {
+    throw new DuocellError('DC_CONFIG_INVALID', `convert client options: ${msg}`);
+  };
+  if (typeof o.concentrator !== 'string') fail('concentrator must be "address:port"');
+  const hp = parseHostPort(o.concentrator as string);
+  if (hp === undefined || (parseIPv4(hp.host) === undefined && parseIPv6(hp.host) === undefined) || hp.port < 1) {
+    fail(`concentrator ${JSON.stringify(o.concentrator)} is not a numeric "address:port"`);
+  }
+  if (o.cookie !== undefined && (typeof o.cookie !== 'string' || o.cookie.length === 0)) fail('cookie must be a non-empty string');
+  if (o.fastOpen !== undefined && typeof o.fastOpen !== 'boolean') fail('fastOpen must be a boolean');
+  const rt = o.replyTimeoutMs;
+  if (rt !== undefined && (typeof rt !== 'number' || !Number.isFinite(rt) || rt <= 0)) fail('replyTimeoutMs must be a positive number');
+  return convertConnector({
+    concentrator: { address: hp!.host, port: hp!.port },
+    ...(typeof o.cookie === 'string' ? { cookie: o.cookie } : {}),
+    ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
+    ...(typeof rt === 'number' ? { replyTimeoutMs: rt } : {}),
+  });
+}

@@ -376,3 +376,53 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
     },
   };
 }
+
+// ───────────────────────── from a board listener's options ─────────────────────────
+
+function configFail(msg: string): never {
+  throw new DuocellError('DC_CONFIG_INVALID', `convert listener options: ${msg}`);
+}
+
+/**
+ * The Convert front of a board listener (`kind: "convert"`), from its `options`:
+ *   { "cookies": ["secret", { "cookie": "…", "subscriber": "cell-7", "hex": false }],
+ *     "allowWithoutCookie": false, "requestTimeoutMs": 5000, "retryAfterSeconds": 0 }
+ * No cookies and no allowWithoutCookie: every request is refused (never an open proxy).
+ * `verifyCookie` (the subscriber store) can be passed by the composition root.
+ */
+export function convertFrontFromOptions(
+  options: Readonly<Record<string, unknown>> | undefined,
+  extra: Pick<ConvertFrontOptions, 'verifyCookie' | 'allowTarget' | 'upstreamMptcp'> = {},
+): FrontProtocol {
+  const o = options ?? {};
+  const cookies: ConvertCookie[] = [];
+  if (o.cookies !== undefined) {
+    if (!Array.isArray(o.cookies)) configFail('cookies must be an array');
+    for (const [i, c] of (o.cookies as unknown[]).entries()) {
+      if (typeof c === 'string' && c.length > 0) cookies.push({ cookie: c });
+      else if (typeof c === 'object' && c !== null && typeof (c as { cookie?: unknown }).cookie === 'string') {
+        const e = c as { cookie: string; subscriber?: unknown; hex?: unknown };
+        if (e.hex === true && !/^([0-9a-fA-F]{2})+$/.test(e.cookie)) configFail(`cookies[${i}] is not hex`);
+        const value = e.hex === true ? Buffer.from(e.cookie, 'hex') : e.cookie;
+        if (value.length === 0) configFail(`cookies[${i}] is empty`);
+        cookies.push({ cookie: value, ...(typeof e.subscriber === 'string' ? { subscriber: e.subscriber } : {}) });
+      } else configFail(`cookies[${i}] must be a string or { cookie, subscriber? }`);
+    }
+  }
+  const num = (k: string): number | undefined => {
+    const v = o[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) configFail(`${k} must be a non-negative number`);
+    return v;
+  };
+  if (o.allowWithoutCookie !== undefined && typeof o.allowWithoutCookie !== 'boolean') configFail('allowWithoutCookie must be a boolean');
+  const requestTimeoutMs = num('requestTimeoutMs');
+  const retryAfterSeconds = num('retryAfterSeconds');
+  return convertFront({
+    cookies,
+    ...(o.allowWithoutCookie === true ? { allowWithoutCookie: true } : {}),
+    ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    ...extra,
+  });
+}

@@ -201,3 +201,43 @@ export function socks5Front(o: Socks5FrontOptions): FrontProtocol {
     },
   };
 }
+
+/**
+ * The SOCKS5 front of a board listener (`kind: "socks5"`), from its `options`:
+ *   { "users": [{ "username": "kt", "password": "…", "subscriber": "phone-1" }],
+ *     "allowAnonymous": false, "requestTimeoutMs": 10000 }
+ * `verify` (the subscriber store) can be passed by the composition root. Neither users, verify
+ * nor allowAnonymous: DC_CONFIG_INVALID (never an open proxy).
+ */
+export function socks5FrontFromOptions(
+  options: Readonly<Record<string, unknown>> | undefined,
+  extra: Pick<Socks5FrontOptions, 'verify' | 'allowTarget' | 'resolve'> = {},
+): FrontProtocol {
+  const o = options ?? {};
+  const fail = (msg: string): never => {
+    throw new DuocellError('DC_CONFIG_INVALID', `socks5 listener options: ${msg}`);
+  };
+  const users: SocksUser[] = [];
+  if (o.users !== undefined) {
+    if (!Array.isArray(o.users)) fail('users must be an array');
+    for (const [i, u] of (o.users as unknown[]).entries()) {
+      const e = u as { username?: unknown; password?: unknown; subscriber?: unknown } | null;
+      if (e === null || typeof e !== 'object' || typeof e.username !== 'string' || typeof e.password !== 'string') {
+        fail(`users[${i}] must be { username, password, subscriber? }`);
+      }
+      const { username, password } = e as { username: string; password: string };
+      if (Buffer.byteLength(username) < 1 || Buffer.byteLength(username) > 255) fail(`users[${i}].username must be 1-255 bytes`);
+      if (Buffer.byteLength(password) < 1 || Buffer.byteLength(password) > 255) fail(`users[${i}].password must be 1-255 bytes`);
+      users.push({ username, password, ...(typeof e!.subscriber === 'string' ? { subscriber: e!.subscriber } : {}) });
+    }
+  }
+  if (o.allowAnonymous !== undefined && typeof o.allowAnonymous !== 'boolean') fail('allowAnonymous must be a boolean');
+  const t = o.requestTimeoutMs;
+  if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)) fail('requestTimeoutMs must be a positive number');
+  return socks5Front({
+    users,
+    ...(o.allowAnonymous === true ? { allowAnonymous: true } : {}),
+    ...(typeof t === 'number' ? { requestTimeoutMs: t } : {}),
+    ...extra,
+  });
+}
