@@ -17,5 +17,5 @@ export {
   type DeltaDocument,
   type VerifiedBundle,
 } from './bundle.js';
-export { generateKeyPair, parsePublicKey, parsePrivateKey, trustedKey, keyIdOf, type TrustedKey } from './keys.js';
+export { generateKeyPair, boardKeyTexts, boardOtaUrl, parsePublicKey, parsePrivateKey, trustedKey, keyIdOf, type TrustedKey } from './keys.js';
 export { BUNDLE_SCHEMA, BUNDLE_FORMAT, FULL_SCHEMA, DELTA_SCHEMA, validate } from './schema.js';

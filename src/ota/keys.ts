@@ -25,7 +25,7 @@ export function keyIdOf(k: KeyObject): string {
   return createHash('sha256').update(rawPublicKey(k)).digest('hex').slice(0, 16);
 }
 
-/** Parse a public key given as base64 raw (32 bytes), base64 SPKI DER, or PEM. */
+/** Parse a public key given as raw 32 bytes in base64 or hex, base64 SPKI DER, or PEM. */
 export function parsePublicKey(text: string): KeyObject {
   const bad = (why: string): never => {
     throw new DuocellError('DC_OTA_KEY_INVALID', `public key: ${why}`);
@@ -37,8 +37,9 @@ export function parsePublicKey(text: string): KeyObject {
     if (t.startsWith('-----BEGIN')) {
       k = t.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(t)) : createPublicKey(t);
     } else {
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t)) bad('expected base64 or PEM');
-      const b = Buffer.from(t, 'base64');
+      const hex = /^[0-9a-fA-F]{64}$/.test(t);
+      if (!hex && !/^[A-Za-z0-9+/]+={0,2}$/.test(t)) bad('expected base64, 64 hex digits or PEM');
+      const b = Buffer.from(t, hex ? 'hex' : 'base64');
       const der = b.length === 32 ? Buffer.concat([SPKI_PREFIX, b]) : b;
       k = createPublicKey({ key: der, format: 'der', type: 'spki' });
     }
@@ -86,4 +87,20 @@ export function verifyBytes(data: Buffer, sig: Buffer, publicKey: KeyObject): bo
   } catch {
     return false;
   }
+}
+
+/** The trusted keys a board profile carries (`ota.trustedKeys: [{id, ed25519}]`), as key texts. */
+export function boardKeyTexts(board: { ota?: unknown } | undefined): string[] {
+  const ota = board?.ota;
+  if (typeof ota !== 'object' || ota === null) return [];
+  const list = (ota as { trustedKeys?: unknown }).trustedKeys;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((k) => (typeof k === 'object' && k !== null && typeof (k as { ed25519?: unknown }).ed25519 === 'string' ? [(k as { ed25519: string }).ed25519] : []));
+}
+
+/** The bundle URL a board profile names (`ota.url`), if any. */
+export function boardOtaUrl(board: { ota?: unknown } | undefined): string | null {
+  const ota = board?.ota;
+  const url = typeof ota === 'object' && ota !== null ? (ota as { url?: unknown }).url : undefined;
+  return typeof url === 'string' ? url : null;
 }

@@ -671,7 +671,8 @@ export class Store {
     this.policyWrite('set setting', () => {
       if (value === null) this.st.settingDel!.run(key);
       else this.st.settingSet!.run(key, value);
-      this.audit(origin, value === null ? 'remove' : 'set', 'setting', key, { value });
+      // values may be secrets (hashes, session tokens): the audit names the key, never the value
+      this.audit(origin, value === null ? 'remove' : 'set', 'setting', key, value === null ? undefined : { length: value.length });
     });
   }
 

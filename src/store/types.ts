@@ -111,8 +111,10 @@ export interface AuditEntry {
   detail: unknown;
 }
 
-export interface SubscriberRecord extends Required<Omit<SubscriberSpec, 'credential'>> {
+export interface SubscriberRecord extends Required<Omit<SubscriberSpec, 'credential' | 'policy'>> {
   id: number;
+  /** The policy's name; `default` when the subscriber has none of its own. */
+  policy: string;
   hasCredential: boolean;
   hasCookie: boolean;
   createdAt: number;
