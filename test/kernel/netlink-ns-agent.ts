@@ -10,6 +10,9 @@ import { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
 import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
 import { WlanDriver } from '../../src/drivers/wlan/index.js';
+import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
+import { PathsService, type UplinkConfig } from '../../src/services/paths/index.js';
+import { PmService } from '../../src/services/pm/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
 import { DuocellError } from '../../src/core/errors.js';
 
@@ -44,6 +47,22 @@ const local: Record<string, Handler> = {
     targets.wlan = d as unknown as Record<string, unknown>;
     d.on('state', (s) => write({ event: 'wlan', data: s as unknown as Record<string, unknown> }));
     return d.start();
+  },
+  async 'stack.start'(uplinks) {
+    const ups = uplinks as UplinkConfig[];
+    const stack = await openNetlinkStack({ wlanInterfaces: ups.filter((u) => u.access === 'wlan').map((u) => u.interface) });
+    const wlan = [...stack.wlan.values()][0];
+    const paths = new PathsService({ uplinks: ups, net: stack.rtnl, routing: stack.routing, ...(wlan === undefined ? {} : { wlan }), sampleMs: 0 });
+    const pm = new PmService({ pm: stack.pm!, paths, limits: { subflows: 4, addAddrAccepted: 4 } });
+    targets.paths = paths as unknown as Record<string, unknown>;
+    targets.pmsvc = pm as unknown as Record<string, unknown>;
+    paths.on('event', (e) => write({ event: 'path', data: { type: e.type, name: e.path.name, state: e.path.state, at: Date.now() } }));
+    pm.on('subflow', (e) => write({ event: 'subflow', data: { type: e.type, ...e.subflow, at: Date.now() } }));
+    pm.on('synced', (e) => write({ event: 'synced', data: { ...e, at: Date.now() } }));
+    stack.rtnl.on('link', (e) => write({ event: 'rtlink', data: { name: e.link.name, up: e.link.up, at: Date.now() } }));
+    await paths.start();
+    await pm.start();
+    return paths.list();
   },
   'keeper.stats'() {
     return { restores: (targets.keeper as unknown as RoutingKeeper).restores };

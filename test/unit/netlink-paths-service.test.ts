@@ -104,7 +104,7 @@ t.test('a cellular path comes up only with link, data session and a global addre
   cellular.set({ connected: true, gateway4: '10.64.0.1' });
   await tick();
   t.equal(svc.get('cell').state, 'up');
-  t.equal(routing.specs.length, n, 'same routing: not re-installed');
+  t.equal(routing.specs.length, n + 1, 're-installed (reconciled) before path-up is announced');
 
   // a new address (the modem got another IP) re-installs routing
   net.addr({ family: 4, index: 5, address: '10.64.0.7', prefixLen: 30, scope: 0 }, 'del');

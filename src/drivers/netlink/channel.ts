@@ -58,6 +58,7 @@ export class NetlinkChannel extends EventEmitter<ChannelEvents> {
   #seq: number;
   #closed = false;
   #listening = false;
+  #dumpQueue: Promise<unknown> = Promise.resolve();
   readonly defaultTimeoutMs: number;
   readonly #maxMessages: number;
 
@@ -186,9 +187,14 @@ export class NetlinkChannel extends EventEmitter<ChannelEvents> {
     return this.#exchange(type, NLM_F_REQUEST | NLM_F_ACK | (opts.flags ?? 0), payload, false, opts);
   }
 
-  /** A dump request; resolves with every part. */
+  /**
+   * A dump request; resolves with every part. The kernel runs one dump per socket at a time
+   * (a second one is EBUSY), so dumps on this channel are queued.
+   */
   dump(type: number, payload: Buffer, opts: RequestOptions = {}): Promise<NlMessage[]> {
-    return this.#exchange(type, NLM_F_REQUEST | NLM_F_DUMP | (opts.flags ?? 0), payload, true, opts);
+    const run = this.#dumpQueue.catch(() => {}).then(() => this.#exchange(type, NLM_F_REQUEST | NLM_F_DUMP | (opts.flags ?? 0), payload, true, opts));
+    this.#dumpQueue = run;
+    return run;
   }
 
   close(): void {

@@ -211,7 +211,10 @@ export class PathsService extends EventEmitter<{ event: [PathEvent] }> {
         ...(gateway6 === undefined ? {} : { gateway6 }),
       };
       const key = JSON.stringify(spec);
-      if (key !== p.routedKey) {
+      // On every transition to up, install (reconcile) before announcing the path: the kernel
+      // removed the routes when the link went down, and the path manager adds endpoints the
+      // moment it hears path-up (a subflow opened before its routes exist fails).
+      if (key !== p.routedKey || prevView.state !== 'up') {
         try {
           await this.#o.routing.set(spec);
           p.routedKey = key;
