@@ -63,9 +63,17 @@ export class Nl80211 {
     return this.#decode(parts, decodeInterface, 'interface');
   }
 
+  /** DC_WLAN_NO_INTERFACE when the kernel says the interface is not a wireless one (ENODEV). */
   async interface(ifindex: number): Promise<WlanInterface | undefined> {
-    const parts = await this.ch.request(this.family.id, encodeGenl(Cmd.GET_INTERFACE, 0, encode.getInterface(ifindex)), { what: `nl80211 GET_INTERFACE ${ifindex}` });
-    return this.#decode(parts, decodeInterface, 'interface')[0];
+    try {
+      const parts = await this.ch.request(this.family.id, encodeGenl(Cmd.GET_INTERFACE, 0, encode.getInterface(ifindex)), { what: `nl80211 GET_INTERFACE ${ifindex}` });
+      return this.#decode(parts, decodeInterface, 'interface')[0];
+    } catch (e) {
+      if (e instanceof DuocellError && e.code === 'DC_NETLINK_ERRNO' && e.errno === 19) {
+        throw new DuocellError('DC_WLAN_NO_INTERFACE', `interface ${ifindex} is not a wireless interface`, { origin: 'kernel', errno: 19, cause: e });
+      }
+      throw e;
+    }
   }
 
   /** Every station of an interface: the AP we are associated to (STA) or our clients (AP). */
@@ -173,7 +181,7 @@ export class WlanDriver extends EventEmitter<{ state: [WlanState] }> {
         next = { ...next, ...(await this.#radioFacts(nl, link.index)) };
       } catch (e) {
         const err = toDuocellError(e, 'DC_WLAN_UNAVAILABLE');
-        next = { ...next, quality: 'unknown', reason: err.errno === 19 || err.errno === 95 ? 'not a wireless interface' : err.message };
+        next = { ...next, quality: 'unknown', reason: err.code === 'DC_WLAN_NO_INTERFACE' || err.errno === 95 ? 'not a wireless interface' : err.message };
       }
     }
     this.#set(next);
