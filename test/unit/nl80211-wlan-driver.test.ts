@@ -92,7 +92,9 @@ t.test('an interface nl80211 does not know is reported, not thrown', async (t) =
   const k = new FakeKernel();
   k.families.set('nl80211', { id: NL, groups: {} });
   k.handler = () => ({ errno: 19 });
-  const d = new WlanDriver({ ifname: 'wlan0', rtnl, nl80211: await Nl80211.open({ transport: k }) });
+  const nl = await Nl80211.open({ transport: k });
+  await t.rejects(nl.interface(19), { code: 'DC_WLAN_NO_INTERFACE', errno: 19, origin: 'kernel' });
+  const d = new WlanDriver({ ifname: 'wlan0', rtnl, nl80211: nl });
   t.match(await d.refresh(), { present: true, up: true, quality: 'unknown', reason: 'not a wireless interface' });
   d.stop();
   rtnl.close();
