@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     ['missing-cookie', raw(CONC, P, Buffer.concat([connect(SRV, echo.port, null), Buffer.from('data')]))],
     ['wrong-cookie', raw(CONC, P, Buffer.concat([connect(SRV, echo.port, 'cell-guess'), Buffer.from('data')]))],
     ['unsupported-version', raw(CONC, P, hex('02 06 2263 0a 05 0050 00000000 00000000 0000ffff 0a4d0901'))],
-    ['malformed-nop-option', raw(CONC, P, hex('01 07 2263 0a 06 0050 00000000 00000000 0000ffff 0a4d0901 01000000'))],
+    ['malformed-option-length', raw(CONC, P, hex('01 07 2263 0a 06 0050 00000000 00000000 0000ffff 0a4d0901 22010000'))],
     ['loopback-target', raw(CONC, P, connect('127.0.0.1', echo.port))],
     ['unknown-tlv', raw(CONC, P, hex('01 02 2263 07 01 0000'))],
     ['truncated-header', raw(CONC, P, hex('01 06'), { end: true })],

@@ -92,7 +92,7 @@ t.test('Convert and SOCKS5 on the wire (namespace, kernel MPTCP + TFO)', { skip:
       ['missing-cookie', err(ConvertErrorCode.MISSING_COOKIE)],
       ['wrong-cookie', err(ConvertErrorCode.NOT_AUTHORIZED)],
       ['unsupported-version', err(ConvertErrorCode.UNSUPPORTED_VERSION)],
-      ['malformed-nop-option', echoErr('malformed-nop-option', ConvertErrorCode.MALFORMED_MESSAGE)],
+      ['malformed-option-length', echoErr('malformed-option-length', ConvertErrorCode.MALFORMED_MESSAGE)],
       ['loopback-target', echoErr('loopback-target', ConvertErrorCode.MALFORMED_MESSAGE)],
       ['unknown-tlv', echoErr('unknown-tlv', ConvertErrorCode.UNSUPPORTED_MESSAGE)],
       ['truncated-header', echoErr('truncated-header', ConvertErrorCode.MALFORMED_MESSAGE)],
@@ -100,7 +100,7 @@ t.test('Convert and SOCKS5 on the wire (namespace, kernel MPTCP + TFO)', { skip:
       ['length-lies-long-silent', echoErr('length-lies-long-silent', ConvertErrorCode.MALFORMED_MESSAGE)],
       ['length-lies-short', echoErr('length-lies-short', ConvertErrorCode.MALFORMED_MESSAGE, 12)],
       ['unsupported-tcp-option', err(ConvertErrorCode.UNSUPPORTED_TCP_OPTION, { kinds: [29] })],
-      ['info', '01042263' + '15030000' + '1e030408' + '22000000'],
+      ['info', '01032263' + '15020000' + '1e040822'],
     ];
     for (const [name, want] of cases) {
       const g = got(name);

@@ -16,7 +16,7 @@ import {
   type ConvertParse,
   type ConvertTlv,
 } from '../../src/protocols/convert/index.js';
-import { INVALID, VALID, hex } from './convert-fixtures.js';
+import { INVALID, TOLERATED, VALID, hex } from './convert-fixtures.js';
 
 function whole(r: ConvertParse): { message: ConvertMessage; consumed: number } {
   if ('need' in r) throw new Error(`incomplete: need ${r.need}`);
@@ -79,6 +79,13 @@ t.test('Info, success and error replies', async (t) => {
   const mc = validateResponse(whole(parseConvertMessage(VALID.errMissingCookie)).message);
   t.equal(mc.error?.code, ConvertErrorCode.MISSING_COOKIE);
   t.equal(mc.cookie?.toString(), 'abcd');
+});
+
+t.test('NOPs and extra zero padding in the Connect options are ignored (RFC 8803 5.1)', async (t) => {
+  const a = validateRequest(whole(parseConvertMessage(TOLERATED.nopThenTfo)).message);
+  t.same(a.connect?.tcpOptions.map((o) => o.kind), [34], 'NOP skipped, TFO kept');
+  const b = validateRequest(whole(parseConvertMessage(TOLERATED.extraZeroWord)).message);
+  t.same(b.connect?.tcpOptions.map((o) => o.kind), [34]);
 });
 
 t.test('encoders produce the fixture bytes exactly', async (t) => {

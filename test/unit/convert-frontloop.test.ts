@@ -71,7 +71,7 @@ t.test('Convert: verifyCookie (async store lookup), Info + Connect, early data',
   t.equal(r.req?.early?.toString(), 'GET /', 'bytes after the Convert message go upstream first');
   t.same(seen, ['db-cookie'], 'the store sees the cookie without its padding');
   // success: Extended TCP Header, then Supported TCP Extensions because Info was asked
-  t.equal(r.bytes.toString('hex'), '01052263' + '14010000' + '15030000' + '1e030408' + '22000000');
+  t.equal(r.bytes.toString('hex'), '01042263' + '14010000' + '15020000' + '1e040822');
 });
 
 t.test('Convert: the message split in three writes still parses', async (t) => {
@@ -91,7 +91,9 @@ t.test('Convert: allowWithoutCookie, allowTarget, TCP options', async (t) => {
   t.equal(tfo.err, undefined, 'TFO and MSS without a value are accepted');
   const md5 = await exchange(convertFront({ allowWithoutCookie: true }), [msg([connect('192.0.2.1', 80, [{ kind: 19, data: Buffer.alloc(0) }, { kind: 2, data: Buffer.from([5, 0xb4]) }])])]);
   t.ok(isDuocellError(md5.err, 'DC_CONVERT_UNSUPPORTED_TCP_OPTION'));
-  t.equal(md5.bytes.toString('hex'), '010322631e02211302000000', 'Unsupported TCP Option lists 19 and 2 (a value was given)');
+  t.equal(md5.bytes.toString('hex'), '010222631e012113', 'Unsupported TCP Option lists 19 (MSS with a value is ignored)');
+  const ts = await exchange(convertFront({ allowWithoutCookie: true }), [msg([connect('192.0.2.1', 80, [{ kind: 8, data: Buffer.alloc(8) }])])]);
+  t.equal(ts.bytes.toString('hex'), '010222631e012108', 'timestamps with a value: Unsupported TCP Option 8');
 });
 
 t.test('Convert: a silent client times out into Malformed Message with the echo', async (t) => {

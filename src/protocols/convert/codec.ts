@@ -217,8 +217,9 @@ function decodeTlv(t: Buffer, at: number): ConvertTlv {
 }
 
 /**
- * The TCP Options field of a Connect TLV: kind, length (≥ 2), value; EOL and NOP are
- * forbidden; after the last option only zero padding (less than 4 bytes of it).
+ * The TCP Options field of a Connect TLV: kind, length (≥ 2), value. A zero byte ends the list
+ * and everything after it must be zero (padding). EOL and NOP have no length byte and do not
+ * belong here (RFC 8803 4.2.4), but a converter must ignore them (section 5.1): a NOP is skipped.
  */
 function decodeConnectOptions(b: Buffer, at: number): TcpOption[] {
   const out: TcpOption[] = [];
@@ -226,11 +227,13 @@ function decodeConnectOptions(b: Buffer, at: number): TcpOption[] {
   while (i < b.length) {
     const kind = b[i]!;
     if (kind === TCP_OPT_EOL) {
-      for (let j = i; j < b.length; j++) if (b[j] !== 0) throw malformed('EOL inside the Connect TCP options', at + i);
-      if (b.length - i >= 4) throw malformed('more than 3 bytes of padding after the TCP options', at + i);
+      for (let j = i; j < b.length; j++) if (b[j] !== 0) throw malformed('non-zero byte after the end of the TCP options', at + j);
       break;
     }
-    if (kind === TCP_OPT_NOP) throw malformed('NOP is not allowed in the Connect TCP options', at + i);
+    if (kind === TCP_OPT_NOP) {
+      i++;
+      continue;
+    }
     if (i + 1 >= b.length) throw malformed(`TCP option ${kind} has no length byte`, at + i);
     const len = b[i + 1]!;
     if (len < 2) throw malformed(`TCP option ${kind} has length ${len}`, at + i + 1);

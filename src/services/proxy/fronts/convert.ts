@@ -202,12 +202,15 @@ export interface ConvertFrontOptions {
 }
 
 /**
- * TCP options a client may list (without a value) in its Connect TLV: the kernel already puts
- * them in our SYN to the server (MSS, window scale, SACK-permitted, timestamps), or we can ask
- * it to (TFO). An option with a value would have to be copied verbatim into our SYN, which the
- * socket API cannot do: it is answered with Unsupported TCP Option.
+ * TCP options in a Connect TLV (RFC 8803 section 5):
+ * - MSS (2), window scale (3) and SACK (5) are properties of our own stack: ignored, value or not;
+ * - SACK-permitted (4), timestamps (8) and TFO (34) may be asked for without a value: the kernel
+ *   puts them in our SYN to the server anyway (TFO when the listener's upstream has fastOpen);
+ * - anything else, or one of those with a value (which would have to be copied verbatim into our
+ *   SYN, and the socket API cannot do that), is answered with Unsupported TCP Option.
  */
-const KERNEL_OPTIONS: readonly number[] = [TCP_OPT_MSS, TCP_OPT_WSCALE, TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMPS, TCP_OPT_FASTOPEN];
+const IGNORED_OPTIONS: ReadonlySet<number> = new Set([TCP_OPT_MSS, TCP_OPT_WSCALE, 5]);
+const KERNEL_OPTIONS: readonly number[] = [TCP_OPT_SACK_PERM, TCP_OPT_TIMESTAMPS, TCP_OPT_FASTOPEN];
 
 /** Trailing zero bytes are padding on the wire; compare cookies without them, in constant time. */
 function cookieKey(c: string | Buffer): Buffer {
@@ -280,7 +283,7 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
   const timeoutMs = o.requestTimeoutMs ?? 5000;
   const acceptedKinds = new Set<number>([...KERNEL_OPTIONS, ...(o.upstreamMptcp === true ? [TCP_OPT_MPTCP] : [])]);
   // Announced: what we convert (MPTCP on the client leg) and what clients may ask for.
-  const announced = [TCP_OPT_MPTCP, ...[...acceptedKinds].filter((k) => k !== TCP_OPT_MSS && k !== TCP_OPT_MPTCP)];
+  const announced = [TCP_OPT_MPTCP, ...[...acceptedKinds].filter((k) => k !== TCP_OPT_MPTCP)];
   const states = new WeakMap<net.Socket, ClientState>();
 
   async function authorise(cookie: Buffer | undefined, info: FrontInfo): Promise<string | undefined> {
@@ -326,7 +329,9 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
           client.write(encodeConvertMessage([{ type: 'supported-tcp-extensions', kinds: announced }]));
           throw new DuocellError('DC_ABORTED', 'Info request answered', { answered: true });
         }
-        const refused = req.connect.tcpOptions.filter((t) => t.data.length > 0 || !acceptedKinds.has(t.kind)).map((t) => t.kind);
+        const refused = req.connect.tcpOptions
+          .filter((t) => !IGNORED_OPTIONS.has(t.kind) && (t.data.length > 0 || !acceptedKinds.has(t.kind)))
+          .map((t) => t.kind);
         if (refused.length > 0) {
           throw convertFault(ConvertErrorCode.UNSUPPORTED_TCP_OPTION, `cannot use TCP options ${refused.join(', ')}`, {
             kinds: refused,
