@@ -99,9 +99,9 @@ interface Raw {
 }
 
 /** An MPTCP client with TCP_FASTOPEN_CONNECT: `send` rides in the SYN. Records every byte back. */
-function raw(host: string, port: number, send: Buffer, o: { end?: boolean; waitMs?: number; then?: Buffer } = {}): Promise<Raw> {
+function raw(host: string, port: number, send: Buffer, o: { end?: boolean; waitMs?: number; then?: Buffer; tcp?: boolean } = {}): Promise<Raw> {
   return new Promise((resolve) => {
-    const fd = createConnectSocket({ family: net.isIP(host) as 4 | 6, mptcp: true, fastOpenConnect: true });
+    const fd = createConnectSocket({ family: net.isIP(host) as 4 | 6, mptcp: o.tcp !== true, fastOpenConnect: o.tcp !== true });
     const s = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
     const got: Buffer[] = [];
     let done = false;
@@ -214,6 +214,7 @@ async function main(): Promise<void> {
   const before = echo.accepted();
   const scen: Array<[string, Promise<Raw>]> = [
     ['ok', raw(CONC, P, Buffer.concat([connect(SRV, echo.port), Buffer.from('hello')]), { end: true })],
+    ['ok-plain-tcp', raw(CONC, P, Buffer.concat([connect(SRV, echo.port), Buffer.from('tcp!')]), { end: true, tcp: true })],
     ['ok-ipv6-target', raw(CONC, P, Buffer.concat([connect(SRV6, echo6.port), Buffer.from('six')]), { end: true })],
     ['net-unreachable', raw(CONC, P, connect('203.0.113.1', 80))],
     ['host-unreachable', raw(CONC, P, connect('198.51.100.7', 80))],

@@ -83,6 +83,7 @@ t.test('Convert and SOCKS5 on the wire (namespace, kernel MPTCP + TFO)', { skip:
   t.test('Convert replies, byte for byte', async (t) => {
     // success: header + empty Extended TCP Header, then the server's echo of our SYN data
     t.same(got('ok'), { ...got('ok'), bytes: '0102226314010000' + Buffer.from('hello').toString('hex'), end: 'fin' });
+    t.equal(got('ok-plain-tcp').bytes, '0102226314010000' + Buffer.from('tcp!').toString('hex'), 'plain TCP client (MPTCP fallback)');
     t.equal(got('ok-ipv6-target').bytes, '0102226314010000' + Buffer.from('six').toString('hex'), 'IPv6 target');
     const cases: Array<[string, string]> = [
       ['net-unreachable', err(ConvertErrorCode.DESTINATION_UNREACHABLE, { icmpCode: 0 })],
@@ -112,7 +113,7 @@ t.test('Convert and SOCKS5 on the wire (namespace, kernel MPTCP + TFO)', { skip:
   });
 
   t.test('never an open proxy: refused requests reached no server', async (t) => {
-    t.equal((S.get('guarded-servers') as { echoAccepted?: number } | undefined)?.echoAccepted, 1, 'only the authorised request connected');
+    t.equal((S.get('guarded-servers') as { echoAccepted?: number } | undefined)?.echoAccepted, 2, 'only the two authorised requests connected');
   });
 
   t.test('SOCKS5 replies', async (t) => {

@@ -102,6 +102,15 @@ t.test('Convert: a silent client times out into Malformed Message with the echo'
   t.equal(r.bytes.toString('hex'), '01032263' + '1e020100' + '01062200');
 });
 
+t.test('Convert: Error messages are rate-limited', async (t) => {
+  const front = convertFront({ errorRate: { perSecond: 0.001, burst: 1 } });
+  const first = await exchange(front, [msg([connect()])]);
+  t.equal(first.bytes.toString('hex'), '010222631e010300', 'first refusal: Missing Cookie');
+  const second = await exchange(front, [msg([connect()])]);
+  t.ok(isDuocellError(second.err, 'DC_CONVERT_MISSING_COOKIE'), 'still refused');
+  t.equal(second.bytes.length, 0, 'but past the budget no Error TLV is sent');
+});
+
 t.test('Convert: options from the board', async (t) => {
   const hexCookie = await exchange(convertFrontFromOptions({ cookies: [{ cookie: 'c0ffee', hex: true, subscriber: 'cell-9' }] }), [
     msg([connect(), { type: 'cookie', cookie: Buffer.from([0xc0, 0xff, 0xee]) }]),

@@ -199,6 +199,31 @@ export interface ConvertFrontOptions {
   retryAfterSeconds?: number;
   /** The upstream leg speaks MPTCP (kind 30 may then be asked for in a Connect TLV). */
   upstreamMptcp?: boolean;
+  /**
+   * Error messages are rate-limited (RFC 8803 4.2.4 SHOULD): at most `burst` at once, refilled at
+   * `perSecond`. Past it, a refused client is closed without an Error TLV. Default 100/s, burst 200.
+   */
+  errorRate?: { perSecond: number; burst: number };
+}
+
+/** A token bucket: take() is false when empty. */
+class Bucket {
+  #tokens: number;
+  #at = Date.now();
+  constructor(
+    readonly perSecond: number,
+    readonly burst: number,
+  ) {
+    this.#tokens = burst;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.perSecond);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
 }
 
 /**
@@ -285,6 +310,8 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
   // Announced: what we convert (MPTCP on the client leg) and what clients may ask for.
   const announced = [TCP_OPT_MPTCP, ...[...acceptedKinds].filter((k) => k !== TCP_OPT_MPTCP)];
   const states = new WeakMap<net.Socket, ClientState>();
+  const errors = new Bucket(o.errorRate?.perSecond ?? 100, o.errorRate?.burst ?? 200);
+  let suppressed = 0;
 
   async function authorise(cookie: Buffer | undefined, info: FrontInfo): Promise<string | undefined> {
     if (cookie === undefined) {
@@ -369,6 +396,10 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
       if (err.detail.answered === true) return;
       const c = convertErrorFor(err);
       if (c === undefined) return;
+      if (!errors.take()) {
+        if (suppressed++ % 1000 === 0) log.warn({ suppressed }, 'Convert error replies rate-limited');
+        return;
+      }
       const kinds = Array.isArray(err.detail.kinds) ? (err.detail.kinds as number[]) : undefined;
       const reply = encodeConvertError(c.code, {
         ...(st === undefined ? {} : { received: messageBytes(st.reader.received) }),
