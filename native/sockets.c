@@ -333,8 +333,9 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  * kernel's default size and grow to DC_PIPE_BIG once the direction has carried
  * DC_PIPE_GROW_AT bytes, so bulk flows take fewer, larger splices; a finished direction
  * closes its pipe at once. Epoll is edge-triggered: pump() goes on until it would block on
- * the destination (EPOLLOUT will come) or the source is dry with the pipe empty (EPOLLIN will
- * come); a direction that spends its byte budget goes on a ready list and resumes after the
+ * the destination (EPOLLOUT will come: it is armed on an fd the first time a write to it would
+ * block, so short sessions cost no wake-up for writability) or the source is dry with the pipe
+ * empty (EPOLLIN will come); a direction that spends its byte budget goes on a ready list and resumes after the
  * rest of the batch, so one bulk flow cannot starve the other sessions.
  * MPTCP sockets splice like TCP ones (the kernel copies where it has no zero-copy path).
  * ==================================================================================== */
@@ -368,6 +369,7 @@ struct dc_dir {
 struct dc_end {
   struct dc_sess *s;
   int side;
+  int out;            /* EPOLLOUT armed (only once a write to this fd would block) */
 };
 
 struct dc_sess {
@@ -418,8 +420,8 @@ static void moved(struct dc_dir *d, size_t n, size_t *budget) {
   *budget = n >= *budget ? 0 : *budget - n;
 }
 
-/* Move what can move in one direction. 0: would block (an edge will come), 1: budget spent
- * (requeue), <0: -errno (reset the session). */
+/* Move what can move in one direction. 0: src dry (EPOLLIN will come), 1: budget spent
+ * (requeue), 2: dst full (arm EPOLLOUT on dst), <0: -errno (reset the session). */
 static int pump(struct dc_dir *d, size_t *budget) {
   for (;;) {
     int progress = 0;
@@ -427,7 +429,7 @@ static int pump(struct dc_dir *d, size_t *budget) {
       ssize_t n = send(d->dst, d->early + d->early_off, d->early_len - d->early_off, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 2;
         return -errno;
       }
       d->early_off += (size_t)n;
@@ -442,7 +444,7 @@ static int pump(struct dc_dir *d, size_t *budget) {
       ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN) return 0;
+        if (errno == EAGAIN) return 2;
         return -errno;
       }
       d->inpipe -= (size_t)n;
@@ -520,6 +522,20 @@ static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
     d->queued = 1;
     d->next = r->ready;
     r->ready = d;
+  }
+  if (rc == 2) {
+    /* Sockets start without EPOLLOUT (a fresh socket is writable: that event would only cost
+     * a wake-up per session). Armed the first time dst fills; with EPOLLET it stays. If dst
+     * drained meanwhile, EPOLL_CTL_MOD reports it at once, so no edge is lost. */
+    struct dc_end *e = &s->end[d == &s->d[0] ? 1 : 0];
+    if (!e->out) {
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = e}};
+      if (epoll_ctl(r->ep, EPOLL_CTL_MOD, s->fd[e->side], &ev) < 0) {
+        sess_done(r, s, 1, errno);
+        return;
+      }
+      e->out = 1;
+    }
   }
   if (s->d[0].shut && s->d[1].shut) sess_done(r, s, 0, 0);
 }
@@ -821,7 +837,10 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   s->d[1].dst = s->fd[0];
   s->last_ms = now_ms();
   double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
-  struct epoll_event e0 = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[0]}};
+  /* EPOLLOUT only where early bytes wait to be sent (see run()). */
+  s->end[0].out = s->d[1].early != NULL;
+  s->end[1].out = s->d[0].early != NULL;
+  struct epoll_event e0 = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[0].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[0]}};
   if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[0], &e0) < 0) {
     err = errno;
     r->slots[s->slot] = NULL;
@@ -834,7 +853,7 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
     return throw_errno(env, "epoll_ctl", err);
   }
   if (r->active++ == 0) napi_ref_threadsafe_function(env, r->tsfn);
-  struct epoll_event e1 = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[1]}};
+  struct epoll_event e1 = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[1].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[1]}};
   if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[1], &e1) < 0) {
     /* The thread may already be working on fd[0]: end the session through it (reset). */
     pthread_mutex_lock(&r->mu);

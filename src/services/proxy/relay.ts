@@ -37,11 +37,16 @@ const log = logger('duocell:proxy:relay');
 const EMPTY = Buffer.alloc(0);
 const ECONNABORTED = 103;
 
+let defaultMode: RelayMode | undefined;
+
 /** The relay mode for new sessions: DUOCELL_RELAY=js|splice, else splice when the addon has it. */
 export function relayMode(): RelayMode {
-  const want = process.env['DUOCELL_RELAY'];
-  if (want === 'js') return 'js';
-  return spliceAvailable() ? 'splice' : 'js';
+  if (defaultMode === undefined) {
+    const want = process.env['DUOCELL_RELAY'];
+    defaultMode = want !== 'js' && spliceAvailable() ? 'splice' : 'js';
+    if (want === 'splice' && defaultMode === 'js') log.warn({ code: 'DC_SOCKET_NATIVE' }, 'DUOCELL_RELAY=splice but the socket addon cannot splice: relaying in JS');
+  }
+  return defaultMode;
 }
 
 export class Relay {
