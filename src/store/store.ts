@@ -195,6 +195,16 @@ export class Store {
         SELECT 'prefix', a.value, s.id FROM json_each(@rows) j JOIN subscribers s ON s.name = j.value->>'n' JOIN json_each(j.value, '$.a') a
         UNION ALL
         SELECT 'mac', m.value, s.id FROM json_each(@rows) j JOIN subscribers s ON s.name = j.value->>'n' JOIN json_each(j.value, '$.m') m`),
+      bulkIdsDelExcept: p(`DELETE FROM subscriber_ids WHERE (kind, value) NOT IN (
+        SELECT 'prefix', a.value FROM json_each(@rows) j JOIN json_each(j.value, '$.a') a
+        UNION ALL
+        SELECT 'mac', m.value FROM json_each(@rows) j JOIN json_each(j.value, '$.m') m)`),
+      bulkIdsRepointPrefix: p(`INSERT INTO subscriber_ids (kind, value, subscriber_id)
+        SELECT 'prefix', a.value, s.id FROM json_each(@rows) j JOIN subscribers s ON s.name = j.value->>'n' JOIN json_each(j.value, '$.a') a WHERE true
+        ON CONFLICT(kind, value) DO UPDATE SET subscriber_id = excluded.subscriber_id WHERE subscriber_id <> excluded.subscriber_id`),
+      bulkIdsRepointMac: p(`INSERT INTO subscriber_ids (kind, value, subscriber_id)
+        SELECT 'mac', m.value, s.id FROM json_each(@rows) j JOIN subscribers s ON s.name = j.value->>'n' JOIN json_each(j.value, '$.m') m WHERE true
+        ON CONFLICT(kind, value) DO UPDATE SET subscriber_id = excluded.subscriber_id WHERE subscriber_id <> excluded.subscriber_id`),
       subSetCredential: p('UPDATE subscribers SET credential = ?, updated_at = ? WHERE name = ?'),
       subSetCookie: p('UPDATE subscribers SET cookie_hash = ?, updated_at = ? WHERE name = ?'),
       subByCookie: p('SELECT name FROM subscribers WHERE cookie_hash = ? AND enabled = 1').pluck(),
@@ -769,14 +779,19 @@ export class Store {
     };
   }
 
+  /**
+   * Replace everything with `set`. Identifiers that stay are re-pointed in place rather than
+   * deleted and inserted again, and subscribers that go are deleted last, so a bundle that
+   * mostly repeats the previous one costs little more than its reading.
+   */
   private writeFull(set: NormalPolicySet): void {
     const now = this.now();
-    this.st.idDelAll!.run();
     const keep = new Set(set.policies.map((p) => p.name));
     for (const p of set.policies) this.st.policyUpsert!.run({ ...p, updated_at: now });
     if (!keep.has('default')) this.st.policyUpsert!.run({ ...normalizePolicy({ name: 'default' }), updated_at: now });
+    if (set.subscribers.length === 0) this.st.idDelAll!.run();
+    else this.writeSubscribers(set.subscribers, now, true);
     this.st.subDelExcept!.run(JSON.stringify(set.subscribers.map((s) => s.name)));
-    this.writeSubscribers(set.subscribers, now);
     for (const p of this.listPolicies()) if (p.name !== 'default' && !keep.has(p.name)) this.st.policyDel!.run(p.name);
     this.st.nsDelAll!.run();
     for (const l of set.nserverLimits) this.st.nsSet!.run(l.prefix, l.maxSessions);
@@ -789,7 +804,7 @@ export class Store {
    * travel as one JSON array and are expanded by SQLite (json_each): four statements instead of
    * one call per row, which is what keeps a 10,000-subscriber bundle well under a second.
    */
-  private writeSubscribers(subs: NormalSubscriber[], now: number): void {
+  private writeSubscribers(subs: NormalSubscriber[], now: number, replaceAll = false): void {
     if (subs.length === 0) return;
     for (const name of new Set(subs.map((s) => s.policy ?? 'default'))) this.policyIdOf(name); // DC_STORE_NOT_FOUND
     const rows = JSON.stringify(
@@ -797,7 +812,14 @@ export class Store {
     );
     this.st.bulkSubsKeep!.run({ rows, now });
     this.st.bulkSubsSet!.run({ rows, now });
-    this.st.bulkIds!.run({ rows });
+    if (replaceAll) {
+      // the set is complete and its identifiers unique: drop the ones it lacks, re-point the rest
+      this.st.bulkIdsDelExcept!.run({ rows });
+      this.st.bulkIdsRepointPrefix!.run({ rows });
+      this.st.bulkIdsRepointMac!.run({ rows });
+    } else {
+      this.st.bulkIds!.run({ rows });
+    }
   }
 
   private writeDelta(d: PolicyDelta): void {
