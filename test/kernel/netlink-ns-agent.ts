@@ -11,6 +11,7 @@ import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
 import { WlanDriver } from '../../src/drivers/wlan/index.js';
 import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
+import { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
 import { PathsService, type UplinkConfig } from '../../src/services/paths/index.js';
 import { PmService } from '../../src/services/pm/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
@@ -53,7 +54,8 @@ const local: Record<string, Handler> = {
     const stack = await openNetlinkStack({ wlanInterfaces: ups.filter((u) => u.access === 'wlan').map((u) => u.interface) });
     const wlan = [...stack.wlan.values()][0];
     const paths = new PathsService({ uplinks: ups, net: stack.rtnl, routing: stack.routing, ...(wlan === undefined ? {} : { wlan }), sampleMs: 0 });
-    const pm = new PmService({ pm: stack.pm!, paths, limits: { subflows: 4, addAddrAccepted: 4 } });
+    const diag = new SockDiag();
+    const pm = new PmService({ pm: stack.pm!, paths, limits: { subflows: 4, addAddrAccepted: 4 }, counters: () => diag.subflows() });
     targets.paths = paths as unknown as Record<string, unknown>;
     targets.pmsvc = pm as unknown as Record<string, unknown>;
     paths.on('event', (e) => write({ event: 'path', data: { type: e.type, name: e.path.name, state: e.path.state, at: Date.now() } }));
@@ -91,6 +93,23 @@ const local: Record<string, Handler> = {
     const id = nextSock++;
     sockets.set(id, s);
     return { id, localAddress: s.localAddress, localPort: s.localPort };
+  },
+  async 'sock.send'(id, n) {
+    const s = sockets.get(id as number)!;
+    let got = 0;
+    const done = new Promise<void>((resolve) => {
+      const onData = (d: Buffer): void => {
+        got += d.length;
+        if (got >= (n as number)) {
+          s.off('data', onData);
+          resolve();
+        }
+      };
+      s.on('data', onData);
+    });
+    s.write(Buffer.alloc(n as number, 7));
+    await done;
+    return got;
   },
   'sock.close'(id) {
     sockets.get(id as number)?.destroy();

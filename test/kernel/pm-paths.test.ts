@@ -51,6 +51,14 @@ t.test('paths + pm services over real netlink in namespaces (needs root + MPTCP 
   t.match(wl.data, { saddr: '10.73.2.1', path: 'wifi' });
   t.ok(C.events.some((e) => e.event === 'subflow' && e.data.access === 'cellular' && e.data.saddr === '10.73.1.1'), 'initial subflow labelled cellular');
 
+  // per-subflow counters from sock_diag: both access types carried bytes
+  await C.call('sock.send', 1, 4 << 20);
+  t.ok((await C.call<number>('pmsvc.refreshCounters')) >= 2, 'counters merged for both subflows');
+  const totals = await C.call<Record<string, { subflows: number; bytesSent: number; rttMs?: number }>>('pmsvc.accessTotals');
+  t.comment(`split of 4 MiB echoed: ${JSON.stringify(totals)}`);
+  t.ok(totals.cellular!.bytesSent > 0 && totals.wlan!.bytesSent > 0, 'bytes on both paths');
+  t.ok(totals.cellular!.bytesSent + totals.wlan!.bytesSent >= 4 << 20, 'all bytes accounted for');
+
   // WLAN goes down: path-down, endpoint deleted at once, subflow closed
   C.events.length = 0;
   await c.linkSet('wlan0', 'down');

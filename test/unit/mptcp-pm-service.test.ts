@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import t from 'tap';
-import { PmService, type EndpointFlag, type PathsLike, type PmBackend, type PmEndpoint, type PmEvent } from '../../src/services/pm/index.js';
+import type { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
+import { PmService, type PmServiceOptions, type EndpointFlag, type PathsLike, type PmBackend, type PmEndpoint, type PmEvent } from '../../src/services/pm/index.js';
 import type { PathEvent, PathView } from '../../src/services/paths/index.js';
 import type { PathsService } from '../../src/services/paths/index.js';
 import type { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
@@ -8,7 +9,7 @@ import { EVENTS } from '../fixtures/mptcp-pm/events.js';
 import { parseEvent } from '../../src/protocols/mptcp-pm/index.js';
 
 // the real driver and paths service satisfy the service's contracts (compile-time check)
-export const contracts = (pm: MptcpPm, paths: PathsService): [PmBackend, PathsLike] => [pm, paths];
+export const contracts = (pm: MptcpPm, paths: PathsService, diag: SockDiag): [PmBackend, PathsLike, PmServiceOptions['counters']] => [pm, paths, () => diag.subflows()];
 
 class FakePm extends EventEmitter implements PmBackend {
   eps: PmEndpoint[] = [];
@@ -130,7 +131,8 @@ t.test('sessions and subflows from real kernel events, labelled with access type
   const pm = new FakePm();
   const paths = new FakePaths();
   paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5), view('wifi', 'wlan', ['10.1.2.1'], 'up', 6)];
-  const svc = new PmService({ pm, paths, manageEndpoints: false });
+  let counters: Array<{ token: number; saddr: string; sport: number; daddr: string; dport: number; bytesSent: number; bytesReceived: number; rttMs: number }> = [];
+  const svc = new PmService({ pm, paths, manageEndpoints: false, counters: async () => counters });
   await svc.start();
   const subflowEvents: string[] = [];
   svc.on('subflow', (e) => subflowEvents.push(`${e.type} ${e.subflow.access} ${e.subflow.saddr}`));
@@ -144,6 +146,15 @@ t.test('sessions and subflows from real kernel events, labelled with access type
   const byState = s!.subflows.map((f) => `${f.state} ${f.access} ${f.saddr}>${f.daddr}`).sort();
   t.same(byState, ['closed wlan 10.1.2.1>10.1.2.2', 'established cellular 10.1.1.1>10.1.1.2', 'established wlan 10.1.2.1>10.1.1.2']);
   t.same(subflowEvents, ['opened cellular 10.1.1.1', 'opened wlan 10.1.2.1', 'opened wlan 10.1.2.1', 'closed wlan 10.1.2.1']);
+  // per-subflow counters (sock_diag) merged by token and 4-tuple; totals per access type
+  const live = svc.sessions()[0]!.subflows.filter((f) => f.state === 'established');
+  counters = live.map((f, i) => ({ token: f.token, saddr: f.saddr, sport: f.sport, daddr: f.daddr, dport: f.dport, bytesSent: 1000 * (i + 1), bytesReceived: 10, rttMs: 10 * (i + 1) }));
+  counters.push({ token: 424242, saddr: '1.1.1.1', sport: 1, daddr: '2.2.2.2', dport: 2, bytesSent: 5, bytesReceived: 5, rttMs: 1 });
+  t.equal(await svc.refreshCounters(), 2);
+  const totals = svc.accessTotals();
+  t.equal(totals.cellular!.subflows + totals.wlan!.subflows, 2);
+  t.equal(totals.cellular!.bytesSent + totals.wlan!.bytesSent, 3000);
+  t.ok(svc.sessions()[0]!.subflows.some((f) => f.bytesSent === 2000 && f.rttMs === 20));
   pm.emit('event', parsed[closeAt]!);
   t.same(svc.sessions(), []);
   const st = svc.stats();

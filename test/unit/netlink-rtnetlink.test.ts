@@ -47,3 +47,24 @@ t.test('addresses and links decode from kernel-shaped messages', async (t) => {
   t.match(decodeRtnl(RTM.DELLINK, encodeLinkMsg({ index: 9 })), { kind: 'link', op: 'del', link: { index: 9, name: 'if9' } });
   t.equal(decodeRtnl(99, Buffer.alloc(0)), undefined);
 });
+
+t.test('sock_diag: an MPTCP subflow message decodes addresses, ports, token and tcp_info', async (t) => {
+  const { decodeInetDiagMsg, encodeInetDiagReq } = await import('../../src/protocols/netlink/index.js');
+  const req = encodeInetDiagReq(4);
+  t.equal(req.length, 56);
+  t.same([req[0], req[1], req[2], req.readUInt32LE(4)], [2, 6, 2, 2]);
+  const h = Buffer.alloc(72);
+  h.writeUInt8(2, 0);
+  h.writeUInt8(1, 1);
+  h.writeUInt16BE(40000, 4);
+  h.writeUInt16BE(443, 6);
+  Buffer.from([10, 0, 2, 15]).copy(h, 8);
+  Buffer.from([198, 51, 100, 1]).copy(h, 24);
+  h.writeUInt32LE(3, 40);
+  h.writeUInt32LE(777, 68);
+  const ulp = attr.nested(19, [attr.string(1, 'mptcp'), attr.nested(3, [attr.u32(2, 0xabcd), attr.u8(10, 2), attr.u8(9, 0)])]);
+  const d = decodeInetDiagMsg(Buffer.concat([h, encodeAttrs([attr.binary(2, Buffer.alloc(232)), ulp])]));
+  t.match(d, { family: 4, state: 1, saddr: '10.0.2.15', sport: 40000, daddr: '198.51.100.1', dport: 443, ifindex: 3, inode: 777, ulp: 'mptcp', mptcp: { tokenLoc: 0xabcd, idLoc: 2, idRem: 0 } });
+  t.equal(d.tcpInfo?.length, 232);
+  t.throws(() => decodeInetDiagMsg(Buffer.alloc(40)), { code: 'DC_NETLINK_MALFORMED' });
+});

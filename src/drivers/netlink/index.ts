@@ -5,3 +5,4 @@ export { MptcpPm, type MptcpPmEvents, type MptcpPmOptions } from './mptcp-pm.js'
 export { Rtnl, type RtnlEvents, type RtnlGroup } from './rtnetlink.js';
 export * from './uplink-routing.js';
 export * from './stack.js';
+export * from './sock-diag.js';

@@ -81,6 +81,31 @@ export interface SubflowView {
   readonly state: 'established' | 'closed';
   readonly since: string;
   readonly error?: number;
+  /** From sock_diag tcp_info (refreshCounters): bytes sent/received on this subflow, smoothed RTT. */
+  readonly bytesSent?: number;
+  readonly bytesReceived?: number;
+  readonly rttMs?: number;
+}
+
+/** Per-subflow counters (drivers/netlink SockDiag.subflows() satisfies this). */
+export interface SubflowCountersLike {
+  readonly token?: number;
+  readonly saddr: string;
+  readonly sport: number;
+  readonly daddr: string;
+  readonly dport: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly rttMs: number;
+}
+
+/** Totals over the established subflows of one access type. */
+export interface AccessTotals {
+  readonly subflows: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** Mean smoothed RTT of its subflows (ms). */
+  readonly rttMs?: number;
 }
 
 export interface SessionView {
@@ -122,6 +147,8 @@ export interface PmServiceOptions {
   manageEndpoints?: boolean;
   /** Keep at most this many closed subflows per session in the view (default 8). */
   keepClosed?: number;
+  /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
+  counters?: () => Promise<readonly SubflowCountersLike[]>;
   /** At most this many sessions tracked (default 65536): oldest dropped first. */
   maxSessions?: number;
   now?: () => number;
@@ -398,6 +425,43 @@ export class PmService extends EventEmitter<PmServiceEvents> {
 
   #count(which: 'subflowsOpened' | 'subflowsClosed', access: string): void {
     this.#stats[which][access] = (this.#stats[which][access] ?? 0) + 1;
+  }
+
+  /** Merge per-subflow bytes and RTT from the counters source into the subflow views. */
+  async refreshCounters(): Promise<number> {
+    if (this.#o.counters === undefined) return 0;
+    const list = await this.#o.counters();
+    let n = 0;
+    for (const c of list) {
+      if (c.token === undefined) continue;
+      const sess = this.#sessions.get(c.token);
+      if (sess === undefined) continue;
+      const key = sfKey(c);
+      const sf = sess.subflows.get(key);
+      if (sf === undefined || sf.state !== 'established') continue;
+      sess.subflows.set(key, { ...sf, bytesSent: c.bytesSent, bytesReceived: c.bytesReceived, rttMs: c.rttMs });
+      n++;
+    }
+    return n;
+  }
+
+  /** Bytes and RTT per access type over the established subflows (the actual path split). */
+  accessTotals(): Record<string, AccessTotals> {
+    const acc: Record<string, { subflows: number; bytesSent: number; bytesReceived: number; rtt: number[] }> = {};
+    for (const s of this.#sessions.values()) {
+      for (const f of s.subflows.values()) {
+        if (f.state !== 'established') continue;
+        const a = (acc[f.access] ??= { subflows: 0, bytesSent: 0, bytesReceived: 0, rtt: [] });
+        a.subflows++;
+        a.bytesSent += f.bytesSent ?? 0;
+        a.bytesReceived += f.bytesReceived ?? 0;
+        if (f.rttMs !== undefined) a.rtt.push(f.rttMs);
+      }
+    }
+    return Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, {
+      subflows: v.subflows, bytesSent: v.bytesSent, bytesReceived: v.bytesReceived,
+      ...(v.rtt.length === 0 ? {} : { rttMs: v.rtt.reduce((x, y) => x + y, 0) / v.rtt.length }),
+    }]));
   }
 
   sessions(): SessionView[] {
