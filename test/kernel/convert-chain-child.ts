@@ -20,7 +20,7 @@ import { convertFront } from '../../src/services/proxy/fronts/convert.js';
 import { socks5Front } from '../../src/services/proxy/fronts/socks5.js';
 import { convertConnector } from '../../src/services/proxy/convert-client.js';
 import { startPeerServer, runPeerClient } from '../../src/sim/peer.js';
-import { createConnectSocket, fdOf, fullInfo, isMptcp } from '../../src/drivers/sockets/index.js';
+import { createConnectSocket, fullInfo, isMptcp } from '../../src/drivers/sockets/index.js';
 import { encodeGreeting, encodeRequest, encodeUserPassRequest } from '../../src/protocols/socks5/index.js';
 
 const COOKIE = 'cell-chain-1';
@@ -153,9 +153,8 @@ async function main(): Promise<void> {
       const seen = new Map<string, number>();
       setInterval(() => {
         for (const s of e.registry.values()) {
-          const fd = s.upstream === undefined ? undefined : fdOf(s.upstream);
-          const fi = fd === undefined ? undefined : fullInfo(fd);
-          for (const sf of fi?.subflows ?? []) seen.set(`${sf.local?.address}`, Number(sf.tcp.bytesSent));
+          s.sample();
+          for (const sf of s.lastServerInfo?.subflows ?? []) seen.set(`${sf.local?.address}`, Number(sf.tcp.bytesSent));
         }
       }, 100).unref();
       e.on('closed', (v) => out({ cellSession: { front: v.front, combination: v.combination, server: v.server, subflowsSent: Object.fromEntries(seen) } }));

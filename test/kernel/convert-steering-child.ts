@@ -11,7 +11,6 @@ import { directConnector } from '../../src/services/proxy/connector.js';
 import { explicitFront } from '../../src/services/proxy/fronts/basic.js';
 import { convertFront } from '../../src/services/proxy/fronts/convert.js';
 import { convertConnector } from '../../src/services/proxy/convert-client.js';
-import { fdOf, fullInfo } from '../../src/drivers/sockets/index.js';
 
 const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const COOKIE = 'steer-1';
@@ -50,8 +49,8 @@ async function main(): Promise<void> {
     c.write(Buffer.alloc(16 * 1024, i));
     await new Promise((r) => setTimeout(r, 100));
     for (const s of e.registry.values()) {
-      const fd = s.upstream === undefined ? undefined : fdOf(s.upstream);
-      const fi = fd === undefined ? undefined : fullInfo(fd);
+      s.sample(); // MPTCP_FULL_INFO of both legs, wherever the relay keeps the fds
+      const fi = s.lastServerInfo;
       if (fi !== undefined) {
         samples.push(
           fi.subflows.map((sf) => ({
