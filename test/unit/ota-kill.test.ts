@@ -2,7 +2,7 @@ import t from 'tap';
 import { killRounds } from './ota-kill-harness.js';
 
 // A few rounds in CI; `node --import ./scripts/ts-loader.mjs bench/ota.ts --soak 100` runs the full count.
-const ROUNDS = Number(process.env.DUOCELL_KILL_ROUNDS ?? 8);
+const ROUNDS = Number(process.env.DUOCELL_KILL_ROUNDS ?? 10);
 
 t.test(`kill -9 during the apply of a 10,000-subscriber bundle, ${ROUNDS} rounds: exactly old or new`, async (t) => {
   const rep = await killRounds(ROUNDS, { seed: Number(process.env.DUOCELL_KILL_SEED ?? 11) });
