@@ -83,12 +83,12 @@ async function startCell(cell: Host): Promise<void> {
 /** Handover figures from a download trace cut at `cutAt` (epoch ms). */
 function handoverOf(samples: Array<[number, number]>, cutAt: number, survivorMbit: number): { resumeMs: number; to80Ms: number } {
   const after = samples.filter(([t]) => t >= cutAt - 20);
-  // The longest stall starting in the first 3 s after the cut: bytes flow again at its end.
+  // The longest stall starting in the first second after the cut: bytes flow again at its end.
   let resume = after.length > 0 ? Math.max(0, after[0]![0] - cutAt) : NaN;
   let longest = 0;
   for (let i = 1; i < after.length; i++) {
     const gap = after[i]![0] - after[i - 1]![0];
-    if (after[i - 1]![0] - cutAt < 3000 && gap > longest) {
+    if (after[i - 1]![0] - cutAt < 1000 && gap > longest) {
       longest = gap;
       resume = Math.max(0, after[i]![0] - cutAt);
     }

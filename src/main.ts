@@ -3,6 +3,10 @@ import { logger } from './core/logger.js';
 import { createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
+import { Handover } from './services/proxy/handover.js';
+import { destroyTcp } from './drivers/sockdiag/index.js';
+import { Rtnl } from './drivers/netlink/rtnetlink.js';
+import { modemFor, modemView } from './wiring/modem.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
 import { readFileSync } from 'node:fs';
@@ -65,6 +69,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   let webAddrs: Array<{ host: string; port: number }> = [];
   try {
     for (const spec of listenerSpecs(board)) await engine.listen(spec);
+    stops.push(watchLinks(board, engine));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {
       await steering.start();
@@ -74,7 +79,13 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
         if (left > 0) await steering.rememberMServer(m.address, m.port, left).catch(() => undefined);
       }
     }
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion() });
+    const modem = modemFor(board, process.env);
+    if (modem !== undefined) {
+      modem.start();
+      stops.push(() => modem.stop());
+    }
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem) });
+    if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
     stops.push(() => web.close());
     webAddrs = web.addresses();
@@ -118,4 +129,27 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
     synBurst: sp.synBurst ?? 4000,
     perSourceMax: sp.perSourceMax ?? 512,
   });
+}
+
+/** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
+function watchLinks(board: BoardProfile, engine: ProxyEngine): Stopper {
+  const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
+  const handover = new Handover({ engine, destroy: destroyTcp });
+  for (const n of names) handover.learn(n);
+  let rtnl: Rtnl | undefined;
+  try {
+    rtnl = Rtnl.open();
+    rtnl.on('link', ({ link }) => {
+      if (!names.has(link.name)) return;
+      if (link.up) handover.learn(link.name);
+      else void handover.linkDown(link.name).catch((e: Error) => log.warn({ err: e.message }, 'handover failed'));
+    });
+    rtnl.on('address', () => {
+      for (const n of names) handover.learn(n);
+    });
+    rtnl.subscribe(['LINK', 'IPV4_IFADDR', 'IPV6_IFADDR']);
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'no rtnetlink link events: radios going down are noticed by TCP timeouts only');
+  }
+  return () => rtnl?.close();
 }

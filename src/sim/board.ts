@@ -54,7 +54,7 @@ export const SIM_ADDR = {
 const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':') ? `${x}/64` : `${x}/24`));
 
 /** Build the sim's namespaces and links. Also used by tests with their own prefix. */
-export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES): Promise<SimLayout> {
+export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { modem?: boolean } = {}): Promise<SimLayout> {
   const topo = new Topology(prefix);
   try {
     const mue = await topo.host('mue');
@@ -66,7 +66,9 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES): Promise<
     await topo.link(mue, 'ran0', cell, 'ran0', { a: withLen(A.mue.ran0), b: withLen(A.cell.ran0), rateMbit: rates.cellular });
     await topo.link(mue, 'wap0', cell, 'wap0', { a: withLen(A.mue.wap0), b: withLen(A.cell.wap0), rateMbit: rates.wlan });
     await topo.link(lan, 'lan0', cell, 'lan0', { a: withLen(A.lan.lan0), b: withLen(A.cell.lan0) });
-    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), rateMbit: rates.cellular });
+    // With the modem simulator, wwan0 gets its address (and comes up) from the QMI data session.
+    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: opts.modem === true ? [] : withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), rateMbit: rates.cellular });
+    if (opts.modem === true) await cell.linkSet('wwan0', 'down');
     await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), rateMbit: rates.wlan });
     await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
     await cell.ip('addr', 'add', `${A.cell.service[0]}/32`, 'dev', 'lo');
@@ -80,8 +82,13 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES): Promise<
       await mue.mptcpEndpoint(A.mue.wap0[i], 'wap0', ['subflow']);
       await lan.ip(fam, 'route', 'replace', 'default', 'via', A.cell.lan0[i], 'dev', 'lan0');
       // Cell: default via cellular uplink, WLAN uplink by source; MPTCP endpoint on WLAN.
-      await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wwan0[i], 'dev', 'wwan0');
-      await cell.sourceRoute(A.cell.wwan0[i], 'wwan0', A.conc.wwan0[i], 21);
+      if (opts.modem === true) {
+        await cell.ip(fam, 'rule', 'add', 'from', A.cell.wwan0[i], 'table', '21', 'priority', '1021');
+        await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wlan0[i], 'dev', 'wlan0');
+      } else {
+        await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wwan0[i], 'dev', 'wwan0');
+        await cell.sourceRoute(A.cell.wwan0[i], 'wwan0', A.conc.wwan0[i], 21);
+      }
       await cell.sourceRoute(A.cell.wlan0[i], 'wlan0', A.conc.wlan0[i], 22);
       await cell.mptcpEndpoint(A.cell.wlan0[i], 'wlan0', ['subflow']);
       // Concentrator: the cell's networks behind the cell (cellular path for the return route).

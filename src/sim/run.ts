@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { logger } from '../core/logger.js';
+import { modemLinks } from './modem-host.js';
 import { addMgmtLink, buildSim, projectRoot, simDown, simExists, simRunDir, SIM_ADDR, SIM_PREFIX } from './board.js';
 
 /** `duocell sim up|down` and the processes of the simulated board. */
@@ -12,14 +13,16 @@ function node(): string {
 }
 
 /** Start a process inside a namespace, detached, its output in the run dir, its PID recorded. */
-export function spawnInNs(ns: string, name: string, args: string[], opts: { foreground?: boolean } = {}): ChildProcess {
+export function spawnInNs(ns: string, name: string, args: string[], opts: { foreground?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
   const dir = simRunDir();
   fs.mkdirSync(dir, { recursive: true });
   const out = opts.foreground === true ? 'inherit' : fs.openSync(path.join(dir, `${name}.log`), 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, ...args], {
+  // ns '' = the root namespace
+  const [cmd, ...rest] = ns === '' ? args : ['ip', 'netns', 'exec', ns, ...args];
+  const child = spawn(cmd!, rest, {
     detached: opts.foreground !== true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, DUOCELL_STATE_DIR: path.join(dir, `state-${name}`) },
+    env: { ...process.env, DUOCELL_STATE_DIR: path.join(dir, `state-${name}`), ...opts.env },
   });
   if (child.pid !== undefined) fs.writeFileSync(path.join(dir, `${name}.pid`), String(child.pid));
   if (opts.foreground !== true) child.unref();
@@ -31,13 +34,15 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
     log.info('sim already up: taking it down first');
     await simDown();
   }
-  const sim = await buildSim(SIM_PREFIX);
+  const sim = await buildSim(SIM_PREFIX, undefined, { modem: true });
   await addMgmtLink(sim.cell);
+  // The modem simulator (root namespace: ptys are files; it drives dc-cell's wwan0).
+  spawnInNs('', 'modem', [node(), path.join(projectRoot(), 'dist/src/sim/modem-host.js')]);
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
   spawnInNs(sim.srv.ns, 'n-server', [node(), peer, 'server', '::', '8000']);
   spawnInNs(sim.srv.ns, 'm-server', [node(), peer, 'server', '::', '8001', '--mptcp']);
   if (opts.withCell === true) {
-    spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim']);
+    spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { env: cellEnv() });
   }
   log.info({ namespaces: sim.topo.hosts.map((h) => h.ns) }, 'sim up');
 }
@@ -47,6 +52,12 @@ export function startTrafficGenerator(): ChildProcess {
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
   const script = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.service[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
   return spawnInNs(`${SIM_PREFIX}-mue`, 'traffic', ['sh', '-c', script]);
+}
+
+/** The cell's environment on the simulated board: where the modem simulator's ports are. */
+export function cellEnv(): NodeJS.ProcessEnv {
+  const l = modemLinks();
+  return { DUOCELL_MODEM_LINKS: `at=${l.at},qmi=${l.qmi}` };
 }
 
 export { simDown, simExists };

@@ -3,7 +3,7 @@ import { DuocellError } from '../core/errors.js';
 import type { BoardProfile } from '../core/board.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
-import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView } from '../web/deps.js';
+import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView, ModemView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
 import { storeBackedPolicy } from './policy.js';
 
@@ -18,6 +18,7 @@ export interface WebWiringInput {
   startedAt: Date;
   version: string;
   paths?: () => PathView[];
+  modem?: () => ModemView;
 }
 
 const unavailable = (what: string): never => {
@@ -45,6 +46,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
       checks: { proxy: true, store: true },
     }),
     sessions: () => i.engine.sessions() as WebSessionView[],
+    ...(i.modem === undefined ? {} : { modem: i.modem }),
     paths,
     ...storeBackedPolicy(i.store),
     proxies: () => [],

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { EXIT, type Command } from '../command.js';
 import { logger } from '../../core/logger.js';
 import { assertRoot, projectRoot, SIM_PREFIX } from '../../sim/board.js';
-import { simDown, simUp, spawnInNs, startTrafficGenerator } from '../../sim/run.js';
+import { cellEnv, simDown, simUp, spawnInNs, startTrafficGenerator } from '../../sim/run.js';
 import { ProxyEngine, directConnector, explicitFront } from '../../services/proxy/index.js';
 
 const help = `usage: duocell start [--no-traffic]
@@ -21,7 +21,7 @@ const start: Command = {
   async run(args) {
     assertRoot();
     await simUp();
-    const cell = spawnInNs(`${SIM_PREFIX}-cell`, 'cell', [process.execPath, path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { foreground: true });
+    const cell = spawnInNs(`${SIM_PREFIX}-cell`, 'cell', [process.execPath, path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { foreground: true, env: cellEnv() });
     // The cell's web page lives in dc-cell; forward the root namespace's 127.0.0.1:8080 to it.
     const fwd = new ProxyEngine();
     await fwd.listen({ name: 'web', host: '127.0.0.1', port: 8080, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8080 }), connector: directConnector });

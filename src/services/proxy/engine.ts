@@ -2,11 +2,11 @@ import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { unmapV4 } from '../../core/net.js';
+import { prefixContains, unmapV4, type Prefix } from '../../core/net.js';
 import { createListenSocket, fdOf, isMptcp } from '../../drivers/sockets/index.js';
 import { Relay } from './relay.js';
 import { Session, SessionRegistry } from './session.js';
-import type { AccessType, Admit, FrontInfo, FrontRequest, ListenerSpec, SessionView } from './types.js';
+import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec, SessionView } from './types.js';
 
 /**
  * The proxy engine: listeners → session → upstream connector → relay.
@@ -220,6 +220,27 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
         s.relay.abort();
       }
     }
+  }
+
+  /**
+   * Subflows of live sessions whose other end (toward the UE) or own end (toward the server) is
+   * inside one of `prefixes`: the ones a radio that just went down was carrying.
+   */
+  subflowsWithin(prefixes: readonly Prefix[]): Array<{ session: string; side: 'client' | 'server'; local: Endpoint; remote: Endpoint }> {
+    const out: Array<{ session: string; side: 'client' | 'server'; local: Endpoint; remote: Endpoint }> = [];
+    for (const s of this.registry.values()) {
+      s.sample();
+      for (const [side, fi] of [['client', s.lastClientInfo], ['server', s.lastServerInfo]] as const) {
+        for (const sf of fi?.subflows ?? []) {
+          if (sf.local === undefined || sf.remote === undefined) continue;
+          const probe = side === 'client' ? sf.remote.address : sf.local.address;
+          if (prefixes.some((p) => prefixContains(p, probe))) {
+            out.push({ session: s.id, side, local: { address: sf.local.address, port: sf.local.port }, remote: { address: sf.remote.address, port: sf.remote.port } });
+          }
+        }
+      }
+    }
+    return out;
   }
 
   sessions(): SessionView[] {

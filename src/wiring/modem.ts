@@ -1,0 +1,48 @@
+import type { BoardProfile } from '../core/board.js';
+import { logger } from '../core/logger.js';
+import { ModemManager, managerOptionsFromBoard } from '../drivers/modem/index.js';
+import type { ModemView } from '../web/deps.js';
+
+/**
+ * The cellular modem in the running appliance: a ModemManager built from the board profile. On
+ * the simulated board the ports are the simulator's pty links, named by DUOCELL_MODEM_LINKS
+ * ("at=PATH,qmi=PATH", set by `duocell sim up`); on hardware they are found through sysfs.
+ */
+const log = logger('duocell:modem');
+
+export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): ModemManager | undefined {
+  const m = board.modem;
+  if (m === undefined) return undefined;
+  let links: { at: string; qmi: string } | undefined;
+  if (env.DUOCELL_MODEM_LINKS !== undefined) {
+    const kv = Object.fromEntries(env.DUOCELL_MODEM_LINKS.split(',').map((p) => p.split('=') as [string, string]));
+    if (kv.at !== undefined && kv.qmi !== undefined) links = { at: kv.at, qmi: kv.qmi };
+  }
+  if (m.simulated === true && links === undefined) {
+    log.info('simulated modem without a running simulator: cellular path stays down');
+    return undefined;
+  }
+  return new ModemManager(managerOptionsFromBoard(m, { ...(links === undefined ? {} : { links }), ...(env.DUOCELL_SIM_PIN === undefined ? {} : { pin: env.DUOCELL_SIM_PIN }) }));
+}
+
+export function modemView(mm: ModemManager | undefined): ModemView {
+  if (mm === undefined) return { present: false, state: 'absent', sim: 'unknown' };
+  const s = mm.snapshot();
+  const addrs = [s.settings?.ipv4?.address, s.settings?.ipv6?.address].filter((a): a is string => a !== undefined);
+  return {
+    present: s.state !== 'absent',
+    state: s.state,
+    ...(s.info.model === undefined ? {} : { model: s.info.model }),
+    ...(s.info.imei === undefined ? {} : { imei: s.info.imei }),
+    sim: s.state === 'sim-locked' ? 'locked' : s.state === 'absent' || s.state === 'probing' ? 'unknown' : 'ready',
+    ...(s.registration?.operator === undefined ? {} : { operator: s.registration.operator }),
+    ...(s.signal?.rat === undefined ? {} : { rat: s.signal.rat }),
+    ...(s.signal?.band === undefined ? {} : { band: String(s.signal.band) }),
+    ...(s.signal?.rssi === undefined ? {} : { rssiDbm: s.signal.rssi }),
+    ...(s.signal?.rsrp === undefined ? {} : { rsrp: s.signal.rsrp }),
+    ...(s.signal?.rsrq === undefined ? {} : { rsrq: s.signal.rsrq }),
+    ...(s.signal?.snr === undefined ? {} : { sinr: s.signal.snr }),
+    ...(s.settings?.apn === undefined ? {} : { apn: s.settings.apn }),
+    ...(addrs.length === 0 ? {} : { addresses: addrs }),
+  };
+}
