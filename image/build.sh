@@ -38,7 +38,7 @@ t_start=$(date +%s)
 step_t=$t_start
 step_done() {
   local now; now=$(date +%s)
-  printf '%-10s %5ds\n' "$1" "$((now - step_t))" >>"$OUT/build-times.txt"
+  printf '%-12s %5ds\n' "$1" "$((now - step_t))" >>"$OUT/build-times.txt"
   log "$1 done in $((now - step_t))s"
   step_t=$now
 }
@@ -85,7 +85,9 @@ PKGS=(
 )
 # Installed by apt once the initramfs settings are in place (see below).
 KERNEL_PKGS=(initramfs-tools linux-image-arm64)
-PKG_HASH=$(printf '%s\n' "$SUITE" "$MIRROR" "${PKGS[@]}" "${KERNEL_PKGS[@]}" "$(sed -n '/^# --- 2/,/^# --- 3/p' "$0")" "$(cat image/initramfs-modules)" | sha256sum | cut -c1-12)
+# Bump BASE_RECIPE when this step changes in a way the package lists don't show.
+BASE_RECIPE=3
+PKG_HASH=$(printf '%s\n' "$BASE_RECIPE" "$SUITE" "$MIRROR" "${PKGS[@]}" "${KERNEL_PKGS[@]}" "$(cat image/initramfs-modules)" | sha256sum | cut -c1-12)
 BASE_TAR=$OUT/cache/base-$PKG_HASH.tar
 FW_DEB=$OUT/cache/raspi-firmware-$PKG_HASH.deb
 if [ ! -f "$BASE_TAR" ] || [ ! -f "$FW_DEB" ]; then
@@ -114,9 +116,13 @@ if [ ! -f "$BASE_TAR" ] || [ ! -f "$FW_DEB" ]; then
   chroot "$OUT/base" apt-get update -qq
   cp "$OUT"/cache/debs/*.deb "$OUT/base/var/cache/apt/archives/" 2>/dev/null || true
   log "kernel and initramfs under qemu-user"
-  DEBIAN_FRONTEND=noninteractive chroot "$OUT/base" apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confold "${KERNEL_PKGS[@]}" >"$OUT/kernel.log" 2>&1 \
-    || { tail -30 "$OUT/kernel.log" >&2; die "installing the kernel failed (log: $OUT/kernel.log)"; }
+  # initramfs-tools first, alone: the triggers its dependencies fire find no kernel yet, so
+  # the initramfs is generated once, by the kernel's postinst, not twice.
+  for pkg in "${KERNEL_PKGS[@]}"; do
+    DEBIAN_FRONTEND=noninteractive chroot "$OUT/base" apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confold "$pkg" >>"$OUT/kernel.log" 2>&1 \
+      || { tail -30 "$OUT/kernel.log" >&2; die "installing $pkg failed (log: $OUT/kernel.log)"; }
+  done
   cp -n "$OUT"/base/var/cache/apt/archives/*.deb "$OUT/cache/debs/" 2>/dev/null || true
   # The Pi's boot firmware comes from Debian's raspi-firmware package, unpacked (not
   # installed: its kernel hooks want a mounted /boot/firmware).
