@@ -69,17 +69,24 @@ async function stop(c: ChildProcess): Promise<void> {
 
 /** iperf3 through a relay process: Gbit/s and relay CPU seconds per GiB. */
 async function iperfThrough(relay: ChildProcess, relayPort: number, serverPort: number, bytes: string): Promise<{ gbps: number; cpuPerGiB: number }> {
-  const srv = spawn('iperf3', ['-s', '-1', '-p', String(serverPort)], { stdio: 'ignore' });
-  await sleep(500); // no probe: a probe connection would be iperf3's one (-1) client
-  const cpu0 = cpuSeconds(relay.pid!);
-  const out = JSON.parse(await runCmd('iperf3', ['-c', '127.0.0.1', '-p', String(relayPort), '-n', bytes, '-J', '-l', '128K'])) as {
-    end: { sum_received: { bits_per_second: number; bytes: number } };
-  };
-  await sleep(300);
-  const cpu = cpuSeconds(relay.pid!) - cpu0;
-  srv.kill();
-  const gib = out.end.sum_received.bytes / 2 ** 30;
-  return { gbps: out.end.sum_received.bits_per_second / 1e9, cpuPerGiB: cpu / gib };
+  let lastErr = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const srv = spawn('iperf3', ['-s', '-1', '-p', String(serverPort)], { stdio: 'ignore' });
+    await sleep(500); // no probe: a probe connection would be iperf3's one (-1) client
+    const cpu0 = cpuSeconds(relay.pid!);
+    const out = JSON.parse(await runCmd('iperf3', ['-c', '127.0.0.1', '-p', String(relayPort), '-n', bytes, '-J', '-l', '128K']).catch((e: Error) => JSON.stringify({ error: e.message, end: {} }))) as {
+      error?: string;
+      end: { sum_received?: { bits_per_second: number; bytes: number } };
+    };
+    await sleep(300);
+    const cpu = cpuSeconds(relay.pid!) - cpu0;
+    srv.kill();
+    await sleep(200);
+    const r = out.end.sum_received;
+    if (r !== undefined && r.bytes > 0) return { gbps: r.bits_per_second / 1e9, cpuPerGiB: cpu / (r.bytes / 2 ** 30) };
+    lastErr = out.error ?? 'no result';
+  }
+  throw new Error(`iperf3 through port ${relayPort} failed three times: ${lastErr}`);
 }
 
 export async function relayLoopback(): Promise<BenchResult[]> {
