@@ -93,7 +93,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<T>((_r, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), ms).unref())]);
 
 t.test('Convert and SOCKS5 end to end over the shaped sim topology', { skip: reason, timeout: 600_000 }, async (t) => {
-  const sim = await buildSim('tcvc');
+  const sim = await buildSim(`tcvc${process.pid}`); // pid: concurrent runs never share namespaces
   t.teardown(() => sim.topo.destroy());
   const { cell, conc, srv, lan, mue } = sim;
   for (const h of [cell, conc]) {

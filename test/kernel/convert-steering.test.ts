@@ -43,7 +43,7 @@ function runRole(h: Host, role: string, untilReady: boolean): Promise<Record<str
 type Sf = { local: string; remote: string; bytesSent: number };
 
 t.test('C flag + ADD_ADDR: later subflows join the unique address, not the shared one', { skip: reason }, async (t) => {
-  const topo = new Topology('tcst');
+  const topo = new Topology(`tcst${process.pid}`); // pid: concurrent runs never share namespaces
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');
   const conc = await topo.host('conc');

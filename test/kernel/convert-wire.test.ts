@@ -25,7 +25,8 @@ async function nstat(h: Host, ...names: string[]): Promise<Record<string, number
 }
 
 t.test('Convert and SOCKS5 on the wire (namespace, kernel MPTCP + TFO)', { skip: reason }, async (t) => {
-  const topo = new Topology('tconv');
+  // The pid keeps two runs of this file (two engineers, CI) from sharing namespaces.
+  const topo = new Topology(`tconv${process.pid}`);
   t.teardown(() => topo.destroy());
   const h = await topo.host('ns');
   for (const a of ['10.77.9.1/32', '10.77.9.2/32', '10.77.9.3/32']) await h.ip('addr', 'add', a, 'dev', 'lo');
