@@ -38,6 +38,7 @@ export class Agent {
         } catch {
           continue;
         }
+        if (process.env.DUOCELL_AGENT_DEBUG !== undefined && m.id === undefined && m.event === undefined) process.stderr.write(`[agent] ${line}\n`);
         if (m.ready === true) markReady();
         else if (m.event !== undefined) {
           this.events.push({ event: m.event, data: m.data ?? {} });

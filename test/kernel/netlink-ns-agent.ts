@@ -66,6 +66,24 @@ const local: Record<string, Handler> = {
     await pm.start();
     return paths.list();
   },
+  /** Userspace-PM side: paths + PmService with data-described hooks (max subflows, plan all paths). */
+  async 'stack.userspace'(uplinks, opts) {
+    const o = opts as { maxSubflows?: number; plan?: boolean; routing?: boolean };
+    const ups = uplinks as UplinkConfig[];
+    const stack = await openNetlinkStack();
+    const paths = new PathsService({ uplinks: ups, net: stack.rtnl, ...(o.routing === false ? {} : { routing: stack.routing }), sampleMs: 0 });
+    const pm = new PmService({
+      pm: stack.pm!, paths, manageEndpoints: false,
+      ...(o.maxSubflows === undefined ? {} : { admitSubflow: (sess) => (sess.subflows.filter((f) => f.state === 'established').length <= o.maxSubflows! ? true : `subflow limit ${o.maxSubflows}`) }),
+      ...(o.plan === true ? { planSubflows: (sess, up) => up.flatMap((p) => p.addresses.filter((a) => a !== sess.saddr && !a.includes(':')).map((address) => ({ path: p, address }))) } : {}),
+    });
+    targets.paths = paths as unknown as Record<string, unknown>;
+    targets.pmsvc = pm as unknown as Record<string, unknown>;
+    pm.on('subflow', (e) => write({ event: 'subflow', data: { type: e.type, ...e.subflow, at: Date.now() } }));
+    await paths.start();
+    await pm.start();
+    return paths.list();
+  },
   'keeper.stats'() {
     return { restores: (targets.keeper as unknown as RoutingKeeper).restores };
   },

@@ -168,3 +168,46 @@ t.test('sessions and subflows from real kernel events, labelled with access type
   t.equal(svc.sessions().length, 1);
   svc.stop();
 });
+
+t.test('userspace PM: admission destroys refused subflows; planning opens subflows over other paths', async (t) => {
+  const pm = new FakePm() as FakePm & { destroyed: string[]; created: string[] };
+  pm.destroyed = [];
+  pm.created = [];
+  (pm as unknown as PmBackend).subflowDestroy = async (token, l, r) => {
+    pm.destroyed.push(`${token} ${l.address}:${l.port} ${r.address}:${r.port}`);
+  };
+  (pm as unknown as PmBackend).subflowCreate = async (token, l, r) => {
+    pm.created.push(`${token} ${l.address}#${l.id}@${l.ifIndex} ${r.address}:${r.port}`);
+  };
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.1.1.1'], 'up', 5), view('wifi', 'wlan', ['10.1.2.1'], 'down', 6)];
+  const svc = new PmService({
+    pm, paths, manageEndpoints: false,
+    admitSubflow: (s, f) => (f.access === 'unknown' ? 'outside allowed networks' : s.subflows.filter((x) => x.state === 'established').length <= 2),
+    planSubflows: (s, up) => up.flatMap((p) => p.addresses.filter((a) => a !== s.saddr).map((address) => ({ path: p, address }))),
+  });
+  await svc.start();
+  pm.emit('event', { type: 'created', token: 1, saddr: '10.1.1.1', daddr: '203.0.113.5', sport: 4000, dport: 443, family: 4 });
+  pm.emit('event', { type: 'established', token: 1, saddr: '10.1.1.1', daddr: '203.0.113.5', sport: 4000, dport: 443, family: 4 });
+  await settle();
+  t.same(pm.created, [], 'no other path is up yet');
+  paths.set(view('wifi', 'wlan', ['10.1.2.1'], 'up', 6), 'path-up');
+  await settle();
+  t.same(pm.created, ['1 10.1.2.1#1@6 203.0.113.5:443'], 'a path coming up gets a subflow on the live connection');
+  pm.emit('event', { type: 'sub_established', token: 1, saddr: '10.1.2.1', daddr: '203.0.113.5', sport: 4001, dport: 443, locId: 1, remId: 0, backup: false });
+  // a join from a third-party network (server side: remote address unknown to our paths is fine;
+  // here the local address is unknown) is refused and destroyed
+  pm.emit('event', { type: 'sub_established', token: 1, saddr: '172.16.9.9', daddr: '203.0.113.5', sport: 4002, dport: 443, locId: 9, remId: 0, backup: false });
+  await settle();
+  t.same(pm.destroyed, ['1 172.16.9.9:4002 203.0.113.5:443']);
+  // a third established subflow exceeds the limit of 2
+  pm.emit('event', { type: 'sub_established', token: 1, saddr: '10.1.1.1', daddr: '203.0.113.5', sport: 4003, dport: 443, locId: 0, remId: 0, backup: false });
+  await settle();
+  t.equal(pm.destroyed.length, 2, 'the subflow beyond the limit is destroyed too');
+  t.equal(pm.destroyed[1], '1 10.1.1.1:4003 203.0.113.5:443');
+  const st = svc.stats();
+  t.same(st.subflowsRefused, { 'outside allowed networks': 1, refused: 1 });
+  t.equal(st.subflowsCreated, 1);
+  t.ok(st.lastEnforceMs !== undefined);
+  svc.stop();
+});

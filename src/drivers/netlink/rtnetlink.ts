@@ -103,8 +103,12 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
 
   /** Routes of one family (both if omitted), optionally only those of one table. */
   async routes(o: { family?: 4 | 6; table?: number } = {}): Promise<Route[]> {
-    const parts = await this.#ch.dump(RTM.GETROUTE, encodeFamilyDump(o.family, 12), { what: 'RTM_GETROUTE dump' });
-    const all = this.#decodeAll(parts, RTM.NEWROUTE, decodeRoute, 'route');
+    // per family: an AF_UNSPEC dump also returns multicast (IPMR) routes of other families
+    const all: Route[] = [];
+    for (const fam of o.family === undefined ? ([4, 6] as const) : [o.family]) {
+      const parts = await this.#ch.dump(RTM.GETROUTE, encodeFamilyDump(fam, 12), { what: `RTM_GETROUTE dump IPv${fam}` });
+      all.push(...this.#decodeAll(parts, RTM.NEWROUTE, decodeRoute, 'route'));
+    }
     return o.table === undefined ? all : all.filter((r) => r.table === o.table);
   }
 
@@ -123,8 +127,13 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
   // --- rules ---------------------------------------------------------------------------------
 
   async rules(family?: 4 | 6): Promise<Rule[]> {
-    const parts = await this.#ch.dump(RTM.GETRULE, encodeFamilyDump(family, 12), { what: 'RTM_GETRULE dump' });
-    return this.#decodeAll(parts, RTM.NEWRULE, decodeRule, 'rule');
+    // per family: an AF_UNSPEC dump also returns the IPMR/IP6MR rules (families 128, 129)
+    const out: Rule[] = [];
+    for (const fam of family === undefined ? ([4, 6] as const) : [family]) {
+      const parts = await this.#ch.dump(RTM.GETRULE, encodeFamilyDump(fam, 12), { what: `RTM_GETRULE dump IPv${fam}` });
+      out.push(...this.#decodeAll(parts, RTM.NEWRULE, decodeRule, 'rule'));
+    }
+    return out;
   }
 
   async addRule(r: RuleSpec): Promise<void> {
@@ -151,6 +160,8 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
 
   #onNotification(m: NlMessage): void {
     let o: RtnlObject | undefined;
+    const fam = m.payload.length > 0 ? m.payload.readUInt8(0) : 0;
+    if ((m.type === RTM.NEWRULE || m.type === RTM.DELRULE || m.type === RTM.NEWROUTE || m.type === RTM.DELROUTE) && fam !== 2 && fam !== 10) return;
     try {
       o = decodeRtnl(m.type, m.payload);
     } catch (e) {

@@ -53,6 +53,9 @@ export interface PmBackend {
   addEndpoint(e: { address: string; id?: number; flags?: readonly EndpointFlag[]; ifIndex?: number }): Promise<void>;
   deleteEndpoint(id: number, address?: string): Promise<void>;
   setEndpointFlags(e: { id?: number; address?: string; flags: readonly EndpointFlag[] }): Promise<void>;
+  /** Userspace PM (per connection); only in namespaces with net.mptcp.path_manager=userspace. */
+  subflowCreate?(token: number, local: { address: string; id: number; ifIndex?: number }, remote: { address: string; port: number }): Promise<void>;
+  subflowDestroy?(token: number, local: { address: string; port: number }, remote: { address: string; port: number }): Promise<void>;
   subscribe(): void;
   on(ev: 'event', cb: (e: PmEvent) => void): unknown;
   on(ev: 'lost', cb: (e: Error) => void): unknown;
@@ -132,6 +135,12 @@ export interface PmStats {
   readonly endpointAdds: number;
   readonly endpointDeletes: number;
   readonly syncFailures: number;
+  /** Subflows destroyed because admitSubflow refused them, by reason. */
+  readonly subflowsRefused: Record<string, number>;
+  /** Subflows duocell asked the userspace PM to open. */
+  readonly subflowsCreated: number;
+  /** Last time (ms) from a refused subflow's event to its destroy command completing. */
+  readonly lastEnforceMs?: number;
   /** Last time (ms) from a path event to the endpoint command that answered it. */
   readonly lastReactionMs?: number;
 }
@@ -147,6 +156,18 @@ export interface PmServiceOptions {
   manageEndpoints?: boolean;
   /** Keep at most this many closed subflows per session in the view (default 8). */
   keepClosed?: number;
+  /**
+   * Admission of every subflow the kernel reports (policy: subflow limits, allowed access
+   * networks / origin authentication). `false` or a reason string: the subflow is destroyed at
+   * once (userspace PM only) and counted. The initial subflow is not subject to it.
+   */
+  admitSubflow?: (session: SessionView, subflow: SubflowView) => boolean | string;
+  /**
+   * Userspace PM: which extra subflows a connection should have, asked when it is established
+   * and when a path comes up. Each entry opens a subflow from `address` (of `path`) to the
+   * connection's remote address and port, unless one from that address exists.
+   */
+  planSubflows?: (session: SessionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string }>;
   /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
   counters?: () => Promise<readonly SubflowCountersLike[]>;
   /** At most this many sessions tracked (default 65536): oldest dropped first. */
@@ -191,6 +212,9 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     endpointAdds: 0,
     endpointDeletes: 0,
     syncFailures: 0,
+    subflowsRefused: {} as Record<string, number>,
+    subflowsCreated: 0,
+    lastEnforceMs: undefined as number | undefined,
     lastReactionMs: undefined as number | undefined,
   };
 
@@ -204,6 +228,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
   }
 
   readonly #onPath = (e: PathEvent): void => {
+    if (e.type === 'path-up') for (const token of this.#sessions.keys()) this.#plan(token);
     const t0 = this.#now();
     void this.sync().then(() => {
       if (e.type !== 'path-changed') this.#stats.lastReactionMs = this.#now() - t0;
@@ -359,6 +384,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         if (e.type === 'established' && sess.state !== 'established') {
           sess.state = 'established';
           this.emit('session', { type: 'established', token });
+          this.#plan(token);
         }
         return;
       }
@@ -398,6 +424,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           sess.subflows.set(key, base);
           this.#count('subflowsOpened', base.access);
           this.emit('subflow', { type: 'opened', subflow: base });
+          this.#admit(sess, base);
         } else if (e.type === 'sub_priority') {
           sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
           this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
@@ -414,6 +441,68 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       }
       default:
         return;
+    }
+  }
+
+  #view(sess: Session): SessionView {
+    return { ...sess, subflows: [...sess.subflows.values()], announced: { ...sess.announced } };
+  }
+
+  /** Ask the policy whether a new subflow may stay; destroy it at once if not. */
+  #admit(sess: Session, sf: SubflowView): void {
+    const admit = this.#o.admitSubflow;
+    if (admit === undefined) return;
+    let verdict: boolean | string;
+    try {
+      verdict = admit(this.#view(sess), sf);
+    } catch (e) {
+      log.error({ err: e }, 'admitSubflow threw: subflow kept');
+      return;
+    }
+    if (verdict === true) return;
+    const reason = verdict === false ? 'refused' : verdict;
+    const t0 = this.#now();
+    this.#stats.subflowsRefused[reason] = (this.#stats.subflowsRefused[reason] ?? 0) + 1;
+    log.warn({ token: sf.token, source: `${sf.daddr}:${sf.dport}`, local: `${sf.saddr}:${sf.sport}`, access: sf.access, reason }, 'subflow refused: destroying');
+    const destroy = this.#o.pm.subflowDestroy;
+    if (destroy === undefined) {
+      log.error('admitSubflow refused a subflow but the backend cannot destroy subflows');
+      return;
+    }
+    destroy.call(this.#o.pm, sf.token, { address: sf.saddr, port: sf.sport }, { address: sf.daddr, port: sf.dport })
+      .then(() => {
+        this.#stats.lastEnforceMs = this.#now() - t0;
+      })
+      .catch((e: unknown) => log.warn({ err: e, token: sf.token }, 'destroying a refused subflow failed (already gone, or not the userspace PM)'));
+  }
+
+  /** Userspace PM: open the subflows the policy plans for a connection. */
+  #plan(token: number): void {
+    const plan = this.#o.planSubflows;
+    const create = this.#o.pm.subflowCreate;
+    const sess = this.#sessions.get(token);
+    log.debug({ token, plan: plan !== undefined, create: create !== undefined, state: sess?.state, serverSide: sess?.serverSide }, 'plan subflows');
+    if (plan === undefined || create === undefined || sess === undefined || sess.state !== 'established' || sess.serverSide) return;
+    let wanted: ReadonlyArray<{ path: PathView; address: string }>;
+    try {
+      wanted = plan(this.#view(sess), this.#o.paths.list().filter((p) => p.state === 'up'));
+    } catch (e) {
+      log.error({ err: e }, 'planSubflows threw');
+      return;
+    }
+    const taken = new Set([...this.#owned.values()]);
+    for (const w of wanted) {
+      if ([...sess.subflows.values()].some((f) => f.state === 'established' && f.saddr === w.address)) continue;
+      let id = this.#owned.get(w.address);
+      if (id === undefined) {
+        id = this.#allocId(w.address, taken);
+        this.#owned.set(w.address, id);
+      }
+      create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, { address: sess.daddr, port: sess.dport })
+        .then(() => {
+          this.#stats.subflowsCreated++;
+        })
+        .catch((e: unknown) => log.warn({ err: e, token, from: w.address }, 'userspace subflow create failed'));
     }
   }
 
@@ -465,7 +554,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
   }
 
   sessions(): SessionView[] {
-    return [...this.#sessions.values()].map((s) => ({ ...s, subflows: [...s.subflows.values()], announced: { ...s.announced } }));
+    return [...this.#sessions.values()].map((s) => this.#view(s));
   }
 
   session(token: number): SessionView | undefined {
@@ -482,6 +571,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     return {
       events: { ...s.events }, subflowsOpened: { ...s.subflowsOpened }, subflowsClosed: { ...s.subflowsClosed },
       subflowErrors: s.subflowErrors, endpointAdds: s.endpointAdds, endpointDeletes: s.endpointDeletes, syncFailures: s.syncFailures,
+      subflowsRefused: { ...s.subflowsRefused }, subflowsCreated: s.subflowsCreated,
+      ...(s.lastEnforceMs === undefined ? {} : { lastEnforceMs: s.lastEnforceMs }),
       ...(s.lastReactionMs === undefined ? {} : { lastReactionMs: s.lastReactionMs }),
     };
   }
