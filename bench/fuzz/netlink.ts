@@ -2,7 +2,7 @@ import { DuocellError } from '../../src/core/errors.js';
 import {
   attr, Attrs, decodeAttrs, decodeError, decodeGenl, encodeAttrs, encodeGenl, encodeMessage, NLMSG_ERROR,
   splitMessages, type AttrOut,
-  decodeFamily, decodeRtnl, encodeAddressMsg, encodeRouteMsg, encodeRuleMsg,
+  decodeFamily, decodeInetDiagMsg, decodeRtnl, encodeAddressMsg, encodeRouteMsg, encodeRuleMsg,
 } from '../../src/protocols/netlink/index.js';
 import { decodeEndpoint, decodeLimits, parseEvent } from '../../src/protocols/mptcp-pm/index.js';
 import { decodeInterface, decodeScanResult, decodeStation } from '../../src/protocols/nl80211/index.js';
@@ -23,6 +23,7 @@ export const DECODERS: Array<{ name: string; decode: (b: Buffer) => unknown }> =
   { name: 'nl80211 interface', decode: (b) => splitMessages(b).map((m) => decodeInterface(m.payload)) },
   { name: 'nl80211 station', decode: (b) => splitMessages(b).map((m) => decodeStation(m.payload)) },
   { name: 'nl80211 scan', decode: (b) => splitMessages(b).map((m) => decodeScanResult(m.payload)) },
+  { name: 'sock_diag', decode: (b) => splitMessages(b).map((m) => decodeInetDiagMsg(m.payload)) },
   { name: 'rtnetlink', decode: (b) => splitMessages(b).map((m) => [16, 20, 24, 32].map((t) => decodeRtnl(t, m.payload))) },
 ];
 
