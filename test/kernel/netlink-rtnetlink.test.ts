@@ -30,6 +30,7 @@ t.test('rtnetlink client in a namespace (needs root)', { skip: why === false ? f
   t.match(u0, { up: true, adminUp: true, operState: 'up', mtu: 1500, mac: /^[0-9a-f:]{17}$/ });
   t.match(links.find((l) => l.name === 'lo'), { index: 1 });
   const ifindex = u0.index as number;
+  t.match(await A.call('rtnl.counters', 'u0'), { rxBytes: Number, txBytes: Number }, 'interface byte counters (IFLA_STATS64)');
 
   await t.test('link state changes arrive as events; setLinkUp drives them', async (t) => {
     await A.call('rtnl.setLinkUp', ifindex, false);

@@ -155,6 +155,11 @@ t.test('sessions and subflows from real kernel events, labelled with access type
   t.equal(totals.cellular!.subflows + totals.wlan!.subflows, 2);
   t.equal(totals.cellular!.bytesSent + totals.wlan!.bytesSent, 3000);
   t.ok(svc.sessions()[0]!.subflows.some((f) => f.bytesSent === 2000 && f.rttMs === 20));
+  const probe = svc.rttProbe();
+  const rttCell = await probe({ addresses: ['10.1.1.1'] });
+  const rttWifi = await probe({ addresses: ['10.1.2.1'] });
+  t.same([rttCell, rttWifi].sort(), [10, 20], 'RTT per path from its subflows');
+  t.equal(await probe({ addresses: ['192.0.2.1'] }), undefined);
   pm.emit('event', parsed[closeAt]!);
   t.same(svc.sessions(), []);
   const st = svc.stats();

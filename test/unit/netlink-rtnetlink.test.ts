@@ -40,6 +40,12 @@ t.test('addresses and links decode from kernel-shaped messages', async (t) => {
     const b = encodeLinkMsg({ index: 4, flags });
     return decodeLink(Buffer.concat([b, encodeAttrs([attr.string(3, 'wlan0'), attr.u32(4, 1500), attr.u8(16, oper), attr.binary(1, Buffer.from([2, 0, 0, 0, 0, 1]))])]));
   };
+  const stats = Buffer.alloc(200);
+  stats.writeBigUInt64LE(10n, 0);
+  stats.writeBigUInt64LE(20n, 8);
+  stats.writeBigUInt64LE(1500n, 16);
+  stats.writeBigUInt64LE(3000n, 24);
+  t.same(decodeLink(Buffer.concat([encodeLinkMsg({ index: 2 }), encodeAttrs([attr.binary(23, stats)])])).stats, { rxPackets: 10, txPackets: 20, rxBytes: 1500, txBytes: 3000 });
   t.match(link(IFF_UP | IFF_LOWER_UP, 6), { name: 'wlan0', index: 4, up: true, operState: 'up', mtu: 1500, mac: '02:00:00:00:00:01' });
   t.match(link(IFF_UP, 2), { up: false, operState: 'down', adminUp: true });
   t.match(link(IFF_UP | IFF_LOWER_UP, 0), { up: true, operState: 'unknown' }, 'unknown operstate with carrier counts as up (tun, wwan)');

@@ -76,6 +76,12 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
     }
   }
 
+  /** Byte counters of an interface (IFLA_STATS64), for the paths service's throughput. */
+  async counters(ifname: string): Promise<{ rxBytes: number; txBytes: number } | undefined> {
+    const l = await this.link(ifname);
+    return l?.stats === undefined ? undefined : { rxBytes: l.stats.rxBytes, txBytes: l.stats.txBytes };
+  }
+
   /** Bring a link administratively up or down (ip link set dev X up|down). */
   async setLinkUp(index: number, up: boolean): Promise<void> {
     await this.#ch.request(RTM.NEWLINK, encodeLinkMsg({ index, flags: up ? IFF_UP : 0, change: IFF_UP }), { what: `RTM_NEWLINK ${index} ${up ? 'up' : 'down'}` });

@@ -37,6 +37,7 @@ const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_OPERSTATE = 16;
+const IFLA_STATS64 = 23;
 const IFLA_CARRIER = 33;
 
 const IFA_ADDRESS = 1;
@@ -111,6 +112,8 @@ export interface Link {
   readonly mtu?: number;
   readonly mac?: string;
   readonly carrier?: boolean;
+  /** Interface counters (IFLA_STATS64), when the kernel sent them. */
+  readonly stats?: { readonly rxBytes: number; readonly txBytes: number; readonly rxPackets: number; readonly txPackets: number };
 }
 
 export function decodeLink(p: Buffer): Link {
@@ -125,6 +128,10 @@ export function decodeLink(p: Buffer): Link {
   const mac = a.binary(IFLA_ADDRESS);
   const mtu = a.u32(IFLA_MTU);
   const carrier = a.u8(IFLA_CARRIER);
+  const st = a.binary(IFLA_STATS64);
+  const stats = st !== undefined && st.length >= 32
+    ? { rxPackets: Number(st.readBigUInt64LE(0)), txPackets: Number(st.readBigUInt64LE(8)), rxBytes: Number(st.readBigUInt64LE(16)), txBytes: Number(st.readBigUInt64LE(24)) }
+    : undefined;
   return {
     index,
     name: a.string(IFLA_IFNAME) ?? `if${index}`,
@@ -136,6 +143,7 @@ export function decodeLink(p: Buffer): Link {
     ...(mtu === undefined ? {} : { mtu }),
     ...(mac === undefined || mac.length === 0 ? {} : { mac: macToString(mac) }),
     ...(carrier === undefined ? {} : { carrier: carrier !== 0 }),
+    ...(stats === undefined ? {} : { stats }),
   };
 }
 

@@ -534,6 +534,22 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     return n;
   }
 
+  /**
+   * An RTT probe for the paths service: the mean smoothed RTT of the established subflows
+   * leaving from the path's addresses (after refreshCounters), undefined without traffic.
+   */
+  rttProbe(): (path: { addresses: readonly string[] }) => Promise<number | undefined> {
+    return async (path) => {
+      const rtts: number[] = [];
+      for (const s of this.#sessions.values()) {
+        for (const f of s.subflows.values()) {
+          if (f.state === 'established' && f.rttMs !== undefined && path.addresses.includes(f.saddr)) rtts.push(f.rttMs);
+        }
+      }
+      return rtts.length === 0 ? undefined : rtts.reduce((x, y) => x + y, 0) / rtts.length;
+    };
+  }
+
   /** Bytes and RTT per access type over the established subflows (the actual path split). */
   accessTotals(): Record<string, AccessTotals> {
     const acc: Record<string, { subflows: number; bytesSent: number; bytesReceived: number; rtt: number[] }> = {};
