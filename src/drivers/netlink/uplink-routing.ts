@@ -58,14 +58,13 @@ export function desiredRouting(s: UplinkRoutingSpec): { routes: RouteSpec[]; rul
 }
 
 function canonicalPrefix(p: string): string {
-  const { family, bytes, len } = splitPrefix(p);
+  const { bytes, len } = splitPrefix(p);
   // zero the host bits, as the kernel stores the prefix
   const b = Buffer.from(bytes);
   for (let i = 0; i < b.length; i++) {
     const bitsHere = Math.max(0, Math.min(8, len - i * 8));
     b[i] = b[i]! & (0xff << (8 - bitsHere)) & 0xff;
   }
-  void family;
   return `${bufferToIp(b)}/${len}`;
 }
 
