@@ -116,13 +116,19 @@ qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot
 QEMU_PID=$!
 for _ in $(seq 50); do [ -S "$WORK/agent.sock" ] && break; sleep 0.2; done
 
-# The agent channel: a socat coprocess; guest CMD prints CMD's output and returns its status.
-coproc AG { socat - UNIX-CONNECT:"$WORK/agent.sock"; }
+# The agent channel: socat between two FIFOs and the socket (explicit descriptors, unlike a
+# coproc's, are inherited by $(...) subshells). guest CMD prints CMD's output, returns its status.
+mkfifo "$WORK/to-guest" "$WORK/from-guest"
+# Opened read-write: on Linux that does not block, whoever comes first (QEMU's chardev takes
+# one client, so one socat carries both directions).
+exec {agw}<>"$WORK/to-guest" {agr}<>"$WORK/from-guest"
+socat - UNIX-CONNECT:"$WORK/agent.sock" <"$WORK/to-guest" >"$WORK/from-guest" 2>/dev/null &
+AG_PID=$!
 seq_no=0
 guest() {
   local line out=""
-  printf '%s\n' "$*" >&"${AG[1]}" || return 255
-  while IFS= read -r -t "${GUEST_TIMEOUT:-120}" line <&"${AG[0]}"; do
+  printf '%s\n' "$*" >&"$agw" || return 255
+  while IFS= read -r -t "${GUEST_TIMEOUT:-120}" line <&"$agr"; do
     case $line in
       "@@RC "*) printf '%s' "$out"; return "${line#@@RC }" ;;
       *) out+="$line"$'\n' ;;
@@ -135,9 +141,9 @@ agent_up=0
 while [ $(( $(date +%s) - t0 )) -lt "$BOOT_TIMEOUT" ]; do
   kill -0 "$QEMU_PID" 2>/dev/null || break
   seq_no=$((seq_no + 1))
-  printf 'echo PONG-%s\n' "$seq_no" 1>&"${AG[1]}" || break
+  printf 'echo PONG-%s\n' "$seq_no" >&"$agw" || break
   got=0
-  while IFS= read -r -t 5 line <&"${AG[0]}"; do
+  while IFS= read -r -t 5 line <&"$agr"; do
     [ "$line" = "PONG-$seq_no" ] && got=1
     [ "$got" = 1 ] && [ "${line#@@RC }" != "$line" ] && break
   done
