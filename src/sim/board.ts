@@ -146,10 +146,13 @@ export async function simDown(prefix = SIM_PREFIX): Promise<void> {
     for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.pid'))) {
       const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8'));
       if (Number.isInteger(pid) && pid > 1) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          /* already gone */
+        // Detached: each has its own process group (a shell loop and what it runs).
+        for (const target of [-pid, pid]) {
+          try {
+            process.kill(target, 'SIGTERM');
+          } catch {
+            /* already gone */
+          }
         }
       }
       fs.rmSync(path.join(dir, f), { force: true });

@@ -41,6 +41,8 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
   spawnInNs(sim.srv.ns, 'n-server', [node(), peer, 'server', '::', '8000']);
   spawnInNs(sim.srv.ns, 'm-server', [node(), peer, 'server', '::', '8001', '--mptcp']);
+  // The concentrator (Convert + SOCKS5 over MPTCP, plain TCP to dc-srv).
+  spawnInNs(sim.conc.ns, 'concentrator', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'concentrator-sim']);
   if (opts.withCell === true) {
     spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { env: cellEnv() });
   }
@@ -50,8 +52,11 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
 /** A small traffic generator in dc-mue: a transfer every few seconds through the cell. */
 export function startTrafficGenerator(): ChildProcess {
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
-  const script = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.service[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
-  return spawnInNs(`${SIM_PREFIX}-mue`, 'traffic', ['sh', '-c', script]);
+  // M-UE: explicit through the cell to the N-server; N-UE: plain TCP to the N-server, pooled by the
+  // cell (TPROXY → Convert over both uplinks → concentrator).
+  const mue = `while true; do ${node()} ${peer} client ${SIM_ADDR.cell.service[0]} 9000 4000000 8000000 --mptcp >/dev/null 2>&1; sleep 2; done`;
+  spawnInNs(`${SIM_PREFIX}-lan`, 'traffic-nue', ['sh', '-c', `while true; do ${node()} ${peer} client ${SIM_ADDR.srv.srv0[0]} 8000 2000000 6000000 >/dev/null 2>&1; sleep 3; done`]);
+  return spawnInNs(`${SIM_PREFIX}-mue`, 'traffic', ['sh', '-c', mue]);
 }
 
 /** The cell's environment on the simulated board: where the modem simulator's ports are. */

@@ -5,6 +5,9 @@ import { longestMatch, parseHostPort, parsePrefix, type Prefix } from '../../cor
 import { directConnector } from './connector.js';
 import { ProxyEngine, type EngineOptions } from './engine.js';
 import { explicitFront, transparentFront } from './fronts/basic.js';
+import { convertFrontFromOptions } from './fronts/convert.js';
+import { socks5FrontFromOptions } from './fronts/socks5.js';
+import { convertConnectorFromOptions } from './convert-client.js';
 import type { AccessType, Connector, FrontProtocol, ListenerSpec, UpstreamOptions } from './types.js';
 
 export * from './types.js';
@@ -56,6 +59,8 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
     let front: FrontProtocol;
     const custom = f.fronts?.[l.kind];
     if (custom !== undefined) front = custom(l);
+    else if (l.kind === 'convert') front = convertFrontFromOptions(l.options, { upstreamMptcp: l.upstream === 'mptcp' });
+    else if (l.kind === 'socks5') front = socks5FrontFromOptions(l.options);
     else if (l.kind === 'transparent') front = transparentFront;
     else if (l.kind === 'explicit') {
       const t = parseHostPort(l.target ?? '');
@@ -70,8 +75,10 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
       port: l.port,
       mptcp: l.mptcp,
       transparent: l.kind === 'transparent',
+      ...(l.fastOpen === undefined ? {} : { fastOpen: l.fastOpen }),
       front,
-      connector: f.connector?.(l) ?? directConnector,
+      // A listener whose options name a concentrator reaches servers through it (Convert client).
+      connector: f.connector?.(l) ?? convertConnectorFromOptions(l.options) ?? directConnector,
       upstream,
     };
   });
