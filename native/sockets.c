@@ -306,7 +306,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  *
  *   spliceStart(cfd, sfd, earlyUp, earlyDown) → id
  *     dup both fds (the session's own),
- *     table[slot] = session, EPOLL_CTL_ADD ───►  epoll_wait ──► on_event(side, mask)
+ *     table[slot] = session ── start list ──►  EPOLL_CTL_ADD both, then
+ *                              + eventfd       epoll_wait ──► on_event(side, mask)
  *   JS then closes its own handles                 pump(direction src → dst), until it would block:
  *   (uv_close: no shutdown, no RST)                  1. early bytes      send(dst)
  *                                                    2. pipe → dst       splice
@@ -326,8 +327,9 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  * getsockopt them (MPTCP_FULL_INFO for the session API) at any time before that, and an fd
  * number is never reused under the thread. A session is freed only in the completion callback,
  * and the thread posts completions only after a whole batch, when it holds no pointer to it.
- * The table of live sessions is main-thread only; the abort list is the one structure both
- * threads touch (mutex), and a session leaves it before its completion is posted.
+ * The table of live sessions is main-thread only; the start and abort lists are the structures
+ * both threads touch (mutex), and a session leaves them before its completion is posted. The
+ * thread registers a new session's two fds itself, so it never sees one side without the other.
  *
  * Pipes are made lazily on a direction's first read (idle sessions hold none), start at the
  * kernel's default size and grow to DC_PIPE_BIG once the direction has carried
@@ -383,6 +385,7 @@ struct dc_sess {
   uint8_t reset;
   int err;
   struct dc_sess *next_abort;
+  struct dc_sess *next_start;
   struct dc_sess *next_done;
 };
 
@@ -391,6 +394,7 @@ struct dc_relay {
   pthread_t thread;
   int stop;                    /* atomic */
   pthread_mutex_t mu;
+  struct dc_sess *starts;      /* under mu: handed over, not yet in the epoll set */
   struct dc_sess *aborts;      /* under mu */
   napi_threadsafe_function tsfn;
   /* relay thread only */
@@ -559,16 +563,33 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   if ((m & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (w->inpipe > 0 || w->early != NULL)) run(r, w, now);
 }
 
-static void take_aborts(struct dc_relay *r) {
+/* Work from the main thread: new sessions, then aborts. Both lists are taken in one critical
+ * section: a session's start is pushed before any abort of it, so an abort taken here never
+ * refers to a session still waiting on the start list.
+ * New sessions: the thread registers both fds itself, so no event for one side is handled
+ * before the other side is in the epoll set. EPOLLOUT only where early bytes wait (see run());
+ * an edge-triggered ADD reports what is already readable. */
+static void take_work(struct dc_relay *r) {
   pthread_mutex_lock(&r->mu);
-  struct dc_sess *a = r->aborts;
+  struct dc_sess *st = r->starts, *ab = r->aborts;
+  r->starts = NULL;
   r->aborts = NULL;
-  for (struct dc_sess *x = a; x != NULL; x = x->next_abort) x->abort_queued = 0;
+  for (struct dc_sess *x = ab; x != NULL; x = x->next_abort) x->abort_queued = 0;
   pthread_mutex_unlock(&r->mu);
-  while (a != NULL) {
-    struct dc_sess *next = a->next_abort;
-    sess_done(r, a, 1, ECONNABORTED);
-    a = next;
+  while (st != NULL) {
+    struct dc_sess *next = st->next_start;
+    st->end[0].out = st->d[1].early != NULL;
+    st->end[1].out = st->d[0].early != NULL;
+    for (int k = 0; k < 2 && !st->done; k++) {
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (st->end[k].out ? EPOLLOUT : 0), .data = {.ptr = &st->end[k]}};
+      if (epoll_ctl(r->ep, EPOLL_CTL_ADD, st->fd[k], &ev) < 0) sess_done(r, st, 1, errno);
+    }
+    st = next;
+  }
+  while (ab != NULL) {
+    struct dc_sess *next = ab->next_abort;
+    sess_done(r, ab, 1, ECONNABORTED);
+    ab = next;
   }
 }
 
@@ -618,7 +639,7 @@ static void *relay_main(void *arg) {
         ssize_t rd = read(r->ev, &x, sizeof x);
         (void)rd;
         if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return NULL;
-        take_aborts(r);
+        take_work(r);
       } else {
         on_event(r, ev[i].data.ptr, ev[i].events, now);
       }
@@ -837,36 +858,14 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   s->d[1].dst = s->fd[0];
   s->last_ms = now_ms();
   double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
-  /* EPOLLOUT only where early bytes wait to be sent (see run()). */
-  s->end[0].out = s->d[1].early != NULL;
-  s->end[1].out = s->d[0].early != NULL;
-  struct epoll_event e0 = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[0].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[0]}};
-  if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[0], &e0) < 0) {
-    err = errno;
-    r->slots[s->slot] = NULL;
-    r->freelist[r->nfree++] = s->slot;
-    close(s->fd[0]);
-    close(s->fd[1]);
-    free(s->d[0].early);
-    free(s->d[1].early);
-    free(s);
-    return throw_errno(env, "epoll_ctl", err);
-  }
   if (r->active++ == 0) napi_ref_threadsafe_function(env, r->tsfn);
-  struct epoll_event e1 = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[1].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[1]}};
-  if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[1], &e1) < 0) {
-    /* The thread may already be working on fd[0]: end the session through it (reset). */
-    pthread_mutex_lock(&r->mu);
-    if (!s->done && !s->abort_queued) {
-      s->abort_queued = 1;
-      s->next_abort = r->aborts;
-      r->aborts = s;
-    }
-    pthread_mutex_unlock(&r->mu);
-    uint64_t one = 1;
-    ssize_t w = write(r->ev, &one, sizeof one);
-    (void)w;
-  }
+  pthread_mutex_lock(&r->mu);
+  s->next_start = r->starts;
+  r->starts = s;
+  pthread_mutex_unlock(&r->mu);
+  uint64_t one = 1;
+  ssize_t w = write(r->ev, &one, sizeof one);
+  (void)w;
   napi_value out;
   napi_create_double(env, id, &out);
   return out;

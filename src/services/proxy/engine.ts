@@ -126,9 +126,14 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     const onGone = (): void => abort.abort();
     client.once('close', onGone);
     let req: FrontRequest;
+    // Fronts that read a request (Convert, SOCKS5) need the client's bytes now. For explicit and
+    // transparent ones the bytes stay in the kernel until the relay takes the socket: no read
+    // start/stop round trip and no handshake timer per connection.
+    const reads = spec.front.name !== 'explicit' && spec.front.name !== 'transparent';
     try {
-      client.resume();
-      req = await withTimeout(spec.front.accept(client, info), this.#opts.handshakeTimeoutMs, 'client request');
+      if (reads) client.resume();
+      const accepted = spec.front.accept(client, info);
+      req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
       s.target = req.target;
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
       if (this.#opts.admit !== undefined) await this.#opts.admit(info, req);
@@ -141,7 +146,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     }
     try {
       if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away before connect');
-      client.pause();
+      if (reads) client.pause();
       const { socket, serverMptcp } = await spec.connector.connect({
         target: req.target,
         ...(req.early === undefined ? {} : { early: req.early }),

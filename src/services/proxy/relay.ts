@@ -183,6 +183,7 @@ export class Relay {
 
   #spliced(r: SpliceDone): void {
     this.#final = { up: r.up, down: r.down, lastActivity: Date.now() };
+    if (r.reset) log.debug({ code: 'DC_PROXY_RESET', errno: r.errnoName ?? r.errno, up: r.up, down: r.down }, 'spliced session reset');
     const error =
       r.reset && r.errno !== 0 && r.errno !== ECONNABORTED
         ? new DuocellError('DC_PROXY_RESET', `${r.errnoName ?? r.errno} on one side; reset propagated`, { errno: r.errno, origin: 'kernel' })
