@@ -7,6 +7,7 @@ import { Handover } from './services/proxy/handover.js';
 import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemFor, modemView } from './wiring/modem.js';
+import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
 import { readFileSync } from 'node:fs';
@@ -84,7 +85,10 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
       modem.start();
       stops.push(() => modem.stop());
     }
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem) });
+    const ota = new OtaService({ store, boardKeys: boardKeyTexts(board), url: boardOtaUrl(board), cellId: typeof board.cellId === 'string' ? board.cellId : board.name });
+    ota.start();
+    stops.push(() => ota.stop());
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota });
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
     stops.push(() => web.close());

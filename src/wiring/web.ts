@@ -6,6 +6,8 @@ import type { Store } from '../store/index.js';
 import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView, ModemView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
 import { storeBackedPolicy } from './policy.js';
+import type { OtaService } from '../ota/index.js';
+import type { OtaView } from '../web/deps.js';
 
 /**
  * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
@@ -19,6 +21,7 @@ export interface WebWiringInput {
   version: string;
   paths?: () => PathView[];
   modem?: () => ModemView;
+  ota?: OtaService;
 }
 
 const unavailable = (what: string): never => {
@@ -51,8 +54,15 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     ...storeBackedPolicy(i.store),
     proxies: () => [],
     ota: {
-      status: () => ({ version: null, previousVersion: null, appliedAt: null, lastCheck: null, lastError: null, source: null }),
-      pushBundle: () => Promise.reject(unavailable('OTA')),
+      status: () => otaView(i.ota),
+      pushBundle: (bytes) =>
+        i.ota === undefined
+          ? Promise.reject(unavailable('OTA'))
+          : Promise.resolve().then(() => {
+              i.ota!.push(bytes);
+              emit('ota');
+              return otaView(i.ota);
+            }),
     },
     refusals: () => Object.fromEntries(i.engine.refusals),
     events: {
@@ -65,5 +75,18 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
       get: (k) => i.store.getSetting(k),
       set: (k, v) => i.store.setSetting(k, v, 'web'),
     },
+  };
+}
+
+function otaView(o: OtaService | undefined): OtaView {
+  if (o === undefined) return { version: null, previousVersion: null, appliedAt: null, lastCheck: null, lastError: null, source: null };
+  const s = o.status();
+  return {
+    version: s.currentVersion > 0 ? s.currentVersion : null,
+    previousVersion: s.previousVersion,
+    appliedAt: s.appliedAt,
+    lastCheck: s.lastCheck,
+    lastError: s.lastError === null ? null : { code: s.lastError.code, message: s.lastError.message },
+    source: s.url,
   };
 }

@@ -8,6 +8,8 @@ import { ProxyEngine } from '../../src/services/proxy/index.js';
 import { createWebServer } from '../../src/web/server.js';
 import { buildWebDeps } from '../../src/wiring/web.js';
 import { validateBoard } from '../../src/core/board.js';
+import { OtaService } from '../../src/ota/index.js';
+import { OPERATOR, fullDoc, signed, synthSet } from './ota-fixtures.js';
 
 t.test('web API on the real store: subscribers and policy round-trip', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-wiring-'));
@@ -16,7 +18,8 @@ t.test('web API on the real store: subscribers and policy round-trip', async (t)
   t.teardown(() => store.close());
   const engine = new ProxyEngine();
   const board = validateBoard({ name: 't', preset: 'concentrator', uplinks: [], lan: { interfaces: [] }, web: { listen: [{ host: '127.0.0.1', port: 0 }] }, listeners: [], accessNetworks: [] });
-  const deps = buildWebDeps({ board, engine, store, startedAt: new Date(), version: '0.0.0-test' });
+  const ota = new OtaService({ store, boardKeys: [OPERATOR.publicB64], cellId: 't' });
+  const deps = buildWebDeps({ board, engine, store, startedAt: new Date(), version: '0.0.0-test', ota });
   const web = await createWebServer(deps, { listen: [{ host: '127.0.0.1', port: 0 }], auth: { scryptN: 1024 } });
   t.teardown(() => web.close());
   const base = `http://127.0.0.1:${web.addresses()[0]!.port}/api/v1`;
@@ -65,6 +68,18 @@ t.test('web API on the real store: subscribers and policy round-trip', async (t)
   t.ok(del.status === 200 || del.status === 204, 'deleted');
   t.equal(store.resolvePolicy('10.11.0.2').subscriber, null, 'no longer resolved');
   t.equal(store.getPolicy('sub.phone1'), undefined, 'its own policy went with it');
+  const push = async (body: string): Promise<{ status: number; json: any }> => {
+    const r = await fetch(base + '/ota/bundle', { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/octet-stream' }, body });
+    return { status: r.status, json: JSON.parse(await r.text()) };
+  };
+  const b1 = signed(fullDoc(1, synthSet(3, 'w')));
+  const p1 = await push(b1);
+  t.equal(p1.status, 200, `a signed bundle is applied through the API (${JSON.stringify(p1.json)})`);
+  t.equal(store.otaState().currentVersion, 1, 'version 1 in force');
+  t.equal((await call('GET', '/ota')).json.version, 1, 'GET /ota says so');
+  const again = await push(b1);
+  t.equal(again.status, 422, 'the same version again is refused');
+  t.match(again.json.error.code, /^DC_OTA_/, `with an OTA code (${again.json.error.code})`);
   const audit = store.listAudit({ limit: 100 });
   t.ok(audit.some((a) => a.origin === 'web' && a.entity === 'subscriber'), 'changes are audited with origin web');
 });
