@@ -152,6 +152,28 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
     });
   }
 
+  t.test('24 sessions at once, bulk both ways from the first byte, all intact', async (t) => {
+    // Both sides write at once, before and during the hand-over: a side that fills before the
+    // other is registered must not upset the relay thread (it registers both fds itself).
+    const runs = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const mptcp = i % 2 === 1 && mptcpOn;
+        const { client, server, relay } = await chain(mptcp, (_ci, _so, c, s) => {
+          void send(c, 2 * MiB);
+          void send(s, 2 * MiB);
+        });
+        const [a, b] = await Promise.all([collect(server), collect(client)]);
+        const r = await relay.done;
+        return { a: a.bytes, b: b.bytes, reset: r.reset, err: a.error ?? b.error };
+      }),
+    );
+    t.same(
+      runs.filter((x) => x.a !== 2 * MiB || x.b !== 2 * MiB || x.reset || x.err !== undefined),
+      [],
+      'every session delivered 2 MiB each way and ended cleanly',
+    );
+  });
+
   t.test('half-close: client FIN first, server keeps sending', async (t) => {
     const { client, server, relay } = await chain(false);
     const atServer = collect(server);
