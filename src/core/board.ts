@@ -26,6 +26,9 @@ export interface UplinkProfile {
   name: string;
   access: 'cellular' | 'wlan';
   interface: string;
+  gateway4?: string;
+  gateway6?: string;
+  table?: number;
 }
 
 export interface ListenerProfile {
@@ -315,7 +318,7 @@ export function validateBoard(doc: unknown): BoardProfile {
     if (!isObj(u)) fail(`${w}: expected an object`);
     const access = u.access;
     if (access !== 'cellular' && access !== 'wlan') fail(`${w}.access: expected "cellular" or "wlan"`);
-    return { name: str(u, 'name', w), access, interface: str(u, 'interface', w) } as UplinkProfile;
+    return { ...(u as Partial<UplinkProfile>), name: str(u, 'name', w), access, interface: str(u, 'interface', w) } as UplinkProfile;
   });
   const lan = isObj(doc.lan) ? { ...doc.lan, interfaces: Array.isArray(doc.lan.interfaces) ? doc.lan.interfaces.map(String) : [] } : { interfaces: [] };
   const webDoc = isObj(doc.web) && Array.isArray(doc.web.listen) ? doc.web.listen : [{ host: '127.0.0.1', port: 8080 }];

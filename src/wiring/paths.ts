@@ -1,0 +1,113 @@
+import { EventEmitter } from 'node:events';
+import type { BoardProfile } from '../core/board.js';
+import { logger } from '../core/logger.js';
+import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js';
+import type { ModemManager } from '../drivers/modem/index.js';
+import { PathsService } from '../services/paths/index.js';
+import type { CellularSource, CellularState } from '../services/paths/types.js';
+import type { PathView as WebPathView } from '../web/deps.js';
+import { readUplinks } from './paths-lite.js';
+
+/**
+ * The uplinks in the running appliance: the paths service over rtnetlink (state, addresses, a
+ * routing table and source rule per uplink, restored when the kernel removes them), fed by the
+ * modem manager (cellular) and the WLAN driver; byte counters for the page from /sys.
+ */
+const log = logger('duocell:wiring:paths');
+
+/** The modem manager seen as the paths service's cellular source. */
+export function cellularSource(mm: ModemManager): CellularSource {
+  const ee = new EventEmitter();
+  const state = (): CellularState => {
+    const s = mm.snapshot();
+    return {
+      connected: s.state === 'connected',
+      registered: s.registration?.registered ?? false,
+      ...(s.settings?.ipv4?.gateway === undefined ? {} : { gateway4: s.settings.ipv4.gateway }),
+      ...(s.settings?.ipv6?.gateway === undefined ? {} : { gateway6: s.settings.ipv6.gateway }),
+      ...(s.signal === undefined ? {} : { signal: { ...(s.signal.rssi === undefined ? {} : { rssiDbm: s.signal.rssi }), ...(s.signal.rsrp === undefined ? {} : { rsrpDbm: s.signal.rsrp }), ...(s.signal.rsrq === undefined ? {} : { rsrqDb: s.signal.rsrq }), ...(s.signal.snr === undefined ? {} : { sinrDb: s.signal.snr }) } }),
+      ...(s.registration?.operator === undefined ? {} : { operator: s.registration.operator }),
+      ...(s.signal?.rat === undefined ? {} : { technology: s.signal.rat }),
+      reason: s.reason,
+    };
+  };
+  const push = (): void => void ee.emit('state', state());
+  mm.on('state', push);
+  mm.on('signal', push);
+  mm.on('settings', push);
+  return {
+    get state() {
+      return state();
+    },
+    on: (ev, cb) => ee.on(ev, cb),
+    off: (ev, cb) => ee.off(ev, cb),
+  };
+}
+
+export interface RunningPaths {
+  readonly service: PathsService;
+  list(): WebPathView[];
+  close(): Promise<void>;
+}
+
+const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
+  const x = rsrp ?? (dbm === undefined ? undefined : dbm - 20);
+  if (x === undefined) return 0;
+  return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
+};
+
+export async function startPaths(board: BoardProfile, modem: ModemManager | undefined): Promise<RunningPaths | undefined> {
+  if (board.uplinks.length === 0) return undefined;
+  let stack: NetlinkStack;
+  try {
+    stack = await openNetlinkStack({ wlanInterfaces: board.uplinks.filter((u) => u.access === 'wlan').map((u) => u.interface) });
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'no netlink: paths from /sys only, routes not kept');
+    return undefined;
+  }
+  const wlanIf = board.uplinks.find((u) => u.access === 'wlan')?.interface;
+  const wlan = wlanIf === undefined ? undefined : stack.wlan.get(wlanIf);
+  const service = new PathsService({
+    uplinks: board.uplinks.map((u, i) => ({
+      name: u.name,
+      access: u.access,
+      interface: u.interface,
+      table: u.table ?? 200 + i,
+      ...(u.gateway4 === undefined ? {} : { gateway4: u.gateway4 }),
+      ...(u.gateway6 === undefined ? {} : { gateway6: u.gateway6 }),
+    })),
+    net: stack.rtnl,
+    routing: stack.routing,
+    ...(modem === undefined ? {} : { cellular: cellularSource(modem) }),
+    ...(wlan === undefined ? {} : { wlan }),
+    counters: (i) => stack.rtnl.counters(i),
+  });
+  await service.start();
+  return {
+    service,
+    list(): WebPathView[] {
+      const counters = new Map(readUplinks(board.uplinks).map((p) => [p.name, p]));
+      return service.list().map((p) => {
+        const c = counters.get(p.name);
+        const sig = p.signal;
+        return {
+          name: p.name,
+          access: p.access,
+          interface: p.interface,
+          state: p.state === 'up' ? 'up' : 'down',
+          addresses: [...p.addresses],
+          ...(sig.quality === 'known'
+            ? { signal: { ...(sig.dbm === undefined ? {} : { rssiDbm: sig.dbm }), ...(sig.rsrpDbm === undefined ? {} : { rsrp: sig.rsrpDbm }), ...(sig.rsrqDb === undefined ? {} : { rsrq: sig.rsrqDb }), ...(sig.sinrDb === undefined ? {} : { sinr: sig.sinrDb }), bars: bars(sig.dbm, sig.rsrpDbm) } }
+            : {}),
+          bytesTx: c?.bytesTx ?? 0,
+          bytesRx: c?.bytesRx ?? 0,
+          ...(p.rttMs === undefined ? {} : { rttMs: p.rttMs }),
+        };
+      });
+    },
+    async close() {
+      service.stop();
+      await stack.close();
+    },
+  };
+}
