@@ -197,6 +197,8 @@ export interface WebDeps {
     set(defaults: PolicySpec): Promise<PolicyView>;
   };
   proxies(): ProxyView[];
+  /** The M-server bypass cache of on-path steering. */
+  mservers?(): Array<{ address: string; port: number; expiresAt: string }>;
   ota: {
     status(): OtaView;
     /** Verify and apply a pushed bundle; throws a DuocellError (DC_OTA_…) when refused. */

@@ -200,6 +200,14 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     ctx.sampler.history(),
   );
   app.get(`${API}/sessions`, view('sessions', 'Open proxy sessions with their subflows', arrayOf('Session')), async () => deps.sessions());
+  app.get(
+    `${API}/mservers`,
+    view('sessions', 'The M-server bypass cache of on-path steering (servers that answered MPTCP go end to end until expiry)', {
+      type: 'array',
+      items: { type: 'object', required: ['address', 'port', 'expiresAt'], properties: { address: { type: 'string' }, port: { type: 'integer' }, expiresAt: { type: 'string' } } },
+    }),
+    async () => (deps.mservers === undefined ? [] : deps.mservers()),
+  );
   app.get(`${API}/proxies`, view('proxies', 'Candidate proxies (concentrators) and their health', arrayOf('Proxy')), async () => deps.proxies());
   app.get(`${API}/modem`, view('radios', 'The cellular modem: operator, RAT, band, signal, SIM', { $ref: 'Modem#' }), async () => {
     if (deps.modem === undefined) throw new DuocellError('DC_WEB_UNAVAILABLE', 'this box has no modem');

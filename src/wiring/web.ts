@@ -53,6 +53,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     paths,
     ...storeBackedPolicy(i.store),
     proxies: () => [],
+    mservers: () => i.store.listMServers().map((m) => ({ address: m.address, port: m.port, expiresAt: new Date(m.expiresAt).toISOString() })),
     ota: {
       status: () => otaView(i.ota),
       pushBundle: (bytes) =>

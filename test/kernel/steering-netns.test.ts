@@ -3,7 +3,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { Topology, netnsUnavailable, sh } from '../helpers/hosts.js';
-import { adminSession, nsFetch, peerClient, ROOT, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
+import { adminSession, BIN, nsFetch, peerClient, ROOT, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
 import type { SessionView } from '../../src/services/proxy/types.js';
 
 const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { allowFail: true })) === '' ? 'nft is not installed' : false);
@@ -51,7 +51,7 @@ t.test('steering in namespaces: intercept M-UEs, bypass M-servers, leave the res
       { prefix: '10.62.2.0/24', access: 'wlan' },
       { prefix: '10.62.4.0/24', access: 'lan' },
     ],
-    steering: { mserverTtlS: 4 },
+    steering: { mserverTtlS: 10 },
   };
   let app = await startCell(cell, board, 18082);
   const base = 'http://127.0.0.1:18082';
@@ -78,6 +78,10 @@ t.test('steering in namespaces: intercept M-UEs, bypass M-servers, leave the res
     t.equal(first.error, undefined);
     t.match(s1?.remote ?? '', /^(::ffff:)?10\.62\.3\.1:/, 'first connection went through the proxy');
     t.equal(s1?.mptcp, true, 'the proxy spoke MPTCP to the M-server');
+    const viaApi = JSON.parse((await nsFetch(cell, `${base}/api/v1/mservers`, { headers: auth })).body) as Array<{ address: string; port: number }>;
+    t.ok(viaApi.some((m) => m.address.endsWith('10.62.3.2') && m.port === 8001), 'the cache is visible in /api/v1/mservers');
+    const listed = JSON.parse(await cell.exec(process.execPath, [BIN, 'mservers', 'list', '--json', '--state-dir', path.join(app.dir, 'state')])) as { kernel: Array<{ address: string; port: number }> };
+    t.ok(listed.kernel.some((m) => m.address === '10.62.3.2' && m.port === 8001), '`duocell mservers list` shows the nft set entry');
     await new Promise((r) => setTimeout(r, 300));
     const second = await peerClient(mue, '10.62.3.2', 8001, 8 * MiB, 8 * MiB, { mptcp: true });
     const s2 = await waitFor(() => mserver.reports.shift());
@@ -85,7 +89,11 @@ t.test('steering in namespaces: intercept M-UEs, bypass M-servers, leave the res
     t.match(s2?.remote ?? '', /^(::ffff:)?10\.62\.1\.2:/, 'second connection is end to end: the server sees the UE');
     const remotes = new Set((s2?.subflows ?? []).map((f) => f.remote.split(':').slice(0, -1).join(':').replace('::ffff:', '')));
     t.ok(remotes.has('10.62.1.2') && remotes.has('10.62.2.2'), `the server sees the UE's own subflows (${[...remotes].join(', ')})`);
-    await new Promise((r) => setTimeout(r, 4500));
+    await cell.exec(process.execPath, [BIN, 'mservers', 'flush', '--state-dir', path.join(app.dir, 'state')]);
+    await peerClient(mue, '10.62.3.2', 8001, MiB, MiB, { mptcp: true });
+    const sf = await waitFor(() => mserver.reports.shift());
+    t.match(sf?.remote ?? '', /^(::ffff:)?10\.62\.3\.1:/, 'after `duocell mservers flush` the server is probed through the proxy again');
+    await new Promise((r) => setTimeout(r, 10_500));
     await peerClient(mue, '10.62.3.2', 8001, MiB, MiB, { mptcp: true });
     const s3 = await waitFor(() => mserver.reports.shift());
     t.match(s3?.remote ?? '', /^(::ffff:)?10\.62\.3\.1:/, 'after the TTL the server is probed through the proxy again');

@@ -4,8 +4,12 @@ import type { Command } from '../command.js';
 export async function loadCommands(): Promise<Command[]> {
   const mods = await Promise.all([
     import('./run.js'),
-    import('./sim.js'),
     import('./start.js'),
+    import('./sim.js'),
+    import('./subscribers.js'),
+    import('./policy.js'),
+    import('./ota.js'),
+    import('./mservers.js'),
   ]);
   return mods.map((m) => m.default);
 }
