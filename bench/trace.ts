@@ -16,13 +16,15 @@ const now = (): number => performance.timeOrigin + performance.now();
 s.connect({ host: host!, port: Number(port) }, () => {
   const h = Buffer.alloc(8);
   h.writeBigUInt64BE(BigInt(bytes!));
-  s.end(h);
+  // Keep our sending side open until the download is complete: a real download does not half-close.
+  s.write(h);
 });
 s.on('data', (d: Buffer) => {
   total += d.length;
   samples.push([now(), total]);
 });
 s.on('end', () => {
+  s.end();
   process.stdout.write(JSON.stringify({ total, samples }) + '\n');
   s.destroy();
 });
