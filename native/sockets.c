@@ -393,6 +393,7 @@ struct dc_relay {
   int ep, ev;
   pthread_t thread;
   int stop;                    /* atomic */
+  int wake_pending;            /* atomic: an eventfd wake-up is on its way, no need for another */
   pthread_mutex_t mu;
   struct dc_sess *starts;      /* under mu: handed over, not yet in the epoll set */
   struct dc_sess *aborts;      /* under mu */
@@ -563,6 +564,15 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   if ((m & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (w->inpipe > 0 || w->early != NULL)) run(r, w, now);
 }
 
+/* Main thread: wake the relay thread for new work, unless a wake-up is already pending
+ * (a burst of new sessions costs one eventfd write and one wake-up, not one each). */
+static void relay_wake(struct dc_relay *r) {
+  if (__atomic_exchange_n(&r->wake_pending, 1, __ATOMIC_SEQ_CST)) return;
+  uint64_t one = 1;
+  ssize_t w = write(r->ev, &one, sizeof one);
+  (void)w;
+}
+
 /* Work from the main thread: new sessions, then aborts. Both lists are taken in one critical
  * section: a session's start is pushed before any abort of it, so an abort taken here never
  * refers to a session still waiting on the start list.
@@ -639,6 +649,8 @@ static void *relay_main(void *arg) {
         ssize_t rd = read(r->ev, &x, sizeof x);
         (void)rd;
         if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return NULL;
+        /* Cleared before the lists are taken: whatever is pushed after this wakes us again. */
+        __atomic_store_n(&r->wake_pending, 0, __ATOMIC_SEQ_CST);
         take_work(r);
       } else {
         on_event(r, ev[i].data.ptr, ev[i].events, now);
@@ -863,9 +875,7 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   s->next_start = r->starts;
   r->starts = s;
   pthread_mutex_unlock(&r->mu);
-  uint64_t one = 1;
-  ssize_t w = write(r->ev, &one, sizeof one);
-  (void)w;
+  relay_wake(r);
   napi_value out;
   napi_create_double(env, id, &out);
   return out;
@@ -920,11 +930,7 @@ static napi_value js_splice_abort(napi_env env, napi_callback_info info) {
       }
     }
     pthread_mutex_unlock(&r->mu);
-    if (wake) {
-      uint64_t one = 1;
-      ssize_t w = write(r->ev, &one, sizeof one);
-      (void)w;
-    }
+    if (wake) relay_wake(r);
   }
   napi_get_boolean(env, ok, &res);
   return res;
