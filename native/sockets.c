@@ -334,10 +334,12 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  * Pipes are made lazily on a direction's first read (idle sessions hold none), start at the
  * kernel's default size and grow to DC_PIPE_BIG once the direction has carried
  * DC_PIPE_GROW_AT bytes, so bulk flows take fewer, larger splices; a finished direction
- * closes its pipe at once. Epoll is edge-triggered: pump() goes on until it would block on
- * the destination (EPOLLOUT will come: it is armed on an fd the first time a write to it would
- * block, so short sessions cost no wake-up for writability) or the source is dry with the pipe
- * empty (EPOLLIN will come); a direction that spends its byte budget goes on a ready list and resumes after the
+ * gives its pipe back at once: an empty default-size one to a small pool that the next
+ * sessions take from (closed after DC_POOL_IDLE_MS without events), any other is closed.
+ * Epoll is edge-triggered: pump() goes on until it would block on the destination (EPOLLOUT
+ * will come: it is armed on an fd the first time a write to it would block, so short sessions
+ * cost no wake-up for writability) or the source is dry with the pipe empty (EPOLLIN will
+ * come); a direction that spends its byte budget goes on a ready list and resumes after the
  * rest of the batch, so one bulk flow cannot starve the other sessions.
  * MPTCP sockets splice like TCP ones (the kernel copies where it has no zero-copy path).
  * ==================================================================================== */
@@ -349,6 +351,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_SLOT_BITS 20
 #define DC_MAX_SLOTS (1u << DC_SLOT_BITS)
 #define DC_EVENTS 256
+#define DC_POOL 64            /* empty pipes kept for the next sessions */
+#define DC_POOL_IDLE_MS 2000  /* ... and closed after this long without any event */
 
 struct dc_sess;
 
@@ -401,6 +405,8 @@ struct dc_relay {
   /* relay thread only */
   struct dc_dir *ready;
   struct dc_sess *finished;
+  int pool[DC_POOL][2];
+  uint32_t npool;
   /* main thread only */
   struct dc_sess **slots;
   uint32_t *freelist;
@@ -413,11 +419,29 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void dir_close_pipe(struct dc_dir *d) {
-  if (d->pr >= 0) close(d->pr);
-  if (d->pw >= 0) close(d->pw);
+/* A direction is done with its pipe: an empty pipe of the default size goes back to the pool
+ * (short sessions then cost no pipe2/close pair), anything else is closed. */
+static void dir_close_pipe(struct dc_relay *r, struct dc_dir *d) {
+  if (d->pr >= 0) {
+    if (d->inpipe == 0 && !d->grown && r->npool < DC_POOL) {
+      r->pool[r->npool][0] = d->pr;
+      r->pool[r->npool][1] = d->pw;
+      r->npool++;
+    } else {
+      close(d->pr);
+      close(d->pw);
+    }
+  }
   d->pr = d->pw = -1;
   d->inpipe = 0;
+}
+
+static void pool_flush(struct dc_relay *r) {
+  while (r->npool > 0) {
+    r->npool--;
+    close(r->pool[r->npool][0]);
+    close(r->pool[r->npool][1]);
+  }
 }
 
 static void moved(struct dc_dir *d, size_t n, size_t *budget) {
@@ -427,7 +451,7 @@ static void moved(struct dc_dir *d, size_t n, size_t *budget) {
 
 /* Move what can move in one direction. 0: src dry (EPOLLIN will come), 1: budget spent
  * (requeue), 2: dst full (arm EPOLLOUT on dst), <0: -errno (reset the session). */
-static int pump(struct dc_dir *d, size_t *budget) {
+static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
   for (;;) {
     int progress = 0;
     while (d->early != NULL) {
@@ -458,10 +482,16 @@ static int pump(struct dc_dir *d, size_t *budget) {
     }
     if (!d->eof && d->inpipe < d->cap) {
       if (d->pr < 0) {
-        int p[2];
-        if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return -errno;
-        d->pr = p[0];
-        d->pw = p[1];
+        if (r->npool > 0) {
+          r->npool--;
+          d->pr = r->pool[r->npool][0];
+          d->pw = r->pool[r->npool][1];
+        } else {
+          int p[2];
+          if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return -errno;
+          d->pr = p[0];
+          d->pw = p[1];
+        }
         d->cap = DC_PIPE_DEFAULT;
       } else if (!d->grown && d->bytes >= DC_PIPE_GROW_AT) {
         d->grown = 1;
@@ -485,7 +515,7 @@ static int pump(struct dc_dir *d, size_t *budget) {
       /* ENOTCONN: dst is already gone (reset); its own events report that. */
       if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return -errno;
       d->shut = 1;
-      dir_close_pipe(d);
+      dir_close_pipe(r, d);
       return 0;
     }
     if (!progress) return 0;
@@ -502,7 +532,7 @@ static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err)
       struct linger l = {1, 0};
       setsockopt(s->fd[k], SOL_SOCKET, SO_LINGER, &l, sizeof l);
     }
-    dir_close_pipe(&s->d[k]);
+    dir_close_pipe(r, &s->d[k]);
   }
   s->reset = (uint8_t)(reset != 0);
   s->err = err;
@@ -517,7 +547,7 @@ static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
   struct dc_sess *s = d->s;
   if (s->done || d->shut) return;
   size_t budget = DC_PUMP_BUDGET;
-  int rc = pump(d, &budget);
+  int rc = pump(r, d, &budget);
   if (budget != DC_PUMP_BUDGET) __atomic_store_n(&s->last_ms, now, __ATOMIC_RELAXED);
   if (rc < 0) {
     sess_done(r, s, 1, -rc);
@@ -640,8 +670,9 @@ static void *relay_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   struct epoll_event ev[DC_EVENTS];
   for (;;) {
-    int n = epoll_wait(r->ep, ev, DC_EVENTS, r->ready != NULL ? 0 : -1);
-    if (n < 0) n = 0; /* EINTR */
+    int n = epoll_wait(r->ep, ev, DC_EVENTS, r->ready != NULL ? 0 : r->npool > 0 ? DC_POOL_IDLE_MS : -1);
+    if (n == 0 && r->ready == NULL) pool_flush(r); /* idle: give the pooled pipes back */
+    if (n < 0) n = 0;                              /* EINTR */
     int64_t now = now_ms();
     for (int i = 0; i < n; i++) {
       if (ev[i].data.ptr == NULL) {
