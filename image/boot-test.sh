@@ -195,7 +195,11 @@ check "GET /api/v1/health answers 200 on the LAN address (got $code: $(head -c 2
 curl -s --max-time 20 "http://127.0.0.1:$PORT/api/v1/auth/state" >"$WORK/auth.json"
 check "first boot: no admin password set yet (auth/state: $(head -c 200 "$WORK/auth.json"))" grep -q '"setUp":false' "$WORK/auth.json"
 code=$(curl -s -o "$WORK/index.html" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$PORT/")
-check "the page is served (GET / $code) and has a password form" grep -qi 'password' "$WORK/index.html"
+# The page is drawn by its script: with setUp=false it shows the set-up form (setupView).
+script=$(sed -n 's/.*<script[^>]*src="\([^"]*\)".*/\1/p' "$WORK/index.html" | head -1)
+curl -s --max-time 20 "http://127.0.0.1:$PORT${script:-/app.js}" >"$WORK/app.js"
+check "the page is served (GET / $code, script ${script:-none}) and its first-boot view asks for a new admin password" \
+  grep -q 'setup-password' "$WORK/app.js"
 
 # 5. crash → restart
 pid=$(prop MainPID | tr -d '\n'); restarts=$(prop NRestarts | tr -d '\n')
