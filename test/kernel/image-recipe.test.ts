@@ -27,7 +27,7 @@ t.test('bash -n and shellcheck', async (t) => {
 t.test('the recipe builds what the boot test and the Pi need', async (t) => {
   const build = fs.readFileSync(scripts[0]!, 'utf8');
   for (const pkg of ['systemd', 'linux-image-arm64', 'nodejs', 'nftables', 'initramfs-tools', 'firmware-brcm80211']) {
-    t.match(build, new RegExp(`^\\s+.*\\b${pkg}\\b`, 'm'), `package ${pkg}`);
+    t.match(build, new RegExp(`^(\\s+|KERNEL_PKGS=\\().*\\b${pkg}\\b`, 'm'), `package ${pkg}`);
   }
   t.match(build, /--arch=arm64/, 'arm64 rootfs');
   t.match(build, /\btrixie\b/, 'Debian trixie');
