@@ -146,14 +146,16 @@ export interface Schema {
   additionalProperties?: boolean;
   items?: Schema;
   minItems?: number;
+  maxItems?: number;
   minLength?: number;
+  maxLength?: number;
   pattern?: string;
   minimum?: number;
   maximum?: number;
   [annotation: string]: unknown;
 }
 
-const SCHEMA_KEYWORDS = new Set(['type', 'enum', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'minLength', 'pattern', 'minimum', 'maximum']);
+const SCHEMA_KEYWORDS = new Set(['type', 'enum', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'maxItems', 'minLength', 'maxLength', 'pattern', 'minimum', 'maximum']);
 const SCHEMA_ANNOTATIONS = new Set(['$schema', '$id', 'title', 'description']);
 
 function typeOk(t: Schema['type'], v: unknown): boolean {
@@ -193,6 +195,7 @@ export function checkSchema(schema: Schema, v: unknown, at = 'board'): string[] 
   }
   if (typeof v === 'string') {
     if (schema.minLength !== undefined && v.length < schema.minLength) errs.push(`${at}: expected at least ${schema.minLength} character(s)`);
+    if (schema.maxLength !== undefined && v.length > schema.maxLength) errs.push(`${at}: expected at most ${schema.maxLength} character(s)`);
     if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(v)) errs.push(`${at}: ${JSON.stringify(v)} does not match ${schema.pattern}`);
   }
   if (typeof v === 'number') {
@@ -201,6 +204,7 @@ export function checkSchema(schema: Schema, v: unknown, at = 'board'): string[] 
   }
   if (Array.isArray(v)) {
     if (schema.minItems !== undefined && v.length < schema.minItems) errs.push(`${at}: expected at least ${schema.minItems} item(s)`);
+    if (schema.maxItems !== undefined && v.length > schema.maxItems) errs.push(`${at}: expected at most ${schema.maxItems} item(s)`);
     if (schema.items !== undefined) v.forEach((x, i) => errs.push(...checkSchema(schema.items as Schema, x, `${at}[${i}]`)));
   }
   if (isObj(v)) {

@@ -111,4 +111,7 @@ t.test('loadBoard: missing file and broken JSON', async (t) => {
 t.test('the schema uses only the keywords the validator implements', async (t) => {
   t.doesNotThrow(() => checkSchema(boardSchema(), {}));
   t.throws(() => checkSchema({ oneOf: [] } as never, {}), { code: 'DC_INTERNAL' });
+  t.same(checkSchema({ type: 'string', maxLength: 3 }, 'abcd'), ['board: expected at most 3 character(s)']);
+  t.same(checkSchema({ type: 'array', maxItems: 1 }, [1, 2]), ['board: expected at most 1 item(s)']);
+  t.same(checkSchema({ type: 'string', maxLength: 3 }, 'abc'), []);
 });
