@@ -5,7 +5,7 @@ import net from 'node:net';
  *   node connload.js rate HOST PORT TOTAL CONCURRENCY   → {"rate": conns/s}
  *   node connload.js latency HOST PORT COUNT            → {"meanMs": …} (sequential connect + 1-byte echo)
  *   node connload.js hold HOST PORT COUNT               → opens COUNT idle connections, prints {"open": n}, waits for SIGTERM
- *   node connload.js echo PORT                          → an echo server on 127.0.0.1:PORT
+ *   node connload.js echo PORT [HOST]                   → an echo server on HOST (127.0.0.1):PORT
  */
 function once(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       sock.on('end', () => sock.end());
       sock.on('error', () => sock.destroy());
     });
-    s.listen(Number(a), '127.0.0.1', 65535, () => process.stdout.write(JSON.stringify({ listening: Number(a) }) + '\n'));
+    s.listen(Number(a), b ?? '127.0.0.1', 65535, () => process.stdout.write(JSON.stringify({ listening: Number(a) }) + '\n'));
     return;
   }
   const host = a!;

@@ -12,6 +12,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   setup: async () => (await import('./engine.js')).setupBench(),
   memory: async () => (await import('./engine.js')).sessionsMemory(),
   netns: async () => (await import('./netns.js')).netnsBenches(),
+  convert: async () => (await import('./convert.js')).convertBenches(),
 };
 
 const extra: Record<string, string> = {
