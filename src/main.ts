@@ -11,6 +11,7 @@ import { startPaths } from './wiring/paths.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
+import { startControlSocket } from './web/control.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -97,6 +98,8 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
     stops.push(() => web.close());
     webAddrs = web.addresses();
+    const control = await startControlSocket(deps, path.join(opts.stateDir, 'control.sock'));
+    stops.push(() => control.close());
   } catch (e) {
     for (const s of stops.reverse()) await s();
     throw e;

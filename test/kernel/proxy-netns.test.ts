@@ -2,7 +2,8 @@
 // M-UE with two shaped access paths (cellular 20 Mbit/s, WLAN 30 Mbit/s) → cell (duocell) → N-server.
 import t from 'tap';
 import { Topology, netnsUnavailable } from '../helpers/hosts.js';
-import { adminSession, nsFetch, peerClient, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
+import path from 'node:path';
+import { adminSession, BIN, nsFetch, peerClient, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
 import type { SessionView } from '../../src/services/proxy/types.js';
 
 const why = await netnsUnavailable();
@@ -95,6 +96,26 @@ t.test('proxy engine in namespaces: M-UE over two paths → cell → N-server', 
     t.equal(r.receivedHash, s?.sentHash, 'downstream intact');
     t.ok(s?.remote.startsWith('fd00:61:3::1') || s?.remote.startsWith('[fd00:61:3::1'), `server saw the cell's IPv6 address (${s?.remote})`);
     t.equal((r.subflows ?? []).filter((f) => f.bytesSent > MiB).length, 2, 'two IPv6 subflows carried data');
+  });
+
+  t.test('duocell status | sessions | paths read the running cell over its control socket', async (t) => {
+    const stateDir = path.join(app.dir, 'state');
+    const cli = async (...args: string[]): Promise<unknown> => JSON.parse(await cell.exec(process.execPath, [BIN, ...args, '--json', '--state-dir', stateDir]));
+    const transfer = peerClient(mue, '10.61.1.1', 9000, 16 * MiB, 16 * MiB, { mptcp: true });
+    const listed = await waitFor(async () => {
+      const s = (await cli('sessions')) as SessionView[];
+      return s.find((x) => x.combination === 'M-N');
+    }, 20_000, 300);
+    t.ok(listed, '`duocell sessions --json` lists the live M-N session');
+    const st = (await cli('status')) as { health: { status: string; preset: string }; paths: Array<{ interface: string }> };
+    t.equal(st.health.status, 'ok');
+    t.equal(st.health.preset, 'cell');
+    const paths = (await cli('paths')) as Array<{ interface: string; state: string }>;
+    t.same(paths.map((p) => p.interface), ['up0'], '`duocell paths` shows the uplink');
+    await transfer;
+    await waitFor(() => server.reports.shift());
+    const down = await cell.exec(process.execPath, [BIN, 'status', '--state-dir', '/nonexistent-duocell'], { allowFail: true });
+    t.match(down, /^$/, 'nothing on stdout when no duocell runs there');
   });
 
   t.test('an N-UE (plain TCP) is served too (fallback)', async (t) => {

@@ -10,6 +10,9 @@ export async function loadCommands(): Promise<Command[]> {
     import('./policy.js'),
     import('./ota.js'),
     import('./mservers.js'),
+    import('./status.js'),
+    import('./sessions.js'),
+    import('./paths.js'),
   ]);
   return mods.map((m) => m.default);
 }

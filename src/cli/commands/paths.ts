@@ -1,0 +1,1 @@
+export { paths as default } from './views.js';

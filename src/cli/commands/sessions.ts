@@ -1,0 +1,1 @@
+export { sessions as default } from './views.js';

@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { EXIT, parseFlags, type CliContext, type Command } from '../command.js';
+import { DuocellError } from '../../core/errors.js';
+import { readControl } from '../../web/control.js';
+
+/** `duocell status | sessions | paths`: read views of the running appliance over its control socket. */
+
+function socketPath(flags: Record<string, string | boolean>, ctx: CliContext): string {
+  const dir = (flags['state-dir'] as string | undefined) ?? ctx.env.DUOCELL_STATE_DIR ?? '/var/lib/duocell';
+  return path.join(dir, 'control.sock');
+}
+
+async function read(view: '/status' | '/sessions' | '/paths', args: string[], ctx: CliContext, help: string): Promise<unknown> {
+  const { flags, unknown } = parseFlags(args, { 'state-dir': 'string' });
+  if (unknown.length > 0) throw new DuocellError('DC_USAGE', `unknown option ${unknown[0]}\n${help}`);
+  const p = socketPath(flags, ctx);
+  try {
+    return await readControl(p, view);
+  } catch (e) {
+    throw new DuocellError('DC_SIM_STATE', `duocell is not running here (no answer on ${p}): ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function table(ctx: CliContext, head: string[], rows: string[][]): void {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  ctx.io.out(head.map((h, i) => h.padEnd(w[i]!)).join('  '));
+  for (const r of rows) ctx.io.out(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+}
+
+interface PathRow { name: string; access: string; interface: string; state: string; addresses: string[]; bytesTx: number; bytesRx: number }
+interface SessionRow { id: string; front: string; combination: string; client: { address: string; port: number }; server: { address: string; port: number }; bytes: { up: number; down: number }; subflows: Array<{ access: string }> }
+
+const unavailable = (e: unknown, ctx: CliContext): number => {
+  if (e instanceof DuocellError && e.code === 'DC_SIM_STATE') {
+    ctx.io.err(ctx.json ? JSON.stringify({ error: e.toJSON() }) : `duocell: ${e.message}`);
+    return EXIT.UNAVAILABLE;
+  }
+  throw e;
+};
+
+const statusHelp = 'usage: duocell status [--state-dir DIR] [--json]\n\nHealth, uplinks and modem of the running appliance (read over its control socket).';
+export const status: Command = {
+  name: 'status',
+  summary: 'health, uplinks and modem of the running appliance',
+  help: statusHelp,
+  async run(args, ctx) {
+    try {
+      const s = (await read('/status', args, ctx, statusHelp)) as { health: { status: string; preset: string; version: string; uptimeS: number }; paths: PathRow[]; modem: { state: string } | null; sessions: number };
+      if (ctx.json) ctx.io.out(JSON.stringify(s));
+      else {
+        ctx.io.out(`duocell ${s.health.version} (${s.health.preset}): ${s.health.status}, up ${s.health.uptimeS} s, ${s.sessions} sessions, modem ${s.modem?.state ?? 'none'}`);
+        table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES'], s.paths.map((p) => [p.name, p.access, p.interface, p.state, p.addresses.join(' ')]));
+      }
+      return EXIT.OK;
+    } catch (e) {
+      return unavailable(e, ctx);
+    }
+  },
+};
+
+const sessionsHelp = 'usage: duocell sessions [--state-dir DIR] [--json]\n\nLive proxy sessions: client, server, M/N combination, subflows with access types, bytes.';
+export const sessions: Command = {
+  name: 'sessions',
+  summary: 'live proxy sessions with their subflows',
+  help: sessionsHelp,
+  async run(args, ctx) {
+    try {
+      const s = (await read('/sessions', args, ctx, sessionsHelp)) as SessionRow[];
+      if (ctx.json) ctx.io.out(JSON.stringify(s));
+      else
+        table(ctx, ['ID', 'FRONT', 'M/N', 'CLIENT', 'SERVER', 'UP', 'DOWN', 'SUBFLOWS'], s.map((x) => [x.id, x.front, x.combination, `${x.client.address}:${x.client.port}`, `${x.server.address}:${x.server.port}`, String(x.bytes.up), String(x.bytes.down), x.subflows.map((f) => f.access).join(',')]));
+      return EXIT.OK;
+    } catch (e) {
+      return unavailable(e, ctx);
+    }
+  },
+};
+
+const pathsHelp = 'usage: duocell paths [--state-dir DIR] [--json]\n\nThe uplinks: access type, interface, state, addresses, byte counters.';
+export const paths: Command = {
+  name: 'paths',
+  summary: 'the uplinks and their state',
+  help: pathsHelp,
+  async run(args, ctx) {
+    try {
+      const p = (await read('/paths', args, ctx, pathsHelp)) as PathRow[];
+      if (ctx.json) ctx.io.out(JSON.stringify(p));
+      else table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX'], p.map((x) => [x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx)]));
+      return EXIT.OK;
+    } catch (e) {
+      return unavailable(e, ctx);
+    }
+  },
+};
