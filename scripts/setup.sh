@@ -18,6 +18,8 @@ want conntrack conntrack
 want ethtool ethtool
 want systemd-analyze systemd
 want python3 python3
+want shellcheck shellcheck        # the OpenWrt init script's checks
+want busybox busybox
 want chromium chromium            # the web page's browser tests (playwright-core drives it)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -20,7 +20,7 @@ interface Fixture {
   expected_parse: any;
   source: string;
 }
-const fixtures = (JSON.parse(readFileSync(new URL('../../../shared/vectors/at-fixtures.json', import.meta.url), 'utf8')) as {
+const fixtures = (JSON.parse(readFileSync(new URL('../fixtures/vectors/at-fixtures.json', import.meta.url), 'utf8')) as {
   fixtures: Fixture[];
 }).fixtures;
 

@@ -5,7 +5,8 @@ import {
 } from '../../src/protocols/nl80211/index.js';
 import { Attrs, decodeGenl, encodeGenl, splitMessages } from '../../src/protocols/netlink/index.js';
 
-const VEC = '/work/shared/vectors';
+// Copies of ../shared/vectors (conformance vectors from independent implementations), kept in the repo.
+const VEC = new URL('../fixtures/vectors', import.meta.url).pathname;
 const vectors = (JSON.parse(readFileSync(`${VEC}/nl80211-vectors.json`, 'utf8')) as { vectors: Array<{ name: string; hex: string; expected: Record<string, unknown> }> }).vectors;
 const vec = (name: string) => vectors.find((v) => v.name === name)!;
 

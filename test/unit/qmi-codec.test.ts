@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { decodeBytes, encodeRequest, encodeResponse, encodeIndication, unpackGsm7, decodeQmiString } from '../../src/protocols/qmi/index.js';
 import { isDuocellError } from '../../src/core/errors.js';
 
-const vectors = (JSON.parse(readFileSync(new URL('../../../shared/vectors/qmi-vectors.json', import.meta.url), 'utf8')) as { vectors: { name: string; hex: string }[] }).vectors;
+const vectors = (JSON.parse(readFileSync(new URL('../fixtures/vectors/qmi-vectors.json', import.meta.url), 'utf8')) as { vectors: { name: string; hex: string }[] }).vectors;
 const hexOf = (n: string): string => vectors.find((v) => v.name === n)!.hex;
 
 t.test('the generic encoder produces the vectors byte for byte', async (t) => {

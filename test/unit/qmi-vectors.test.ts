@@ -10,7 +10,7 @@ interface Vector {
   expect?: string;
   libqmi_1_32_2_printable: string;
 }
-const vectors = (JSON.parse(readFileSync(new URL('../../../shared/vectors/qmi-vectors.json', import.meta.url), 'utf8')) as { vectors: Vector[] }).vectors;
+const vectors = (JSON.parse(readFileSync(new URL('../fixtures/vectors/qmi-vectors.json', import.meta.url), 'utf8')) as { vectors: Vector[] }).vectors;
 
 function code(f: () => unknown): string | undefined {
   try {

@@ -2,6 +2,7 @@ import { EXIT, parseFlags, type Command } from '../command.js';
 import { loadBoard } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
 import { startAppliance } from '../../main.js';
+import { startNotifier } from '../../services/notify.js';
 
 const help = `usage: duocell run --board NAME|FILE [--state-dir DIR]
 
@@ -23,7 +24,10 @@ const run: Command = {
     if (boardName === undefined) throw new DuocellError('DC_USAGE', `--board is required\n${help}`);
     const board = loadBoard(boardName);
     const stateDir = (flags['state-dir'] as string | undefined) ?? ctx.env.DUOCELL_STATE_DIR ?? '/var/lib/duocell';
+    // systemd (Type=notify): watchdog pings start now; READY once listeners and the page are open.
+    const notifier = startNotifier();
     const app = await startAppliance(board, { stateDir });
+    notifier.ready(`${board.name} (${board.preset}): up`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGTERM', stop);
@@ -33,7 +37,9 @@ const run: Command = {
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     });
+    notifier.stopping();
     await app.close();
+    notifier.stop();
     return EXIT.OK;
   },
 };
