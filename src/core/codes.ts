@@ -25,6 +25,7 @@ export const CODES = {
   DC_PROXY_CLIENT_ERROR: 'a client socket failed or misbehaved',
   DC_PROXY_EMFILE: 'out of file descriptors: accepts paused until some are freed',
   DC_PROXY_SHUTDOWN: 'the proxy is draining and accepts no new sessions',
+  DC_POLICY_LIMIT: 'a resource limit of the subscriber\'s policy is reached (M-sessions per UE or per N-server): Convert "Resource Exceeded", SOCKS "not allowed"',
   DC_PROXY_LISTEN: 'a listener could not be opened',
 
   // protocols/convert + proxy fronts/convert, convert-client (RFC 8803 0-RTT TCP Convert)

@@ -136,7 +136,14 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
       s.target = req.target;
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
-      if (this.#opts.admit !== undefined) await this.#opts.admit(info, req);
+      if (this.#opts.admit !== undefined) {
+        const a = await this.#opts.admit(info, req);
+        if (a !== undefined) {
+          s.grant = a.grant;
+          s.release = a.release;
+          if (a.grant?.subscriber != null && s.subscriber === undefined) s.subscriber = a.grant.subscriber;
+        }
+      }
     } catch (e) {
       const err = toDuocellError(e, 'DC_PROXY_CLIENT_ERROR');
       this.#refuse(spec, s, err);
@@ -159,7 +166,11 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       socket.setKeepAlive(true, 60_000);
       socket.setNoDelay(true);
       if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away during connect');
-      await spec.front.answer(client, { ok: true, upstream: socket, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 }, serverMptcp }, info);
+      await spec.front.answer(
+        client,
+        { ok: true, upstream: socket, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 }, serverMptcp, ...(s.grant === undefined ? {} : { grant: s.grant }) },
+        info,
+      );
     } catch (e) {
       const err = toDuocellError(e, 'DC_PROXY_CONNECT_FAILED');
       s.upstream?.destroy();
@@ -205,6 +216,15 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
 
   #end(s: Session, relayed: boolean): void {
     s.state = 'closing';
+    const release = s.release;
+    s.release = undefined;
+    if (release !== undefined) {
+      try {
+        release();
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'admission release failed');
+      }
+    }
     // A refused client was answered and ended by safeAnswer (its reply must not be discarded).
     if (relayed && !s.client.destroyed) s.client.destroy();
     if (s.upstream !== undefined && !s.upstream.destroyed) s.upstream.destroy();

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { fdOf, fullInfo, type FullInfo } from '../../drivers/sockets/index.js';
 import { unmapV4 } from '../../core/net.js';
 import type { Relay } from './relay.js';
-import type { AccessType, Combination, Endpoint, FrontName, SessionView, SubflowView, Target } from './types.js';
+import type { AccessType, Combination, Endpoint, FrontName, Grant, SessionView, SubflowView, Target } from './types.js';
 
 /** One client connection through the proxy, from accept to the last byte. */
 export class Session {
@@ -13,6 +13,8 @@ export class Session {
   serverMptcp = false;
   server: Endpoint | undefined;
   subscriber: string | undefined;
+  grant: Grant | undefined;
+  release: (() => void) | undefined;
   action = 'pending';
   /** Last per-subflow figures, kept after the sockets close. */
   lastClientInfo: FullInfo | undefined;
@@ -81,6 +83,7 @@ export class Session {
       state: this.state,
       startedAt: this.startedAt.toISOString(),
       ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
+      ...(this.grant === undefined ? {} : { grant: this.grant }),
       bytes: { up: this.relay?.stats.up ?? 0, down: this.relay?.stats.down ?? 0 },
       subflows,
     };

@@ -51,8 +51,23 @@ export interface FrontRequest {
   subscriber?: string;
 }
 
+/**
+ * What the resource policy grants one session: the limits and the path ratio actually in force.
+ * Explicit fronts tell it to clients that ask (Convert), the API shows it per session.
+ */
+export interface Grant {
+  subscriber: string | null;
+  policy: string;
+  maxSessionsPerUe: number;
+  maxSessionsPerNServer: number;
+  maxSubflowsPerSession: number;
+  steeringMode: 'active-standby' | 'priority' | 'ratio';
+  /** Share of each access in percent (cellular + wlan = 100). */
+  ratio: { cellular: number; wlan: number };
+}
+
 export type FrontResult =
-  | { ok: true; upstream: net.Socket; local: Endpoint; serverMptcp: boolean }
+  | { ok: true; upstream: net.Socket; local: Endpoint; serverMptcp: boolean; grant?: Grant }
   | { ok: false; error: DuocellError };
 
 /**
@@ -91,8 +106,17 @@ export interface Connector {
   connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean }>;
 }
 
-/** Optional admission control (resource policy): throw a DuocellError to refuse. */
-export type Admit = (info: FrontInfo, req: FrontRequest) => void | Promise<void>;
+/**
+ * Optional admission control (resource policy): throw a DuocellError to refuse (a limit:
+ * DC_POLICY_LIMIT). May return the grant in force; `release` is called once the admitted
+ * session ends, whether it was relayed or not.
+ */
+export type Admit = (info: FrontInfo, req: FrontRequest) => void | Admission | Promise<void | Admission>;
+
+export interface Admission {
+  grant?: Grant;
+  release?: () => void;
+}
 
 export interface SubflowView {
   side: 'client' | 'server';
@@ -116,6 +140,8 @@ export interface SessionView {
   state: 'connecting' | 'relaying' | 'closing';
   startedAt: string;
   subscriber?: string;
+  /** The resource policy's grant for this session, when an admission hook gave one. */
+  grant?: Grant;
   bytes: { up: number; down: number };
   subflows: SubflowView[];
 }
