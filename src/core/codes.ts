@@ -38,6 +38,7 @@ export const CODES = {
   DC_CONVERT_TRUNCATED: 'the stream ended or timed out before a whole Convert message arrived',
   DC_CONVERT_ENCODE: 'a Convert message could not be encoded (bad address, bad field, too long)',
   DC_CONVERT_PEER_ERROR: 'the converter answered with an Error TLV (Convert error code attached)',
+  DC_CONVERT_BACKOFF: 'the converter asked (Resource Exceeded / Network Failure) to wait before new connections: refused locally until then',
 
   // protocols/socks5 + proxy fronts/socks5 (RFC 1928, RFC 1929)
   DC_SOCKS_VERSION: 'a SOCKS message carried the wrong version byte',
@@ -53,6 +54,8 @@ export const CODES = {
   // drivers/nft + services/steering
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
   DC_ROUTE_COMMAND: 'a policy-routing command (ip rule/route) for steering failed',
+  DC_STEERING_SYSCTL: 'explicit steering: the MP_CAPABLE C-flag sysctl (net.mptcp.allow_join_initial_addr_port) could not be set or restored',
+  DC_STEERING_ENDPOINT: 'explicit steering: a signal endpoint (ADD_ADDR of the unique address) or the subflow limit could not be set or removed',
 
   // test hosts / simulated board
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
