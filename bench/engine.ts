@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, result, rssMiB, runCmd, sleep, type BenchResult } from './lib.js';
 
@@ -54,6 +54,9 @@ export async function startRelay(listenPort: number, targetPort: number, mptcp =
     accessNetworks: [],
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
+  // One loopback client holds up to 10,000 sessions to one server: lift the default policy's
+  // per-UE and per-N-server limits (256 / 1024) for the benchmark's store.
+  execFileSync(process.execPath, [BIN, 'policy', 'set', 'default', '--max-sessions', '1000000', '--max-server-sessions', '1000000', '--state-dir', dir], { stdio: 'ignore' });
   const child = spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   await waitPort(listenPort);
   return child;

@@ -8,6 +8,8 @@ import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
+import { startPm } from './wiring/pm.js';
+import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
@@ -60,7 +62,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const store = await Store.open({ dir: opts.stateDir });
   stops.push(() => store.close());
   const steering = steeringFor(board);
+  const limits = new SessionLimits(store);
   const engine = createEngine(board, {
+    admit: limits.admit,
     onMptcpServer: (srv) => {
       if (steering === undefined) return;
       const ttl = steering.config.mserverTtlS;
@@ -92,7 +96,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.push(() => ota.stop());
     const paths = await startPaths(board, modem);
     if (paths !== undefined) stops.push(() => paths.close());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, ...(paths === undefined ? {} : { paths: () => paths.list() }) });
+    const pm = await startPm(board, store, paths);
+    if (pm !== undefined) stops.push(() => pm.close());
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });

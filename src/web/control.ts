@@ -15,7 +15,7 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem'>, socketPath: string): Promise<ControlServer> {
+export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem' | 'pathManager'>, socketPath: string): Promise<ControlServer> {
   try {
     fs.unlinkSync(socketPath);
   } catch {
@@ -25,6 +25,7 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
     '/status': () => ({ health: deps.health(), paths: deps.paths(), modem: deps.modem?.() ?? null, sessions: deps.sessions().length }),
     '/sessions': () => deps.sessions(),
     '/paths': () => deps.paths(),
+    '/pm': () => (deps.pathManager === undefined ? { mode: 'kernel', endpoints: {}, connections: [], stats: {}, limits: {} } : deps.pathManager()),
   };
   const server = http.createServer((req, res) => {
     const view = req.method === 'GET' ? views[req.url ?? ''] : undefined;
@@ -33,13 +34,18 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
       res.end(JSON.stringify({ error: { code: 'DC_HTTP_NOT_FOUND', message: `no control view ${req.method} ${req.url}` } }));
       return;
     }
-    try {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(view()));
-    } catch (e) {
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'DC_INTERNAL', message: (e as Error).message } }));
-    }
+    Promise.resolve()
+      .then(view)
+      .then(
+        (v) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(v));
+        },
+        (e: unknown) => {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'DC_INTERNAL', message: (e as Error).message } }));
+        },
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -61,7 +67,7 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
 }
 
 /** Read one control view (used by the CLI). */
-export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths', timeoutMs = 5000): Promise<unknown> {
+export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths' | '/pm', timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, path: view, method: 'GET', timeout: timeoutMs }, (res) => {
       let body = '';

@@ -36,8 +36,45 @@ export interface SubflowView {
   rttUs: number;
 }
 
+/** Limits and path ratio in force for a session (services/proxy Grant). */
+export interface GrantView {
+  subscriber: string | null;
+  policy: string;
+  maxSessionsPerUe: number;
+  maxSessionsPerNServer: number;
+  maxSubflowsPerSession: number;
+  steeringMode: 'active-standby' | 'priority' | 'ratio';
+  ratio: { cellular: number; wlan: number };
+}
+
+/** The path manager's view: kernel mode, MPTCP connections with their subflows, enforcement counters. */
+export interface PathManagerView {
+  mode: 'kernel' | 'userspace';
+  endpoints: Record<string, number>;
+  connections: Array<{
+    token: number;
+    serverSide: boolean;
+    local: Endpoint;
+    remote: Endpoint;
+    state: string;
+    since: string;
+    subflows: Array<{ local: Endpoint; remote: Endpoint; access: string; backup: boolean; state: string; since: string; bytesSent?: number; bytesReceived?: number; rttMs?: number }>;
+  }>;
+  stats: {
+    subflowsRefused: Record<string, number>;
+    subflowsOpened: Record<string, number>;
+    subflowsClosed: Record<string, number>;
+    lastEnforceMs?: number;
+    lastReactionMs?: number;
+  };
+  /** Open sessions per UE / per N-server and sessions refused by the resource policy. */
+  limits: { perUe: Record<string, number>; perNServer: Record<string, number>; refused: { perUe: number; perNServer: number } };
+}
+
 export interface SessionView {
   id: string;
+  subscriber?: string;
+  grant?: GrantView;
   front: 'transparent' | 'explicit' | 'convert' | 'socks5';
   client: Endpoint & { mptcp: boolean };
   server: Endpoint & { mptcp: boolean };
@@ -204,6 +241,8 @@ export interface WebDeps {
     /** Verify and apply a pushed bundle; throws a DuocellError (DC_OTA_…) when refused. */
     pushBundle(bytes: Buffer): Promise<OtaView>;
   };
+  /** The path manager and the resource policy's counters. */
+  pathManager?(): Promise<PathManagerView>;
   /** Counters of refused sessions/subflows by reason, for /metrics. */
   refusals?(): Record<string, number>;
   /** Change notifications; the returned function unsubscribes. */

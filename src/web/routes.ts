@@ -208,6 +208,18 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }),
     async () => (deps.mservers === undefined ? [] : deps.mservers()),
   );
+  app.get(
+    `${API}/pm`,
+    view('sessions', 'The MPTCP path manager: mode, endpoints, connections with their subflows (access type, backup, counters), subflows refused by policy, open sessions per UE / N-server', {
+      type: 'object',
+      additionalProperties: true,
+      properties: { mode: { type: 'string', enum: ['kernel', 'userspace'] } },
+    }),
+    async () => {
+      if (deps.pathManager === undefined) throw new DuocellError('DC_WEB_UNAVAILABLE', 'no path manager on this box (kernel without MPTCP?)');
+      return deps.pathManager();
+    },
+  );
   app.get(`${API}/proxies`, view('proxies', 'Candidate proxies (concentrators) and their health', arrayOf('Proxy')), async () => deps.proxies());
   app.get(`${API}/modem`, view('radios', 'The cellular modem: operator, RAT, band, signal, SIM', { $ref: 'Modem#' }), async () => {
     if (deps.modem === undefined) throw new DuocellError('DC_WEB_UNAVAILABLE', 'this box has no modem');

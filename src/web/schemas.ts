@@ -139,6 +139,20 @@ export const SessionSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
+    subscriber: { type: 'string' },
+    grant: {
+      type: 'object',
+      description: 'limits and path ratio in force for this session',
+      properties: {
+        subscriber: { type: ['string', 'null'] },
+        policy: { type: 'string' },
+        maxSessionsPerUe: { type: 'integer' },
+        maxSessionsPerNServer: { type: 'integer' },
+        maxSubflowsPerSession: { type: 'integer' },
+        steeringMode: { type: 'string', enum: ['active-standby', 'priority', 'ratio'] },
+        ratio: { type: 'object', properties: { cellular: { type: 'integer' }, wlan: { type: 'integer' } } },
+      },
+    },
     front: { type: 'string', enum: ['transparent', 'explicit', 'convert', 'socks5'] },
     client: { type: 'object', properties: { ...endpoint.properties, mptcp: { type: 'boolean' } } },
     server: { type: 'object', properties: { ...endpoint.properties, mptcp: { type: 'boolean' } } },

@@ -46,6 +46,8 @@ export function cellularSource(mm: ModemManager): CellularSource {
 
 export interface RunningPaths {
   readonly service: PathsService;
+  /** The mptcp_pm client of the same netlink stack (undefined without kernel MPTCP). */
+  readonly pm: NetlinkStack['pm'];
   list(): WebPathView[];
   close(): Promise<void>;
 }
@@ -85,6 +87,7 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
   await service.start();
   return {
     service,
+    pm: stack.pm,
     list(): WebPathView[] {
       const counters = new Map(readUplinks(board.uplinks).map((p) => [p.name, p]));
       return service.list().map((p) => {

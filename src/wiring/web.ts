@@ -7,7 +7,9 @@ import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView, Mo
 import { readUplinks } from './paths-lite.js';
 import { storeBackedPolicy } from './policy.js';
 import type { OtaService } from '../ota/index.js';
-import type { OtaView } from '../web/deps.js';
+import type { OtaView, PathManagerView } from '../web/deps.js';
+import type { SessionLimits } from '../services/policy/limits.js';
+import type { RunningPm } from './pm.js';
 
 /**
  * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
@@ -22,6 +24,8 @@ export interface WebWiringInput {
   paths?: () => PathView[];
   modem?: () => ModemView;
   ota?: OtaService;
+  limits?: SessionLimits;
+  pm?: RunningPm;
 }
 
 const unavailable = (what: string): never => {
@@ -65,6 +69,12 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
               return otaView(i.ota);
             }),
     },
+    ...(i.pm === undefined && i.limits === undefined ? {} : {
+          pathManager: async () => {
+            await i.pm?.service.refreshCounters().catch(() => 0); // per-subflow bytes and RTT from sock_diag
+            return pathManagerView(i.pm, i.limits);
+          },
+        }),
     refusals: () => Object.fromEntries(i.engine.refusals),
     events: {
       on(name, fn) {
@@ -89,5 +99,40 @@ function otaView(o: OtaService | undefined): OtaView {
     lastCheck: s.lastCheck,
     lastError: s.lastError === null ? null : { code: s.lastError.code, message: s.lastError.message },
     source: s.url,
+  };
+}
+
+function pathManagerView(pm: RunningPm | undefined, limits: SessionLimits | undefined): PathManagerView {
+  const st = pm?.service.stats();
+  return {
+    mode: pm?.mode ?? 'kernel',
+    endpoints: pm?.service.endpoints() ?? {},
+    connections: (pm?.service.sessions() ?? []).map((c) => ({
+      token: c.token,
+      serverSide: c.serverSide,
+      local: { address: c.saddr, port: c.sport },
+      remote: { address: c.daddr, port: c.dport },
+      state: c.state,
+      since: c.since,
+      subflows: c.subflows.map((f) => ({
+        local: { address: f.saddr, port: f.sport },
+        remote: { address: f.daddr, port: f.dport },
+        access: f.access,
+        backup: f.backup,
+        state: f.state,
+        since: f.since,
+        ...(f.bytesSent === undefined ? {} : { bytesSent: f.bytesSent }),
+        ...(f.bytesReceived === undefined ? {} : { bytesReceived: f.bytesReceived }),
+        ...(f.rttMs === undefined ? {} : { rttMs: f.rttMs }),
+      })),
+    })),
+    stats: {
+      subflowsRefused: st?.subflowsRefused ?? {},
+      subflowsOpened: st?.subflowsOpened ?? {},
+      subflowsClosed: st?.subflowsClosed ?? {},
+      ...(st?.lastEnforceMs === undefined ? {} : { lastEnforceMs: st.lastEnforceMs }),
+      ...(st?.lastReactionMs === undefined ? {} : { lastReactionMs: st.lastReactionMs }),
+    },
+    limits: limits?.counts() ?? { perUe: {}, perNServer: {}, refused: { perUe: 0, perNServer: 0 } },
   };
 }

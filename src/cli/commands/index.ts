@@ -13,6 +13,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./status.js'),
     import('./sessions.js'),
     import('./paths.js'),
+    import('./subflows.js'),
   ]);
   return mods.map((m) => m.default);
 }

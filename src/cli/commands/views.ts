@@ -10,7 +10,7 @@ function socketPath(flags: Record<string, string | boolean>, ctx: CliContext): s
   return path.join(dir, 'control.sock');
 }
 
-async function read(view: '/status' | '/sessions' | '/paths', args: string[], ctx: CliContext, help: string): Promise<unknown> {
+async function read(view: '/status' | '/sessions' | '/paths' | '/pm', args: string[], ctx: CliContext, help: string): Promise<unknown> {
   const { flags, unknown } = parseFlags(args, { 'state-dir': 'string' });
   if (unknown.length > 0) throw new DuocellError('DC_USAGE', `unknown option ${unknown[0]}\n${help}`);
   const p = socketPath(flags, ctx);
@@ -86,6 +86,37 @@ export const paths: Command = {
       const p = (await read('/paths', args, ctx, pathsHelp)) as PathRow[];
       if (ctx.json) ctx.io.out(JSON.stringify(p));
       else table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX'], p.map((x) => [x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx)]));
+      return EXIT.OK;
+    } catch (e) {
+      return unavailable(e, ctx);
+    }
+  },
+};
+
+interface PmRow {
+  mode: string;
+  connections: Array<{ token: number; serverSide: boolean; remote: { address: string; port: number }; subflows: Array<{ local: { address: string; port: number }; remote: { address: string; port: number }; access: string; backup: boolean; state: string }> }>;
+  stats: { subflowsRefused?: Record<string, number> };
+  limits: { refused?: { perUe: number; perNServer: number } };
+}
+
+const subflowsHelp = 'usage: duocell subflows [--state-dir DIR] [--json]\n\nMPTCP connections as the path manager sees them: every subflow with its access type and backup flag,\nand the subflows and sessions the resource policy refused.';
+export const subflows: Command = {
+  name: 'subflows',
+  summary: 'MPTCP subflows by access type, and what the policy refused',
+  help: subflowsHelp,
+  async run(args, ctx) {
+    try {
+      const p = (await read('/pm', args, ctx, subflowsHelp)) as PmRow;
+      if (ctx.json) ctx.io.out(JSON.stringify(p));
+      else {
+        const rows = p.connections.flatMap((c) =>
+          c.subflows.map((f) => [String(c.token), c.serverSide ? 'in' : 'out', `${f.local.address}:${f.local.port}`, `${f.remote.address}:${f.remote.port}`, f.access, f.backup ? 'backup' : '', f.state]),
+        );
+        table(ctx, ['TOKEN', 'DIR', 'LOCAL', 'REMOTE', 'ACCESS', 'PRIO', 'STATE'], rows);
+        const refused = Object.entries(p.stats.subflowsRefused ?? {}).map(([k, v]) => `${k}: ${v}`);
+        ctx.io.out(`path manager: ${p.mode}; subflows refused: ${refused.length === 0 ? 'none' : refused.join(', ')}; sessions refused: ${p.limits.refused?.perUe ?? 0} per UE, ${p.limits.refused?.perNServer ?? 0} per N-server`);
+      }
       return EXIT.OK;
     } catch (e) {
       return unavailable(e, ctx);

@@ -170,6 +170,12 @@ export interface PmServiceOptions {
   planSubflows?: (session: SessionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string }>;
   /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
   counters?: () => Promise<readonly SubflowCountersLike[]>;
+  /**
+   * Access type of a subflow (default: the path owning its local address). A connection the
+   * host accepted (serverSide) is better labelled from the peer's address: the access network
+   * the UE joined from.
+   */
+  label?: (sf: { saddr: string; daddr: string; serverSide: boolean }) => { access: AccessType | 'unknown'; path?: string } | undefined;
   /** At most this many sessions tracked (default 65536): oldest dropped first. */
   maxSessions?: number;
   now?: () => number;
@@ -347,7 +353,9 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     }
   }
 
-  #label(saddr: string): { access: AccessType | 'unknown'; path?: string } {
+  #label(saddr: string, daddr = '', serverSide = false): { access: AccessType | 'unknown'; path?: string } {
+    const custom = this.#o.label?.({ saddr, daddr, serverSide });
+    if (custom !== undefined) return custom;
     const p = this.#o.paths.byAddress(saddr);
     return p === undefined ? { access: 'unknown' } : { access: p.access, path: p.name };
   }
@@ -374,7 +382,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           this.#sessions.set(token, sess);
           const first: SubflowView = {
             token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: 0, remId: 0,
-            ...this.#label(e.saddr), backup: false, state: 'established', since: now,
+            ...this.#label(e.saddr, e.daddr, e.serverSide === true), backup: false, state: 'established', since: now,
           };
           sess.subflows.set(sfKey(first), first);
           this.#count('subflowsOpened', first.access);
@@ -418,7 +426,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         const prev = sess.subflows.get(key);
         const base: SubflowView = {
           token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: e.locId ?? 0, remId: e.remId ?? 0,
-          ...this.#label(e.saddr), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
+          ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
         };
         if (e.type === 'sub_established') {
           sess.subflows.set(key, base);

@@ -1,0 +1,1 @@
+export { subflows as default } from './views.js';

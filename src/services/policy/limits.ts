@@ -1,0 +1,139 @@
+import { DuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import { parsePrefix, prefixContains, unmapV4, type Prefix } from '../../core/net.js';
+import type { EffectivePolicy } from '../../store/types.js';
+import type { Admission, FrontInfo, FrontRequest, Grant } from '../proxy/types.js';
+
+/**
+ * Per-subscriber resource policy, enforced at the two moments duocell can act:
+ *
+ *   a session is admitted (engine admission hook) ─► M-sessions per UE, sessions per N-server
+ *        refused with DC_POLICY_LIMIT (Convert "Resource Exceeded", SOCKS "not allowed")
+ *   a subflow joins (mptcp_pm sub_established) ───► subflows per M-session, allowed networks
+ *        (origin authentication): refused → destroyed at once by the pm service, and counted
+ *
+ * Policies come from the store's resolver (subscriber prefix → policy, with defaults). The UE is
+ * the subscriber whose address the session came from; every session the proxy carries for it is
+ * an M-session on at least one side (the UE's own, or the cell's Convert/MPTCP upstream), so all
+ * of them count.
+ */
+const log = logger('duocell:policy');
+
+export interface PolicySource {
+  resolvePolicy(address: string): EffectivePolicy;
+  /** Maximum concurrent sessions to this N-server (the store's N-server limits, else the default). */
+  nserverLimit(address: string): number;
+}
+
+export function grantOf(p: EffectivePolicy, nserverMax?: number): Grant {
+  return {
+    subscriber: p.subscriber,
+    policy: p.policy,
+    maxSessionsPerUe: p.maxSessionsPerUe,
+    maxSessionsPerNServer: nserverMax ?? p.maxSessionsPerNServer,
+    maxSubflowsPerSession: p.maxSubflowsPerSession,
+    steeringMode: p.steeringMode,
+    ratio: { cellular: p.ratio.cellular, wlan: p.ratio.wlan },
+  };
+}
+
+export interface LimitCounts {
+  /** Open sessions by UE key (subscriber name, or `addr:` + address for unknown clients). */
+  readonly perUe: Record<string, number>;
+  /** Open sessions by N-server address. */
+  readonly perNServer: Record<string, number>;
+  /** Sessions refused, by which limit. */
+  readonly refused: { perUe: number; perNServer: number };
+}
+
+export class SessionLimits {
+  readonly #src: PolicySource;
+  readonly #perUe = new Map<string, number>();
+  readonly #perServer = new Map<string, number>();
+  readonly #refused = { perUe: 0, perNServer: 0 };
+
+  constructor(src: PolicySource) {
+    this.#src = src;
+  }
+
+  /** The engine's admission hook: throws DC_POLICY_LIMIT, or admits and returns the grant. */
+  readonly admit = (info: FrontInfo, req: FrontRequest): Admission => {
+    const ue = unmapV4(info.remote.address);
+    const pol = this.#src.resolvePolicy(ue);
+    const ueKey = pol.subscriber ?? (req.subscriber === undefined ? `addr:${ue}` : `user:${req.subscriber}`);
+    const server = unmapV4(req.target.host);
+    const serverMax = Math.min(pol.maxSessionsPerNServer, this.#src.nserverLimit(server));
+    const ueNow = this.#perUe.get(ueKey) ?? 0;
+    if (ueNow >= pol.maxSessionsPerUe) {
+      this.#refused.perUe++;
+      log.warn({ ue, subscriber: pol.subscriber, limit: pol.maxSessionsPerUe }, 'M-session refused: per-UE limit');
+      throw new DuocellError('DC_POLICY_LIMIT', `${pol.subscriber ?? ue} already has ${ueNow} sessions (limit ${pol.maxSessionsPerUe})`, { limit: 'maxSessionsPerUe', max: pol.maxSessionsPerUe });
+    }
+    const serverNow = this.#perServer.get(server) ?? 0;
+    if (serverNow >= serverMax) {
+      this.#refused.perNServer++;
+      log.warn({ ue, server, limit: serverMax }, 'M-session refused: per-N-server limit');
+      throw new DuocellError('DC_POLICY_LIMIT', `${server} already has ${serverNow} sessions (limit ${serverMax})`, { limit: 'maxSessionsPerNServer', max: serverMax });
+    }
+    this.#perUe.set(ueKey, ueNow + 1);
+    this.#perServer.set(server, serverNow + 1);
+    let released = false;
+    return {
+      grant: grantOf(pol, serverMax),
+      release: () => {
+        if (released) return;
+        released = true;
+        dec(this.#perUe, ueKey);
+        dec(this.#perServer, server);
+      },
+    };
+  };
+
+  counts(): LimitCounts {
+    return { perUe: Object.fromEntries(this.#perUe), perNServer: Object.fromEntries(this.#perServer), refused: { ...this.#refused } };
+  }
+}
+
+function dec(m: Map<string, number>, k: string): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+/** What admitSubflow sees of a connection and of the new subflow (services/pm SessionView). */
+export interface SubflowCheckSession {
+  readonly serverSide: boolean;
+  /** The peer's address of the initial subflow: the UE, on a connection the box accepted. */
+  readonly daddr: string;
+  readonly subflows: ReadonlyArray<{ readonly state: string }>;
+}
+
+/**
+ * Subflow admission for the pm service: on connections the box accepted (the peer is a UE, a
+ * cell, …), a join is refused when the connection already has its subscriber's maximum of
+ * subflows, or when it comes from outside the subscriber's allowed networks (origin
+ * authentication: a join from a third-party network is not the subscriber's, whatever its
+ * token says). Connections the box opened itself are its own and not checked.
+ * Returns true, or the reason (which the pm service logs with the source and counts).
+ */
+export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy'>): (s: SubflowCheckSession, sf: { readonly daddr: string }) => true | string {
+  const parsed = new WeakMap<readonly string[], Prefix[]>();
+  const prefixes = (list: readonly string[]): Prefix[] => {
+    let p = parsed.get(list);
+    if (p === undefined) {
+      p = list.map((x) => parsePrefix(x)).filter((x): x is Prefix => x !== undefined);
+      parsed.set(list, p);
+    }
+    return p;
+  };
+  return (s, sf) => {
+    if (!s.serverSide) return true;
+    const pol = src.resolvePolicy(unmapV4(s.daddr));
+    const from = unmapV4(sf.daddr);
+    const nets = prefixes(pol.allowedNetworks);
+    if (pol.allowedNetworks.length > 0 && !nets.some((n) => prefixContains(n, from))) return `origin ${from} outside allowed networks`;
+    const open = s.subflows.filter((f) => f.state === 'established').length;
+    if (open > pol.maxSubflowsPerSession) return `subflow limit ${pol.maxSubflowsPerSession}`;
+    return true;
+  };
+}
