@@ -5,7 +5,7 @@ import { logger } from '../core/logger.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
-import { PmService, type PathsLike, type PmBackend } from '../services/pm/index.js';
+import { PmService, type PathsLike, type PmBackend, type PmServiceOptions } from '../services/pm/index.js';
 import { subflowPolicy, type PolicySource } from '../services/policy/limits.js';
 import { accessLabeler } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
@@ -50,6 +50,22 @@ export interface RunningPm {
   close(): void;
 }
 
+/**
+ * Userspace PM: the subflows of the box's own connections (to a concentrator, an M-server): one
+ * from each other uplink address of the connection's family, to the address the peer announced
+ * if it announced one (a concentrator refusing joins to its shared address), else to the
+ * connection's remote address.
+ */
+export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess, up) => {
+  if (sess.serverSide) return [];
+  const v6 = sess.daddr.includes(':');
+  const ann = Object.entries(sess.announced).find(([, a]) => a.includes(':') === v6);
+  const remote = ann === undefined ? undefined : { address: ann[1], port: sess.announcedPorts[Number(ann[0])] ?? sess.dport };
+  return up.flatMap((p) =>
+    p.addresses.filter((a) => a.includes(':') === v6 && a !== sess.saddr).map((address) => ({ path: p, address, ...(remote === undefined ? {} : { remote }) })),
+  );
+};
+
 export async function startPm(board: BoardProfile, policy: PolicySource, paths: RunningPaths | undefined): Promise<RunningPm | undefined> {
   let pm = paths?.pm;
   let own = false;
@@ -89,6 +105,7 @@ export async function startPm(board: BoardProfile, policy: PolicySource, paths: 
       return { access: a === 'cellular' || a === 'wlan' ? a : 'unknown' };
     },
     admitSubflow: subflowPolicy(policy),
+    ...(mode === 'userspace' ? { planSubflows } : {}),
     counters: () => diag.subflows(),
   });
   try {

@@ -124,6 +124,8 @@ export interface SessionView {
   readonly subflows: readonly SubflowView[];
   /** Addresses the peer announced (ADD_ADDR): remote id → address. */
   readonly announced: Readonly<Record<number, string>>;
+  /** Ports that came with an announcement (ADD_ADDR with a port): remote id → port. */
+  readonly announcedPorts: Readonly<Record<number, number>>;
 }
 
 export interface PmStats {
@@ -167,7 +169,7 @@ export interface PmServiceOptions {
    * and when a path comes up. Each entry opens a subflow from `address` (of `path`) to the
    * connection's remote address and port, unless one from that address exists.
    */
-  planSubflows?: (session: SessionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string }>;
+  planSubflows?: (session: SessionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string; remote?: { address: string; port: number } }>;
   /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
   counters?: () => Promise<readonly SubflowCountersLike[]>;
   /**
@@ -193,6 +195,7 @@ interface Session {
   since: string;
   subflows: Map<string, SubflowView>;
   announced: Record<number, string>;
+  announcedPorts: Record<number, number>;
 }
 
 const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
@@ -377,7 +380,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           }
           sess = {
             token, family: e.family ?? 4, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0,
-            serverSide: e.serverSide === true, state: 'created', since: now, subflows: new Map(), announced: {},
+            serverSide: e.serverSide === true, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {},
           };
           this.#sessions.set(token, sess);
           const first: SubflowView = {
@@ -408,12 +411,19 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       }
       case 'announced': {
         const sess = token === undefined ? undefined : this.#sessions.get(token);
-        if (sess !== undefined && e.remId !== undefined && e.daddr !== undefined) sess.announced[e.remId] = e.daddr;
+        if (sess !== undefined && e.remId !== undefined && e.daddr !== undefined) {
+          sess.announced[e.remId] = e.daddr;
+          if (e.dport !== undefined && e.dport !== 0) sess.announcedPorts[e.remId] = e.dport;
+          this.#plan(token!); // the peer may want later subflows on the address it announced
+        }
         return;
       }
       case 'removed': {
         const sess = token === undefined ? undefined : this.#sessions.get(token);
-        if (sess !== undefined && e.remId !== undefined) delete sess.announced[e.remId];
+        if (sess !== undefined && e.remId !== undefined) {
+          delete sess.announced[e.remId];
+          delete sess.announcedPorts[e.remId];
+        }
         return;
       }
       case 'sub_established':
@@ -453,7 +463,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
   }
 
   #view(sess: Session): SessionView {
-    return { ...sess, subflows: [...sess.subflows.values()], announced: { ...sess.announced } };
+    return { ...sess, subflows: [...sess.subflows.values()], announced: { ...sess.announced }, announcedPorts: { ...sess.announcedPorts } };
   }
 
   /** Ask the policy whether a new subflow may stay; destroy it at once if not. */
@@ -491,7 +501,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     const sess = this.#sessions.get(token);
     log.debug({ token, plan: plan !== undefined, create: create !== undefined, state: sess?.state, serverSide: sess?.serverSide }, 'plan subflows');
     if (plan === undefined || create === undefined || sess === undefined || sess.state !== 'established' || sess.serverSide) return;
-    let wanted: ReadonlyArray<{ path: PathView; address: string }>;
+    let wanted: ReturnType<NonNullable<PmServiceOptions['planSubflows']>>;
     try {
       wanted = plan(this.#view(sess), this.#o.paths.list().filter((p) => p.state === 'up'));
     } catch (e) {
@@ -506,7 +516,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         id = this.#allocId(w.address, taken);
         this.#owned.set(w.address, id);
       }
-      create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, { address: sess.daddr, port: sess.dport })
+      create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, w.remote ?? { address: sess.daddr, port: sess.dport })
         .then(() => {
           this.#stats.subflowsCreated++;
         })
