@@ -9,6 +9,7 @@ import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { startPm } from './wiring/pm.js';
+import { startExplicit } from './wiring/explicit.js';
 import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
@@ -75,7 +76,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   stops.push(() => engine.close(5000));
   let webAddrs: Array<{ host: string; port: number }> = [];
   try {
-    for (const spec of listenerSpecs(board)) await engine.listen(spec);
+    const explicit = await startExplicit(board, store);
+    stops.unshift(() => explicit.close()); // undone last: draining sessions keep their subflows
+    for (const spec of listenerSpecs(board, explicit.factories)) await engine.listen(spec);
     stops.push(watchLinks(board, engine));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {

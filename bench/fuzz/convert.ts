@@ -45,7 +45,7 @@ function randomAddress(r: () => number): string {
 }
 
 function randomTlv(r: () => number): ConvertTlv {
-  switch (int(r, 6)) {
+  switch (int(r, 9)) {
     case 0:
       return { type: 'info' };
     case 1:
@@ -61,8 +61,29 @@ function randomTlv(r: () => number): ConvertTlv {
       return { type: 'supported-tcp-extensions', kinds: Array.from({ length: int(r, 8) }, () => 3 + int(r, 253)) };
     case 4:
       return { type: 'cookie', cookie: bytes(r, 1 + int(r, 40)) };
-    default:
+    case 5:
       return { type: 'error', code: int(r, 128), value: bytes(r, int(r, 12)) };
+    case 6:
+      return { type: 'grant-request' };
+    case 7: {
+      const cellular = int(r, 101);
+      const name = (): string => String.fromCodePoint(...Array.from({ length: 1 + int(r, 12) }, () => (r() < 0.8 ? 0x61 + int(r, 26) : 0x100 + int(r, 0x2000))));
+      return {
+        type: 'grant',
+        grant: {
+          subscriber: r() < 0.3 ? null : name(),
+          policy: name(),
+          maxSessionsPerUe: int(r, 2_000_000),
+          maxSessionsPerNServer: int(r, 2_000_000),
+          maxSubflowsPerSession: int(r, 9),
+          steeringMode: (['active-standby', 'priority', 'ratio'] as const)[int(r, 3)]!,
+          ratio: { cellular, wlan: 100 - cellular },
+        },
+      };
+    }
+    default:
+      // another party's Private Use TLV (skipped by clients, refused by converters)
+      return { type: 'private', code: 192 + int(r, 64), value: bytes(r, 2 + 4 * int(r, 3)) };
   }
 }
 
@@ -87,7 +108,7 @@ function mutate(r: () => number, b: Buffer): Buffer {
     else if (k < 0.65) x = Buffer.concat([x, bytes(r, int(r, 16))]);
     else if (k < 0.75 && x.length > 1) x[1] = int(r, 256); // lie about the total length
     else if (k < 0.85 && x.length > 5) x[5] = int(r, 256); // lie about the first TLV length
-    else if (k < 0.92 && x.length > 4) x[4] = [1, 10, 20, 21, 22, 30, int(r, 256)][int(r, 7)]!; // swap the TLV type
+    else if (k < 0.92 && x.length > 4) x[4] = [1, 10, 20, 21, 22, 30, 0xd0, int(r, 256)][int(r, 8)]!; // swap the TLV type
     else {
       const at = int(r, x.length + 1);
       x = Buffer.concat([x.subarray(0, at), bytes(r, 1 + int(r, 8)), x.subarray(at)]);

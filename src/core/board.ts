@@ -61,6 +61,13 @@ export interface SteeringProfile {
   perSourceMax?: number;
 }
 
+/** Concentrator behind a shared address: C flag + ADD_ADDR of the unique address(es) (services/steering/explicit.ts). */
+export interface ExplicitSteeringProfile {
+  refuseInitialJoins?: boolean;
+  announce: Array<{ address: string; port?: number; interface?: string; id?: number }>;
+  subflows?: number;
+}
+
 /** How to find one modem port: by USB interface number (survives re-plugs), or a fixed path. */
 export interface PortSpec {
   usbInterface?: number;
@@ -111,6 +118,7 @@ export interface BoardProfile {
   policy?: DefaultPolicy;
   ota?: OtaProfile;
   steering?: SteeringProfile;
+  explicitSteering?: ExplicitSteeringProfile;
   /** Anything else the schema allows, kept as is. */
   [key: string]: unknown;
 }
@@ -301,6 +309,21 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
       errs.push(`board.ota.trustedKeys[${i}].ed25519: ${(e as Error).message}`);
     }
   });
+  const es = b.explicitSteering;
+  if (es !== undefined) {
+    if (b.preset !== 'concentrator') errs.push('board.explicitSteering: only a concentrator announces its addresses this way');
+    const seenEp = new Set<string>();
+    const listenPorts = new Set((b.listeners ?? []).map((l) => l.port));
+    (es.announce ?? []).forEach((a, i) => {
+      if (net.isIP(a.address) === 0) errs.push(`board.explicitSteering.announce[${i}].address: ${JSON.stringify(a.address)} is not a numeric address`);
+      const key = a.address.toLowerCase();
+      if (seenEp.has(key)) errs.push(`board.explicitSteering.announce[${i}].address: ${a.address} announced twice`);
+      seenEp.add(key);
+      if (a.port !== undefined && listenPorts.has(a.port)) errs.push(`board.explicitSteering.announce[${i}].port: ${a.port} is a listener's port (the kernel needs it free to take the joins)`);
+    });
+    const epIds = (es.announce ?? []).flatMap((a) => (a.id === undefined ? [] : [a.id]));
+    if (new Set(epIds).size !== epIds.length) errs.push('board.explicitSteering.announce: duplicate id');
+  }
   const ids = (b.ota?.trustedKeys ?? []).map((k) => k.id);
   if (new Set(ids).size !== ids.length) errs.push('board.ota.trustedKeys: duplicate id');
   return errs;

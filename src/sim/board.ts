@@ -20,6 +20,9 @@ import { sh, Topology, type Host } from './hosts.js';
  *   mgmt0 10.99.0.0/30                root .1 cell .2
  *   lo    10.10.0.1/32 fd00:10::1/128 the cell's service address (explicit listeners): on no
  *         radio, so losing one radio never takes the address the UE talks to away
+ *   lo    10.20.0.1/32 fd00:20::1/128 dc-conc: the concentrators' SHARED service address (what
+ *         cells are configured with); the concentrator refuses MPTCP joins on it and announces
+ *         its own link addresses instead (board/concentrator-sim.json explicitSteering)
  * dc-srv runs an N-server (plain TCP, port 8000) and an M-server (MPTCP, port 8001).
  */
 
@@ -46,7 +49,7 @@ export const SIM_ADDR = {
     mgmt0: ['10.99.0.2'],
     service: ['10.10.0.1', 'fd00:10::1'],
   },
-  conc: { wwan0: ['10.21.0.1', 'fd00:21::1'], wlan0: ['10.22.0.1', 'fd00:22::1'], srv0: ['10.31.0.1', 'fd00:31::1'] },
+  conc: { wwan0: ['10.21.0.1', 'fd00:21::1'], wlan0: ['10.22.0.1', 'fd00:22::1'], srv0: ['10.31.0.1', 'fd00:31::1'], service: ['10.20.0.1', 'fd00:20::1'] },
   srv: { srv0: ['10.31.0.2', 'fd00:31::2'] },
   lan: { lan0: ['10.13.0.2', 'fd00:13::2'] },
 } as const;
@@ -73,6 +76,9 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { m
     await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
     await cell.ip('addr', 'add', `${A.cell.service[0]}/32`, 'dev', 'lo');
     await cell.ip('addr', 'add', `${A.cell.service[1]}/128`, 'dev', 'lo');
+    // Reached by the cell over its default route (either uplink).
+    await conc.ip('addr', 'add', `${A.conc.service[0]}/32`, 'dev', 'lo');
+    await conc.ip('addr', 'add', `${A.conc.service[1]}/128`, 'dev', 'lo');
 
     // M-UE: default via the cellular access, WLAN by source; MPTCP adds a WLAN subflow.
     for (const [i, fam] of [[0, '-4'], [1, '-6']] as const) {

@@ -12,8 +12,11 @@ t.test('upstream failures → Convert Error TLV (RFC 8803 4.2.8)', async (t) => 
   t.same(convertErrorFor(failed('EHOSTUNREACH')), { code: 97, icmpCode: 1 }, 'host unreachable');
   t.same(convertErrorFor(failed('EACCES')), { code: 97, icmpCode: 13 }, 'administratively prohibited');
   t.same(convertErrorFor(failed('EADDRNOTAVAIL')), { code: 64 }, 'out of ports: Resource Exceeded');
-  t.same(convertErrorFor(failed('EWHATEVER')), { code: 65 }, 'anything else: Network Failure');
-  t.same(convertErrorFor(new DuocellError('DC_PROXY_CONNECT_TIMEOUT')), { code: 65 });
+  // Faults of this request only ask for the shortest retry delay (0 would mean "at least 30 s"
+  // for every new connection through the converter, RFC 8803 4.2.8).
+  t.same(convertErrorFor(failed('EWHATEVER')), { code: 65, delaySeconds: 1 }, 'anything else: Network Failure, retry in 1 s');
+  t.same(convertErrorFor(new DuocellError('DC_PROXY_CONNECT_TIMEOUT')), { code: 65, delaySeconds: 1 }, 'one server silent: retry in 1 s');
+  t.same(convertErrorFor(new DuocellError('DC_POLICY_LIMIT')), { code: 64, delaySeconds: 1 }, "a subscriber's limit: Resource Exceeded, retry in 1 s");
   t.same(convertErrorFor(new DuocellError('DC_PROXY_SHUTDOWN')), { code: 64 });
   t.same(convertErrorFor(new DuocellError('DC_TIMEOUT')), { code: 1 }, 'request never completed');
   t.equal(convertErrorFor(new DuocellError('DC_ABORTED')), undefined, 'client gone: no answer');

@@ -12,6 +12,8 @@
  *   Supported (0x15)   | 15 | len | Unassigned (16) | option kinds (8 bits each), 0-padded |
  *   Cookie (0x16)      | 16 | len | Zero (16) | opaque value, 0-padded |
  *   Error (0x1E)       | 1E | len | Error Code (8) | Value, 0-padded |
+ *   Private Use (0xC0-0xFF) | type | len | value ... — 0xD0 with the "dcg1" marker is the duocell
+ *                        grant extension (grant.ts); any other is kept raw as `private`
  *
  * parseConvertMessage() is incremental: feed it the bytes received so far and it answers
  * `{ need }` (give me at least this many bytes in total), `{ message, consumed }`, or throws
@@ -31,9 +33,11 @@ import {
   TCP_OPT_EOL,
   TCP_OPT_MSS,
   TCP_OPT_NOP,
+  TLV_PRIVATE_USE_MIN,
   TlvType,
   convertErrorName,
 } from './constants.js';
+import { decodeGrantTlv, grantTlvBytes, hasGrantMarker, GRANT_MARKER, type ConvertGrant } from './grant.js';
 import { forbiddenTarget, fromIPv6Bytes, toIPv6Bytes } from './ip.js';
 
 /** One TCP option as carried in a Connect TLV: kind, and the bytes after kind+length. */
@@ -72,13 +76,31 @@ export interface ErrorTlv {
   /** Error-specific value (zero padding included when decoded). */
   value: Buffer;
 }
+/** Client → converter: "tell me the grant" (duocell extension, Private Use type 0xD0). */
+export interface GrantRequestTlv {
+  type: 'grant-request';
+}
+/** Converter → client: the resource policy granted to this session (duocell extension). */
+export interface GrantTlv {
+  type: 'grant';
+  grant: ConvertGrant;
+}
+/** Any other Private Use TLV (types 192-255), kept raw: `value` is everything after type and length. */
+export interface PrivateTlv {
+  type: 'private';
+  code: number;
+  value: Buffer;
+}
 export type ConvertTlv =
   | InfoTlv
   | ConnectTlv
   | ExtendedTcpHeaderTlv
   | SupportedTcpExtensionsTlv
   | CookieTlv
-  | ErrorTlv;
+  | ErrorTlv
+  | GrantRequestTlv
+  | GrantTlv
+  | PrivateTlv;
 
 export interface ConvertMessage {
   tlvs: ConvertTlv[];
@@ -150,7 +172,7 @@ export function parseConvertMessage(input: Uint8Array): ConvertParse {
     if (off + words * 4 > total) {
       throw malformed(`TLV 0x${type.toString(16)} (${words * 4} bytes) runs past Total Length`, off + 1);
     }
-    if (!KNOWN_TYPES.has(type)) {
+    if (!KNOWN_TYPES.has(type) && type < TLV_PRIVATE_USE_MIN) {
       throw convertFault(ConvertErrorCode.UNSUPPORTED_MESSAGE, `unsupported TLV type 0x${type.toString(16)}`, {
         offset: off,
         tlvType: type,
@@ -211,9 +233,19 @@ function decodeTlv(t: Buffer, at: number): ConvertTlv {
     case TlvType.ERROR:
       return { type: 'error', code: t[2]!, value: Buffer.from(t.subarray(3)) };
     default:
+      if (type >= TLV_PRIVATE_USE_MIN) return decodePrivate(t, at);
       // parseConvertMessage() screens types first; reaching here is a bug.
       throw new DuocellError('DC_INTERNAL', `decodeTlv: unscreened type ${type}`);
   }
+}
+
+/** A Private Use TLV: the duocell grant (request) when it carries our marker, else kept raw. */
+function decodePrivate(t: Buffer, at: number): ConvertTlv {
+  if (t[0] !== TlvType.DUOCELL_GRANT || !hasGrantMarker(t)) return { type: 'private', code: t[0]!, value: Buffer.from(t.subarray(2)) };
+  if (t.length === 8) return { type: 'grant-request' };
+  const g = decodeGrantTlv(t);
+  if ('fault' in g) throw malformed(g.fault, at + g.offset);
+  return { type: 'grant', grant: g };
 }
 
 /**
@@ -285,6 +317,8 @@ export interface ConvertRequest {
   connect?: { address: string; port: number; tcpOptions: TcpOption[] };
   info: boolean;
   cookie?: Buffer;
+  /** The client asked for the duocell grant extension (answered only on success). */
+  grant?: true;
 }
 
 /**
@@ -293,7 +327,7 @@ export interface ConvertRequest {
  * an empty request are "Malformed Message".
  */
 export function validateRequest(msg: ConvertMessage): ConvertRequest {
-  const out: { connect?: ConvertRequest['connect']; info: boolean; cookie?: Buffer } = { info: false };
+  const out: { connect?: ConvertRequest['connect']; info: boolean; cookie?: Buffer; grant?: true } = { info: false };
   for (const t of msg.tlvs) {
     switch (t.type) {
       case 'info':
@@ -308,7 +342,12 @@ export function validateRequest(msg: ConvertMessage): ConvertRequest {
         if (out.cookie !== undefined) throw malformed('two Cookie TLVs', 0);
         out.cookie = t.cookie;
         break;
+      case 'grant-request':
+        if (out.grant !== undefined) throw malformed('two grant requests', 0);
+        out.grant = true;
+        break;
       default:
+        // Error, Extended TCP Header, Supported TCP Extensions, a grant, a foreign private TLV.
         throw convertFault(ConvertErrorCode.UNSUPPORTED_MESSAGE, `a client may not send a ${t.type} TLV`, {
           tlvType: t.type,
         });
@@ -323,10 +362,14 @@ export interface ConvertResponse {
   extendedTcpHeader?: Buffer;
   supportedTcpExtensions?: number[];
   cookie?: Buffer;
+  /** The duocell grant extension, when the converter sent one. */
+  grant?: ConvertGrant;
 }
 
 /** What a client accepts from a converter: Error, Extended TCP Header, Supported TCP
- * Extensions, Cookie (at most one each). */
+ * Extensions, Cookie, the duocell grant (at most one each). Private Use TLVs that are not ours
+ * are skipped: the range is the operator's own, and a client that does not know one cannot act
+ * on it. */
 export function validateResponse(msg: ConvertMessage): ConvertResponse {
   const out: ConvertResponse = {};
   for (const t of msg.tlvs) {
@@ -346,6 +389,12 @@ export function validateResponse(msg: ConvertMessage): ConvertResponse {
       case 'cookie':
         if (out.cookie !== undefined) throw malformed('two Cookie TLVs', 0);
         out.cookie = t.cookie;
+        break;
+      case 'grant':
+        if (out.grant !== undefined) throw malformed('two grant TLVs', 0);
+        out.grant = t.grant;
+        break;
+      case 'private':
         break;
       default:
         throw convertFault(ConvertErrorCode.UNSUPPORTED_MESSAGE, `a converter may not send a ${t.type} TLV`, {
@@ -415,6 +464,24 @@ function tlvBytes(t: ConvertTlv): Buffer {
       b[0] = TlvType.ERROR;
       b[2] = t.code;
       b.set(t.value, 3);
+      return b;
+    }
+    case 'grant-request': {
+      const b = Buffer.alloc(8);
+      b[0] = TlvType.DUOCELL_GRANT;
+      GRANT_MARKER.copy(b, 4);
+      return b;
+    }
+    case 'grant': {
+      const b = grantTlvBytes(TlvType.DUOCELL_GRANT, t.grant);
+      if (typeof b === 'string') throw encodeFault(`grant: ${b}`);
+      return b;
+    }
+    case 'private': {
+      if (!Number.isInteger(t.code) || t.code < TLV_PRIVATE_USE_MIN || t.code > 255) throw encodeFault(`private TLV type ${t.code} is not in 192-255`);
+      const b = Buffer.alloc(pad4(2 + t.value.length));
+      b[0] = t.code;
+      b.set(t.value, 2);
       return b;
     }
   }

@@ -22,6 +22,8 @@ export const TlvType = {
   SUPPORTED_TCP_EXTENSIONS: 0x15,
   COOKIE: 0x16,
   ERROR: 0x1e,
+  /** Private Use (IANA range 192-255): the duocell grant extension, see grant.ts. */
+  DUOCELL_GRANT: 0xd0,
 } as const;
 export type TlvTypeCode = (typeof TlvType)[keyof typeof TlvType];
 
@@ -42,6 +44,9 @@ export const ConvertErrorCode = {
   DESTINATION_UNREACHABLE: 97,
 } as const;
 export type ConvertErrorCodeValue = (typeof ConvertErrorCode)[keyof typeof ConvertErrorCode];
+
+/** IANA "Convert TLVs" registry: 192-255 are Reserved for Private Use. */
+export const TLV_PRIVATE_USE_MIN = 192;
 
 export const CONVERT_ERROR_NAMES: Readonly<Record<number, string>> = {
   0: 'Unsupported Version',

@@ -2,3 +2,4 @@
 export * from './constants.js';
 export * from './codec.js';
 export { toIPv6Bytes, fromIPv6Bytes, forbiddenTarget, parseIPv4, parseIPv6, formatIPv6 } from './ip.js';
+export { GRANT_MARKER, type ConvertGrant } from './grant.js';

@@ -16,7 +16,7 @@ import {
 } from '../../protocols/convert/index.js';
 import { openUpstream } from './connector.js';
 import { FrontReader } from './fronts/convert.js';
-import type { ConnectRequest, Connector, Endpoint } from './types.js';
+import type { ConnectRequest, Connector, Endpoint, Grant } from './types.js';
 
 /**
  * RFC 8803 Convert client (cell side): reaches the server through a concentrator.
@@ -29,6 +29,11 @@ import type { ConnectRequest, Connector, Endpoint } from './types.js';
  *      detail.convertError), which the engine turns into a reset toward the N-UE; anything
  *      else (Extended TCP Header, Supported TCP Extensions) means go.
  *   4. Bytes the server sent right after the reply are put back in front of the stream.
+ *   5. Resource Exceeded / Network Failure carry the delay the converter asks for before any new
+ *      connection through it (RFC 8803 4.2.8; 0 = at least 30 s): until then connect() fails at
+ *      once with DC_CONVERT_BACKOFF instead of soliciting the converter again.
+ *   6. With `askGrant` the Connect carries the duocell grant request (a Private Use TLV only a
+ *      duocell concentrator understands) and the grant it answers is on the result.
  */
 
 const log = logger('duocell:proxy:convert-client');
@@ -50,7 +55,31 @@ export interface ConvertClientOptions {
   mptcp?: boolean;
   /** Time allowed for the converter's reply after connect (default 10 s). */
   replyTimeoutMs?: number;
+  /**
+   * Ask a duocell concentrator for the resource policy granted to each session (Private Use TLV
+   * 0xD0, docs/convert.md). Only for duocell concentrators: an independent converter answers an
+   * unknown TLV with Unsupported Message. Default false.
+   */
+  askGrant?: boolean;
+  /** Clock for the retry back-off (tests). */
+  now?: () => number;
 }
+
+/** What convertConnector().connect() resolves to: the socket, and the grant when one came. */
+export interface ConvertConnectResult {
+  socket: net.Socket;
+  serverMptcp: boolean;
+  grant?: Grant;
+}
+
+export interface ConvertConnector extends Connector {
+  connect(req: ConnectRequest): Promise<ConvertConnectResult>;
+  /** Epoch ms until which the converter asked not to be solicited (0: none). */
+  readonly backoffUntil: number;
+}
+
+/** RFC 8803 4.2.8: a delay of 0 in Resource Exceeded / Network Failure means "at least 30 s". */
+export const DEFAULT_RETRY_SECONDS = 30;
 
 async function numeric(host: string, signal: AbortSignal): Promise<string> {
   if (parseIPv4(host) !== undefined || parseIPv6(host) !== undefined) return host;
@@ -69,8 +98,9 @@ async function numeric(host: string, signal: AbortSignal): Promise<string> {
 }
 
 /** Read and check the converter's reply; resolves once it is whole, leaving later bytes on the socket. */
-async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<void> {
+async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<{ grant?: Grant }> {
   const reader = new FrontReader(socket, 0);
+  let grant: Grant | undefined;
   const onAbort = (): void => {
     socket.destroy();
   };
@@ -88,17 +118,21 @@ async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSig
     if (signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away while the converter answered');
     const res = validateResponse(msg);
     if (res.error !== undefined) {
+      const code = res.error.code;
+      const delay = code === ConvertErrorCode.RESOURCE_EXCEEDED || code === ConvertErrorCode.NETWORK_FAILURE ? res.error.value[0] ?? 0 : undefined;
       throw new DuocellError(
         'DC_CONVERT_PEER_ERROR',
-        `converter refused: ${res.error.name} (${res.error.code})`,
+        `converter refused: ${res.error.name} (${code})`,
         {
           origin: 'peer',
-          convertError: res.error.code,
+          convertError: code,
           value: res.error.value.toString('hex'),
-          ...(res.error.code === ConvertErrorCode.DESTINATION_UNREACHABLE ? { icmpCode: res.error.value[0] } : {}),
+          ...(code === ConvertErrorCode.DESTINATION_UNREACHABLE ? { icmpCode: res.error.value[0] } : {}),
+          ...(delay === undefined ? {} : { retryAfterSeconds: delay === 0 ? DEFAULT_RETRY_SECONDS : delay }),
         },
       );
     }
+    grant = res.grant;
   } catch (e) {
     reader.detach();
     throw e;
@@ -107,17 +141,37 @@ async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSig
   }
   const rest = reader.detach();
   if (rest.length > 0) socket.unshift(rest);
+  return grant === undefined ? {} : { grant };
 }
 
-export function convertConnector(o: ConvertClientOptions): Connector {
+export function convertConnector(o: ConvertClientOptions): ConvertConnector {
   const cookie = o.cookie === undefined ? undefined : typeof o.cookie === 'string' ? Buffer.from(o.cookie, 'utf8') : o.cookie;
+  const now = o.now ?? Date.now;
+  /** Per concentrator ("address:port"): epoch ms before which it must not be solicited. */
+  const backoff = new Map<string, number>();
+  let lastUntil = 0;
   return {
     name: 'convert',
+    get backoffUntil() {
+      return lastUntil > now() ? lastUntil : 0;
+    },
     async connect(req) {
       const conc = typeof o.concentrator === 'function' ? o.concentrator(req) : o.concentrator;
+      const key = `${conc.address}|${conc.port}`;
+      const until = backoff.get(key);
+      if (until !== undefined) {
+        if (until > now()) {
+          throw new DuocellError('DC_CONVERT_BACKOFF', `the converter ${conc.address}:${conc.port} asked to wait ${Math.ceil((until - now()) / 1000)} s more`, {
+            origin: 'local',
+            retryAt: new Date(until).toISOString(),
+          });
+        }
+        backoff.delete(key);
+      }
       const address = await numeric(req.target.host, req.signal);
       const tlvs: ConvertTlv[] = [{ type: 'connect', address, port: req.target.port, tcpOptions: o.tcpOptions ?? [] }];
       if (cookie !== undefined) tlvs.push({ type: 'cookie', cookie });
+      if (o.askGrant === true) tlvs.push({ type: 'grant-request' });
       const hello = encodeConvertMessage(tlvs);
       const early = req.early === undefined ? hello : Buffer.concat([hello, req.early]);
       const { socket, serverMptcp } = await openUpstream({
@@ -126,19 +180,25 @@ export function convertConnector(o: ConvertClientOptions): Connector {
         options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? false },
         signal: req.signal,
       });
+      let grant: Grant | undefined;
       try {
-        await readReply(socket, o.replyTimeoutMs ?? 10_000, req.signal);
+        ({ grant } = await readReply(socket, o.replyTimeoutMs ?? 10_000, req.signal));
       } catch (e) {
         // The converter said no (or never said anything): reset our side, report with the code.
         if (!socket.destroyed) socket.resetAndDestroy();
         const err = e instanceof DuocellError ? e : new DuocellError('DC_CONVERT_TRUNCATED', String(e), { cause: e });
+        if (typeof err.detail.retryAfterSeconds === 'number') {
+          lastUntil = now() + err.detail.retryAfterSeconds * 1000;
+          backoff.set(key, lastUntil);
+          log.warn({ concentrator: conc, convertError: err.detail.convertError, seconds: err.detail.retryAfterSeconds }, 'the converter asked to wait before new connections');
+        }
         log.debug({ code: err.code, convertError: err.detail.convertError, target: req.target, concentrator: conc }, 'convert refused');
         throw err;
       }
       // Errors from here on are the relay's; never let one go unheard between hand-over and relay.
       socket.on('error', () => undefined);
-      log.debug({ target: req.target, concentrator: conc, mptcp: serverMptcp }, 'converted');
-      return { socket, serverMptcp };
+      log.debug({ target: req.target, concentrator: conc, mptcp: serverMptcp, grant }, 'converted');
+      return { socket, serverMptcp, ...(grant === undefined ? {} : { grant }) };
     },
   };
 }
@@ -163,12 +223,14 @@ export function convertConnectorFromOptions(options: Readonly<Record<string, unk
   }
   if (o.cookie !== undefined && (typeof o.cookie !== 'string' || o.cookie.length === 0)) fail('cookie must be a non-empty string');
   if (o.fastOpen !== undefined && typeof o.fastOpen !== 'boolean') fail('fastOpen must be a boolean');
+  if (o.askGrant !== undefined && typeof o.askGrant !== 'boolean') fail('askGrant must be a boolean');
   const rt = o.replyTimeoutMs;
   if (rt !== undefined && (typeof rt !== 'number' || !Number.isFinite(rt) || rt <= 0)) fail('replyTimeoutMs must be a positive number');
   return convertConnector({
     concentrator: { address: hp!.host, port: hp!.port },
     ...(typeof o.cookie === 'string' ? { cookie: o.cookie } : {}),
     ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
+    ...(o.askGrant === true ? { askGrant: true } : {}),
     ...(typeof rt === 'number' ? { replyTimeoutMs: rt } : {}),
   });
 }

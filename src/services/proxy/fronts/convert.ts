@@ -195,7 +195,10 @@ export interface ConvertFrontOptions {
   allowTarget?: (target: Target, info: FrontInfo) => boolean;
   /** Time allowed for the whole Convert message to arrive (default 5 s). */
   requestTimeoutMs?: number;
-  /** Suggested retry delay in Resource Exceeded / Network Failure errors (s; 0 = RFC default ≥ 30 s). */
+  /**
+   * Suggested retry delay in Resource Exceeded / Network Failure errors caused by the converter
+   * as a whole (s; 0 = RFC default ≥ 30 s). Faults of one request only say 1 s.
+   */
   retryAfterSeconds?: number;
   /** The upstream leg speaks MPTCP (kind 30 may then be asked for in a Connect TLV). */
   upstreamMptcp?: boolean;
@@ -245,8 +248,21 @@ function cookieKey(c: string | Buffer): Buffer {
   return createHash('sha256').update(b.subarray(0, end)).digest();
 }
 
-/** Which Convert Error TLV answers a failure, and its value (RFC 8803 4.2.8). */
-export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: number } | undefined {
+/**
+ * Seconds a client is asked to wait after a Resource Exceeded / Network Failure that concerns
+ * this one request only (a subscriber's limit, one server not answering). RFC 8803 4.2.8 makes
+ * the delay apply to every new connection through the converter, and a value of 0 means "at
+ * least 30 s": so 0 is kept for converter-wide trouble (out of descriptors, draining) and these
+ * get the shortest delay the field can say.
+ */
+export const PER_REQUEST_RETRY_SECONDS = 1;
+
+/**
+ * Which Convert Error TLV answers a failure, and its value (RFC 8803 4.2.8): the ICMP code for
+ * Destination Unreachable; for Resource Exceeded and Network Failure `delaySeconds` when the
+ * fault concerns this request only (else the converter's configured delay applies).
+ */
+export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: number; delaySeconds?: number } | undefined {
   if (typeof err.detail.convertError === 'number') return { code: err.detail.convertError };
   const sys = typeof err.detail.sysCode === 'string' ? err.detail.sysCode : undefined;
   switch (err.code) {
@@ -258,7 +274,7 @@ export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: n
     case 'DC_PROXY_SHUTDOWN':
       return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
     case 'DC_PROXY_CONNECT_TIMEOUT':
-      return { code: ConvertErrorCode.NETWORK_FAILURE };
+      return { code: ConvertErrorCode.NETWORK_FAILURE, delaySeconds: PER_REQUEST_RETRY_SECONDS };
     case 'DC_SOCKET_SYSCALL':
       return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
     case 'DC_PROXY_CONNECT_FAILED':
@@ -281,11 +297,11 @@ export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: n
         case 'ENFILE':
           return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
         default:
-          return { code: ConvertErrorCode.NETWORK_FAILURE };
+          return { code: ConvertErrorCode.NETWORK_FAILURE, delaySeconds: PER_REQUEST_RETRY_SECONDS };
       }
     default:
       // An admission policy said no: over a limit is Resource Exceeded, anything else Not Authorized.
-      if (/LIMIT|QUOTA|RESOURCE|EXCEEDED/.test(err.code)) return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+      if (/LIMIT|QUOTA|RESOURCE|EXCEEDED/.test(err.code)) return { code: ConvertErrorCode.RESOURCE_EXCEEDED, delaySeconds: PER_REQUEST_RETRY_SECONDS };
       if (err.code.startsWith('DC_POLICY') || err.code.startsWith('DC_SUBSCRIBER')) return { code: ConvertErrorCode.NOT_AUTHORIZED };
       return { code: ConvertErrorCode.NETWORK_FAILURE };
   }
@@ -300,6 +316,8 @@ function messageBytes(received: Buffer): Buffer {
 interface ClientState {
   reader: FrontReader;
   info: boolean;
+  /** The client asked for the duocell grant extension. */
+  grant: boolean;
 }
 
 export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
@@ -334,7 +352,7 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
 
     async accept(client, info): Promise<FrontRequest> {
       const reader = new FrontReader(client);
-      const st: ClientState = { reader, info: false };
+      const st: ClientState = { reader, info: false, grant: false };
       states.set(client, st);
       try {
         const msg = await reader.next(
@@ -349,6 +367,7 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
         );
         const req = validateRequest(msg);
         st.info = req.info;
+        st.grant = req.grant === true;
         const subscriber = await authorise(req.cookie, info);
         if (req.connect === undefined) {
           // Info alone: say what we support, relay nothing.
@@ -388,7 +407,16 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
       if (result.ok) {
         const tlvs: ConvertTlv[] = [{ type: 'extended-tcp-header', tcpOptions: Buffer.alloc(0) }];
         if (st?.info === true) tlvs.push({ type: 'supported-tcp-extensions', kinds: announced });
-        client.write(encodeConvertMessage(tlvs));
+        // The grant only to a client that asked for it: an independent client never sees it.
+        if (st?.grant === true && result.grant !== undefined) tlvs.push({ type: 'grant', grant: result.grant });
+        let reply: Buffer;
+        try {
+          reply = encodeConvertMessage(tlvs);
+        } catch (e) {
+          log.warn({ err: (e as Error).message }, 'grant not encodable: answered without it');
+          reply = encodeConvertMessage(tlvs.filter((t) => t.type !== 'grant'));
+        }
+        client.write(reply);
         return;
       }
       const err = result.error;
@@ -405,7 +433,7 @@ export function convertFront(o: ConvertFrontOptions = {}): FrontProtocol {
         ...(st === undefined ? {} : { received: messageBytes(st.reader.received) }),
         ...(kinds === undefined ? {} : { kinds }),
         ...(c.icmpCode === undefined ? {} : { icmpCode: c.icmpCode }),
-        delaySeconds: o.retryAfterSeconds ?? 0,
+        delaySeconds: c.delaySeconds ?? o.retryAfterSeconds ?? 0,
       });
       log.debug({ code: err.code, convertError: c.code }, 'convert error answered');
       client.write(reply);
@@ -419,21 +447,31 @@ function configFail(msg: string): never {
   throw new DuocellError('DC_CONFIG_INVALID', `convert listener options: ${msg}`);
 }
 
+/** The subscriber store's cookie lookup, as the composition root injects it. */
+export type StoreCookieLookup = (cookie: Buffer) => string | undefined | Promise<string | undefined>;
+
 /**
  * The Convert front of a board listener (`kind: "convert"`), from its `options`:
  *   { "cookies": ["secret", { "cookie": "…", "subscriber": "cell-7", "hex": false }],
  *     "allowWithoutCookie": false, "requestTimeoutMs": 5000, "retryAfterSeconds": 0 }
- * No cookies and no allowWithoutCookie: every request is refused (never an open proxy).
- * `verifyCookie` (the subscriber store) can be passed by the composition root.
+ * or `"cookies": "store"`: the cookies the subscriber store issued (`storeCookie`, injected by
+ * the composition root; without it DC_CONFIG_INVALID). No cookies and no allowWithoutCookie:
+ * every request is refused (never an open proxy).
  */
 export function convertFrontFromOptions(
   options: Readonly<Record<string, unknown>> | undefined,
-  extra: Pick<ConvertFrontOptions, 'verifyCookie' | 'allowTarget' | 'upstreamMptcp'> = {},
+  extra: Pick<ConvertFrontOptions, 'verifyCookie' | 'allowTarget' | 'upstreamMptcp'> & { storeCookie?: StoreCookieLookup } = {},
 ): FrontProtocol {
   const o = options ?? {};
   const cookies: ConvertCookie[] = [];
-  if (o.cookies !== undefined) {
-    if (!Array.isArray(o.cookies)) configFail('cookies must be an array');
+  const { storeCookie, ...rest } = extra;
+  let verifyCookie = rest.verifyCookie;
+  if (o.cookies === 'store') {
+    if (storeCookie === undefined) configFail('cookies "store" needs the subscriber store (duocell run)');
+    const own = verifyCookie;
+    verifyCookie = async (c, info) => (await storeCookie!(c)) ?? (own === undefined ? undefined : await own(c, info));
+  } else if (o.cookies !== undefined) {
+    if (!Array.isArray(o.cookies)) configFail('cookies must be an array or "store"');
     for (const [i, c] of (o.cookies as unknown[]).entries()) {
       if (typeof c === 'string' && c.length > 0) cookies.push({ cookie: c });
       else if (typeof c === 'object' && c !== null && typeof (c as { cookie?: unknown }).cookie === 'string') {
@@ -454,11 +492,13 @@ export function convertFrontFromOptions(
   if (o.allowWithoutCookie !== undefined && typeof o.allowWithoutCookie !== 'boolean') configFail('allowWithoutCookie must be a boolean');
   const requestTimeoutMs = num('requestTimeoutMs');
   const retryAfterSeconds = num('retryAfterSeconds');
+  if (retryAfterSeconds !== undefined && (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds > 255)) configFail('retryAfterSeconds must be an integer 0-255 (one byte on the wire)');
   return convertFront({
     cookies,
     ...(o.allowWithoutCookie === true ? { allowWithoutCookie: true } : {}),
     ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
-    ...extra,
+    ...rest,
+    ...(verifyCookie === undefined ? {} : { verifyCookie }),
   });
 }

@@ -202,24 +202,34 @@ export function socks5Front(o: Socks5FrontOptions): FrontProtocol {
   };
 }
 
+/** The subscriber store's RFC 1929 check (username = subscriber name), as the composition root injects it. */
+export type StorePasswordCheck = (username: string, password: string) => boolean | Promise<boolean>;
+
 /**
  * The SOCKS5 front of a board listener (`kind: "socks5"`), from its `options`:
  *   { "users": [{ "username": "kt", "password": "…", "subscriber": "phone-1" }],
  *     "allowAnonymous": false, "requestTimeoutMs": 10000 }
- * `verify` (the subscriber store) can be passed by the composition root. Neither users, verify
- * nor allowAnonymous: DC_CONFIG_INVALID (never an open proxy).
+ * or `"users": "store"`: the subscribers' passwords in the store (`storeUser`, injected by the
+ * composition root; without it DC_CONFIG_INVALID). Neither users, verify nor allowAnonymous:
+ * DC_CONFIG_INVALID (never an open proxy).
  */
 export function socks5FrontFromOptions(
   options: Readonly<Record<string, unknown>> | undefined,
-  extra: Pick<Socks5FrontOptions, 'verify' | 'allowTarget' | 'resolve'> = {},
+  extra: Pick<Socks5FrontOptions, 'verify' | 'allowTarget' | 'resolve'> & { storeUser?: StorePasswordCheck } = {},
 ): FrontProtocol {
   const o = options ?? {};
   const fail = (msg: string): never => {
     throw new DuocellError('DC_CONFIG_INVALID', `socks5 listener options: ${msg}`);
   };
   const users: SocksUser[] = [];
-  if (o.users !== undefined) {
-    if (!Array.isArray(o.users)) fail('users must be an array');
+  const { storeUser, ...rest } = extra;
+  let verify = rest.verify;
+  if (o.users === 'store') {
+    if (storeUser === undefined) fail('users "store" needs the subscriber store (duocell run)');
+    const own = verify;
+    verify = async (u, p, info) => (await storeUser!(u, p)) || (own !== undefined && (await own(u, p, info)));
+  } else if (o.users !== undefined) {
+    if (!Array.isArray(o.users)) fail('users must be an array or "store"');
     for (const [i, u] of (o.users as unknown[]).entries()) {
       const e = u as { username?: unknown; password?: unknown; subscriber?: unknown } | null;
       if (e === null || typeof e !== 'object' || typeof e.username !== 'string' || typeof e.password !== 'string') {
@@ -238,6 +248,7 @@ export function socks5FrontFromOptions(
     users,
     ...(o.allowAnonymous === true ? { allowAnonymous: true } : {}),
     ...(typeof t === 'number' ? { requestTimeoutMs: t } : {}),
-    ...extra,
+    ...rest,
+    ...(verify === undefined ? {} : { verify }),
   });
 }
