@@ -1,5 +1,6 @@
 /**
  * A role of convert-steering.test.ts, run inside its namespace with `ip netns exec`:
+ *   echo  an echo server on 10.70.0.1:9000 (the concentrator itself is `duocell run`)
  *   conc  Convert front on the SHARED service address 10.60.0.1:5124, an echo server on 10.70.0.1:9000
  *   cell  explicit listener on 127.0.0.1 → Convert client (MPTCP from 10.51.0.2) → 10.60.0.1:5124;
  *         drives one session itself and reports the upstream connection's subflows
@@ -17,6 +18,15 @@ const COOKIE = 'steer-1';
 
 async function main(): Promise<void> {
   const role = process.argv[2];
+  if (role === 'echo') {
+    const echo = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.on('error', () => undefined);
+      c.pipe(c);
+    });
+    await new Promise<void>((r) => echo.listen(9000, '10.70.0.1', r));
+    out({ ready: true });
+    return;
+  }
   if (role === 'conc') {
     const echo = net.createServer({ allowHalfOpen: true }, (c) => {
       c.on('error', () => undefined);
