@@ -16,135 +16,137 @@ const why = await netnsUnavailable();
 const run = promisify(execFile);
 const MiB = 1 << 20;
 
-t.test('resource policy in namespaces: session limits, subflow limit, allowed networks, grants', { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
-  const topo = new Topology('tpol');
-  t.teardown(() => topo.destroy());
-  const mue = await topo.host('mue');
-  const cell = await topo.host('cell', { forward: true });
-  const srv = await topo.host('srv');
-  await topo.link(mue, 'ran0', cell, 'ran0', { a: ['10.62.1.2/24'], b: ['10.62.1.1/24'], rateMbit: 20 });
-  await topo.link(mue, 'wap0', cell, 'wap0', { a: ['10.62.2.2/24'], b: ['10.62.2.1/24'], rateMbit: 30 });
-  await topo.link(cell, 'up0', srv, 'up0', { a: ['10.62.3.1/24'], b: ['10.62.3.2/24'] });
-  await mue.ip('-4', 'route', 'replace', 'default', 'via', '10.62.1.1', 'dev', 'ran0');
-  await mue.sourceRoute('10.62.1.2', 'ran0', '10.62.1.1', 11);
-  await mue.sourceRoute('10.62.2.2', 'wap0', '10.62.2.1', 12);
-  await mue.mptcpEndpoint('10.62.2.2', 'wap0', ['subflow']);
-  await mue.mptcpLimits(4, 4);
-  await srv.ip('-4', 'route', 'replace', 'default', 'via', '10.62.3.1');
+for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
+  t.test(`resource policy in namespaces (${mode} path manager): session limits, subflow limit, allowed networks, grants`, { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
+    const topo = new Topology(mode === 'kernel' ? 'tpol' : 'tpou');
+    t.teardown(() => topo.destroy());
+    const mue = await topo.host('mue');
+    const cell = await topo.host('cell', { forward: true });
+    const srv = await topo.host('srv');
+    await topo.link(mue, 'ran0', cell, 'ran0', { a: [`10.${n}.1.2/24`], b: [`10.${n}.1.1/24`], rateMbit: 20 });
+    await topo.link(mue, 'wap0', cell, 'wap0', { a: [`10.${n}.2.2/24`], b: [`10.${n}.2.1/24`], rateMbit: 30 });
+    await topo.link(cell, 'up0', srv, 'up0', { a: [`10.${n}.3.1/24`], b: [`10.${n}.3.2/24`] });
+    await mue.ip('-4', 'route', 'replace', 'default', 'via', `10.${n}.1.1`, 'dev', 'ran0');
+    await mue.sourceRoute(`10.${n}.1.2`, 'ran0', `10.${n}.1.1`, 11);
+    await mue.sourceRoute(`10.${n}.2.2`, 'wap0', `10.${n}.2.1`, 12);
+    await mue.mptcpEndpoint(`10.${n}.2.2`, 'wap0', ['subflow']);
+    await mue.mptcpLimits(4, 4);
+    await srv.ip('-4', 'route', 'replace', 'default', 'via', `10.${n}.3.1`);
+    if (mode === 'userspace') await cell.sysctl('net.mptcp.path_manager', 'userspace');
 
-  const server = startPeerServerIn(srv, '0.0.0.0', 8000, false);
-  await server.ready;
-  const board = {
-    name: 'test-policy-cell',
-    preset: 'cell',
-    uplinks: [{ name: 'up', access: 'wlan', interface: 'up0' }],
-    lan: { interfaces: ['ran0', 'wap0'] },
-    web: { listen: [{ host: '127.0.0.1', port: 18090 }] },
-    listeners: [{ kind: 'explicit', host: '0.0.0.0', port: 9000, mptcp: true, target: '10.62.3.2:8000', upstream: 'tcp' }],
-    accessNetworks: [
-      { prefix: '10.62.1.0/24', access: 'cellular' },
-      { prefix: '10.62.2.0/24', access: 'wlan' },
-    ],
-  };
-  const app = await startCell(cell, board, 18090);
-  t.teardown(async () => {
-    app.child.kill('SIGTERM');
-    if (app.child.exitCode === null) await new Promise((r) => app.child.once('exit', r));
-  });
-  const stateDir = path.join(app.dir, 'state');
-  const base = 'http://127.0.0.1:18090';
-  const auth = await adminSession(cell, base);
-  const api = async <T>(p: string): Promise<T> => JSON.parse((await nsFetch(cell, `${base}/api/v1/${p}`, { headers: auth })).body) as T;
-  const cli = async (...args: string[]): Promise<void> => {
-    await run(process.execPath, [BIN, ...args, '--state-dir', stateDir]);
-    await new Promise((r) => setTimeout(r, 600)); // the running cell sees store commits within 250 ms
-  };
-  await cli('policy', 'set', 'two', '--max-sessions', '2', '--max-subflows', '1', '--networks', '10.62.1.0/24,10.62.2.0/24', '--mode', 'ratio', '--ratio', '30:70');
-  await cli('policy', 'set', 'cellonly', '--networks', '10.62.1.0/24');
-  await cli('policy', 'set', 'both', '--max-subflows', '2', '--networks', '10.62.1.0/24,10.62.2.0/24');
-  await cli('subscribers', 'add', 'alice', '--policy', 'two', '--addr', '10.62.1.2,10.62.2.2');
-
-  t.test('a subscriber limited to 2 M-sessions gets the third refused; the grant is on the session', async (t) => {
-    const held: ChildProcess[] = [];
-    t.teardown(() => {
-      for (const c of held) c.kill('SIGKILL');
-    });
-    const hold = (): ChildProcess => {
-      const c = mue.spawn('mptcpize', ['run', 'socat', '-', 'TCP:10.62.1.1:9000'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      held.push(c);
-      return c;
+    const server = startPeerServerIn(srv, '0.0.0.0', 8000, false);
+    await server.ready;
+    const board = {
+      name: 'test-policy-cell',
+      preset: 'cell',
+      uplinks: [{ name: 'up', access: 'wlan', interface: 'up0' }],
+      lan: { interfaces: ['ran0', 'wap0'] },
+      web: { listen: [{ host: '127.0.0.1', port: 18090 + n }] },
+      listeners: [{ kind: 'explicit', host: '0.0.0.0', port: 9000, mptcp: true, target: `10.${n}.3.2:8000`, upstream: 'tcp' }],
+      accessNetworks: [
+        { prefix: `10.${n}.1.0/24`, access: 'cellular' },
+        { prefix: `10.${n}.2.0/24`, access: 'wlan' },
+      ],
     };
-    hold();
-    hold();
-    const two = await waitFor(async () => {
-      const s = (await api<SessionView[]>('sessions')).filter((x) => x.client.address === '10.62.1.2');
-      return s.length === 2 ? s : undefined;
-    }, 15_000, 200);
-    t.ok(two, 'two sessions open');
-    t.equal(two?.[0]?.client.mptcp, true, 'they are M-sessions');
-    t.match(two?.[0]?.grant, { subscriber: 'alice', policy: 'two', maxSessionsPerUe: 2, maxSubflowsPerSession: 1, steeringMode: 'ratio', ratio: { cellular: 30, wlan: 70 } }, 'the grant in force is shown per session');
-    const third = hold();
-    const ended = await Promise.race([
-      new Promise<boolean>((r) => third.once('exit', () => r(true))),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 10_000)),
-    ]);
-    t.ok(ended, 'the third connection is closed by the cell at once');
-    const pmv = await api<PathManagerView>('pm');
-    t.same(pmv.limits.refused, { perUe: 1, perNServer: 0 }, 'counted as refused by the per-UE limit');
-    t.same(pmv.limits.perUe, { alice: 2 });
-    t.equal((await api<SessionView[]>('sessions')).filter((x) => x.client.address === '10.62.1.2').length, 2, 'still exactly two');
-    // one ends → a new one is admitted
-    held[0]!.kill('SIGKILL');
-    const freed = await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === 1 ? true : undefined), 15_000, 200);
-    t.ok(freed, 'a session that ends frees its place');
-    hold();
-    const back = await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === 2 ? true : undefined), 15_000, 200);
-    t.ok(back, 'a new session is admitted again');
+    const app = await startCell(cell, board, 18090 + n);
+    t.teardown(async () => {
+      app.child.kill('SIGTERM');
+      if (app.child.exitCode === null) await new Promise((r) => app.child.once('exit', r));
+    });
+    const stateDir = path.join(app.dir, 'state');
+    const base = `http://127.0.0.1:${18090 + n}`;
+    const auth = await adminSession(cell, base);
+    const api = async <T>(p: string): Promise<T> => JSON.parse((await nsFetch(cell, `${base}/api/v1/${p}`, { headers: auth })).body) as T;
+    const cli = async (...args: string[]): Promise<void> => {
+      await run(process.execPath, [BIN, ...args, '--state-dir', stateDir]);
+      await new Promise((r) => setTimeout(r, 600)); // the running cell sees store commits within 250 ms
+    };
+    await cli('policy', 'set', 'two', '--max-sessions', '2', '--max-subflows', '1', '--networks', `10.${n}.1.0/24,10.${n}.2.0/24`, '--mode', 'ratio', '--ratio', '30:70');
+    await cli('policy', 'set', 'cellonly', '--networks', `10.${n}.1.0/24`);
+    await cli('policy', 'set', 'both', '--max-subflows', '2', '--networks', `10.${n}.1.0/24,10.${n}.2.0/24`);
+    await cli('subscribers', 'add', 'alice', '--policy', 'two', '--addr', `10.${n}.1.2,10.${n}.2.2`);
+
+    t.test('a subscriber limited to 2 M-sessions gets the third refused; the grant is on the session', async (t) => {
+      const held: ChildProcess[] = [];
+      t.teardown(() => {
+        for (const c of held) c.kill('SIGKILL');
+      });
+      const hold = (): ChildProcess => {
+        const c = mue.spawn('mptcpize', ['run', 'socat', '-', `TCP:10.${n}.1.1:9000`], { stdio: ['pipe', 'ignore', 'pipe'] });
+        held.push(c);
+        return c;
+      };
+      hold();
+      hold();
+      const two = await waitFor(async () => {
+        const s = (await api<SessionView[]>('sessions')).filter((x) => x.client.address === `10.${n}.1.2`);
+        return s.length === 2 ? s : undefined;
+      }, 15_000, 200);
+      t.ok(two, 'two sessions open');
+      t.equal(two?.[0]?.client.mptcp, true, 'they are M-sessions');
+      t.match(two?.[0]?.grant, { subscriber: 'alice', policy: 'two', maxSessionsPerUe: 2, maxSubflowsPerSession: 1, steeringMode: 'ratio', ratio: { cellular: 30, wlan: 70 } }, 'the grant in force is shown per session');
+      const third = hold();
+      const ended = await Promise.race([
+        new Promise<boolean>((r) => third.once('exit', () => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 10_000)),
+      ]);
+      t.ok(ended, 'the third connection is closed by the cell at once');
+      const pmv = await api<PathManagerView>('pm');
+      t.same(pmv.limits.refused, { perUe: 1, perNServer: 0 }, 'counted as refused by the per-UE limit');
+      t.same(pmv.limits.perUe, { alice: 2 });
+      t.equal((await api<SessionView[]>('sessions')).filter((x) => x.client.address === `10.${n}.1.2`).length, 2, 'still exactly two');
+      // one ends → a new one is admitted
+      held[0]!.kill('SIGKILL');
+      const freed = await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === 1 ? true : undefined), 15_000, 200);
+      t.ok(freed, 'a session that ends frees its place');
+      hold();
+      const back = await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === 2 ? true : undefined), 15_000, 200);
+      t.ok(back, 'a new session is admitted again');
+    });
+
+    t.test('limited to 1 subflow: the WLAN join is destroyed at once, the transfer completes on one subflow', async (t) => {
+      await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === undefined ? true : undefined), 15_000, 200);
+      const r = await peerClient(mue, `10.${n}.1.1`, 9000, 8 * MiB, 8 * MiB, { mptcp: true, timeoutMs: 60_000 });
+      t.equal(r.error, undefined, 'transfer finished');
+      t.equal(r.received, 8 * MiB, 'all bytes arrived');
+      const wlanBytes = (r.subflows ?? []).filter((f) => f.local.startsWith(`10.${n}.2.2`)).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
+      t.ok(wlanBytes < 256 * 1024, `the refused WLAN subflow carried next to nothing (${wlanBytes} bytes)`);
+      const pmv = await api<PathManagerView>('pm');
+      t.ok((pmv.stats.subflowsRefused['subflow limit 1'] ?? 0) >= 1, 'the join was refused by the subflow limit');
+      t.ok(pmv.stats.lastEnforceMs !== undefined && pmv.stats.lastEnforceMs < 1000, `event → destroy took ${pmv.stats.lastEnforceMs} ms`);
+      t.comment(`pm-reaction in the cell (${mode} PM, ${mode === 'kernel' ? 'SOCK_DESTROY' : 'SUBFLOW_DESTROY'}): ${pmv.stats.lastEnforceMs} ms`);
+    });
+
+    t.test('origin authentication: a join from outside the allowed networks is destroyed and logged, an allowed one stays', async (t) => {
+      await cli('subscribers', 'set', 'alice', '--policy', 'cellonly');
+      const before = (await api<PathManagerView>('pm')).stats.subflowsRefused[`origin 10.${n}.2.2 outside allowed networks`] ?? 0;
+      const r = await peerClient(mue, `10.${n}.1.1`, 9000, 4 * MiB, 4 * MiB, { mptcp: true, timeoutMs: 60_000 });
+      t.equal(r.error, undefined);
+      t.equal(r.received, 4 * MiB);
+      const after = (await api<PathManagerView>('pm')).stats.subflowsRefused[`origin 10.${n}.2.2 outside allowed networks`] ?? 0;
+      t.ok(after > before, 'the WLAN join was refused: outside the allowed networks');
+      t.ok(app.logs.join('').includes('subflow refused'), 'and logged');
+      t.match(app.logs.join(''), new RegExp(`10\\.${n}\\.2\\.2`), 'with its source address');
+
+      await cli('subscribers', 'set', 'alice', '--policy', 'both');
+      const transfer = peerClient(mue, `10.${n}.1.1`, 9000, 16 * MiB, 16 * MiB, { mptcp: true, timeoutMs: 90_000 });
+      const seen = await waitFor(async () => {
+        const c = (await api<PathManagerView>('pm')).connections.find((x) => x.serverSide && x.remote.address === `10.${n}.1.2` && x.subflows.filter((f) => f.state === 'established').length === 2);
+        return c;
+      }, 30_000, 300);
+      t.ok(seen, 'the connection holds both subflows');
+      t.same(seen?.subflows.filter((f) => f.state === 'established').map((f) => f.access).sort(), ['cellular', 'wlan'], 'labelled with the access the UE joined from');
+      const r2 = await transfer;
+      t.equal(r2.error, undefined);
+      t.equal(r2.received, 16 * MiB);
+      const wlan = (r2.subflows ?? []).filter((f) => f.local.startsWith(`10.${n}.2.2`)).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
+      t.ok(wlan > 1 * MiB, `the allowed WLAN subflow carried data (${(wlan / MiB).toFixed(1)} MiB)`);
+      t.equal((await api<PathManagerView>('pm')).stats.subflowsRefused[`origin 10.${n}.2.2 outside allowed networks`], after, 'nothing more refused');
+    });
+
+    t.test('the CLI shows the subflows and the refusals', async (t) => {
+      const { stdout } = await run(process.execPath, [BIN, 'subflows', '--state-dir', stateDir]);
+      t.match(stdout, new RegExp(`path manager: ${mode}; subflows refused: .*subflow limit 1: \\d+`));
+    });
   });
-
-  t.test('limited to 1 subflow: the WLAN join is destroyed at once, the transfer completes on one subflow', async (t) => {
-    await waitFor(async () => ((await api<PathManagerView>('pm')).limits.perUe.alice === undefined ? true : undefined), 15_000, 200);
-    const r = await peerClient(mue, '10.62.1.1', 9000, 8 * MiB, 8 * MiB, { mptcp: true, timeoutMs: 60_000 });
-    t.equal(r.error, undefined, 'transfer finished');
-    t.equal(r.received, 8 * MiB, 'all bytes arrived');
-    const wlanBytes = (r.subflows ?? []).filter((f) => f.local.startsWith('10.62.2.2')).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
-    t.ok(wlanBytes < 256 * 1024, `the refused WLAN subflow carried next to nothing (${wlanBytes} bytes)`);
-    const pmv = await api<PathManagerView>('pm');
-    t.ok((pmv.stats.subflowsRefused['subflow limit 1'] ?? 0) >= 1, 'the join was refused by the subflow limit');
-    t.ok(pmv.stats.lastEnforceMs !== undefined && pmv.stats.lastEnforceMs < 1000, `event → destroy took ${pmv.stats.lastEnforceMs} ms`);
-    t.comment(`pm-reaction in the cell (kernel PM, SOCK_DESTROY): ${pmv.stats.lastEnforceMs} ms`);
-  });
-
-  t.test('origin authentication: a join from outside the allowed networks is destroyed and logged, an allowed one stays', async (t) => {
-    await cli('subscribers', 'set', 'alice', '--policy', 'cellonly');
-    const before = (await api<PathManagerView>('pm')).stats.subflowsRefused['origin 10.62.2.2 outside allowed networks'] ?? 0;
-    const r = await peerClient(mue, '10.62.1.1', 9000, 4 * MiB, 4 * MiB, { mptcp: true, timeoutMs: 60_000 });
-    t.equal(r.error, undefined);
-    t.equal(r.received, 4 * MiB);
-    const after = (await api<PathManagerView>('pm')).stats.subflowsRefused['origin 10.62.2.2 outside allowed networks'] ?? 0;
-    t.ok(after > before, 'the WLAN join was refused: outside the allowed networks');
-    t.ok(app.logs.join('').includes('subflow refused'), 'and logged');
-    t.match(app.logs.join(''), /10\.62\.2\.2/, 'with its source address');
-
-    await cli('subscribers', 'set', 'alice', '--policy', 'both');
-    const transfer = peerClient(mue, '10.62.1.1', 9000, 16 * MiB, 16 * MiB, { mptcp: true, timeoutMs: 90_000 });
-    const seen = await waitFor(async () => {
-      const c = (await api<PathManagerView>('pm')).connections.find((x) => x.serverSide && x.remote.address === '10.62.1.2' && x.subflows.filter((f) => f.state === 'established').length === 2);
-      return c;
-    }, 30_000, 300);
-    t.ok(seen, 'the connection holds both subflows');
-    t.same(seen?.subflows.filter((f) => f.state === 'established').map((f) => f.access).sort(), ['cellular', 'wlan'], 'labelled with the access the UE joined from');
-    const r2 = await transfer;
-    t.equal(r2.error, undefined);
-    t.equal(r2.received, 16 * MiB);
-    const wlan = (r2.subflows ?? []).filter((f) => f.local.startsWith('10.62.2.2')).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
-    t.ok(wlan > 1 * MiB, `the allowed WLAN subflow carried data (${(wlan / MiB).toFixed(1)} MiB)`);
-    t.equal((await api<PathManagerView>('pm')).stats.subflowsRefused['origin 10.62.2.2 outside allowed networks'], after, 'nothing more refused');
-  });
-
-  t.test('the CLI shows the subflows and the refusals', async (t) => {
-    const { stdout } = await run(process.execPath, [BIN, 'subflows', '--state-dir', stateDir]);
-    t.match(stdout, /path manager: kernel; subflows refused: .*subflow limit 1: \d+/);
-  });
-
-});
+}
