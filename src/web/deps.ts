@@ -8,6 +8,8 @@
  * (src/web/status.ts) and reaches the client as `{error:{code,message}}`.
  */
 
+import type { ConvertGrant } from '../protocols/convert/grant.js';
+
 export type AccessType = 'cellular' | 'wlan';
 export type SteeringMode = 'active-standby' | 'priority' | 'ratio';
 export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';
@@ -36,16 +38,8 @@ export interface SubflowView {
   rttUs: number;
 }
 
-/** Limits and path ratio in force for a session (services/proxy Grant). */
-export interface GrantView {
-  subscriber: string | null;
-  policy: string;
-  maxSessionsPerUe: number;
-  maxSessionsPerNServer: number;
-  maxSubflowsPerSession: number;
-  steeringMode: 'active-standby' | 'priority' | 'ratio';
-  ratio: { cellular: number; wlan: number };
-}
+/** Limits and path ratio in force for a session. */
+export type GrantView = ConvertGrant;
 
 /** The path manager's view: kernel mode, MPTCP connections with their subflows, enforcement counters. */
 export interface PathManagerView {

@@ -38,60 +38,41 @@ const unavailable = (e: unknown, ctx: CliContext): number => {
   throw e;
 };
 
-const statusHelp = 'usage: duocell status [--state-dir DIR] [--json]\n\nHealth, uplinks and modem of the running appliance (read over its control socket).';
-export const status: Command = {
-  name: 'status',
-  summary: 'health, uplinks and modem of the running appliance',
-  help: statusHelp,
-  async run(args, ctx) {
-    try {
-      const s = (await read('/status', args, ctx, statusHelp)) as { health: { status: string; preset: string; version: string; uptimeS: number }; paths: PathRow[]; modem: { state: string } | null; sessions: number };
-      if (ctx.json) ctx.io.out(JSON.stringify(s));
-      else {
-        ctx.io.out(`duocell ${s.health.version} (${s.health.preset}): ${s.health.status}, up ${s.health.uptimeS} s, ${s.sessions} sessions, modem ${s.modem?.state ?? 'none'}`);
-        table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES'], s.paths.map((p) => [p.name, p.access, p.interface, p.state, p.addresses.join(' ')]));
+/** A read-only view command: fetch `view` over the control socket, print JSON or `render` it. */
+function viewCommand<T>(name: string, summary: string, help: string, view: '/status' | '/sessions' | '/paths' | '/pm', render: (v: T, ctx: CliContext) => void): Command {
+  return {
+    name,
+    summary,
+    help,
+    async run(args, ctx) {
+      try {
+        const v = (await read(view, args, ctx, help)) as T;
+        if (ctx.json) ctx.io.out(JSON.stringify(v));
+        else render(v, ctx);
+        return EXIT.OK;
+      } catch (e) {
+        return unavailable(e, ctx);
       }
-      return EXIT.OK;
-    } catch (e) {
-      return unavailable(e, ctx);
-    }
-  },
-};
+    },
+  };
+}
+
+const statusHelp = 'usage: duocell status [--state-dir DIR] [--json]\n\nHealth, uplinks and modem of the running appliance (read over its control socket).';
+type StatusView = { health: { status: string; preset: string; version: string; uptimeS: number }; paths: PathRow[]; modem: { state: string } | null; sessions: number };
+export const status = viewCommand<StatusView>('status', 'health, uplinks and modem of the running appliance', statusHelp, '/status', (s, ctx) => {
+  ctx.io.out(`duocell ${s.health.version} (${s.health.preset}): ${s.health.status}, up ${s.health.uptimeS} s, ${s.sessions} sessions, modem ${s.modem?.state ?? 'none'}`);
+  table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES'], s.paths.map((p) => [p.name, p.access, p.interface, p.state, p.addresses.join(' ')]));
+});
 
 const sessionsHelp = 'usage: duocell sessions [--state-dir DIR] [--json]\n\nLive proxy sessions: client, server, M/N combination, subflows with access types, bytes.';
-export const sessions: Command = {
-  name: 'sessions',
-  summary: 'live proxy sessions with their subflows',
-  help: sessionsHelp,
-  async run(args, ctx) {
-    try {
-      const s = (await read('/sessions', args, ctx, sessionsHelp)) as SessionRow[];
-      if (ctx.json) ctx.io.out(JSON.stringify(s));
-      else
-        table(ctx, ['ID', 'FRONT', 'M/N', 'CLIENT', 'SERVER', 'UP', 'DOWN', 'SUBFLOWS'], s.map((x) => [x.id, x.front, x.combination, `${x.client.address}:${x.client.port}`, `${x.server.address}:${x.server.port}`, String(x.bytes.up), String(x.bytes.down), x.subflows.map((f) => f.access).join(',')]));
-      return EXIT.OK;
-    } catch (e) {
-      return unavailable(e, ctx);
-    }
-  },
-};
+export const sessions = viewCommand<SessionRow[]>('sessions', 'live proxy sessions with their subflows', sessionsHelp, '/sessions', (s, ctx) =>
+  table(ctx, ['ID', 'FRONT', 'M/N', 'CLIENT', 'SERVER', 'UP', 'DOWN', 'SUBFLOWS'], s.map((x) => [x.id, x.front, x.combination, `${x.client.address}:${x.client.port}`, `${x.server.address}:${x.server.port}`, String(x.bytes.up), String(x.bytes.down), x.subflows.map((f) => f.access).join(',')])),
+);
 
 const pathsHelp = 'usage: duocell paths [--state-dir DIR] [--json]\n\nThe uplinks: access type, interface, state, addresses, byte counters.';
-export const paths: Command = {
-  name: 'paths',
-  summary: 'the uplinks and their state',
-  help: pathsHelp,
-  async run(args, ctx) {
-    try {
-      const p = (await read('/paths', args, ctx, pathsHelp)) as PathRow[];
-      if (ctx.json) ctx.io.out(JSON.stringify(p));
-      else table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX'], p.map((x) => [x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx)]));
-      return EXIT.OK;
-    } catch (e) {
-      return unavailable(e, ctx);
-    }
-  },
-};
+export const paths = viewCommand<PathRow[]>('paths', 'the uplinks and their state', pathsHelp, '/paths', (p, ctx) =>
+  table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX'], p.map((x) => [x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx)])),
+);
 
 interface PmRow {
   mode: string;
@@ -101,25 +82,11 @@ interface PmRow {
 }
 
 const subflowsHelp = 'usage: duocell subflows [--state-dir DIR] [--json]\n\nMPTCP connections as the path manager sees them: every subflow with its access type and backup flag,\nand the subflows and sessions the resource policy refused.';
-export const subflows: Command = {
-  name: 'subflows',
-  summary: 'MPTCP subflows by access type, and what the policy refused',
-  help: subflowsHelp,
-  async run(args, ctx) {
-    try {
-      const p = (await read('/pm', args, ctx, subflowsHelp)) as PmRow;
-      if (ctx.json) ctx.io.out(JSON.stringify(p));
-      else {
-        const rows = p.connections.flatMap((c) =>
-          c.subflows.map((f) => [String(c.token), c.serverSide ? 'in' : 'out', `${f.local.address}:${f.local.port}`, `${f.remote.address}:${f.remote.port}`, f.access, f.backup ? 'backup' : '', f.state]),
-        );
-        table(ctx, ['TOKEN', 'DIR', 'LOCAL', 'REMOTE', 'ACCESS', 'PRIO', 'STATE'], rows);
-        const refused = Object.entries(p.stats.subflowsRefused ?? {}).map(([k, v]) => `${k}: ${v}`);
-        ctx.io.out(`path manager: ${p.mode}; subflows refused: ${refused.length === 0 ? 'none' : refused.join(', ')}; sessions refused: ${p.limits.refused?.perUe ?? 0} per UE, ${p.limits.refused?.perNServer ?? 0} per N-server`);
-      }
-      return EXIT.OK;
-    } catch (e) {
-      return unavailable(e, ctx);
-    }
-  },
-};
+export const subflows = viewCommand<PmRow>('subflows', 'MPTCP subflows by access type, and what the policy refused', subflowsHelp, '/pm', (p, ctx) => {
+  const rows = p.connections.flatMap((c) =>
+    c.subflows.map((f) => [String(c.token), c.serverSide ? 'in' : 'out', `${f.local.address}:${f.local.port}`, `${f.remote.address}:${f.remote.port}`, f.access, f.backup ? 'backup' : '', f.state]),
+  );
+  table(ctx, ['TOKEN', 'DIR', 'LOCAL', 'REMOTE', 'ACCESS', 'PRIO', 'STATE'], rows);
+  const refused = Object.entries(p.stats.subflowsRefused ?? {}).map(([k, v]) => `${k}: ${v}`);
+  ctx.io.out(`path manager: ${p.mode}; subflows refused: ${refused.length === 0 ? 'none' : refused.join(', ')}; sessions refused: ${p.limits.refused?.perUe ?? 0} per UE, ${p.limits.refused?.perNServer ?? 0} per N-server`);
+});

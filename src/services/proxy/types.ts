@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import type { DuocellError } from '../../core/errors.js';
+import type { ConvertGrant } from '../../protocols/convert/grant.js';
 
 /** The proxy engine's vocabulary, shared by fronts (how clients ask) and connectors (how we reach servers). */
 
@@ -53,18 +54,10 @@ export interface FrontRequest {
 
 /**
  * What the resource policy grants one session: the limits and the path ratio actually in force.
- * Explicit fronts tell it to clients that ask (Convert), the API shows it per session.
+ * Explicit fronts tell it to clients that ask (the Convert grant extension), the API shows it per
+ * session. The same shape as the Convert codec's grant.
  */
-export interface Grant {
-  subscriber: string | null;
-  policy: string;
-  maxSessionsPerUe: number;
-  maxSessionsPerNServer: number;
-  maxSubflowsPerSession: number;
-  steeringMode: 'active-standby' | 'priority' | 'ratio';
-  /** Share of each access in percent (cellular + wlan = 100). */
-  ratio: { cellular: number; wlan: number };
-}
+export type Grant = ConvertGrant;
 
 export type FrontResult =
   | { ok: true; upstream: net.Socket; local: Endpoint; serverMptcp: boolean; grant?: Grant }
