@@ -1,0 +1,33 @@
+import t from 'tap';
+import { pathManagerMode, planSubflows } from '../../src/wiring/pm.js';
+import type { SessionView } from '../../src/services/pm/index.js';
+import type { PathView } from '../../src/services/paths/types.js';
+
+t.test('the path manager mode is read from the namespace\'s sysctl', async (t) => {
+  const files = (m: Record<string, string>) => (f: string): string => {
+    const v = m[f];
+    if (v === undefined) throw new Error('ENOENT');
+    return v;
+  };
+  t.equal(pathManagerMode(files({ '/proc/sys/net/mptcp/path_manager': 'userspace\n' })), 'userspace');
+  t.equal(pathManagerMode(files({ '/proc/sys/net/mptcp/path_manager': 'kernel\n' })), 'kernel');
+  t.equal(pathManagerMode(files({ '/proc/sys/net/mptcp/pm_type': '1\n' })), 'userspace', 'older kernels: pm_type');
+  t.equal(pathManagerMode(files({ '/proc/sys/net/mptcp/pm_type': '0\n' })), 'kernel');
+  t.equal(pathManagerMode(files({})), 'kernel', 'no MPTCP sysctl at all: kernel');
+});
+
+t.test('userspace PM: the box\'s own connections get one subflow per other uplink address', async (t) => {
+  const path = (name: string, access: 'cellular' | 'wlan', addresses: string[]): PathView => ({ name, access, addresses, state: 'up' }) as unknown as PathView;
+  const up = [path('cellular', 'cellular', ['10.21.0.2', 'fd00:21::2']), path('wlan', 'wlan', ['10.22.0.2', 'fd00:22::2'])];
+  const sess = (o: Partial<SessionView>): SessionView =>
+    ({ token: 1, family: 4, saddr: '10.21.0.2', daddr: '10.20.0.1', sport: 40000, dport: 5124, serverSide: false, state: 'established', since: '', subflows: [], announced: {}, announcedPorts: {}, ...o }) as SessionView;
+  t.same(planSubflows(sess({}), up).map((w) => [w.address, w.remote]), [['10.22.0.2', undefined]], 'from the other IPv4 uplink address, to the connection\'s remote');
+  t.same(
+    planSubflows(sess({ announced: { 1: '10.22.0.1', 2: 'fd00:22::1' }, announcedPorts: { 1: 5125 } }), up).map((w) => [w.address, w.remote]),
+    [['10.22.0.2', { address: '10.22.0.1', port: 5125 }]],
+    'to the address (and port) the peer announced, of the same family',
+  );
+  t.same(planSubflows(sess({ announced: { 1: '10.22.0.1' } }), up)[0]?.remote, { address: '10.22.0.1', port: 5124 }, 'announced without a port: the connection\'s port');
+  t.same(planSubflows(sess({ family: 6, saddr: 'fd00:21::2', daddr: 'fd00:20::1' }), up).map((w) => w.address), ['fd00:22::2'], 'IPv6 connection: IPv6 addresses');
+  t.same(planSubflows(sess({ serverSide: true }), up), [], 'connections the box accepted: the peer makes its subflows');
+});
