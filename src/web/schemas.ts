@@ -154,6 +154,7 @@ export const SessionSchema = {
       },
     },
     front: { type: 'string', enum: ['transparent', 'explicit', 'convert', 'socks5'] },
+    tokens: { type: 'object', description: 'MPTCP tokens of the client and server sides (the keys of GET /api/v1/pm connections)', properties: { client: { type: 'integer' }, server: { type: 'integer' } } },
     client: { type: 'object', properties: { ...endpoint.properties, mptcp: { type: 'boolean' } } },
     server: { type: 'object', properties: { ...endpoint.properties, mptcp: { type: 'boolean' } } },
     combination: { type: 'string', enum: ['M-N', 'M-M', 'N-N', 'N-M'] },

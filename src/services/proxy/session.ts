@@ -84,6 +84,14 @@ export class Session {
       startedAt: this.startedAt.toISOString(),
       ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
       ...(this.grant === undefined ? {} : { grant: this.grant }),
+      ...(this.lastClientInfo === undefined && this.lastServerInfo === undefined
+        ? {}
+        : {
+            tokens: {
+              ...(this.lastClientInfo === undefined ? {} : { client: this.lastClientInfo.info.token }),
+              ...(this.lastServerInfo === undefined ? {} : { server: this.lastServerInfo.info.token }),
+            },
+          }),
       bytes: { up: this.relay?.stats.up ?? 0, down: this.relay?.stats.down ?? 0 },
       subflows,
     };

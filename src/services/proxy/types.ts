@@ -135,6 +135,8 @@ export interface SessionView {
   subscriber?: string;
   /** The resource policy's grant for this session, when an admission hook gave one. */
   grant?: Grant;
+  /** MPTCP connection tokens (MPTCP_INFO) of the client and server sides: the path manager's key. */
+  tokens?: { client?: number; server?: number };
   bytes: { up: number; down: number };
   subflows: SubflowView[];
 }
