@@ -189,7 +189,9 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     }
     client.setKeepAlive(true, 60_000);
     s.action = actionOf(s.combination, spec.front.name);
-    if (s.serverMptcp && spec.transparent === true && s.server !== undefined) {
+    // Through a converter the MPTCP peer is the concentrator, not the server: nothing to bypass
+    // (remembering it cost an nft run and a store write on every pooled N-UE session).
+    if (s.serverMptcp && spec.transparent === true && s.server !== undefined && spec.connector.name !== 'convert') {
       s.action += '; M-server remembered for end-to-end bypass';
       try {
         this.#opts.onMptcpServer?.(s.server);
