@@ -207,7 +207,8 @@ export { convertErrorName };
 
 /**
  * The Convert connector of a board listener whose `options` name a concentrator:
- *   { "concentrator": "203.0.113.10:5124", "cookie": "…", "fastOpen": false, "replyTimeoutMs": 10000 }
+ *   { "concentrator": "203.0.113.10:5124", "cookie": "…", "fastOpen": false, "replyTimeoutMs": 10000,
+ *     "askGrant": false }
  * undefined when there is no `concentrator` (the listener then connects directly).
  */
 export function convertConnectorFromOptions(options: Readonly<Record<string, unknown>> | undefined): Connector | undefined {
