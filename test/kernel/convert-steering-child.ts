@@ -43,10 +43,21 @@ async function main(): Promise<void> {
     return;
   }
   const e = new ProxyEngine();
+  // Ask the concentrator (duocell) for the grant and keep what its reply carried.
+  const conv = convertConnector({ concentrator: { address: '10.60.0.1', port: 5124 }, cookie: COOKIE, askGrant: true });
+  let grant: unknown;
+  const connector = {
+    name: conv.name,
+    async connect(req: Parameters<typeof conv.connect>[0]) {
+      const r = await conv.connect(req);
+      grant = r.grant ?? null;
+      return r;
+    },
+  };
   const a = await e.listen({
     name: 'cell', host: '127.0.0.1', port: 0, mptcp: false,
     front: explicitFront({ host: '10.70.0.1', port: 9000 }),
-    connector: convertConnector({ concentrator: { address: '10.60.0.1', port: 5124 }, cookie: COOKIE }),
+    connector,
     upstream: { mptcp: true, localAddresses: ['10.51.0.2'] },
   });
   const c = net.connect(a.port, '127.0.0.1');
@@ -74,7 +85,7 @@ async function main(): Promise<void> {
   }
   c.end();
   await new Promise((r) => c.once('close', r));
-  out({ subflows: samples[samples.length - 1] ?? [], maxSubflows: Math.max(0, ...samples.map((s) => s.length)), echoed });
+  out({ subflows: samples[samples.length - 1] ?? [], maxSubflows: Math.max(0, ...samples.map((s) => s.length)), echoed, grant });
   await e.close(100);
   process.exit(0);
 }

@@ -118,6 +118,11 @@ t.test('C flag + ADD_ADDR: later subflows join the unique address, not the share
     const sfs = (r.subflows as Sf[] | undefined) ?? [];
     t.comment(`subflows: ${JSON.stringify(sfs)}`);
     t.equal(r.echoed, 30 * 16 * 1024, 'data went through and came back');
+    // The cell asked for the duocell grant: the concentrator's resource policy came back in the
+    // Convert reply (Private Use TLV 0xD0) and the cell's client parsed it.
+    const g = r.grant as { policy?: unknown; ratio?: { cellular: number; wlan: number }; maxSubflowsPerSession?: unknown } | null;
+    t.equal(typeof g?.policy, 'string', `grant received: ${JSON.stringify(g)}`);
+    t.equal((g?.ratio?.cellular ?? 0) + (g?.ratio?.wlan ?? 0), 100, 'grant ratio adds up');
     return sfs;
   };
 
