@@ -128,3 +128,49 @@ t.test('"store" without a store is a configuration error, never an open proxy', 
   const other = await exchange(f, [connectMsg(Buffer.from('anything'))]);
   t.ok(isDuocellError(other.err, 'DC_CONVERT_NOT_AUTHORIZED'), 'a static-list listener does not fall back to the store');
 });
+
+t.test('duocell subscribers cookie → the cell\'s "cookieHex" → a "store" Convert listener, end to end', async (t) => {
+  const subscribersCmd = (await import('../../src/cli/commands/subscribers.js')).default;
+  const { main } = (await t.mockImport('../../src/cli/main.js', {
+    '../../src/cli/commands/index.js': { loadCommands: async () => [subscribersCmd] },
+  })) as typeof import('../../src/cli/main.js');
+  const state = path.join(tmp, 'cli');
+  const run = async (...argv: string[]): Promise<{ code: number; out: string }> => {
+    const out: string[] = [];
+    const code = await main(argv, { io: { out: (l) => out.push(l), err: () => undefined }, env: { DUOCELL_STATE_DIR: state } });
+    return { code, out: out.join('\n') };
+  };
+  t.equal((await run('subscribers', 'add', 'cell-9', '--addr', '10.21.0.9')).code, 0);
+  const issued = await run('subscribers', 'cookie', 'cell-9', '--json');
+  t.equal(issued.code, 0);
+  const { cookieHex } = JSON.parse(issued.out) as { cookieHex: string };
+  t.match(cookieHex, /^[0-9a-f]{32}$/, '16 random bytes, printed once');
+  t.equal((await run('subscribers', 'cookie', 'nobody')).code, 1, 'unknown subscriber refused');
+  t.equal(JSON.parse((await run('subscribers', 'show', 'cell-9', '--json')).out).cookie, true);
+
+  // The cell sends exactly these bytes in its Cookie TLV (a fake converter records them) ...
+  const { convertConnectorFromOptions } = await import('../../src/services/proxy/convert-client.js');
+  const seen = new Promise<Buffer>((resolve) => {
+    const srv = net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+        srv.close();
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      const c = convertConnectorFromOptions({ concentrator: `127.0.0.1:${(srv.address() as net.AddressInfo).port}`, cookieHex })!;
+      void c.connect({ target: { host: '192.0.2.1', port: 80 }, options: { mptcp: false }, signal: new AbortController().signal }).catch(() => undefined);
+    });
+  });
+  const hello = await seen;
+  // ... and a concentrator whose listener says "cookies": "store" lets that subscriber in.
+  const store = await Store.open({ dir: state });
+  t.teardown(() => store.close());
+  const front = explicitFronts(store).fronts!.convert!(listener('convert', { cookies: 'store' }));
+  const r = await exchange(front, [hello]);
+  t.equal(r.err, undefined);
+  t.equal(r.req?.subscriber, 'cell-9');
+  t.throws(() => convertConnectorFromOptions({ concentrator: '127.0.0.1:1', cookieHex: 'abc' }), { code: 'DC_CONFIG_INVALID' });
+  t.throws(() => convertConnectorFromOptions({ concentrator: '127.0.0.1:1', cookie: 'x', cookieHex: 'ab' }), { code: 'DC_CONFIG_INVALID' });
+});

@@ -126,11 +126,16 @@ const HELP = `usage: duocell subscribers list [--limit N] [--offset N] [--json]
        duocell subscribers add NAME [--policy P] [--addr A,B] [--mac M,N] [--disabled] [--password-file FILE]
        duocell subscribers set NAME [--policy P|default] [--addr A,B] [--mac M,N] [--enable|--disable] [--password-file FILE]
        duocell subscribers rm NAME
+       duocell subscribers cookie NAME [--json]
 
 Subscribers are the devices or users the cell serves, known by IPv4/IPv6 addresses or prefixes
 (--addr, comma-separated), MAC addresses (--mac) and an optional password (scrypt-hashed; read
 from the first line of --password-file, never from the command line). Each has a policy
 (duocell policy show); without one the policy "default" applies.
+
+\`cookie\` issues a new random cookie for the subscriber (RFC 8803 Cookie TLV: a Convert listener
+with "cookies": "store" accepts it) and prints it once, in hex; the store keeps only its SHA-256,
+and the previous cookie stops working. Give it to the cell as "cookieHex" in its listener options.
 
 options:
   --state-dir DIR   state directory (default $DUOCELL_STATE_DIR or /var/lib/duocell)
@@ -229,8 +234,16 @@ const subscribers: Command = {
           return EXIT.OK;
         });
       }
+      case 'cookie': {
+        const { flags, positional } = parseStrict(rest, FLAGS, { min: 1, max: 1, usage: 'duocell subscribers cookie NAME' });
+        return withStore(ctx, flags, (s) => {
+          const c = s.issueSubscriberCookie(positional[0]!, origin);
+          ctx.io.out(ctx.json ? JSON.stringify({ name: positional[0], cookieHex: c.toString('hex') }) : c.toString('hex'));
+          return EXIT.OK;
+        });
+      }
       default:
-        throw usageError(sub === undefined ? 'missing sub-command (list|show|add|set|rm)' : `unknown sub-command ${JSON.stringify(sub.slice(0, 32))} (list|show|add|set|rm)`);
+        throw usageError(sub === undefined ? 'missing sub-command (list|show|add|set|rm|cookie)' : `unknown sub-command ${JSON.stringify(sub.slice(0, 32))} (list|show|add|set|rm|cookie)`);
     }
   },
 };

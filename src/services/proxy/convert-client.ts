@@ -209,6 +209,8 @@ export { convertErrorName };
  * The Convert connector of a board listener whose `options` name a concentrator:
  *   { "concentrator": "203.0.113.10:5124", "cookie": "…", "fastOpen": false, "replyTimeoutMs": 10000,
  *     "askGrant": false }
+ * `cookieHex` instead of `cookie` gives the cookie as hex bytes (one the subscriber store issued:
+ * `duocell subscribers cookie NAME`).
  * undefined when there is no `concentrator` (the listener then connects directly).
  */
 export function convertConnectorFromOptions(options: Readonly<Record<string, unknown>> | undefined): Connector | undefined {
@@ -223,6 +225,8 @@ export function convertConnectorFromOptions(options: Readonly<Record<string, unk
     fail(`concentrator ${JSON.stringify(o.concentrator)} is not a numeric "address:port"`);
   }
   if (o.cookie !== undefined && (typeof o.cookie !== 'string' || o.cookie.length === 0)) fail('cookie must be a non-empty string');
+  if (o.cookieHex !== undefined && (typeof o.cookieHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(o.cookieHex))) fail('cookieHex must be a non-empty even number of hex digits');
+  if (o.cookie !== undefined && o.cookieHex !== undefined) fail('cookie and cookieHex together');
   if (o.fastOpen !== undefined && typeof o.fastOpen !== 'boolean') fail('fastOpen must be a boolean');
   if (o.askGrant !== undefined && typeof o.askGrant !== 'boolean') fail('askGrant must be a boolean');
   const rt = o.replyTimeoutMs;
@@ -230,6 +234,7 @@ export function convertConnectorFromOptions(options: Readonly<Record<string, unk
   return convertConnector({
     concentrator: { address: hp!.host, port: hp!.port },
     ...(typeof o.cookie === 'string' ? { cookie: o.cookie } : {}),
+    ...(typeof o.cookieHex === 'string' ? { cookie: Buffer.from(o.cookieHex, 'hex') } : {}),
     ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
     ...(o.askGrant === true ? { askGrant: true } : {}),
     ...(typeof rt === 'number' ? { replyTimeoutMs: rt } : {}),
