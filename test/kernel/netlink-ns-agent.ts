@@ -13,13 +13,14 @@ import { WlanDriver } from '../../src/drivers/wlan/index.js';
 import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
 import { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
 import { PathsService, type UplinkConfig } from '../../src/services/paths/index.js';
-import { PmService } from '../../src/services/pm/index.js';
+import { PmService, SteeringController, type SteerPolicy } from '../../src/services/pm/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
 import { DuocellError } from '../../src/core/errors.js';
 
 type Handler = (...args: unknown[]) => unknown;
 const targets: Record<string, Record<string, unknown>> = {};
 const sockets = new Map<number, net.Socket>();
+const bulk: net.Socket[] = [];
 let nextSock = 1;
 
 const write = (o: unknown): void => {
@@ -83,6 +84,73 @@ const local: Record<string, Handler> = {
     await paths.start();
     await pm.start();
     return paths.list();
+  },
+  /**
+   * Userspace PM + steering (pm-ratio tests): PmService opens a subflow on every other up path
+   * of each connection, the SteeringController flags them by the given policy.
+   */
+  async 'stack.steer'(uplinks, policy, opts) {
+    const o = (opts ?? {}) as { intervalMs?: number; windowMs?: number; deadbandPp?: number; settleMs?: number; lookaheadMs?: number };
+    const ups = uplinks as UplinkConfig[];
+    const stack = await openNetlinkStack();
+    const paths = new PathsService({ uplinks: ups, net: stack.rtnl, routing: stack.routing, sampleMs: 0 });
+    const pm = new PmService({
+      pm: stack.pm!, paths, manageEndpoints: false,
+      planSubflows: (sess, up) => up.flatMap((p) => p.addresses.filter((a) => a !== sess.saddr && !a.includes(':')).map((address) => ({ path: p, address }))),
+    });
+    const diag = new SockDiag();
+    const steer = new SteeringController({
+      sessions: pm, backend: stack.pm!, paths, counters: () => diag.subflows(), policy: () => policy as SteerPolicy, ...o,
+    });
+    targets.paths = paths as unknown as Record<string, unknown>;
+    targets.pmsvc = pm as unknown as Record<string, unknown>;
+    targets.steer = steer as unknown as Record<string, unknown>;
+    paths.on('event', (e) => write({ event: 'path', data: { type: e.type, name: e.path.name, state: e.path.state, at: Date.now() } }));
+    steer.on('failover', (e) => write({ event: 'failover', data: { ...e, at: Date.now() } }));
+    await paths.start();
+    await pm.start();
+    steer.start();
+    return paths.list();
+  },
+  'diag.subflows'() {
+    const diag = (targets.diag ??= new SockDiag() as unknown as Record<string, unknown>) as unknown as SockDiag;
+    return diag.subflows();
+  },
+  /** An MPTCP listener that discards what it receives; returns its port. */
+  async 'bulk.sink'(host, port) {
+    const fd = createListenSocket({ host: host as string, port: port as number, mptcp: true });
+    const server = net.createServer((c) => {
+      c.on('error', () => undefined);
+      c.resume();
+    });
+    await new Promise<void>((r) => server.listen({ fd }, r));
+    return (server.address() as net.AddressInfo).port;
+  },
+  /** Open n MPTCP connections (local addresses taken in turn) that send as fast as they can. */
+  async 'bulk.start'(host, port, n, localAddresses) {
+    const locals = (localAddresses ?? [undefined]) as Array<string | undefined>;
+    const chunk = Buffer.alloc(128 << 10, 5);
+    for (let i = 0; i < (n as number); i++) {
+      const la = locals[i % locals.length];
+      const fd = createConnectSocket({ family: 4, mptcp: true, ...(la === undefined ? {} : { localAddress: la }) });
+      const s = new net.Socket({ fd, readable: true, writable: true });
+      s.on('error', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.connect(port as number, host as string, () => resolve());
+      });
+      const pump = (): void => {
+        while (!s.destroyed && s.write(chunk));
+      };
+      s.on('drain', pump);
+      pump();
+      bulk.push(s);
+    }
+    return bulk.length;
+  },
+  'bulk.stop'() {
+    for (const s of bulk.splice(0)) s.destroy();
+    return true;
   },
   'keeper.stats'() {
     return { restores: (targets.keeper as unknown as RoutingKeeper).restores };

@@ -1,0 +1,147 @@
+// Needs root, network namespaces and the kernel's MPTCP (runs in CI as root).
+// Steering with per-connection backup flags (SteeringController) under the userspace path
+// manager in the sender's namespace: two tbf-shaped paths, cellular 20 Mbit/s and WLAN
+// 30 Mbit/s, whose natural split under greedy transfers is about 40:60.
+//   ratio 30:70, 20 bulk transfers: the split the RECEIVER sees (its own sock_diag counters,
+//     not the controller's) comes within ±5 points of 30 % in under 10 s and stays there;
+//   active-standby (WLAN active): cellular carries almost nothing until WLAN goes down, then
+//     bytes flow on cellular in under 1 s; when WLAN returns, cellular is standby again.
+import t from 'tap';
+import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
+import { Agent } from './netlink-agent.js';
+
+const why = await netnsUnavailable();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Diag { saddr: string; daddr: string; bytesReceived: number }
+
+async function rig(t: { teardown(f: () => unknown): void }, prefix: string, net: number, policy: unknown): Promise<{ C: Agent; S: Agent; cell: Host; port: number; cellAddr: string; wlanAddr: string; dst: string }> {
+  const topo = new Topology(prefix);
+  t.teardown(() => topo.destroy());
+  const cell = await topo.host('cell');
+  const srv = await topo.host('srv');
+  await topo.link(cell, 'wwan0', srv, 'r0', { a: [`10.${net}.1.1/24`], b: [`10.${net}.1.2/24`], rateMbit: 20 });
+  await topo.link(cell, 'wlan0', srv, 'r1', { a: [`10.${net}.2.1/24`], b: [`10.${net}.2.2/24`], rateMbit: 30 });
+  await srv.mptcpLimits(8, 8);
+  await cell.sysctl('net.mptcp.path_manager', 'userspace');
+  const C = new Agent(cell);
+  const S = new Agent(srv);
+  t.teardown(() => {
+    C.close();
+    S.close();
+  });
+  const port = await S.call<number>('bulk.sink', '0.0.0.0', 0);
+  await C.call('stack.steer', [
+    { name: 'cell', access: 'cellular', interface: 'wwan0', gateway4: `10.${net}.1.2`, table: 221 },
+    { name: 'wifi', access: 'wlan', interface: 'wlan0', gateway4: `10.${net}.2.2`, table: 222 },
+  ], policy);
+  return { C, S, cell, port, cellAddr: `10.${net}.1.1`, wlanAddr: `10.${net}.2.1`, dst: `10.${net}.1.2` };
+}
+
+/** Bytes the receiver got, per access (by the sender's address). */
+async function received(S: Agent, cellAddr: string): Promise<{ cell: number; wlan: number; at: number }> {
+  const list = await S.call<Diag[]>('diag.subflows');
+  const out = { cell: 0, wlan: 0, at: Date.now() };
+  for (const d of list) {
+    if (d.daddr === cellAddr) out.cell += d.bytesReceived;
+    else out.wlan += d.bytesReceived;
+  }
+  return out;
+}
+
+t.test('ratio 30:70 over 20 bulk transfers converges (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
+  const { C, S, port, cellAddr, wlanAddr, dst } = await rig(t, 'tpmr', 76, { mode: 'ratio', ratio: { cellular: 30, wlan: 70 } });
+  const t0 = Date.now();
+  t.equal(await C.call('bulk.start', dst, port, 20, [cellAddr, wlanAddr]), 20);
+  // sample the receiver every 250 ms for 18 s; the split over a trailing 3 s window
+  const samples: Array<{ cell: number; wlan: number; at: number }> = [];
+  const series: Array<{ s: number; share: number }> = [];
+  const cumulative: Array<{ cell: number; wlan: number }> = [];
+  while (Date.now() - t0 < 18_000) {
+    const r = await received(S, cellAddr);
+    // subflows that closed drop out of the dump: never let a total go backwards
+    const prev = cumulative.at(-1) ?? { cell: 0, wlan: 0 };
+    cumulative.push({ cell: Math.max(prev.cell, r.cell), wlan: Math.max(prev.wlan, r.wlan) });
+    samples.push(r);
+    const i0 = samples.findIndex((x) => x.at >= r.at - 3000);
+    if (r.at - t0 >= 3000 && i0 >= 0) {
+      const a = cumulative[i0]!;
+      const b = cumulative.at(-1)!;
+      const total = b.cell - a.cell + (b.wlan - a.wlan);
+      if (total > 0) series.push({ s: (r.at - t0) / 1000, share: (100 * (b.cell - a.cell)) / total });
+    }
+    await sleep(250);
+  }
+  await C.call('bulk.stop');
+  t.comment(`cellular share (receiver, trailing 3 s): ${series.map((x) => `${x.s.toFixed(1)}s=${x.share.toFixed(1)}`).join(' ')}`);
+  const within = (x: { share: number }): boolean => Math.abs(x.share - 30) <= 5;
+  const first = series.find(within);
+  t.ok(first !== undefined && first.s < 10, `within ±5 points of 30 % after ${first?.s.toFixed(1)} s (< 10 s)`);
+  // it stays there: over the last 8 s, most windows are within the band and their mean is close
+  const tail = series.filter((x) => x.s >= 10);
+  const inBand = tail.filter(within).length / Math.max(1, tail.length);
+  const mean = tail.reduce((x, y) => x + y.share, 0) / Math.max(1, tail.length);
+  t.comment(`after 10 s: ${(inBand * 100).toFixed(0)} % of windows within ±5 points, mean ${mean.toFixed(1)} %`);
+  t.ok(tail.length >= 10, 'enough samples');
+  // greedy flows make the loop alternate (see steer.ts): the 3 s windows swing around the target
+  t.ok(inBand >= 0.6, 'at least 60 % of the windows after 10 s are within ±5 points');
+  t.ok(Math.abs(mean - 30) <= 3, 'mean share after 10 s within ±3 points');
+  const st = await C.call<{ moves: number; commands: number; unsupported: number }>('steer.stats');
+  const groups = await C.call<Array<{ share?: number; connections: number }>>('steer.groups');
+  t.comment(`controller: ${JSON.stringify(st)} ${JSON.stringify(groups)}`);
+  t.ok(st.moves > 0 && st.commands > 0, 'the controller acted');
+  t.equal(st.unsupported, 0, 'SET_FLAGS accepted under the userspace PM');
+});
+
+t.test('active-standby: standby idle until the active path fails, then takes over in < 1 s (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
+  const { C, S, cell, port, cellAddr, dst } = await rig(t, 'tpma', 78, { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'wlan' });
+  // the connections start on the standby (cellular) address: the hardest case
+  await C.call('bulk.start', dst, port, 4, [cellAddr]);
+  await sleep(1500);
+  const a = await received(S, cellAddr);
+  await sleep(3000);
+  const b = await received(S, cellAddr);
+  const standby = b.cell - a.cell;
+  const active = b.wlan - a.wlan;
+  t.comment(`steady state over 3 s: cellular ${standby} B, WLAN ${active} B`);
+  t.ok(active > 0, 'WLAN carries the traffic');
+  t.ok(standby <= 0.01 * (standby + active), 'cellular (standby) carries under 1 % of the bytes');
+
+  // WLAN goes down on the cell: bytes must flow on cellular within a second
+  const before = await received(S, cellAddr);
+  const tDown = Date.now();
+  await cell.linkSet('wlan0', 'down');
+  let tFlow: number | undefined;
+  while (Date.now() - tDown < 5000) {
+    const r = await received(S, cellAddr);
+    if (r.cell - before.cell > 64 * 1024) {
+      tFlow = r.at;
+      break;
+    }
+    await sleep(20);
+  }
+  const fo = await C.waitEvent((e) => e.event === 'failover', 5000).catch(() => undefined);
+  t.comment(`WLAN down → 64 KiB more on cellular at the receiver after ${tFlow === undefined ? 'never' : tFlow - tDown} ms; controller failover (path event → flags acked) ${JSON.stringify(fo?.data)}`);
+  t.ok(tFlow !== undefined && tFlow - tDown < 1000, 'standby carries bytes within 1 s of the active path going down');
+  const c1 = await received(S, cellAddr);
+  await sleep(2000);
+  const c2 = await received(S, cellAddr);
+  t.ok(c2.cell - c1.cell > 0, 'cellular keeps carrying');
+
+  // WLAN comes back: a WLAN subflow reopens and cellular is standby again
+  await cell.linkSet('wlan0', 'up');
+  let reverted = false;
+  const tUp = Date.now();
+  while (Date.now() - tUp < 15_000 && !reverted) {
+    await sleep(500);
+    const x = await received(S, cellAddr);
+    await sleep(1000);
+    const y = await received(S, cellAddr);
+    const dc = y.cell - x.cell;
+    const dw = y.wlan - x.wlan;
+    reverted = dw > 0 && dc <= 0.05 * (dc + dw);
+  }
+  t.comment(`reverted to WLAN after ${Date.now() - tUp} ms`);
+  t.ok(reverted, 'back on WLAN with cellular as standby once WLAN returns');
+  await C.call('bulk.stop');
+});
