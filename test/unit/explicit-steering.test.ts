@@ -55,12 +55,12 @@ t.test('start sets the C flag and adds signal endpoints; stop undoes both', asyn
 });
 
 t.test('a leftover signal endpoint is adopted; a conflicting one refuses to start', async (t) => {
-  const left = fakeKernel({ sysctl: '0', endpoints: [{ id: 5, address: '10.51.0.1', port: 5125, flags: ['signal'] }] });
-  const s = new ExplicitSteering({ refuseInitialJoins: true, announce: [{ address: '10.51.0.1', port: 5125 }] }, left.ops);
+  const left = fakeKernel({ sysctl: '0', endpoints: [{ id: 5, address: '10.51.0.1', port: 5125, flags: ['signal'] }, { id: 6, address: 'fd00:51::1', port: 5125, flags: ['signal'] }] });
+  const s = new ExplicitSteering({ refuseInitialJoins: true, announce: [{ address: '10.51.0.1', port: 5125 }, { address: 'FD00:51:0:0::1', port: 5125 }] }, left.ops);
   await s.start();
-  t.same(left.k.log, [], 'nothing to write: already 0, endpoint already there');
+  t.same(left.k.log, [], 'nothing to write: already 0, endpoints already there (an address spelled differently is the same)');
   await s.stop();
-  t.same(left.k.log, ['del 5 10.51.0.1'], 'adopted endpoint removed at stop; sysctl stays 0 as found');
+  t.same(left.k.log, ['del 6 fd00:51::1', 'del 5 10.51.0.1'], 'adopted endpoints removed at stop; sysctl stays 0 as found');
 
   const clash = fakeKernel({ endpoints: [{ id: 2, address: '10.51.0.1', flags: ['subflow'] }] });
   const c = new ExplicitSteering({ refuseInitialJoins: true, announce: [{ address: '10.51.0.1', port: 5125 }] }, clash.ops);

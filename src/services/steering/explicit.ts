@@ -1,5 +1,6 @@
 import { DuocellError, isDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { toIPv6Bytes } from '../../protocols/convert/index.js';
 
 /**
  * Explicit traffic steering on a concentrator (draft-deng-mptcp-proxy; RFC 8684 section 3.1 and
@@ -53,7 +54,12 @@ export interface ExplicitSteeringOps {
   setLimits(l: { addAddrAccepted: number; subflows: number }): Promise<void>;
 }
 
-const sameAddr = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+/** Same address whatever its spelling (2001:db8:0::1 = 2001:DB8::1; IPv4 as itself). */
+function sameAddr(a: string, b: string): boolean {
+  const x = toIPv6Bytes(a);
+  const y = toIPv6Bytes(b);
+  return x !== undefined && y !== undefined ? Buffer.compare(x, y) === 0 : a.toLowerCase() === b.toLowerCase();
+}
 
 function errnoOf(e: unknown): number | undefined {
   if (isDuocellError(e) && typeof e.detail.errno === 'number') return e.detail.errno;
