@@ -8,7 +8,7 @@ import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
-import { startPm } from './wiring/pm.js';
+import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
 import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
@@ -99,7 +99,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.push(() => ota.stop());
     const paths = await startPaths(board, modem);
     if (paths !== undefined) stops.push(() => paths.close());
-    const pm = await startPm(board, store, paths);
+    const pm = await startPm(board, pmPolicyInput(store, engine), paths);
     if (pm !== undefined) stops.push(() => pm.close());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));

@@ -52,6 +52,8 @@ export class PolicyIndex {
   private readonly v6: Family = { lens: [], maps: new Map() };
   readonly fallback: EffectivePolicy;
   readonly size: number;
+  /** Every enabled subscriber's policy, by subscriber name (an authenticated client: cookie, SOCKS user). */
+  readonly byName = new Map<string, EffectivePolicy>();
 
   constructor(input: IndexInput) {
     const byName = new Map(input.policies.map((p) => [p.name, p]));
@@ -66,6 +68,7 @@ export class PolicyIndex {
         eff = pname === 'default' ? base : mergePolicy(base, byName.get(pname));
         perPolicy.set(pname, eff);
       }
+      this.byName.set(s.name, freeze({ subscriber: s.name, matched: null, policy: pname, ...eff }));
       for (const pf of s.prefixes) {
         const p = parsePrefix(pf);
         if (p === undefined) continue;

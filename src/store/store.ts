@@ -213,9 +213,10 @@ export class Store {
       idInsert: p('INSERT INTO subscriber_ids (kind, value, subscriber_id) VALUES (?, ?, ?)'),
       idDelOf: p('DELETE FROM subscriber_ids WHERE subscriber_id = ?'),
       idDelAll: p('DELETE FROM subscriber_ids'),
-      indexRows: p(`SELECT s.name AS name, p.name AS policy, i.value AS value FROM subscriber_ids i
-        JOIN subscribers s ON s.id = i.subscriber_id LEFT JOIN policies p ON p.id = s.policy_id
-        WHERE i.kind = 'prefix' AND s.enabled = 1 ORDER BY s.id`),
+      // every enabled subscriber, once per prefix (value NULL: one known only by name/credential)
+      indexRows: p(`SELECT s.name AS name, p.name AS policy, i.value AS value FROM subscribers s
+        LEFT JOIN subscriber_ids i ON i.subscriber_id = s.id AND i.kind = 'prefix' LEFT JOIN policies p ON p.id = s.policy_id
+        WHERE s.enabled = 1 ORDER BY s.id`),
       nsAll: p('SELECT prefix, max_sessions AS maxSessions FROM nserver_limits ORDER BY prefix'),
       nsSet: p('INSERT INTO nserver_limits (prefix, max_sessions) VALUES (?, ?) ON CONFLICT(prefix) DO UPDATE SET max_sessions = excluded.max_sessions'),
       nsDel: p('DELETE FROM nserver_limits WHERE prefix = ?'),
@@ -545,10 +546,10 @@ export class Store {
 
   private buildIndex(): PolicyIndex {
     const subs = new Map<string, { name: string; policy: string | null; prefixes: string[] }>();
-    for (const r of this.st.indexRows!.iterate() as Iterable<{ name: string; policy: string | null; value: string }>) {
+    for (const r of this.st.indexRows!.iterate() as Iterable<{ name: string; policy: string | null; value: string | null }>) {
       let s = subs.get(r.name);
       if (s === undefined) subs.set(r.name, (s = { name: r.name, policy: r.policy, prefixes: [] }));
-      s.prefixes.push(r.value);
+      if (r.value !== null) s.prefixes.push(r.value);
     }
     return new PolicyIndex({ policies: this.listPolicies(), subscribers: [...subs.values()], boardDefaults: this.boardDefaults });
   }
@@ -564,6 +565,16 @@ export class Store {
     this.fresh();
     if (this.index === undefined) this.index = this.buildIndex();
     return this.index.lookup(addr);
+  }
+
+  /**
+   * The policy of the enabled subscriber `name` (a client known by its credential rather than its
+   * address: a Convert cookie, a SOCKS user); undefined when there is none.
+   */
+  resolveSubscriber(name: string): EffectivePolicy | undefined {
+    this.fresh();
+    if (this.index === undefined) this.index = this.buildIndex();
+    return this.index.byName.get(name);
   }
 
   /** The defaults in force (no subscriber matched). */

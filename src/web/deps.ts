@@ -61,6 +61,14 @@ export interface PathManagerView {
     lastEnforceMs?: number;
     lastReactionMs?: number;
   };
+  /**
+   * Steering modes per subscriber (userspace PM only): per group its mode, target and measured
+   * cellular share (percent), ladder level and connections per placement; controller counters.
+   */
+  steering?: {
+    groups: Array<{ group: string; mode: string; target?: number; share?: number; windowBytes: number; level?: number; connections: number; placements: Record<string, number>; overflow?: boolean }>;
+    stats: Record<string, number>;
+  };
   /** Open sessions per UE / per N-server and sessions refused by the resource policy. */
   limits: { perUe: Record<string, number>; perNServer: Record<string, number>; refused: { perUe: number; perNServer: number } };
 }

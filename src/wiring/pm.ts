@@ -5,8 +5,12 @@ import { logger } from '../core/logger.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
-import { PmService, type PathsLike, type PmBackend, type PmServiceOptions } from '../services/pm/index.js';
-import { subflowPolicy, type PolicySource } from '../services/policy/limits.js';
+import { PmService, SteeringController, type PathsLike, type PmBackend, type PmServiceOptions, type SessionView, type SteerPolicy } from '../services/pm/index.js';
+import { grantOf, subflowPolicy, type PolicySource } from '../services/policy/limits.js';
+import type { Grant } from '../services/proxy/types.js';
+import type { ProxyEngine } from '../services/proxy/index.js';
+import type { Store } from '../store/index.js';
+import type { EffectivePolicy, PolicySpec } from '../store/types.js';
 import { accessLabeler } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
 
@@ -47,7 +51,52 @@ const noPaths: PathsLike = (() => {
 export interface RunningPm {
   readonly service: PmService;
   readonly mode: PmMode;
+  /** Steering modes per connection (userspace PM only). */
+  readonly steering: SteeringController | undefined;
   close(): void;
+}
+
+/** What startPm needs besides the paths: the policy, and who the box's own connections are for. */
+export interface PmPolicyInput extends PolicySource {
+  getPolicy(name: string): PolicySpec | undefined;
+  onChange(fn: () => void): () => void;
+  /** The grant and client of the proxy session whose upstream MPTCP connection has this token. */
+  ownConnection?: (token: number) => { grant?: Grant; client: string } | undefined;
+}
+
+/**
+ * The steering policy of a connection: for one the box accepted, its UE's policy; for the box's
+ * own (a proxy session's upstream), the policy of the session's client. Connections whose policy
+ * leaves the steering mode at the built-in default are not steered: the kernel's scheduler
+ * decides, as on any MPTCP host, until the operator sets a mode.
+ */
+export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: SessionView) => SteerPolicy | undefined {
+  const explicit = new Map<string, boolean>();
+  src.onChange(() => explicit.clear());
+  const chosen = (p: EffectivePolicy | Grant): boolean => {
+    let v = explicit.get(p.policy);
+    if (v === undefined) {
+      v = (src.getPolicy(p.policy)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null;
+      explicit.set(p.policy, v);
+    }
+    return v;
+  };
+  return (sess) => {
+    let g: Grant | undefined;
+    let group: string;
+    if (sess.serverSide) {
+      const p = src.resolvePolicy(sess.daddr);
+      if (!chosen(p)) return undefined;
+      g = grantOf(p);
+      group = p.subscriber ?? sess.daddr;
+    } else {
+      const own = src.ownConnection?.(sess.token);
+      if (own?.grant === undefined || !chosen(own.grant)) return undefined;
+      g = own.grant;
+      group = g.subscriber ?? own.client;
+    }
+    return { mode: g.steeringMode, ratio: g.ratio, preferred, group };
+  };
 }
 
 /**
@@ -66,7 +115,7 @@ export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess
   );
 };
 
-export async function startPm(board: BoardProfile, policy: PolicySource, paths: RunningPaths | undefined): Promise<RunningPm | undefined> {
+export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined): Promise<RunningPm | undefined> {
   let pm = paths?.pm;
   let own = false;
   if (pm === undefined) {
@@ -117,14 +166,49 @@ export async function startPm(board: BoardProfile, policy: PolicySource, paths: 
     if (own) pm.close();
     return undefined;
   }
-  log.info({ mode, endpoints: service.endpoints() }, 'path manager running');
+  // Per-connection backup flags exist only under the userspace PM (the in-kernel one answers EINVAL).
+  const steering =
+    mode === 'userspace'
+      ? new SteeringController({
+          sessions: service,
+          backend: { setSubflowFlags: (t, l, r, f) => kernelPm.setSubflowFlags(t, l, r, f), subflowDestroy: (t, l, r) => kernelPm.subflowDestroy(t, l, r) },
+          policy: steeringPolicy(policy, board.policy?.preferredPath === 'cellular' ? 'cellular' : 'wlan'),
+          counters: () => diag.subflows(),
+          ...(paths === undefined ? {} : { paths: paths.service }),
+        })
+      : undefined;
+  steering?.start();
+  log.info({ mode, endpoints: service.endpoints(), steering: steering !== undefined }, 'path manager running');
   return {
     service,
     mode,
+    steering,
     close() {
+      steering?.stop();
       service.stop();
       diag.close();
       if (own) kernelPm.close();
     },
+  };
+}
+
+/** The pm's policy input from the store, with the engine telling whose traffic each upstream token carries. */
+export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput {
+  const owners = new Map<number, { grant?: Grant; client: string }>();
+  engine.on('session', (v) => {
+    const t = v.tokens?.server;
+    if (t !== undefined) owners.set(t, { ...(v.grant === undefined ? {} : { grant: v.grant }), client: v.client.address });
+  });
+  engine.on('closed', (v) => {
+    const t = v.tokens?.server;
+    if (t !== undefined) owners.delete(t);
+  });
+  return {
+    resolvePolicy: (a) => store.resolvePolicy(a),
+    resolveSubscriber: (n) => store.resolveSubscriber(n),
+    nserverLimit: (a) => store.nserverLimit(a),
+    getPolicy: (n) => store.getPolicy(n),
+    onChange: (f) => store.onChange(f),
+    ownConnection: (t) => owners.get(t),
   };
 }

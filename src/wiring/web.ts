@@ -133,6 +133,14 @@ function pathManagerView(pm: RunningPm | undefined, limits: SessionLimits | unde
       ...(st?.lastEnforceMs === undefined ? {} : { lastEnforceMs: st.lastEnforceMs }),
       ...(st?.lastReactionMs === undefined ? {} : { lastReactionMs: st.lastReactionMs }),
     },
+    ...(pm?.steering === undefined
+      ? {}
+      : {
+          steering: {
+            groups: pm.steering.groups().map((g) => ({ ...g, placements: { ...g.placements } })),
+            stats: Object.fromEntries(Object.entries(pm.steering.stats()).filter((e): e is [string, number] => typeof e[1] === 'number')),
+          },
+        }),
     limits: limits?.counts() ?? { perUe: {}, perNServer: {}, refused: { perUe: 0, perNServer: 0 } },
   };
 }

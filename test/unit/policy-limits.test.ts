@@ -49,6 +49,19 @@ t.test('M-sessions per UE: the third of a subscriber limited to 2 is refused, a 
   t.same(lim.counts().perNServer, {});
 });
 
+t.test('an authenticated client (cookie, SOCKS user) gets its subscriber\'s policy wherever it connects from', async (t) => {
+  const s = await Store.open({ dir: path.join(tmp, 'd') });
+  t.teardown(() => s.close());
+  s.setPolicy({ name: 'cells', maxSessionsPerUe: 1 }, 'cli');
+  s.addSubscriber({ name: 'cell-7', policy: 'cells' }, 'cli');
+  const lim = new SessionLimits(s);
+  const a = lim.admit(info('198.51.100.1'), req('10.31.0.2', 'cell-7'));
+  t.match(a.grant, { subscriber: 'cell-7', policy: 'cells', maxSessionsPerUe: 1 });
+  t.equal(refusedCode(() => lim.admit(info('198.51.100.2'), req('10.31.0.2', 'cell-7'))), 'DC_POLICY_LIMIT', 'from another address too');
+  t.equal(lim.admit(info('198.51.100.2'), req('10.31.0.2', 'not-in-store')).grant?.policy, 'default', 'a name the store does not know: by address');
+  t.equal(s.resolveSubscriber('nobody'), undefined);
+});
+
 t.test('sessions per N-server: the store\'s N-server limit, else the policy\'s', async (t) => {
   const s = await Store.open({ dir: path.join(tmp, 'b') });
   t.teardown(() => s.close());

@@ -23,6 +23,8 @@ export interface PolicySource {
   resolvePolicy(address: string): EffectivePolicy;
   /** Maximum concurrent sessions to this N-server (the store's N-server limits, else the default). */
   nserverLimit(address: string): number;
+  /** The policy of a subscriber known by name (authenticated by a cookie or a SOCKS password). */
+  resolveSubscriber?(name: string): EffectivePolicy | undefined;
 }
 
 export function grantOf(p: EffectivePolicy, nserverMax?: number): Grant {
@@ -59,7 +61,10 @@ export class SessionLimits {
   /** The engine's admission hook: throws DC_POLICY_LIMIT, or admits and returns the grant. */
   readonly admit = (info: FrontInfo, req: FrontRequest): Admission => {
     const ue = unmapV4(info.remote.address);
-    const pol = this.#src.resolvePolicy(ue);
+    // A client that authenticated (Convert cookie, SOCKS user) is that subscriber wherever it
+    // connects from; else the subscriber owning its address.
+    const named = req.subscriber === undefined ? undefined : this.#src.resolveSubscriber?.(req.subscriber);
+    const pol = named ?? this.#src.resolvePolicy(ue);
     const ueKey = pol.subscriber ?? (req.subscriber === undefined ? `addr:${ue}` : `user:${req.subscriber}`);
     const server = unmapV4(req.target.host);
     const serverMax = Math.min(pol.maxSessionsPerNServer, this.#src.nserverLimit(server));
