@@ -13,6 +13,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   memory: async () => (await import('./engine.js')).sessionsMemory(),
   netns: async () => (await import('./netns.js')).netnsBenches(),
   convert: async () => (await import('./convert.js')).convertBenches(),
+  pm: async () => (await import('./pm.js')).pmBenches(),
 };
 
 const extra: Record<string, string> = {

@@ -70,6 +70,11 @@ t.test('ratioStep: deadband, settle, direction, doubling, bounds', async (t) => 
   t.equal(s.level, 1, '…so it alternates between 0 and 1');
   s = ratioStep(s, { ...base, share: 0.2, fast: 0.1, now: 3100 });
   t.equal(s.level, 1, 'capped below the level seen to give too much');
+  // going up never doubles; a move long after the last one does not double either
+  const u = ratioStep({ ...initialRatioState(20), level: 0, dir: 1, step: 2, lastError: 0.1, lastMoveAt: 0 }, { ...base, share: 0.2, fast: 0.0, now: 300 });
+  t.equal(u.level, 2, 'up by ceil(0.1 × 20), not doubled');
+  const d = ratioStep({ ...initialRatioState(20), level: 10, dir: -1, step: 4, lastError: 0.1, lastMoveAt: 0 }, { ...base, share: 0.4, fast: 0.4, now: 60_000 });
+  t.equal(d.level, 8, 'down by ceil(0.1 × 20) again after a pause');
   // targets at the ends need no loop
   t.equal(ratioStep(initialRatioState(4), { ...base, n: 4, target: 0, share: 0.5, now: 0 }).level, 0);
   t.equal(ratioStep(initialRatioState(4), { ...base, n: 4, target: 1, share: 0.5, now: 0 }).level, 8);

@@ -31,12 +31,22 @@ import type { SessionView, SubflowView } from './service.js';
  *                   The group's connections sit on a ladder of 2N+1 levels: level L ≤ N gives L
  *                   connections both accesses and the rest WLAN only; L > N gives L−N connections
  *                   cellular only and the rest both. Outside a deadband the level moves towards
- *                   the target (step ∝ error, doubled while the error does not shrink), then
- *                   waits settleMs for the kernel's queues to follow.
+ *                   the target (step ∝ error; going down, doubled while the error does not
+ *                   shrink), then waits settleMs for the kernel's queues to follow.
+ *
+ * Measurement: sock_diag (one netlink dump of every subflow's tcp_info, keyed by the token the
+ * mptcp_pm events carry), not MPTCP_FULL_INFO: that is a getsockopt on each connection's fd,
+ * which this service does not hold (the proxy engine does, and the kernel PM's connections may
+ * belong to anyone), and it would cost one syscall per connection per tick. Bytes = acked sent
+ * + received, per subflow, per tick.
  *
  * With greedy flows on separate bottlenecks, any connection on a path fills it, so the ladder's
- * middle levels all give the natural capacity split; the loop then alternates between level 0
- * and a low level, and the window average meets the target (a delta-sigma modulation in time).
+ * middle levels all give the natural capacity split (after the connections' windows have grown);
+ * the loop then alternates between low levels and the window average meets the target (a
+ * delta-sigma modulation in time): measured on 20 bulk transfers over 20/30 Mbit/s, 30:70 is
+ * reached in about 3 s and the 3 s window then swings about ±5 points around it with a period of
+ * about 4-5 s. The kernel takes about 1 s to act on a backup flag when the subflow's send buffer
+ * is full: net.ipv4.tcp_notsent_lowat (e.g. 16384) in the namespace shortens that.
  * With application-limited traffic the middle levels give intermediate shares and the loop
  * settles on one.
  */
@@ -257,8 +267,11 @@ export function ratioStep(s: RatioState, i: RatioInput): RatioState {
   const dir: -1 | 1 = e > 0 ? -1 : 1;
   // a second move the same way waits until the first one's effect was seen (flows ramp up)
   if (dir === s.dir && i.fast === undefined) return { ...s, level, lo, hi, boundsAt };
-  // keep going (and faster) while the same error does not shrink: the plant may be flat here
-  const step = s.dir === dir && Math.abs(e) >= s.lastError * 0.9 ? Math.min(max, s.step * 2) : Math.max(1, Math.ceil(Math.abs(e) * i.n - 1e-9));
+  // going down, keep going (and faster) while the error does not shrink: with greedy flows the
+  // middle levels all give the same split. Going up never accelerates: flows that were backup
+  // ramp up slowly, so the error shrinks late and doubling would overshoot.
+  const consecutive = s.dir === dir && i.now - s.lastMoveAt <= 4 * Math.max(i.settleMs, 250);
+  const step = dir < 0 && consecutive && Math.abs(e) >= s.lastError * 0.9 ? Math.min(max, s.step * 2) : Math.max(1, Math.ceil(Math.abs(e) * i.n - 1e-9));
   let next = level + dir * step;
   // going up, never above a level seen to give too much; going down, straight below it.
   // (lo is not used to bound moves: right after a move up the flows are still ramping up and
