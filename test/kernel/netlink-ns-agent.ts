@@ -148,6 +148,23 @@ const local: Record<string, Handler> = {
     }
     return bulk.length;
   },
+  /** One MPTCP connection that sends at about `mbit` Mbit/s (application-limited). */
+  async 'paced.start'(host, port, mbit, localAddress) {
+    const fd = createConnectSocket({ family: 4, mptcp: true, ...(localAddress === undefined ? {} : { localAddress: localAddress as string }) });
+    const s = new net.Socket({ fd, readable: true, writable: true });
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.connect(port as number, host as string, () => resolve());
+    });
+    const chunk = Buffer.alloc(Math.max(1, Math.round(((mbit as number) * 1e6) / 8 / 20)), 9);
+    const timer = setInterval(() => {
+      if (s.destroyed) clearInterval(timer);
+      else s.write(chunk);
+    }, 50);
+    bulk.push(s);
+    return bulk.length;
+  },
   'bulk.stop'() {
     for (const s of bulk.splice(0)) s.destroy();
     return true;

@@ -153,3 +153,50 @@ t.test('active-standby: standby idle until the active path fails, then takes ove
   t.ok(reverted, 'back on WLAN with cellular as standby once WLAN returns');
   await C.call('bulk.stop');
 });
+
+t.test('priority: the other access is added when the preferred one is saturated, released when the load falls (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
+  const { C, S, port, cellAddr, wlanAddr, dst } = await rig(t, 'tpmq', 77, { mode: 'priority', ratio: { cellular: 50, wlan: 50 }, preferred: 'wlan' });
+  const split = async (ms: number): Promise<{ cell: number; wlan: number }> => {
+    const a = await received(S, cellAddr);
+    await sleep(ms);
+    const b = await received(S, cellAddr);
+    return { cell: b.cell - a.cell, wlan: b.wlan - a.wlan };
+  };
+  // a light load fits on WLAN: cellular stays standby
+  await C.call('paced.start', dst, port, 4, wlanAddr);
+  await sleep(2000);
+  const light = await split(2000);
+  t.comment(`4 Mbit/s paced: ${JSON.stringify(light)}`);
+  t.ok(light.wlan > 0 && light.cell <= 0.02 * (light.cell + light.wlan), 'light load: WLAN only');
+  // greedy transfers saturate WLAN (a standing queue): cellular is added
+  await C.call('bulk.start', dst, port, 4, [wlanAddr]);
+  const t0 = Date.now();
+  let added: number | undefined;
+  while (Date.now() - t0 < 10_000 && added === undefined) {
+    const g = await C.call<Array<{ overflow?: boolean }>>('steer.groups');
+    if (g[0]?.overflow === true) added = Date.now() - t0;
+    else await sleep(100);
+  }
+  t.comment(`secondary added ${added} ms after the greedy transfers started`);
+  t.ok(added !== undefined, 'overflow declared');
+  const heavy = await split(2000);
+  t.comment(`saturated: ${JSON.stringify(heavy)}`);
+  t.ok(heavy.cell > 0.2 * (heavy.cell + heavy.wlan), 'cellular carries a real share while WLAN is saturated');
+  // the greedy transfers end: the load falls below what WLAN alone carried, cellular is released
+  await C.call('bulk.stop');
+  await C.call('paced.start', dst, port, 4, wlanAddr);
+  const t1 = Date.now();
+  let released: number | undefined;
+  while (Date.now() - t1 < 15_000 && released === undefined) {
+    const g = await C.call<Array<{ overflow?: boolean }>>('steer.groups');
+    if (g[0]?.overflow === false) released = Date.now() - t1;
+    else await sleep(100);
+  }
+  t.comment(`secondary released ${released} ms after the load fell`);
+  t.ok(released !== undefined, 'released');
+  await sleep(1000);
+  const after = await split(2000);
+  t.comment(`light again: ${JSON.stringify(after)}`);
+  t.ok(after.wlan > 0 && after.cell <= 0.02 * (after.cell + after.wlan), 'light load: WLAN only again');
+  await C.call('bulk.stop');
+});
