@@ -285,3 +285,16 @@ t.test('EINVAL on a connection that accepted flags before is a gone subflow, not
   t.equal(c.stats().unsupported, 0);
   t.ok(c.stats().commandFailures >= 4, 'retried each tick');
 });
+
+t.test('the policy function is asked once per connection per tick', async (t) => {
+  const ss = new FakeSessions();
+  const be = new FakeBackend();
+  ss.list = [1, 2, 3].map((k) => session(k, [sf(k, CELL, 1000 + k), sf(k, WLAN, 2000 + k)]));
+  let asked = 0;
+  const c = new SteeringController({ sessions: ss, backend: be, policy: () => (asked++, { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 } }) });
+  await c.tick();
+  c.groups();
+  t.equal(asked, 3);
+  await c.tick();
+  t.equal(asked, 6, 'asked again on the next tick (a changed policy takes effect)');
+});

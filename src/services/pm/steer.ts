@@ -376,6 +376,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   readonly #conns = new Map<number, Conn>();
   readonly #last = new Map<string, number>();
   readonly #down = new Set<string>();
+  readonly #policies = new Map<number, SteerPolicy | undefined>();
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
@@ -415,6 +416,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   readonly #onSession = (e: { type: 'opened' | 'established' | 'closed'; token: number }): void => {
     if (e.type !== 'closed') return;
     this.#conns.delete(e.token);
+    this.#policies.delete(e.token);
   };
 
   readonly #onPath = (e: PathEvent): void => {
@@ -465,7 +467,15 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     return sf.access === 'cellular' || sf.access === 'wlan' ? sf.access : undefined;
   }
 
+  /** The policy of a connection, asked once per tick (the policy function may query the store). */
   #policy(sess: SessionView): SteerPolicy | undefined {
+    if (this.#policies.has(sess.token)) return this.#policies.get(sess.token);
+    const p = this.#askPolicy(sess);
+    this.#policies.set(sess.token, p);
+    return p;
+  }
+
+  #askPolicy(sess: SessionView): SteerPolicy | undefined {
     let p: SteerPolicy | undefined;
     try {
       p = this.#o.policy(sess);
@@ -683,6 +693,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
 
   async #tick(): Promise<void> {
     this.#s.ticks++;
+    this.#policies.clear();
     const now = this.#now();
     const sessions = this.#o.sessions.sessions();
     const byToken = new Map(sessions.map((s) => [s.token, s]));
