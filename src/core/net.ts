@@ -71,6 +71,17 @@ export function prefixContains(prefix: Prefix, address: string): boolean {
   return (v & mask) === prefix.value;
 }
 
+/** How many leading bits two addresses of the same family share (-1: different families or not addresses). */
+export function commonPrefixBits(a: string, b: string): number {
+  const x = unmapV4(a);
+  const y = unmapV4(b);
+  const fam = net.isIP(x);
+  if (fam === 0 || fam !== net.isIP(y)) return -1;
+  const max = fam === 4 ? 32 : 128;
+  const diff = fam === 4 ? v4ToBigInt(x) ^ v4ToBigInt(y) : v6ToBigInt(x) ^ v6ToBigInt(y);
+  return diff === 0n ? max : max - diff.toString(2).length;
+}
+
 /** Longest-prefix match over a list of (prefix, value). */
 export function longestMatch<T>(table: ReadonlyArray<{ prefix: Prefix; value: T }>, address: string): T | undefined {
   let best: { prefix: Prefix; value: T } | undefined;

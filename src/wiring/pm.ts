@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
+import { commonPrefixBits } from '../core/net.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
@@ -102,16 +103,32 @@ export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan
 /**
  * Userspace PM: the subflows of the box's own connections (to a concentrator, an M-server): one
  * from each other uplink address of the connection's family, to the address the peer announced
- * if it announced one (a concentrator refusing joins to its shared address), else to the
- * connection's remote address.
+ * nearest to it if it announced any (a concentrator refusing joins to its shared address), else
+ * to the connection's remote address.
  */
 export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess, up) => {
   if (sess.serverSide) return [];
   const v6 = sess.daddr.includes(':');
-  const ann = Object.entries(sess.announced).find(([, a]) => a.includes(':') === v6);
-  const remote = ann === undefined ? undefined : { address: ann[1], port: sess.announcedPorts[Number(ann[0])] ?? sess.dport };
+  const announced = Object.entries(sess.announced)
+    .filter(([, a]) => a.includes(':') === v6)
+    .map(([id, address]) => ({ address, port: sess.announcedPorts[Number(id)] ?? sess.dport }));
+  // Each local address joins the announced address nearest to it (most leading bits in common:
+  // the peer's address on the same access network), else the connection's remote address.
+  const nearest = (local: string): { address: string; port: number } | undefined =>
+    announced.reduce<{ r: { address: string; port: number } | undefined; bits: number }>(
+      (best, r) => {
+        const bits = commonPrefixBits(local, r.address);
+        return bits > best.bits ? { r, bits } : best;
+      },
+      { r: undefined, bits: -1 },
+    ).r;
   return up.flatMap((p) =>
-    p.addresses.filter((a) => a.includes(':') === v6 && a !== sess.saddr).map((address) => ({ path: p, address, ...(remote === undefined ? {} : { remote }) })),
+    p.addresses
+      .filter((a) => a.includes(':') === v6 && a !== sess.saddr)
+      .map((address) => {
+        const remote = nearest(address);
+        return { path: p, address, ...(remote === undefined ? {} : { remote }) };
+      }),
   );
 };
 

@@ -27,7 +27,22 @@ t.test('userspace PM: the box\'s own connections get one subflow per other uplin
     [['10.22.0.2', { address: '10.22.0.1', port: 5125 }]],
     'to the address (and port) the peer announced, of the same family',
   );
+  t.same(
+    planSubflows(sess({ saddr: '10.20.0.9', announced: { 1: '10.21.0.1', 2: '10.22.0.1' }, announcedPorts: { 1: 5125, 2: 5125 } }), up).map((w) => [w.address, w.remote?.address]),
+    [['10.21.0.2', '10.21.0.1'], ['10.22.0.2', '10.22.0.1']],
+    'each local address joins the announced address on its own access network',
+  );
   t.same(planSubflows(sess({ announced: { 1: '10.22.0.1' } }), up)[0]?.remote, { address: '10.22.0.1', port: 5124 }, 'announced without a port: the connection\'s port');
   t.same(planSubflows(sess({ family: 6, saddr: 'fd00:21::2', daddr: 'fd00:20::1' }), up).map((w) => w.address), ['fd00:22::2'], 'IPv6 connection: IPv6 addresses');
   t.same(planSubflows(sess({ serverSide: true }), up), [], 'connections the box accepted: the peer makes its subflows');
+});
+
+t.test('common prefix bits', async (t) => {
+  const { commonPrefixBits } = await import('../../src/core/net.js');
+  t.equal(commonPrefixBits('10.21.0.2', '10.21.0.1'), 30);
+  t.equal(commonPrefixBits('10.21.0.2', '10.21.0.2'), 32);
+  t.equal(commonPrefixBits('::ffff:10.0.0.1', '10.0.0.1'), 32, 'IPv4-mapped');
+  t.equal(commonPrefixBits('fd00:21::2', 'fd00:22::1'), 30);
+  t.equal(commonPrefixBits('10.0.0.1', 'fd00::1'), -1);
+  t.equal(commonPrefixBits('nonsense', '10.0.0.1'), -1);
 });
