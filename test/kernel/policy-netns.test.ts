@@ -32,7 +32,11 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
     await mue.mptcpEndpoint(`10.${n}.2.2`, 'wap0', ['subflow']);
     await mue.mptcpLimits(4, 4);
     await srv.ip('-4', 'route', 'replace', 'default', 'via', `10.${n}.3.1`);
-    if (mode === 'userspace') await cell.sysctl('net.mptcp.path_manager', 'userspace');
+    if (mode === 'userspace') {
+      // as systemd/60-duocell.conf sets them on the box
+      await cell.sysctl('net.mptcp.path_manager', 'userspace');
+      await cell.sysctl('net.ipv4.tcp_notsent_lowat', 16384);
+    }
 
     const server = startPeerServerIn(srv, '0.0.0.0', 8000, false);
     await server.ready;
@@ -143,6 +147,39 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
       t.ok(wlan > 1 * MiB, `the allowed WLAN subflow carried data (${(wlan / MiB).toFixed(1)} MiB)`);
       t.equal((await api<PathManagerView>('pm')).stats.subflowsRefused[`origin 10.${n}.2.2 outside allowed networks`], after, 'nothing more refused');
     });
+
+    if (mode === 'userspace') {
+      t.test('ratio 30:70 in the running cell: 20 downloads converge on the subscriber\'s split', async (t) => {
+        await cli('policy', 'set', 'r3070', '--mode', 'ratio', '--ratio', '30:70', '--max-subflows', '2', '--networks', `10.${n}.1.0/24,10.${n}.2.0/24`);
+        await cli('subscribers', 'set', 'alice', '--policy', 'r3070');
+        const started = Date.now();
+        // each also uploads a little: a client that half-closes at once gets no join from its
+        // in-kernel path manager (it makes subflows only while the connection is established)
+        const transfers = Array.from({ length: 20 }, () => peerClient(mue, `10.${n}.1.1`, 9000, 2 * MiB, 6 * MiB, { mptcp: true, timeoutMs: 120_000 }));
+        type Group = NonNullable<PathManagerView['steering']>['groups'][number];
+        const samples: Array<{ at: number; g: Group }> = [];
+        while (Date.now() - started < 14_000) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const g = (await api<PathManagerView>('pm')).steering?.groups.find((x) => x.group === 'alice');
+          if (g !== undefined) samples.push({ at: (Date.now() - started) / 1000, g });
+        }
+        const rs = await Promise.all(transfers);
+        t.equal(rs.filter((r) => r.error === undefined && r.received === 6 * MiB).length, 20, 'all 20 downloads complete and intact');
+        t.comment(samples.map((x) => `${x.at.toFixed(1)} s: share ${x.g.share?.toFixed(1) ?? '-'} % level ${x.g.level} ${JSON.stringify(x.g.placements)}`).join('\n'));
+        const late = samples.filter((x) => x.at >= 8 && x.g.share !== undefined).map((x) => x.g.share!);
+        t.ok(late.length >= 3, 'the group is measured');
+        const mean = late.reduce((a, b) => a + b, 0) / Math.max(1, late.length);
+        t.ok(Math.abs(mean - 30) <= 6, `cellular share after 8 s: ${mean.toFixed(1)} % (target 30, unsteered about 40)`);
+        t.ok(samples.some((x) => (x.g.placements.wlan ?? 0) > 0), 'connections were moved to WLAN only');
+        const steer = (await api<PathManagerView>('pm')).steering;
+        t.ok((steer?.stats.commands ?? 0) > 0, `backup flags set (${steer?.stats.commands} commands)`);
+        // received split, from the UE's own counters over whole transfers (includes the first seconds)
+        const bytes = { cellular: 0, wlan: 0 };
+        for (const r of rs) for (const f of r.subflows ?? []) bytes[f.local.startsWith(`10.${n}.1.`) ? 'cellular' : 'wlan'] += f.bytesReceived;
+        t.comment(`whole-transfer split at the UE: cellular ${((100 * bytes.cellular) / (bytes.cellular + bytes.wlan)).toFixed(1)} %`);
+        await cli('subscribers', 'set', 'alice', '--policy', 'two');
+      });
+    }
 
     t.test('the CLI shows the subflows and the refusals', async (t) => {
       const { stdout } = await run(process.execPath, [BIN, 'subflows', '--state-dir', stateDir]);
