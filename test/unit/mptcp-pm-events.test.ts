@@ -71,3 +71,14 @@ t.test('missing required attributes and unknown types are DC_MPTCP_PM_EVENT_INVA
   wrongFam.writeUInt16LE(7, 4 + 8 + 4);
   t.throws(() => parseEvent(wrongFam), { code: 'DC_MPTCP_PM_EVENT_INVALID' });
 });
+
+t.test('event flags: bit 0 the peer denies joins to its initial address (C flag), bit 1 server side', async (t) => {
+  const server = EVENTS.find((e) => e.name === 'created (server, IPv4)')!;
+  // without the deprecated MPTCP_ATTR_SERVER_SIDE the flags alone tell the side
+  const noAttr = server.hex.replace('05 00 12 00 01 00 00 00', '');
+  t.match(parseEvent(bytes(noAttr)), { type: 'created', serverSide: true, flags: 2 }, 'flags 0x2: server side');
+  // a client whose server set the C flag (seen here from a duocell concentrator: `flags=1`)
+  const client = EVENTS.find((e) => e.name === 'created (client, IPv4)')!;
+  const denied = client.hex.replace('01 01 00 00', '01 01 00 00 06 00 0d 00 01 00 00 00');
+  t.match(parseEvent(bytes(denied)), { type: 'created', serverSide: false, flags: 1 }, 'flags 0x1: client side, joins to the initial address denied');
+});

@@ -91,7 +91,8 @@ export const EvAttr = {
 } as const;
 
 /** MPTCP_PM_EV_FLAG_* carried in MPTCP_ATTR_FLAGS of connection events (6.x). */
-export const EventFlag = { serverSide: 1 << 0, denyJoinId0: 1 << 1 } as const;
+/** MPTCP_ATTR_FLAGS of created/established events (uapi MPTCP_PM_EV_FLAG_*): bit 0 the peer denies joins to its initial address (the C flag), bit 1 server side. */
+export const EventFlag = { denyJoinId0: 1 << 0, serverSide: 1 << 1 } as const;
 
 const EV_ATTR_NAMES: Record<number, string> = Object.fromEntries(Object.entries(EvAttr).map(([k, v]) => [v, `MPTCP_ATTR_${k}`]));
 const ADDR_ATTR_NAMES: Record<number, string> = Object.fromEntries(Object.entries(AddrAttr).map(([k, v]) => [v, `MPTCP_PM_ADDR_ATTR_${k}`]));
