@@ -216,3 +216,38 @@ t.test('userspace PM: admission destroys refused subflows; planning opens subflo
   t.ok(st.lastEnforceMs !== undefined);
   svc.stop();
 });
+
+t.test('userspace PM: a peer with the C flag is joined only on what it announces, one create per address at a time', async (t) => {
+  const pm = new FakePm() as FakePm & { created: string[] };
+  pm.created = [];
+  (pm as unknown as PmBackend).subflowCreate = async (token, l, r) => {
+    pm.created.push(`${token} ${l.address} ${r.address}:${r.port}`);
+  };
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.21.0.2'], 'up', 5), view('wifi', 'wlan', ['10.22.0.2'], 'up', 6)];
+  const svc = new PmService({
+    pm, paths, manageEndpoints: false,
+    planSubflows: (s, up) => {
+      const ann = Object.values(s.announced).at(-1);
+      return up.flatMap((p) => p.addresses.filter((a) => a !== s.saddr).map((address) => ({ path: p, address, ...(ann === undefined ? {} : { remote: { address: ann, port: 5125 } }) })));
+    },
+  });
+  await svc.start();
+  const conn = { token: 4, saddr: '10.21.0.2', daddr: '10.20.0.1', sport: 4000, dport: 5124, family: 4 as const, flags: 1 };
+  pm.emit('event', { type: 'created', ...conn });
+  pm.emit('event', { type: 'established', ...conn });
+  await settle();
+  t.equal(svc.session(4)?.denyJoinInitial, true, 'the C flag is seen');
+  t.same(pm.created, [], 'no join towards the initial address and port');
+  pm.emit('event', { type: 'announced', token: 4, remId: 2, daddr: '10.22.0.1', dport: 5125 });
+  await settle();
+  pm.emit('event', { type: 'announced', token: 4, remId: 1, daddr: '10.21.0.1', dport: 5125 });
+  await settle();
+  t.same(pm.created, ['4 10.22.0.2 10.22.0.1:5125'], 'one join to the announced address; none again while it is in flight');
+  t.same(svc.session(4)?.announcedPorts, { 1: 5125, 2: 5125 });
+  pm.emit('event', { type: 'sub_closed', token: 4, saddr: '10.22.0.2', daddr: '10.22.0.1', sport: 4001, dport: 5125, locId: 1, remId: 2, error: 111 });
+  pm.emit('event', { type: 'announced', token: 4, remId: 3, daddr: '10.22.0.9', dport: 5125 });
+  await settle();
+  t.equal(pm.created.length, 2, 'after the attempt failed, a new announcement gets a new join');
+  svc.stop();
+});

@@ -43,6 +43,8 @@ export interface PmEvent {
   readonly backup?: boolean;
   readonly error?: number;
   readonly serverSide?: boolean;
+  /** created/established: MPTCP_ATTR_FLAGS (bit 0: the peer refuses joins to its initial address). */
+  readonly flags?: number;
   readonly family?: 4 | 6;
 }
 
@@ -119,6 +121,8 @@ export interface SessionView {
   readonly sport: number;
   readonly dport: number;
   readonly serverSide: boolean;
+  /** The peer set the C flag: no join to its initial address and port (join what it announces). */
+  readonly denyJoinInitial: boolean;
   readonly state: 'created' | 'established';
   readonly since: string;
   readonly subflows: readonly SubflowView[];
@@ -191,7 +195,10 @@ interface Session {
   sport: number;
   dport: number;
   serverSide: boolean;
+  denyJoinInitial: boolean;
   state: 'created' | 'established';
+  /** Local addresses a userspace subflow create is in flight from. */
+  creating: Set<string>;
   since: string;
   subflows: Map<string, SubflowView>;
   announced: Record<number, string>;
@@ -380,7 +387,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           }
           sess = {
             token, family: e.family ?? 4, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0,
-            serverSide: e.serverSide === true, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {},
+            serverSide: e.serverSide === true, denyJoinInitial: ((e.flags ?? 0) & 1) !== 0, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {}, creating: new Set(),
           };
           this.#sessions.set(token, sess);
           const first: SubflowView = {
@@ -434,6 +441,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         if (sess === undefined) return; // a connection from before we subscribed
         const key = sfKey(e);
         const prev = sess.subflows.get(key);
+        if (e.type !== 'sub_priority') sess.creating.delete(e.saddr);
         const base: SubflowView = {
           token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: e.locId ?? 0, remId: e.remId ?? 0,
           ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
@@ -463,7 +471,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
   }
 
   #view(sess: Session): SessionView {
-    return { ...sess, subflows: [...sess.subflows.values()], announced: { ...sess.announced }, announcedPorts: { ...sess.announcedPorts } };
+    const { creating: _inFlight, ...view } = sess;
+    return { ...view, subflows: [...sess.subflows.values()], announced: { ...sess.announced }, announcedPorts: { ...sess.announcedPorts } };
   }
 
   /** Ask the policy whether a new subflow may stay; destroy it at once if not. */
@@ -510,17 +519,26 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     }
     const taken = new Set([...this.#owned.values()]);
     for (const w of wanted) {
-      if ([...sess.subflows.values()].some((f) => f.state === 'established' && f.saddr === w.address)) continue;
+      if (sess.creating.has(w.address) || [...sess.subflows.values()].some((f) => f.state === 'established' && f.saddr === w.address)) continue;
+      const remote = w.remote ?? { address: sess.daddr, port: sess.dport };
+      // the peer refuses joins to its initial address and port: wait for what it announces
+      if (sess.denyJoinInitial && remote.address === sess.daddr && remote.port === sess.dport) continue;
       let id = this.#owned.get(w.address);
       if (id === undefined) {
         id = this.#allocId(w.address, taken);
         this.#owned.set(w.address, id);
       }
-      create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, w.remote ?? { address: sess.daddr, port: sess.dport })
+      sess.creating.add(w.address);
+      create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, remote)
         .then(() => {
           this.#stats.subflowsCreated++;
         })
-        .catch((e: unknown) => log.warn({ err: e, token, from: w.address }, 'userspace subflow create failed'));
+        // in flight until the kernel reports the subflow (or for 5 s): no second create meanwhile
+        .then(() => void setTimeout(() => sess.creating.delete(w.address), 5000).unref())
+        .catch((e: unknown) => {
+          sess.creating.delete(w.address);
+          log.warn({ err: e, token, from: w.address }, 'userspace subflow create failed');
+        });
     }
   }
 
