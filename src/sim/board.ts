@@ -57,7 +57,13 @@ export const SIM_ADDR = {
 const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':') ? `${x}/64` : `${x}/24`));
 
 /** Build the sim's namespaces and links. Also used by tests with their own prefix. */
-export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { modem?: boolean } = {}): Promise<SimLayout> {
+/**
+ * `pathManager`: the cell's MPTCP path manager. `userspace` is what the box's sysctl drop-in
+ * sets (duocell makes the cell's own subflows and steers per connection; `duocell sim up` uses
+ * it); the default `kernel` (the in-kernel PM with the WLAN `subflow` endpoint) is for tests
+ * whose cell is not duocell run.
+ */
+export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { modem?: boolean; pathManager?: 'kernel' | 'userspace' } = {}): Promise<SimLayout> {
   const topo = new Topology(prefix);
   try {
     const mue = await topo.host('mue');
@@ -105,6 +111,11 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { m
     }
     await mue.mptcpLimits(4, 4);
     await cell.mptcpLimits(4, 4);
+    if (opts.pathManager === 'userspace') {
+      // as systemd/60-duocell.conf does on the box
+      await cell.sysctl('net.mptcp.pm_type', 1);
+      await cell.sysctl('net.ipv4.tcp_notsent_lowat', 16384);
+    }
     await conc.mptcpLimits(4, 4);
     await srv.mptcpLimits(4, 4);
     return { topo, mue, cell, conc, srv, lan };

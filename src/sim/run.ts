@@ -34,7 +34,7 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
     log.info('sim already up: taking it down first');
     await simDown();
   }
-  const sim = await buildSim(SIM_PREFIX, undefined, { modem: true });
+  const sim = await buildSim(SIM_PREFIX, undefined, { modem: true, pathManager: 'userspace' });
   await addMgmtLink(sim.cell);
   // The modem simulator (root namespace: ptys are files; it drives dc-cell's wwan0).
   spawnInNs('', 'modem', [node(), path.join(projectRoot(), 'dist/src/sim/modem-host.js')]);
