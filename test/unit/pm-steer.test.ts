@@ -155,7 +155,7 @@ const sf = (token: number, saddr: string, sport: number, state: 'established' | 
   token, saddr, sport, daddr: '192.0.2.1', dport: 443, locId: 0, remId: 0, access: saddr === CELL ? 'cellular' : 'wlan', backup: false, state, since: '',
 });
 const session = (token: number, subflows: SubflowView[]): SessionView => ({
-  token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
+  token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, denyJoinInitial: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
 });
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 

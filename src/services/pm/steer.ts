@@ -3,7 +3,7 @@ import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import type { SteeringMode } from '../../store/types.js';
 import type { PathEvent, PathView } from '../paths/types.js';
-import type { SessionView, SubflowView } from './service.js';
+import type { SessionView, SubflowCountersLike, SubflowView } from './service.js';
 
 /**
  * Steering: a subscriber's steering mode realised per connection with the one lever the kernel
@@ -67,19 +67,12 @@ export interface SteerPolicy {
   readonly group?: string;
 }
 
-/** Per-subflow counters (drivers/netlink SockDiag.subflows() satisfies this). */
-export interface SteerCounters {
-  readonly token?: number;
-  readonly saddr: string;
-  readonly sport: number;
-  readonly daddr: string;
-  readonly dport: number;
-  readonly bytesSent: number;
-  readonly bytesAcked?: number;
-  readonly bytesReceived: number;
+/** Per-subflow counters (drivers/netlink SockDiag.subflows() satisfies this): the pm service's, plus bytes acked and the minimum RTT. */
+export type SteerCounters = Omit<SubflowCountersLike, 'rttMs'> & {
   readonly rttMs?: number;
+  readonly bytesAcked?: number;
   readonly minRttMs?: number;
-}
+};
 
 /** drivers/netlink MptcpPm satisfies this. */
 export interface SteerBackend {
