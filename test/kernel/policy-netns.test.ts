@@ -169,7 +169,7 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
         const late = samples.filter((x) => x.at >= 8 && x.g.share !== undefined).map((x) => x.g.share!);
         t.ok(late.length >= 3, 'the group is measured');
         const mean = late.reduce((a, b) => a + b, 0) / Math.max(1, late.length);
-        t.ok(Math.abs(mean - 30) <= 6, `cellular share after 8 s: ${mean.toFixed(1)} % (target 30, unsteered about 40)`);
+        t.ok(Math.abs(mean - 30) <= 7, `cellular share after 8 s: ${mean.toFixed(1)} % (target 30, unsteered about 40)`);
         t.ok(samples.some((x) => (x.g.placements.wlan ?? 0) > 0), 'connections were moved to WLAN only');
         const steer = (await api<PathManagerView>('pm')).steering;
         t.ok((steer?.stats.commands ?? 0) > 0, `backup flags set (${steer?.stats.commands} commands)`);
