@@ -14,6 +14,7 @@ import type { Store } from '../store/index.js';
 import type { EffectivePolicy, PolicySpec } from '../store/types.js';
 import { accessLabeler } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
+import { storedExtra } from './policy.js';
 
 /**
  * The path manager in the running appliance: the pm service over the kernel's mptcp_pm family,
@@ -63,6 +64,8 @@ export interface PmPolicyInput extends PolicySource {
   onChange(fn: () => void): () => void;
   /** The grant and client of the proxy session whose upstream MPTCP connection has this token. */
   ownConnection?: (token: number) => { grant?: Grant; client: string } | undefined;
+  /** The access a policy prefers (active-standby's active one, priority's first), if it says. */
+  preferredOf?: (policy: string) => 'cellular' | 'wlan' | undefined;
 }
 
 /**
@@ -72,16 +75,9 @@ export interface PmPolicyInput extends PolicySource {
  * decides, as on any MPTCP host, until the operator sets a mode.
  */
 export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: SessionView) => SteerPolicy | undefined {
-  const explicit = new Map<string, boolean>();
+  const explicit = cached((name: string) => (src.getPolicy(name)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null);
   src.onChange(() => explicit.clear());
-  const chosen = (p: EffectivePolicy | Grant): boolean => {
-    let v = explicit.get(p.policy);
-    if (v === undefined) {
-      v = (src.getPolicy(p.policy)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null;
-      explicit.set(p.policy, v);
-    }
-    return v;
-  };
+  const chosen = (p: EffectivePolicy | Grant): boolean => explicit.get(p.policy);
   return (sess) => {
     let g: Grant | undefined;
     let group: string;
@@ -96,7 +92,7 @@ export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan
       g = own.grant;
       group = g.subscriber ?? own.client;
     }
-    return { mode: g.steeringMode, ratio: g.ratio, preferred, group };
+    return { mode: g.steeringMode, ratio: g.ratio, preferred: src.preferredOf?.(g.policy) ?? preferred, group };
   };
 }
 
@@ -209,8 +205,30 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   };
 }
 
+/**
+ * Memoise a per-policy-name lookup for `ttlMs`: the store's own index follows commits by other
+ * processes (the CLI) within 250 ms, and these settings reads should not hit SQLite per subflow.
+ */
+export function cached<T>(read: (name: string) => T, ttlMs = 1000, now: () => number = Date.now): { get(name: string): T; clear(): void } {
+  const m = new Map<string, { v: T; at: number }>();
+  return {
+    get(name) {
+      const hit = m.get(name);
+      const t = now();
+      if (hit !== undefined && t - hit.at < ttlMs) return hit.v;
+      if (m.size > 4096) m.clear();
+      const v = read(name);
+      m.set(name, { v, at: t });
+      return v;
+    },
+    clear: () => m.clear(),
+  };
+}
+
 /** The pm's policy input from the store, with the engine telling whose traffic each upstream token carries. */
 export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput {
+  const extra = cached((p: string) => storedExtra(store, p));
+  store.onChange(() => extra.clear());
   const owners = new Map<number, { grant?: Grant; client: string }>();
   engine.on('session', (v) => {
     const t = v.tokens?.server;
@@ -227,5 +245,7 @@ export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput 
     getPolicy: (n) => store.getPolicy(n),
     onChange: (f) => store.onChange(f),
     ownConnection: (t) => owners.get(t),
+    allowedAccess: (p) => extra.get(p)?.allowedAccess,
+    preferredOf: (p) => extra.get(p)?.primary,
   };
 }

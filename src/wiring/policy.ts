@@ -17,16 +17,22 @@ interface Extra {
   primary: AccessType;
 }
 
-function readExtra(store: Store, policy: string): Extra {
+/** What the page stored beside a policy (allowed access types, preferred access), if anything. */
+export function storedExtra(store: Pick<Store, 'getSetting'>, policy: string): Extra | undefined {
   const raw = store.getSetting(`policy-extra.${policy}`);
-  if (raw !== undefined) {
-    try {
-      return JSON.parse(raw) as Extra;
-    } catch {
-      /* fall through to defaults */
-    }
+  if (raw === undefined) return undefined;
+  try {
+    const x = JSON.parse(raw) as Partial<Extra>;
+    const okAccess = (a: unknown): a is AccessType => a === 'cellular' || a === 'wlan';
+    if (!Array.isArray(x.allowedAccess) || !x.allowedAccess.every(okAccess) || !okAccess(x.primary)) return undefined;
+    return { allowedAccess: x.allowedAccess, primary: x.primary };
+  } catch {
+    return undefined;
   }
-  return { allowedAccess: ['cellular', 'wlan'], primary: 'wlan' };
+}
+
+function readExtra(store: Store, policy: string): Extra {
+  return storedExtra(store, policy) ?? { allowedAccess: ['cellular', 'wlan'], primary: 'wlan' };
 }
 
 function toWeb(store: Store, name: string): WebPolicy {

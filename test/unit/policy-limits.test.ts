@@ -102,4 +102,8 @@ t.test('subflow policy: limit per M-session and allowed networks (origin authent
   t.equal(admit({ serverSide: true, daddr: '10.11.0.2', subflows: est(2) }, { daddr: 'fd00:12::2' }), true, 'IPv6 allowed prefix');
   t.equal(admit({ serverSide: false, daddr: '10.11.0.9', subflows: est(5) }, { daddr: '203.0.113.1' }), true, 'the box\'s own connections are not judged');
   t.equal(admit({ serverSide: true, daddr: '192.0.2.1', subflows: est(3) }, { daddr: '203.0.113.1' }), true, 'default policy: any network, 8 subflows');
+  const byAccess = subflowPolicy({ resolvePolicy: (a) => s.resolvePolicy(a), allowedAccess: (p) => (p === 'home' ? ['cellular'] : undefined) });
+  t.equal(byAccess({ serverSide: true, daddr: '10.11.0.2', subflows: est(2) }, { daddr: '10.12.0.2', access: 'wlan' }), 'access wlan not allowed', 'the page\'s allowed access types');
+  t.equal(byAccess({ serverSide: true, daddr: '10.11.0.2', subflows: est(2) }, { daddr: '10.11.0.3', access: 'cellular' }), true);
+  t.equal(byAccess({ serverSide: true, daddr: '10.11.0.9', subflows: est(1) }, { daddr: '10.12.0.9', access: 'wlan' }), true, 'a policy without the setting: any access');
 });

@@ -46,3 +46,36 @@ t.test('common prefix bits', async (t) => {
   t.equal(commonPrefixBits('10.0.0.1', 'fd00::1'), -1);
   t.equal(commonPrefixBits('nonsense', '10.0.0.1'), -1);
 });
+
+t.test('steering policy: UE policy for accepted connections, the proxied client\'s for the box\'s own; only chosen modes; the page\'s preferred access', async (t) => {
+  const { steeringPolicy, cached } = await import('../../src/wiring/pm.js');
+  const policies: Record<string, { steeringMode?: 'ratio' | 'active-standby' }> = { default: {}, steer: { steeringMode: 'active-standby' } };
+  const eff = (policy: string, subscriber: string | null) =>
+    ({ subscriber, matched: null, policy, maxSessionsPerUe: 9, maxSubflowsPerSession: 8, maxSessionsPerNServer: 9, allowedNetworks: [], steeringMode: policies[policy]?.steeringMode ?? 'ratio', ratio: { cellular: 50, wlan: 50 }, interceptPorts: [] });
+  const src = {
+    resolvePolicy: (a: string) => (a === '10.11.0.2' ? eff('steer', 'alice') : eff('default', null)),
+    nserverLimit: () => 9,
+    getPolicy: (n: string) => (policies[n] === undefined ? undefined : { name: n, ...policies[n] }),
+    onChange: () => () => undefined,
+    ownConnection: (tok: number) => (tok === 7 ? { client: '10.13.0.2', grant: { ...eff('steer', null) } } : undefined),
+    preferredOf: (p: string) => (p === 'steer' ? ('cellular' as const) : undefined),
+  };
+  const f = steeringPolicy(src, 'wlan');
+  const sess = (o: Partial<SessionView>): SessionView => ({ token: 1, serverSide: true, daddr: '10.11.0.2', ...o }) as SessionView;
+  t.same(f(sess({})), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'alice' }, 'a UE\'s own connection: its policy, grouped by subscriber');
+  t.equal(f(sess({ daddr: '192.0.2.9' })), undefined, 'a policy that chose no mode is not steered');
+  t.same(f(sess({ serverSide: false, token: 7 })), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: '10.13.0.2' }, 'the box\'s own connection: the proxied client\'s grant');
+  t.equal(f(sess({ serverSide: false, token: 8 })), undefined, 'an own connection no session claims');
+  let n = 0;
+  let now = 0;
+  const c = cached(() => ++n, 1000, () => now);
+  c.get('a');
+  c.get('a');
+  t.equal(n, 1, 'cached');
+  now = 1500;
+  c.get('a');
+  t.equal(n, 2, 'read again after the TTL');
+  c.clear();
+  c.get('a');
+  t.equal(n, 3, 'and after clear()');
+});

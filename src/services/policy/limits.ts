@@ -25,6 +25,8 @@ export interface PolicySource {
   nserverLimit(address: string): number;
   /** The policy of a subscriber known by name (authenticated by a cookie or a SOCKS password). */
   resolveSubscriber?(name: string): EffectivePolicy | undefined;
+  /** Access types (cellular, wlan) a policy lets subflows join from; undefined: any. */
+  allowedAccess?(policy: string): readonly string[] | undefined;
 }
 
 export function grantOf(p: EffectivePolicy, nserverMax?: number): Grant {
@@ -116,12 +118,13 @@ export interface SubflowCheckSession {
 /**
  * Subflow admission for the pm service: on connections the box accepted (the peer is a UE, a
  * cell, …), a join is refused when the connection already has its subscriber's maximum of
- * subflows, or when it comes from outside the subscriber's allowed networks (origin
+ * subflows, when it comes over an access type the policy does not allow (the page's allowed
+ * access: cellular, WLAN), or when it comes from outside the subscriber's allowed networks (origin
  * authentication: a join from a third-party network is not the subscriber's, whatever its
  * token says). Connections the box opened itself are its own and not checked.
  * Returns true, or the reason (which the pm service logs with the source and counts).
  */
-export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy'>): (s: SubflowCheckSession, sf: { readonly daddr: string }) => true | string {
+export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy' | 'allowedAccess'>): (s: SubflowCheckSession, sf: { readonly daddr: string; readonly access?: string }) => true | string {
   const parsed = new WeakMap<readonly string[], Prefix[]>();
   const prefixes = (list: readonly string[]): Prefix[] => {
     let p = parsed.get(list);
@@ -137,6 +140,8 @@ export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy'>): (s: Sub
     const from = unmapV4(sf.daddr);
     const nets = prefixes(pol.allowedNetworks);
     if (pol.allowedNetworks.length > 0 && !nets.some((n) => prefixContains(n, from))) return `origin ${from} outside allowed networks`;
+    const access = src.allowedAccess?.(pol.policy);
+    if (access !== undefined && (sf.access === 'cellular' || sf.access === 'wlan') && !access.includes(sf.access)) return `access ${sf.access} not allowed`;
     const open = s.subflows.filter((f) => f.state === 'established').length;
     if (open > pol.maxSubflowsPerSession) return `subflow limit ${pol.maxSubflowsPerSession}`;
     return true;
