@@ -14,6 +14,7 @@ import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
+import { boardPolicyDefaults } from './wiring/policy.js';
 import { startControlSocket } from './web/control.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +61,7 @@ type Stopper = () => Promise<void> | void;
 export async function startAppliance(board: BoardProfile, opts: AppOptions): Promise<App> {
   const stops: Stopper[] = [];
   const startedAt = new Date();
-  const store = await Store.open({ dir: opts.stateDir });
+  const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
   stops.push(() => store.close());
   const steering = steeringFor(board);
   const limits = new SessionLimits(store);

@@ -1,5 +1,7 @@
 import { DuocellError } from '../core/errors.js';
+import type { BoardProfile } from '../core/board.js';
 import type { Store, PolicySpec as StorePolicy, SubscriberRecord } from '../store/index.js';
+import type { ResolvedDefaults } from '../store/types.js';
 import type { AccessType, PolicySpec as WebPolicy, PolicyView, SubscriberInput, SubscriberView, WebDeps } from '../web/deps.js';
 
 /**
@@ -140,4 +142,24 @@ export function storeBackedPolicy(store: Store): Pick<WebDeps, 'subscribers' | '
 function policyView(store: Store): PolicyView {
   const st = store.otaState();
   return { version: st.currentVersion > 0 ? st.currentVersion : null, updatedAt: new Date(st.appliedAt ?? Date.now()).toISOString(), defaults: toWeb(store, DEFAULT) };
+}
+
+/**
+ * The board profile's policy block, as the store's defaults below the `default` policy:
+ * `maxSubflows` → subflows per M-session, `pathRatio` (weights) → ratio in percent. On a
+ * concentrator every device behind a cell arrives as that one cell: its default per-UE session
+ * limit is the cell's, 65,536 (operators size it per cell with a policy).
+ */
+export function boardPolicyDefaults(board: Pick<BoardProfile, 'policy' | 'preset'>): Partial<ResolvedDefaults> {
+  const p = board.policy ?? {};
+  const out: { -readonly [K in keyof ResolvedDefaults]?: ResolvedDefaults[K] } = {};
+  if (typeof p.maxSubflows === 'number') out.maxSubflowsPerSession = p.maxSubflows;
+  const c = p.pathRatio?.cellular ?? 0;
+  const w = p.pathRatio?.wlan ?? 0;
+  if (p.pathRatio !== undefined && c + w > 0) {
+    const cellular = Math.round((100 * c) / (c + w));
+    out.ratio = { cellular, wlan: 100 - cellular };
+  }
+  if (board.preset === 'concentrator') out.maxSessionsPerUe = 65_536;
+  return out;
 }

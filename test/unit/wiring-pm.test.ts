@@ -79,3 +79,10 @@ t.test('steering policy: UE policy for accepted connections, the proxied client\
   c.get('a');
   t.equal(n, 3, 'and after clear()');
 });
+
+t.test('the board profile\'s policy block becomes the store\'s defaults', async (t) => {
+  const { boardPolicyDefaults } = await import('../../src/wiring/policy.js');
+  t.same(boardPolicyDefaults({ preset: 'cell', policy: { pathRatio: { cellular: 1, wlan: 3 }, maxSubflows: 4 } }), { maxSubflowsPerSession: 4, ratio: { cellular: 25, wlan: 75 } });
+  t.same(boardPolicyDefaults({ preset: 'cell', policy: { pathRatio: { cellular: 0, wlan: 0 } } }), {}, 'no weights: nothing');
+  t.same(boardPolicyDefaults({ preset: 'concentrator' }), { maxSessionsPerUe: 65_536 }, 'a concentrator counts a whole cell as one client');
+});
