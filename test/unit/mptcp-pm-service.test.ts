@@ -251,3 +251,39 @@ t.test('userspace PM: a peer with the C flag is joined only on what it announces
   t.equal(pm.created.length, 2, 'after the attempt failed, a new announcement gets a new join');
   svc.stop();
 });
+
+t.test('userspace PM: a refused join is planned again (another announced address), at most 3 times per pair', async (t) => {
+  const pm = new FakePm() as FakePm & { created: string[] };
+  pm.created = [];
+  (pm as unknown as PmBackend).subflowCreate = async (token, l, r) => {
+    pm.created.push(`${l.address}>${r.address}:${r.port}`);
+  };
+  const paths = new FakePaths();
+  paths.paths = [view('cell', 'cellular', ['10.21.0.2'], 'up', 5), view('wifi', 'wlan', ['10.22.0.2'], 'up', 6)];
+  const svc = new PmService({
+    pm, paths, manageEndpoints: false,
+    planSubflows: (s, up) => {
+      const ann = Object.values(s.announced).at(-1);
+      return up.flatMap((p) => p.addresses.filter((a) => a !== s.saddr).map((address) => ({ path: p, address, ...(ann === undefined ? {} : { remote: { address: ann, port: 5125 } }) })));
+    },
+  });
+  await svc.start();
+  // a kernel that does not report the C flag: the first join goes to the initial address
+  const conn = { token: 5, saddr: '10.21.0.2', daddr: '10.20.0.1', sport: 4000, dport: 5124, family: 4 as const };
+  pm.emit('event', { type: 'created', ...conn });
+  pm.emit('event', { type: 'established', ...conn });
+  await settle();
+  pm.emit('event', { type: 'announced', token: 5, remId: 2, daddr: '10.22.0.1', dport: 5125 });
+  await settle();
+  t.same(pm.created, ['10.22.0.2>10.20.0.1:5124'], 'the announcement arrives while the first join is in flight');
+  const refused = { token: 5, saddr: '10.22.0.2', daddr: '10.20.0.1', sport: 4001, dport: 5124, locId: 1, remId: 0, error: 104 };
+  pm.emit('event', { type: 'sub_closed', ...refused });
+  await settle();
+  t.same(pm.created, ['10.22.0.2>10.20.0.1:5124', '10.22.0.2>10.22.0.1:5125'], 'refused: joined again, on the announced address');
+  for (let i = 0; i < 4; i++) {
+    pm.emit('event', { type: 'sub_closed', token: 5, saddr: '10.22.0.2', daddr: '10.22.0.1', sport: 4002 + i, dport: 5125, locId: 1, remId: 2, error: 111 });
+    await settle();
+  }
+  t.equal(pm.created.filter((c) => c === '10.22.0.2>10.22.0.1:5125').length, 3, 'a pair the peer keeps refusing is given up after 3 tries');
+  svc.stop();
+});

@@ -197,8 +197,10 @@ interface Session {
   serverSide: boolean;
   denyJoinInitial: boolean;
   state: 'created' | 'established';
-  /** Local addresses a userspace subflow create is in flight from. */
-  creating: Set<string>;
+  /** Local address → the userspace subflow create in flight from it (one at a time). */
+  creating: Map<string, number>;
+  /** Creates tried per `local→remote:port`: a join the peer keeps refusing is given up after 3. */
+  attempts: Map<string, number>;
   since: string;
   subflows: Map<string, SubflowView>;
   announced: Record<number, string>;
@@ -387,7 +389,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           }
           sess = {
             token, family: e.family ?? 4, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0,
-            serverSide: e.serverSide === true, denyJoinInitial: ((e.flags ?? 0) & 1) !== 0, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {}, creating: new Set(),
+            serverSide: e.serverSide === true, denyJoinInitial: ((e.flags ?? 0) & 1) !== 0, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {}, creating: new Map(), attempts: new Map(),
           };
           this.#sessions.set(token, sess);
           const first: SubflowView = {
@@ -441,7 +443,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         if (sess === undefined) return; // a connection from before we subscribed
         const key = sfKey(e);
         const prev = sess.subflows.get(key);
-        if (e.type !== 'sub_priority') sess.creating.delete(e.saddr);
+        const wasCreating = e.type !== 'sub_priority' && sess.creating.delete(e.saddr);
         const base: SubflowView = {
           token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: e.locId ?? 0, remId: e.remId ?? 0,
           ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
@@ -462,6 +464,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           sess.subflows.set(key, closed);
           this.#trimClosed(sess);
           this.emit('subflow', { type: 'closed', subflow: closed });
+          // one of ours failed or closed: plan again (another announced address, or a retry)
+          if (!sess.serverSide && (wasCreating || prev?.state === 'established')) this.#plan(token);
         }
         return;
       }
@@ -471,7 +475,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
   }
 
   #view(sess: Session): SessionView {
-    const { creating: _inFlight, ...view } = sess;
+    const { creating: _inFlight, attempts: _tried, ...view } = sess;
     return { ...view, subflows: [...sess.subflows.values()], announced: { ...sess.announced }, announcedPorts: { ...sess.announcedPorts } };
   }
 
@@ -523,24 +527,35 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       const remote = w.remote ?? { address: sess.daddr, port: sess.dport };
       // the peer refuses joins to its initial address and port: wait for what it announces
       if (sess.denyJoinInitial && remote.address === sess.daddr && remote.port === sess.dport) continue;
+      const pair = `${w.address}>${remote.address}:${remote.port}`;
+      const tried = sess.attempts.get(pair) ?? 0;
+      if (tried >= 3) continue;
+      sess.attempts.set(pair, tried + 1);
       let id = this.#owned.get(w.address);
       if (id === undefined) {
         id = this.#allocId(w.address, taken);
         this.#owned.set(w.address, id);
       }
-      sess.creating.add(w.address);
+      const mark = ++this.#createSeq;
+      sess.creating.set(w.address, mark);
+      // this attempt's marker only: a newer create from the same address keeps its own
+      const done = (): boolean => sess.creating.get(w.address) === mark && sess.creating.delete(w.address);
       create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, remote)
         .then(() => {
           this.#stats.subflowsCreated++;
+          // in flight until the kernel reports the subflow (or for 5 s): no second create meanwhile
+          setTimeout(() => {
+            if (done() && this.#sessions.get(token) === sess) this.#plan(token);
+          }, 5000).unref();
         })
-        // in flight until the kernel reports the subflow (or for 5 s): no second create meanwhile
-        .then(() => void setTimeout(() => sess.creating.delete(w.address), 5000).unref())
         .catch((e: unknown) => {
-          sess.creating.delete(w.address);
+          done();
           log.warn({ err: e, token, from: w.address }, 'userspace subflow create failed');
         });
     }
   }
+
+  #createSeq = 0;
 
   #trimClosed(sess: Session): void {
     const keep = this.#o.keepClosed ?? 8;
