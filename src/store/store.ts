@@ -607,8 +607,16 @@ export class Store {
     });
   }
 
+  /** The operator's box-wide limit for N-server `addr` (the longest matching N-server limit), if any. */
+  nserverCap(addr: string): number | undefined {
+    const l = this.nserverLimit(addr, null);
+    return l ?? undefined;
+  }
+
   /** Maximum concurrent sessions to N-server `addr`: the longest matching limit, else the default policy's. */
-  nserverLimit(addr: string): number {
+  nserverLimit(addr: string): number;
+  nserverLimit(addr: string, fallback: null): number | null;
+  nserverLimit(addr: string, fallback?: null): number | null {
     this.fresh();
     if (this.nsIndex === undefined) {
       this.nsIndex = this.listNServerLimits()
@@ -617,7 +625,7 @@ export class Store {
     }
     const a = parseAddr(addr);
     if (a !== undefined) for (const e of this.nsIndex) if (prefixContains(e.p, a)) return e.max;
-    return this.defaultPolicy().maxSessionsPerNServer;
+    return fallback === null ? null : this.defaultPolicy().maxSessionsPerNServer;
   }
 
   // ---- candidate proxies -----------------------------------------------------------------

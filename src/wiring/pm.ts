@@ -241,7 +241,7 @@ export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput 
   return {
     resolvePolicy: (a) => store.resolvePolicy(a),
     resolveSubscriber: (n) => store.resolveSubscriber(n),
-    nserverLimit: (a) => store.nserverLimit(a),
+    nserverCap: (a) => store.nserverCap(a),
     getPolicy: (n) => store.getPolicy(n),
     onChange: (f) => store.onChange(f),
     ownConnection: (t) => owners.get(t),

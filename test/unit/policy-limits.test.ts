@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../src/store/index.js';
-import { SessionLimits, subflowPolicy } from '../../src/services/policy/limits.js';
+import { SessionLimits, canonicalHost, subflowPolicy } from '../../src/services/policy/limits.js';
 import { DuocellError } from '../../src/core/errors.js';
 import type { FrontInfo, FrontRequest } from '../../src/services/proxy/types.js';
 import { convertErrorFor } from '../../src/services/proxy/fronts/convert.js';
@@ -62,20 +62,39 @@ t.test('an authenticated client (cookie, SOCKS user) gets its subscriber\'s poli
   t.equal(s.resolveSubscriber('nobody'), undefined);
 });
 
-t.test('sessions per N-server: the store\'s N-server limit, else the policy\'s', async (t) => {
+t.test('sessions per N-server: a subscriber\'s own limit per server, the operator\'s N-server limit for all together', async (t) => {
   const s = await Store.open({ dir: path.join(tmp, 'b') });
   t.teardown(() => s.close());
   s.setNServerLimit({ prefix: '10.31.0.0/24', maxSessions: 1 }, 'cli');
   s.setPolicy({ name: 'default', maxSessionsPerNServer: 3 }, 'cli');
   const lim = new SessionLimits(s);
   const x = lim.admit(info('10.11.0.2'), req('10.31.0.2'));
-  t.equal(x.grant?.maxSessionsPerNServer, 1);
-  t.equal(refusedCode(() => lim.admit(info('10.11.0.3'), req('10.31.0.2'))), 'DC_POLICY_LIMIT', 'second to the limited server refused, from another UE too');
+  t.equal(x.grant?.maxSessionsPerNServer, 1, 'the grant tells the tighter of the two');
+  t.equal(refusedCode(() => lim.admit(info('10.11.0.3'), req('10.31.0.2'))), 'DC_POLICY_LIMIT', 'the N-server limit is box-wide: another UE is refused too');
   const ys = [0, 1, 2].map(() => lim.admit(info('10.11.0.4'), req('192.0.2.80')));
-  t.equal(refusedCode(() => lim.admit(info('10.11.0.5'), req('192.0.2.80'))), 'DC_POLICY_LIMIT', 'the default policy\'s per-N-server limit');
-  t.same(lim.counts().refused, { perUe: 0, perNServer: 2 });
-  for (const y of [x, ...ys]) y.release?.();
+  t.equal(refusedCode(() => lim.admit(info('10.11.0.4'), req('192.0.2.80'))), 'DC_POLICY_LIMIT', 'the policy\'s per-N-server limit, per subscriber');
+  const other = lim.admit(info('10.11.0.5'), req('192.0.2.80'));
+  t.ok(other.grant, 'another UE has its own count to that server');
+  t.equal(refusedCode(() => lim.admit(info('10.11.0.4'), req('::FFFF:192.0.2.80'))), 'DC_POLICY_LIMIT', 'another spelling of the same server is the same server');
+  t.same(lim.counts().refused, { perUe: 0, perNServer: 3 });
+  for (const y of [x, ...ys, other]) y.release?.();
   t.ok(lim.admit(info('10.11.0.3'), req('10.31.0.2')).grant);
+});
+
+t.test('addresses are counted in one canonical form; unknown IPv6 clients by /64', async (t) => {
+  t.equal(canonicalHost('::FFFF:10.31.0.2'), '10.31.0.2');
+  t.equal(canonicalHost('::ffff:a1f:2'), '10.31.0.2');
+  t.equal(canonicalHost('0:0::ffff:10.31.0.2'), '10.31.0.2');
+  t.equal(canonicalHost('2001:DB8:0:0::0001'), '2001:db8::1');
+  t.equal(canonicalHost('Example.COM'), 'example.com');
+  const s = await Store.open({ dir: path.join(tmp, 'e') });
+  t.teardown(() => s.close());
+  s.setPolicy({ name: 'default', maxSessionsPerUe: 2 }, 'cli');
+  const lim = new SessionLimits(s);
+  lim.admit(info('2001:db8:1:2::10'), req('10.31.0.2'));
+  lim.admit(info('2001:db8:1:2::11'), req('10.31.0.3'));
+  t.equal(refusedCode(() => lim.admit(info('2001:db8:1:2:ffff::1'), req('10.31.0.4'))), 'DC_POLICY_LIMIT', 'a host rotating addresses in its /64 is one client');
+  t.ok(lim.admit(info('2001:db8:1:3::10'), req('10.31.0.4')).grant, 'another /64 is another client');
 });
 
 t.test('explicit fronts answer a limit with their protocol\'s refusal', async (t) => {

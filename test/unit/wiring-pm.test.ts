@@ -54,7 +54,7 @@ t.test('steering policy: UE policy for accepted connections, the proxied client\
     ({ subscriber, matched: null, policy, maxSessionsPerUe: 9, maxSubflowsPerSession: 8, maxSessionsPerNServer: 9, allowedNetworks: [], steeringMode: policies[policy]?.steeringMode ?? 'ratio', ratio: { cellular: 50, wlan: 50 }, interceptPorts: [] });
   const src = {
     resolvePolicy: (a: string) => (a === '10.11.0.2' ? eff('steer', 'alice') : eff('default', null)),
-    nserverLimit: () => 9,
+    nserverCap: () => undefined,
     getPolicy: (n: string) => (policies[n] === undefined ? undefined : { name: n, ...policies[n] }),
     onChange: () => () => undefined,
     ownConnection: (tok: number) => (tok === 7 ? { client: '10.13.0.2', grant: { ...eff('steer', null) } } : undefined),

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { parsePrefix, prefixContains, unmapV4, type Prefix } from '../../core/net.js';
@@ -21,8 +22,8 @@ const log = logger('duocell:policy');
 
 export interface PolicySource {
   resolvePolicy(address: string): EffectivePolicy;
-  /** Maximum concurrent sessions to this N-server (the store's N-server limits, else the default). */
-  nserverLimit(address: string): number;
+  /** The operator's box-wide limit of concurrent sessions to this N-server (the store's N-server limits), if any. */
+  nserverCap(address: string): number | undefined;
   /** The policy of a subscriber known by name (authenticated by a cookie or a SOCKS password). */
   resolveSubscriber?(name: string): EffectivePolicy | undefined;
   /** Access types (cellular, wlan) a policy lets subflows join from; undefined: any. */
@@ -42,17 +43,44 @@ export function grantOf(p: EffectivePolicy, nserverMax?: number): Grant {
 }
 
 export interface LimitCounts {
-  /** Open sessions by UE key (subscriber name, or `addr:` + address for unknown clients). */
+  /** Open sessions by UE key (subscriber name, else `addr:` + address, IPv6 by /64). */
   readonly perUe: Record<string, number>;
-  /** Open sessions by N-server address. */
+  /** Open sessions by N-server address (all clients together). */
   readonly perNServer: Record<string, number>;
-  /** Sessions refused, by which limit. */
+  /** Sessions refused, by which limit (perNServer: a subscriber's own or the box-wide cap). */
   readonly refused: { perUe: number; perNServer: number };
+}
+
+/**
+ * The text a server or client address is counted under: numeric addresses in one canonical
+ * form (IPv4 dotted, also for IPv4-mapped IPv6 in any spelling; IPv6 compressed lower case), so
+ * that no spelling of the same address gets a count of its own. A domain name stays a name.
+ */
+export function canonicalHost(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (net.isIPv4(h)) return h;
+  if (!net.isIPv6(h)) return h;
+  const text = new URL(`http://[${h}]/`).hostname.slice(1, -1); // WHATWG: compressed, lower case
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (mapped === null) return text;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** An unknown client is counted by its address; an IPv6 one by its /64 (a host may rotate within it). */
+function clientKey(address: string): string {
+  if (!address.includes(':')) return `addr:${address}`;
+  const p = parsePrefix(`${address}/64`);
+  return p === undefined ? `addr:${address}` : `addr:${p.value.toString(16)}/64`;
 }
 
 export class SessionLimits {
   readonly #src: PolicySource;
   readonly #perUe = new Map<string, number>();
+  /** Sessions per (UE key, N-server): what a subscriber's maxSessionsPerNServer bounds. */
+  readonly #perUeServer = new Map<string, number>();
+  /** Sessions per N-server, all clients: what the operator's N-server limits bound. */
   readonly #perServer = new Map<string, number>();
   readonly #refused = { perUe: 0, perNServer: 0 };
 
@@ -62,35 +90,45 @@ export class SessionLimits {
 
   /** The engine's admission hook: throws DC_POLICY_LIMIT, or admits and returns the grant. */
   readonly admit = (info: FrontInfo, req: FrontRequest): Admission => {
-    const ue = unmapV4(info.remote.address);
+    const ue = canonicalHost(unmapV4(info.remote.address));
     // A client that authenticated (Convert cookie, SOCKS user) is that subscriber wherever it
     // connects from; else the subscriber owning its address.
     const named = req.subscriber === undefined ? undefined : this.#src.resolveSubscriber?.(req.subscriber);
     const pol = named ?? this.#src.resolvePolicy(ue);
-    const ueKey = pol.subscriber ?? (req.subscriber === undefined ? `addr:${ue}` : `user:${req.subscriber}`);
-    const server = unmapV4(req.target.host);
-    const serverMax = Math.min(pol.maxSessionsPerNServer, this.#src.nserverLimit(server));
+    const ueKey = pol.subscriber ?? (req.subscriber === undefined ? clientKey(ue) : `user:${req.subscriber}`);
+    const server = canonicalHost(req.target.host);
+    const pairKey = `${ueKey}|${server}`;
+    const cap = this.#src.nserverCap(server);
     const ueNow = this.#perUe.get(ueKey) ?? 0;
     if (ueNow >= pol.maxSessionsPerUe) {
       this.#refused.perUe++;
       log.warn({ ue, subscriber: pol.subscriber, limit: pol.maxSessionsPerUe }, 'M-session refused: per-UE limit');
       throw new DuocellError('DC_POLICY_LIMIT', `${pol.subscriber ?? ue} already has ${ueNow} sessions (limit ${pol.maxSessionsPerUe})`, { limit: 'maxSessionsPerUe', max: pol.maxSessionsPerUe });
     }
+    const pairNow = this.#perUeServer.get(pairKey) ?? 0;
     const serverNow = this.#perServer.get(server) ?? 0;
-    if (serverNow >= serverMax) {
+    if (pairNow >= pol.maxSessionsPerNServer || (cap !== undefined && serverNow >= cap)) {
       this.#refused.perNServer++;
-      log.warn({ ue, server, limit: serverMax }, 'M-session refused: per-N-server limit');
-      throw new DuocellError('DC_POLICY_LIMIT', `${server} already has ${serverNow} sessions (limit ${serverMax})`, { limit: 'maxSessionsPerNServer', max: serverMax });
+      const own = pairNow >= pol.maxSessionsPerNServer;
+      const max = own ? pol.maxSessionsPerNServer : cap!;
+      log.warn({ ue, server, limit: max, which: own ? 'subscriber' : 'n-server' }, 'M-session refused: per-N-server limit');
+      throw new DuocellError(
+        'DC_POLICY_LIMIT',
+        own ? `${pol.subscriber ?? ue} already has ${pairNow} sessions to ${server} (limit ${max})` : `${server} already has ${serverNow} sessions (N-server limit ${max})`,
+        { limit: own ? 'maxSessionsPerNServer' : 'nserverLimit', max },
+      );
     }
     this.#perUe.set(ueKey, ueNow + 1);
+    this.#perUeServer.set(pairKey, pairNow + 1);
     this.#perServer.set(server, serverNow + 1);
     let released = false;
     return {
-      grant: grantOf(pol, serverMax),
+      grant: grantOf(pol, cap === undefined ? pol.maxSessionsPerNServer : Math.min(cap, pol.maxSessionsPerNServer)),
       release: () => {
         if (released) return;
         released = true;
         dec(this.#perUe, ueKey);
+        dec(this.#perUeServer, pairKey);
         dec(this.#perServer, server);
       },
     };
