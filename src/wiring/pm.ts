@@ -7,8 +7,7 @@ import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend, type PmServiceOptions, type SessionView, type SteerPolicy } from '../services/pm/index.js';
-import { grantOf, subflowPolicy, type PolicySource } from '../services/policy/limits.js';
-import type { Grant } from '../services/proxy/types.js';
+import { subflowPolicy, type PolicySource } from '../services/policy/limits.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
 import type { EffectivePolicy, PolicySpec } from '../store/types.js';
@@ -62,8 +61,12 @@ export interface RunningPm {
 export interface PmPolicyInput extends PolicySource {
   getPolicy(name: string): PolicySpec | undefined;
   onChange(fn: () => void): () => void;
-  /** The grant and client of the proxy session whose upstream MPTCP connection has this token. */
-  ownConnection?: (token: number) => { grant?: Grant; client: string } | undefined;
+  /**
+   * The proxy session an MPTCP connection belongs to, by token: the authenticated subscriber
+   * (cookie, SOCKS user) and the client's address. Its upstream (`side: 'server'`, the box's own
+   * connection) or the client's connection (`side: 'client'`).
+   */
+  connectionOf?: (token: number) => { side: 'client' | 'server'; subscriber?: string; client: string } | undefined;
   /** The access a policy prefers (active-standby's active one, priority's first), if it says. */
   preferredOf?: (policy: string) => 'cellular' | 'wlan' | undefined;
 }
@@ -77,22 +80,28 @@ export interface PmPolicyInput extends PolicySource {
 export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: SessionView) => SteerPolicy | undefined {
   const explicit = cached((name: string) => (src.getPolicy(name)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null);
   src.onChange(() => explicit.clear());
-  const chosen = (p: EffectivePolicy | Grant): boolean => explicit.get(p.policy);
+  const connPolicy = connectionPolicy(src);
   return (sess) => {
-    let g: Grant | undefined;
-    let group: string;
-    if (sess.serverSide) {
-      const p = src.resolvePolicy(sess.daddr);
-      if (!chosen(p)) return undefined;
-      g = grantOf(p);
-      group = p.subscriber ?? sess.daddr;
-    } else {
-      const own = src.ownConnection?.(sess.token);
-      if (own?.grant === undefined || !chosen(own.grant)) return undefined;
-      g = own.grant;
-      group = g.subscriber ?? own.client;
-    }
-    return { mode: g.steeringMode, ratio: g.ratio, preferred: src.preferredOf?.(g.policy) ?? preferred, group };
+    // looked up again on every call: a policy change reaches live connections at the next tick
+    const p = connPolicy(sess);
+    if (p === undefined || !explicit.get(p.policy)) return undefined;
+    const group = p.subscriber ?? (sess.serverSide ? sess.daddr : (src.connectionOf?.(sess.token)?.client ?? sess.daddr));
+    return { mode: p.steeringMode, ratio: p.ratio, preferred: src.preferredOf?.(p.policy) ?? preferred, group };
+  };
+}
+
+/**
+ * The policy of an MPTCP connection: an authenticated subscriber's (the engine knows the token),
+ * else the policy of the client's address: for a connection the box accepted, its peer; for the
+ * box's own, the proxied client. undefined: a connection of the box's own that no session claims.
+ */
+export function connectionPolicy(src: Pick<PmPolicyInput, 'resolvePolicy' | 'resolveSubscriber' | 'connectionOf'>): (sess: { token: number; serverSide: boolean; daddr: string }) => EffectivePolicy | undefined {
+  return (sess) => {
+    const c = src.connectionOf?.(sess.token);
+    const named = c?.subscriber === undefined ? undefined : src.resolveSubscriber?.(c.subscriber);
+    if (named !== undefined) return named;
+    if (sess.serverSide) return src.resolvePolicy(sess.daddr);
+    return c === undefined ? undefined : src.resolvePolicy(c.client);
   };
 }
 
@@ -166,7 +175,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
       const a = accessOf(daddr);
       return { access: a === 'cellular' || a === 'wlan' ? a : 'unknown' };
     },
-    admitSubflow: subflowPolicy(policy),
+    admitSubflow: subflowPolicy({ ...policy, connectionPolicy: connectionPolicy(policy) }),
     ...(mode === 'userspace' ? { planSubflows } : {}),
     counters: () => diag.subflows(),
   });
@@ -229,14 +238,15 @@ export function cached<T>(read: (name: string) => T, ttlMs = 1000, now: () => nu
 export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput {
   const extra = cached((p: string) => storedExtra(store, p));
   store.onChange(() => extra.clear());
-  const owners = new Map<number, { grant?: Grant; client: string }>();
+  const conns = new Map<number, { side: 'client' | 'server'; subscriber?: string; client: string }>();
   engine.on('session', (v) => {
-    const t = v.tokens?.server;
-    if (t !== undefined) owners.set(t, { ...(v.grant === undefined ? {} : { grant: v.grant }), client: v.client.address });
+    const who = { ...(v.subscriber === undefined ? {} : { subscriber: v.subscriber }), client: v.client.address };
+    if (v.tokens?.server !== undefined) conns.set(v.tokens.server, { side: 'server', ...who });
+    if (v.tokens?.client !== undefined) conns.set(v.tokens.client, { side: 'client', ...who });
   });
   engine.on('closed', (v) => {
-    const t = v.tokens?.server;
-    if (t !== undefined) owners.delete(t);
+    if (v.tokens?.server !== undefined) conns.delete(v.tokens.server);
+    if (v.tokens?.client !== undefined) conns.delete(v.tokens.client);
   });
   return {
     resolvePolicy: (a) => store.resolvePolicy(a),
@@ -244,7 +254,7 @@ export function pmPolicyInput(store: Store, engine: ProxyEngine): PmPolicyInput 
     nserverCap: (a) => store.nserverCap(a),
     getPolicy: (n) => store.getPolicy(n),
     onChange: (f) => store.onChange(f),
-    ownConnection: (t) => owners.get(t),
+    connectionOf: (t) => conns.get(t),
     allowedAccess: (p) => extra.get(p)?.allowedAccess,
     preferredOf: (p) => extra.get(p)?.primary,
   };

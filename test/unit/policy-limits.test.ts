@@ -125,4 +125,8 @@ t.test('subflow policy: limit per M-session and allowed networks (origin authent
   t.equal(byAccess({ serverSide: true, daddr: '10.11.0.2', subflows: est(2) }, { daddr: '10.12.0.2', access: 'wlan' }), 'access wlan not allowed', 'the page\'s allowed access types');
   t.equal(byAccess({ serverSide: true, daddr: '10.11.0.2', subflows: est(2) }, { daddr: '10.11.0.3', access: 'cellular' }), true);
   t.equal(byAccess({ serverSide: true, daddr: '10.11.0.9', subflows: est(1) }, { daddr: '10.12.0.9', access: 'wlan' }), true, 'a policy without the setting: any access');
+  // an authenticated client (the engine knows its connection's token) is judged by its subscriber
+  const byConn = subflowPolicy({ resolvePolicy: (a) => s.resolvePolicy(a), connectionPolicy: (c) => (c.token === 42 ? s.resolveSubscriber('single') : undefined) });
+  t.equal(byConn({ token: 42, serverSide: true, daddr: '198.51.100.1', subflows: est(2) }, { daddr: '198.51.100.2' }), 'subflow limit 1', 'the subscriber\'s limit, not the address\'s default');
+  t.equal(byConn({ token: 43, serverSide: true, daddr: '198.51.100.1', subflows: est(2) }, { daddr: '198.51.100.2' }), true, 'unknown token: by address');
 });

@@ -57,14 +57,16 @@ t.test('steering policy: UE policy for accepted connections, the proxied client\
     nserverCap: () => undefined,
     getPolicy: (n: string) => (policies[n] === undefined ? undefined : { name: n, ...policies[n] }),
     onChange: () => () => undefined,
-    ownConnection: (tok: number) => (tok === 7 ? { client: '10.13.0.2', grant: { ...eff('steer', null) } } : undefined),
+    resolveSubscriber: (name: string) => (name === 'cell-7' ? eff('steer', 'cell-7') : undefined),
+    connectionOf: (tok: number) => (tok === 7 ? { side: 'server' as const, client: '10.11.0.2' } : tok === 9 ? { side: 'client' as const, subscriber: 'cell-7', client: '198.51.100.7' } : undefined),
     preferredOf: (p: string) => (p === 'steer' ? ('cellular' as const) : undefined),
   };
   const f = steeringPolicy(src, 'wlan');
   const sess = (o: Partial<SessionView>): SessionView => ({ token: 1, serverSide: true, daddr: '10.11.0.2', ...o }) as SessionView;
   t.same(f(sess({})), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'alice' }, 'a UE\'s own connection: its policy, grouped by subscriber');
   t.equal(f(sess({ daddr: '192.0.2.9' })), undefined, 'a policy that chose no mode is not steered');
-  t.same(f(sess({ serverSide: false, token: 7 })), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: '10.13.0.2' }, 'the box\'s own connection: the proxied client\'s grant');
+  t.same(f(sess({ serverSide: false, token: 7 })), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'alice' }, 'the box\'s own connection: the proxied client\'s policy, looked up now');
+  t.same(f(sess({ token: 9, daddr: '198.51.100.7' })), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'cell-7' }, 'an authenticated client: its subscriber\'s policy, not its address\'s');
   t.equal(f(sess({ serverSide: false, token: 8 })), undefined, 'an own connection no session claims');
   let n = 0;
   let now = 0;

@@ -147,6 +147,7 @@ function dec(m: Map<string, number>, k: string): void {
 
 /** What admitSubflow sees of a connection and of the new subflow (services/pm SessionView). */
 export interface SubflowCheckSession {
+  readonly token?: number;
   readonly serverSide: boolean;
   /** The peer's address of the initial subflow: the UE, on a connection the box accepted. */
   readonly daddr: string;
@@ -162,7 +163,12 @@ export interface SubflowCheckSession {
  * token says). Connections the box opened itself are its own and not checked.
  * Returns true, or the reason (which the pm service logs with the source and counts).
  */
-export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy' | 'allowedAccess'>): (s: SubflowCheckSession, sf: { readonly daddr: string; readonly access?: string }) => true | string {
+export function subflowPolicy(
+  src: Pick<PolicySource, 'resolvePolicy' | 'allowedAccess'> & {
+    /** The connection's policy when more is known than its peer's address (an authenticated subscriber). */
+    connectionPolicy?: (s: { token: number; serverSide: boolean; daddr: string }) => EffectivePolicy | undefined;
+  },
+): (s: SubflowCheckSession, sf: { readonly daddr: string; readonly access?: string }) => true | string {
   const parsed = new WeakMap<readonly string[], Prefix[]>();
   const prefixes = (list: readonly string[]): Prefix[] => {
     let p = parsed.get(list);
@@ -174,7 +180,7 @@ export function subflowPolicy(src: Pick<PolicySource, 'resolvePolicy' | 'allowed
   };
   return (s, sf) => {
     if (!s.serverSide) return true;
-    const pol = src.resolvePolicy(unmapV4(s.daddr));
+    const pol = (s.token === undefined ? undefined : src.connectionPolicy?.({ token: s.token, serverSide: true, daddr: s.daddr })) ?? src.resolvePolicy(unmapV4(s.daddr));
     const from = unmapV4(sf.daddr);
     const nets = prefixes(pol.allowedNetworks);
     if (pol.allowedNetworks.length > 0 && !nets.some((n) => prefixContains(n, from))) return `origin ${from} outside allowed networks`;
