@@ -200,6 +200,9 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
         })
       : undefined;
   steering?.start();
+  if (mode === 'kernel') {
+    log.warn('the in-kernel MPTCP path manager is in use: steering modes (active-standby, priority, ratio) are off; net.mptcp.pm_type=1 turns them on');
+  }
   log.info({ mode, endpoints: service.endpoints(), steering: steering !== undefined }, 'path manager running');
   return {
     service,

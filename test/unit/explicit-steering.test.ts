@@ -2,25 +2,31 @@
 // what is undone at stop, adoption of a leftover endpoint, and the stable codes of each refusal.
 import t from 'tap';
 import { DuocellError } from '../../src/core/errors.js';
-import { ExplicitSteering, JOIN_SYSCTL, type ExplicitSteeringOps } from '../../src/services/steering/explicit.js';
+import { ExplicitSteering, JOIN_SYSCTL, PM_SYSCTL, type ExplicitSteeringOps } from '../../src/services/steering/explicit.js';
 import { validateBoard } from '../../src/core/board.js';
 
 type Ep = { id: number; address: string; port?: number; flags: string[] };
 
-function fakeKernel(o: { sysctl?: string; endpoints?: Ep[]; pm?: 'kernel' | 'userspace'; failAdd?: number; sysctlRo?: boolean } = {}) {
-  const k = { sysctl: o.sysctl ?? '1', endpoints: [...(o.endpoints ?? [])], limits: { addAddrAccepted: 0, subflows: 2 }, log: [] as string[] };
+function fakeKernel(o: { sysctl?: string; endpoints?: Ep[]; pm?: 'kernel' | 'userspace'; pmFixed?: boolean; failAdd?: number; sysctlRo?: boolean } = {}) {
+  const k = { sysctl: o.sysctl ?? '1', pm: o.pm ?? 'kernel', endpoints: [...(o.endpoints ?? [])], limits: { addAddrAccepted: 0, subflows: 2 }, log: [] as string[] };
   let next = 10;
   const ops: ExplicitSteeringOps = {
     readSysctl: (n) => {
       if (n !== JOIN_SYSCTL) throw new Error(`unexpected ${n}`);
       return `${k.sysctl}\n`;
     },
-    writeSysctl: (_n, v) => {
+    writeSysctl: (n, v) => {
       if (o.sysctlRo === true) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS', errno: -30 });
+      if (n === PM_SYSCTL) {
+        if (o.pmFixed === true) throw Object.assign(new Error('EPERM'), { code: 'EPERM' });
+        k.log.push(`pm_type=${v}`);
+        k.pm = v === '1' ? 'userspace' : 'kernel';
+        return;
+      }
       k.log.push(`sysctl=${v}`);
       k.sysctl = v;
     },
-    pathManager: () => o.pm ?? 'kernel',
+    pathManager: () => k.pm,
     endpoints: async () => k.endpoints.map((e) => ({ ...e })),
     addEndpoint: async (e) => {
       if (o.failAdd !== undefined) throw new DuocellError('DC_NETLINK_ERRNO', 'mptcp_pm ADD_ADDR: EINVAL', { errno: o.failAdd, origin: 'kernel' });
@@ -71,7 +77,7 @@ t.test('a leftover signal endpoint is adopted; a conflicting one refuses to star
 t.test('refusals carry stable codes', async (t) => {
   const ro = fakeKernel({ sysctlRo: true });
   await t.rejects(new ExplicitSteering({ refuseInitialJoins: true, announce: [] }, ro.ops).start(), { code: 'DC_STEERING_SYSCTL' });
-  const us = fakeKernel({ pm: 'userspace' });
+  const us = fakeKernel({ pm: 'userspace', pmFixed: true });
   await t.rejects(new ExplicitSteering({ refuseInitialJoins: true, announce: [{ address: '10.51.0.1' }] }, us.ops).start(), { code: 'DC_STEERING_ENDPOINT', message: /in-kernel path manager/ });
   t.equal(us.k.sysctl, '1');
   const add = fakeKernel({ failAdd: 22 });
@@ -98,4 +104,15 @@ t.test('board: explicitSteering is validated', async (t) => {
     t.throws(() => validateBoard({ ...base, explicitSteering: bad }), { code: 'DC_CONFIG_INVALID', message: why }, JSON.stringify(bad));
   }
   t.throws(() => validateBoard({ ...base, preset: 'cell', uplinks: [{ name: 'w', access: 'wlan', interface: 'wlan0' }], explicitSteering: { announce: [{ address: '10.51.0.1' }] } }), { message: /only a concentrator/ });
+});
+
+t.test('a namespace on the userspace path manager (the box\'s sysctl drop-in) is switched to the in-kernel one while announcing, and back', async (t) => {
+  const us = fakeKernel({ pm: 'userspace' });
+  const s = new ExplicitSteering({ refuseInitialJoins: true, announce: [{ address: '10.51.0.1', port: 5125 }] }, us.ops);
+  await s.start();
+  t.equal(us.k.pm, 'kernel', 'in-kernel PM while it runs');
+  t.equal(us.k.endpoints.length, 1, 'the signal endpoint is in place');
+  await s.stop();
+  t.equal(us.k.pm, 'userspace', 'restored on exit');
+  t.same(us.k.log.filter((l) => l.startsWith('pm_type')), ['pm_type=0', 'pm_type=1']);
 });

@@ -22,6 +22,8 @@ import { toIPv6Bytes } from '../../protocols/convert/index.js';
 
 const log = logger('duocell:steering:explicit');
 
+/** The path manager type of the namespace (0 in-kernel, 1 userspace; the name every kernel since 5.19 knows). */
+export const PM_SYSCTL = 'net.mptcp.pm_type';
 export const JOIN_SYSCTL = 'net.mptcp.allow_join_initial_addr_port';
 
 export interface Announce {
@@ -70,6 +72,8 @@ export class ExplicitSteering {
   /** The sysctl value found at start (written back at stop). */
   #savedJoin: string | undefined;
   #savedLimits: { addAddrAccepted: number; subflows: number } | undefined;
+  /** net.mptcp.pm_type found at start when it had to be switched to the in-kernel PM. */
+  #savedPm: string | undefined;
   /** Endpoints we own: id and address. */
   readonly #owned: Array<{ id: number; address: string; port?: number }> = [];
   #started = false;
@@ -98,6 +102,17 @@ export class ExplicitSteering {
 
   async #apply(): Promise<void> {
     const c = this.config;
+    if (c.announce.length > 0 && this.ops.pathManager() !== 'kernel') {
+      // The box's sysctl drop-in chooses the userspace PM (a cell's choice); a concentrator that
+      // announces needs the in-kernel one: switch this namespace over while it runs.
+      try {
+        this.ops.writeSysctl(PM_SYSCTL, '0');
+        this.#savedPm = '1';
+        log.warn('explicit steering: switched this namespace to the in-kernel MPTCP path manager (net.mptcp.pm_type=0) for its signal endpoints; restored on exit');
+      } catch {
+        /* refused below with the reason */
+      }
+    }
     if (c.announce.length > 0 && this.ops.pathManager() !== 'kernel') {
       throw new DuocellError('DC_STEERING_ENDPOINT', 'signal endpoints need the in-kernel path manager (net.mptcp.path_manager=kernel); this namespace uses the userspace one', {
         origin: 'local',
@@ -181,6 +196,15 @@ export class ExplicitSteering {
         if (v !== '0') this.ops.writeSysctl(JOIN_SYSCTL, v);
       } catch (err) {
         first ??= sysctlError(err, `cannot restore ${JOIN_SYSCTL}=${v}`);
+      }
+    }
+    if (this.#savedPm !== undefined) {
+      const v = this.#savedPm;
+      this.#savedPm = undefined;
+      try {
+        this.ops.writeSysctl(PM_SYSCTL, v);
+      } catch (err) {
+        first ??= sysctlError(err, `cannot restore ${PM_SYSCTL}=${v}`);
       }
     }
     if (first !== undefined) throw first;
