@@ -401,9 +401,11 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     const sess = this.#o.sessions.session(e.subflow.token);
     if (sess === undefined) return;
     const wasCarrying = e.type === 'closed' ? this.#carrying(sess, e.subflow) : false;
-    void this.#reconcile([sess]).then((cleared) => {
-      if (wasCarrying && cleared > 0) this.#failedOver(t0, 1, 'subflow closed');
-    });
+    void this.#reconcile([sess])
+      .then((cleared) => {
+        if (wasCarrying && cleared > 0) this.#failedOver(t0, 1, 'subflow closed');
+      })
+      .catch((x: unknown) => log.warn({ err: x }, 'steering after a subflow event failed'));
   };
 
   readonly #onSession = (e: { type: 'opened' | 'established' | 'closed'; token: number }): void => {
@@ -418,10 +420,14 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     if (e.type === 'path-down') for (const a of e.path.addresses) this.#down.add(a);
     else for (const a of e.path.addresses) this.#down.delete(a);
     const sessions = this.#o.sessions.sessions();
-    if (e.type === 'path-down' && this.#o.closeDownPaths !== false) void this.#destroyOn(sessions, e.path.addresses);
-    void this.#reconcile(sessions).then((cleared) => {
-      if (e.type === 'path-down' && cleared > 0) this.#failedOver(t0, sessions.length, `path ${e.path.name} down`);
-    });
+    if (e.type === 'path-down' && this.#o.closeDownPaths !== false) {
+      void this.#destroyOn(sessions, e.path.addresses).catch((x: unknown) => log.warn({ err: x }, 'closing subflows on a dead path failed'));
+    }
+    void this.#reconcile(sessions)
+      .then((cleared) => {
+        if (e.type === 'path-down' && cleared > 0) this.#failedOver(t0, sessions.length, `path ${e.path.name} down`);
+      })
+      .catch((x: unknown) => log.warn({ err: x }, 'steering after a path event failed'));
   };
 
   start(): void {
@@ -434,7 +440,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     const every = this.#o.intervalMs ?? 250;
     this.#timer = setInterval(() => void this.tick().catch((e: unknown) => log.warn({ err: e }, 'steering tick failed')), every);
     this.#timer.unref();
-    void this.#reconcile(this.#o.sessions.sessions());
+    void this.#reconcile(this.#o.sessions.sessions()).catch((x: unknown) => log.warn({ err: x }, 'steering at start failed'));
   }
 
   stop(): void {
