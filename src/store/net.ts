@@ -1,5 +1,6 @@
 /**
  * Address, prefix and MAC parsing for the store: strict, allocation-light, no node:net.
+ * Address text is read and written by core/net.ts; this module keeps the store's representation.
  *
  * IPv4 is held as one unsigned 32-bit number; IPv6 as four of them (most significant first).
  * Canonical text forms are what the store keeps, so equal prefixes compare equal as strings:
@@ -9,6 +10,8 @@
  * An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, as dual-stack sockets report it) parses as
  * the IPv4 address it carries.
  */
+
+import { formatIPv4Number, formatIPv6Groups, parseIPv4Number, parseIPv6Groups } from '../core/net.js';
 
 export type Family = 4 | 6;
 
@@ -22,104 +25,26 @@ export interface ParsedPrefix extends ParsedAddr {
   len: number;
 }
 
-function parseV4Words(s: string): number | undefined {
-  let acc = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return undefined; // leading zero ("01") is ambiguous (octal)
-      part = part * 10 + (c - 48);
-      if (part > 255) return undefined;
-      digits++;
-    } else if (c === 46) {
-      if (digits === 0 || dots === 3) return undefined;
-      acc = acc * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else {
-      return undefined;
-    }
-  }
-  if (digits === 0 || dots !== 3) return undefined;
-  return (acc * 256 + part) >>> 0;
-}
-
+/** Eight 16-bit groups (core's IPv6 form) packed as four 32-bit words. */
 function parseV6Words(s: string): number[] | undefined {
-  if (s.length < 2 || s.length > 45) return undefined;
-  const groups: number[] = [];
-  let gap = -1;
-  let i = 0;
-  if (s.startsWith('::')) {
-    gap = 0;
-    i = 2;
-    if (s.length === 2) return [0, 0, 0, 0];
-  } else if (s.charCodeAt(0) === 58) {
-    return undefined;
-  }
-  while (i < s.length) {
-    // one group, or an embedded IPv4 address at the end
-    let j = i;
-    let v = 0;
-    while (j < s.length && j - i < 5) {
-      const c = s.charCodeAt(j);
-      let d: number;
-      if (c >= 48 && c <= 57) d = c - 48;
-      else if (c >= 97 && c <= 102) d = c - 87;
-      else if (c >= 65 && c <= 70) d = c - 55;
-      else break;
-      v = v * 16 + d;
-      j++;
-    }
-    if (j < s.length && s.charCodeAt(j) === 46) {
-      const v4 = parseV4Words(s.slice(i));
-      if (v4 === undefined || groups.length > 6) return undefined;
-      groups.push(v4 >>> 16, v4 & 0xffff);
-      i = s.length;
-      break;
-    }
-    if (j === i || j - i > 4) return undefined;
-    groups.push(v);
-    if (j === s.length) {
-      i = j;
-      break;
-    }
-    if (s.charCodeAt(j) !== 58) return undefined;
-    if (j + 1 < s.length && s.charCodeAt(j + 1) === 58) {
-      if (gap !== -1) return undefined;
-      gap = groups.length;
-      i = j + 2;
-      if (i === s.length) break;
-    } else {
-      i = j + 1;
-      if (i === s.length) return undefined; // trailing single colon
-    }
-  }
-  if (gap === -1) {
-    if (groups.length !== 8) return undefined;
-  } else {
-    if (groups.length > 7) return undefined;
-    groups.splice(gap, 0, ...new Array<number>(8 - groups.length).fill(0));
-  }
-  const w: number[] = [];
-  for (let k = 0; k < 8; k += 2) w.push(((groups[k]! << 16) | groups[k + 1]!) >>> 0);
-  return w;
+  const g = parseIPv6Groups(s);
+  if (g === undefined) return undefined;
+  return [
+    ((g[0]! << 16) | g[1]!) >>> 0,
+    ((g[2]! << 16) | g[3]!) >>> 0,
+    ((g[4]! << 16) | g[5]!) >>> 0,
+    ((g[6]! << 16) | g[7]!) >>> 0,
+  ];
 }
 
 /** Parse a numeric IPv4 or IPv6 address (no zone id, no prefix); undefined if it is not one. */
 export function parseAddr(s: string): ParsedAddr | undefined {
-  if (typeof s !== 'string' || s.length === 0 || s.length > 45) return undefined;
-  if (s.indexOf(':') === -1) {
-    const v = parseV4Words(s);
-    return v === undefined ? undefined : { family: 4, words: [v] };
-  }
-  const w = parseV6Words(s);
-  if (w === undefined) return undefined;
+  if (typeof s !== 'string') return undefined;
+  const a = parseAddrNoMap(s);
+  if (a === undefined || a.family === 4) return a;
+  const w = a.words;
   if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) return { family: 4, words: [w[3]!] };
-  return { family: 6, words: w };
+  return a;
 }
 
 /** Clear host bits of `words` beyond `len` (in place) and return them. */
@@ -153,7 +78,7 @@ export function parsePrefix(s: string): ParsedPrefix | undefined {
 function parseAddrNoMap(s: string): ParsedAddr | undefined {
   if (s.length === 0 || s.length > 45) return undefined;
   if (s.indexOf(':') === -1) {
-    const v = parseV4Words(s);
+    const v = parseIPv4Number(s);
     return v === undefined ? undefined : { family: 4, words: [v] };
   }
   const w = parseV6Words(s);
@@ -161,31 +86,10 @@ function parseAddrNoMap(s: string): ParsedAddr | undefined {
 }
 
 export function formatAddr(a: ParsedAddr): string {
-  if (a.family === 4) {
-    const v = a.words[0]!;
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
+  if (a.family === 4) return formatIPv4Number(a.words[0]!);
   const g: number[] = [];
   for (const w of a.words) g.push(w >>> 16, w & 0xffff);
-  // RFC 5952: compress the longest run (length >= 2) of zero groups, the first one on a tie
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best === -1) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatIPv6Groups(g);
 }
 
 export function formatPrefix(p: ParsedPrefix): string {

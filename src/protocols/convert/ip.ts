@@ -1,6 +1,7 @@
 /**
  * Numeric IP address text ⇄ bytes, without node:net (protocols/ stays pure).
- * Shared by the Convert and SOCKS5 codecs.
+ * Shared by the Convert and SOCKS5 codecs. The text itself is read and written by core/net.ts;
+ * this module holds the 16-byte wire form.
  *
  * - parseIPv4 / parseIPv6 return undefined for anything that is not a strict numeric
  *   address (no zone ids, no leading zeros in IPv4 octets, no hostnames).
@@ -8,62 +9,22 @@
  * - An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is what RFC 8803 puts on the wire for IPv4.
  */
 
+import { formatIPv6Groups, parseIPv4Number, parseIPv6Groups } from '../../core/net.js';
+
 export function parseIPv4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
+  const v = parseIPv4Number(s);
+  if (v === undefined) return undefined;
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
 }
 
 export function parseIPv6(s: string): Uint8Array | undefined {
-  if (s.length < 2 || s.length > 45) return undefined;
-  let head = s;
-  let v4: Uint8Array | undefined;
-  // An embedded dotted quad in the last 32 bits (::ffff:1.2.3.4).
-  const lastColon = s.lastIndexOf(':');
-  if (lastColon >= 0 && s.indexOf('.', lastColon) > lastColon) {
-    v4 = parseIPv4(s.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    head = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const dbl = head.indexOf('::');
-  if (dbl !== head.lastIndexOf('::')) return undefined;
-  const groupsOf = (t: string): number[] | undefined => {
-    if (t === '') return [];
-    const gs = t.split(':');
-    const out: number[] = [];
-    for (const g of gs) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  let groups: number[];
-  if (dbl >= 0) {
-    const a = groupsOf(head.slice(0, dbl));
-    const b = groupsOf(head.slice(dbl + 2));
-    if (a === undefined || b === undefined) return undefined;
-    const fill = 8 - a.length - b.length;
-    if (fill < 1) return undefined;
-    groups = [...a, ...new Array<number>(fill).fill(0), ...b];
-  } else {
-    const a = groupsOf(head);
-    if (a === undefined || a.length !== 8) return undefined;
-    groups = a;
-  }
+  const g = parseIPv6Groups(s);
+  if (g === undefined) return undefined;
   const out = new Uint8Array(16);
   for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i]! >> 8;
-    out[2 * i + 1] = groups[i]! & 0xff;
+    out[2 * i] = g[i]! >> 8;
+    out[2 * i + 1] = g[i]! & 0xff;
   }
-  if (v4 !== undefined) out.set(v4, 12);
   return out;
 }
 
@@ -76,24 +37,7 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
   if (isV4Mapped(b, off)) return `::ffff:${formatIPv4(b, off + 12)}`;
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push((b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!);
-  let bestAt = -1;
-  let bestLen = 1; // a single zero group is not compressed (RFC 5952 4.2.2)
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(g);
-  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+  return formatIPv6Groups(g);
 }
 
 export function isV4Mapped(b: Uint8Array, off = 0): boolean {
