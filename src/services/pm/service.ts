@@ -464,8 +464,10 @@ export class PmService extends EventEmitter<PmServiceEvents> {
           sess.subflows.set(key, closed);
           this.#trimClosed(sess);
           this.emit('subflow', { type: 'closed', subflow: closed });
-          // one of ours failed or closed: plan again (another announced address, or a retry)
-          if (!sess.serverSide && (wasCreating || prev?.state === 'established')) this.#plan(token);
+          // a join of ours that never got established (refused): plan again (another announced
+          // address, or a retry). One the peer closed after it was up is not retried here (the
+          // peer's policy, or its path: path-up plans again).
+          if (!sess.serverSide && wasCreating && prev?.state !== 'established') this.#plan(token);
         }
         return;
       }
