@@ -242,6 +242,17 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       { id: 'conc-2', address: '203.0.113.2', port: 1080, protocol: 'socks5', priority: 20, healthy: false },
     ],
     refusals: () => ({ ...refusals }),
+    pathManager: async () => ({
+      mode: 'userspace',
+      endpoints: {},
+      connections: [],
+      stats: { subflowsRefused: { 'subflow limit 4': refusals['subflow-limit']!, 'origin 198.51.100.7 outside allowed networks': refusals['origin-not-allowed']! }, subflowsOpened: {}, subflowsClosed: {} },
+      steering: {
+        groups: [{ group: 'alice-phone', mode: 'ratio', target: 30, share: 31.4, windowBytes: 4_000_000, level: 3, connections: 4, placements: { both: 1, cellular: 0, wlan: 3, fixed: 0 } }],
+        stats: { ticks: 0, commands: 0 },
+      },
+      limits: { perUe: {}, perNServer: {}, refused: { perUe: refusals['session-limit']!, perNServer: 0 } },
+    }),
     subscribers: {
       async list() {
         return [...subscribers.values()].map((s) => structuredClone(s));

@@ -106,6 +106,9 @@ async function run(): Promise<void> {
     t.not(img2, img1, 'the chart was redrawn with them');
     t.match(await page.locator('#total-rate').textContent(), /Mbit\/s/);
     t.match(await page.locator('#dash-session-count').textContent(), /^\d+$/, 'session count shown');
+    const pooling = (await page.locator('#dash-steering').textContent()) ?? '';
+    t.match(pooling, /Path managerduocell \(userspace\)/, 'the path manager mode is shown');
+    t.match(pooling, /alice-phoneratio 30 % cellular, measured 31 %/, 'a steered subscriber: target and measured share');
     // Let the chart fill a little for the screenshot.
     await page.waitForFunction(() => Number(document.querySelector('canvas#chart')?.getAttribute('data-samples')) >= 40, undefined, { timeout: 30_000 });
     await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });

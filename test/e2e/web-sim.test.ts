@@ -112,6 +112,7 @@ t.test('the page on the running simulated board', { skip: why === false ? false 
       await new Promise((r) => setTimeout(r, 500));
     }
     t.ok(best > 1, `the page shows the transfer's rate (${last})`);
+    t.match((await page.locator('#dash-steering').textContent()) ?? '', /Path manager.*MPTCP connections/, 'the running cell\'s path manager on the dashboard');
     fs.mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, 'sim-dashboard.png'), fullPage: true });
     const r = JSON.parse((await transfer).trim().split('\n').pop() ?? '{}') as { error?: string; received?: number };

@@ -224,6 +224,7 @@ function connectEvents() {
     state.sessions = JSON.parse(ev.data);
     renderSessionsTable();
     renderDashSessions();
+    void refreshDashSteering();
   });
   es.onerror = () => {
     if (!state.loggedIn) es.close();
@@ -294,6 +295,36 @@ function renderDashSessions() {
   card.replaceChildren(h('h2', {}, 'Sessions'), h('div', { class: 'big', id: 'dash-session-count' }, String(count)), kv(Object.entries(combos).sort().map(([k, v]) => [k, String(v)])));
 }
 
+/**
+ * The path manager on the dashboard: its mode, each steered subscriber's target and measured
+ * cellular share, and what the resource policy refused.
+ */
+function steeringCard(pm) {
+  const refusedSubflows = Object.values(pm.stats?.subflowsRefused ?? {}).reduce((a, b) => a + b, 0);
+  const refusedSessions = (pm.limits?.refused?.perUe ?? 0) + (pm.limits?.refused?.perNServer ?? 0);
+  const groups = pm.steering?.groups ?? [];
+  const rows = [
+    ['Path manager', pm.mode === 'userspace' ? 'duocell (userspace)' : 'kernel (steering off)'],
+    ['MPTCP connections', String((pm.connections ?? []).length)],
+    ['Refused', `${refusedSessions} sessions · ${refusedSubflows} subflows`],
+    ...groups.map((g) => [
+      g.group,
+      g.mode === 'ratio' ? `ratio ${g.target} % cellular, measured ${g.share === undefined ? '—' : `${Math.round(g.share)} %`}` : g.mode,
+    ]),
+  ];
+  return h('div', { class: 'card', id: 'dash-steering' }, h('h2', {}, 'Pooling'), kv(rows));
+}
+
+/** Sessions changed: refresh the pooling card (at most every 2 s) if the dashboard shows it. */
+let steeringFetched = 0;
+async function refreshDashSteering() {
+  const card = document.getElementById('dash-steering');
+  if (!card || Date.now() - steeringFetched < 2000) return;
+  steeringFetched = Date.now();
+  const pm = await api('GET', '/pm').catch(() => null);
+  if (pm) document.getElementById('dash-steering')?.replaceWith(steeringCard(pm));
+}
+
 async function dashboardView() {
   const canvas = h('canvas', { id: 'chart', dataset: { samples: '0' } });
   setView(
@@ -316,12 +347,18 @@ async function dashboardView() {
   for (const s of history) chart.push(s);
   if (history.length) updateTotals(history[history.length - 1]);
   const extra = document.getElementById('dash-extra');
-  const [hl, sessions, modem] = await Promise.all([api('GET', '/health'), api('GET', '/sessions'), api('GET', '/modem').catch(() => null)]);
+  const [hl, sessions, modem, pm] = await Promise.all([
+    api('GET', '/health'),
+    api('GET', '/sessions'),
+    api('GET', '/modem').catch(() => null),
+    api('GET', '/pm').catch(() => null),
+  ]);
   state.sessions = sessions;
   extra?.replaceChildren(
     h('div', { class: 'card' }, h('h2', {}, 'Health'), kv([['Status', hl.status], ['Preset', hl.preset], ['Version', hl.version], ['Up', fmtDur(hl.uptimeS)], ...Object.entries(hl.checks).map(([k, v]) => [k, v ? 'ok' : 'failing'])])),
     h('div', { class: 'card', id: 'dash-sessions' }),
     modem && h('div', { class: 'card' }, h('h2', {}, 'Modem'), kv([['State', modem.state], ['Operator', dash(modem.operator)], ['RAT / band', `${dash(modem.rat)} / ${dash(modem.band)}`], ['SIM', modem.sim]])),
+    pm && steeringCard(pm),
   );
   renderDashSessions();
 }
