@@ -151,6 +151,19 @@ export function formatIPv6Groups(g: ArrayLike<number>): string {
 }
 
 /**
+ * One text per numeric address: IPv4 dotted (also an IPv4-mapped IPv6 address, in any
+ * spelling), IPv6 in RFC 5952 form; undefined if `s` is not a numeric address.
+ */
+export function canonicalAddress(s: string): string | undefined {
+  const v4 = parseIPv4Number(s);
+  if (v4 !== undefined) return formatIPv4Number(v4);
+  const g = parseIPv6Groups(s);
+  if (g === undefined) return undefined;
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return formatIPv4Number(((g[6]! << 16) | g[7]!) >>> 0);
+  return formatIPv6Groups(g);
+}
+
+/**
  * The value of an address of family `fam` (as net.isIP reported it, which also allows an IPv6
  * zone id: ignored here); undefined if the strict parsers disagree.
  */

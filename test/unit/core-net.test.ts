@@ -76,3 +76,13 @@ t.test('prefixes: IPv4-mapped addresses match IPv4 prefixes', async (t) => {
   t.equal(commonPrefixBits('::ffff:10.0.0.1', '10.0.0.1'), 32);
   t.equal(commonPrefixBits('10.0.0.1', '2001:db8::1'), -1);
 });
+
+t.test('canonicalAddress: one text per numeric address', async (t) => {
+  const { canonicalAddress } = await import('../../src/core/net.js');
+  t.equal(canonicalAddress('10.31.0.2'), '10.31.0.2');
+  t.equal(canonicalAddress('::ffff:a1f:2'), '10.31.0.2', 'IPv4-mapped, hex spelling');
+  t.equal(canonicalAddress('0:0::ffff:10.31.0.2'), '10.31.0.2');
+  t.equal(canonicalAddress('2001:db8:0:0::0001'), '2001:db8::1');
+  t.equal(canonicalAddress('example.com'), undefined);
+  t.equal(canonicalAddress('10.31.0.256'), undefined);
+});

@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { parsePrefix, prefixContains, unmapV4, type Prefix } from '../../core/net.js';
+import { canonicalAddress, parsePrefix, prefixContains, unmapV4, type Prefix } from '../../core/net.js';
 import type { EffectivePolicy } from '../../store/types.js';
 import type { Admission, FrontInfo, FrontRequest, Grant } from '../proxy/types.js';
 
@@ -58,14 +57,7 @@ export interface LimitCounts {
  */
 export function canonicalHost(host: string): string {
   const h = host.trim().toLowerCase();
-  if (net.isIPv4(h)) return h;
-  if (!net.isIPv6(h)) return h;
-  const text = new URL(`http://[${h}]/`).hostname.slice(1, -1); // WHATWG: compressed, lower case
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
-  if (mapped === null) return text;
-  const hi = parseInt(mapped[1]!, 16);
-  const lo = parseInt(mapped[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  return canonicalAddress(h) ?? h;
 }
 
 /** An unknown client is counted by its address; an IPv6 one by its /64 (a host may rotate within it). */
@@ -90,7 +82,7 @@ export class SessionLimits {
 
   /** The engine's admission hook: throws DC_POLICY_LIMIT, or admits and returns the grant. */
   readonly admit = (info: FrontInfo, req: FrontRequest): Admission => {
-    const ue = canonicalHost(unmapV4(info.remote.address));
+    const ue = canonicalHost(info.remote.address);
     // A client that authenticated (Convert cookie, SOCKS user) is that subscriber wherever it
     // connects from; else the subscriber owning its address.
     const named = req.subscriber === undefined ? undefined : this.#src.resolveSubscriber?.(req.subscriber);
