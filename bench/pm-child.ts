@@ -1,15 +1,15 @@
 /**
- * Runs inside a benchmark namespace (bench/pm.ts): one JSON command per line on stdin, one
- * JSON reply per line on stdout ({ id, ok } | { id, error }). Drives the real netlink stack,
+ * Runs inside a benchmark namespace (bench/pm.ts), driven over line-delimited JSON
+ * (src/sim/rpc.ts). Drives the real netlink stack,
  * PmService and SteeringController, and makes traffic.
  */
 import net from 'node:net';
-import { createInterface } from 'node:readline';
 import { openNetlinkStack, type NetlinkStack } from '../src/drivers/netlink/stack.js';
 import { SockDiag } from '../src/drivers/netlink/sock-diag.js';
 import { createConnectSocket, createListenSocket } from '../src/drivers/sockets/index.js';
 import { PathsService, type UplinkConfig } from '../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../src/services/pm/index.js';
+import { serveRpc } from '../src/sim/rpc.js';
 
 let stack: NetlinkStack | undefined;
 let pmsvc: PmService | undefined;
@@ -17,10 +17,6 @@ let steer: SteeringController | undefined;
 const diag = new SockDiag();
 const bulk: net.Socket[] = [];
 const marks: { linkDown: number[]; synced: number[] } = { linkDown: [], synced: [] };
-
-const out = (o: unknown): void => {
-  process.stdout.write(JSON.stringify(o) + '\n');
-};
 
 async function getStack(): Promise<NetlinkStack> {
   stack ??= await openNetlinkStack();
@@ -141,23 +137,4 @@ const ops: Record<string, (...a: never[]) => unknown> = {
   },
 };
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let m: { id: number; op: string; args?: unknown[] };
-  try {
-    m = JSON.parse(line) as typeof m;
-  } catch {
-    return;
-  }
-  void (async () => {
-    try {
-      const f = ops[m.op];
-      if (f === undefined) throw new Error(`no op ${m.op}`);
-      out({ id: m.id, ok: (await (f as (...a: unknown[]) => unknown)(...(m.args ?? []))) ?? null });
-    } catch (e) {
-      out({ id: m.id, error: String((e as Error).message ?? e) });
-    }
-  })();
-});
-rl.on('close', () => process.exit(0));
-out({ ready: true });
+serveRpc((op) => ops[op] as ((...a: unknown[]) => unknown) | undefined);

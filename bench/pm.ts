@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
 import { Topology, type Host } from '../src/sim/hosts.js';
 import { SIM_RATES } from '../src/sim/board.js';
+import { RpcClient } from '../src/sim/rpc.js';
 import { result, sleep, type BenchResult } from './lib.js';
 
 /**
@@ -22,46 +22,10 @@ import { result, sleep, type BenchResult } from './lib.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHILD = path.join(ROOT, 'dist/bench/pm-child.js');
 
-class Child {
-  readonly #c: ChildProcess;
-  #next = 1;
-  readonly #wait = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
-  readonly ready: Promise<void>;
-
+/** The benchmark's helper process in a namespace (bench/pm-child.ts). */
+class Child extends RpcClient {
   constructor(h: Host) {
-    this.#c = h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } });
-    let buf = '';
-    let ready: () => void = () => {};
-    this.ready = new Promise((r) => (ready = r));
-    this.#c.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let m: { id?: number; ok?: unknown; error?: string; ready?: boolean };
-        try {
-          m = JSON.parse(line) as typeof m;
-        } catch {
-          continue;
-        }
-        if (m.ready === true) ready();
-        if (m.id === undefined) continue;
-        const w = this.#wait.get(m.id);
-        this.#wait.delete(m.id);
-        if (m.error !== undefined) w?.fail(new Error(m.error));
-        else w?.ok(m.ok);
-      }
-    });
-  }
-
-  async call<T>(op: string, ...args: unknown[]): Promise<T> {
-    await this.ready;
-    const id = this.#next++;
-    return new Promise<T>((ok, fail) => {
-      this.#wait.set(id, { ok: ok as (v: unknown) => void, fail });
-      this.#c.stdin!.write(JSON.stringify({ id, op, args }) + '\n');
-    });
+    super(h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }));
   }
 }
 

@@ -5,7 +5,6 @@
  * Notifications (mptcp_pm events, link changes) are written as { event } lines.
  */
 import net from 'node:net';
-import { createInterface } from 'node:readline';
 import { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
 import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
@@ -15,7 +14,7 @@ import { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
 import { PathsService, type UplinkConfig } from '../../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../../src/services/pm/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
-import { DuocellError } from '../../src/core/errors.js';
+import { serveRpc } from '../../src/sim/rpc.js';
 
 type Handler = (...args: unknown[]) => unknown;
 const targets: Record<string, Record<string, unknown>> = {};
@@ -23,9 +22,9 @@ const sockets = new Map<number, net.Socket>();
 const bulk: net.Socket[] = [];
 let nextSock = 1;
 
-const write = (o: unknown): void => {
-  process.stdout.write(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
-};
+// events (mptcp_pm, links, subflows) go out as { event, data } lines: see src/sim/rpc.ts
+const write = (o: unknown): void => emit(o);
+let emit: (o: unknown) => void = () => undefined;
 
 const local: Record<string, Handler> = {
   async 'pm.open'() {
@@ -225,30 +224,11 @@ const local: Record<string, Handler> = {
   },
 };
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let cmd: { id: number; op: string; args?: unknown[] };
-  try {
-    cmd = JSON.parse(line) as typeof cmd;
-  } catch {
-    return;
-  }
-  void (async () => {
-    try {
-      let fn = local[cmd.op];
-      if (fn === undefined) {
-        const [target, method] = cmd.op.split('.') as [string, string];
-        const obj = targets[target];
-        const m = obj?.[method];
-        if (typeof m !== 'function') throw new Error(`no such op ${cmd.op}`);
-        fn = (m as Handler).bind(obj);
-      }
-      write({ id: cmd.id, ok: (await fn(...(cmd.args ?? []))) ?? null });
-    } catch (e) {
-      const d = e instanceof DuocellError ? { code: e.code, errno: e.errno, origin: e.origin, message: e.message } : { message: String(e) };
-      write({ id: cmd.id, error: d });
-    }
-  })();
+emit = serveRpc((op) => {
+  const fn = local[op];
+  if (fn !== undefined) return fn;
+  const [target, method] = op.split('.') as [string, string];
+  const obj = targets[target];
+  const m = obj?.[method];
+  return typeof m === 'function' ? (m as Handler).bind(obj) : undefined;
 });
-rl.on('close', () => process.exit(0));
-write({ ready: true });
