@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -973,6 +974,124 @@ static napi_value js_splice_active(napi_env env, napi_callback_info info) {
   return ret_i32(env, r == NULL ? 0 : (int32_t)r->active);
 }
 
+/* ======================================================================================
+ * Readiness-driven reads of a character device (the modem's cdc-wdm QMI port, or a pty).
+ *
+ *   fdWatch(fd, onData(buf | null, errno)) -> handle      fd must be O_NONBLOCK
+ *     uv_poll(fd, READABLE) ──► read() until EAGAIN ──► onData(buf, 0) per read
+ *                                └ 0 bytes / error ──► onData(null, errno or 0), watch stops
+ *   fdUnwatch(handle)  stops the poll and frees the watcher (uv_close); the caller then closes fd
+ *
+ * Nothing is ever blocked in the thread pool: after fdUnwatch no read of this fd is pending, so
+ * closing and reopening the device cannot leave a reader that steals the next reply. Each read()
+ * of a cdc-wdm device returns one whole QMUX message. Main thread only.
+ */
+struct dc_watch {
+  uv_poll_t h;
+  napi_env env;
+  napi_ref cb;
+  int fd;
+  int stopped;
+};
+
+static void watch_closed(uv_handle_t *h) {
+  struct dc_watch *w = h->data;
+  napi_delete_reference(w->env, w->cb);
+  free(w);
+}
+
+static void watch_call(struct dc_watch *w, const char *data, size_t len, int err) {
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, argv[2], global, res;
+  napi_get_reference_value(env, w->cb, &cb);
+  napi_get_global(env, &global);
+  if (data != NULL) napi_create_buffer_copy(env, len, data, NULL, &argv[0]);
+  else napi_get_null(env, &argv[0]);
+  napi_create_int32(env, err, &argv[1]);
+  if (cb != NULL && napi_call_function(env, global, cb, 2, argv, &res) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void watch_cb(uv_poll_t *h, int status, int events) {
+  struct dc_watch *w = h->data;
+  if (w->stopped) return;
+  if (status < 0) {
+    w->stopped = 1;
+    uv_poll_stop(h);
+    watch_call(w, NULL, 0, -status);
+    return;
+  }
+  static char buf[65536];
+  /* bounded: at most 64 reads per wake-up, so a babbling device cannot starve the loop */
+  for (int i = 0; i < 64 && !w->stopped; i++) {
+    ssize_t n = read(w->fd, buf, sizeof buf);
+    if (n > 0) {
+      watch_call(w, buf, (size_t)n, 0);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    int e = n == 0 ? 0 : errno;
+    w->stopped = 1;
+    uv_poll_stop(h);
+    watch_call(w, NULL, 0, e);
+    return;
+  }
+}
+
+/* fdWatch(fd, onData) -> external handle */
+static napi_value js_fd_watch(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  if (fd < 0) return throw_errno(env, "fdWatch", EBADF);
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) return throw_errno(env, "fdWatch (event loop)", EINVAL);
+  struct dc_watch *w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, "fdWatch", ENOMEM);
+  w->env = env;
+  w->fd = fd;
+  int rc = uv_poll_init(loop, &w->h, fd);
+  if (rc < 0) {
+    free(w);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  w->h.data = w;
+  napi_create_reference(env, argv[1], 1, &w->cb);
+  rc = uv_poll_start(&w->h, UV_READABLE, watch_cb);
+  if (rc < 0) {
+    w->stopped = 1;
+    uv_close((uv_handle_t *)&w->h, watch_closed);
+    return throw_errno(env, "uv_poll_start", -rc);
+  }
+  napi_value ext;
+  napi_create_external(env, w, NULL, NULL, &ext);
+  return ext;
+}
+
+/* fdUnwatch(handle): stop and free; call exactly once per handle */
+static napi_value js_fd_unwatch(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) return throw_errno(env, "fdUnwatch", EINVAL);
+  struct dc_watch *w = p;
+  w->stopped = 1;
+  uv_poll_stop(&w->h);
+  uv_close((uv_handle_t *)&w->h, watch_closed);
+  return undef(env);
+}
+
 #define EXPORT(name, fn)                                                   \
   do {                                                                     \
     napi_value f;                                                          \
@@ -997,6 +1116,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("spliceStats", js_splice_stats);
   EXPORT("spliceAbort", js_splice_abort);
   EXPORT("spliceActive", js_splice_active);
+  EXPORT("fdWatch", js_fd_watch);
+  EXPORT("fdUnwatch", js_fd_unwatch);
   return exports;
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { SerialPort } from 'serialport';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { fdWatchAvailable, watchFd, type FdWatch } from '../sockets/fd-watch.js';
 
 /**
  * Byte transports for modem ports. The AT client, the QMI client and the manager see only this
@@ -91,14 +92,19 @@ export class SerialTransport extends EventEmitter implements ModemTransport {
 }
 
 /**
- * A character device opened read/write with plain fs (the cdc-wdm QMI device, /dev/cdc-wdmN).
- * Each read returns one QMUX message from the kernel; reads run in the libuv pool.
+ * A character device (the cdc-wdm QMI device /dev/cdc-wdmN, or a pty) opened O_NONBLOCK and read
+ * when it is readable (native fdWatch: uv_poll, read until EAGAIN), never by a read blocked in the
+ * thread pool. close() therefore really cancels: nothing is left reading the old descriptor, a
+ * reopened port gets its own replies, and a process with the device open can exit at once.
+ * Each read of a cdc-wdm device returns one QMUX message. Without the native watcher (an old
+ * addon build) the descriptor is polled every `pollMs` instead: slower, but still cancellable.
  */
 export class CharDeviceTransport extends EventEmitter implements ModemTransport {
   readonly path: string;
-  #fd: number;
+  readonly #fd: number;
   #open = true;
-  readonly #buf = Buffer.alloc(0x10000);
+  #watch: FdWatch | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   private constructor(path: string, fd: number) {
     super();
@@ -106,12 +112,31 @@ export class CharDeviceTransport extends EventEmitter implements ModemTransport 
     this.#fd = fd;
   }
 
-  static async open(path: string): Promise<CharDeviceTransport> {
+  static async open(path: string, opts: { pollMs?: number } = {}): Promise<CharDeviceTransport> {
     const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY, (err, fd) => (err ? reject(portError(path, 'open', err)) : resolve(fd))),
+      fs.open(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK, (err, fd) => (err ? reject(portError(path, 'open', err)) : resolve(fd))),
     );
     const t = new CharDeviceTransport(path, fd);
-    t.#readLoop();
+    if (fdWatchAvailable()) {
+      t.#watch = watchFd(fd, (b) => t.#open && t.emit('data', b), (errno) => t.#ended(errno));
+    } else {
+      log.warn({ path }, 'native fdWatch missing (rebuild the addon): polling the device instead');
+      const buf = Buffer.alloc(0x10000);
+      t.#timer = setInterval(() => {
+        for (let i = 0; i < 64 && t.#open; i++) {
+          let n: number;
+          try {
+            n = fs.readSync(fd, buf, 0, buf.length, null);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code !== 'EAGAIN') t.#ended(Math.abs((e as NodeJS.ErrnoException).errno ?? 5));
+            return;
+          }
+          if (n === 0) return t.#ended(0);
+          t.emit('data', Buffer.from(buf.subarray(0, n)));
+        }
+      }, opts.pollMs ?? 10);
+    }
     return t;
   }
 
@@ -119,44 +144,56 @@ export class CharDeviceTransport extends EventEmitter implements ModemTransport 
     return this.#open;
   }
 
-  #readLoop(): void {
-    if (!this.#open) return;
-    fs.read(this.#fd, this.#buf, 0, this.#buf.length, null, (err, n) => {
-      if (!this.#open) return;
-      if (err || n === 0) {
-        this.#fail(err ? portError(this.path, 'read', err) : new DuocellError('DC_MODEM_PORT', `${this.path}: end of file (device gone)`, { path: this.path }));
-        return;
-      }
-      this.emit('data', Buffer.from(this.#buf.subarray(0, n)));
-      this.#readLoop();
-    });
+  #ended(errno: number): void {
+    const e =
+      errno === 0
+        ? new DuocellError('DC_MODEM_PORT', `${this.path}: end of file (device gone)`, { origin: 'kernel', path: this.path })
+        : new DuocellError('DC_MODEM_PORT', `${this.path}: vanished: read failed (errno ${errno})`, { origin: 'kernel', path: this.path, errno });
+    this.#fail(e);
+  }
+
+  #release(): void {
+    this.#open = false;
+    this.#watch?.stop();
+    this.#watch = undefined;
+    clearInterval(this.#timer);
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      /* already gone */
+    }
   }
 
   #fail(e: DuocellError): void {
     if (!this.#open) return;
-    this.#open = false;
-    fs.close(this.#fd, () => undefined);
+    this.#release();
     this.emit('close', e);
   }
 
-  write(data: Uint8Array | string): Promise<void> {
-    const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data);
-    return new Promise((resolve, reject) => {
-      if (!this.#open) return reject(new DuocellError('DC_MODEM_PORT', `${this.path}: not open`));
-      fs.write(this.#fd, b, (err) => {
-        if (err) {
+  async write(data: Uint8Array | string): Promise<void> {
+    let b = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data);
+    const deadline = Date.now() + 2000;
+    while (b.length > 0) {
+      if (!this.#open) throw new DuocellError('DC_MODEM_PORT', `${this.path}: not open`);
+      let n = 0;
+      try {
+        n = fs.writeSync(this.#fd, b);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
           const e = portError(this.path, 'write', err);
           this.#fail(e);
-          reject(e);
-        } else resolve();
-      });
-    });
+          throw e;
+        }
+        if (Date.now() > deadline) throw new DuocellError('DC_MODEM_PORT', `${this.path}: write: device not accepting data for 2 s`, { origin: 'kernel', path: this.path });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      b = b.subarray(n);
+    }
   }
 
   async close(): Promise<void> {
     if (!this.#open) return;
-    this.#open = false;
-    await new Promise<void>((r) => fs.close(this.#fd, () => r()));
+    this.#release();
     this.emit('close');
   }
 }

@@ -13,6 +13,7 @@ import {
 
 export * from './decode.js';
 export * from './splice.js';
+export * from './fd-watch.js';
 
 /**
  * The typed face of the socket layer. Everything else in duocell creates MPTCP/transparent
