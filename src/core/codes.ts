@@ -122,6 +122,11 @@ export const CODES = {
   DC_MODEM_REGISTRATION: 'the modem is not registered (lost, denied or searching too long)',
   DC_MODEM_CONNECT: 'starting the data session failed',
   DC_MODEM_DISCONNECTED: 'the data session dropped',
+  DC_AT_GARBAGE: 'bytes from the AT port that are not AT text (control or 8-bit bytes) were counted and dropped (local)',
+  DC_AT_OVERFLOW: 'an AT line longer than the framer bound was dropped up to its terminator (local)',
+  DC_AT_RESYNC: 'after an AT command timed out, the port could not be brought back in step (late reply not drained, marker unanswered)',
+  DC_MODEM_NETIF: 'configuring the data interface from the session settings (raw IP, MTU, addresses, link) failed',
+  DC_MODEM_CONTROL: 'the configured modem control protocol is not supported by this build',
 
   // drivers/wlan (nl80211)
   DC_WLAN_UNAVAILABLE: 'nl80211 is absent (no cfg80211): link state from rtnetlink only, radio quality unknown',

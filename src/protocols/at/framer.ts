@@ -38,7 +38,11 @@ export type AtEvent =
   | { readonly type: 'stray'; readonly line: string }
   | { readonly type: 'echo'; readonly line: string }
   | { readonly type: 'prompt' }
-  | { readonly type: 'overflow'; readonly dropped: number };
+  | { readonly type: 'overflow'; readonly dropped: number }
+  /** Bytes that are not AT text (control or 8-bit bytes) removed from a line; never part of a reply. */
+  | { readonly type: 'garbage'; readonly bytes: number; readonly sample: string }
+  /** The final result of a command that was given up (expire()): drained, never a later command's. */
+  | { readonly type: 'late'; readonly response: AtResponse };
 
 /** URC prefixes (27.007, Quectel EC2x, Huawei). Matched on the start of a line. */
 export const URC_PREFIXES: readonly string[] = [
@@ -104,9 +108,46 @@ export interface AtFramerOptions {
 interface PendingCommand {
   readonly command: string;
   readonly prefix: string | undefined;
+  /** read `AT+X?`, test `AT+X=?`, set `AT+X=…`, exec anything else. */
+  readonly kind: 'read' | 'test' | 'set' | 'exec';
   readonly lines: string[];
   truncated: boolean;
+  /** Given up by the caller: its final result is reported as 'late', its lines dropped. */
+  expired: boolean;
 }
+
+/** Registration URCs share their prefix with the read command's reply. */
+const REGISTRATION = new Set(['+CREG:', '+CGREG:', '+CEREG:', '+C5GREG:']);
+
+function commandKind(command: string): PendingCommand['kind'] {
+  const c = command.trim();
+  if (/=\?$/.test(c)) return 'test';
+  if (/\?$/.test(c)) return 'read';
+  if (/^AT[+^$%#][A-Z0-9]+=/i.test(c)) return 'set';
+  return 'exec';
+}
+
+/**
+ * Is a `+CxREG:` line the answer to the pending command, or a URC that arrived in the middle?
+ * 27.007 §7.2/§10.1.19: the read command answers `<n>,<stat>[,…]` (two unquoted numbers first);
+ * the URC is `<stat>[,<lac/tac>,…]` (one number, then a quoted area code, or nothing). A set
+ * command (`AT+CEREG=2`) has no information response at all, and a read answers only once.
+ */
+function solicitedRegistration(p: PendingCommand, line: string): boolean {
+  if (p.kind === 'test') return true;
+  if (p.kind !== 'read' || p.lines.some((l) => p.prefix !== undefined && l.startsWith(p.prefix))) return false;
+  const fields = line.slice(line.indexOf(':') + 1).split(',').map((f) => f.trim());
+  return fields.length >= 2 && /^\d+$/.test(fields[0]!) && /^\d+$/.test(fields[1]!);
+}
+
+/**
+ * Commands whose information response carries no prefix (27.007 §5: identification; 27.005
+ * SMS listings continue with PDU/text lines), so any line is part of the answer.
+ */
+const BARE_REPLY = /^AT[+](CGMI|CGMM|CGMR|CGSN|CIMI|GMI|GMM|GMR|GSN|CMGL|CMGR|CUSD|CPBR|CPBF|CNUM)\b/i;
+
+/** AT text is printable ASCII (and tab); anything else is line noise. */
+const NOT_TEXT = /[^\x20-\x7e\t]/g;
 
 /**
  * Feeds bytes, returns events. Call `begin()` right before writing a command; the next final
@@ -141,12 +182,29 @@ export class AtFramer {
    * (e.g. `+CREG:`); derived from the command when omitted (`AT+CREG?` → `+CREG:`).
    */
   begin(command: string, prefix?: string): void {
-    this.#pending = { command, prefix: prefix ?? responsePrefix(command), lines: [], truncated: false };
+    this.#pending = { command, prefix: prefix ?? responsePrefix(command), kind: commandKind(command), lines: [], truncated: false, expired: false };
   }
 
   abort(): void {
     this.#pending = undefined;
   }
+
+  /**
+   * The caller gave up on the pending command (timeout) but its reply may still come: keep
+   * consuming that reply so it is never matched to a later command. Its final result is
+   * reported as a 'late' event; `begin()` of another command replaces it.
+   */
+  expire(): void {
+    if (this.#pending !== undefined) this.#pending.expired = true;
+  }
+
+  /** True while a given-up command's final result is still outstanding. */
+  get draining(): boolean {
+    return this.#pending?.expired === true;
+  }
+
+  /** Bytes of line noise removed since creation. */
+  garbage = 0;
 
   feed(chunk: Uint8Array | string): AtEvent[] {
     const s = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
@@ -199,8 +257,21 @@ export class AtFramer {
   }
 
   #line(raw: string, out: AtEvent[]): void {
-    const line = raw.trim();
+    let text = raw;
     const p = this.#pending;
+    NOT_TEXT.lastIndex = 0;
+    if (NOT_TEXT.test(raw)) {
+      // Noise glued to a line: keep the text only when what remains is unmistakably AT (a final
+      // result code, a URC, the pending command's own prefix); otherwise the whole line is noise.
+      const cleaned = raw.replace(NOT_TEXT, '').trim();
+      const keep = cleaned.length > 0 && (parseFinal(cleaned) !== undefined || urcName(cleaned) !== undefined || (p?.prefix !== undefined && cleaned.startsWith(p.prefix)));
+      text = keep ? cleaned : '';
+      const bytes = raw.length - text.length;
+      this.garbage += bytes;
+      out.push({ type: 'garbage', bytes, sample: Buffer.from(raw.slice(0, 32), 'latin1').toString('hex') });
+    }
+    const line = text.trim();
+    if (line.length === 0) return;
     if (p === undefined) {
       const name = urcName(line);
       if (name !== undefined) out.push({ type: 'urc', line, name });
@@ -215,7 +286,7 @@ export class AtFramer {
     if (fin !== undefined) {
       this.#pending = undefined;
       out.push({
-        type: 'response',
+        type: p.expired ? 'late' : 'response',
         response: {
           command: p.command,
           lines: p.lines,
@@ -228,8 +299,20 @@ export class AtFramer {
       return;
     }
     const name = urcName(line);
-    if (name !== undefined && !(p.prefix !== undefined && line.startsWith(p.prefix))) {
+    const own = p.prefix !== undefined && line.startsWith(p.prefix) && (!REGISTRATION.has(p.prefix) || solicitedRegistration(p, line));
+    if (name !== undefined && !own) {
       out.push({ type: 'urc', line, name });
+      return;
+    }
+    if (!own && p.prefix !== undefined && !BARE_REPLY.test(p.command.trim())) {
+      // 27.007 §4.1: a +X command's information responses start with "+X:". Anything else in its
+      // reply is an unsolicited line (an unknown URC) or noise, never a line of the answer.
+      const m = /^([+^$%#!*][A-Z0-9_]+):/i.exec(line);
+      if (m !== null) out.push({ type: 'urc', line, name: m[1]! });
+      else {
+        this.garbage += line.length;
+        out.push({ type: 'garbage', bytes: line.length, sample: Buffer.from(line.slice(0, 32), 'latin1').toString('hex') });
+      }
       return;
     }
     if (p.lines.length >= this.#maxLines) p.truncated = true;
