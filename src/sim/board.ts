@@ -96,7 +96,8 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { m
       // Cell: default via cellular uplink, WLAN uplink by source; MPTCP endpoint on WLAN.
       if (opts.modem === true) {
         await cell.ip(fam, 'rule', 'add', 'from', A.cell.wwan0[i], 'table', '21', 'priority', '1021');
-        await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wlan0[i], 'dev', 'wlan0');
+        // duocell adds the cellular default (metric 50) when its data session is up; WLAN is the fall-back
+        await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wlan0[i], 'dev', 'wlan0', 'metric', '100');
       } else {
         await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wwan0[i], 'dev', 'wwan0');
         await cell.sourceRoute(A.cell.wwan0[i], 'wwan0', A.conc.wwan0[i], 21);

@@ -1,6 +1,8 @@
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
-import { ModemManager, managerOptionsFromBoard } from '../drivers/modem/index.js';
+import { DuocellError } from '../core/errors.js';
+import { DataInterface, ModemManager, managerOptionsFromBoard, type NetifOps } from '../drivers/modem/index.js';
+import { Rtnl } from '../drivers/netlink/rtnetlink.js';
 import type { ModemView } from '../web/deps.js';
 
 /**
@@ -18,11 +20,47 @@ export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): ModemMana
     const kv = Object.fromEntries(env.DUOCELL_MODEM_LINKS.split(',').map((p) => p.split('=') as [string, string]));
     if (kv.at !== undefined && kv.qmi !== undefined) links = { at: kv.at, qmi: kv.qmi };
   }
+  if (m.control === 'at') {
+    // Honest refusal: an AT-only modem needs a PPP or ECM/NCM data path that this build lacks.
+    const err = new DuocellError('DC_MODEM_CONTROL', 'modem.control "at" is not supported by this build (AT-only data sessions: PPP or ECM/NCM with DHCP are not implemented); the cellular path stays down — use a QMI modem with control "qmi"');
+    log.error({ code: err.code }, err.message);
+    return undefined;
+  }
   if (m.simulated === true && links === undefined) {
     log.info('simulated modem without a running simulator: cellular path stays down');
     return undefined;
   }
-  return new ModemManager(managerOptionsFromBoard(m, { ...(links === undefined ? {} : { links }), ...(env.DUOCELL_SIM_PIN === undefined ? {} : { pin: env.DUOCELL_SIM_PIN }) }));
+  const opts = managerOptionsFromBoard(m, { ...(links === undefined ? {} : { links }), ...(env.DUOCELL_SIM_PIN === undefined ? {} : { pin: env.DUOCELL_SIM_PIN }) });
+  // duocell configures the data interface itself (raw IP, MTU, addresses, link, default route)
+  let netif: DataInterface | undefined;
+  if (opts.netInterface !== undefined) {
+    let rtnl: Rtnl | undefined;
+    const lazy = (): Rtnl => (rtnl ??= Rtnl.open());
+    const ops: NetifOps = {
+      link: (n) => lazy().link(n),
+      setLinkUp: (i, up) => lazy().setLinkUp(i, up),
+      setMtu: (i, mtu) => lazy().setMtu(i, mtu),
+      addresses: (f) => lazy().addresses(f),
+      addAddress: (i, a, l, o) => lazy().addAddress(i, a, l, o),
+      deleteAddress: (i, a, l) => lazy().deleteAddress(i, a, l),
+      addRoute: (r, o) => lazy().addRoute(r, o),
+      deleteRoute: (r) => lazy().deleteRoute(r),
+      close: () => {
+        rtnl?.close();
+        rtnl = undefined;
+      },
+    };
+    netif = new DataInterface({ ifname: opts.netInterface, ops, defaultMetric: CELLULAR_DEFAULT_METRIC });
+  }
+  return new ModemManager({ ...opts, ...(netif === undefined ? {} : { netif }) });
+}
+
+/** Metric of the main-table default route via the cellular session (a fixed uplink's wins below it). */
+export const CELLULAR_DEFAULT_METRIC = 50;
+
+/** `modem.control: "at"` is refused (see modemFor); the view says why. */
+export function modemRefusal(board: BoardProfile): string | undefined {
+  return board.modem?.control === 'at' ? 'DC_MODEM_CONTROL: modem.control "at" is not supported by this build' : undefined;
 }
 
 export function modemView(mm: ModemManager | undefined): ModemView {

@@ -3,3 +3,4 @@ export * from './at.js';
 export * from './qmi.js';
 export * from './manager.js';
 export * from './board.js';
+export * from './netif.js';

@@ -35,7 +35,7 @@ import { backoffDelay } from '../../core/backoff.js';
 import { DuocellError, isDuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { parseQengServingCell, parseRegistration } from '../../protocols/at/parsers.js';
-import { NAS_RADIO_INTERFACE, SERVICE, type QmiMessage, type QmiObject } from '../../protocols/qmi/index.js';
+import { decodeWdsCurrentSettings, NAS_RADIO_INTERFACE, SERVICE, WDS_CURRENT_SETTINGS_MASK, type QmiMessage, type QmiObject, type WdsCurrentSettings } from '../../protocols/qmi/index.js';
 import { AtClient, type AtUrc } from './at.js';
 import { QmiClient } from './qmi.js';
 import { openModemPort, type ModemTransport, type TransportOpener } from './transport.js';
@@ -109,6 +109,12 @@ export interface ModemManagerOptions {
    *  answering is treated like a lost port: closed and probed again. */
   readonly requestTimeoutMs?: number;
   readonly rand?: () => number;
+  /**
+   * The data interface (DataInterface in netif.ts over rtnetlink): configured from the session
+   * settings before the manager says 'connected', deconfigured first thing on any loss. Without
+   * it the manager only reports the settings (someone else must configure the interface).
+   */
+  readonly netif?: { apply(s: WdsSettings): Promise<void>; remove(why: string): Promise<void>; close?(): Promise<void> };
 }
 
 export interface StateChange {
@@ -161,6 +167,8 @@ export interface WdsSettings {
 
 export interface ModemInfo {
   readonly qmiPort?: string;
+  /** Set when the optional AT port was lost while QMI stayed healthy (band and URCs missing). */
+  readonly atLost?: { readonly code: string; readonly message: string };
   readonly atPort?: string;
   readonly model?: string;
   readonly revision?: string;
@@ -206,17 +214,10 @@ const QMI_INCORRECT_PIN = 12;
 const QMI_PIN_BLOCKED = 35;
 const QMI_NO_EFFECT = 26;
 
-function maskToPrefix(mask: string | undefined): number {
-  if (!mask) return 32;
-  const n = mask.split('.').reduce((a, x) => (a << 8) | Number(x), 0) >>> 0;
-  let bits = 0;
-  for (let i = 31; i >= 0 && n & (1 << i); i--) bits++;
-  return bits;
-}
 
 export class ModemManager extends TypedEmitter<ModemManagerEvents> {
-  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface'>> &
-    Pick<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface'>;
+  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif'>> &
+    Pick<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif'>;
   #state: ModemState = 'absent';
   #lastReason = 'not started';
   #lastError: DuocellError | undefined;
@@ -299,12 +300,17 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     this.#poke();
     // a step may be waiting on the modem (start network can take 30 s): give it a moment, then
     // tear down anyway; closing the ports makes any request still in flight fail at once
+    // (bounded: SIGTERM must end duocell within 2 s even with a modem that does not answer)
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#loop, new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
+    await Promise.race([this.#loop, new Promise<void>((r) => (timer = setTimeout(r, 300)))]);
     clearTimeout(timer);
-    await this.#teardownSessions('stopping');
+    await Promise.race([this.#teardownSessions('stopping'), new Promise<void>((r) => (timer = setTimeout(r, 700)))]);
+    clearTimeout(timer);
+    await this.#o.netif?.remove('stopping').catch(() => undefined);
     await this.#closePorts();
     await this.#loop;
+    await this.#o.netif?.close?.().catch(() => undefined);
+    this.#clearRadio();
     if (this.#state !== 'absent') this.#set('absent', 'stop', 'stopped');
   }
 
@@ -375,6 +381,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     await this.#teardownSessions('port lost', false);
     await this.#closePorts();
     this.#portLost = undefined;
+    // what a vanished modem said is no longer true: the API must not show it
+    this.#clearRadio();
     this.#probeAttempt++;
     if (this.#state === 'probing' && e.code === 'DC_MODEM_PROBE') this.#fire('probe-failed', e.message, e);
     else if (this.#state !== 'absent') this.#fire('port-lost', `${e.code}: ${e.message}`, e);
@@ -466,6 +474,17 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
           this.#fire('deregistered', this.#regLostWhy ?? 'registration lost while connecting');
           return;
         }
+        if (this.#o.netif !== undefined) {
+          try {
+            await this.#o.netif.apply(settings);
+          } catch (e) {
+            const err = toDuocellError(e, 'DC_MODEM_NETIF');
+            await this.#teardownSessions(`interface configuration failed: ${err.message}`);
+            this.#connectAttempt++;
+            this.#fire('connect-failed', err.message, err);
+            return;
+          }
+        }
         this.#connectAttempt = 0;
         this.#probeAttempt = 0;
         this.#settings = settings;
@@ -483,6 +502,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
           await this.#pollRegistration();
           if (this.#registered) await this.#pollData();
           if (this.#polls % 5 === 0) void this.#refreshSignal();
+          if (this.#polls % 3 === 0 && this.#info.atLost !== undefined) await this.#retryAt().catch(() => undefined);
         }
         if (!this.#registered) {
           const why = this.#regLostWhy ?? 'registration lost';
@@ -515,7 +535,9 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       try {
         t = await this.#o.open(path);
       } catch (e) {
-        tried.push(`${path}: ${(e as Error).message}`);
+        // the port error already names the path
+        const msg = (e as Error).message;
+        tried.push(msg.startsWith(path) ? msg : `${path}: ${msg}`);
         continue;
       }
       const qmiFirst = /cdc-wdm|qmi/i.test(path);
@@ -548,8 +570,10 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       }
     }
     if (!qmi) {
+      if (at) tried.push(`${at.transport.path}: answers AT, not QMI (AT-only data sessions are not supported)`);
       await at?.close().catch(() => undefined);
-      throw new DuocellError('DC_MODEM_PROBE', `no QMI port found (${tried.join('; ') || 'no candidate ports'})`, { tried });
+      const why = ports.length === 0 ? 'no candidate ports (none in the board profile, none found in sysfs)' : tried.join('; ');
+      throw new DuocellError('DC_MODEM_PROBE', `no QMI port among ${ports.length} candidate(s): ${why}`, { tried, candidates: [...ports] });
     }
     this.#attach(qmi, at);
     const info: ModemInfo = { qmiPort: qmi.transport.path, ...(at ? { atPort: at.transport.path } : {}) };
@@ -593,10 +617,66 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     };
     qmi.on('close', lost('QMI'));
     qmi.on('indication', (m: QmiMessage) => this.#onIndication(m));
-    if (at) {
-      at.on('close', lost('AT'));
-      at.on('urc', (u: AtUrc) => this.#onUrc(u));
-      void at.command('AT+CEREG=2').catch(() => undefined);
+    if (at) this.#attachAt(at);
+  }
+
+  /**
+   * The AT port is optional: losing it (vanished, closed, wedged past resynchronisation) while
+   * QMI is healthy only degrades the modem (a warning in `info.atLost`, no band, no URCs); the
+   * data session stays. The port is tried again every few polls while connected.
+   */
+  #attachAt(at: AtClient): void {
+    this.#at = at;
+    at.defaultTimeoutMs = this.#o.requestTimeoutMs;
+    const drop = (err: DuocellError): void => {
+      if (this.#at !== at) return;
+      this.#at = undefined;
+      void at.close().catch(() => undefined);
+      if (!this.#running || this.#portLost) return;
+      if (this.#signal?.band !== undefined) {
+        const { band: _b, ...rest } = this.#signal;
+        this.#signal = rest;
+        this.emit('signal', rest);
+      }
+      const { atPort: _p, ...info } = this.#info;
+      this.#info = { ...info, atLost: { code: err.code, message: err.message } };
+      this.emit('info', this.#info);
+      log.warn({ code: err.code, port: at.transport.path }, `AT port lost, QMI healthy: degraded (no band, no URCs), data session kept: ${err.message}`);
+    };
+    at.on('close', (err?: DuocellError) => drop(err ?? new DuocellError('DC_MODEM_PORT', `${at.transport.path}: AT port closed`)));
+    at.on('desync', (err: DuocellError) => drop(err));
+    at.on('urc', (u: AtUrc) => this.#onUrc(u));
+    if (this.#info.atLost !== undefined) {
+      const { atLost: _l, ...info } = this.#info;
+      this.#info = { ...info, atPort: at.transport.path };
+      this.emit('info', this.#info);
+      log.info({ port: at.transport.path }, 'AT port back');
+    }
+    void at.command('AT+CEREG=2').catch(() => undefined);
+  }
+
+  /** While degraded: look for the AT port again (it may have come back after a re-plug). */
+  async #retryAt(): Promise<void> {
+    if (this.#at !== undefined || this.#qmi === undefined) return;
+    const ports = typeof this.#o.ports === 'function' ? await this.#o.ports() : this.#o.ports;
+    for (const path of ports) {
+      if (path === this.#qmi.transport.path) continue;
+      let t: ModemTransport;
+      try {
+        t = await this.#o.open(path);
+      } catch {
+        continue;
+      }
+      const c = new AtClient(t);
+      if (await this.#probeAt(c)) {
+        if (this.#qmi === undefined || !this.#running) {
+          await c.close().catch(() => undefined);
+          return;
+        }
+        this.#attachAt(c);
+        return;
+      }
+      await c.close().catch(() => undefined);
     }
   }
 
@@ -607,6 +687,15 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     this.#at = undefined;
     this.#registered = false;
     await Promise.all([q?.close().catch(() => undefined), a?.close().catch(() => undefined)]);
+  }
+
+  #clearRadio(): void {
+    const hadReg = this.#registration !== undefined;
+    this.#registration = undefined;
+    this.#signal = undefined;
+    this.#settings = undefined;
+    this.#info = {};
+    if (hadReg) this.emit('registration', { registered: false, state: 'unknown', source: 'qmi' });
   }
 
   #q(): QmiClient {
@@ -707,7 +796,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     const raw = got === undefined ? want === 'raw-ip' : got === 2;
     this.#info = { ...this.#info, dataFormat: raw ? 'raw-ip' : '802-3' };
     const ifname = this.#o.netInterface;
-    if (!ifname) return;
+    if (!ifname || this.#o.netif !== undefined) return; // the data interface sets raw_ip itself
     const file = `${this.#o.sysfsRoot}/class/net/${ifname}/qmi/raw_ip`;
     try {
       const cur = (await fsp.readFile(file, 'utf8')).trim();
@@ -853,8 +942,15 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
         }
         const handle = typeof m.values.packet_data_handle === 'number' ? m.values.packet_data_handle : 0;
         this.#sessions.push({ family, client, handle });
-        const st = await q.call('wds.getCurrentSettings', { requested_settings: 0x0000e310 }, { client });
-        const fs = familySettings(family, st);
+        const st = await q.request('wds.getCurrentSettings', { requested_settings: WDS_CURRENT_SETTINGS_MASK }, { client });
+        let cur: WdsCurrentSettings;
+        try {
+          cur = decodeWdsCurrentSettings(st.frame.tlvs);
+        } catch (e) {
+          const d = toDuocellError(e);
+          throw new DuocellError('DC_MODEM_CONNECT', `IPv${family} session up but its settings are malformed: ${d.code}: ${d.message}`, { origin: 'device', family, cause: d });
+        }
+        const fs = familySettings(family, cur);
         if (!fs) throw new DuocellError('DC_MODEM_CONNECT', `IPv${family} session up but the modem reported no address`, { origin: 'device', family });
         if (family === 4) out.ipv4 = fs;
         else out.ipv6 = fs;
@@ -873,7 +969,10 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   async #teardownSessions(why: string, talk = true): Promise<void> {
     const sessions = this.#sessions;
     this.#sessions = [];
+    const had = this.#settings !== undefined || sessions.length > 0;
     this.#settings = undefined;
+    // the interface first: local and fast, so the path goes down before the modem is asked
+    if (had) await this.#o.netif?.remove(why).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'deconfiguring the data interface failed'));
     const q = this.#qmi;
     if (!talk || !q || q.closed) return;
     for (const s of sessions) {
@@ -884,21 +983,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 }
 
-function familySettings(family: 4 | 6, v: QmiObject): FamilySettings | undefined {
-  if (family === 4) {
-    if (typeof v.ipv4_address !== 'string') return undefined;
-    const dns = [v.ipv4_primary_dns_address, v.ipv4_secondary_dns_address].filter((x): x is string => typeof x === 'string');
-    return {
-      address: v.ipv4_address,
-      prefixLength: maskToPrefix(typeof v.ipv4_gateway_subnet_mask === 'string' ? v.ipv4_gateway_subnet_mask : undefined),
-      ...(typeof v.ipv4_gateway_address === 'string' ? { gateway: v.ipv4_gateway_address } : {}),
-      dns,
-      ...(typeof v.mtu === 'number' ? { mtu: v.mtu } : {}),
-    };
-  }
-  const a = v.ipv6_address as { address: string; prefix_length: number } | undefined;
-  if (!a) return undefined;
-  const gw = v.ipv6_gateway_address as { address: string } | undefined;
-  const dns = [v.ipv6_primary_dns_address, v.ipv6_secondary_dns_address].filter((x): x is string => typeof x === 'string');
-  return { address: a.address, prefixLength: a.prefix_length, ...(gw ? { gateway: gw.address } : {}), dns, ...(typeof v.mtu === 'number' ? { mtu: v.mtu } : {}) };
+function familySettings(family: 4 | 6, v: WdsCurrentSettings): FamilySettings | undefined {
+  const f = family === 4 ? v.ipv4 : v.ipv6;
+  if (f === undefined) return undefined;
+  return { address: f.address, prefixLength: f.prefixLength, ...(f.gateway === undefined ? {} : { gateway: f.gateway }), dns: f.dns, ...(v.mtu === undefined ? {} : { mtu: v.mtu }) };
 }

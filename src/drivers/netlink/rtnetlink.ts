@@ -3,7 +3,7 @@ import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import {
   decodeAddress, decodeLink, decodeRoute, decodeRtnl, decodeRule, encodeAddressMsg, encodeFamilyDump, encodeLinkMsg,
-  encodeRouteMsg, encodeRuleMsg, IFF_UP, RT_SCOPE_NOWHERE, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, RTNLGRP, RTPROT_DUOCELL,
+  encodeRouteMsg, encodeRuleMsg, IFA_F_NODAD, IFF_UP, RT_SCOPE_NOWHERE, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, RTNLGRP, RTPROT_DUOCELL,
   type Address, type Link, type NlMessage, type Route, type RouteSpec, type Rule, type RuleSpec, type RtnlObject,
 } from '../../protocols/netlink/index.js';
 import { NetlinkChannel } from './channel.js';
@@ -87,6 +87,11 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
     await this.#ch.request(RTM.NEWLINK, encodeLinkMsg({ index, flags: up ? IFF_UP : 0, change: IFF_UP }), { what: `RTM_NEWLINK ${index} ${up ? 'up' : 'down'}` });
   }
 
+  /** Set a link's MTU (ip link set dev X mtu N). */
+  async setMtu(index: number, mtu: number): Promise<void> {
+    await this.#ch.request(RTM.NEWLINK, encodeLinkMsg({ index, mtu }), { what: `RTM_NEWLINK ${index} mtu ${mtu}` });
+  }
+
   // --- addresses -----------------------------------------------------------------------------
 
   async addresses(family?: 4 | 6): Promise<Address[]> {
@@ -94,8 +99,8 @@ export class Rtnl extends EventEmitter<RtnlEvents> {
     return this.#decodeAll(parts, RTM.NEWADDR, decodeAddress, 'address');
   }
 
-  async addAddress(index: number, address: string, prefixLen: number, opts: { replace?: boolean } = {}): Promise<void> {
-    await this.#ch.request(RTM.NEWADDR, encodeAddressMsg({ index, address, prefixLen }), {
+  async addAddress(index: number, address: string, prefixLen: number, opts: { replace?: boolean; nodad?: boolean } = {}): Promise<void> {
+    await this.#ch.request(RTM.NEWADDR, encodeAddressMsg({ index, address, prefixLen, ...(opts.nodad === true ? { flags: IFA_F_NODAD } : {}) }), {
       what: `RTM_NEWADDR ${address}/${prefixLen} dev ${index}`,
       flags: NLM_F_CREATE | (opts.replace === true ? NLM_F_REPLACE : NLM_F_EXCL),
     });

@@ -148,13 +148,14 @@ export function decodeLink(p: Buffer): Link {
 }
 
 /** ifinfomsg for a dump or a state change (flags/change: e.g. IFF_UP to bring a link up). */
-export function encodeLinkMsg(o: { index?: number; flags?: number; change?: number; name?: string } = {}): Buffer {
+export function encodeLinkMsg(o: { index?: number; flags?: number; change?: number; name?: string; mtu?: number } = {}): Buffer {
   const h = Buffer.alloc(16);
   h.writeUInt8(AF_UNSPEC, 0);
   h.writeInt32LE(o.index ?? 0, 4);
   h.writeUInt32LE(o.flags ?? 0, 8);
   h.writeUInt32LE(o.change ?? 0, 12);
   const attrs: AttrOut[] = o.name === undefined ? [] : [attr.string(IFLA_IFNAME, o.name)];
+  if (o.mtu !== undefined) attrs.push(attr.u32(IFLA_MTU, o.mtu));
   return Buffer.concat([h, encodeAttrs(attrs)]);
 }
 
@@ -198,7 +199,10 @@ export function decodeAddress(p: Buffer): Address {
   };
 }
 
-export function encodeAddressMsg(o: { family?: 4 | 6; index?: number; address?: string; prefixLen?: number; scope?: number }): Buffer {
+/** ifa_flags: skip duplicate address detection (a point-to-point modem link has no neighbours). */
+export const IFA_F_NODAD = 0x02;
+
+export function encodeAddressMsg(o: { family?: 4 | 6; index?: number; address?: string; prefixLen?: number; scope?: number; flags?: number }): Buffer {
   const h = Buffer.alloc(8);
   let attrs: AttrOut[] = [];
   let fam = o.family;
@@ -210,6 +214,7 @@ export function encodeAddressMsg(o: { family?: 4 | 6; index?: number; address?: 
   }
   h.writeUInt8(fam === undefined ? AF_UNSPEC : afOf(fam), 0);
   h.writeUInt8(o.prefixLen ?? (fam === 6 ? 128 : 32), 1);
+  h.writeUInt8(o.flags ?? 0, 2);
   h.writeUInt8(o.scope ?? RT_SCOPE_UNIVERSE, 3);
   h.writeUInt32LE(o.index ?? 0, 4);
   return Buffer.concat([h, encodeAttrs(attrs)]);
