@@ -88,8 +88,10 @@ export interface SessionView {
 }
 
 export interface SignalView {
+  /** Received signal strength (cellular RSSI, or the WLAN signal), dBm. */
   rssiDbm?: number;
-  rsrp?: number;
+  /** Cellular reference signal received power, dBm. */
+  rsrpDbm?: number;
   rsrq?: number;
   sinr?: number;
   /** 0 (none) … 4 (excellent). */

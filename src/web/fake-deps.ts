@@ -74,7 +74,7 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       interface: 'wwan0',
       state: 'up',
       addresses: ['10.64.12.7', '2001:db8:c311::7'],
-      signal: { rssiDbm: -71, rsrp: -96, rsrq: -10, sinr: 14, bars: 3 },
+      signal: { rssiDbm: -71, rsrpDbm: -96, rsrq: -10, sinr: 14, bars: 3 },
       bytesTx: 0,
       bytesRx: 0,
       rttMs: 48,
@@ -183,9 +183,9 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       p.bytesTx += Math.round(rx * (0.05 + 0.05 * rnd()));
       p.rttMs = Math.round((i === 0 ? 45 : 10) + rnd() * (i === 0 ? 20 : 6));
       if (p.signal !== undefined && i === 0) {
-        p.signal.rsrp = Math.round(-96 + 4 * Math.sin(t / 20));
-        p.signal.bars = p.signal.rsrp > -90 ? 4 : p.signal.rsrp > -100 ? 3 : 2;
-        modem.rsrp = p.signal.rsrp;
+        p.signal.rsrpDbm = Math.round(-96 + 4 * Math.sin(t / 20));
+        p.signal.bars = p.signal.rsrpDbm > -90 ? 4 : p.signal.rsrpDbm > -100 ? 3 : 2;
+        modem.rsrp = p.signal.rsrpDbm;
       }
     }
     for (const s of sessions) {

@@ -113,9 +113,9 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
         if (p.rttMs !== undefined) pathRtt.set({ path: p.name, access: p.access }, p.rttMs / 1000);
         if (p.signal !== undefined) {
           pathBars.set({ path: p.name, access: p.access }, p.signal.bars);
-          for (const kind of ['rssiDbm', 'rsrp', 'rsrq', 'sinr'] as const) {
+          for (const kind of ['rssiDbm', 'rsrpDbm', 'rsrq', 'sinr'] as const) {
             const v = p.signal[kind];
-            if (v !== undefined) pathSignal.set({ path: p.name, access: p.access, kind: kind === 'rssiDbm' ? 'rssi' : kind }, v);
+            if (v !== undefined) pathSignal.set({ path: p.name, access: p.access, kind: kind === 'rssiDbm' ? 'rssi' : kind === 'rsrpDbm' ? 'rsrp' : kind }, v);
           }
         }
       }

@@ -4,8 +4,8 @@ import { logger } from '../core/logger.js';
 import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js';
 import type { ModemManager } from '../drivers/modem/index.js';
 import { PathsService } from '../services/paths/index.js';
-import type { CellularSource, CellularState } from '../services/paths/types.js';
-import type { PathView as WebPathView } from '../web/deps.js';
+import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
+import type { PathView as WebPathView, SignalView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
 
 /**
@@ -50,6 +50,21 @@ export interface RunningPaths {
   readonly pm: NetlinkStack['pm'];
   list(): WebPathView[];
   close(): Promise<void>;
+}
+
+/** The RSSI of a path: the WLAN signal, or the modem's RSSI (never its RSRP, which has its own field). */
+const rssi = (access: 'cellular' | 'wlan', s: PathSignal): number | undefined => (access === 'wlan' ? s.dbm : s.rssiDbm);
+
+/** The page's view of a path's signal: RSSI and RSRP each under its own name. */
+export function signalView(access: 'cellular' | 'wlan', sig: PathSignal): SignalView {
+  const r = rssi(access, sig);
+  return {
+    ...(r === undefined ? {} : { rssiDbm: r }),
+    ...(sig.rsrpDbm === undefined ? {} : { rsrpDbm: sig.rsrpDbm }),
+    ...(sig.rsrqDb === undefined ? {} : { rsrq: sig.rsrqDb }),
+    ...(sig.sinrDb === undefined ? {} : { sinr: sig.sinrDb }),
+    bars: bars(sig.dbm, sig.rsrpDbm),
+  };
 }
 
 const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
@@ -100,7 +115,7 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
           state: p.state === 'up' ? 'up' : 'down',
           addresses: [...p.addresses],
           ...(sig.quality === 'known'
-            ? { signal: { ...(sig.dbm === undefined ? {} : { rssiDbm: sig.dbm }), ...(sig.rsrpDbm === undefined ? {} : { rsrp: sig.rsrpDbm }), ...(sig.rsrqDb === undefined ? {} : { rsrq: sig.rsrqDb }), ...(sig.sinrDb === undefined ? {} : { sinr: sig.sinrDb }), bars: bars(sig.dbm, sig.rsrpDbm) } }
+            ? { signal: signalView(p.access, sig) }
             : {}),
           bytesTx: c?.bytesTx ?? 0,
           bytesRx: c?.bytesRx ?? 0,

@@ -45,13 +45,22 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
   const paths = i.paths ?? ((): PathView[] => readUplinks(i.board.uplinks));
   return {
     emit,
-    health: () => ({
-      status: 'ok',
-      preset: i.board.preset,
-      version: i.version,
-      uptimeS: Math.round((Date.now() - i.startedAt.getTime()) / 1000),
-      checks: { proxy: true, store: true },
-    }),
+    health: () => {
+      const checks: Record<string, boolean> = { proxy: true, store: true };
+      // a cell whose board has a modem is degraded while that modem is absent (not found,
+      // unplugged, refused by configuration): its cellular path cannot come up
+      if (i.board.modem !== undefined && i.board.preset === 'cell') {
+        const m = i.modem?.();
+        checks.modem = m !== undefined && m.present && m.state !== 'absent';
+      }
+      return {
+        status: Object.values(checks).every(Boolean) ? 'ok' : 'degraded',
+        preset: i.board.preset,
+        version: i.version,
+        uptimeS: Math.round((Date.now() - i.startedAt.getTime()) / 1000),
+        checks,
+      };
+    },
     sessions: () => i.engine.sessions() as WebSessionView[],
     ...(i.modem === undefined ? {} : { modem: i.modem }),
     paths,

@@ -258,6 +258,7 @@ export class PathsService extends EventEmitter<{ event: [PathEvent] }> {
         signal: {
           quality: sig === undefined ? 'unknown' : 'known',
           ...(dbm === undefined ? {} : { dbm }),
+          ...(sig?.rssiDbm === undefined ? {} : { rssiDbm: sig.rssiDbm }),
           ...(sig?.rsrpDbm === undefined ? {} : { rsrpDbm: sig.rsrpDbm }),
           ...(sig?.rsrqDb === undefined ? {} : { rsrqDb: sig.rsrqDb }),
           ...(sig?.sinrDb === undefined ? {} : { sinrDb: sig.sinrDb }),

@@ -108,7 +108,10 @@ export interface UplinkConfig {
 
 export interface PathSignal {
   readonly quality: 'known' | 'unknown';
+  /** The strength used for ranking: RSRP for cellular when known, else RSSI; the WLAN signal. */
   readonly dbm?: number;
+  /** Cellular RSSI (dBm), when the modem reports it. */
+  readonly rssiDbm?: number;
   readonly rsrpDbm?: number;
   readonly rsrqDb?: number;
   readonly sinrDb?: number;

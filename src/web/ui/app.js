@@ -264,7 +264,7 @@ function pathCard(p) {
 
 function signalText(p) {
   const s = p.signal;
-  if (p.access === 'cellular') return [s.rsrp !== undefined && `RSRP ${s.rsrp} dBm`, s.sinr !== undefined && `SINR ${s.sinr} dB`].filter(Boolean).join(', ');
+  if (p.access === 'cellular') return [s.rsrpDbm !== undefined && `RSRP ${s.rsrpDbm} dBm`, s.sinr !== undefined && `SINR ${s.sinr} dB`].filter(Boolean).join(', ');
   return s.rssiDbm !== undefined ? `${s.rssiDbm} dBm` : '';
 }
 
