@@ -118,3 +118,65 @@ t.test('QMI over the char-device transport comes back after a close duocell star
   await waitState(m, 'connected', 15000);
   t.pass('reconnected: no stale read took the CTL sync reply');
 });
+
+t.test('SIGTERM: a process running the manager with the devices present exits by itself within 2 s (needs socat)', { skip: why }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-'));
+  const sim = new ModemSimulator({ atLink: path.join(dir, 'ttyUSB2'), qmiLink: path.join(dir, 'cdc-wdm0'), registerDelayMs: 100 });
+  await sim.start();
+  t.teardown(async () => {
+    await sim.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const loader = new URL('../../node_modules/@tapjs/typescript/dist/esm/import.mjs', import.meta.url).href;
+  const child = spawn(process.execPath, [`--import=${loader}`, fileURLToPath(new URL('./modem-sigterm-child.ts', import.meta.url)), sim.cfg.qmiLink, sim.cfg.atLink], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child not connected: ${out}`)), 20000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('connected')) (clearTimeout(timer), resolve());
+    });
+  });
+  await new Promise((r) => setTimeout(r, 500)); // connected, polling: reads pending on both ports
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 10000);
+  const code = await exited;
+  clearTimeout(killer);
+  const ms = Date.now() - t0;
+  t.equal(code, 0, 'exited by itself (no process.exit, nothing left pending)');
+  t.ok(out.includes('stopped'), 'the manager stopped');
+  t.ok(ms < 2000, `within 2 s (${ms} ms)`);
+  t.equal(sim.sessions.length, 0, 'the data session was stopped in the modem');
+});
+
+t.test('probe failure names each candidate once and says an AT-only port answered (needs socat)', { skip: why }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-'));
+  const sim = new ModemSimulator({ atLink: path.join(dir, 'ttyUSB2'), qmiLink: path.join(dir, 'cdc-wdm0'), registerDelayMs: 100 });
+  await sim.start();
+  await sim.qmi.vanish(); // an AT-only modem: no QMI port
+  const missing = path.join(dir, 'cdc-wdm0');
+  const m = new ModemManager({ ports: [missing, sim.cfg.atLink], apn: 'internet', probeTimeoutMs: 400, backoffBaseMs: 5000, backoffCapMs: 5000 });
+  t.teardown(async () => {
+    await m.stop();
+    await sim.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const c = await new Promise<StateChange>((resolve) => {
+    const on = (x: StateChange): void => {
+      if (x.event === 'probe-failed') (m.off('state', on), resolve(x));
+    };
+    m.on('state', on);
+    m.start();
+  });
+  t.equal(c.error?.code, 'DC_MODEM_PROBE');
+  t.notMatch(c.reason, /no candidate ports/, 'not "no candidate ports" when there were two');
+  t.equal(c.reason.split(missing).length - 1, 1, `the missing path appears once: ${c.reason}`);
+  t.match(c.reason, /ttyUSB2: answers AT, not QMI/);
+});

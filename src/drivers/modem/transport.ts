@@ -29,7 +29,9 @@ const log = logger('duocell:modem:port');
 
 function portError(path: string, what: string, e: unknown): DuocellError {
   const err = e as NodeJS.ErrnoException;
-  return new DuocellError('DC_MODEM_PORT', `${path}: ${what}: ${err?.message ?? String(e)}`, {
+  // node's fs messages end in ", open '<path>'": the path is already at the front
+  const msg = (err?.message ?? String(e)).replace(/, \w+ '[^']*'$/, '');
+  return new DuocellError('DC_MODEM_PORT', `${path}: ${what}: ${msg}`, {
     origin: 'kernel',
     cause: e,
     path,
