@@ -12,6 +12,8 @@ export interface AtCommandOptions {
   readonly timeoutMs?: number;
   /** Response prefix of intermediate lines when it cannot be derived from the command. */
   readonly prefix?: string;
+  /** Resynchronise after a timeout (default true); probing turns it off (the port may not be AT at all). */
+  readonly resync?: boolean;
 }
 
 export interface AtUrc {
@@ -46,6 +48,7 @@ export class AtClient extends EventEmitter {
   readonly #waiter = new Waiter<AtResponse>('DC_AT_TIMEOUT');
   #queue: Promise<unknown> = Promise.resolve();
   #closed: DuocellError | undefined;
+  #detached = false;
   #resync: Promise<void> | undefined;
   #lastRx = 0;
   #lastGarbageLog = 0;
@@ -139,7 +142,7 @@ export class AtClient extends EventEmitter {
       try {
         r = await p;
       } catch (e) {
-        if ((e as DuocellError).code === 'DC_AT_TIMEOUT' && !this.#closed) {
+        if ((e as DuocellError).code === 'DC_AT_TIMEOUT' && !this.#closed && !this.#detached && opts.resync !== false) {
           this.#framer.expire();
           this.#resync = this.#resynchronise(cmd);
         } else this.#framer.abort();
@@ -160,7 +163,7 @@ export class AtClient extends EventEmitter {
     // 1. drain: the timed-out command's own final result, if it is only late
     if (await this.#until(() => !this.#framer.draining, this.drainMs)) return;
     // 2. marker: silence, `AT`, its final, silence again (absorbs a final that raced the marker)
-    for (let attempt = 0; attempt < 3 && !this.#closed; attempt++) {
+    for (let attempt = 0; attempt < 3 && !this.#closed && !this.#detached; attempt++) {
       await this.#until(() => Date.now() - this.#lastRx >= this.quietMs, this.drainMs);
       this.#framer.begin('AT');
       const p = this.#waiter.wait(() => true, Math.max(this.quietMs * 5, 500), 'resynchronisation marker AT');
@@ -175,7 +178,7 @@ export class AtClient extends EventEmitter {
         await p.catch(() => undefined);
       }
     }
-    if (this.#closed) return;
+    if (this.#closed || this.#detached) return;
     this.#framer.abort();
     const err = new DuocellError('DC_AT_RESYNC', `${this.transport.path}: no answer to the resynchronisation marker after ${timedOut} timed out`, { origin: 'device', command: timedOut });
     log.warn({ path: this.transport.path, code: err.code }, err.message);
@@ -188,7 +191,7 @@ export class AtClient extends EventEmitter {
       if (cond()) return resolve(true);
       const t0 = Date.now();
       const check = (): void => {
-        if (cond() || this.#closed) {
+        if (cond() || this.#closed || this.#detached) {
           clearInterval(iv);
           this.#late = undefined;
           resolve(cond());
@@ -210,6 +213,7 @@ export class AtClient extends EventEmitter {
 
   /** Stop listening to the transport without closing it (probing tries another protocol). */
   detach(): void {
+    this.#detached = true;
     this.transport.off('data', this.#onData);
     this.transport.off('close', this.#onClose);
     this.#waiter.rejectAll(new DuocellError('DC_MODEM_CLOSED', `${this.transport.path}: client detached`));

@@ -595,8 +595,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   async #probeAt(c: AtClient): Promise<boolean> {
     for (let i = 0; i < 2; i++) {
       try {
-        await c.command('AT', { timeoutMs: Math.max(200, Math.floor(this.#o.probeTimeoutMs / 2)) });
-        await c.command('ATE0').catch(() => undefined);
+        await c.command('AT', { timeoutMs: Math.max(200, Math.floor(this.#o.probeTimeoutMs / 2)), resync: false });
+        await c.command('ATE0', { resync: false }).catch(() => undefined);
         return true;
       } catch {
         /* try once more: the modem may have had half a line buffered */
