@@ -129,6 +129,8 @@ export class AtClient extends EventEmitter {
       const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
       this.#framer.begin(cmd, opts.prefix);
       const p = this.#waiter.wait(() => true, timeoutMs, `final result of ${cmd}`);
+      // handled where it is awaited; this only keeps a timeout during a slow write from being 'unhandled'
+      p.catch(() => undefined);
       log.debug({ path: this.transport.path, tx: cmd }, 'at tx');
       try {
         await this.transport.write(`${cmd}\r`);
@@ -167,6 +169,8 @@ export class AtClient extends EventEmitter {
       await this.#until(() => Date.now() - this.#lastRx >= this.quietMs, this.drainMs);
       this.#framer.begin('AT');
       const p = this.#waiter.wait(() => true, Math.max(this.quietMs * 5, 500), 'resynchronisation marker AT');
+      // handled where it is awaited; this only keeps a timeout during a slow write from being 'unhandled'
+      p.catch(() => undefined);
       try {
         await this.transport.write('AT\r');
         await p;

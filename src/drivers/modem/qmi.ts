@@ -102,6 +102,8 @@ export class QmiClient extends EventEmitter {
       timeoutMs,
       `QMI ${key} response (client ${client}, tid ${tid})`,
     );
+    // handled where it is awaited; this only keeps a timeout during a slow write from being 'unhandled'
+    p.catch(() => undefined);
     log.debug({ path: this.transport.path, key, tx: frame.toString('hex') }, 'qmi tx');
     try {
       await this.transport.write(frame);
