@@ -158,7 +158,12 @@ export class RoutingKeeper extends EventEmitter<RoutingKeeperEvents> {
   async reconcile(name: string): Promise<RoutingChange> {
     const prev = this.#running.get(name);
     const run = (prev ?? Promise.resolve()).catch(() => {}).then(() => this.#reconcile(name));
-    const p = run.then(() => {});
+    // the chain link never rejects: `run`'s failure goes to this caller, not to an unhandled
+    // rejection (a link going down mid-reconcile made addRoute fail with ENETDOWN and killed the process)
+    const p = run.then(
+      () => {},
+      () => {},
+    );
     this.#running.set(name, p);
     try {
       return await run;
