@@ -108,7 +108,9 @@ t.test('modem kernel test (root, netns, socat): duocell configures wwan0 from WD
     if (proc.exitCode === null) proc.kill('SIGKILL');
   });
 
-  const up = await child.wait(pathUp, 20000, 'cellular path up');
+  await child.wait(pathUp, 20000, 'cellular path up');
+  // up, and (an IPv6 address may be announced a moment after the link) with both families
+  const up = await child.wait((e) => e.ev === 'path' && e.state === 'up' && (e.addresses ?? []).length === 2, 3000, 'cellular path with both families', 0);
   t.ok(simSessions > 0, 'the simulator only started a session; it did not touch wwan0');
   const w = await wwan(cell);
   t.same(w.addrs, ['10.21.0.2/24', 'fd00:21::2/64'], 'wwan0 carries the WDS addresses, put there by duocell');

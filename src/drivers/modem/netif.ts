@@ -134,6 +134,13 @@ export class DataInterface {
       applied.addresses.push(w);
     }
     await this.#step('link up', () => ops.setLinkUp(index, true));
+    // IPv6 addresses on a link that was down are announced by the kernel only once it is up:
+    // wait (briefly) until every address is there, so the path comes up with all its families
+    for (let i = 0; i < 25; i++) {
+      const now = await ops.addresses().catch(() => []);
+      if (want.every((w) => now.some((a) => a.index === index && a.address === w.address))) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const metric = this.#o.defaultMetric;
     if (metric !== undefined) {
       for (const [dst, gw] of [['0.0.0.0/0', s.ipv4?.gateway], ['::/0', s.ipv6?.gateway]] as const) {

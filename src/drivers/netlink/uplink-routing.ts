@@ -149,7 +149,8 @@ export class RoutingKeeper extends EventEmitter<RoutingKeeperEvents> {
       this.reconcile(name).catch((e: unknown) => {
         const err = toDuocellError(e, 'DC_PATH_ROUTING');
         log.warn({ err, uplink: name }, 'routing reconcile failed');
-        this.emit('error', { uplink: name, error: err });
+        // an 'error' event without a listener would throw (and end the process)
+        if (this.listenerCount('error') > 0) this.emit('error', { uplink: name, error: err });
       });
     }, this.#debounceMs));
   }
@@ -198,7 +199,17 @@ export class RoutingKeeper extends EventEmitter<RoutingKeeperEvents> {
       const have = new Set((await this.#rtnl.routes({ table: s.table })).map((r) => routeKey(r)));
       for (const r of want.routes) {
         if (!have.has(routeKey(r))) {
-          await this.#rtnl.addRoute(r, { replace: true });
+          try {
+            await this.#rtnl.addRoute(r, { replace: true });
+          } catch (e) {
+            // ENETDOWN/ENODEV: the link went down (or away) meanwhile; the next link-up reconciles
+            const errno = (e as { errno?: number }).errno ?? (e as { detail?: { errno?: number } }).detail?.errno;
+            if (errno === 100 || errno === 19) {
+              log.debug({ uplink: name, dst: r.dst }, 'link went down while installing routes: later');
+              break;
+            }
+            throw e;
+          }
           change.added.routes.push(r);
         }
       }
