@@ -127,6 +127,8 @@ export interface ModemView {
   sinr?: number;
   apn?: string;
   addresses?: string[];
+  /** Degraded but working (e.g. the AT port lost while QMI carries the session), with the code. */
+  warning?: string;
 }
 
 export interface WlanView {

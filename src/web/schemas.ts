@@ -234,6 +234,7 @@ export const ModemSchema = {
     sinr: num,
     apn: { type: 'string' },
     addresses: { type: 'array', items: { type: 'string' } },
+    warning: { type: 'string' },
   },
 } as const;
 

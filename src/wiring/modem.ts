@@ -82,5 +82,6 @@ export function modemView(mm: ModemManager | undefined): ModemView {
     ...(s.signal?.snr === undefined ? {} : { sinr: s.signal.snr }),
     ...(s.settings?.apn === undefined ? {} : { apn: s.settings.apn }),
     ...(addrs.length === 0 ? {} : { addresses: addrs }),
+    ...(s.info.atLost === undefined ? {} : { warning: `${s.info.atLost.code}: AT port lost, QMI healthy: band and AT URCs unavailable (${s.info.atLost.message})` }),
   };
 }

@@ -85,6 +85,7 @@ t.test('the AT port vanishes while QMI is healthy: degraded, the data session st
   t.equal(m.snapshot().signal?.band, undefined, 'band (from AT) gone');
   t.match(m.snapshot().info.atLost?.code ?? '', /DC_MODEM_(PORT|CLOSED)/, 'the warning says why');
   t.equal(sim.sessions.length, 1, 'the modem kept its session');
+  t.match(modemView(m).warning ?? '', /AT port lost/, 'the API shows the warning');
   await sim.at.appear();
   await until(() => m.snapshot().info.atLost === undefined && m.snapshot().info.atPort !== undefined, 8000, 'AT port back');
   t.equal(m.state, 'connected');

@@ -376,6 +376,7 @@ async function modemView() {
             ['Operator', dash(m.operator)], ['RAT', dash(m.rat)], ['Band', dash(m.band)], ['RSSI', dash(m.rssiDbm, ' dBm')],
             ['RSRP', dash(m.rsrp, ' dBm')], ['RSRQ', dash(m.rsrq, ' dB')], ['SINR', dash(m.sinr, ' dB')], ['APN', dash(m.apn)],
             ['Addresses', (m.addresses ?? []).join(', ') || '—'],
+            ...(m.warning ? [['Warning', m.warning]] : []),
           ])),
       );
     } catch (e) {
