@@ -149,6 +149,7 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
     synRate: sp.synRate ?? 2000,
     synBurst: sp.synBurst ?? 4000,
     perSourceMax: sp.perSourceMax ?? 512,
+    livenessMs: sp.livenessMs ?? 1500,
   });
 }
 

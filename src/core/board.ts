@@ -59,6 +59,8 @@ export interface SteeringProfile {
   synRate?: number;
   synBurst?: number;
   perSourceMax?: number;
+  /** Interception lapses this long after the event loop last renewed it (ms, default 1500; 0 off). */
+  livenessMs?: number;
 }
 
 /** Concentrator behind a shared address: C flag + ADD_ADDR of the unique address(es) (services/steering/explicit.ts). */
