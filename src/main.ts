@@ -10,6 +10,7 @@ import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
+import { startLedger } from './wiring/restore.js';
 import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
@@ -62,7 +63,15 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const stops: Stopper[] = [];
   const startedAt = new Date();
   const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
-  stops.push(() => store.close());
+  // The kernel ledger undoes a crashed run's leftovers now, and everything this run changes at the very end.
+  const ledger = await startLedger(store);
+  stops.push(async () => {
+    try {
+      await ledger.close();
+    } finally {
+      store.close();
+    }
+  });
   const steering = steeringFor(board);
   const limits = new SessionLimits(store);
   const engine = createEngine(board, {
@@ -77,8 +86,8 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   stops.push(() => engine.close(5000));
   let webAddrs: Array<{ host: string; port: number }> = [];
   try {
-    const explicit = await startExplicit(board, store);
-    stops.unshift(() => explicit.close()); // undone last: draining sessions keep their subflows
+    const explicit = await startExplicit(board, store, { ledger: ledger.ledger });
+    stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
     for (const spec of listenerSpecs(board, explicit.factories)) await engine.listen(spec);
     stops.push(watchLinks(board, engine));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
@@ -98,9 +107,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const ota = new OtaService({ store, boardKeys: boardKeyTexts(board), url: boardOtaUrl(board), cellId: typeof board.cellId === 'string' ? board.cellId : board.name });
     ota.start();
     stops.push(() => ota.stop());
-    const paths = await startPaths(board, modem);
+    const paths = await startPaths(board, modem, ledger.ledger);
     if (paths !== undefined) stops.push(() => paths.close());
-    const pm = await startPm(board, pmPolicyInput(store, engine), paths);
+    const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));

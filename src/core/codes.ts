@@ -153,6 +153,9 @@ export const CODES = {
 
   // board / drivers/udev
   DC_UDEV_QUERY: 'udevadm could not describe a device (modem port discovery)',
+
+  // services/restore (kernel ledger)
+  DC_KERNEL_RESTORE: 'a kernel setting duocell changed (sysctl, MPTCP limits or endpoint, uplink rule or route) could not be restored; the ledger keeps it for the next start',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
