@@ -11,6 +11,7 @@ import { startPaths } from './wiring/paths.js';
 import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
 import { startLedger } from './wiring/restore.js';
+import { prepareWebSecurity } from './wiring/first-boot.js';
 import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
@@ -114,7 +115,21 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
-    const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
+    // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).
+    const sec = await prepareWebSecurity(board, opts.stateDir, opts.webListen);
+    const setUp = (): boolean => typeof store.getSetting('web.admin.hash') === 'string';
+    sec.writeBanner(setUp());
+    if (!setUp() && sec.setupSecret !== undefined) {
+      // The secret itself only where a person at the box reads it (banner files; stdout on the simulated board), never in the journal.
+      log.info({ banner: path.join(opts.stateDir, 'first-boot', 'banner.txt'), ...(sec.tls === undefined ? {} : { fingerprint: sec.tls.fingerprint }) }, 'first boot: set-up needs the set-up secret (console banner, boot partition, `duocell first-boot`)');
+      if (board.web.banner?.stdout === true) process.stdout.write(`\n${sec.banner(false)}\n`);
+    }
+    const web = await createWebServer(deps, {
+      listen: sec.listen,
+      ...(sec.setupSecret === undefined ? {} : { firstBootSecret: sec.setupSecret }),
+      ...(sec.metricsToken === undefined ? {} : { metricsToken: sec.metricsToken }),
+      onSetUp: () => sec.writeBanner(true),
+    });
     stops.push(() => web.close());
     webAddrs = web.addresses();
     const control = await startControlSocket(deps, path.join(opts.stateDir, 'control.sock'));

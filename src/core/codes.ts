@@ -156,6 +156,9 @@ export const CODES = {
 
   // services/restore (kernel ledger)
   DC_KERNEL_RESTORE: 'a kernel setting duocell changed (sysctl, MPTCP limits or endpoint, uplink rule or route) could not be restored; the ledger keeps it for the next start',
+
+  // wiring/first-boot (device certificate)
+  DC_FIRST_BOOT_TLS: 'the per-device HTTPS certificate could not be made or read (openssl missing?): the page stays on plain HTTP',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

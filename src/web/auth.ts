@@ -2,6 +2,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } 
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
 import type { KeyValueStore } from './deps.js';
+import { normalizeSecret } from './secret.js';
 
 /**
  * The admin account of the web page.
@@ -27,6 +28,8 @@ export interface AuthOptions {
   kv: KeyValueStore;
   /** Board-provided secret that the first-boot set-up must present. */
   firstBootSecret?: string;
+  /** Called once the first-boot set-up has set the admin password (e.g. to take the secret off the banners). */
+  onSetUp?: () => void;
   /** Idle expiry of a session (default 2 h). */
   idleMs?: number;
   /** Absolute expiry of a session (default 24 h). */
@@ -170,6 +173,7 @@ export class FailureLimiter {
 export class Auth {
   readonly #kv: KeyValueStore;
   readonly #secret: string | undefined;
+  readonly #onSetUp: (() => void) | undefined;
   readonly #idleMs: number;
   readonly #maxAgeMs: number;
   readonly #maxSessions: number;
@@ -182,7 +186,9 @@ export class Auth {
 
   constructor(o: AuthOptions) {
     this.#kv = o.kv;
-    this.#secret = o.firstBootSecret === undefined || o.firstBootSecret === '' ? undefined : o.firstBootSecret;
+    // A secret in the generated format is compared normalised (case, dashes, look-alikes: web/secret.ts).
+    this.#secret = o.firstBootSecret === undefined || o.firstBootSecret === '' ? undefined : (normalizeSecret(o.firstBootSecret) ?? o.firstBootSecret);
+    this.#onSetUp = o.onSetUp;
     this.#idleMs = o.idleMs ?? 2 * 3600_000;
     this.#maxAgeMs = o.maxAgeMs ?? 24 * 3600_000;
     this.#maxSessions = o.maxSessions ?? 16;
@@ -214,7 +220,7 @@ export class Auth {
   async setup(password: unknown, secret: unknown, client: string): Promise<Login> {
     if (this.isSetUp() || this.#settingUp) throw new DuocellError('DC_WEB_ALREADY_SET_UP');
     this.#throttle(client);
-    if (this.#secret !== undefined && !safeEqual(typeof secret === 'string' ? secret : undefined, this.#secret)) {
+    if (this.#secret !== undefined && !safeEqual(typeof secret === 'string' ? (normalizeSecret(secret) ?? secret) : undefined, this.#secret)) {
       this.limiter.fail(client);
       log.warn({ client }, 'first-boot set-up with a wrong secret');
       throw new DuocellError('DC_WEB_FIRST_BOOT_SECRET');
@@ -229,6 +235,7 @@ export class Auth {
       this.#settingUp = false;
     }
     log.info({ client }, 'admin password set (first boot)');
+    this.#onSetUp?.();
     return this.#open();
   }
 

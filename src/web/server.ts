@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
@@ -30,8 +31,13 @@ import type { FieldError } from './validate.js';
 const log = logger('duocell:web');
 
 export interface WebServerOptions {
-  /** Where to listen; each entry is one socket. Give the LAN and loopback addresses only. */
-  listen: Array<{ host: string; port: number }>;
+  /**
+   * Where to listen; each entry is one socket. Give the LAN and loopback addresses only.
+   * `tls`: HTTPS with this key and certificate; `redirectTo`: only a redirect to HTTPS on that port.
+   */
+  listen: Array<{ host: string; port: number; tls?: { key: string; cert: string }; redirectTo?: number }>;
+  /** Called once the first-boot set-up has set the admin password. */
+  onSetUp?: () => void;
   /** The page's files (default: src/web/ui next to this module, or in the source tree). */
   staticDir?: string;
   /** A board-provided secret the first-boot set-up must present. */
@@ -135,7 +141,7 @@ export interface WebApp {
 
 export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'listen'>): Promise<WebApp> {
   const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
-  const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...opts.auth });
+  const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...(opts.onSetUp !== undefined ? { onSetUp: opts.onSetUp } : {}), ...opts.auth });
   const sampler = new ThroughputSampler(() => deps.paths(), opts.historySize !== undefined ? { historySize: opts.historySize } : {});
   const hub = new EventHub(deps, sampler, {
     ...(opts.coalesceMs !== undefined ? { coalesceMs: opts.coalesceMs } : {}),
@@ -311,13 +317,19 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   }
   const { app, sampler, hub, handler, stop } = await buildWebApp(deps, opts);
 
-  // The first address through fastify; any further ones as extra sockets on the same handler.
-  const extra: http.Server[] = [];
-  const [first, ...rest] = opts.listen;
-  await app.listen({ host: first!.host, port: first!.port });
+  // The first plain address through fastify; any further ones (HTTPS, redirects) as extra
+  // sockets on the same handler.
+  const extra: Array<http.Server | https.Server> = [];
+  const first = opts.listen.find((l) => l.tls === undefined && l.redirectTo === undefined);
+  const rest = opts.listen.filter((l) => l !== first);
+  if (first !== undefined) await app.listen({ host: first.host, port: first.port });
+  else await app.ready();
   try {
     for (const l of rest) {
-      const srv = http.createServer(handler);
+      const srv =
+        l.tls !== undefined
+          ? https.createServer({ key: l.tls.key, cert: l.tls.cert, minVersion: 'TLSv1.2' }, handler)
+          : http.createServer(l.redirectTo !== undefined ? redirectHandler(l.host, l.redirectTo) : handler);
       extra.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
@@ -335,7 +347,7 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   }
   sampler.start(opts.sampleMs ?? 1000);
 
-  const servers = (): http.Server[] => [app.server, ...extra];
+  const servers = (): Array<http.Server | https.Server> => (first === undefined ? extra : [app.server, ...extra]);
   log.info({ listen: addressesOf(servers()) }, 'web server listening');
 
   let closed = false;
@@ -364,7 +376,18 @@ function header(req: FastifyRequest): string | undefined {
   return typeof h === 'string' ? h : undefined;
 }
 
-function addressesOf(servers: http.Server[]): Array<{ host: string; port: number }> {
+/** Plain HTTP that only sends the browser to HTTPS on the same address (never to the Host header's). */
+export function redirectHandler(host: string, port: number): http.RequestListener {
+  const base = `https://${isIP(host) === 6 ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
+  return (req, res) => {
+    const u = req.url ?? '/';
+    const path = u.startsWith('/') && !u.startsWith('//') && /^[\x21-\x7e]*$/.test(u) && u.length <= 2048 ? u : '/';
+    res.writeHead(308, { ...SECURITY_HEADERS, location: `${base}${path}`, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+    res.end(`duocell: the page is at ${base}/\n`);
+  };
+}
+
+function addressesOf(servers: Array<http.Server | https.Server>): Array<{ host: string; port: number }> {
   const out: Array<{ host: string; port: number }> = [];
   for (const s of servers) {
     const a = s.address() as AddressInfo | null;
