@@ -104,3 +104,43 @@ t.test('the redirect goes to HTTPS on the listen address, never elsewhere', asyn
   const loc = await new Promise<string | undefined>((resolve) => http.get({ host: '127.0.0.1', port: p6, path: '/x' }, (res) => (res.resume(), resolve(res.headers.location))));
   t.equal(loc, 'https://[fd00::1]/x', 'IPv6 in brackets, port 443 implied');
 });
+
+t.test('the board decides the sockets: LAN redirect + HTTPS, loopback plain; values kept per device', async (t) => {
+  const { prepareWebSecurity } = await import('../../src/wiring/first-boot.js');
+  const { loadBoard } = await import('../../src/core/board.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-fbw-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pi = loadBoard('rpi4-ec25');
+  const openssl = (await import('node:child_process')).spawnSync('openssl', ['version']).status === 0;
+  const sec = await prepareWebSecurity({ ...pi, web: { ...pi.web, banner: { issueFile: path.join(dir, 'issue') } } }, dir);
+  t.match(sec.setupSecret, /^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
+  t.match(sec.metricsToken, /^[A-Za-z0-9_-]{32}$/);
+  if (openssl) {
+    t.same(
+      sec.listen.map((l) => ({ host: l.host, port: l.port, tls: l.tls !== undefined, redirectTo: l.redirectTo })),
+      [
+        { host: '192.168.225.1', port: 80, tls: false, redirectTo: 443 },
+        { host: '127.0.0.1', port: 8080, tls: false, redirectTo: undefined },
+        { host: '192.168.225.1', port: 443, tls: true, redirectTo: undefined },
+      ],
+      'the Pi: port 80 redirects, 443 is HTTPS, loopback 8080 plain',
+    );
+    t.match(sec.banner(false), /web page: https:\/\/192\.168\.225\.1\/\n/);
+  } else t.equal(sec.tls, undefined, 'no openssl: no HTTPS');
+  sec.writeBanner(false);
+  t.match(fs.readFileSync(path.join(dir, 'issue'), 'utf8'), sec.setupSecret!);
+  sec.writeBanner(true);
+  t.notMatch(fs.readFileSync(path.join(dir, 'issue'), 'utf8'), sec.setupSecret!, 'no secret once set up');
+  const again = await prepareWebSecurity(pi, dir);
+  t.same([again.setupSecret, again.metricsToken, again.tls?.fingerprint], [sec.setupSecret, sec.metricsToken, sec.tls?.fingerprint], 'the same values at the next start');
+  const plainBoard = { ...pi, web: { listen: pi.web.listen } };
+  const loop = await prepareWebSecurity(plainBoard, fs.mkdtempSync(path.join(dir, 'l-')), [{ host: '127.0.0.1', port: 0 }]);
+  t.same([loop.setupSecret, loop.metricsToken, loop.tls], [undefined, undefined, undefined], 'loopback only: no secret, no token by default');
+  const lan = await prepareWebSecurity(plainBoard, fs.mkdtempSync(path.join(dir, 'd-')));
+  t.ok(lan.setupSecret !== undefined && lan.metricsToken !== undefined, 'a LAN address: secret and token by default');
+  const none = await prepareWebSecurity({ ...pi, web: { ...pi.web, setupSecret: 'none', metricsToken: 'none', https: undefined } as typeof pi.web }, fs.mkdtempSync(path.join(dir, 'n-')));
+  t.same([none.setupSecret, none.metricsToken, none.listen.every((l) => l.tls === undefined && l.redirectTo === undefined)], [undefined, undefined, true], 'explicit none, no https: plain everywhere');
+});
