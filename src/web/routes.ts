@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DuocellError } from '../core/errors.js';
 import { getLevel, setLevel } from '../core/logger.js';
-import type { Auth } from './auth.js';
+import { safeEqual, type Auth } from './auth.js';
 import type { PolicySpec, SubscriberInput, WebDeps } from './deps.js';
 import type { EventHub, ThroughputSampler } from './live.js';
 import type { WebMetrics } from './metrics.js';
@@ -87,7 +87,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (req, reply) => {
-      if (ctx.metricsToken !== undefined && req.headers.authorization !== `Bearer ${ctx.metricsToken}`) {
+      if (ctx.metricsToken !== undefined && !safeEqual(req.headers.authorization, `Bearer ${ctx.metricsToken}`)) {
         throw new DuocellError('DC_WEB_AUTH_REQUIRED', 'a bearer token is needed for /metrics');
       }
       const text = await ctx.metrics.text();
