@@ -202,7 +202,7 @@ check "plain HTTP on the LAN only redirects to HTTPS (got $loc)" test "$loc" = "
 # 4. first boot: no password yet, the page asks for one and for the box's set-up secret
 curl -sk -c "$WORK/jar" -b "$WORK/jar" --max-time 20 "$S/api/v1/auth/state" >"$WORK/auth.json"
 check "first boot: no admin password set yet, the set-up secret required (auth/state: $(head -c 200 "$WORK/auth.json"))" \
-  grep -q '"setUp":false.*"firstBootSecretRequired":true' "$WORK/auth.json"
+  sh -c 'grep -q "\"setUp\":false" "$1" && grep -q "\"firstBootSecretRequired\":true" "$1"' _ "$WORK/auth.json"
 secret=$(guest 'cat /var/lib/duocell/first-boot/setup-secret' | tr -d '\r\n')
 banner=$(guest 'cat /run/issue.d/duocell.issue')
 fp=$(openssl s_client -connect "127.0.0.1:$SPORT" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//')
