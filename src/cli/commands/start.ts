@@ -25,9 +25,11 @@ const start: Command = {
     // The cell's web page lives in dc-cell; forward the root namespace's 127.0.0.1:8080 to it.
     const fwd = new ProxyEngine();
     await fwd.listen({ name: 'web', host: '127.0.0.1', port: 8080, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8080 }), connector: directConnector });
+    // and its HTTPS (board sim: web.https, the per-device self-signed certificate; fingerprint in the cell's banner above)
+    await fwd.listen({ name: 'web-tls', host: '127.0.0.1', port: 8443, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8443 }), connector: directConnector });
     const traffic = args.includes('--no-traffic') ? undefined : startTrafficGenerator();
     log.info('duocell is running on the simulated board: http://127.0.0.1:8080 (Ctrl-C to stop)');
-    process.stdout.write('\nduocell: simulated board up; web page on http://127.0.0.1:8080 — Ctrl-C stops\n\n');
+    process.stdout.write('\nduocell: simulated board up; web page on http://127.0.0.1:8080 (HTTPS: https://127.0.0.1:8443) — the cell prints the first-boot set-up secret; Ctrl-C stops\n\n');
     await new Promise<void>((resolve) => {
       const stop = (): void => resolve();
       process.once('SIGINT', stop);
