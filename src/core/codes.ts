@@ -156,6 +156,7 @@ export const CODES = {
 
   // services/restore (kernel ledger)
   DC_KERNEL_RESTORE: 'a kernel setting duocell changed (sysctl, MPTCP limits or endpoint, uplink rule or route) could not be restored; the ledger keeps it for the next start',
+  DC_KERNEL_FOREIGN: 'an MPTCP endpoint duocell did not make was left alone (not deleted, not re-flagged)',
 
   // wiring/first-boot (device certificate)
   DC_FIRST_BOOT_TLS: 'the per-device HTTPS certificate could not be made or read (openssl missing?): the page stays on plain HTTP',

@@ -162,7 +162,7 @@ export class KernelLedger {
 
   #foreign(what: string): void {
     this.counts.refusedForeign++;
-    log.info({ code: 'DC_KERNEL_RESTORE', what }, 'left alone: duocell did not make it');
+    log.info({ code: 'DC_KERNEL_FOREIGN', what }, 'left alone: duocell did not make it');
   }
 
   /**
