@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command on a Debian 12 system where nothing was installed by hand: a fresh
 # debootstrapped bookworm root, given only what this kind of machine promises a new project
-# (Node.js 20 with npm, g++, make, python3 — the same Node package as the host's, repacked with
-# dpkg-repack because its apt source is not reachable here) and the host's CA bundle and npm
+# (Node.js 20 with npm, g++, make, python3 — the host's own Node.js and npm files, copied as they
+# are because their apt source is not reachable here) and the host's CA bundle and npm
 # settings (the registry is reached through them). Everything else must come from the project's
 # own set-up (`npm test` → scripts/setup.sh, `npm run image`, `npm run test:image`).
 #
@@ -22,7 +22,6 @@ log() { printf 'fresh-debian: %s\n' "$*" >&2; }
 [ "$(id -u)" -eq 0 ] || { log "must run as root"; exit 1; }
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v dpkg-repack >/dev/null || need+=(dpkg-repack)
 command -v unshare >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing host tools: ${need[*]}"
@@ -48,10 +47,11 @@ if [ -f /etc/apt/sources.list.d/debian.sources ]; then
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
-# The machine's givens: the host's own Node.js package (repacked), g++, make, python3.
-pkgdir="$ROOT/var/tmp/given"
-mkdir -p "$pkgdir"
-(cd "$pkgdir" && dpkg-repack nodejs >/dev/null)
+# The machine's givens: the host's own Node.js and npm (binary, headers for node-gyp, npm and
+# corepack as they are now: npm was upgraded after the package was installed), g++, make, python3.
+node_files=(usr/bin/node usr/bin/npm usr/bin/npx usr/lib/node_modules/npm usr/include/node)
+[ -e /usr/bin/corepack ] && node_files+=(usr/bin/corepack usr/lib/node_modules/corepack)
+tar -C / -cf - "${node_files[@]}" | tar -C "$ROOT" -xf -
 # The host's CA bundle (the registry is reached through it) and npm's settings.
 host_ca=$(mktemp)
 cp /etc/ssl/certs/ca-certificates.crt "$host_ca"
@@ -72,12 +72,10 @@ in_root() {
   unshare --mount --propagation private -- bash -c "$(declare -f mounts); ROOT='$ROOT'; mounts; exec chroot '$ROOT' /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb CI=true DUOCELL_CI_INSIDE=1 $(printf '%q ' "$@")"
 }
 
-log "installing the machine's givens (nodejs $(dpkg-query -W -f '${Version}' nodejs), g++, make, python3)"
+log "installing the machine's givens (node $(node --version), g++, make, python3)"
 in_root bash -c 'export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends ca-certificates g++ make python3 >/dev/null
-  dpkg -i /var/tmp/given/nodejs_*.deb >/dev/null || apt-get install -y -qq -f --no-install-recommends >/dev/null
-  rm -rf /var/tmp/given'
+  apt-get install -y -qq --no-install-recommends ca-certificates g++ make python3 >/dev/null'
 cat "$host_ca" >"$ROOT/usr/local/share/ca-certificates/host-bundle.crt"
 in_root update-ca-certificates >/dev/null 2>&1 || true
 cp "$host_ca" "$ROOT/etc/ssl/certs/ca-certificates.crt"
