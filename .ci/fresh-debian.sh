@@ -46,6 +46,10 @@ if [ -f /etc/apt/sources.list.d/debian.sources ]; then
   : >"$ROOT/etc/apt/sources.list"
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# No package's service starts inside the root (the usual chroot policy): a daemon left running
+# would outlive the run.
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 
 # The machine's givens: the host's own Node.js and npm (binary, headers for node-gyp, npm and
 # corepack as they are now: npm was upgraded after the package was installed), g++, make, python3.
