@@ -404,10 +404,11 @@ export function parseRfsts(text: string): AtResult<ServingCellReport> {
   const state: ServiceState = p.mcc === undefined || p.mcc === '000' ? 'no-service' : 'camped';
   const quoted = (i: number): boolean => (f[i] ?? '').startsWith('"');
   if (f.length === 16 || f.length === 17) {
+    // the quoted <IMSI> follows the unquoted <CID>: field 12 (0-based 11) without <RAC>, 13 with it
     let hasRac: boolean;
-    if (quoted(12) && !quoted(11)) hasRac = true;
-    else if (quoted(11) && !quoted(12)) hasRac = false;
-    else return parseError(C, 'unknown-form', 'LTE form without a quoted <IMSI> at 12 or 13', row);
+    if (quoted(11) && !quoted(10)) hasRac = false;
+    else if (quoted(12) && !quoted(11)) hasRac = true;
+    else return parseError(C, 'unknown-form', 'LTE form without a quoted <IMSI> after <CID>', row);
     if (!hasRac && f.length === 17) return parseError(C, 'field-count', '17 fields without <RAC>', row);
     const k = hasRac ? 1 : 0;
     const sinrRaw = within(int(f[15 + k]), 0, 250);
@@ -545,7 +546,7 @@ export function parseQeng(text: string, o: QengOptions = {}): AtResult<ServingCe
     }
     if (nsa !== undefined) {
       if (nsa.length < 10) return parseError(C, 'field-count', `NR5G-NSA line with ${nsa.length} fields`, text);
-      const bw = int(nsa[10]);
+      const bw = int(nsa[9]);
       cells.push({
         rat: 'nr',
         ...opt('mcc', int(nsa[1]) === undefined ? undefined : unq(nsa[1])),
