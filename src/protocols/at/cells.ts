@@ -99,7 +99,11 @@ const GSTATUS_LABELS = [
   'RxM RSSI C0', 'RxD RSSI C0', 'RxM RSSI C1', 'RxD RSSI C1', 'Coverage level',
 ].sort((a, b) => b.length - a.length);
 
-/** label → value (first occurrence wins), from every line. Linear in the text × labels. */
+/**
+ * label → value (first occurrence wins), from every line. Only the ':' of a line are tried,
+ * each against the labels that could end there (longest first), so the cost is
+ * colons × labels, not characters × labels.
+ */
 export function gstatusFields(lines: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of lines) {
@@ -108,14 +112,14 @@ export function gstatusFields(lines: readonly string[]): Map<string, string> {
     const close = (end: number): void => {
       if (cur !== undefined && !out.has(cur)) out.set(cur, line.slice(from, end).trim());
     };
-    for (let i = 0; i < line.length; i++) {
-      if (i > 0 && line[i - 1] !== ' ' && line[i - 1] !== '\t') continue;
+    for (let c = line.indexOf(':'); c !== -1; c = line.indexOf(':', c + 1)) {
       for (const l of GSTATUS_LABELS) {
-        if (line.charCodeAt(i + l.length) === 58 && line.startsWith(l, i)) {
-          close(i);
+        const start = c - l.length;
+        if (start < from || (start > 0 && line[start - 1] !== ' ' && line[start - 1] !== '\t')) continue;
+        if (line.startsWith(l, start)) {
+          close(start);
           cur = l;
-          from = i + l.length + 1;
-          i = from - 1;
+          from = c + 1;
           break;
         }
       }
