@@ -108,6 +108,11 @@ t.test('+CEREG: the read response with n and the URC without, forms of every len
   t.match(parseCereg('+CEREG: 4,1,"XYZ","1",7'), { ok: false, reason: 'bad-field' });
   t.match(parseCereg('+CEREG: 3,3,"1A2B","01A2D001",7,2,15'), { ok: false, reason: 'out-of-range' }, 'cause_type is 0 or 1');
   t.match(parseCereg('OK'), { ok: false, reason: 'no-prefix' });
+  // nRF9160 URC with n=5 while not registered: empty timers stay absent
+  const idle = unwrap(parseCereg('+CEREG: 0,"FFFF","FFFFFFFF",9,0,0,,'));
+  t.match(idle, { stat: 0, registered: false, tac: 0xffff, causeType: 0, rejectCause: 0, unsolicited: true });
+  t.equal(idle.activeTime, undefined);
+  t.notOk('periodicTau' in idle, 'no key for an empty field');
 });
 
 t.test('the throwing parseRegistration reads the new CEREG forms as form 14 (URCs reach the modem manager)', async (t) => {

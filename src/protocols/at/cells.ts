@@ -43,6 +43,8 @@ export interface CellInfo {
   readonly ecioDb?: number;
   /** SIMCom LTE <RSSNR> as sent (the manual gives no unit we could confirm). */
   readonly rssnr?: number;
+  /** Telit LTE <SINR> as sent (0..250; its scale is not confirmed from the manual, so no dB here). */
+  readonly sinrRaw?: number;
 }
 
 export type ServingSource = '!GSTATUS' | '+CPSI' | '#RFSTS' | '+QENG' | '+CESQ';
@@ -395,7 +397,7 @@ export function parseCpsi(text: string): AtResult<ServingCellReport> {
  *   <MM>,<RRC>,<NOM>,<BLER>,<CID>,<IMSI>,<NetNameAsc>,<SD>,<nAST>[,<nUARFCN>,<nPSC>,<nEc/Io>]…;
  * - GSM (14 fields): <PLMN>,<ARFCN>,<RSSI>,<LAC>,<RAC>,<TXPWR>,<MM>,<RR>,<NOM>,<CID>,<IMSI>,
  *   <NetNameAsc>,<SD>,<ABND>.
- * <SINR> (0..250) is in fifths of a dB from −20 dB, as Qualcomm-based modules report it.
+ * <SINR> (0..250) is kept as sent in `sinrRaw`: we could not confirm its scale from the manual.
  */
 export function parseRfsts(text: string): AtResult<ServingCellReport> {
   const C = '#RFSTS';
@@ -432,7 +434,7 @@ export function parseRfsts(text: string): AtResult<ServingCellReport> {
           ...opt('tac', hex(f[5])),
           ...opt('cellId', hex(f[10 + k])),
           ...lteBand(within(int(f[14 + k]), 1, 255 - 1)),
-          ...opt('sinrDb', sinrRaw === undefined ? undefined : sinrRaw / 5 - 20),
+          ...opt('sinrRaw', sinrRaw),
         },
       ],
     });
