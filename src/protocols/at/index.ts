@@ -1,6 +1,6 @@
 export * from './framer.js';
 export * from './parsers.js';
-export * from './result.js';
+export { AT_PARSE_REASONS, MAX_AT_LINE, MAX_AT_TEXT, unwrap, type AtParseError, type AtParseReason, type AtParsed, type AtResult } from './result.js';
 export {
   parseCereg,
   parseCesqExtended,
