@@ -131,6 +131,8 @@ t.test('legacy throwing parsers take the new forms', async (t) => {
   t.same(c.lte, { rsrq_db: -8, rsrp_dbm: -79 });
   t.same(c.nr, { rsrq_db: -21, rsrp_dbm: -87, sinr_db: 16.5 });
   t.equal(parseCesq('+CESQ: 99,99,255,255,20,80').nr, null);
+  // the legacy reading stays lenient: Telit LE910 V2 prints RSCP in tenths (940), taken as 'not known'
+  t.equal(parseCesq('+CESQ: 99,99,940,30,255,255').umts, null);
   t.same(parseCgpaddr('+CGPADDR: 1,"10.45.0.5 32.1.13.184.0.0.0.0.0.0.0.0.0.0.0.1"'), [{ cid: 1, addresses: ['10.45.0.5', '2001:db8::1'] }]);
   t.equal(parseCpin('+CPIN: NOT READY').lock, 'NOT_READY');
   t.equal(parseCpin('+CPIN: NOT INSERTED').lock, 'NOT_INSERTED');

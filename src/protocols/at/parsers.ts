@@ -362,8 +362,11 @@ export interface Cesq {
 export function parseCesq(text: string): Cesq {
   const f = splitFields(afterPrefix(text, '+CESQ:', '+CESQ'));
   if (f.length !== 6 && f.length !== 9) fail('+CESQ', text);
-  const x = unwrap(parseCesqExtended(text));
-  const nr = x.nr ? { ...opt('rsrq_db', x.nr.rsrqDb), ...opt('rsrp_dbm', x.nr.rsrpDbm), ...opt('sinr_db', x.nr.sinrDb) } : null;
+  // the NR figures from the strict parser; the older fields keep their lenient reading
+  // (a level out of range there is 'not known', as before)
+  const xr = parseCesqExtended(text);
+  const x = xr.ok ? xr.value : undefined;
+  const nr = x?.nr ? { ...opt('rsrq_db', x.nr.rsrqDb), ...opt('rsrp_dbm', x.nr.rsrpDbm), ...opt('sinr_db', x.nr.sinrDb) } : null;
   const [rxlev, ber, rscp, ecn0, rsrq, rsrp] = f.slice(0, 6).map((v) => dec(v, '+CESQ', text)) as [number, number, number, number, number, number];
   const gsm = rxlev <= 63 ? { rssi_dbm: -111 + rxlev } : null;
   const umts = rscp <= 96 && ecn0 <= 49 ? { rscp_dbm: -121 + rscp, ecio_db: -24.5 + ecn0 / 2 } : null;
