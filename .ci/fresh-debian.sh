@@ -64,6 +64,9 @@ for f in /etc/npmrc /usr/etc/npmrc /root/.npmrc; do
 done
 
 mounts() {
+  # The root must be a mount point of its own: `ip -n NS` remounts / as a slave in a mount
+  # namespace of its own, which fails with EINVAL on a plain directory.
+  mount --bind "$ROOT" "$ROOT"
   mount -t proc proc "$ROOT/proc"
   mount --rbind /sys "$ROOT/sys"
   mount --rbind /dev "$ROOT/dev"
