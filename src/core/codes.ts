@@ -60,6 +60,8 @@ export const CODES = {
   // test hosts / simulated board
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
   DC_SIM_STATE: 'the simulated board is not in the state the command needs',
+  DC_LINK_INVALID: 'an emulated link shape is impossible (negative delay or jitter, loss outside 0..100 %, a rate of 0) or names an unknown profile',
+  DC_LINK_EMULATOR: 'a link\'s delay line (build/delayline) failed to start or exited',
 
   // store (SQLite state)
   DC_STORE_OPEN: 'the state database could not be opened, or is not a duocell database',
