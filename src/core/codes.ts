@@ -153,6 +153,9 @@ export const CODES = {
 
   // board / drivers/udev
   DC_UDEV_QUERY: 'udevadm could not describe a device (modem port discovery)',
+
+  // services/proxy target filter
+  DC_TARGET_FORBIDDEN: 'the relay target is the box itself, one of its listeners, or a special-purpose address (SOCKS5 reply 02, Convert error 32, reset)',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -8,6 +8,8 @@ import { DuocellError } from '../../core/errors.js';
  *  prerouting (mangle)
  *    ├─ packets of intercepted connections (ct mark) → meta mark → delivered locally
  *    └─ SYN (no ACK) from a LAN interface ─► intercept
+ *         ├─ to one of the box's own addresses  → untouched (the box's own sockets answer, the
+ *         │                                       proxy never relays into the box itself)
  *         ├─ TCP-MD5 (19) or TCP-AO (29) option → untouched (accept)
  *         ├─ destination in the M-server set    → untouched (end to end MPTCP)
  *         └─ dport P and (MPTCP option | claimed) ─► tp_P

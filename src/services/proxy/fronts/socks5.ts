@@ -62,6 +62,8 @@ export function socksReplyFor(err: DuocellError): number | undefined {
   switch (err.code) {
     case 'DC_ABORTED':
       return undefined;
+    case 'DC_TARGET_FORBIDDEN':
+      return SocksReply.NOT_ALLOWED; // 02: connection not allowed by ruleset
     case 'DC_PROXY_CONNECT_TIMEOUT':
       return SocksReply.HOST_UNREACHABLE;
     case 'DC_PROXY_CONNECT_FAILED':
