@@ -131,6 +131,8 @@ export interface WebApp {
   handler: http.RequestListener;
   /** Stop the sampler and end the event streams (before closing the sockets). */
   stop(): void;
+  /** Every route as registered (method, URL pattern): docs/web.md is checked against it. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
 }
 
 export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'listen'>): Promise<WebApp> {
@@ -156,6 +158,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true } },
   });
 
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method: m, url: r.url });
+  });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   // JSON only (the OTA route takes raw bytes in its own scope).
   app.removeContentTypeParser('text/plain');
@@ -291,6 +297,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
 
   await app.ready();
   return {
+    routes,
     app,
     auth,
     sampler,
