@@ -298,7 +298,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
       }
     }
     const status = httpStatus(e.code);
-    if (status >= 500) req.log.warn({ code: e.code, msg: e.message, url: req.url }, 'web request failed');
+    if (status >= 500) req.log.warn({ code: e.code, err: e.message, url: req.url }, 'web request failed');
     const retry = typeof e.detail.retryAfterS === 'number' ? e.detail.retryAfterS : undefined;
     if (retry !== undefined) reply.header('retry-after', String(retry));
     return reply
