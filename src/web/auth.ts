@@ -1,6 +1,7 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { LogLimiter } from '../core/log-limit.js';
 import type { KeyValueStore } from './deps.js';
 
 /**
@@ -16,6 +17,8 @@ import type { KeyValueStore } from './deps.js';
  */
 
 const log = logger('duocell:web:auth');
+/** A password-guessing run writes one line per minute and a count, not one line per guess. */
+const failureLog = new LogLimiter({ log });
 
 const KEY_HASH = 'web.admin.hash';
 const KEY_SESSIONS = 'web.sessions';
@@ -246,7 +249,7 @@ export class Auth {
     const ok = typeof password === 'string' && password.length <= PASSWORD_MAX && (await verifyPassword(password, this.#kv.get(KEY_HASH)!));
     if (!ok) {
       this.limiter.fail(client);
-      log.warn({ client }, 'failed admin login');
+      failureLog.warn('DC_WEB_BAD_CREDENTIALS', { client }, 'failed admin login');
       throw new DuocellError('DC_WEB_BAD_CREDENTIALS');
     }
     this.limiter.clear(client);

@@ -227,3 +227,16 @@ t.test('fuzz: random 16 bytes never throw and give a known reason', async (t) =>
   }
   t.pass('20,000 random addresses judged');
 });
+
+t.test('/metrics counts target refusals with a stable code, by front and reason', async (t) => {
+  const { startServer } = await import('./web-helpers.js');
+  let n = 3;
+  const h = await startServer({}, (d) => ({ ...d, targetRefusals: () => ({ 'socks5 own-address': n, 'convert link-local': 1 }) }));
+  t.teardown(() => h.close());
+  const c = h.client();
+  const m1 = (await c.get('/metrics')).text;
+  t.match(m1, /duocell_target_forbidden_total\{code="DC_TARGET_FORBIDDEN",front="socks5",reason="own-address"\} 3/);
+  t.match(m1, /duocell_target_forbidden_total\{code="DC_TARGET_FORBIDDEN",front="convert",reason="link-local"\} 1/);
+  n = 5;
+  t.match((await c.get('/metrics')).text, /front="socks5",reason="own-address"\} 5/, 'follows the running total');
+});
