@@ -138,6 +138,9 @@ t.test('SOCKS5 answers 02 (not allowed by ruleset) and never connects', async (t
     t.same(asked, [], `${c.what}: no upstream connection`);
     t.equal(counted('socks5', c.reason), before + 1, `${c.what}: counted as ${c.reason}`);
   }
+  const lo = counted('socks5', 'loopback');
+  t.equal(await socksTry('::1', 80), 0x02, "loopback: reply 02 from the front's own check");
+  t.equal(counted('socks5', 'loopback'), lo + 1, 'counted under the same code and reason');
   t.equal(await socksTry('10.31.0.2', 80), 0x00, 'a private-range server (the sim N-server) is still relayed');
   t.equal(await socksTry('fd00:31::2', 80), 0x00, 'a unique-local server is still relayed');
 });
@@ -177,5 +180,5 @@ t.test("transparent: a connection to the box's own address and listener port is 
 t.test('every refusal is counted under DC_TARGET_FORBIDDEN', async (t) => {
   const n = [...engine.targetRefusals.values()].reduce((a, b) => a + b, 0);
   t.equal(engine.refusals.get('DC_TARGET_FORBIDDEN'), n);
-  t.ok(n >= CASES.length * 3 + 2);
+  t.ok(n >= CASES.length * 3 + 3);
 });

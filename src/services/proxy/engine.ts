@@ -151,8 +151,6 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
       const verdict = this.#opts.targetFilter?.(req.target);
       if (verdict !== undefined) {
-        const key = `${spec.front.name} ${verdict.reason}`;
-        this.targetRefusals.set(key, (this.targetRefusals.get(key) ?? 0) + 1);
         throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
           origin: 'local',
           reason: verdict.reason,
@@ -235,6 +233,11 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     if (err.code === 'DC_ABORTED') log.debug(fields, 'session refused');
     else this.#refusalLog.warn(err.code, fields, 'session refused');
     this.#count(err.code);
+    if (err.code === 'DC_TARGET_FORBIDDEN') {
+      // From the filter here or a front's own check (SOCKS5 resolves names itself).
+      const key = `${spec.front.name} ${typeof err.detail.reason === 'string' ? err.detail.reason : 'unknown'}`;
+      this.targetRefusals.set(key, (this.targetRefusals.get(key) ?? 0) + 1);
+    }
     s.action = `refused:${err.code}`;
     this.emit('refused', { listener: spec.name, code: err.code, client: `${s.clientEndpoint.address}:${s.clientEndpoint.port}` });
   }
