@@ -1,6 +1,6 @@
 import type { BoardProfile } from './core/board.js';
 import { logger } from './core/logger.js';
-import { createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
+import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
@@ -75,7 +75,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   });
   const steering = steeringFor(board);
   const limits = new SessionLimits(store);
+  const local = new LocalAddresses();
   const engine = createEngine(board, {
+    local,
     admit: limits.admit,
     onMptcpServer: (srv) => {
       if (steering === undefined) return;
@@ -90,7 +92,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const explicit = await startExplicit(board, store, { ledger: ledger.ledger });
     stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
     for (const spec of listenerSpecs(board, explicit.factories)) await engine.listen(spec);
-    stops.push(watchLinks(board, engine));
+    stops.push(watchLinks(board, engine, local));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {
       await steering.start();
@@ -178,7 +180,7 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
 }
 
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
-function watchLinks(board: BoardProfile, engine: ProxyEngine): Stopper {
+function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
   const handover = new Handover({ engine, destroy: destroyTcp });
   for (const n of names) handover.learn(n);
@@ -191,6 +193,7 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine): Stopper {
       else void handover.linkDown(link.name).catch((e: Error) => log.warn({ err: e.message }, 'handover failed'));
     });
     rtnl.on('address', () => {
+      local.refresh(); // the proxy's target filter refuses the box's own addresses as they come
       for (const n of names) handover.learn(n);
     });
     rtnl.subscribe(['LINK', 'IPV4_IFADDR', 'IPV6_IFADDR']);

@@ -136,6 +136,8 @@ export interface BoardProfile {
   ota?: OtaProfile;
   steering?: SteeringProfile;
   explicitSteering?: ExplicitSteeringProfile;
+  /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
+  proxyTargets?: { allow?: string[] };
   /** Anything else the schema allows, kept as is. */
   [key: string]: unknown;
 }

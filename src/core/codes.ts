@@ -162,6 +162,8 @@ export const CODES = {
 
   // wiring/first-boot (device certificate)
   DC_FIRST_BOOT_TLS: 'the per-device HTTPS certificate could not be made or read (openssl missing?): the page stays on plain HTTP',
+  // services/proxy target filter
+  DC_TARGET_FORBIDDEN: 'the relay target is the box itself, one of its listeners, or a special-purpose address (SOCKS5 reply 02, Convert error 32, reset)',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -52,7 +52,7 @@ export interface WebServerOptions {
   /** Largest OTA bundle accepted (default 16 MiB). */
   bundleLimit?: number;
   /** Auth tuning (tests). */
-  auth?: { scryptN?: number; perClientFailures?: number; globalFailures?: number; windowMs?: number };
+  auth?: { scryptN?: number; perClientFailures?: number; globalFailures?: number; windowMs?: number; idleMs?: number; maxAgeMs?: number; sweepMs?: number };
   /** Override the system-health reader (tests). */
   system?: () => Promise<SystemView>;
   /** Coalescing of deps events into SSE events (default 500 ms). */
@@ -137,6 +137,8 @@ export interface WebApp {
   handler: http.RequestListener;
   /** Stop the sampler and end the event streams (before closing the sockets). */
   stop(): void;
+  /** Every route as registered (method, URL pattern): docs/web.md is checked against it. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
 }
 
 export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'listen'>): Promise<WebApp> {
@@ -162,6 +164,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true } },
   });
 
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method: m, url: r.url });
+  });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   // JSON only (the OTA route takes raw bytes in its own scope).
   app.removeContentTypeParser('text/plain');
@@ -185,6 +191,34 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
 
+  // Requests held by each session (event streams, uploads, anything in flight): when the session
+  // ends (logout, password change, expiry) they are closed at once, not at their next write.
+  const held = new Map<string, Set<http.ServerResponse>>();
+  const hold = (id: string, res: http.ServerResponse): void => {
+    let set = held.get(id);
+    if (set === undefined) held.set(id, (set = new Set()));
+    set.add(res);
+    res.once('close', () => {
+      set.delete(res);
+      if (set.size === 0 && held.get(id) === set) held.delete(id);
+    });
+  };
+  const unsubscribeEnd = auth.onSessionsEnded((ids, why) => {
+    let closed = 0;
+    for (const id of ids) {
+      const set = held.get(id);
+      if (set === undefined) continue;
+      held.delete(id);
+      for (const res of set) {
+        closed++;
+        res.destroy();
+      }
+    }
+    if (closed > 0) log.info({ sessions: ids.length, closed, why }, 'session ended: its open requests closed');
+  });
+  const sweep = setInterval(() => auth.sweep(), auth.sweepMs);
+  sweep.unref();
+
   const secure = (req: FastifyRequest): boolean => req.protocol === 'https';
   const ctx = {
     deps,
@@ -197,6 +231,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     bundleLimit: opts.bundleLimit ?? 16 * 1024 * 1024,
     ...(opts.metricsToken !== undefined ? { metricsToken: opts.metricsToken } : {}),
     sessionToken: (req: FastifyRequest) => req.cookies[SESSION_COOKIE],
+    release(req: FastifyRequest, reply: FastifyReply) {
+      const id = auth.sessionId(req.cookies[SESSION_COOKIE]);
+      if (id !== undefined) held.get(id)?.delete(reply.raw);
+    },
     setSessionCookie(reply: FastifyReply, req: FastifyRequest, token: string) {
       reply.setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: '/', secure: secure(req) });
     },
@@ -214,7 +252,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
   };
 
   // One gate for every request: Host, then who may call the route.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const url = req.url;
     if (url !== '/health' && url !== '/api/v1/health' && !hostAllowed(req.headers.host, allowedHosts)) {
       throw new DuocellError('DC_WEB_HOST', `Host '${String(req.headers.host).slice(0, 64)}' is not an address of this box`);
@@ -229,6 +267,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     }
     const s = auth.session(req.cookies[SESSION_COOKIE]);
     if (s === undefined) throw new DuocellError(auth.isSetUp() ? 'DC_WEB_AUTH_REQUIRED' : 'DC_WEB_NOT_SET_UP');
+    hold(auth.sessionId(req.cookies[SESSION_COOKIE])!, reply.raw);
     if (mutating && !safeEqual(header(req), s.csrf)) throw new DuocellError('DC_WEB_CSRF');
   });
 
@@ -265,7 +304,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
       }
     }
     const status = httpStatus(e.code);
-    if (status >= 500) req.log.warn({ code: e.code, msg: e.message, url: req.url }, 'web request failed');
+    if (status >= 500) req.log.warn({ code: e.code, err: e.message, url: req.url }, 'web request failed');
     const retry = typeof e.detail.retryAfterS === 'number' ? e.detail.retryAfterS : undefined;
     if (retry !== undefined) reply.header('retry-after', String(retry));
     return reply
@@ -297,12 +336,15 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
 
   await app.ready();
   return {
+    routes,
     app,
     auth,
     sampler,
     hub,
     handler: handler!,
     stop() {
+      clearInterval(sweep);
+      unsubscribeEnd();
       sampler.stop();
       hub.close();
     },

@@ -9,6 +9,8 @@ import { DuocellError } from '../../core/errors.js';
  *    ├─ packets of intercepted connections (ct mark) → meta mark → delivered locally
  *    └─ SYN (no ACK) from a LAN interface ─► intercept
  *         ├─ port not in the liveness set       → untouched (duocell hung or gone)
+ *         ├─ to one of the box's own addresses  → untouched (the box's own sockets answer, the
+ *         │                                       proxy never relays into the box itself)
  *         ├─ TCP-MD5 (19) or TCP-AO (29) option → untouched (accept)
  *         ├─ destination in the M-server set    → untouched (end to end MPTCP)
  *         └─ dport P and (MPTCP option | claimed) ─► tp_P
@@ -113,6 +115,8 @@ export function buildRuleset(cIn: SteeringConfig): string {
   lines.push(`  }`);
   lines.push(`  chain intercept {`);
   if (live > 0) lines.push(`    tcp dport != @${ALIVE_SET} accept`);
+  // the box's own addresses are answered by its own sockets (the page on 443, say), never relayed
+  lines.push(`    fib daddr type local accept`);
   lines.push(`    tcp option md5sig exists accept`, `    tcp option 29 exists accept`);
   lines.push(`    ip daddr . tcp dport @mservers4 accept`, `    ip6 daddr . tcp dport @mservers6 accept`);
   for (const p of c.ports) {
