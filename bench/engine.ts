@@ -52,6 +52,8 @@ export async function startRelay(listenPort: number, targetPort: number, mptcp =
     web: { listen: [{ host: '127.0.0.1', port: 0 }] },
     listeners: [{ kind: 'explicit', host: '127.0.0.1', port: listenPort, mptcp, target: `127.0.0.1:${targetPort}`, upstream: 'tcp' }],
     accessNetworks: [],
+    // The benchmark's server is on loopback: allowed on purpose (the target filter refuses it).
+    proxyTargets: { allow: ['127.0.0.1/32'] },
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
   // One loopback client holds up to 10,000 sessions to one server: lift the default policy's

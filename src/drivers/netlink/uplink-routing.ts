@@ -232,7 +232,7 @@ export class RoutingKeeper extends EventEmitter<RoutingKeeperEvents> {
   }
 }
 
-function toRuleSpec(r: Rule): RuleSpec {
+export function toRuleSpec(r: Rule): RuleSpec {
   return {
     family: r.family,
     table: r.table,
@@ -243,7 +243,7 @@ function toRuleSpec(r: Rule): RuleSpec {
   };
 }
 
-function toRouteSpec(r: Route): RouteSpec {
+export function toRouteSpec(r: Route): RouteSpec {
   return {
     dst: r.dst,
     table: r.table,
