@@ -128,6 +128,9 @@ static void parse_spec(const char *spec, struct params *p) {
     if (eq == NULL) usage_exit("expected key=value, got '%s'", tok);
     *eq = '\0';
     const char *v = eq + 1;
+    if (strcmp(tok, "delay") != 0 && strcmp(tok, "jitter") != 0 && strcmp(tok, "loss") != 0 && strcmp(tok, "rate") != 0 &&
+        strcmp(tok, "queue") != 0)
+      usage_exit("unknown key '%s' (known: delay, jitter, loss, rate, queue)", tok);
     double d = parse_num(tok, v);
     if (strcmp(tok, "delay") == 0) {
       if (d < 0) usage_exit("delay must be >= 0 ms, got %s", v);
@@ -536,6 +539,10 @@ int main(int argc, char **argv) {
              "[--die-with-parent] [--realtime]\n  SPEC: comma-separated delay=MS,jitter=MS,loss=PERCENT,rate=MBIT,queue=MS\n");
       return 0;
     }
+    static const char *const with_value[] = {"--a", "--b", "--ab", "--ba", "--both", "--seed", "--slots"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known = known || strcmp(a, with_value[k]) == 0;
+    if (!known) usage_exit("unknown option %s", a);
     if (i + 1 >= argc) usage_exit("%s needs a value", a);
     const char *v = argv[++i];
     if (strcmp(a, "--a") == 0)
