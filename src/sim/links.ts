@@ -152,13 +152,27 @@ function dirSpec(s: LinkShape, d: DirectionShape | undefined, rate: number | und
   return parts.join(',');
 }
 
+/**
+ * Frames the delay line must hold per direction: 200 frames per ms of the longest delay (full
+ * frames at 2.4 Gbit/s), at least its default 4096.
+ */
+function slotsFor(s: LinkShape): number {
+  const longest = Math.max(
+    ...[s, s.aToB, s.bToA].map((d) => (d?.delayMs ?? s.delayMs ?? 0) + (d?.jitterMs ?? s.jitterMs ?? 0)),
+    s.rateIn === 'delayline' ? (s.queueMs ?? 50) : 0,
+  );
+  return Math.min(1 << 20, Math.max(4096, Math.ceil(longest * 200)));
+}
+
 /** The delay line's arguments for a validated shape (interfaces `ifA` faces host a). */
 export function delaylineArgs(ifA: string, ifB: string, s: LinkShape): string[] {
+  const slots = slotsFor(s);
   return [
     '--a', ifA,
     '--b', ifB,
     '--ab', dirSpec(s, s.aToB, s.rateAtoB ?? s.rateMbit),
     '--ba', dirSpec(s, s.bToA, s.rateBtoA ?? s.rateMbit),
+    ...(slots > 4096 ? ['--slots', String(slots)] : []),
     '--realtime',
   ];
 }

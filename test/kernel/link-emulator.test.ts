@@ -66,6 +66,26 @@ function startJson(h: Host, script: string, args: string[]): Promise<{ child: Ch
   return nth(0).then(() => ({ child, last: async () => JSON.parse(await nth(1)) as unknown }));
 }
 
+/** The counters a delay line prints on SIGUSR1. */
+async function counters(name: string): Promise<{ ab: Record<string, number>; ba: Record<string, number> }> {
+  const child = topoRef!.delayLines.get(name)!;
+  const line = new Promise<string>((resolve) => {
+    let buf = '';
+    const on = (d: Buffer): void => {
+      buf += d.toString();
+      const l = buf.split('\n').find((x) => x.includes('"counters"'));
+      if (l !== undefined) {
+        child.stdout!.off('data', on);
+        resolve(l);
+      }
+    };
+    child.stdout!.on('data', on);
+  });
+  child.kill('SIGUSR1');
+  return JSON.parse(await line) as { ab: Record<string, number>; ba: Record<string, number> };
+}
+let topoRef: Topology | undefined;
+
 async function rxBytes(h: Host, dev: string): Promise<number> {
   const j = JSON.parse(await h.ip('-s', '-j', 'link', 'show', 'dev', dev)) as Array<{ stats64: { rx: { bytes: number } } }>;
   return j[0]!.stats64.rx.bytes;
@@ -109,6 +129,7 @@ function carrierWatch(h: Host, dev: string): { after(t0: number, want?: boolean)
 
 t.test('link emulator: delay line between namespaces (needs root)', { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
   const topo = new Topology(`tle${process.pid}`);
+  topoRef = topo;
   t.teardown(() => topo.destroy());
   const a = await topo.host('a');
   const b = await topo.host('b');
@@ -153,9 +174,9 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
     t.ok(quantile(r.owdMs, 0.05) >= lte.delayMs! - lte.jitterMs! - 0.5, 'no frame earlier than delay - jitter');
   });
 
-  for (const [name, addr, pct, count, pps] of [
-    ['10 %', '10.81.3.2', 10, 3000, 1500],
-    ['wlan 0.5 %', '10.81.2.2', 0.5, 5000, 2500],
+  for (const [name, addr, pct, count, pps, line] of [
+    ['10 %', '10.81.3.2', 10, 3000, 1500, 'a-l3'],
+    ['wlan 0.5 %', '10.81.2.2', 0.5, 5000, 2500, 'a-l2'],
   ] as const) {
     await t.test(`loss ${name}: ${count} datagrams, lost count within 5 standard deviations`, async (t) => {
       const port = name.startsWith('10') ? '7009' : '7010';
@@ -163,10 +184,17 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
       await runJson(a, PROBE, ['stream', addr, port, String(count), String(pps)]);
       const r = (await sink.last()) as SinkReport;
       const lost = count - r.unique;
+      const c = await counters(line);
+      t.comment(`delay line ${line} a→b: ${JSON.stringify(c.ab)}`);
       const mean = (count * pct) / 100;
       const sd = Math.sqrt(count * (pct / 100) * (1 - pct / 100));
       t.comment(`configured ${pct} %, lost ${lost} of ${count} (${((100 * lost) / count).toFixed(2)} %), expected ${mean} ± ${sd.toFixed(1)}`);
       t.ok(Math.abs(lost - mean) <= 5 * sd, `lost ${lost} within ${mean} ± ${(5 * sd).toFixed(1)}`);
+      // The emulator's own account: what it dropped of what it received (ARP and the like included).
+      const own = (c.ab.rx! * pct) / 100;
+      const ownSd = Math.sqrt(c.ab.rx! * (pct / 100) * (1 - pct / 100));
+      t.ok(Math.abs(c.ab.lost! - own) <= 5 * ownSd, `the delay line dropped ${c.ab.lost} of ${c.ab.rx} (expected ${own.toFixed(1)} ± ${(5 * ownSd).toFixed(1)})`);
+      t.equal(c.ab.queue_drops, 0, 'no queue drops');
       t.equal(r.outOfOrder, 0);
     });
   }

@@ -74,8 +74,10 @@ t.test('delay line arguments per direction', async (t) => {
     '--a', 'w0a', '--b', 'w0b',
     '--ab', 'delay=20,jitter=5,loss=0.1',
     '--ba', 'delay=30,jitter=5,loss=0.1',
+    '--slots', '7000',
     '--realtime',
   ]);
+  t.notOk(delaylineArgs('x', 'y', profileShape('wlan')).includes('--slots'), 'short delays: the default 4096 frames');
   t.same(delaylineArgs('x', 'y', { rateMbit: 20, rateBtoA: 5, delayMs: 1, rateIn: 'delayline', queueMs: 30 }).slice(4, 8), [
     '--ab', 'delay=1,jitter=0,loss=0,rate=20,queue=30',
     '--ba', 'delay=1,jitter=0,loss=0,rate=5,queue=30',
