@@ -145,7 +145,7 @@ export interface PeerClientOptions {
    * that is no longer ESTABLISHED (half-closed), so a download whose client half-closes at once
    * stays on one subflow when the paths have an RTT.
    */
-  hold?: boolean;
+  lateFin?: boolean;
 }
 
 export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
@@ -191,7 +191,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
     let gotEnd = false;
     sock.on('end', () => {
       gotEnd = true;
-      if (o.hold === true) sock.end();
+      if (o.lateFin === true) sock.end();
       if (sentAll) finish();
     });
     sock.on('error', (e) => finish(e.message));
@@ -201,7 +201,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
       const h = Buffer.alloc(8);
       h.writeBigUInt64BE(BigInt(o.receive));
       sock.write(h);
-      void stream(sock, o.send, tx, o.hold !== true).then(
+      void stream(sock, o.send, tx, o.lateFin !== true).then(
         () => {
           sentAll = true;
           if (gotEnd) finish();
@@ -212,7 +212,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
   });
 }
 
-/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--hold]`. */
+/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--late-fin]`. */
 async function cli(argv: string[]): Promise<void> {
   const mptcp = argv.includes('--mptcp');
   const fromIdx = argv.indexOf('--from');
@@ -234,12 +234,12 @@ async function cli(argv: string[]): Promise<void> {
       receive: Number(receive ?? 0),
       ...(from === undefined ? {} : { localAddress: from }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      hold: argv.includes('--hold'),
+      lateFin: argv.includes('--late-fin'),
     });
     process.stdout.write(JSON.stringify(r) + '\n');
     process.exitCode = r.error === undefined ? 0 : 1;
   } else {
-    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS] [--hold]\n');
+    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS] [--late-fin]\n');
     process.exitCode = 2;
   }
 }

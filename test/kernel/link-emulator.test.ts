@@ -227,12 +227,12 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
     await a.ip('rule', 'add', 'from', '10.81.2.1', 'table', '12');
     await a.ip('route', 'replace', '10.81.1.0/24', 'via', '10.81.2.2', 'dev', 'l2', 'table', '12');
     await a.mptcpEndpoint('10.81.2.1', 'l2', ['subflow']);
-    // The client half-closes only after the whole answer arrived (--hold): Linux MPTCP adds no
+    // The client half-closes only after the whole answer arrived (--late-fin): Linux MPTCP adds no
     // subflow to a connection that is no longer ESTABLISHED, so a download whose client sends FIN
     // at once would stay on one subflow once the paths have an RTT.
     const size = 6_000_000;
     const before = { l1: await rxBytes(a, 'l1'), l2: await rxBytes(a, 'l2') };
-    const r = await runJson<PeerReport>(a, PEER, ['client', '10.81.1.2', '8100', '0', String(size), '--mptcp', '--hold']);
+    const r = await runJson<PeerReport>(a, PEER, ['client', '10.81.1.2', '8100', '0', String(size), '--mptcp', '--late-fin']);
     const got = { l1: (await rxBytes(a, 'l1')) - before.l1, l2: (await rxBytes(a, 'l2')) - before.l2 };
     const expect = await runJson<PeerReport>(b, PEER, ['client', '127.0.0.1', '8100', '0', String(size)]);
     t.equal(r.error, undefined);
