@@ -48,6 +48,9 @@ for f in rootfs.ext4 vmlinuz initrd.img; do
 done
 need=()
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+# The virtio NIC's option ROM: qemu-system-data links it from ipxe-qemu, which is only a
+# recommendation (skipped by --no-install-recommends); without it QEMU stops at once.
+[ -e /usr/share/qemu/efi-virtio.rom ] || need+=(ipxe-qemu)
 command -v debugfs >/dev/null || need+=(e2fsprogs)
 command -v socat >/dev/null || need+=(socat)
 command -v curl >/dev/null || need+=(curl)

@@ -12,7 +12,6 @@ want tc iproute2
 want nft nftables
 want iperf3 iperf3
 want socat socat
-want mptcpize mptcpd
 want tcpdump tcpdump
 want conntrack conntrack
 want ethtool ethtool

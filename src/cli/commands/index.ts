@@ -14,6 +14,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./sessions.js'),
     import('./paths.js'),
     import('./subflows.js'),
+    import('./modem.js'),
   ]);
   return mods.map((m) => m.default);
 }
