@@ -85,7 +85,7 @@ struct dir {
   uint32_t cap, head, count, slot;
   int64_t last_release, ser_end, last_read;
   bool tx_blocked;
-  uint64_t rx, forwarded, bytes, lost, queue_drops, oversize, tx_errors, csum_partial;
+  uint64_t rx, forwarded, bytes, lost, queue_drops, oversize, tx_errors, csum_partial, socket_drops;
 };
 
 static uint64_t rng_state;
@@ -509,12 +509,15 @@ static void dir_release(struct dir *d, int64_t now) {
 
 static struct dir ab, ba;
 
-static void print_dir(const struct dir *d) {
+static void print_dir(struct dir *d) {
+  struct tpacket_stats st;
+  socklen_t sl = sizeof st;
+  if (getsockopt(d->rx_fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) d->socket_drops += st.tp_drops; /* reset by each read */
   printf("\"%s\":{\"rx\":%llu,\"forwarded\":%llu,\"bytes\":%llu,\"lost\":%llu,\"queue_drops\":%llu,"
-         "\"oversize\":%llu,\"tx_errors\":%llu,\"csum_partial\":%llu,\"queued\":%u}",
+         "\"oversize\":%llu,\"tx_errors\":%llu,\"csum_partial\":%llu,\"socket_drops\":%llu,\"queued\":%u}",
          d->name, (unsigned long long)d->rx, (unsigned long long)d->forwarded, (unsigned long long)d->bytes,
          (unsigned long long)d->lost, (unsigned long long)d->queue_drops, (unsigned long long)d->oversize,
-         (unsigned long long)d->tx_errors, (unsigned long long)d->csum_partial, d->count);
+         (unsigned long long)d->tx_errors, (unsigned long long)d->csum_partial, (unsigned long long)d->socket_drops, d->count);
 }
 
 static void print_counters(const char *event) {

@@ -126,14 +126,18 @@ export function sink(port: number, idleMs: number, onListening?: () => void): Pr
   });
 }
 
-/** Send `count` datagrams at `pps` (paced per millisecond); resolves with the number sent. */
+/**
+ * Send `count` datagrams at `pps`, paced per millisecond; resolves with the number sent. After a
+ * stall (a busy machine) it catches up at most 32 datagrams per millisecond instead of in one
+ * burst, which would overflow the receiving interface's backlog and count as link loss.
+ */
 export function stream(host: string, port: number, count: number, pps: number, size = 200): Promise<number> {
   const s = dgram.createSocket(familyOf(host));
   return new Promise((resolve) => {
     const t0 = nowNs();
     let sent = 0;
     const tick = (): void => {
-      const due = Math.min(count, Math.floor((Number(nowNs() - t0) / 1e9) * pps) + 1);
+      const due = Math.min(count, Math.floor((Number(nowNs() - t0) / 1e9) * pps) + 1, sent + Math.max(32, Math.ceil(pps / 1000)));
       while (sent < due) s.send(encodeProbe(sent++, size), port, host);
       if (sent >= count) {
         setTimeout(() => {
