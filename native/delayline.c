@@ -9,7 +9,7 @@
  * ifindex) and, per direction, adds:
  *   - a fixed one-way delay and uniform jitter in [-jitter, +jitter] without reordering:
  *       release = max(previous release, arrival + delay + jitter sample)
- *   - random (Bernoulli) loss;
+ *   - random (Bernoulli) loss of data frames (ARP and IPv6 neighbour discovery are spared);
  *   - optionally a rate: a frame's serialisation ends at
  *       max(arrival, previous end) + len * 8 / rate
  *     and the frame is tail-dropped when it would wait longer than `queue` ms for its turn.
@@ -371,6 +371,22 @@ static void dir_init(struct dir *d, const char *name, int rx, int tx, uint32_t s
   }
 }
 
+/*
+ * Link control that random loss spares: ARP and IPv6 neighbour discovery (ICMPv6 133..137).
+ * A cellular link has no ARP at all and a WLAN retransmits such frames; losing one here would
+ * stall a flow for the kernel's 1 s retry, which neither radio does. They are delayed as usual.
+ */
+static bool link_control(const uint8_t *f, uint32_t len) {
+  if (len < 14) return false;
+  uint16_t type = (uint16_t)(f[12] << 8 | f[13]);
+  if (type == 0x0806) return true;
+  if (type == 0x86dd && len >= 14 + 40 + 1 && f[14 + 6] == 58) {
+    uint8_t icmp = f[14 + 40];
+    return icmp >= 133 && icmp <= 137;
+  }
+  return false;
+}
+
 /* Decide the fate of one received frame already stored in slot `idx`; true = keep it. */
 static bool admit(struct dir *d, uint32_t idx, uint32_t len, int64_t arrival) {
   d->rx++;
@@ -389,7 +405,7 @@ static bool admit(struct dir *d, uint32_t idx, uint32_t len, int64_t arrival) {
     base = d->ser_end;
   }
   /* Lost on the air: the frame still took its airtime. */
-  if (d->p.loss_pct > 0 && rng_unit() * 100.0 < d->p.loss_pct) {
+  if (d->p.loss_pct > 0 && rng_unit() * 100.0 < d->p.loss_pct && !link_control(d->buf + (size_t)idx * d->slot, len)) {
     d->lost++;
     return false;
   }

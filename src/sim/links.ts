@@ -20,7 +20,10 @@ import { DuocellError } from '../core/errors.js';
  *   one-way jitter = jitter / 2, uniform in ±(jitter / 2); the RTT then spreads over ±jitter
  *                    (a triangular distribution) with its median at the RTT
  *   loss           = the profile's loss in EACH direction (a frame is lost with that
- *                    probability on the air; a request-reply pair is lost with ≈ 2 × loss)
+ *                    probability on the air; a request-reply pair is lost with ≈ 2 × loss).
+ *                    ARP and IPv6 neighbour discovery are never lost: a cellular link has no
+ *                    ARP and a WLAN retransmits link control, while a lost ARP here would stall
+ *                    a flow for the kernel's 1 s retry.
  *   rate           = the profile's rate in each direction
  * Jitter never reorders: a frame is released no earlier than the one before it. Back-to-back
  * frames (a bulk transfer) therefore see a delay nearer RTT/2 + jitter/2 than RTT/2, as frames
@@ -33,7 +36,7 @@ export interface DirectionShape {
   delayMs?: number;
   /** One-way jitter in ms (≥ 0): each frame's delay is uniform in delayMs ± jitterMs. */
   jitterMs?: number;
-  /** Random loss in percent (0..100) for each frame. */
+  /** Random loss in percent (0..100) for each data frame (ARP and IPv6 neighbour discovery are spared). */
   lossPct?: number;
 }
 

@@ -141,7 +141,8 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
   await topo.link(a, 'l3', b, 'l3', { a: ['10.81.3.1/24'], b: ['10.81.3.2/24'], delayMs: 2, lossPct: 10 });
   await topo.link(a, 'l4', b, 'l4', { a: ['10.81.4.1/24'], b: ['10.81.4.2/24'], rateMbit: 20, delayMs: 10 });
   await topo.link(a, 'l5', b, 'l5', { a: ['10.81.5.1/24'], b: ['10.81.5.2/24'], rateMbit: 20, delayMs: 10, rateIn: 'delayline' });
-  t.equal(topo.delayLines.size, 5, 'one delay line per emulated link (none for the plain veth)');
+  await topo.link(a, 'l6', b, 'l6', { a: ['10.81.6.1/24', 'fd81:6::1/64'], b: ['10.81.6.2/24', 'fd81:6::2/64'], delayMs: 1, lossPct: 100 });
+  t.equal(topo.delayLines.size, 6, 'one delay line per emulated link (none for the plain veth)');
   const echo = await startJson(b, PROBE, ['echo', '7007']);
   t.teardown(() => void echo.child.kill());
 
@@ -212,6 +213,14 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
       t.equal(r.outOfOrder, 0);
     });
   }
+
+  await t.test('loss spares ARP and neighbour discovery: at 100 % loss neighbours resolve, data never passes', async (t) => {
+    const r4 = await runJson<RttReport>(a, PROBE, ['rtt', '10.81.6.2', '7007', '5', '20']);
+    const r6 = await runJson<RttReport>(a, PROBE, ['rtt', 'fd81:6::2', '7007', '5', '20']);
+    t.equal(r4.received + r6.received, 0, 'every data frame is lost');
+    t.match(await a.ip('neigh', 'show', '10.81.6.2'), /lladdr/, 'ARP resolved');
+    t.match(await a.ip('-6', 'neigh', 'show', 'fd81:6::2'), /lladdr/, 'neighbour discovery resolved');
+  });
 
   const server = await startJson(b, PEER, ['server', '0.0.0.0', '8100', '--mptcp']);
   t.teardown(() => void server.child.kill());
