@@ -14,6 +14,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   netns: async () => (await import('./netns.js')).netnsBenches(),
   convert: async () => (await import('./convert.js')).convertBenches(),
   pm: async () => (await import('./pm.js')).pmBenches(),
+  links: async () => (await import('./links.js')).linksBenches(),
 };
 
 const extra: Record<string, string> = {

@@ -20,7 +20,10 @@ import { DuocellError } from '../core/errors.js';
  *   one-way jitter = jitter / 2, uniform in ±(jitter / 2); the RTT then spreads over ±jitter
  *                    (a triangular distribution) with its median at the RTT
  *   loss           = the profile's loss in EACH direction (a frame is lost with that
- *                    probability on the air; a request-reply pair is lost with ≈ 2 × loss)
+ *                    probability on the air; a request-reply pair is lost with ≈ 2 × loss).
+ *                    ARP and IPv6 neighbour discovery are never lost: a cellular link has no
+ *                    ARP and a WLAN retransmits link control, while a lost ARP here would stall
+ *                    a flow for the kernel's 1 s retry.
  *   rate           = the profile's rate in each direction
  * Jitter never reorders: a frame is released no earlier than the one before it. Back-to-back
  * frames (a bulk transfer) therefore see a delay nearer RTT/2 + jitter/2 than RTT/2, as frames
@@ -33,7 +36,7 @@ export interface DirectionShape {
   delayMs?: number;
   /** One-way jitter in ms (≥ 0): each frame's delay is uniform in delayMs ± jitterMs. */
   jitterMs?: number;
-  /** Random loss in percent (0..100) for each frame. */
+  /** Random loss in percent (0..100) for each data frame (ARP and IPv6 neighbour discovery are spared). */
   lossPct?: number;
 }
 
@@ -152,13 +155,27 @@ function dirSpec(s: LinkShape, d: DirectionShape | undefined, rate: number | und
   return parts.join(',');
 }
 
+/**
+ * Frames the delay line must hold per direction: 200 frames per ms of the longest delay (full
+ * frames at 2.4 Gbit/s), at least its default 4096.
+ */
+function slotsFor(s: LinkShape): number {
+  const longest = Math.max(
+    ...[s, s.aToB, s.bToA].map((d) => (d?.delayMs ?? s.delayMs ?? 0) + (d?.jitterMs ?? s.jitterMs ?? 0)),
+    s.rateIn === 'delayline' ? (s.queueMs ?? 50) : 0,
+  );
+  return Math.min(1 << 20, Math.max(4096, Math.ceil(longest * 200)));
+}
+
 /** The delay line's arguments for a validated shape (interfaces `ifA` faces host a). */
 export function delaylineArgs(ifA: string, ifB: string, s: LinkShape): string[] {
+  const slots = slotsFor(s);
   return [
     '--a', ifA,
     '--b', ifB,
     '--ab', dirSpec(s, s.aToB, s.rateAtoB ?? s.rateMbit),
     '--ba', dirSpec(s, s.bToA, s.rateBtoA ?? s.rateMbit),
+    ...(slots > 4096 ? ['--slots', String(slots)] : []),
     '--realtime',
   ];
 }

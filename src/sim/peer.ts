@@ -41,8 +41,8 @@ export interface PeerReport {
   error?: string;
 }
 
-/** Write `count` bytes of the pattern with backpressure; resolves when all is queued. */
-function stream(sock: net.Socket, count: number, hash: ReturnType<typeof createHash>): Promise<void> {
+/** Write `count` bytes of the pattern with backpressure (then FIN unless `end` is false); resolves when all is queued. */
+function stream(sock: net.Socket, count: number, hash: ReturnType<typeof createHash>, end = true): Promise<void> {
   return new Promise((resolve, reject) => {
     let left = count;
     let off = 0;
@@ -58,7 +58,7 @@ function stream(sock: net.Socket, count: number, hash: ReturnType<typeof createH
           return;
         }
       }
-      sock.end();
+      if (end) sock.end();
       resolve();
     };
     sock.once('error', reject);
@@ -140,6 +140,12 @@ export interface PeerClientOptions {
   receive: number;
   localAddress?: string;
   timeoutMs?: number;
+  /**
+   * Send FIN only after the whole answer arrived. Linux MPTCP adds no subflow to a connection
+   * that is no longer ESTABLISHED (half-closed), so a download whose client half-closes at once
+   * stays on one subflow when the paths have an RTT.
+   */
+  lateFin?: boolean;
 }
 
 export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
@@ -185,6 +191,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
     let gotEnd = false;
     sock.on('end', () => {
       gotEnd = true;
+      if (o.lateFin === true) sock.end();
       if (sentAll) finish();
     });
     sock.on('error', (e) => finish(e.message));
@@ -194,7 +201,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
       const h = Buffer.alloc(8);
       h.writeBigUInt64BE(BigInt(o.receive));
       sock.write(h);
-      void stream(sock, o.send, tx).then(
+      void stream(sock, o.send, tx, o.lateFin !== true).then(
         () => {
           sentAll = true;
           if (gotEnd) finish();
@@ -205,7 +212,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
   });
 }
 
-/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR]` | `hold HOST PORT [--mptcp] [--from ADDR]`. */
+/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--late-fin]` | `hold HOST PORT [--mptcp] [--from ADDR]`. */
 async function cli(argv: string[]): Promise<void> {
   const mptcp = argv.includes('--mptcp');
   const fromIdx = argv.indexOf('--from');
@@ -227,6 +234,7 @@ async function cli(argv: string[]): Promise<void> {
       receive: Number(receive ?? 0),
       ...(from === undefined ? {} : { localAddress: from }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      lateFin: argv.includes('--late-fin'),
     });
     process.stdout.write(JSON.stringify(r) + '\n');
     process.exitCode = r.error === undefined ? 0 : 1;
@@ -245,7 +253,7 @@ async function cli(argv: string[]): Promise<void> {
       process.stdout.write(JSON.stringify({ connected: `${sock.localAddress}:${sock.localPort}`, mptcp: isMptcp(fd) }) + '\n');
     });
   } else {
-    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS] | peer hold HOST PORT [--mptcp] [--from ADDR]\n');
+    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS] [--late-fin] | peer hold HOST PORT [--mptcp] [--from ADDR]\n');
     process.exitCode = 2;
   }
 }
