@@ -7,7 +7,7 @@ import { buildSim, SIM_ADDR, SIM_RATES } from '../src/sim/board.js';
 import type { Host } from '../src/sim/hosts.js';
 import { fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
-import { applyShipped } from './sysctl.js';
+import { applyShipped, underShippedLimits } from './sysctl.js';
 import { transfer, XferServer } from './xfer-run.js';
 import { worlds, type World } from './world.js';
 
@@ -32,7 +32,7 @@ const BYTES = 24 * MiB;
 async function appliance(h: Host, board: object, port: number): Promise<ChildProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  const child = h.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  const child = h.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
 import { failure, fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
-import { applyShipped } from './sysctl.js';
+import { applyShipped, underShippedLimits } from './sysctl.js';
 import { handoverOf } from './handover.js';
 import { transfer, XferServer } from './xfer-run.js';
 import { linkOptions, rateOf, worlds, type World } from './world.js';
@@ -83,7 +83,7 @@ async function startCell(cell: Host): Promise<void> {
     ],
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir], { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
     if (ok.trim() !== '') return;

@@ -8,7 +8,8 @@ import { updateReadme } from './readme.js';
  * stamped file bench/results/<group>.json; latest.json is then assembled from all group files
  * (entries measured before code that can change them are marked stale) and README.md's figures
  * table regenerated from it (bench/README.md). `npm run bench -- NAME…` runs only those groups.
- * BENCH_LINKS=realistic,ideal chooses the link worlds, BENCH_RUNS the runs per figure (5).
+ * BENCH_LINKS=realistic,ideal chooses the link worlds, BENCH_RUNS the runs per figure (5);
+ * BENCH_RESULTS_DIR=DIR writes the files there instead and leaves README.md alone (trial runs).
  */
 type Group = () => Promise<BenchResult[]>;
 const groups: Record<string, Group> = {
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     return;
   }
   const names = only.length > 0 ? only : Object.keys(groups);
+  const dir = process.env.BENCH_RESULTS_DIR ?? RESULTS_DIR;
   const t0 = Date.now();
   for (const name of names) {
     const g0 = Date.now();
@@ -48,11 +50,11 @@ async function main(): Promise<void> {
       const v = r.error !== undefined ? `FAILED: ${r.error}` : `${r.value} ${r.unit} (${r.min}–${r.max}, ${r.runs} runs; baseline ${r.baseline}, ${r.baselineName}; ratio ${r.ratio})`;
       process.stdout.write(`${r.name} [${r.links}]: ${v}\n`);
     }
-    writeJson(path.join(RESULTS_DIR, `${name}.json`), entries);
-    process.stdout.write(`group ${name}: ${((Date.now() - g0) / 1000).toFixed(0)} s, wrote bench/results/${name}.json\n`);
+    writeJson(path.join(dir, `${name}.json`), entries);
+    process.stdout.write(`group ${name}: ${((Date.now() - g0) / 1000).toFixed(0)} s, wrote ${path.join(dir, `${name}.json`)}\n`);
   }
-  const all = assembleLatest(Object.keys(groups));
-  updateReadme();
-  process.stdout.write(`wrote bench/results/latest.json (${all.length} entries, ${all.filter((e) => e.stale === true).length} stale) and README.md's figures in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  const all = assembleLatest(Object.keys(groups), dir);
+  if (dir === RESULTS_DIR) updateReadme();
+  process.stdout.write(`wrote ${path.join(dir, 'latest.json')} (${all.length} entries, ${all.filter((e) => e.stale === true).length} stale) and README.md's figures in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 }
 void main();

@@ -82,3 +82,28 @@ export async function applyShipped(h: Host, file = SHIPPED_SYSCTL): Promise<Appl
   const pm = pathManager === 'userspace' || pmType === '1' ? 'userspace' : 'kernel';
   return { pm, applied, notInNamespace };
 }
+
+/** LimitNOFILE of the shipped unit (systemd/duocell.service), as the box runs duocell. */
+export function shippedNofile(unit = path.join(ROOT, 'systemd/duocell.service')): number {
+  const m = /^LimitNOFILE=(\d+)\s*$/m.exec(fs.readFileSync(unit, 'utf8'));
+  if (m === null) throw new DuocellError('DC_CONFIG_INVALID', `${unit}: no LimitNOFILE=`);
+  return Number(m[1]);
+}
+
+/** This process's hard limit of open files (a child cannot get more without CAP_SYS_RESOURCE). */
+export function hardNofile(): number {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+  return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+
+/** The file limit duocell gets here: the shipped unit's, or this machine's hard limit when lower. */
+export function nofileHere(): { shipped: number; effective: number } {
+  const shipped = shippedNofile();
+  return { shipped, effective: Math.min(shipped, hardNofile()) };
+}
+
+/** The command line that runs `cmd args` under the shipped unit's file limit (prlimit execs it: same pid). */
+export function underShippedLimits(cmd: string, args: readonly string[]): [string, string[]] {
+  const n = nofileHere().effective;
+  return ['prlimit', [`--nofile=${n}:${n}`, cmd, ...args]];
+}
