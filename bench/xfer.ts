@@ -16,7 +16,18 @@ import { patternChunks } from './transfer.js';
  */
 const now = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Write n bytes of the pattern; then FIN if there were bytes to send. A side with nothing to
+ * send half-closes only after the peer's FIN: a FIN at once would stop the path manager from
+ * opening more subflows (it adds them only to an established connection), so the transfer would
+ * run on the initial subflow alone.
+ */
 function pump(sock: net.Socket, n: number): void {
+  if (n === 0) {
+    if (sock.readableEnded) sock.end();
+    else sock.once('end', () => sock.end());
+    return;
+  }
   const it = patternChunks(n, 256 * 1024);
   const go = (): void => {
     for (let b = it.next(); b !== undefined; b = it.next()) {
@@ -64,6 +75,7 @@ function server(host: string, port: number, mptcp: boolean): void {
       if (tag === '') sock.end();
       report();
     });
+    sock.on('close', () => report('closed before the end'));
     sock.on('error', (e) => {
       report(e.message);
       sock.destroy();
@@ -110,9 +122,17 @@ function client(host: string, port: number, send: number, receive: number, o: { 
       else samples.push([t, received]);
     }
   });
+  // Done when the server's FIN has come and our own bytes are all handed to the kernel (an
+  // upload's server sends its FIN at once: ending then would cut the upload short).
+  let gotEnd = false;
+  let flushed = false;
   sock.on('end', () => {
-    sock.end();
-    finish();
+    gotEnd = true;
+    if (flushed) finish();
+  });
+  sock.on('finish', () => {
+    flushed = true;
+    if (gotEnd) finish();
   });
   sock.on('error', (e) => finish(e.message));
   sock.connect({ host, port }, () => {
