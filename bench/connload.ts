@@ -80,7 +80,8 @@ async function main(): Promise<void> {
         await once(host, port);
         times.push(Number(process.hrtime.bigint() - t0) / 1e6);
       } catch {
-        failed++;
+        // a path that does not work: say so after 3 failures instead of waiting out every one
+        if (++failed >= 3) break;
       }
     }
     times.sort((x, y) => x - y);

@@ -20,7 +20,7 @@ import { worlds, type World } from './world.js';
  *                      with the WLAN endpoint, switched on for the baseline's runs only) from the
  *                      cell to an M-server over the same uplinks
  *   convert-setup      connect + 1-byte echo + close from the N-UE through Convert over the
- *                      cellular uplink (one run: median of K sequential connections), vs a direct
+ *                      WLAN uplink (one run: median of K sequential connections), vs a direct
  *                      TCP connection over the same uplink; -tfo: the Convert message in the SYN
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -118,9 +118,12 @@ async function world(w: World): Promise<BenchResult[]> {
     const agg = await alternate(n, pooled, kernelOnly);
     await stop(cell1);
 
-    // convert-setup: a cell whose upstream is the cellular uplink only, so that the direct
-    // connection (the cell's default route, back over the concentrator's route via wwan0) and
-    // Convert's share one path.
+    // convert-setup: a cell whose upstream is the WLAN uplink only; the direct connection to the
+    // echo port 7000 is routed over the same uplink both ways (policy rules on the cell and the
+    // concentrator), so that the two share one path.
+    await sim.cell.ip('rule', 'add', 'iif', 'lan0', 'ipproto', 'tcp', 'dport', '7000', 'table', '22', 'priority', '900');
+    await sim.conc.ip('route', 'replace', '10.13.0.0/24', 'via', A.cell.wlan0[0], 'dev', 'wlan0', 'table', '122');
+    await sim.conc.ip('rule', 'add', 'iif', 'srv0', 'ipproto', 'tcp', 'sport', '7000', 'table', '122', 'priority', '900');
     const claim = (port: number, fastOpen: boolean): object => ({
       kind: 'transparent', host: '::', port, mptcp: true, claim: 'all', upstream: 'mptcp',
       options: { concentrator: `${A.conc.wwan0[0]}:5124`, cookie: 'bench-cookie', fastOpen },
@@ -130,7 +133,7 @@ async function world(w: World): Promise<BenchResult[]> {
       {
         name: 'bench-cell-2',
         preset: 'cell',
-        uplinks: [{ name: 'up-a', access: 'wlan', interface: 'wwan0', gateway4: A.conc.wwan0[0], gateway6: A.conc.wwan0[1], table: 21 }],
+        uplinks: [{ name: 'up-b', access: 'wlan', interface: 'wlan0', gateway4: A.conc.wlan0[0], gateway6: A.conc.wlan0[1], table: 22 }],
         lan: { interfaces: ['lan0'] },
         web: { listen: [{ host: '127.0.0.1', port: 18087 }] },
         listeners: [claim(7001, false), claim(7002, true)],
@@ -161,12 +164,12 @@ async function world(w: World): Promise<BenchResult[]> {
         judge: (x) => x.ratio >= 0.95,
         note: `${BYTES / MiB} MiB download to the N-UE, SHA-256 checked; sum of the uplinks ${sum} Mbit/s`,
       }),
-      fromRuns('convert-setup', 'ms to first byte', conv, direct, 'direct TCP over the same path (cellular uplink)', {
+      fromRuns('convert-setup', 'ms to first byte', conv, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,
         ...r105,
         note: `one run = median of ${k} sequential connect + 1-byte echo + close from the N-UE; Convert after the handshake`,
       }),
-      fromRuns('convert-setup-tfo', 'ms to first byte', tfo, direct, 'direct TCP over the same path (cellular uplink)', {
+      fromRuns('convert-setup-tfo', 'ms to first byte', tfo, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,
         ...r105,
         note: 'Convert message in the SYN (TCP_FASTOPEN_CONNECT on MPTCP, the concentrator\'s TFO queue, the shipped tcp_fastopen)',
