@@ -60,6 +60,8 @@ async function startRelay(h: Host, listenPort: number, targetPort: number): Prom
     web: { listen: [{ host: '127.0.0.1', port: WEB }] },
     listeners: [{ kind: 'explicit', host: '127.0.0.1', port: listenPort, mptcp: false, target: `127.0.0.1:${targetPort}`, upstream: 'tcp' }],
     accessNetworks: [],
+    // The benchmark's server is on loopback: allowed on purpose (the target filter refuses it).
+    proxyTargets: { allow: ['127.0.0.1/32'] },
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
   // One loopback client holds up to 10,000 sessions to one server: lift the default policy's

@@ -4,15 +4,17 @@
 #
 #   qemu-system-aarch64 -M virt (software emulation), Debian's arm64 kernel + the image's
 #   initramfs, rootfs.ext4 as a virtio disk (a throw-away copy), user-mode networking that
-#   plays the board's LAN (192.168.225.0/24, the box at .1) with a loopback port forwarded
-#   to the web page on 192.168.225.1:80.
+#   plays the board's LAN (192.168.225.0/24, the box at .1) with loopback ports forwarded
+#   to the web page on 192.168.225.1:80 (plain: only a redirect) and :443 (HTTPS).
 #
 # The copy gets a test agent (never in the product image): a unit reading shell commands
 # from a virtio-serial port, and a drop-in arming duocell's debug hang signal. Checks:
 #   1. duocell reaches READY (Type=notify: ActiveState=active) with no modem present
 #   2. the watchdog is armed (WatchdogUSec) and pinged (WatchdogTimestamp)
-#   3. GET /api/v1/health answers 200 through the forwarded port
-#   4. the first-boot page asks for a password (auth/state: setUp=false; / serves the page)
+#   3. GET /api/v1/health answers 200 over HTTPS; plain HTTP on the LAN only redirects to it
+#   4. the first-boot page asks for a password (auth/state: setUp=false; / serves the page);
+#      the set-up secret is on the login banner (/run/issue.d) beside the certificate's
+#      fingerprint; set-up without the secret is refused, with it accepted; /metrics needs its token
 #   5. a crash (SIGSEGV) is restarted by systemd
 #   6. a blocked event loop (debug signal) is caught by the watchdog and restarted
 # Prints TAP lines and "N passed, N failed"; exit status 1 when any check failed.
@@ -48,9 +50,13 @@ for f in rootfs.ext4 vmlinuz initrd.img; do
 done
 need=()
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+# The virtio NIC's option ROM: qemu-system-data links it from ipxe-qemu, which is only a
+# recommendation (skipped by --no-install-recommends); without it QEMU stops at once.
+[ -e /usr/share/qemu/efi-virtio.rom ] || need+=(ipxe-qemu)
 command -v debugfs >/dev/null || need+=(e2fsprogs)
 command -v socat >/dev/null || need+=(socat)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   [ "${DUOCELL_SKIP_APT:-0}" = 1 ] && { echo "Bail out! missing ${need[*]}"; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
@@ -101,14 +107,16 @@ debugfs -R 'stat /usr/local/sbin/duocell-boottest' "$WORK/disk.ext4" 2>/dev/null
   || { cat "$WORK/debugfs.log"; echo "Bail out! could not add the test agent to the disk copy"; finish 1; exit 1; }
 
 # --- boot ----------------------------------------------------------------------------------
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-log "booting (web page forwarded to 127.0.0.1:$PORT; boot timeout ${BOOT_TIMEOUT}s)"
+freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+PORT=$(freeport)
+SPORT=$(freeport)
+log "booting (web page forwarded to 127.0.0.1:$PORT, HTTPS to 127.0.0.1:$SPORT; boot timeout ${BOOT_TIMEOUT}s)"
 t0=$(date +%s)
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
   -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" \
   -append "root=/dev/vda rw rootfstype=ext4 console=ttyAMA0 net.ifnames=0 systemd.show_status=auto panic=-1" \
   -drive file="$WORK/disk.ext4",if=none,format=raw,id=hd0 -device virtio-blk-pci,drive=hd0 \
-  -netdev user,id=lan,net=192.168.225.0/24,host=192.168.225.2,dhcpstart=192.168.225.200,hostfwd=tcp:127.0.0.1:"$PORT"-192.168.225.1:80 \
+  -netdev user,id=lan,net=192.168.225.0/24,host=192.168.225.2,dhcpstart=192.168.225.200,hostfwd=tcp:127.0.0.1:"$PORT"-192.168.225.1:80,hostfwd=tcp:127.0.0.1:"$SPORT"-192.168.225.1:443 \
   -device virtio-net-pci,netdev=lan \
   -device virtio-serial-pci -chardev socket,id=ag,path="$WORK/agent.sock",server=on,wait=off \
   -device virtserialport,chardev=ag,name=boottest \
@@ -187,17 +195,34 @@ sleep 20
 wts=$(prop WatchdogTimestampMonotonic | tr -d '\n')
 check "watchdog pinged by duocell (WatchdogTimestampMonotonic=$wts)" test "${wts:-0}" -gt 0
 
-# 3. health through the forwarded loopback port
-code=$(curl -s -o "$WORK/health.json" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$PORT/api/v1/health")
-check "GET /api/v1/health answers 200 on the LAN address (got $code: $(head -c 200 "$WORK/health.json" 2>/dev/null))" test "$code" = 200
+# 3. health over HTTPS (the device's self-signed certificate: -k); plain HTTP only redirects
+S="https://127.0.0.1:$SPORT"
+code=$(curl -sk -o "$WORK/health.json" -w '%{http_code}' --max-time 20 "$S/api/v1/health")
+check "GET /api/v1/health answers 200 over HTTPS on the LAN address (got $code: $(head -c 200 "$WORK/health.json" 2>/dev/null))" test "$code" = 200
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 20 "http://127.0.0.1:$PORT/api/v1/health")
+check "plain HTTP on the LAN only redirects to HTTPS (got $loc)" test "$loc" = "308 https://192.168.225.1/api/v1/health"
 
-# 4. first boot: no password yet, the page asks for one
-curl -s --max-time 20 "http://127.0.0.1:$PORT/api/v1/auth/state" >"$WORK/auth.json"
-check "first boot: no admin password set yet (auth/state: $(head -c 200 "$WORK/auth.json"))" grep -q '"setUp":false' "$WORK/auth.json"
-code=$(curl -s -o "$WORK/index.html" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$PORT/")
+# 4. first boot: no password yet, the page asks for one and for the box's set-up secret
+curl -sk -c "$WORK/jar" -b "$WORK/jar" --max-time 20 "$S/api/v1/auth/state" >"$WORK/auth.json"
+check "first boot: no admin password set yet, the set-up secret required (auth/state: $(head -c 200 "$WORK/auth.json"))" \
+  sh -c 'grep -q "\"setUp\":false" "$1" && grep -q "\"firstBootSecretRequired\":true" "$1"' _ "$WORK/auth.json"
+secret=$(guest 'cat /var/lib/duocell/first-boot/setup-secret' | tr -d '\r\n')
+banner=$(guest 'cat /run/issue.d/duocell.issue')
+fp=$(openssl s_client -connect "127.0.0.1:$SPORT" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//')
+check "the login banner (/run/issue.d) shows the set-up secret and the certificate fingerprint ($fp)" \
+  sh -c 'printf "%s" "$1" | grep -q "set-up secret: $2" && printf "%s" "$1" | grep -q "fingerprint: $3"' _ "$banner" "${secret:-none}" "${fp:-none}"
+csrf=$(sed -n 's/.*"csrf":"\([^"]*\)".*/\1/p' "$WORK/auth.json")
+setup() { curl -sk -b "$WORK/jar" -c "$WORK/jar" -o "$WORK/setup.json" -w '%{http_code}' --max-time 60 -H "x-csrf-token: $csrf" -H 'content-type: application/json' --data "$1" "$S/api/v1/auth/setup"; }
+code=$(setup '{"password":"correct horse battery staple"}')
+check "set-up without the secret is refused (got $code: $(head -c 200 "$WORK/setup.json"))" sh -c "test $code = 403 && grep -q DC_WEB_FIRST_BOOT_SECRET '$WORK/setup.json'"
+code=$(setup "{\"password\":\"correct horse battery staple\",\"secret\":\"$secret\"}")
+check "set-up with the secret from the box is accepted (got $code: $(head -c 200 "$WORK/setup.json"))" test "$code" = 200
+code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 20 "$S/metrics")
+check "/metrics on the LAN needs its token (got $code without it)" test "$code" = 401
+code=$(curl -sk -o "$WORK/index.html" -w '%{http_code}' --max-time 20 "$S/")
 # The page is drawn by its script: with setUp=false it shows the set-up form (setupView).
 script=$(sed -n 's/.*<script[^>]*src="\([^"]*\)".*/\1/p' "$WORK/index.html" | head -1)
-curl -s --max-time 20 "http://127.0.0.1:$PORT${script:-/app.js}" >"$WORK/app.js"
+curl -sk --max-time 20 "$S${script:-/app.js}" >"$WORK/app.js"
 check "the page is served (GET / $code, script ${script:-none}) and its first-boot view asks for a new admin password" \
   grep -q 'setup-password' "$WORK/app.js"
 

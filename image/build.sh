@@ -80,6 +80,7 @@ PKGS=(
   systemd systemd-sysv udev dbus kmod zstd
   nodejs ca-certificates
   iproute2 nftables iputils-ping procps
+  openssl
   systemd-timesyncd wpasupplicant
   firmware-brcm80211 wireless-regdb
 )
@@ -214,7 +215,7 @@ echo duocell >"$RFS/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 duocell\n' >"$RFS/etc/hosts"
 cat >"$RFS/etc/fstab" <<'EOF'
 LABEL=duocell-root  /               ext4  defaults,noatime,commit=30  0 1
-LABEL=DUOCELLBOOT   /boot/firmware  vfat  defaults,nofail,x-systemd.device-timeout=5s  0 2
+LABEL=DUOCELLBOOT   /boot/firmware  vfat  defaults,nofail,fmask=0077,dmask=0077,x-systemd.device-timeout=5s  0 2
 EOF
 install -d "$RFS/boot/firmware"
 chroot "$RFS" passwd -l root >/dev/null

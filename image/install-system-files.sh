@@ -14,6 +14,7 @@ install -D -m 0644 systemd/duocell.service "$RFS/usr/lib/systemd/system/duocell.
 install -D -m 0644 systemd/60-duocell.conf "$RFS/usr/lib/sysctl.d/60-duocell.conf"
 install -D -m 0644 systemd/duocell.sysusers "$RFS/usr/lib/sysusers.d/duocell.conf"
 install -D -m 0644 systemd/duocell.modules "$RFS/usr/lib/modules-load.d/duocell.conf"
+install -D -m 0644 systemd/duocell.tmpfiles "$RFS/usr/lib/tmpfiles.d/duocell.conf"
 install -D -m 0644 systemd/journald-duocell.conf "$RFS/usr/lib/systemd/journald.conf.d/60-duocell.conf"
 install -D -m 0644 systemd/duocell.default "$RFS/etc/default/duocell"
 sed -i "s/^DUOCELL_BOARD=.*/DUOCELL_BOARD=$BOARD/" "$RFS/etc/default/duocell"

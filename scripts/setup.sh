@@ -12,15 +12,16 @@ want tc iproute2
 want nft nftables
 want iperf3 iperf3
 want socat socat
-want mptcpize mptcpd
 want tcpdump tcpdump
 want conntrack conntrack
 want ethtool ethtool
+want cc gcc                       # build/delayline (native/delayline.c)
 want systemd-analyze systemd
 want python3 python3
 want shellcheck shellcheck        # the OpenWrt init script's checks
 want busybox busybox
 want chromium chromium            # the web page's browser tests (playwright-core drives it)
+want openssl openssl              # the web page's per-device HTTPS certificate (src/wiring/first-boot.ts)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -44,6 +45,13 @@ if [ ! -f build/Release/duocell_sockets.node ] || [ native/sockets.c -nt build/R
    || [ binding.gyp -nt build/Release/duocell_sockets.node ]; then
   echo "setup: building native addon" >&2
   npx --no-install node-gyp rebuild --loglevel=error >/dev/null
+fi
+
+# The link emulator's delay line (src/sim/links.ts runs it in the simulated board's dc-wire).
+if [ ! -x build/delayline ] || [ native/delayline.c -nt build/delayline ]; then
+  echo "setup: building build/delayline" >&2
+  mkdir -p build
+  cc -O2 -Wall -Wextra -o build/delayline native/delayline.c
 fi
 
 # TypeScript → dist/ (what `duocell` runs).

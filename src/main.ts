@@ -1,6 +1,6 @@
 import type { BoardProfile } from './core/board.js';
 import { logger } from './core/logger.js';
-import { createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
+import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
@@ -10,6 +10,8 @@ import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
+import { startLedger } from './wiring/restore.js';
+import { prepareWebSecurity } from './wiring/first-boot.js';
 import { SessionLimits } from './services/policy/limits.js';
 import { OtaService, boardKeyTexts, boardOtaUrl } from './ota/index.js';
 import { createWebServer } from './web/server.js';
@@ -62,10 +64,20 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const stops: Stopper[] = [];
   const startedAt = new Date();
   const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
-  stops.push(() => store.close());
+  // The kernel ledger undoes a crashed run's leftovers now, and everything this run changes at the very end.
+  const ledger = await startLedger(store);
+  stops.push(async () => {
+    try {
+      await ledger.close();
+    } finally {
+      store.close();
+    }
+  });
   const steering = steeringFor(board);
   const limits = new SessionLimits(store);
+  const local = new LocalAddresses();
   const engine = createEngine(board, {
+    local,
     admit: limits.admit,
     onMptcpServer: (srv) => {
       if (steering === undefined) return;
@@ -77,10 +89,10 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   stops.push(() => engine.close(5000));
   let webAddrs: Array<{ host: string; port: number }> = [];
   try {
-    const explicit = await startExplicit(board, store);
-    stops.unshift(() => explicit.close()); // undone last: draining sessions keep their subflows
+    const explicit = await startExplicit(board, store, { ledger: ledger.ledger });
+    stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
     for (const spec of listenerSpecs(board, explicit.factories)) await engine.listen(spec);
-    stops.push(watchLinks(board, engine));
+    stops.push(watchLinks(board, engine, local));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {
       await steering.start();
@@ -98,14 +110,28 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const ota = new OtaService({ store, boardKeys: boardKeyTexts(board), url: boardOtaUrl(board), cellId: typeof board.cellId === 'string' ? board.cellId : board.name });
     ota.start();
     stops.push(() => ota.stop());
-    const paths = await startPaths(board, modem);
+    const paths = await startPaths(board, modem, ledger.ledger);
     if (paths !== undefined) stops.push(() => paths.close());
-    const pm = await startPm(board, pmPolicyInput(store, engine), paths);
+    const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
-    const web = await createWebServer(deps, { listen: opts.webListen ?? board.web.listen });
+    // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).
+    const sec = await prepareWebSecurity(board, opts.stateDir, opts.webListen);
+    const setUp = (): boolean => typeof store.getSetting('web.admin.hash') === 'string';
+    sec.writeBanner(setUp());
+    if (!setUp() && sec.setupSecret !== undefined) {
+      // The secret itself only where a person at the box reads it (banner files; stdout on the simulated board), never in the journal.
+      log.info({ banner: path.join(opts.stateDir, 'first-boot', 'banner.txt'), ...(sec.tls === undefined ? {} : { fingerprint: sec.tls.fingerprint }) }, 'first boot: set-up needs the set-up secret (console banner, boot partition, `duocell first-boot`)');
+      if (board.web.banner?.stdout === true) process.stdout.write(`\n${sec.banner(false)}\n`);
+    }
+    const web = await createWebServer(deps, {
+      listen: sec.listen,
+      ...(sec.setupSecret === undefined ? {} : { firstBootSecret: sec.setupSecret }),
+      ...(sec.metricsToken === undefined ? {} : { metricsToken: sec.metricsToken }),
+      onSetUp: () => sec.writeBanner(true),
+    });
     stops.push(() => web.close());
     webAddrs = web.addresses();
     const control = await startControlSocket(deps, path.join(opts.stateDir, 'control.sock'));
@@ -149,11 +175,12 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
     synRate: sp.synRate ?? 2000,
     synBurst: sp.synBurst ?? 4000,
     perSourceMax: sp.perSourceMax ?? 512,
+    livenessMs: sp.livenessMs ?? 1500,
   });
 }
 
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
-function watchLinks(board: BoardProfile, engine: ProxyEngine): Stopper {
+function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
   const handover = new Handover({ engine, destroy: destroyTcp });
   for (const n of names) handover.learn(n);
@@ -166,6 +193,7 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine): Stopper {
       else void handover.linkDown(link.name).catch((e: Error) => log.warn({ err: e.message }, 'handover failed'));
     });
     rtnl.on('address', () => {
+      local.refresh(); // the proxy's target filter refuses the box's own addresses as they come
       for (const n of names) handover.learn(n);
     });
     rtnl.subscribe(['LINK', 'IPV4_IFADDR', 'IPV6_IFADDR']);

@@ -13,6 +13,10 @@ import {
   parseRegistration,
   parseSysinfoex,
 } from '../../src/protocols/at/parsers.js';
+import { parseCpsi, parseGstatus, parseQeng, parseRfsts } from '../../src/protocols/at/cells.js';
+import { AT_PARSE_REASONS, type AtResult } from '../../src/protocols/at/result.js';
+import { decodeGprsTimer2, decodeGprsTimer3, parseCereg, parseCesqExtended, parseCgpaddrAll, parseCpinState } from '../../src/protocols/at/threegpp.js';
+import { FORMS } from '../../test/fixtures/at-vendor-forms.js';
 
 /**
  * Fuzz the AT codec: real replies (EC25, Huawei, 27.007 forms), mutated, and noise, through
@@ -20,6 +24,10 @@ import {
  * garbage forever). Checked on every input: a parser returns or throws a DuocellError with a
  * code; the framer's buffer stays ≤ maxLine and a reply keeps ≤ maxLines lines; no input takes
  * more than 5 s (a hang guard: no pathological regex). Anything else is thrown as a bug.
+ * The non-throwing parsers (threegpp.ts, cells.ts: vendor serving cell, +CEREG n=3/4, +CESQ
+ * with NR, +CGPADDR, +CPIN) must return, never throw: an error result with DC_AT_PARSE and a
+ * listed reason, or a value whose every number is finite and no field is undefined. About 2 %
+ * of inputs are 10,000-character lines (alone, or in the middle of a real reply).
  *
  *   node --import <ts loader> bench/fuzz/at.ts [iterations=1000000] [seed=1]
  */
@@ -45,7 +53,31 @@ const CORPUS = [
   '+QENG: "servingcell","NOCONN","LTE","FDD",262,01,1A2D001,123,1300,3,5,5,A1B2,-95,-11,-65,120,9,-,30',
   '+QENG: "servingcell","NOCONN","WCDMA",460,01,A4E0,5B3E07,10713,289,1,-85,-6,-,-,-,-,-',
   '^SYSINFOEX:2,4,5,1,,3,"WCDMA",41,"HSPA+"', '^HCSQ: "LTE",30,19,66,0', 'OK', 'ERROR', 'NO CARRIER', 'RING', '+QIND: "csq",20,99', 'RDY',
+  // every vendor / 3GPP form of test/fixtures/at-vendor-forms.ts, and the PSM timer octets alone
+  ...FORMS.map((f) => f.text),
+  '"00100001"', '00111000', '11100000', '"01011111"', '+CSQ: 31,0', '+CSQ: 99,99', '+CSQ: 7,3', '+CSQ: 12,99',
 ];
+
+const RESULT_PARSERS: [string, (s: string) => AtResult<unknown>][] = [
+  ['gstatus', parseGstatus],
+  ['cpsi', parseCpsi],
+  ['rfsts', parseRfsts],
+  ['qeng5g', (s) => parseQeng(s)],
+  ['cereg', (s) => parseCereg(s)],
+  ['cesq9', parseCesqExtended],
+  ['cgpaddr-all', parseCgpaddrAll],
+  ['cpin-state', parseCpinState],
+  ['timer2', decodeGprsTimer2],
+  ['timer3', decodeGprsTimer3],
+];
+
+/** Every number finite, no property present with the value undefined. */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (v === undefined) return false;
+  if (v !== null && typeof v === 'object') return Object.values(v).every(wellFormed);
+  return true;
+}
 
 const PARSERS: [string, (s: string) => unknown][] = [
   ['registration', parseRegistration],
@@ -99,8 +131,31 @@ export async function fuzz(iterations: number, seed = 1): Promise<{ iterations: 
   const framer = new AtFramer({ maxLine, maxLines }); // one framer for the whole run, never reset
   for (let i = 0; i < iterations; i++) {
     const k = r();
-    const input = k < 0.15 ? CORPUS[int(r, CORPUS.length)]! : k < 0.85 ? mutate(r, CORPUS[int(r, CORPUS.length)]!) : noise(r);
+    let input = k < 0.15 ? CORPUS[int(r, CORPUS.length)]! : k < 0.85 ? mutate(r, CORPUS[int(r, CORPUS.length)]!) : noise(r);
+    if (r() < 0.02) {
+      // a 10,000-character line: alone, or inside a real reply
+      const long = (input.replace(/[\r\n]/g, '') || 'A').repeat(Math.ceil(10_000 / Math.max(1, input.length))).slice(0, 10_000);
+      input = r() < 0.5 ? long : `${CORPUS[int(r, CORPUS.length)]!}\r\n${long}\r\nOK`;
+      count('long-line');
+    }
     const t0 = Date.now();
+    for (const [name, p] of RESULT_PARSERS) {
+      let res: AtResult<unknown>;
+      try {
+        res = p(input);
+      } catch (e) {
+        throw new Error(`parser ${name} threw on ${JSON.stringify(input.slice(0, 200))}: ${String(e)}`);
+      }
+      if (res.ok) {
+        if (!wellFormed(res.value)) throw new Error(`parser ${name} returned a NaN/undefined field on ${JSON.stringify(input.slice(0, 200))}: ${JSON.stringify(res.value)}`);
+        count(`ok:${name}`);
+      } else {
+        if (res.code !== 'DC_AT_PARSE' || !(AT_PARSE_REASONS as readonly string[]).includes(res.reason) || typeof res.message !== 'string')
+          throw new Error(`parser ${name} returned a malformed error: ${JSON.stringify(res)}`);
+        count(res.code);
+        count(`reason:${res.reason}`);
+      }
+    }
     for (const [name, p] of PARSERS) {
       try {
         p(input);

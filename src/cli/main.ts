@@ -1,6 +1,10 @@
 import { EXIT, type CliContext, type Command } from './command.js';
 import { loadCommands } from './commands/index.js';
 import { isDuocellError } from '../core/errors.js';
+import { logToStderr } from '../core/logger.js';
+
+/** Commands that run the box and log for the journal on stdout; every other one logs on stderr. */
+const LOGS_ON_STDOUT = new Set(['run', 'start']);
 
 function usage(cmds: readonly Command[]): string {
   const w = Math.max(...cmds.map((c) => c.name.length));
@@ -23,6 +27,8 @@ export async function main(argv: string[], ctxIn?: Partial<CliContext>): Promise
     env: ctxIn?.env ?? process.env,
   };
   const [name, ...rest] = argv.filter((a) => a !== '--json');
+  // stdout carries the command's output (one JSON document with --json), never a log line.
+  logToStderr(name === undefined || !LOGS_ON_STDOUT.has(name));
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     ctx.io.out(usage(cmds));
     return name === undefined ? EXIT.USAGE : EXIT.OK;

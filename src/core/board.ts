@@ -59,6 +59,8 @@ export interface SteeringProfile {
   synRate?: number;
   synBurst?: number;
   perSourceMax?: number;
+  /** Interception lapses this long after the event loop last renewed it (ms, default 1500; 0 off). */
+  livenessMs?: number;
 }
 
 /** Concentrator behind a shared address: C flag + ADD_ADDR of the unique address(es) (services/steering/explicit.ts). */
@@ -103,13 +105,28 @@ export interface OtaProfile {
   url?: string;
 }
 
+/** The web page's sockets and first-boot protection (wiring/first-boot.ts). */
+export interface WebProfile {
+  listen: Array<{ host: string; port: number }>;
+  /** First-boot set-up secret: generated per device at first start (default when any listen address is not loopback), or none. */
+  setupSecret?: 'generate' | 'none';
+  /** Bearer token of /metrics: generated at first start (default when any listen address is not loopback), or none. */
+  metricsToken?: 'generate' | 'none';
+  /** HTTPS with a per-device self-signed certificate, on this port of every non-loopback listen address. */
+  https?: { port: number };
+  /** Plain HTTP on non-loopback addresses when HTTPS is on: only a redirect to it (default), or the page itself. */
+  plainHttp?: 'redirect' | 'serve';
+  /** Where the secret and the certificate fingerprint are shown: a login-banner snippet (agetty), standard output (the simulated board). */
+  banner?: { issueFile?: string; stdout?: boolean };
+}
+
 export interface BoardProfile {
   name: string;
   preset: Preset;
   description?: string;
   uplinks: UplinkProfile[];
   lan: { interfaces: string[]; addresses?: string[]; dhcpServer?: boolean };
-  web: { listen: Array<{ host: string; port: number }> };
+  web: WebProfile;
   listeners: ListenerProfile[];
   /** Prefix → access type, to label subflows by their local/remote address. */
   accessNetworks: Array<{ prefix: string; access: AccessType }>;
@@ -119,6 +136,8 @@ export interface BoardProfile {
   ota?: OtaProfile;
   steering?: SteeringProfile;
   explicitSteering?: ExplicitSteeringProfile;
+  /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
+  proxyTargets?: { allow?: string[] };
   /** Anything else the schema allows, kept as is. */
   [key: string]: unknown;
 }
@@ -355,7 +374,8 @@ export function validateBoard(doc: unknown): BoardProfile {
       if (!isObj(l)) fail(`${w}: expected an object`);
       return { host: str(l, 'host', w), port: port(l, 'port', w) };
     }),
-  };
+    ...(isObj(doc.web) ? Object.fromEntries(Object.entries(doc.web).filter(([k]) => k !== 'listen')) : {}),
+  } as WebProfile;
   const lsDoc = doc.listeners === undefined ? [] : Array.isArray(doc.listeners) ? doc.listeners : fail('board.listeners: expected an array');
   const listeners = lsDoc.map((l: unknown, i: number) => {
     const w = `board.listeners[${i}]`;

@@ -60,6 +60,8 @@ export const CODES = {
   // test hosts / simulated board
   DC_NETNS_COMMAND: 'an ip/tc/nft command building a test host failed',
   DC_SIM_STATE: 'the simulated board is not in the state the command needs',
+  DC_LINK_INVALID: 'an emulated link shape is impossible (negative delay or jitter, loss outside 0..100 %, a rate of 0) or names an unknown profile',
+  DC_LINK_EMULATOR: 'a link\'s delay line (build/delayline) failed to start or exited',
 
   // store (SQLite state)
   DC_STORE_OPEN: 'the state database could not be opened, or is not a duocell database',
@@ -153,6 +155,15 @@ export const CODES = {
 
   // board / drivers/udev
   DC_UDEV_QUERY: 'udevadm could not describe a device (modem port discovery)',
+
+  // services/restore (kernel ledger)
+  DC_KERNEL_RESTORE: 'a kernel setting duocell changed (sysctl, MPTCP limits or endpoint, uplink rule or route) could not be restored; the ledger keeps it for the next start',
+  DC_KERNEL_FOREIGN: 'an MPTCP endpoint duocell did not make was left alone (not deleted, not re-flagged)',
+
+  // wiring/first-boot (device certificate)
+  DC_FIRST_BOOT_TLS: 'the per-device HTTPS certificate could not be made or read (openssl missing?): the page stays on plain HTTP',
+  // services/proxy target filter
+  DC_TARGET_FORBIDDEN: 'the relay target is the box itself, one of its listeners, or a special-purpose address (SOCKS5 reply 02, Convert error 32, reset)',
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

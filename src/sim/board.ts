@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuocellError } from '../core/errors.js';
-import { sh, Topology, type Host } from './hosts.js';
+import { sh, Topology, type Host, type WireSpawner } from './hosts.js';
+import { profileShape, worldProfiles, type LinksWorld } from './links.js';
 
 /**
  * The simulated board (DESIGN.md "Simulated board sim"):
@@ -24,6 +25,11 @@ import { sh, Topology, type Host } from './hosts.js';
  *         cells are configured with); the concentrator refuses MPTCP joins on it and announces
  *         its own link addresses instead (board/concentrator-sim.json explicitSteering)
  * dc-srv runs an N-server (plain TCP, port 8000) and an M-server (MPTCP, port 8001).
+ *
+ * Links (`opts.links`, src/sim/links.ts): `realistic` runs the cellular links (ran0, wwan0)
+ * with the `lte` profile and the WLAN links (wap0, wlan0) with `wlan`, through delay lines in
+ * dc-wire; `ideal` (buildSim's default) makes them plain veth pairs at the same rates. lan0 and
+ * srv0 are always ideal.
  */
 
 export const SIM_PREFIX = 'dc';
@@ -63,8 +69,15 @@ const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':'
  * it); the default `kernel` (the in-kernel PM with the WLAN `subflow` endpoint) is for tests
  * whose cell is not duocell run.
  */
-export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { modem?: boolean; pathManager?: 'kernel' | 'userspace' } = {}): Promise<SimLayout> {
-  const topo = new Topology(prefix);
+export async function buildSim(
+  prefix = SIM_PREFIX,
+  rates = SIM_RATES,
+  opts: { modem?: boolean; pathManager?: 'kernel' | 'userspace'; links?: LinksWorld; spawnWire?: WireSpawner } = {},
+): Promise<SimLayout> {
+  const topo = new Topology(prefix, opts.spawnWire === undefined ? {} : { spawnWire: opts.spawnWire });
+  const world = worldProfiles(opts.links ?? 'ideal');
+  const cellular = profileShape(world.cellular, rates.cellular);
+  const wlan = profileShape(world.wlan, rates.wlan);
   try {
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
@@ -72,13 +85,13 @@ export async function buildSim(prefix = SIM_PREFIX, rates = SIM_RATES, opts: { m
     const srv = await topo.host('srv');
     const lan = await topo.host('lan');
     const A = SIM_ADDR;
-    await topo.link(mue, 'ran0', cell, 'ran0', { a: withLen(A.mue.ran0), b: withLen(A.cell.ran0), rateMbit: rates.cellular });
-    await topo.link(mue, 'wap0', cell, 'wap0', { a: withLen(A.mue.wap0), b: withLen(A.cell.wap0), rateMbit: rates.wlan });
+    await topo.link(mue, 'ran0', cell, 'ran0', { a: withLen(A.mue.ran0), b: withLen(A.cell.ran0), ...cellular });
+    await topo.link(mue, 'wap0', cell, 'wap0', { a: withLen(A.mue.wap0), b: withLen(A.cell.wap0), ...wlan });
     await topo.link(lan, 'lan0', cell, 'lan0', { a: withLen(A.lan.lan0), b: withLen(A.cell.lan0) });
     // With the modem simulator, wwan0 gets its address (and comes up) from the QMI data session.
-    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: opts.modem === true ? [] : withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), rateMbit: rates.cellular });
+    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: opts.modem === true ? [] : withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), ...cellular });
     if (opts.modem === true) await cell.linkSet('wwan0', 'down');
-    await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), rateMbit: rates.wlan });
+    await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), ...wlan });
     await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
     await cell.ip('addr', 'add', `${A.cell.service[0]}/32`, 'dev', 'lo');
     await cell.ip('addr', 'add', `${A.cell.service[1]}/128`, 'dev', 'lo');
@@ -176,7 +189,7 @@ export async function simDown(prefix = SIM_PREFIX): Promise<void> {
     }
   }
   await new Promise((r) => setTimeout(r, 300));
-  for (const n of ['mue', 'cell', 'conc', 'srv', 'lan']) await sh('ip', ['netns', 'del', `${prefix}-${n}`], { allowFail: true });
+  for (const n of ['mue', 'cell', 'conc', 'srv', 'lan', 'wire']) await sh('ip', ['netns', 'del', `${prefix}-${n}`], { allowFail: true });
   await sh('ip', ['link', 'del', `${prefix}-mgmt`.slice(0, 15)], { allowFail: true });
 }
 

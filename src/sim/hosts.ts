@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DuocellError } from '../core/errors.js';
+import { delaylineArgs, delaylinePath, isEmulated, validateLinkShape, type LinkShape } from './links.js';
 
 /**
  * Test hosts: network namespaces joined by veth pairs, shaped with tbf (this kernel has no
@@ -9,6 +10,9 @@ import { DuocellError } from '../core/errors.js';
  *
  * A Topology remembers what it created and destroy() removes all of it; deleting a namespace
  * also deletes the veth ends inside it and ends nothing else.
+ *
+ * A link with a delay, jitter or loss (src/sim/links.ts) runs through the topology's middle
+ * namespace `${prefix}-wire`, where one build/delayline process per link forwards its frames.
  */
 const run = promisify(execFile);
 
@@ -23,17 +27,20 @@ export async function sh(cmd: string, args: readonly string[], opts: { allowFail
   }
 }
 
-export interface LinkOptions {
+/**
+ * Addresses and shape of a link. The rate (rateMbit, or rateAtoB / rateBtoA for one direction,
+ * Mbit/s) is a tbf at the sender; delayMs / jitterMs / lossPct (and per-direction aToB / bToA)
+ * put the delay line in the middle (see src/sim/links.ts); without them the link is a plain veth.
+ */
+export interface LinkOptions extends LinkShape {
   /** Addresses with prefix length, e.g. '10.1.0.1/24', 'fd00:1::1/64'. */
   a?: string[];
   b?: string[];
-  /** Shape both directions with tbf at this rate (Mbit/s). */
-  rateMbit?: number;
-  /** Shape only a→b / b→a (Mbit/s); overrides rateMbit for that direction. */
-  rateAtoB?: number;
-  rateBtoA?: number;
   mtu?: number;
 }
+
+/** Starts a link's delay line in the wire namespace (`name` is unique per link). */
+export type WireSpawner = (wire: Host, name: string, argv: string[]) => ChildProcess;
 
 export class Host {
   constructor(
@@ -103,9 +110,36 @@ export class Topology {
   readonly hosts: Host[] = [];
   readonly #children = new Set<ChildProcess>();
   #destroyed = false;
+  #wire: Host | undefined;
+  #wireLinks = 0;
+  readonly #spawnWire: WireSpawner;
+  /** The delay lines started for emulated links, by link name (`${aHost}/${aIf}`). */
+  readonly delayLines = new Map<string, ChildProcess>();
 
-  /** `prefix` must be unique per test file (tap runs files in parallel). */
-  constructor(readonly prefix: string) {}
+  /**
+   * `prefix` must be unique per test file (tap runs files in parallel). `spawnWire` starts the
+   * delay lines; by default they are children of this process (killed by destroy(), and they
+   * end with it).
+   */
+  constructor(
+    readonly prefix: string,
+    opts: { spawnWire?: WireSpawner } = {},
+  ) {
+    this.#spawnWire = opts.spawnWire ?? ((wire, _name, argv) => wire.spawn(argv[0]!, [...argv.slice(1), '--die-with-parent']));
+  }
+
+  /** The middle namespace of emulated links (made on first use; it has no addresses, no IPv6). */
+  async wire(): Promise<Host> {
+    if (this.#wire !== undefined) return this.#wire;
+    const ns = this.nsName('wire');
+    await sh('ip', ['netns', 'del', ns], { allowFail: true });
+    await sh('ip', ['netns', 'add', ns]);
+    const h = new Host(this, ns);
+    this.#wire = h;
+    await h.sysctl('net.ipv6.conf.all.disable_ipv6', 1);
+    await h.sysctl('net.ipv6.conf.default.disable_ipv6', 1);
+    return h;
+  }
 
   track(child: ChildProcess): void {
     this.#children.add(child);
@@ -138,11 +172,32 @@ export class Topology {
     return h;
   }
 
-  /** A veth pair: `aIf` in host a, `bIf` in host b, addressed and shaped. */
+  /**
+   * A link: `aIf` in host a, `bIf` in host b, addressed and shaped. A plain veth pair, or with a
+   * delay, jitter or loss two veth pairs joined by a delay line in the wire namespace.
+   * Impossible shapes are refused (DC_LINK_INVALID) before anything is created.
+   */
   async link(a: Host, aIf: string, b: Host, bIf: string, o: LinkOptions = {}): Promise<void> {
+    validateLinkShape(o);
+    const emulated = isEmulated(o);
     const tmpA = `v${process.pid % 10000}${Math.floor(Math.random() * 1e6)}a`.slice(0, 15);
     const tmpB = tmpA.slice(0, -1) + 'b';
-    await sh('ip', ['link', 'add', tmpA, 'type', 'veth', 'peer', 'name', tmpB]);
+    let mid: { wire: Host; ifA: string; ifB: string } | undefined;
+    if (emulated) {
+      const wire = await this.wire();
+      const n = this.#wireLinks++;
+      mid = { wire, ifA: `w${n}a`, ifB: `w${n}b` };
+      await sh('ip', ['link', 'add', tmpA, 'type', 'veth', 'peer', 'name', `${tmpA}m`]);
+      await sh('ip', ['link', 'add', tmpB, 'type', 'veth', 'peer', 'name', `${tmpB}m`]);
+      await sh('ip', ['link', 'set', `${tmpA}m`, 'netns', wire.ns, 'name', mid.ifA]);
+      await sh('ip', ['link', 'set', `${tmpB}m`, 'netns', wire.ns, 'name', mid.ifB]);
+      for (const dev of [mid.ifA, mid.ifB]) {
+        if (o.mtu !== undefined) await wire.ip('link', 'set', 'dev', dev, 'mtu', String(o.mtu));
+        await wire.exec('ethtool', ['-K', dev, 'gro', 'off'], { allowFail: true });
+      }
+    } else {
+      await sh('ip', ['link', 'add', tmpA, 'type', 'veth', 'peer', 'name', tmpB]);
+    }
     await sh('ip', ['link', 'set', tmpA, 'netns', a.ns, 'name', aIf]);
     await sh('ip', ['link', 'set', tmpB, 'netns', b.ns, 'name', bIf]);
     for (const [h, dev, addrs] of [
@@ -150,17 +205,39 @@ export class Topology {
       [b, bIf, o.b ?? []],
     ] as const) {
       if (o.mtu !== undefined) await h.ip('link', 'set', 'dev', dev, 'mtu', String(o.mtu));
-      // Offloads make tbf shape 64 KiB super-packets; turn them off so rates are honest.
-      await h.exec('ethtool', ['-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off'], { allowFail: true });
+      // Offloads make tbf shape 64 KiB super-packets; turn them off so rates are honest. Through
+      // the delay line frames also need complete checksums (AF_PACKET forwards them as they are).
+      await h.exec('ethtool', ['-K', dev, ...(emulated ? ['tx', 'off'] : []), 'tso', 'off', 'gso', 'off', 'gro', 'off'], { allowFail: !emulated });
       for (const addr of addrs) {
         await h.ip('addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : []));
       }
       await h.ip('link', 'set', 'dev', dev, 'up');
     }
-    const ab = o.rateAtoB ?? o.rateMbit;
-    const ba = o.rateBtoA ?? o.rateMbit;
+    if (mid !== undefined) await this.#startDelayLine(a, aIf, b, bIf, mid, o);
+    const inTbf = o.rateIn !== 'delayline' || !emulated;
+    const ab = inTbf ? (o.rateAtoB ?? o.rateMbit) : undefined;
+    const ba = inTbf ? (o.rateBtoA ?? o.rateMbit) : undefined;
     if (ab !== undefined) await a.ip('link', 'set', 'dev', aIf, 'txqueuelen', '1000').then(() => sh('tc', ['-n', a.ns, 'qdisc', 'replace', 'dev', aIf, 'root', ...tbfArgs(ab)]));
     if (ba !== undefined) await sh('tc', ['-n', b.ns, 'qdisc', 'replace', 'dev', bIf, 'root', ...tbfArgs(ba)]);
+  }
+
+  /** Start the link's delay line and wait until both hosts see carrier (it sets its ends up when ready). */
+  async #startDelayLine(a: Host, aIf: string, b: Host, bIf: string, mid: { wire: Host; ifA: string; ifB: string }, o: LinkOptions): Promise<void> {
+    const name = `${a.ns.slice(this.prefix.length + 1)}-${aIf}`;
+    const child = this.#spawnWire(mid.wire, `delayline-${name}`, [delaylinePath(), ...delaylineArgs(mid.ifA, mid.ifB, o)]);
+    this.delayLines.set(name, child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const carrier = async (h: Host, dev: string): Promise<boolean> => (await h.ip('-o', 'link', 'show', 'dev', dev)).includes('LOWER_UP');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new DuocellError('DC_LINK_EMULATOR', `the delay line of ${name} exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
+      }
+      if ((await carrier(a, aIf)) && (await carrier(b, bIf))) return;
+      if (Date.now() > deadline) throw new DuocellError('DC_LINK_EMULATOR', `the delay line of ${name} did not bring its link up in 10 s: ${stderr.trim()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Kill every process started through Host.spawn and delete every namespace. Idempotent. */
@@ -174,6 +251,7 @@ export class Topology {
       [...this.#children].map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))),
     );
     for (const h of this.hosts) await sh('ip', ['netns', 'del', h.ns], { allowFail: true });
+    if (this.#wire !== undefined) await sh('ip', ['netns', 'del', this.#wire.ns], { allowFail: true });
   }
 }
 

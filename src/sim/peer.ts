@@ -205,7 +205,7 @@ export function runPeerClient(o: PeerClientOptions): Promise<PeerReport> {
   });
 }
 
-/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR]`. */
+/** CLI: `node peer.js server HOST PORT [--mptcp]` | `client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR]` | `hold HOST PORT [--mptcp] [--from ADDR]`. */
 async function cli(argv: string[]): Promise<void> {
   const mptcp = argv.includes('--mptcp');
   const fromIdx = argv.indexOf('--from');
@@ -230,8 +230,22 @@ async function cli(argv: string[]): Promise<void> {
     });
     process.stdout.write(JSON.stringify(r) + '\n');
     process.exitCode = r.error === undefined ? 0 : 1;
+  } else if (mode === 'hold' && host !== undefined && port !== undefined) {
+    // An idle connection held open until the peer closes it (exit 0) or this process is killed:
+    // what a test needs to occupy a session slot (replaces `mptcpize run socat`, which
+    // Debian 12's mptcpd does not ship).
+    const fd = createConnectSocket({ family: familyOf(host), mptcp, ...(from === undefined ? {} : { localAddress: from }) });
+    const sock = new net.Socket({ fd });
+    sock.on('error', (e) => {
+      process.stdout.write(JSON.stringify({ error: e.message }) + '\n');
+      process.exit(1);
+    });
+    sock.on('close', () => process.exit(0));
+    sock.connect({ host, port: Number(port) }, () => {
+      process.stdout.write(JSON.stringify({ connected: `${sock.localAddress}:${sock.localPort}`, mptcp: isMptcp(fd) }) + '\n');
+    });
   } else {
-    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS]\n');
+    process.stderr.write('usage: peer server HOST PORT [--mptcp] | peer client HOST PORT SEND RECEIVE [--mptcp] [--from ADDR] [--timeout MS] | peer hold HOST PORT [--mptcp] [--from ADDR]\n');
     process.exitCode = 2;
   }
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { logger } from '../core/logger.js';
 import { modemLinks } from './modem-host.js';
 import { addMgmtLink, buildSim, projectRoot, simDown, simExists, simRunDir, SIM_ADDR, SIM_PREFIX } from './board.js';
+import type { LinksWorld } from './links.js';
 
 /** `duocell sim up|down` and the processes of the simulated board. */
 const log = logger('duocell:sim');
@@ -29,12 +30,19 @@ export function spawnInNs(ns: string, name: string, args: string[], opts: { fore
   return child;
 }
 
-export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
+/** `links`: the links' world, `realistic` (lte + wlan profiles, the default) or `ideal` (plain veth). */
+export async function simUp(opts: { withCell?: boolean; links?: LinksWorld } = {}): Promise<void> {
   if (await simExists()) {
     log.info('sim already up: taking it down first');
     await simDown();
   }
-  const sim = await buildSim(SIM_PREFIX, undefined, { modem: true, pathManager: 'userspace' });
+  const sim = await buildSim(SIM_PREFIX, undefined, {
+    modem: true,
+    pathManager: 'userspace',
+    links: opts.links ?? 'realistic',
+    // The delay lines outlive this command: detached, their PIDs recorded for `sim down`.
+    spawnWire: (wire, name, argv) => spawnInNs(wire.ns, name, argv),
+  });
   await addMgmtLink(sim.cell);
   // The modem simulator (root namespace: ptys are files; it drives dc-cell's wwan0).
   spawnInNs('', 'modem', [node(), path.join(projectRoot(), 'dist/src/sim/modem-host.js')]);
@@ -46,7 +54,7 @@ export async function simUp(opts: { withCell?: boolean } = {}): Promise<void> {
   if (opts.withCell === true) {
     spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { env: cellEnv() });
   }
-  log.info({ namespaces: sim.topo.hosts.map((h) => h.ns) }, 'sim up');
+  log.info({ namespaces: sim.topo.hosts.map((h) => h.ns), links: opts.links ?? 'realistic' }, 'sim up');
 }
 
 /** A small traffic generator in dc-mue: a transfer every few seconds through the cell. */

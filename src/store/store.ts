@@ -128,6 +128,13 @@ export function normalizePolicySet(set: PolicySet, code: 'DC_STORE_INVALID' | 'D
   return { policies, subscribers, nserverLimits, proxies };
 }
 
+/** One row of the kernel ledger (migrations/004-kernel-ledger.ts). */
+export interface LedgerRow {
+  kind: 'sysctl' | 'limits' | 'endpoint' | 'table';
+  key: string;
+  value: string;
+}
+
 export class Store {
   readonly file: string;
   private readonly now: () => number;
@@ -712,6 +719,36 @@ export class Store {
       this.st.settingSet!.run(key, value);
     } catch (e) {
       throw sqliteError(e, 'set runtime value');
+    }
+  }
+
+  // ---- kernel ledger (what duocell changed in the kernel; see migrations/004) -------------
+
+  /** Every ledger row, oldest first. */
+  ledgerList(): LedgerRow[] {
+    return this.db.prepare('SELECT kind, key, value FROM kernel_ledger ORDER BY recorded_at, kind, key').all() as LedgerRow[];
+  }
+
+  /**
+   * Record a row before the kernel change it describes. `keepFirst`: an existing row stays as
+   * it is (an original value is the one found before the FIRST change). Synchronous and committed
+   * on return (WAL), so a kill right after the kernel change still finds it.
+   */
+  ledgerRecord(kind: LedgerRow['kind'], key: string, value: string, o: { keepFirst: boolean }): void {
+    try {
+      this.db
+        .prepare(`INSERT INTO kernel_ledger (kind, key, value, recorded_at) VALUES (?, ?, ?, ?) ${o.keepFirst ? 'ON CONFLICT(kind, key) DO NOTHING' : 'ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value'}`)
+        .run(kind, key, value, this.now());
+    } catch (e) {
+      throw sqliteError(e, 'record a kernel change');
+    }
+  }
+
+  ledgerForget(kind: LedgerRow['kind'], key: string): void {
+    try {
+      this.db.prepare('DELETE FROM kernel_ledger WHERE kind = ? AND key = ?').run(kind, key);
+    } catch (e) {
+      throw sqliteError(e, 'forget a kernel change');
     }
   }
 

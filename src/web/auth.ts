@@ -1,7 +1,9 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { LogLimiter } from '../core/log-limit.js';
 import type { KeyValueStore } from './deps.js';
+import { normalizeSecret } from './secret.js';
 
 /**
  * The admin account of the web page.
@@ -16,6 +18,8 @@ import type { KeyValueStore } from './deps.js';
  */
 
 const log = logger('duocell:web:auth');
+/** A password-guessing run writes one line per minute and a count, not one line per guess. */
+const failureLog = new LogLimiter({ log });
 
 const KEY_HASH = 'web.admin.hash';
 const KEY_SESSIONS = 'web.sessions';
@@ -27,6 +31,8 @@ export interface AuthOptions {
   kv: KeyValueStore;
   /** Board-provided secret that the first-boot set-up must present. */
   firstBootSecret?: string;
+  /** Called once the first-boot set-up has set the admin password (e.g. to take the secret off the banners). */
+  onSetUp?: () => void;
   /** Idle expiry of a session (default 2 h). */
   idleMs?: number;
   /** Absolute expiry of a session (default 24 h). */
@@ -41,6 +47,8 @@ export interface AuthOptions {
   /** scrypt cost (default 2^15). Tests may lower it. */
   scryptN?: number;
   now?: () => number;
+  /** How often the server looks for expired sessions to close their streams (default idle/4, 1-60 s). */
+  sweepMs?: number;
 }
 
 export interface SessionRecord {
@@ -48,6 +56,9 @@ export interface SessionRecord {
   created: number;
   seen: number;
 }
+
+/** Why sessions ended: their open event streams and other long requests are closed at once. */
+export type SessionEndReason = 'logout' | 'password-changed' | 'expired' | 'evicted';
 
 export interface Login {
   token: string;
@@ -170,24 +181,30 @@ export class FailureLimiter {
 export class Auth {
   readonly #kv: KeyValueStore;
   readonly #secret: string | undefined;
+  readonly #onSetUp: (() => void) | undefined;
   readonly #idleMs: number;
   readonly #maxAgeMs: number;
   readonly #maxSessions: number;
   readonly #n: number;
   readonly #now: () => number;
+  readonly #sweepMs: number | undefined;
   readonly limiter: FailureLimiter;
   #sessions: Map<string, SessionRecord>;
+  readonly #onEnd = new Set<(ids: readonly string[], why: SessionEndReason) => void>();
   /** A set-up in progress (scrypt is async): a second one must not race it. */
   #settingUp = false;
 
   constructor(o: AuthOptions) {
     this.#kv = o.kv;
-    this.#secret = o.firstBootSecret === undefined || o.firstBootSecret === '' ? undefined : o.firstBootSecret;
+    // A secret in the generated format is compared normalised (case, dashes, look-alikes: web/secret.ts).
+    this.#secret = o.firstBootSecret === undefined || o.firstBootSecret === '' ? undefined : (normalizeSecret(o.firstBootSecret) ?? o.firstBootSecret);
+    this.#onSetUp = o.onSetUp;
     this.#idleMs = o.idleMs ?? 2 * 3600_000;
     this.#maxAgeMs = o.maxAgeMs ?? 24 * 3600_000;
     this.#maxSessions = o.maxSessions ?? 16;
     this.#n = o.scryptN ?? 1 << 15;
     this.#now = o.now ?? Date.now;
+    this.#sweepMs = o.sweepMs;
     this.limiter = new FailureLimiter(o.perClientFailures ?? 5, o.globalFailures ?? 30, o.windowMs ?? 60_000, this.#now);
     this.#sessions = this.#load();
   }
@@ -214,7 +231,7 @@ export class Auth {
   async setup(password: unknown, secret: unknown, client: string): Promise<Login> {
     if (this.isSetUp() || this.#settingUp) throw new DuocellError('DC_WEB_ALREADY_SET_UP');
     this.#throttle(client);
-    if (this.#secret !== undefined && !safeEqual(typeof secret === 'string' ? secret : undefined, this.#secret)) {
+    if (this.#secret !== undefined && !safeEqual(typeof secret === 'string' ? (normalizeSecret(secret) ?? secret) : undefined, this.#secret)) {
       this.limiter.fail(client);
       log.warn({ client }, 'first-boot set-up with a wrong secret');
       throw new DuocellError('DC_WEB_FIRST_BOOT_SECRET');
@@ -229,6 +246,7 @@ export class Auth {
       this.#settingUp = false;
     }
     log.info({ client }, 'admin password set (first boot)');
+    this.#onSetUp?.();
     return this.#open();
   }
 
@@ -238,12 +256,57 @@ export class Auth {
     const ok = typeof password === 'string' && password.length <= PASSWORD_MAX && (await verifyPassword(password, this.#kv.get(KEY_HASH)!));
     if (!ok) {
       this.limiter.fail(client);
-      log.warn({ client }, 'failed admin login');
+      failureLog.warn('DC_WEB_BAD_CREDENTIALS', { client }, 'failed admin login');
       throw new DuocellError('DC_WEB_BAD_CREDENTIALS');
     }
     this.limiter.clear(client);
     log.info({ client }, 'admin logged in');
     return this.#open();
+  }
+
+  /**
+   * Listen for ended sessions (ids as sessionId() gives them); returns the unsubscribe function.
+   * Called synchronously when a session ends, before the request that ended it is answered.
+   */
+  onSessionsEnded(fn: (ids: readonly string[], why: SessionEndReason) => void): () => void {
+    this.#onEnd.add(fn);
+    return () => this.#onEnd.delete(fn);
+  }
+
+  /** The id a session token is known by (its digest: the token itself is never kept). */
+  sessionId(token: string | undefined): string | undefined {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 128) return undefined;
+    return digest(token);
+  }
+
+  /** End the sessions past their idle or absolute expiry now (the server calls it on a timer). */
+  sweep(): number {
+    const now = this.#now();
+    const gone: string[] = [];
+    for (const [k, s] of this.#sessions) {
+      if (now - s.seen > this.#idleMs || now - s.created > this.#maxAgeMs) gone.push(k);
+    }
+    if (gone.length === 0) return 0;
+    for (const k of gone) this.#sessions.delete(k);
+    this.#save();
+    this.#ended(gone, 'expired');
+    return gone.length;
+  }
+
+  /** The shortest time after which a sweep may find something to end (for the timer). */
+  get sweepMs(): number {
+    return this.#sweepMs ?? Math.max(1000, Math.min(60_000, this.#idleMs / 4));
+  }
+
+  #ended(ids: readonly string[], why: SessionEndReason): void {
+    if (ids.length === 0) return;
+    for (const fn of this.#onEnd) {
+      try {
+        fn(ids, why);
+      } catch (e) {
+        log.warn({ err: e }, 'a session-end listener failed');
+      }
+    }
   }
 
   async changePassword(token: string, current: unknown, next: unknown, client: string): Promise<Login> {
@@ -256,8 +319,10 @@ export class Auth {
     }
     const pw = checkPasswordRules(next);
     this.#kv.set(KEY_HASH, await hashPassword(pw, this.#n));
-    // Every other session ends with the old password.
+    // Every other session ends with the old password (this one too: a new one is opened).
+    const ended = [...this.#sessions.keys()];
     this.#sessions.clear();
+    this.#ended(ended, 'password-changed');
     log.info({ client }, 'admin password changed; all sessions closed');
     return this.#open();
   }
@@ -272,6 +337,7 @@ export class Auth {
     if (now - s.seen > this.#idleMs || now - s.created > this.#maxAgeMs) {
       this.#sessions.delete(id);
       this.#save();
+      this.#ended([id], 'expired');
       return undefined;
     }
     // Persist the sliding expiry at most once a minute.
@@ -286,7 +352,11 @@ export class Auth {
 
   logout(token: string | undefined): void {
     if (typeof token !== 'string') return;
-    if (this.#sessions.delete(digest(token))) this.#save();
+    const id = digest(token);
+    if (this.#sessions.delete(id)) {
+      this.#save();
+      this.#ended([id], 'logout');
+    }
   }
 
   get sessionCount(): number {
@@ -298,14 +368,22 @@ export class Auth {
     const now = this.#now();
     const rec: SessionRecord = { csrf: newToken(), created: now, seen: now };
     // Drop expired sessions, then the oldest past the cap.
+    const expired: string[] = [];
     for (const [k, s] of this.#sessions) {
-      if (now - s.seen > this.#idleMs || now - s.created > this.#maxAgeMs) this.#sessions.delete(k);
+      if (now - s.seen > this.#idleMs || now - s.created > this.#maxAgeMs) {
+        this.#sessions.delete(k);
+        expired.push(k);
+      }
     }
+    const evicted: string[] = [];
     while (this.#sessions.size >= this.#maxSessions) {
       const oldest = this.#sessions.keys().next().value;
       if (oldest === undefined) break;
       this.#sessions.delete(oldest);
+      evicted.push(oldest);
     }
+    this.#ended(expired, 'expired');
+    this.#ended(evicted, 'evicted');
     this.#sessions.set(digest(token), rec);
     this.#save();
     return { token, csrf: rec.csrf };

@@ -247,6 +247,8 @@ export interface WebDeps {
   pathManager?(): Promise<PathManagerView>;
   /** Counters of refused sessions/subflows by reason, for /metrics. */
   refusals?(): Record<string, number>;
+  /** DC_TARGET_FORBIDDEN refusals keyed "FRONT REASON" (e.g. "socks5 own-address"), for /metrics. */
+  targetRefusals?(): Record<string, number>;
   /** Change notifications; the returned function unsubscribes. */
   events: { on(name: WebEventName, fn: () => void): () => void };
   /** Where the admin password hash and login sessions are kept. */

@@ -75,6 +75,14 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
   const sessions = new Gauge({ name: 'duocell_sessions', help: 'open proxy sessions by M/N combination (client-server)', labelNames: ['combination'] as const, registers: [registry] });
   const sessionsFront = new Gauge({ name: 'duocell_sessions_by_front', help: 'open proxy sessions by front (how they reached the proxy)', labelNames: ['front'] as const, registers: [registry] });
   const subflows = new Gauge({ name: 'duocell_subflows', help: 'subflows of open sessions by access type', labelNames: ['access'] as const, registers: [registry] });
+  const targetForbidden = new TotalFollower(
+    new Counter({
+      name: 'duocell_target_forbidden_total',
+      help: 'proxy sessions refused because of their target (the box itself, a listener port, a special-purpose range), by front and reason',
+      labelNames: ['code', 'front', 'reason'] as const,
+      registers: [registry],
+    }),
+  );
   const refusals = new TotalFollower(
     new Counter({ name: 'duocell_refusals_total', help: 'sessions or subflows refused, by reason', labelNames: ['reason'] as const, registers: [registry] }),
   );
@@ -134,6 +142,12 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
     });
     guard('refusals', () => {
       for (const [reason, n] of Object.entries(deps.refusals?.() ?? {})) refusals.set({ reason }, n);
+    });
+    guard('target refusals', () => {
+      for (const [key, n] of Object.entries(deps.targetRefusals?.() ?? {})) {
+        const [front = 'unknown', reason = 'unknown'] = key.split(' ');
+        targetForbidden.set({ code: 'DC_TARGET_FORBIDDEN', front, reason }, n);
+      }
     });
     otaError.reset();
     guard('ota', () => {

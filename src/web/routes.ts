@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DuocellError } from '../core/errors.js';
 import { getLevel, setLevel } from '../core/logger.js';
-import type { Auth } from './auth.js';
+import { safeEqual, type Auth } from './auth.js';
 import type { PolicySpec, SubscriberInput, WebDeps } from './deps.js';
 import type { EventHub, ThroughputSampler } from './live.js';
 import type { WebMetrics } from './metrics.js';
@@ -37,6 +37,8 @@ export interface RouteContext {
   setSessionCookie(reply: FastifyReply, req: FastifyRequest, token: string): void;
   clearSessionCookie(reply: FastifyReply): void;
   sessionToken(req: FastifyRequest): string | undefined;
+  /** This request is no longer held by its session (it ends the session itself and must still be answered). */
+  release(req: FastifyRequest, reply: FastifyReply): void;
   preToken(req: FastifyRequest, reply: FastifyReply): string;
   securityHeaders: Record<string, string>;
   metricsToken?: string;
@@ -87,7 +89,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (req, reply) => {
-      if (ctx.metricsToken !== undefined && req.headers.authorization !== `Bearer ${ctx.metricsToken}`) {
+      if (ctx.metricsToken !== undefined && !safeEqual(req.headers.authorization, `Bearer ${ctx.metricsToken}`)) {
         throw new DuocellError('DC_WEB_AUTH_REQUIRED', 'a bearer token is needed for /metrics');
       }
       const text = await ctx.metrics.text();
@@ -158,6 +160,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: { tags: ['auth'], summary: 'End this session', response: { 200: { $ref: 'AuthState#' }, ...errors(401, 403) } },
     },
     async (req, reply) => {
+      ctx.release(req, reply);
       auth.logout(ctx.sessionToken(req));
       ctx.clearSessionCookie(reply);
       return { setUp: true, loggedIn: false, firstBootSecretRequired: false, csrf: ctx.preToken(req, reply) };
@@ -181,6 +184,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (req, reply) => {
+      ctx.release(req, reply);
       const login = await auth.changePassword(ctx.sessionToken(req) ?? '', req.body.current, req.body.password, req.ip);
       ctx.setSessionCookie(reply, req, login.token);
       return { setUp: true, loggedIn: true, firstBootSecretRequired: false, csrf: login.csrf };

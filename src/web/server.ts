@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
@@ -30,8 +31,13 @@ import type { FieldError } from './validate.js';
 const log = logger('duocell:web');
 
 export interface WebServerOptions {
-  /** Where to listen; each entry is one socket. Give the LAN and loopback addresses only. */
-  listen: Array<{ host: string; port: number }>;
+  /**
+   * Where to listen; each entry is one socket. Give the LAN and loopback addresses only.
+   * `tls`: HTTPS with this key and certificate; `redirectTo`: only a redirect to HTTPS on that port.
+   */
+  listen: Array<{ host: string; port: number; tls?: { key: string; cert: string }; redirectTo?: number }>;
+  /** Called once the first-boot set-up has set the admin password. */
+  onSetUp?: () => void;
   /** The page's files (default: src/web/ui next to this module, or in the source tree). */
   staticDir?: string;
   /** A board-provided secret the first-boot set-up must present. */
@@ -46,7 +52,7 @@ export interface WebServerOptions {
   /** Largest OTA bundle accepted (default 16 MiB). */
   bundleLimit?: number;
   /** Auth tuning (tests). */
-  auth?: { scryptN?: number; perClientFailures?: number; globalFailures?: number; windowMs?: number };
+  auth?: { scryptN?: number; perClientFailures?: number; globalFailures?: number; windowMs?: number; idleMs?: number; maxAgeMs?: number; sweepMs?: number };
   /** Override the system-health reader (tests). */
   system?: () => Promise<SystemView>;
   /** Coalescing of deps events into SSE events (default 500 ms). */
@@ -131,11 +137,13 @@ export interface WebApp {
   handler: http.RequestListener;
   /** Stop the sampler and end the event streams (before closing the sockets). */
   stop(): void;
+  /** Every route as registered (method, URL pattern): docs/web.md is checked against it. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
 }
 
 export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'listen'>): Promise<WebApp> {
   const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
-  const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...opts.auth });
+  const auth = new Auth({ kv: deps.kv, ...(opts.firstBootSecret !== undefined ? { firstBootSecret: opts.firstBootSecret } : {}), ...(opts.onSetUp !== undefined ? { onSetUp: opts.onSetUp } : {}), ...opts.auth });
   const sampler = new ThroughputSampler(() => deps.paths(), opts.historySize !== undefined ? { historySize: opts.historySize } : {});
   const hub = new EventHub(deps, sampler, {
     ...(opts.coalesceMs !== undefined ? { coalesceMs: opts.coalesceMs } : {}),
@@ -156,6 +164,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true } },
   });
 
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method: m, url: r.url });
+  });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   // JSON only (the OTA route takes raw bytes in its own scope).
   app.removeContentTypeParser('text/plain');
@@ -179,6 +191,34 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
 
+  // Requests held by each session (event streams, uploads, anything in flight): when the session
+  // ends (logout, password change, expiry) they are closed at once, not at their next write.
+  const held = new Map<string, Set<http.ServerResponse>>();
+  const hold = (id: string, res: http.ServerResponse): void => {
+    let set = held.get(id);
+    if (set === undefined) held.set(id, (set = new Set()));
+    set.add(res);
+    res.once('close', () => {
+      set.delete(res);
+      if (set.size === 0 && held.get(id) === set) held.delete(id);
+    });
+  };
+  const unsubscribeEnd = auth.onSessionsEnded((ids, why) => {
+    let closed = 0;
+    for (const id of ids) {
+      const set = held.get(id);
+      if (set === undefined) continue;
+      held.delete(id);
+      for (const res of set) {
+        closed++;
+        res.destroy();
+      }
+    }
+    if (closed > 0) log.info({ sessions: ids.length, closed, why }, 'session ended: its open requests closed');
+  });
+  const sweep = setInterval(() => auth.sweep(), auth.sweepMs);
+  sweep.unref();
+
   const secure = (req: FastifyRequest): boolean => req.protocol === 'https';
   const ctx = {
     deps,
@@ -191,6 +231,10 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     bundleLimit: opts.bundleLimit ?? 16 * 1024 * 1024,
     ...(opts.metricsToken !== undefined ? { metricsToken: opts.metricsToken } : {}),
     sessionToken: (req: FastifyRequest) => req.cookies[SESSION_COOKIE],
+    release(req: FastifyRequest, reply: FastifyReply) {
+      const id = auth.sessionId(req.cookies[SESSION_COOKIE]);
+      if (id !== undefined) held.get(id)?.delete(reply.raw);
+    },
     setSessionCookie(reply: FastifyReply, req: FastifyRequest, token: string) {
       reply.setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: '/', secure: secure(req) });
     },
@@ -208,7 +252,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
   };
 
   // One gate for every request: Host, then who may call the route.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const url = req.url;
     if (url !== '/health' && url !== '/api/v1/health' && !hostAllowed(req.headers.host, allowedHosts)) {
       throw new DuocellError('DC_WEB_HOST', `Host '${String(req.headers.host).slice(0, 64)}' is not an address of this box`);
@@ -223,6 +267,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     }
     const s = auth.session(req.cookies[SESSION_COOKIE]);
     if (s === undefined) throw new DuocellError(auth.isSetUp() ? 'DC_WEB_AUTH_REQUIRED' : 'DC_WEB_NOT_SET_UP');
+    hold(auth.sessionId(req.cookies[SESSION_COOKIE])!, reply.raw);
     if (mutating && !safeEqual(header(req), s.csrf)) throw new DuocellError('DC_WEB_CSRF');
   });
 
@@ -259,7 +304,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
       }
     }
     const status = httpStatus(e.code);
-    if (status >= 500) req.log.warn({ code: e.code, msg: e.message, url: req.url }, 'web request failed');
+    if (status >= 500) req.log.warn({ code: e.code, err: e.message, url: req.url }, 'web request failed');
     const retry = typeof e.detail.retryAfterS === 'number' ? e.detail.retryAfterS : undefined;
     if (retry !== undefined) reply.header('retry-after', String(retry));
     return reply
@@ -291,12 +336,15 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
 
   await app.ready();
   return {
+    routes,
     app,
     auth,
     sampler,
     hub,
     handler: handler!,
     stop() {
+      clearInterval(sweep);
+      unsubscribeEnd();
       sampler.stop();
       hub.close();
     },
@@ -311,13 +359,19 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   }
   const { app, sampler, hub, handler, stop } = await buildWebApp(deps, opts);
 
-  // The first address through fastify; any further ones as extra sockets on the same handler.
-  const extra: http.Server[] = [];
-  const [first, ...rest] = opts.listen;
-  await app.listen({ host: first!.host, port: first!.port });
+  // The first plain address through fastify; any further ones (HTTPS, redirects) as extra
+  // sockets on the same handler.
+  const extra: Array<http.Server | https.Server> = [];
+  const first = opts.listen.find((l) => l.tls === undefined && l.redirectTo === undefined);
+  const rest = opts.listen.filter((l) => l !== first);
+  if (first !== undefined) await app.listen({ host: first.host, port: first.port });
+  else await app.ready();
   try {
     for (const l of rest) {
-      const srv = http.createServer(handler);
+      const srv =
+        l.tls !== undefined
+          ? https.createServer({ key: l.tls.key, cert: l.tls.cert, minVersion: 'TLSv1.2' }, handler)
+          : http.createServer(l.redirectTo !== undefined ? redirectHandler(l.host, l.redirectTo) : handler);
       extra.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
@@ -335,7 +389,7 @@ export async function createWebServer(deps: WebDeps, opts: WebServerOptions): Pr
   }
   sampler.start(opts.sampleMs ?? 1000);
 
-  const servers = (): http.Server[] => [app.server, ...extra];
+  const servers = (): Array<http.Server | https.Server> => (first === undefined ? extra : [app.server, ...extra]);
   log.info({ listen: addressesOf(servers()) }, 'web server listening');
 
   let closed = false;
@@ -364,7 +418,18 @@ function header(req: FastifyRequest): string | undefined {
   return typeof h === 'string' ? h : undefined;
 }
 
-function addressesOf(servers: http.Server[]): Array<{ host: string; port: number }> {
+/** Plain HTTP that only sends the browser to HTTPS on the same address (never to the Host header's). */
+export function redirectHandler(host: string, port: number): http.RequestListener {
+  const base = `https://${isIP(host) === 6 ? `[${host}]` : host}${port === 443 ? '' : `:${port}`}`;
+  return (req, res) => {
+    const u = req.url ?? '/';
+    const path = u.startsWith('/') && !u.startsWith('//') && /^[\x21-\x7e]*$/.test(u) && u.length <= 2048 ? u : '/';
+    res.writeHead(308, { ...SECURITY_HEADERS, location: `${base}${path}`, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+    res.end(`duocell: the page is at ${base}/\n`);
+  };
+}
+
+function addressesOf(servers: Array<http.Server | https.Server>): Array<{ host: string; port: number }> {
   const out: Array<{ host: string; port: number }> = [];
   for (const s of servers) {
     const a = s.address() as AddressInfo | null;

@@ -8,6 +8,7 @@ import { socks5FrontFromOptions } from '../services/proxy/fronts/socks5.js';
 import type { ListenerFactories } from '../services/proxy/index.js';
 import { ExplicitSteering, type ExplicitSteeringOps } from '../services/steering/explicit.js';
 import type { Store } from '../store/index.js';
+import type { KernelLedger } from '../services/restore/ledger.js';
 
 /**
  * The explicit proxy modes in the running appliance (concentrator side of issue 3):
@@ -86,7 +87,7 @@ export interface RunningExplicit {
  * a concentrator behind a shared address whose later subflows could land on another instance
  * would break connections in ways that are hard to see.
  */
-export async function startExplicit(board: BoardProfile, store: Pick<Store, 'subscriberByCookie' | 'verifySubscriberPassword'>, opts: { pm?: () => Promise<MptcpPm> } = {}): Promise<RunningExplicit> {
+export async function startExplicit(board: BoardProfile, store: Pick<Store, 'subscriberByCookie' | 'verifySubscriberPassword'>, opts: { pm?: () => Promise<MptcpPm>; ledger?: KernelLedger } = {}): Promise<RunningExplicit> {
   const factories = explicitFronts(store);
   const es = board.explicitSteering;
   if (es === undefined) return { factories, steering: undefined, close: async () => undefined };
@@ -96,7 +97,7 @@ export async function startExplicit(board: BoardProfile, store: Pick<Store, 'sub
   } catch (e) {
     throw new DuocellError('DC_STEERING_ENDPOINT', `explicitSteering: no MPTCP path manager to talk to: ${(e as Error).message}`, { cause: e, origin: 'kernel' });
   }
-  const ops: ExplicitSteeringOps = {
+  const raw: ExplicitSteeringOps = {
     readSysctl: (n) => fs.readFileSync(sysctlPath(n), 'utf8'),
     writeSysctl: (n, v) => fs.writeFileSync(sysctlPath(n), `${v}\n`),
     pathManager: () => pathManagerMode(),
@@ -106,6 +107,8 @@ export async function startExplicit(board: BoardProfile, store: Pick<Store, 'sub
     limits: () => pm.limits(),
     setLimits: (l) => pm.setLimits(l),
   };
+  // Every change is recorded in the store's kernel ledger first (crash-safe restore, src/services/restore).
+  const ops = opts.ledger?.wrap(raw) ?? raw;
   let steering: ExplicitSteering;
   try {
     steering = new ExplicitSteering(

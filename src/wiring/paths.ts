@@ -7,6 +7,7 @@ import { PathsService } from '../services/paths/index.js';
 import type { CellularSource, CellularState } from '../services/paths/types.js';
 import type { PathView as WebPathView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
+import type { KernelLedger } from '../services/restore/ledger.js';
 
 /**
  * The uplinks in the running appliance: the paths service over rtnetlink (state, addresses, a
@@ -58,7 +59,7 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
-export async function startPaths(board: BoardProfile, modem: ModemManager | undefined): Promise<RunningPaths | undefined> {
+export async function startPaths(board: BoardProfile, modem: ModemManager | undefined, ledger?: KernelLedger): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
   try {
@@ -84,6 +85,8 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
     ...(wlan === undefined ? {} : { wlan }),
     counters: (i) => stack.rtnl.counters(i),
   });
+  // The uplink tables' duocell-made rules and routes are removed on a clean exit (and at the next start after a crash).
+  board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
   return {
     service,

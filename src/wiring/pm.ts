@@ -14,6 +14,7 @@ import type { EffectivePolicy, PolicySpec } from '../store/types.js';
 import { accessLabeler } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
 import { storedExtra } from './policy.js';
+import type { KernelLedger } from '../services/restore/ledger.js';
 
 /**
  * The path manager in the running appliance: the pm service over the kernel's mptcp_pm family,
@@ -137,7 +138,7 @@ export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess
   );
 };
 
-export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined): Promise<RunningPm | undefined> {
+export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined, ledger?: KernelLedger): Promise<RunningPm | undefined> {
   let pm = paths?.pm;
   let own = false;
   if (pm === undefined) {
@@ -151,7 +152,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   }
   const mode = pathManagerMode();
   const kernelPm = pm;
-  const backend: PmBackend = {
+  const raw: PmBackend = {
     limits: () => kernelPm.limits(),
     setLimits: (l) => kernelPm.setLimits(l),
     endpoints: () => kernelPm.endpoints(),
@@ -164,6 +165,9 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     on: (ev: 'event' | 'lost', cb: never) => kernelPm.on(ev, cb),
     off: (ev: 'event' | 'lost', cb: never) => kernelPm.off(ev, cb),
   };
+  // Limits and endpoints are recorded in the kernel ledger before they change; endpoints the
+  // operator made are left alone (src/services/restore/ledger.ts).
+  const backend = ledger?.wrap(raw) ?? raw;
   const accessOf = accessLabeler(board);
   const diag = new SockDiag();
   const service = new PmService({

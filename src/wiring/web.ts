@@ -76,6 +76,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
           },
         }),
     refusals: () => Object.fromEntries(i.engine.refusals),
+    targetRefusals: () => Object.fromEntries(i.engine.targetRefusals),
     events: {
       on(name, fn) {
         bus.on(name, fn);

@@ -78,6 +78,8 @@ t.test('the page on the running simulated board', { skip: why === false ? false 
   await t.test('first boot: set the admin password', async (t) => {
     await page.goto(base + '/');
     await page.locator('#setup-form').waitFor();
+    // The page is on a LAN address: set-up needs the box's first-boot secret (issue 16).
+    await page.fill('#setup-secret', fs.readFileSync(path.join(dir, 'state', 'first-boot', 'setup-secret'), 'utf8').trim());
     await page.fill('#setup-password', PASSWORD);
     await page.fill('#setup-confirm', PASSWORD);
     await page.click('#setup-form button[type=submit]');

@@ -28,6 +28,9 @@ async function concentrator(h: Host, refuseInitialJoins: boolean): Promise<{ chi
     listeners: [{ kind: 'convert', host: '10.60.0.1', port: 5124, mptcp: true, upstream: 'tcp', options: { cookies: ['steer-1'] } }],
     accessNetworks: [],
     explicitSteering: { refuseInitialJoins, announce: [{ address: '10.51.0.1', port: 5125, interface: 'wwan0' }], subflows: 4 },
+    // The echo "server" lives on the concentrator's own loopback: allowed on purpose (the proxy
+    // refuses the box's own addresses by default).
+    proxyTargets: { allow: ['10.70.0.1/32'] },
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
   const child = h.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });

@@ -17,7 +17,9 @@ const has = (cmd: string): boolean => spawnSync(cmd, ['--version'], { stdio: 'ig
 t.test('bash -n and shellcheck', async (t) => {
   for (const s of scripts) t.equal(spawnSync('bash', ['-n', s]).status, 0, `${path.basename(s)} parses`);
   if (!has('shellcheck')) {
-    t.comment('shellcheck not installed (Debian package shellcheck): skipped');
+    // scripts/setup.sh installs it: in CI its absence is a set-up bug, never a silent pass.
+    if (process.env.CI === 'true') t.fail('shellcheck is missing (Debian package shellcheck, installed by scripts/setup.sh)');
+    else t.comment('SKIP: shellcheck not installed (Debian package shellcheck)');
     return;
   }
   const r = spawnSync('shellcheck', ['-S', 'warning', ...scripts], { encoding: 'utf8' });

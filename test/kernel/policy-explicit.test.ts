@@ -53,6 +53,9 @@ t.test('a limit refuses explicit clients with the protocol\'s own error', { skip
       { kind: 'socks5', host: '0.0.0.0', port: 11080, mptcp: true, upstream: 'tcp', options: { users: [{ username: 'u', password: 'p', subscriber: 'phone' }] } },
     ],
     accessNetworks: [],
+    // The test server listens on the concentrator's own address: allowed on purpose (the proxy
+    // refuses the box's own addresses by default).
+    proxyTargets: { allow: ['10.64.0.1/32'] },
   };
   const app = await startCell(conc, board, 18095);
   t.teardown(async () => {

@@ -44,6 +44,7 @@ t.test('under busybox ash: UCI becomes a valid board profile; procd gets respawn
   t.same(board.lan.interfaces, ['br-lan'], 'LAN device from /etc/config/network');
   t.same(board.lan.addresses, ['10.77.0.1/24'], 'ipaddr + netmask → CIDR');
   t.same(board.web.listen, [{ host: '10.77.0.1', port: 8080 }], 'web page on the LAN address');
+  t.same([board.web.setupSecret, board.web.metricsToken, board.web.https, board.web.plainHttp], ['generate', 'generate', { port: 8443 }, 'redirect'], 'first boot: secret, metrics token, HTTPS by default');
   t.equal(board.modem?.model, 'Quectel "EC25" \\ on USB', 'quotes and backslashes escaped');
   t.same(board.modem?.usb, [
     { vendor: '2c7c', product: '0125' },

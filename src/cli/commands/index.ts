@@ -14,6 +14,8 @@ export async function loadCommands(): Promise<Command[]> {
     import('./sessions.js'),
     import('./paths.js'),
     import('./subflows.js'),
+    import('./modem.js'),
+    import('./first-boot.js'),
   ]);
   return mods.map((m) => m.default);
 }

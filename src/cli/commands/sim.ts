@@ -1,17 +1,20 @@
-import { EXIT, type Command } from '../command.js';
+import { EXIT, parseFlags, type Command } from '../command.js';
 import { DuocellError } from '../../core/errors.js';
 import { assertRoot } from '../../sim/board.js';
+import { parseLinksWorld } from '../../sim/links.js';
 import { simDown, simExists, simUp } from '../../sim/run.js';
 
-const help = `usage: duocell sim up [--with-cell] | down | status
+const help = `usage: duocell sim up [--with-cell] [--links realistic|ideal] | down | status
 
 The simulated board: network namespaces dc-mue, dc-cell, dc-conc, dc-srv, dc-lan joined by
-shaped veth links (cellular 20 Mbit/s, WLAN 30 Mbit/s), an N-server (port 8000) and an M-server
-(port 8001) in dc-srv. See docs/sim.md.
+shaped links, an N-server (port 8000) and an M-server (port 8001) in dc-srv. See docs/sim.md.
+Links: realistic (default) = cellular links lte (20 Mbit/s, 40 ms RTT ±10 ms, 0.1 % loss), WLAN
+links wlan (30 Mbit/s, 8 ms RTT ±3 ms, 0.5 % loss), through delay lines in dc-wire; ideal = plain
+veth pairs at the same rates, no delay.
 
-  up [--with-cell]  build it (and start the cell appliance in dc-cell in the background)
-  down              stop its processes and delete its namespaces
-  status            say whether it is up (--json)`;
+  up [--with-cell] [--links W]  build it (and start the cell appliance in dc-cell in the background)
+  down                          stop its processes and delete its namespaces
+  status                        say whether it is up (--json)`;
 
 const sim: Command = {
   name: 'sim',
@@ -26,7 +29,10 @@ const sim: Command = {
     }
     assertRoot();
     if (sub === 'up') {
-      await simUp({ withCell: args.includes('--with-cell') });
+      const { flags, positional, unknown } = parseFlags(args.slice(1), { 'with-cell': 'boolean', links: 'string' });
+      if (unknown.length > 0 || positional.length > 0) throw new DuocellError('DC_USAGE', `unexpected ${[...unknown, ...positional].join(' ')}\n${help}`);
+      const links = parseLinksWorld(typeof flags.links === 'string' ? flags.links : 'realistic');
+      await simUp({ withCell: flags['with-cell'] === true, links });
       ctx.io.out('sim: up');
       return EXIT.OK;
     }

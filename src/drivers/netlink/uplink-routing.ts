@@ -216,7 +216,7 @@ export class RoutingKeeper extends EventEmitter<RoutingKeeperEvents> {
   }
 }
 
-function toRuleSpec(r: Rule): RuleSpec {
+export function toRuleSpec(r: Rule): RuleSpec {
   return {
     family: r.family,
     table: r.table,
@@ -227,7 +227,7 @@ function toRuleSpec(r: Rule): RuleSpec {
   };
 }
 
-function toRouteSpec(r: Route): RouteSpec {
+export function toRouteSpec(r: Route): RouteSpec {
   return {
     dst: r.dst,
     table: r.table,

@@ -22,7 +22,7 @@ async function cmd(program: string, args: string[], code: 'DC_NFT_APPLY' | 'DC_R
 }
 
 /** Apply a ruleset atomically (`nft -f -`). On failure nothing changed; the error says why. */
-export function applyRuleset(text: string, check = false): Promise<void> {
+export function applyRuleset(text: string, check = false, opts: { quiet?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('nft', check ? ['-c', '-f', '-'] : ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
@@ -31,7 +31,7 @@ export function applyRuleset(text: string, check = false): Promise<void> {
     child.on('exit', (code) => {
       if (code === 0) resolve();
       else {
-        log.warn({ code: 'DC_NFT_APPLY', stderr: err.trim() }, 'ruleset refused; previous ruleset kept');
+        if (opts.quiet !== true) log.warn({ code: 'DC_NFT_APPLY', stderr: err.trim() }, 'ruleset refused; previous ruleset kept');
         reject(new DuocellError('DC_NFT_APPLY', `nft refused the ruleset (previous one kept): ${err.trim()}`, { origin: 'kernel' }));
       }
     });

@@ -1,4 +1,16 @@
 import { DuocellError } from '../../core/errors.js';
+import { unwrap } from './result.js';
+import {
+  REGISTRATION_STATES,
+  accessTechName,
+  isRegistered,
+  parseAtAddress,
+  parseCereg,
+  parseCesqExtended,
+  parseCgpaddrAll,
+  type PsmTimer,
+  type RegistrationState,
+} from './threegpp.js';
 
 /**
  * Pure parsers, one per AT command reply (27.007 unless noted). Each takes the reply text (one
@@ -58,21 +70,8 @@ function hexLead(s: string | undefined): number {
 // ---------------------------------------------------------------------------------------------
 // Registration: +CREG / +CGREG / +CEREG / +C5GREG, solicited and unsolicited
 
-export const REGISTRATION_STATES = [
-  'IDLE', 'HOME', 'SEARCHING', 'DENIED', 'UNKNOWN', 'ROAMING', 'HOME_SMS_ONLY', 'ROAMING_SMS_ONLY',
-  'EMERGENCY_ONLY', 'HOME_CSFB_NOT_PREFERRED', 'ROAMING_CSFB_NOT_PREFERRED', 'ATTACHED_RLOS',
-] as const;
-export type RegistrationState = (typeof REGISTRATION_STATES)[number];
-
-/** 27.007 <AcT> → ModemManager access technology name. */
-export const ACCESS_TECH: Readonly<Record<number, string>> = {
-  0: 'GSM', 1: 'GSM_COMPACT', 2: 'UMTS', 3: 'EDGE', 4: 'HSDPA', 5: 'HSUPA', 6: 'HSPA', 7: 'LTE',
-  8: 'GSM', 9: 'LTE_NB_IOT', 10: 'LTE', 11: '5GNR', 12: '5GNR', 13: 'LTE|5GNR',
-};
-
-export function accessTechName(act: number | undefined): string {
-  return act === undefined ? 'UNKNOWN' : (ACCESS_TECH[act] ?? 'UNKNOWN');
-}
+// the registration words live in threegpp.ts (one word, one type); re-exported here
+export { REGISTRATION_STATES, ACCESS_TECH, accessTechName, isRegistered, type RegistrationState } from './threegpp.js';
 
 export type RegistrationCommand = 'CREG' | 'CGREG' | 'CEREG' | 'C5GREG';
 
@@ -93,19 +92,43 @@ export interface Registration {
    * 0 stat · 1 n,stat · 2 stat,lac,ci · 3 n,stat,lac,ci · 4 same with leading zeros ·
    * 5 stat,lac,ci,AcT · 6 same with leading zeros · 7 n,stat,lac,ci,AcT · 8 n,stat,lac,ci,AcT,x
    * (Samsung) · 9 stat,lac,ci,AcT,rac (CGREG) · 10 stat,tac,rac,ci,AcT (CEREG) ·
-   * 11 n,stat,tac,rac,ci,AcT (CEREG) · 12 stat,tac,ci,AcT,nssai_len,nssai (C5GREG) · 13 n,…
+   * 11 n,stat,tac,rac,ci,AcT (CEREG) · 12 stat,tac,ci,AcT,nssai_len,nssai (C5GREG) · 13 n,… ·
+   * 14 the 27.007 CEREG forms with reject cause and PSM timers (n=3..5; see threegpp.parseCereg)
    */
   readonly form: number;
   /** True when the form could only be the unsolicited one (no <n>). */
   readonly unsolicited: boolean;
   readonly registered: boolean;
+  /** Form 14 (27.007 +CEREG, n=3..5) only: the EMM reject cause and the PSM timers granted. */
+  readonly causeType?: number;
+  readonly rejectCause?: number;
+  readonly activeTime?: PsmTimer;
+  readonly periodicTau?: PsmTimer;
+}
+
+/** Form 14: the 27.007 +CEREG forms with <cause_type>,<reject_cause>[,<Active-Time>,<Periodic-TAU>]. */
+function fromCereg(line: string): Registration {
+  const r = unwrap(parseCereg(line));
+  return {
+    command: 'CEREG',
+    ...(r.n === undefined ? {} : { n: r.n }),
+    stat: r.stat,
+    state: r.state,
+    lacOrTac: r.tac ?? 0,
+    ci: r.ci ?? 0,
+    ...(r.act === undefined ? {} : { act: r.act }),
+    accessTech: r.accessTech,
+    form: 14,
+    unsolicited: r.unsolicited,
+    registered: r.registered,
+    ...(r.causeType === undefined ? {} : { causeType: r.causeType }),
+    ...(r.rejectCause === undefined ? {} : { rejectCause: r.rejectCause }),
+    ...(r.activeTime === undefined ? {} : { activeTime: r.activeTime }),
+    ...(r.periodicTau === undefined ? {} : { periodicTau: r.periodicTau }),
+  };
 }
 
 const REG_RE = /^\+(CREG|CGREG|CEREG|C5GREG):\s*(.*)$/;
-
-export function isRegistered(stat: number): boolean {
-  return stat === 1 || stat === 5 || stat === 6 || stat === 7 || stat === 9 || stat === 10;
-}
 
 /** An unquoted 1–2 digit field (possibly with leading zeros) that can be an <n> or <stat>. */
 function smallDec(s: string | undefined): boolean {
@@ -135,6 +158,9 @@ export function parseRegistration(text: string): Registration {
   let iRac = -1;
   // the second field is a <stat> (so the first is <n>) when it is a small unquoted number
   const secondIsStat = smallDec(f[1]);
+  // 27.007 +CEREG with <cause_type>,<reject_cause>[,<Active-Time>,<Periodic-TAU>] (n=3..5):
+  // n,stat + 5 or 7 (LARA-R6: 8) fields, or the URC's stat + 5 or 7
+  if (cereg && (f.length >= 7 || (f.length === 6 && !secondIsStat))) return fromCereg(m[0]!);
   switch (f.length) {
     case 1:
       form = 0;
@@ -262,6 +288,9 @@ export const CPIN_LOCKS: Readonly<Record<string, string>> = {
   'PH-SP PUK': 'PH_SP_PUK',
   'PH-CORP PIN': 'PH_CORP_PIN',
   'PH-CORP PUK': 'PH_CORP_PUK',
+  // not 27.007 <code>s, but what Quectel/SIMCom/Sierra answer while the SIM initialises or is out
+  'NOT READY': 'NOT_READY',
+  'NOT INSERTED': 'NOT_INSERTED',
 };
 
 export interface PinLock {
@@ -325,17 +354,24 @@ export interface Cesq {
   readonly gsm: { rssi_dbm: number } | null;
   readonly umts: { rscp_dbm: number; ecio_db: number } | null;
   readonly lte: { rsrq_db: number; rsrp_dbm: number } | null;
+  /** From the Rel-15 9-field form; null when absent or not known (see threegpp.parseCesqExtended). */
+  readonly nr: { rsrq_db?: number; rsrp_dbm?: number; sinr_db?: number } | null;
 }
 
-/** `+CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>` with 27.007 §8.69 level → dBm/dB. */
+/** `+CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>[,<ss_rsrq>,<ss_rsrp>,<ss_sinr>]` with 27.007 §8.69 level → dBm/dB. */
 export function parseCesq(text: string): Cesq {
   const f = splitFields(afterPrefix(text, '+CESQ:', '+CESQ'));
-  if (f.length !== 6) fail('+CESQ', text);
-  const [rxlev, ber, rscp, ecn0, rsrq, rsrp] = f.map((x) => dec(x, '+CESQ', text)) as [number, number, number, number, number, number];
+  if (f.length !== 6 && f.length !== 9) fail('+CESQ', text);
+  // the NR figures from the strict parser; the older fields keep their lenient reading
+  // (a level out of range there is 'not known', as before)
+  const xr = parseCesqExtended(text);
+  const x = xr.ok ? xr.value : undefined;
+  const nr = x?.nr ? { ...opt('rsrq_db', x.nr.rsrqDb), ...opt('rsrp_dbm', x.nr.rsrpDbm), ...opt('sinr_db', x.nr.sinrDb) } : null;
+  const [rxlev, ber, rscp, ecn0, rsrq, rsrp] = f.slice(0, 6).map((v) => dec(v, '+CESQ', text)) as [number, number, number, number, number, number];
   const gsm = rxlev <= 63 ? { rssi_dbm: -111 + rxlev } : null;
   const umts = rscp <= 96 && ecn0 <= 49 ? { rscp_dbm: -121 + rscp, ecio_db: -24.5 + ecn0 / 2 } : null;
   const lte = rsrq <= 34 && rsrp <= 97 ? { rsrq_db: -20 + rsrq / 2, rsrp_dbm: -141 + rsrp } : null;
-  return { rxlev, ber, rscp_level: rscp, ecn0_level: ecn0, rsrq_level: rsrq, rsrp_level: rsrp, gsm, umts, lte };
+  return { rxlev, ber, rscp_level: rscp, ecn0_level: ecn0, rsrq_level: rsrq, rsrp_level: rsrp, gsm, umts, lte, nr };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,22 +437,15 @@ export function parseCgdcont(text: string): PdpContext[] {
   return out;
 }
 
-/** An address as 27.007 gives it: dotted IPv4, textual IPv6, or IPv6 as 16 dotted decimals. */
+/**
+ * An address as 27.007 gives it (dotted IPv4, IPv6 text, IPv6 as 16 dotted decimals, either
+ * with a dotted mask appended) in canonical text (RFC 5952 for IPv6, via core/net).
+ */
 export function normaliseAtAddress(s: string): string | undefined {
-  const t = unquote(s).trim();
-  if (t === '') return undefined;
-  const parts = t.split('.');
-  if (parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return parts.map(Number).join('.');
-  if (parts.length === 16 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
-    const b = parts.map(Number);
-    const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-    return compressIpv6(groups);
-  }
-  if (/^[0-9a-fA-F:]+$/.test(t) && t.includes(':')) return t.toLowerCase();
-  return undefined;
+  return parseAtAddress(s)?.address;
 }
 
+/** @deprecated use core/net formatIPv6Groups; kept for callers of the old name. */
 export function compressIpv6(groups: string[]): string {
   // longest run of "0" groups (length ≥ 2) becomes "::"
   let best = -1;
@@ -443,22 +472,9 @@ export interface PdpAddress {
   readonly addresses: string[];
 }
 
+/** Every +CGPADDR line; IPv4 and IPv6 may come as two fields or one space-separated field. */
 export function parseCgpaddr(text: string): PdpAddress[] {
-  const out: PdpAddress[] = [];
-  for (const l of lines(text)) {
-    if (!/^\+CGPADDR:/i.test(l)) continue;
-    const f = splitFields(l.slice(9));
-    const cid = dec(f[0], '+CGPADDR <cid>', text);
-    const addresses: string[] = [];
-    for (const a of f.slice(1)) {
-      const n = normaliseAtAddress(a);
-      if (n === undefined && unquote(a).trim() !== '') fail('+CGPADDR address', text);
-      if (n !== undefined && n !== '0.0.0.0') addresses.push(n);
-    }
-    out.push({ cid, addresses });
-  }
-  if (out.length === 0) fail('+CGPADDR', text);
-  return out;
+  return unwrap(parseCgpaddrAll(text)).map((r) => ({ cid: r.cid, addresses: [...r.addresses] }));
 }
 
 // ---------------------------------------------------------------------------------------------

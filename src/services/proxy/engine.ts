@@ -6,6 +6,8 @@ import { prefixContains, unmapV4, type Prefix } from '../../core/net.js';
 import { createListenSocket, fdOf, isMptcp } from '../../drivers/sockets/index.js';
 import { Relay } from './relay.js';
 import { Session, SessionRegistry } from './session.js';
+import { LogLimiter } from '../../core/log-limit.js';
+import type { TargetFilter } from './target-filter.js';
 import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec, SessionView } from './types.js';
 
 /**
@@ -28,6 +30,11 @@ export interface EngineOptions {
   /** Label an address with its access type (subflow accounting). */
   label?: (address: string) => AccessType;
   admit?: Admit;
+  /**
+   * Relay targets no front may reach (the box itself, special-purpose ranges): a verdict refuses
+   * the session with DC_TARGET_FORBIDDEN, which each front answers in its own protocol.
+   */
+  targetFilter?: TargetFilter;
   /** A transparent session's server answered MPTCP: steering may let later ones go end to end. */
   onMptcpServer?: (server: { address: string; port: number }) => void;
 }
@@ -41,10 +48,15 @@ export interface EngineEvents {
 export class ProxyEngine extends EventEmitter<EngineEvents> {
   readonly registry = new SessionRegistry();
   readonly #servers = new Map<string, net.Server>();
-  readonly #opts: Required<Omit<EngineOptions, 'admit' | 'onMptcpServer'>> & Pick<EngineOptions, 'admit' | 'onMptcpServer'>;
+  readonly #opts: Required<Omit<EngineOptions, 'admit' | 'onMptcpServer' | 'targetFilter'>> &
+    Pick<EngineOptions, 'admit' | 'onMptcpServer' | 'targetFilter'>;
   #sweep: NodeJS.Timeout | undefined;
   #draining = false;
   readonly refusals = new Map<string, number>();
+  /** DC_TARGET_FORBIDDEN refusals by front and reason ("socks5 own-address"). */
+  readonly targetRefusals = new Map<string, number>();
+  /** Refusals are logged once per code per window, with a summary of the rest. */
+  readonly #refusalLog = new LogLimiter({ log, windowMs: 60_000 });
 
   constructor(opts: EngineOptions = {}) {
     super();
@@ -54,6 +66,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       label: opts.label ?? (() => 'unknown'),
       ...(opts.admit === undefined ? {} : { admit: opts.admit }),
       ...(opts.onMptcpServer === undefined ? {} : { onMptcpServer: opts.onMptcpServer }),
+      ...(opts.targetFilter === undefined ? {} : { targetFilter: opts.targetFilter }),
     };
   }
 
@@ -136,6 +149,13 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
       s.target = req.target;
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
+      const verdict = this.#opts.targetFilter?.(req.target);
+      if (verdict !== undefined) {
+        throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
+          origin: 'local',
+          reason: verdict.reason,
+        });
+      }
       if (this.#opts.admit !== undefined) {
         const a = await this.#opts.admit(info, req);
         if (a !== undefined) {
@@ -209,9 +229,15 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
   }
 
   #refuse(spec: ListenerSpec, s: Session, err: DuocellError): void {
-    const level = err.code === 'DC_ABORTED' ? 'debug' : 'warn';
-    log[level]({ code: err.code, listener: spec.name, client: s.clientEndpoint, target: s.target, err: err.message }, 'session refused');
+    const fields = { code: err.code, listener: spec.name, client: s.clientEndpoint, target: s.target, err: err.message };
+    if (err.code === 'DC_ABORTED') log.debug(fields, 'session refused');
+    else this.#refusalLog.warn(err.code, fields, 'session refused');
     this.#count(err.code);
+    if (err.code === 'DC_TARGET_FORBIDDEN') {
+      // From the filter here or a front's own check (SOCKS5 resolves names itself).
+      const key = `${spec.front.name} ${typeof err.detail.reason === 'string' ? err.detail.reason : 'unknown'}`;
+      this.targetRefusals.set(key, (this.targetRefusals.get(key) ?? 0) + 1);
+    }
     s.action = `refused:${err.code}`;
     this.emit('refused', { listener: spec.name, code: err.code, client: `${s.clientEndpoint.address}:${s.clientEndpoint.port}` });
   }
@@ -294,6 +320,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     while (this.registry.size > 0) await new Promise((r) => setTimeout(r, 10));
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
+    this.#refusalLog.flush();
   }
 }
 

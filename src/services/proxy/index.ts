@@ -8,10 +8,12 @@ import { explicitFront, transparentFront } from './fronts/basic.js';
 import { convertFrontFromOptions } from './fronts/convert.js';
 import { socks5FrontFromOptions } from './fronts/socks5.js';
 import { convertConnectorFromOptions } from './convert-client.js';
+import { addressTextKey, createTargetFilter, parseAllowList, type TargetFilter } from './target-filter.js';
 import type { AccessType, Connector, FrontProtocol, ListenerSpec, UpstreamOptions } from './types.js';
 
 export * from './types.js';
 export { ProxyEngine } from './engine.js';
+export { createTargetFilter, specialPurpose, FORBIDDEN_REASONS, type ForbiddenReason, type TargetFilter } from './target-filter.js';
 export { directConnector, openUpstream } from './connector.js';
 export { explicitFront, transparentFront } from './fronts/basic.js';
 
@@ -84,6 +86,61 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
   });
 }
 
-export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> = {}): ProxyEngine {
-  return new ProxyEngine({ ...opts, label: accessLabeler(board) });
+/**
+ * The box's own addresses, as target-filter keys: every interface's addresses (loopback, LAN,
+ * uplinks, anycast ones), read again on refresh() — which the composition root calls on each
+ * rtnetlink address event — and at most every `maxAgeMs` when asked, so it stays current even
+ * without netlink.
+ */
+export class LocalAddresses {
+  #keys = new Set<string>();
+  #at = -Infinity;
+  constructor(
+    readonly read: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces,
+    readonly maxAgeMs = 1000,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  refresh(): void {
+    const keys = new Set<string>();
+    for (const list of Object.values(this.read())) {
+      for (const i of list ?? []) {
+        const k = addressTextKey(i.address);
+        if (k !== undefined) keys.add(k);
+      }
+    }
+    this.#keys = keys;
+    this.#at = this.now();
+  }
+
+  has(key: string): boolean {
+    if (this.now() - this.#at > this.maxAgeMs) this.refresh();
+    return this.#keys.has(key);
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+}
+
+/**
+ * The target filter of a board: the box's own addresses (live), its listener ports (proxy
+ * fronts and web page), and the operator's allow-list (`proxyTargets.allow`).
+ */
+export function boardTargetFilter(board: Pick<BoardProfile, 'listeners' | 'web' | 'proxyTargets'>, own: { has(key: string): boolean }): TargetFilter {
+  const allow = board.proxyTargets?.allow ?? [];
+  const { bad } = parseAllowList(allow);
+  if (bad.length > 0) throw new DuocellError('DC_CONFIG_INVALID', `proxyTargets.allow: not a prefix: ${bad.join(', ')}`);
+  const ports = new Set<number>([...board.listeners.map((l) => l.port), ...board.web.listen.map((w) => w.port)]);
+  return createTargetFilter({ ownAddresses: own, listenerPorts: ports, allow });
+}
+
+/**
+ * The engine of a board, with its target filter on (unless opts gives another one). `local`:
+ * the live set of own addresses (default: a LocalAddresses reading the interfaces).
+ */
+export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> & { local?: LocalAddresses } = {}): ProxyEngine {
+  const { local, ...rest } = opts;
+  const targetFilter = rest.targetFilter ?? boardTargetFilter(board, local ?? new LocalAddresses());
+  return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board) });
 }

@@ -2,7 +2,7 @@ import { logger } from '../../core/logger.js';
 import { addAddrPortElement, applyRuleset, deleteTable, ensureLocalDelivery, flushSet, listSetJson, removeLocalDelivery } from '../../drivers/nft/index.js';
 import { unmapV4 } from '../../core/net.js';
 import net from 'node:net';
-import { buildRuleset, validateSteering, type SteeringConfig } from './ruleset.js';
+import { buildRuleset, livenessRenewal, validateSteering, type SteeringConfig } from './ruleset.js';
 
 export { buildRuleset, validateSteering, type SteeringConfig, type InterceptPort } from './ruleset.js';
 
@@ -11,6 +11,10 @@ export { buildRuleset, validateSteering, type SteeringConfig, type InterceptPort
  * Owns one nftables table and the policy-routing rule that delivers marked packets locally;
  * removes both on clean exit. M-servers found by the connector are put in a timeout set so that
  * later connections to them go end to end untouched; when the entry expires they are probed again.
+ *
+ * Liveness: while the event loop runs, the `alive` set's elements are renewed every third of
+ * `livenessMs`; a stopped or wedged process renews nothing, so interception lapses within
+ * `livenessMs` and new connections go end to end until the renewals come back.
  */
 const log = logger('duocell:steering');
 
@@ -23,6 +27,11 @@ export interface SteeringOptions extends SteeringConfig {
 export class Steering {
   readonly #o: SteeringOptions;
   #active = false;
+  #timer: NodeJS.Timeout | undefined;
+  #renewing = false;
+  #renewFailing = false;
+  /** Liveness renewals done and failed (for tests and status). */
+  readonly renewals = { ok: 0, failed: 0 };
 
   constructor(o: SteeringOptions) {
     validateSteering(o);
@@ -38,15 +47,43 @@ export class Steering {
     await applyRuleset(buildRuleset(this.#o));
     await ensureLocalDelivery(this.#o.mark, this.#o.routeTable);
     this.#active = true;
+    this.#startRenewals();
     log.info({ table: this.#o.table, ports: this.#o.ports, lan: this.#o.lanInterfaces }, 'steering active');
   }
 
   async stop(): Promise<void> {
     if (!this.#active) return;
     this.#active = false;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
     await deleteTable('inet', this.#o.table);
     await removeLocalDelivery(this.#o.mark, this.#o.routeTable);
     log.info({ table: this.#o.table }, 'steering removed');
+  }
+
+  #startRenewals(): void {
+    const live = this.#o.livenessMs ?? 0;
+    if (live <= 0 || this.#timer !== undefined) return;
+    const text = livenessRenewal(this.#o);
+    this.#timer = setInterval(() => {
+      if (this.#renewing || !this.#active) return; // one nft at a time; a slow one is a late one
+      this.#renewing = true;
+      applyRuleset(text, false, { quiet: true })
+        .then(() => {
+          this.renewals.ok++;
+          if (this.#renewFailing) log.info({ table: this.#o.table }, 'liveness renewals work again: interception resumes');
+          this.#renewFailing = false;
+        })
+        .catch((e: Error) => {
+          this.renewals.failed++;
+          if (!this.#renewFailing) log.warn({ code: 'DC_NFT_APPLY', err: e.message }, 'cannot renew the liveness set: interception lapses (fail-open) until it works again');
+          this.#renewFailing = true;
+        })
+        .finally(() => {
+          this.#renewing = false;
+        });
+    }, Math.max(100, Math.floor(live / 3)));
+    this.#timer.unref();
   }
 
   /** Bypass this server from now on, for the configured TTL. */

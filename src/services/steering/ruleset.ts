@@ -8,6 +8,9 @@ import { DuocellError } from '../../core/errors.js';
  *  prerouting (mangle)
  *    ├─ packets of intercepted connections (ct mark) → meta mark → delivered locally
  *    └─ SYN (no ACK) from a LAN interface ─► intercept
+ *         ├─ port not in the liveness set       → untouched (duocell hung or gone)
+ *         ├─ to one of the box's own addresses  → untouched (the box's own sockets answer, the
+ *         │                                       proxy never relays into the box itself)
  *         ├─ TCP-MD5 (19) or TCP-AO (29) option → untouched (accept)
  *         ├─ destination in the M-server set    → untouched (end to end MPTCP)
  *         └─ dport P and (MPTCP option | claimed) ─► tp_P
@@ -16,6 +19,10 @@ import { DuocellError } from '../../core/errors.js';
  *
  * Fail-open: if no socket listens on :P (duocell died), `tproxy` finds none and the rule stops
  * there — the marks after it are never set, so the SYN is forwarded as if duocell did not exist.
+ * Fail-open when hung: a stopped (SIGSTOP) or wedged duocell still owns its sockets, so the set
+ * `alive` holds each intercepted port with a short timeout (`livenessMs`) that the running event
+ * loop renews (services/steering/index.ts); when renewals stop, the elements expire and new SYNs
+ * pass untouched until they resume.
  */
 
 export interface InterceptPort {
@@ -34,8 +41,26 @@ export interface SteeringConfig {
   synBurst: number;
   /** Concurrent intercepted connections per source address before the excess passes untouched. */
   perSourceMax: number;
+  /** Interception lapses this long after the last liveness renewal (ms); 0: no liveness set. */
+  livenessMs?: number;
   /** Static M-server entries to bypass (besides what detection adds at run time). */
   bypass?: Array<{ address: string; port: number }>;
+}
+
+/** The liveness set's name (renewed by Steering while the event loop runs). */
+export const ALIVE_SET = 'alive';
+
+/**
+ * One transaction that renews the liveness elements: add (creates it if it had expired), delete,
+ * add again with a fresh timeout. nft applies it atomically, so a present element never blinks out.
+ */
+export function livenessRenewal(c: Pick<SteeringConfig, 'table' | 'ports' | 'livenessMs'>): string {
+  const live = c.livenessMs ?? 0;
+  if (!TABLE.test(c.table) || !Number.isInteger(live) || live <= 0) throw new DuocellError('DC_CONFIG_INVALID', 'steering: no liveness set to renew');
+  const ports = [...new Set(c.ports.map((p) => int(p.port, 1, 65535, 'port')))];
+  const el = (withTimeout: boolean): string => ports.map((p) => (withTimeout ? `${p} timeout ${live}ms` : String(p))).join(', ');
+  const at = `inet ${c.table} ${ALIVE_SET}`;
+  return `add element ${at} { ${el(true)} }\ndelete element ${at} { ${el(false)} }\nadd element ${at} { ${el(true)} }\n`;
 }
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
@@ -58,6 +83,7 @@ export function validateSteering(c: SteeringConfig): SteeringConfig {
   int(c.synRate, 1, 10_000_000, 'synRate');
   int(c.synBurst, 1, 10_000_000, 'synBurst');
   int(c.perSourceMax, 1, 10_000_000, 'perSourceMax');
+  if (c.livenessMs !== undefined && c.livenessMs !== 0) int(c.livenessMs, 300, 3_600_000, 'livenessMs');
   for (const b of c.bypass ?? []) {
     if (net.isIP(b.address) === 0) throw new DuocellError('DC_CONFIG_INVALID', `steering: bad bypass address ${JSON.stringify(b.address)}`);
     int(b.port, 1, 65535, 'bypass port');
@@ -76,12 +102,21 @@ export function buildRuleset(cIn: SteeringConfig): string {
   const b6 = (c.bypass ?? []).filter((b) => net.isIPv6(b.address)).map((b) => `${b.address} . ${b.port}`);
   lines.push(`  set mservers4 { type ipv4_addr . inet_service; flags timeout; ${b4.length > 0 ? `elements = { ${b4.join(', ')} }; ` : ''}}`);
   lines.push(`  set mservers6 { type ipv6_addr . inet_service; flags timeout; ${b6.length > 0 ? `elements = { ${b6.join(', ')} }; ` : ''}}`);
+  const live = c.livenessMs ?? 0;
+  if (live > 0) {
+    // Elements start present: interception begins as soon as the table exists, and lapses unless renewed.
+    const ports = [...new Set(c.ports.map((p) => p.port))];
+    lines.push(`  set ${ALIVE_SET} { type inet_service; flags timeout; elements = { ${ports.map((p) => `${p} timeout ${live}ms`).join(', ')} }; }`);
+  }
   lines.push(`  set persrc4 { type ipv4_addr; flags dynamic; }`, `  set persrc6 { type ipv6_addr; flags dynamic; }`);
   lines.push(`  chain prerouting {`, `    type filter hook prerouting priority mangle; policy accept;`);
   lines.push(`    meta l4proto tcp ct mark & ${m} == ${m} meta mark set meta mark | ${m} accept`);
   lines.push(`    iifname { ${ifs} } tcp flags & (syn | ack) == syn goto intercept`);
   lines.push(`  }`);
   lines.push(`  chain intercept {`);
+  if (live > 0) lines.push(`    tcp dport != @${ALIVE_SET} accept`);
+  // the box's own addresses are answered by its own sockets (the page on 443, say), never relayed
+  lines.push(`    fib daddr type local accept`);
   lines.push(`    tcp option md5sig exists accept`, `    tcp option 29 exists accept`);
   lines.push(`    ip daddr . tcp dport @mservers4 accept`, `    ip6 daddr . tcp dport @mservers6 accept`);
   for (const p of c.ports) {

@@ -1,6 +1,7 @@
 import { sql as m001 } from './001-initial.js';
 import { sql as m002 } from './002-audit-ota.js';
 import { sql as m003 } from './003-proxies-cache.js';
+import { sql as m004 } from './004-kernel-ledger.js';
 
 export interface Migration {
   /** Schema version after this migration (PRAGMA user_version). */
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: m001 },
   { version: 2, name: 'audit-ota', sql: m002 },
   { version: 3, name: 'proxies-cache', sql: m003 },
+  { version: 4, name: 'kernel-ledger', sql: m004 },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

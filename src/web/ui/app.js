@@ -129,7 +129,7 @@ function setupView(needSecret) {
     h('h1', {}, 'Welcome to duocell'),
     h('p', { class: 'muted' }, 'No admin password is set yet. Choose one (at least 8 characters) to protect this page.'),
     msg,
-    needSecret && h('div', { class: 'row' }, h('label', { for: 'setup-secret' }, 'First-boot secret (on the box label)'), h('input', { id: 'setup-secret', type: 'password', name: 'secret', autocomplete: 'off' })),
+    needSecret && h('div', { class: 'row' }, h('label', { for: 'setup-secret' }, 'Set-up secret (shown on the console banner and the boot partition; duocell first-boot)'), h('input', { id: 'setup-secret', type: 'password', name: 'secret', autocomplete: 'off' })),
     h('div', { class: 'row' }, h('label', { for: 'setup-password' }, 'New admin password'), h('input', { id: 'setup-password', type: 'password', name: 'password', autocomplete: 'new-password' })),
     h('div', { class: 'row' }, h('label', { for: 'setup-confirm' }, 'Repeat it'), h('input', { id: 'setup-confirm', type: 'password', name: 'confirm', autocomplete: 'new-password' })),
     h('button', { class: 'primary', type: 'submit' }, 'Set password'),

@@ -268,6 +268,8 @@ export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: n
   switch (err.code) {
     case 'DC_ABORTED':
       return undefined; // the client is gone: nobody to answer
+    case 'DC_TARGET_FORBIDDEN':
+      return { code: ConvertErrorCode.NOT_AUTHORIZED }; // refused by the converter's policy (administratively prohibited)
     case 'DC_TIMEOUT':
       return { code: ConvertErrorCode.MALFORMED_MESSAGE }; // the message never completed
     case 'DC_PROXY_EMFILE':

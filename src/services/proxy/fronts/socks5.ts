@@ -16,6 +16,7 @@ import {
   parseRequest,
   parseUserPassRequest,
 } from '../../../protocols/socks5/index.js';
+import { specialPurpose } from '../target-filter.js';
 import type { FrontInfo, FrontProtocol, FrontRequest, Target } from '../types.js';
 import { FrontReader, drain } from './convert.js';
 
@@ -62,6 +63,8 @@ export function socksReplyFor(err: DuocellError): number | undefined {
   switch (err.code) {
     case 'DC_ABORTED':
       return undefined;
+    case 'DC_TARGET_FORBIDDEN':
+      return SocksReply.NOT_ALLOWED; // 02: connection not allowed by ruleset
     case 'DC_PROXY_CONNECT_TIMEOUT':
       return SocksReply.HOST_UNREACHABLE;
     case 'DC_PROXY_CONNECT_FAILED':
@@ -168,12 +171,21 @@ export function socks5Front(o: Socks5FrontOptions): FrontProtocol {
           }
         }
         const bytes = toIPv6Bytes(address);
-        const bad = bytes === undefined ? 'not an address' : forbiddenTarget(bytes);
         const target: Target = { host: address, port: req.port };
-        if (bad !== undefined || (o.allowTarget !== undefined && !o.allowTarget(target, info))) {
-          throw new DuocellError('DC_SOCKS_MALFORMED', `target ${address}:${req.port} not allowed${bad === undefined ? '' : ` (${bad})`}`, {
+        if (bytes === undefined) {
+          throw new DuocellError('DC_SOCKS_MALFORMED', `target ${address}:${req.port} is not an address`, { socksReply: SocksReply.NOT_ALLOWED });
+        }
+        // Never relayed even by an engine without a target filter (RFC 8803's list, as Convert).
+        const bad = forbiddenTarget(bytes);
+        if (bad !== undefined) {
+          throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${address}:${req.port} not allowed (${bad})`, {
+            origin: 'local',
+            reason: specialPurpose(bytes) ?? 'reserved',
             socksReply: SocksReply.NOT_ALLOWED,
           });
+        }
+        if (o.allowTarget !== undefined && !o.allowTarget(target, info)) {
+          throw new DuocellError('DC_SOCKS_MALFORMED', `target ${address}:${req.port} not allowed by policy`, { socksReply: SocksReply.NOT_ALLOWED });
         }
         const early = reader.detach();
         log.debug({ client: info.remote, target, name: req.type === 'domain' ? req.host : undefined, subscriber }, 'socks5 request');
