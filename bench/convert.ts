@@ -62,14 +62,18 @@ async function latencyRun(lan: Host, port: number, k: number): Promise<number> {
 }
 
 async function world(w: World): Promise<BenchResult[]> {
-  const simOpts: Parameters<typeof buildSim>[2] & { links?: World } = { links: w }; // TODO(linkemu): typed once buildSim takes `links`
-  const sim = await buildSim(w === 'ideal' ? 'bsmi' : 'bsmr', SIM_RATES, simOpts);
+  const sim = await buildSim(w === 'ideal' ? 'bsmi' : 'bsmr', SIM_RATES, { links: w });
   const n = runsWanted();
   try {
     const A = SIM_ADDR;
-    const shipped = await applyShipped(sim.cell);
+    // The shipped settings, but net.ipv4.tcp_fwmark_accept=0 in the cell: with the shipped 1 an
+    // accepted TPROXY'd connection carries the intercept mark and its replies to the LAN are
+    // routed by the intercept's local table, so no transparent connection works (found by this
+    // benchmark; see the note of the entries).
+    const shipped = await applyShipped(sim.cell, undefined, { 'net.ipv4.tcp_fwmark_accept': '0' });
     await applyShipped(sim.conc);
     const tag: Partial<BenchResult> = { links: w, pm: shipped.pm };
+    const deviation = 'shipped sysctls except net.ipv4.tcp_fwmark_accept=0 in the cell (with 1 no TPROXY\'d connection gets its replies)';
     const nserver = await XferServer.start(sim.srv, '::', 8000, false);
     const mserver = await XferServer.start(sim.srv, '::', 8001, true);
     for (const p of ['7000', '7001', '7002']) sim.srv.spawn(process.execPath, [LOAD, 'echo', p, '0.0.0.0'], { stdio: 'ignore' });
@@ -162,17 +166,17 @@ async function world(w: World): Promise<BenchResult[]> {
         ...tag,
         target: 'ratio >= 0.95',
         judge: (x) => x.ratio >= 0.95,
-        note: `${BYTES / MiB} MiB download to the N-UE, SHA-256 checked; sum of the uplinks ${sum} Mbit/s`,
+        note: `${BYTES / MiB} MiB download to the N-UE, SHA-256 checked; sum of the uplinks ${sum} Mbit/s; ${deviation}`,
       }),
       fromRuns('convert-setup', 'ms to first byte', conv, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,
         ...r105,
-        note: `one run = median of ${k} sequential connect + 1-byte echo + close from the N-UE; Convert after the handshake`,
+        note: `one run = median of ${k} sequential connect + 1-byte echo + close from the N-UE; Convert after the handshake; ${deviation}`,
       }),
       fromRuns('convert-setup-tfo', 'ms to first byte', tfo, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,
         ...r105,
-        note: 'Convert message in the SYN (TCP_FASTOPEN_CONNECT on MPTCP, the concentrator\'s TFO queue, the shipped tcp_fastopen)',
+        note: `Convert message in the SYN (TCP_FASTOPEN_CONNECT on MPTCP, the concentrator's TFO queue, the shipped tcp_fastopen); ${deviation}`,
       }),
     ];
   } finally {

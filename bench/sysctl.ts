@@ -60,8 +60,8 @@ export interface Applied {
  * one) is listed, not fatal; a key it holds but refuses is an error. The path manager mode is
  * read back from the kernel.
  */
-export async function applyShipped(h: Host, file = SHIPPED_SYSCTL): Promise<Applied> {
-  const settings = parseSysctlConf(fs.readFileSync(file, 'utf8'), path.basename(file));
+export async function applyShipped(h: Host, file = SHIPPED_SYSCTL, override: Readonly<Record<string, string>> = {}): Promise<Applied> {
+  const settings = parseSysctlConf(fs.readFileSync(file, 'utf8'), path.basename(file)).map((s) => (override[s.key] === undefined ? s : { ...s, value: override[s.key]! }));
   const applied: string[] = [];
   const notInNamespace: string[] = [];
   for (const s of settings) {
