@@ -6,22 +6,24 @@ import net from 'node:net';
  * outcome (refused, reset, closed without the echo, timed out) is a failure, reported and
  * left out of the rate.
  *   node connload.js rate HOST PORT TOTAL CONCURRENCY   → {"rate": ok conns/s, "ok": n, "failed": n, "errors": {…}}
- *   node connload.js latency HOST PORT COUNT            → {"medianMs": …, "meanMs": …, "failed": n} (sequential connect + 1-byte echo + close)
+ *   node connload.js latency HOST PORT COUNT            → {"medianMs": …, "meanMs": …, "failed": n} (sequential: connect → 1-byte echo back, then close)
  *   node connload.js hold HOST PORT COUNT               → opens COUNT idle connections, prints {"open": n}, waits for SIGTERM
  *   node connload.js echo PORT [HOST]                   → an echo server on HOST (127.0.0.1):PORT
  */
-function once(host: string, port: number, timeoutMs = 10_000): Promise<void> {
+/** Connect, send a byte, await its echo, close; resolves with ms from connect() to the echoed byte. */
+function once(host: string, port: number, timeoutMs = 10_000): Promise<number> {
   return new Promise((resolve, reject) => {
-    let echoed = false;
+    let echoedAt: bigint | undefined;
+    const t0 = process.hrtime.bigint();
     const c = net.connect({ host, port, noDelay: true }, () => c.write('x'));
     const t = setTimeout(() => c.destroy(new Error('timeout')), timeoutMs);
     c.once('data', (d: Buffer) => {
-      echoed = d[0] === 0x78;
+      if (d[0] === 0x78) echoedAt = process.hrtime.bigint();
       c.end();
     });
     c.on('close', () => {
       clearTimeout(t);
-      if (echoed) resolve();
+      if (echoedAt !== undefined) resolve(Number(echoedAt - t0) / 1e6);
       else reject(new Error('closed without the echo'));
     });
     c.on('error', (e) => {
@@ -75,10 +77,9 @@ async function main(): Promise<void> {
     const times: number[] = [];
     let failed = 0;
     for (let i = 0; i < n; i++) {
-      const t0 = process.hrtime.bigint();
       try {
-        await once(host, port);
-        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        // time to the echoed byte (the first byte back), the close is not counted
+        times.push(await once(host, port));
       } catch {
         // a path that does not work: say so after 3 failures instead of waiting out every one
         if (++failed >= 3) break;

@@ -19,7 +19,7 @@ import { worlds, type World } from './world.js';
  *                      cell (TPROXY) → N-UE, vs kernel-only MPTCP (the in-kernel path manager
  *                      with the WLAN endpoint, switched on for the baseline's runs only) from the
  *                      cell to an M-server over the same uplinks
- *   convert-setup      connect + 1-byte echo + close from the N-UE through Convert over the
+ *   convert-setup      connect() to the echoed first byte from the N-UE through Convert over the
  *                      WLAN uplink (one run: median of K sequential connections), vs a direct
  *                      TCP connection over the same uplink; -tfo: the Convert message in the SYN
  */
@@ -171,7 +171,7 @@ async function world(w: World): Promise<BenchResult[]> {
       fromRuns('convert-setup', 'ms to first byte', conv, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,
         ...r105,
-        note: `one run = median of ${k} sequential connect + 1-byte echo + close from the N-UE; Convert after the handshake; ${deviation}`,
+        note: `one run = median of ${k} sequential connections from the N-UE, connect() to the echoed first byte; Convert after the handshake; ${deviation}`,
       }),
       fromRuns('convert-setup-tfo', 'ms to first byte', tfo, direct, 'direct TCP over the same path (WLAN uplink)', {
         ...tag,

@@ -167,7 +167,7 @@ export async function setupBench(): Promise<BenchResult[]> {
         ...tag,
         target: '<= 1 ms',
         judge: (x) => x.value <= 1,
-        note: 'per run: median of 400 sequential connect + 1-byte echo + close through the proxy minus the same direct',
+        note: 'per run: median of 400 sequential connections, connect() to the echoed first byte, through the proxy minus the same direct',
       }),
     ];
   } finally {
