@@ -38,6 +38,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   for (const name of names) {
     const g0 = Date.now();
+    // the commit is what the group measured: taken before it runs (the date when it is done)
+    const atStart = currentStamp();
     let rs: BenchResult[];
     try {
       rs = await groups[name]!();
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench ${name} failed: ${(e as Error).stack}\n`);
       rs = [{ name: `${name} (group)`, unit: '', baselineName: '', error: `the group failed: ${(e as Error).message}`.slice(0, 2000) }];
     }
-    const entries = stampEntries(name, rs, currentStamp(), DEFAULTS);
+    const entries = stampEntries(name, rs, { ...atStart, date: new Date().toISOString() }, DEFAULTS);
     for (const r of entries) {
       const v = r.error !== undefined ? `FAILED: ${r.error}` : `${r.value} ${r.unit} (${r.min}–${r.max}, ${r.runs} runs; baseline ${r.baseline}, ${r.baselineName}; ratio ${r.ratio})`;
       process.stdout.write(`${r.name} [${r.links}]: ${v}\n`);
