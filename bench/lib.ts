@@ -55,9 +55,14 @@ export function fromRuns(
   values: ReadonlyArray<number | Error>,
   baselines: ReadonlyArray<number | Error>,
   baselineName: string,
-  extra: Partial<BenchResult> & { judge?: (r: { value: number; baseline: number; ratio: number }) => boolean } = {},
+  extra: Partial<BenchResult> & {
+    judge?: (r: { value: number; baseline: number; ratio: number }) => boolean;
+    /** Infinity in the runs means "never got there" (a censored run): it sorts above every figure. */
+    censored?: boolean;
+  } = {},
 ): BenchResult {
-  const { judge, ...rest } = extra;
+  const { judge, censored, ...rest } = extra;
+  if (censored === true) return fromCensoredRuns(name, unit, values, baselines, baselineName, rest, judge);
   const errs = [
     ...values.flatMap((v, i) => (v instanceof Error ? [`duocell run ${i + 1}: ${v.message}`] : [])),
     ...baselines.flatMap((v, i) => (v instanceof Error ? [`baseline run ${i + 1}: ${v.message}`] : [])),
@@ -85,6 +90,58 @@ export function fromRuns(
     baselineMax: r3(b.max),
     ...(judge === undefined ? {} : { met: judge({ value: v.median, baseline: b.median, ratio }) }),
     ...rest,
+  };
+}
+
+/** The median of runs where Infinity is a run that never got there; Infinity when half or more did not. */
+export function censoredSpread(xs: readonly number[]): { median: number; min: number; max: number; runs: number; never: number } {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const never = s.filter((x) => x === Infinity).length;
+  if (s.length === 0) return { median: NaN, min: NaN, max: NaN, runs: 0, never };
+  const m = s.length >> 1;
+  const median = s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, runs: s.length, never };
+}
+
+function fromCensoredRuns(
+  name: string,
+  unit: string,
+  values: ReadonlyArray<number | Error>,
+  baselines: ReadonlyArray<number | Error>,
+  baselineName: string,
+  rest: Partial<BenchResult>,
+  judge?: (r: { value: number; baseline: number; ratio: number }) => boolean,
+): BenchResult {
+  const errs = [
+    ...values.flatMap((v, i) => (v instanceof Error ? [`duocell run ${i + 1}: ${v.message}`] : [])),
+    ...baselines.flatMap((v, i) => (v instanceof Error ? [`baseline run ${i + 1}: ${v.message}`] : [])),
+  ];
+  const counts = { runs: values.length, baselineRuns: baselines.length };
+  if (errs.length > 0) return failure(name, unit, baselineName, `${errs.length} of ${values.length + baselines.length} runs failed: ${errs.join('; ')}`.slice(0, 2000), { ...rest, ...counts });
+  const nums = (xs: ReadonlyArray<number | Error>): number[] => xs.filter((x): x is number => typeof x === 'number');
+  const v = censoredSpread(nums(values));
+  const b = censoredSpread(nums(baselines));
+  const never = `never in ${v.never} of ${values.length} duocell runs, ${b.never} of ${baselines.length} baseline runs`;
+  const note = [rest.note, v.never + b.never > 0 ? `${never} (counted as longer than any figure)` : undefined].filter((x) => x !== undefined).join('; ');
+  if (!Number.isFinite(v.median)) return failure(name, unit, baselineName, `not reached: ${never}`, { ...rest, ...counts, note });
+  const bOk = Number.isFinite(b.median);
+  const ratio = bOk && b.median !== 0 ? v.median / b.median : undefined;
+  const fin = (x: number): number | undefined => (Number.isFinite(x) ? round3(x) : undefined);
+  return {
+    name,
+    unit,
+    value: round3(v.median),
+    ...(bOk ? { baseline: round3(b.median) } : {}),
+    baselineName: bOk ? baselineName : `${baselineName}: not reached in ${b.never} of ${baselines.length} runs`,
+    ...(ratio === undefined ? {} : { ratio: round3(ratio) }),
+    ...counts,
+    min: round3(v.min),
+    ...(fin(v.max) === undefined ? {} : { max: fin(v.max) }),
+    ...(fin(b.min) === undefined ? {} : { baselineMin: fin(b.min) }),
+    ...(fin(b.max) === undefined ? {} : { baselineMax: fin(b.max) }),
+    ...(judge === undefined ? {} : { met: judge({ value: v.median, baseline: b.median, ratio: ratio ?? NaN }) }),
+    ...rest,
+    ...(note === '' ? {} : { note }),
   };
 }
 

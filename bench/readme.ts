@@ -39,7 +39,7 @@ function figure(e: Entry): string {
 }
 
 function baseline(e: Entry): string {
-  if (e.baseline === undefined) return '—';
+  if (e.baseline === undefined) return e.error === undefined && e.baselineName !== '' ? `— ${cell(e.baselineName)}` : '—';
   const n = e.baselineRuns ?? 1;
   const range = n > 1 && e.baselineMin !== undefined ? ` (${fmt(e.baselineMin)}–${fmt(e.baselineMax)})` : '';
   return `${fmt(e.baseline)}${range} ${cell(e.baselineName)}`;

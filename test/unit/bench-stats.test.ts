@@ -64,3 +64,20 @@ t.test('result and failure keep the old shape', async (t) => {
   const f = failure('a', 'u', 'b', 'it broke', { value: 3, ratio: 1, note: 'n' });
   t.same(f, { name: 'a', unit: 'u', baselineName: 'b', note: 'n', error: 'it broke' });
 });
+
+t.test('censored runs: a run that never got there counts as longer than any figure', async (t) => {
+  const r = fromRuns('handover-80', 'ms', [700, 720, Infinity, 690, 800], [1100, Infinity, Infinity, 900, Infinity], 'kernel-only', { censored: true, judge: (x) => x.value <= 1000 });
+  t.equal(r.value, 720, 'median with the never-run above the rest');
+  t.equal(r.min, 690);
+  t.equal(r.max, undefined, 'no finite maximum');
+  t.equal(r.baseline, undefined, 'the baseline never got there in 3 of 5: no number');
+  t.equal(r.ratio, undefined);
+  t.match(r.baselineName, /not reached in 3 of 5 runs/);
+  t.equal(r.met, true);
+  t.match(r.note, /never in 1 of 5 duocell runs, 3 of 5 baseline runs/);
+  const none = fromRuns('x', 'ms', [Infinity, Infinity, 5], [1, 2, 3], 'b', { censored: true });
+  t.equal(none.value, undefined);
+  t.match(none.error, /not reached/);
+  const err = fromRuns('x', 'ms', [1, new Error('stalled')], [1, 2], 'b', { censored: true });
+  t.match(err.error, /duocell run 2: stalled/);
+});
