@@ -1,22 +1,34 @@
-import { Topology, type Host } from '../src/sim/hosts.js';
-import { SIM_RATES } from '../src/sim/board.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { result, sleep, type BenchResult } from './lib.js';
+import { Topology, type Host } from '../src/sim/hosts.js';
+import { failure, fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
+import { alternate } from './stats.js';
+import { applyShipped, underShippedLimits } from './sysctl.js';
+import { handoverOf } from './handover.js';
+import { transfer, XferServer } from './xfer-run.js';
+import { linkOptions, rateOf, worlds, type World } from './world.js';
 
 /**
- * Benchmarks in namespaces: an M-UE with two shaped access paths (cellular 20 Mbit/s, WLAN
- * 30 Mbit/s) to the cell, whose way to the server is unshaped (faster than their sum).
- *   aggregate / aggregate-of-sum: bulk upload through duocell vs kernel-only MPTCP end to end
- *   handover / handover-80: download, cut the cellular path, time to resume / to 80 % of WLAN
+ * M-UE benchmarks in namespaces (group `netns`), per link world: an M-UE with a cellular and a
+ * WLAN access link to the cell, whose way to the server is unshaped (faster than their sum).
+ * duocell (the cell's explicit MPTCP listener → plain TCP to the server) against kernel-only
+ * MPTCP end to end over the same links, runs interleaved, medians of BENCH_RUNS (5):
+ *   aggregate / aggregate-of-sum   download, server → M-UE (Mbit/s; fraction of 20 + 30)
+ *   aggregate-upload (+ -of-sum)   the same the other way
+ *   single-path-cellular / -wlan   one plain TCP download per path (the surviving path's rate)
+ *   handover-{initial,other}-path  download, cut the path of the initial subflow (cellular) or
+ *                                  the other one (WLAN) 2.5 s in: bytes flow again after the
+ *                                  longest stall; handover-80-…: the rate holds ≥ 80 % of the
+ *                                  surviving path's single-path rate for 1 s (bench/handover.ts)
+ * The cell runs the shipped sysctls (systemd/60-duocell.conf).
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const PEER = path.join(ROOT, 'dist/src/sim/peer.js');
-const TRACE = path.join(ROOT, 'dist/bench/trace.js');
 const BIN = path.join(ROOT, 'bin/duocell.js');
 const MiB = 1 << 20;
+const BYTES = 24 * MiB;
+const CUT_AFTER_MS = 2500;
 
 interface Rig {
   topo: Topology;
@@ -26,34 +38,34 @@ interface Rig {
   restore(): Promise<void>;
 }
 
-async function rig(): Promise<Rig> {
-  const topo = new Topology('bnx');
-  const mue = await topo.host('mue');
-  const cell = await topo.host('cell', { forward: true });
-  const srv = await topo.host('srv');
-  await topo.link(mue, 'ran0', cell, 'ran0', { a: ['10.71.1.2/24'], b: ['10.71.1.1/24'], rateMbit: SIM_RATES.cellular });
-  await topo.link(mue, 'wap0', cell, 'wap0', { a: ['10.71.2.2/24'], b: ['10.71.2.1/24'], rateMbit: SIM_RATES.wlan });
-  await topo.link(cell, 'up0', srv, 'up0', { a: ['10.71.3.1/24'], b: ['10.71.3.2/24'] });
-  // The cell's service address lives on lo, not on one radio: losing a radio keeps it reachable.
-  await cell.ip('addr', 'add', '10.71.0.1/32', 'dev', 'lo');
-  await mue.ip('rule', 'add', 'from', '10.71.1.2', 'table', '11');
-  await mue.ip('rule', 'add', 'from', '10.71.2.2', 'table', '12');
-  const restore = async (): Promise<void> => {
-    for (const h of [mue, cell]) for (const i of ['ran0', 'wap0']) await h.linkSet(i, 'up');
-    await mue.ip('route', 'replace', 'default', 'via', '10.71.1.1', 'dev', 'ran0');
-    await mue.ip('route', 'replace', 'default', 'via', '10.71.1.1', 'dev', 'ran0', 'table', '11');
-    await mue.ip('route', 'replace', 'default', 'via', '10.71.2.1', 'dev', 'wap0', 'table', '12');
-    await srv.ip('route', 'replace', 'default', 'via', '10.71.3.1');
-  };
-  await restore();
-  await mue.mptcpEndpoint('10.71.2.2', 'wap0', ['subflow']);
-  for (const h of [mue, cell, srv]) await h.mptcpLimits(4, 4);
-  return { topo, mue, cell, srv, restore };
-}
-
-async function peer(h: Host, args: string[]): Promise<{ ms: number; received: number; sent: number; error?: string }> {
-  const out = await h.exec(process.execPath, [PEER, ...args], { allowFail: true });
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as { ms: number; received: number; sent: number };
+async function rig(w: World): Promise<Rig> {
+  const topo = new Topology(w === 'ideal' ? 'bnxi' : 'bnxr');
+  try {
+    const mue = await topo.host('mue');
+    const cell = await topo.host('cell', { forward: true });
+    const srv = await topo.host('srv');
+    await topo.link(mue, 'ran0', cell, 'ran0', linkOptions(w, 'cellular', { a: ['10.71.1.2/24'], b: ['10.71.1.1/24'] }));
+    await topo.link(mue, 'wap0', cell, 'wap0', linkOptions(w, 'wlan', { a: ['10.71.2.2/24'], b: ['10.71.2.1/24'] }));
+    await topo.link(cell, 'up0', srv, 'up0', { a: ['10.71.3.1/24'], b: ['10.71.3.2/24'] });
+    // The cell's service address lives on lo, not on one radio: losing a radio keeps it reachable.
+    await cell.ip('addr', 'add', '10.71.0.1/32', 'dev', 'lo');
+    await mue.ip('rule', 'add', 'from', '10.71.1.2', 'table', '11');
+    await mue.ip('rule', 'add', 'from', '10.71.2.2', 'table', '12');
+    const restore = async (): Promise<void> => {
+      for (const h of [mue, cell]) for (const i of ['ran0', 'wap0']) await h.linkSet(i, 'up');
+      await mue.ip('route', 'replace', 'default', 'via', '10.71.1.1', 'dev', 'ran0');
+      await mue.ip('route', 'replace', 'default', 'via', '10.71.1.1', 'dev', 'ran0', 'table', '11');
+      await mue.ip('route', 'replace', 'default', 'via', '10.71.2.1', 'dev', 'wap0', 'table', '12');
+      await srv.ip('route', 'replace', 'default', 'via', '10.71.3.1');
+    };
+    await restore();
+    await mue.mptcpEndpoint('10.71.2.2', 'wap0', ['subflow']);
+    for (const h of [mue, cell, srv]) await h.mptcpLimits(4, 4);
+    return { topo, mue, cell, srv, restore };
+  } catch (e) {
+    await topo.destroy();
+    throw e;
+  }
 }
 
 async function startCell(cell: Host): Promise<void> {
@@ -71,8 +83,8 @@ async function startCell(cell: Host): Promise<void> {
     ],
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir], { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
-  for (let i = 0; i < 100; i++) {
+  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
     if (ok.trim() !== '') return;
     await sleep(100);
@@ -80,75 +92,96 @@ async function startCell(cell: Host): Promise<void> {
   throw new Error('cell did not start');
 }
 
-/** Handover figures from a download trace cut at `cutAt` (epoch ms). */
-function handoverOf(samples: Array<[number, number]>, cutAt: number, survivorMbit: number): { resumeMs: number; to80Ms: number } {
-  const after = samples.filter(([t]) => t >= cutAt - 20);
-  // The longest stall starting in the first second after the cut: bytes flow again at its end.
-  let resume = after.length > 0 ? Math.max(0, after[0]![0] - cutAt) : NaN;
-  let longest = 0;
-  for (let i = 1; i < after.length; i++) {
-    const gap = after[i]![0] - after[i - 1]![0];
-    if (after[i - 1]![0] - cutAt < 1000 && gap > longest) {
-      longest = gap;
-      resume = Math.max(0, after[i]![0] - cutAt);
-    }
-  }
-  // First 250 ms window (after the cut) whose rate reaches 80 % of the survivor's rate.
-  const need = (0.8 * survivorMbit * 1e6) / 8 / 4; // bytes per 250 ms
-  let to80 = NaN;
-  let j = 0;
-  for (let i = 0; i < after.length; i++) {
-    while (j < after.length && after[j]![0] - after[i]![0] < 250) j++;
-    if (j >= after.length) break;
-    if (after[j]![1] - after[i]![1] >= need && after[i]![0] >= cutAt) {
-      to80 = after[j]![0] - cutAt;
-      break;
-    }
-  }
-  return { resumeMs: resume, to80Ms: to80 };
-}
+type Case = 'initial' | 'other';
+const CUT: Record<Case, { dev: string; survivor: 'cellular' | 'wlan' }> = {
+  initial: { dev: 'ran0', survivor: 'wlan' }, // the M-UE's default route: the initial subflow
+  other: { dev: 'wap0', survivor: 'cellular' },
+};
 
-async function handoverRun(r: Rig, host: string, port: number): Promise<{ resumeMs: number; to80Ms: number }> {
-  const p = r.mue.exec(process.execPath, [TRACE, host, String(port), String(60 * MiB), '--mptcp'], { allowFail: true });
-  await sleep(4000);
-  const cutAt = Date.now();
-  await Promise.all([r.cell.linkSet('ran0', 'down'), r.mue.linkSet('ran0', 'down')]);
-  const out = JSON.parse((await p).trim().split('\n').pop() ?? '{}') as { samples: Array<[number, number]>; error?: string };
-  await r.restore();
-  await sleep(1000);
-  if (out.error !== undefined) throw new Error(`trace failed: ${out.error}`);
-  return handoverOf(out.samples, cutAt, SIM_RATES.wlan);
-}
-
-export async function netnsBenches(): Promise<BenchResult[]> {
-  const r = await rig();
+async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, c: Case, survivorMbit: number): Promise<{ resumeMs: number; to80Ms: number }> {
+  const p = transfer(r.mue, srv, { host, port, mptcp: true, receive: BYTES, trace: true, timeoutMs: 60_000 });
+  let cutAt = 0;
+  const cut = (async () => {
+    await sleep(CUT_AFTER_MS);
+    cutAt = performance.timeOrigin + performance.now();
+    await Promise.all([r.cell.linkSet(CUT[c].dev, 'down'), r.mue.linkSet(CUT[c].dev, 'down')]);
+  })();
   try {
-    r.srv.spawn(process.execPath, [PEER, 'server', '::', '8000'], { stdio: 'ignore' });
-    r.srv.spawn(process.execPath, [PEER, 'server', '::', '8001', '--mptcp'], { stdio: 'ignore' });
+    const t = await p;
+    await cut;
+    const samples = t.client.samples ?? [];
+    const before = samples.filter(([x]) => x < cutAt);
+    if (before.length === 0 || before[before.length - 1]![1] < 1 * MiB) throw new Error('the cut came before the transfer was flowing');
+    const h = handoverOf(samples, cutAt, survivorMbit);
+    if (!Number.isFinite(h.resumeMs)) throw new Error('no byte arrived after the cut');
+    return h;
+  } finally {
+    await cut.catch(() => undefined);
+    await r.restore();
+    await sleep(1000);
+  }
+}
+
+async function world(w: World): Promise<BenchResult[]> {
+  const r = await rig(w);
+  const n = runsWanted();
+  try {
+    const shipped = await applyShipped(r.cell);
+    const tag: Partial<BenchResult> = { links: w, pm: shipped.pm };
+    const viaCell = await XferServer.start(r.srv, '::', 8000, false);
+    const mserver = await XferServer.start(r.srv, '::', 8001, true);
     await startCell(r.cell);
     await sleep(500);
-    const bytes = 48 * MiB;
-    const rate = (x: { ms: number }): number => (bytes * 8) / (x.ms / 1000) / 1e6;
-    // alternate proxied / kernel-only, best of three each (a kernel-only MP_JOIN sometimes fails here:
-    // the run then carries one subflow only — taking the best keeps the baseline honest)
-    const px: number[] = [];
-    const kn: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      px.push(rate(await peer(r.mue, ['client', '10.71.0.1', '9000', String(bytes), '0', '--mptcp'])));
-      kn.push(rate(await peer(r.mue, ['client', '10.71.3.2', '8001', String(bytes), '0', '--mptcp'])));
-    }
-    const p = Math.max(...px);
-    const k = Math.max(...kn);
-    const sum = SIM_RATES.cellular + SIM_RATES.wlan;
-    const hp = await handoverRun(r, '10.71.0.1', 9000);
-    const hk = await handoverRun(r, '10.71.3.2', 8001);
-    return [
-      result('aggregate', 'Mbit/s', p, k, 'kernel-only MPTCP end to end', { target: 'ratio >= 0.97' }),
-      result('aggregate-of-sum', 'fraction', p / sum, k / sum, 'kernel-only MPTCP, fraction of 20+30 Mbit/s'),
-      result('handover', 'ms', hp.resumeMs, hk.resumeMs, 'kernel-only MPTCP end to end', { target: '<= 300 ms' }),
-      result('handover-80', 'ms', hp.to80Ms, hk.to80Ms, 'kernel-only MPTCP end to end', { target: '<= 1000 ms' }),
+    const sum = rateOf('cellular') + rateOf('wlan');
+    const dl = (host: string, port: number, s: XferServer) => async (): Promise<number> => (await transfer(r.mue, s, { host, port, mptcp: true, receive: BYTES })).mbit;
+    const ul = (host: string, port: number, s: XferServer) => async (): Promise<number> => (await transfer(r.mue, s, { host, port, mptcp: true, send: BYTES })).mbit;
+    const down = await alternate(n, dl('10.71.0.1', 9000, viaCell), dl('10.71.3.2', 8001, mserver));
+    const up = await alternate(n, ul('10.71.0.1', 9000, viaCell), ul('10.71.3.2', 8001, mserver));
+    const frac = (xs: Array<number | Error>): Array<number | Error> => xs.map((x) => (typeof x === 'number' ? x / sum : x));
+    const ratio97 = { target: 'ratio >= 0.97', judge: (x: { ratio: number }) => x.ratio >= 0.97 };
+    const out: BenchResult[] = [
+      fromRuns('aggregate', 'Mbit/s', down.a, down.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97, note: `download of ${BYTES / MiB} MiB, timed to the receiver's last byte, SHA-256 checked` }),
+      fromRuns('aggregate-of-sum', 'fraction', frac(down.a), frac(down.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
+      fromRuns('aggregate-upload', 'Mbit/s', up.a, up.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97 }),
+      fromRuns('aggregate-upload-of-sum', 'fraction', frac(up.a), frac(up.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
     ];
+    // The surviving path's rate: one plain TCP download over each path alone, median of 3.
+    const single: Record<'cellular' | 'wlan', number> = { cellular: NaN, wlan: NaN };
+    for (const [acc, from] of [['cellular', '10.71.1.2'], ['wlan', '10.71.2.2']] as const) {
+      const got = await alternate(3, async () => (await transfer(r.mue, viaCell, { host: '10.71.3.2', port: 8000, mptcp: false, from, receive: BYTES / 2 })).mbit, async () => NaN);
+      const e = fromRuns(`single-path-${acc}`, 'Mbit/s', got.a, [rateOf(acc)], 'the profile\'s rate', { ...tag, note: 'plain TCP download over this path alone: the surviving path\'s rate for handover-80' });
+      single[acc] = e.value ?? NaN;
+      out.push(e);
+    }
+    for (const c of ['initial', 'other'] as const) {
+      const ref = single[CUT[c].survivor];
+      const what = `cut ${CUT[c].dev} (${c === 'initial' ? 'the initial subflow\'s path, cellular' : 'the other path, WLAN'}) ${CUT_AFTER_MS / 1000} s into a ${BYTES / MiB} MiB download`;
+      if (!Number.isFinite(ref)) {
+        out.push(failure(`handover-${c}-path`, 'ms', 'kernel-only MPTCP end to end', `no single-path rate of ${CUT[c].survivor} to compare with`, tag));
+        continue;
+      }
+      const h = await alternate(n, () => handoverRun(r, viaCell, '10.71.0.1', 9000, c, ref), () => handoverRun(r, mserver, '10.71.3.2', 8001, c, ref));
+      const pick = (xs: Array<{ resumeMs: number; to80Ms: number } | Error>, k: 'resumeMs' | 'to80Ms'): Array<number | Error> =>
+        xs.map((x) => (x instanceof Error ? x : Number.isFinite(x[k]) ? x[k] : k === 'to80Ms' ? Infinity : new Error('no resume')));
+      out.push(
+        fromRuns(`handover-${c}-path`, 'ms', pick(h.a, 'resumeMs'), pick(h.b, 'resumeMs'), 'kernel-only MPTCP end to end', { ...tag, target: '<= 300 ms', judge: (x) => x.value <= 300, note: what }),
+        fromRuns(`handover-80-${c}-path`, 'ms', pick(h.a, 'to80Ms'), pick(h.b, 'to80Ms'), 'kernel-only MPTCP end to end', {
+          ...tag,
+          censored: true,
+          target: '<= 1000 ms',
+          judge: (x) => x.value <= 1000,
+          note: `${what}; 80 % of ${ref.toFixed(1)} Mbit/s (single-path ${CUT[c].survivor}) in every 250 ms window for 1 s`,
+        }),
+      );
+    }
+    return out;
   } finally {
     await r.topo.destroy();
   }
+}
+
+export async function netnsBenches(): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  for (const w of worlds()) out.push(...(await world(w)));
+  return out;
 }

@@ -1,10 +1,12 @@
 // Needs root, network namespaces, nftables with TPROXY and the kernel's MPTCP (runs in CI as root).
 // On-path protocol transition: the cell intercepts MPTCP SYNs (TPROXY), leaves the rest intact, fails open.
 import t from 'tap';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Topology, netnsUnavailable, sh } from '../helpers/hosts.js';
 import { adminSession, BIN, nsFetch, peerClient, ROOT, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
 import type { SessionView } from '../../src/services/proxy/types.js';
+import { parseSysctlConf, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
 
 const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { allowFail: true })) === '' ? 'nft is not installed' : false);
 const MiB = 1 << 20;
@@ -17,6 +19,9 @@ t.test('steering in namespaces: intercept M-UEs, bypass M-servers, leave the res
   const nue = await topo.host('nue');
   const cell = await topo.host('cell', { forward: true });
   const srv = await topo.host('srv');
+  // The box's own mark settings from the shipped sysctl file (systemd/60-duocell.conf): with
+  // tcp_fwmark_accept = 1 no intercepted connection ever got its replies back to the LAN.
+  for (const s of parseSysctlConf(fs.readFileSync(SHIPPED_SYSCTL, 'utf8'), '60-duocell.conf').filter((x) => x.key.includes('fwmark'))) await cell.sysctl(s.key, s.value);
   await topo.link(mue, 'ran0', cell, 'ran0', { a: ['10.62.1.2/24'], b: ['10.62.1.1/24'], rateMbit: 20 });
   await topo.link(mue, 'wap0', cell, 'wap0', { a: ['10.62.2.2/24'], b: ['10.62.2.1/24'], rateMbit: 30 });
   await topo.link(nue, 'lan0', cell, 'lan0', { a: ['10.62.4.2/24'], b: ['10.62.4.1/24'] });
