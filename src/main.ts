@@ -18,6 +18,7 @@ import { createWebServer } from './web/server.js';
 import { buildWebDeps } from './wiring/web.js';
 import { boardPolicyDefaults } from './wiring/policy.js';
 import { startControlSocket } from './web/control.js';
+import { startSelection } from './wiring/proxies.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -91,7 +92,10 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   try {
     const explicit = await startExplicit(board, store, { ledger: ledger.ledger });
     stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
-    for (const spec of listenerSpecs(board, explicit.factories)) await engine.listen(spec);
+    const selection = startSelection(board, store);
+    stops.push(() => selection.close());
+    const factories = { ...explicit.factories, connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l) };
+    for (const spec of listenerSpecs(board, factories)) await engine.listen(spec);
     stops.push(watchLinks(board, engine, local));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {
@@ -114,7 +118,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     if (paths !== undefined) stops.push(() => paths.close());
     const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).

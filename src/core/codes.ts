@@ -27,6 +27,8 @@ export const CODES = {
   DC_PROXY_SHUTDOWN: 'the proxy is draining and accepts no new sessions',
   DC_POLICY_LIMIT: 'a resource limit of the subscriber\'s policy is reached (M-sessions per UE or per N-server): Convert "Resource Exceeded", SOCKS "not allowed"',
   DC_PROXY_LISTEN: 'a listener could not be opened',
+  DC_PROXY_CANDIDATE_DOWN: 'a candidate proxy failed K probes or a run of sessions in a row: new sessions go to the next candidate (logged)',
+  DC_PROXY_CANDIDATE_UP: 'a candidate proxy answered its probe again and takes new sessions (logged)',
 
   // protocols/convert + proxy fronts/convert, convert-client (RFC 8803 0-RTT TCP Convert)
   DC_CONVERT_UNSUPPORTED_VERSION: 'a Convert message carried a version other than 1 (Convert error 0)',

@@ -91,6 +91,22 @@ const proxy: Schema = {
     priority: { type: 'integer', minimum: -1000, maximum: 1000 },
     weight: { type: 'integer', minimum: 0, maximum: 1000 },
     enabled: { type: 'boolean' },
+    // candidate fields (issue 15): checked in full by store/validate.ts normalizeProxy
+    name,
+    location: { type: 'string', maxLength: 64 },
+    type: { type: 'string', enum: ['on-path', 'off-path'] },
+    socks5: { type: ['string', 'null'], maxLength: 64 },
+    apps: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: { name, ports: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: 65535 } }, prefixes: { type: 'array', maxItems: 256, items: prefix } },
+      },
+    },
+    policies: { type: 'array', maxItems: 64, items: name },
   },
 };
 

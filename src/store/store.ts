@@ -11,6 +11,7 @@ import {
   checkName,
   normalizeNServerLimit,
   normalizePolicy,
+  normalizeProxies,
   normalizeProxy,
   normalizeSubscriber,
   policyFromRow,
@@ -123,8 +124,7 @@ export function normalizePolicySet(set: PolicySet, code: 'DC_STORE_INVALID' | 'D
   }
   const nserverLimits = set.nserverLimits.map((l, i) => normalizeNServerLimit(l, code, `nserverLimits[${i}]`));
   if (new Set(nserverLimits.map((l) => l.prefix)).size !== nserverLimits.length) throw new DuocellError(code, 'nserverLimits: duplicate prefix');
-  const proxies = set.proxies.map((p, i) => normalizeProxy(p, code, `proxies[${i}]`));
-  if (new Set(proxies.map((p) => `${p.address}|${p.port}`)).size !== proxies.length) throw new DuocellError(code, 'proxies: duplicate address and port');
+  const proxies = normalizeProxies(set.proxies, code, 'proxies');
   return { policies, subscribers, nserverLimits, proxies };
 }
 
@@ -229,8 +229,10 @@ export class Store {
       nsDel: p('DELETE FROM nserver_limits WHERE prefix = ?'),
       nsDelAll: p('DELETE FROM nserver_limits'),
       pxAll: p('SELECT * FROM proxies ORDER BY priority DESC, address, port'),
-      pxSet: p(`INSERT INTO proxies (address, port, protocol, priority, weight, enabled) VALUES (@address, @port, @protocol, @priority, @weight, @enabled)
-        ON CONFLICT(address, port) DO UPDATE SET protocol = excluded.protocol, priority = excluded.priority, weight = excluded.weight, enabled = excluded.enabled`),
+      pxSet: p(`INSERT INTO proxies (address, port, protocol, priority, weight, enabled, name, location, type, socks5, apps, policies)
+        VALUES (@address, @port, @protocol, @priority, @weight, @enabled, @name, @location, @type, @socks5, @apps, @policies)
+        ON CONFLICT(address, port) DO UPDATE SET protocol = excluded.protocol, priority = excluded.priority, weight = excluded.weight, enabled = excluded.enabled,
+          name = excluded.name, location = excluded.location, type = excluded.type, socks5 = excluded.socks5, apps = excluded.apps, policies = excluded.policies`),
       pxDel: p('DELETE FROM proxies WHERE address = ? AND port = ?'),
       pxDelAll: p('DELETE FROM proxies'),
       mcPut: p('INSERT INTO mserver_cache (address, port, expires_at) VALUES (?, ?, ?) ON CONFLICT(address, port) DO UPDATE SET expires_at = excluded.expires_at'),
@@ -267,7 +269,8 @@ export class Store {
           FROM subscribers s LEFT JOIN policies p ON p.id = s.policy_id),
         'nserverLimits', (SELECT json_group_array(json_object('prefix', prefix, 'maxSessions', max_sessions)) FROM nserver_limits),
         'proxies', (SELECT json_group_array(json_object('address', address, 'port', port, 'protocol', protocol, 'priority', priority,
-            'weight', weight, 'enabled', json(CASE WHEN enabled THEN 'true' ELSE 'false' END))) FROM proxies))`).pluck(),
+            'weight', weight, 'enabled', json(CASE WHEN enabled THEN 'true' ELSE 'false' END),
+            'name', name, 'location', location, 'type', type, 'socks5', socks5, 'apps', json(apps), 'policies', json(policies))) FROM proxies))`).pluck(),
       keyAll: p('SELECT key_id AS keyId, public_key AS publicKey, comment, added_at AS addedAt FROM ota_keys ORDER BY key_id'),
       keyPut: p('INSERT INTO ota_keys (key_id, public_key, comment, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(key_id) DO UPDATE SET comment = excluded.comment'),
       keyDel: p('DELETE FROM ota_keys WHERE key_id = ?'),
@@ -638,16 +641,48 @@ export class Store {
   // ---- candidate proxies -----------------------------------------------------------------
 
   listProxies(): Array<Required<ProxySpec>> {
-    return (this.st.pxAll!.all() as Array<Omit<Required<ProxySpec>, 'enabled'> & { enabled: number }>).map((r) => ({ ...r, enabled: r.enabled === 1 }));
+    type Row = Omit<Required<ProxySpec>, 'enabled' | 'apps' | 'policies'> & { enabled: number; apps: string; policies: string };
+    return (this.st.pxAll!.all() as Row[]).map((r) => ({
+      ...r,
+      enabled: r.enabled === 1,
+      apps: JSON.parse(r.apps) as Required<ProxySpec>['apps'],
+      policies: JSON.parse(r.policies) as string[],
+    }));
   }
 
   setProxy(spec: ProxySpec, origin: Origin): Required<ProxySpec> {
     const p = normalizeProxy(spec);
     return this.policyWrite('set proxy', () => {
-      this.st.pxSet!.run({ ...p, enabled: p.enabled ? 1 : 0 });
+      const other = this.listProxies().find((o) => o.name === p.name && (o.address !== p.address || o.port !== p.port));
+      if (other !== undefined) throw new DuocellError('DC_STORE_CONSTRAINT', `proxy name ${p.name} is taken by ${other.address}:${other.port}`);
+      this.st.pxSet!.run(proxyRow(p));
       this.audit(origin, 'set', 'proxy', `${p.address}:${p.port}`, p);
       return p;
     });
+  }
+
+  /**
+   * Replace the whole candidate list (web PUT, CLI). Refused as a whole (duplicate names,
+   * bad fields): the old list stays in force.
+   */
+  replaceProxies(list: unknown, origin: Origin): Array<Required<ProxySpec>> {
+    const ps = normalizeProxies(list);
+    return this.policyWrite('replace proxies', () => {
+      this.st.pxDelAll!.run();
+      for (const p of ps) this.st.pxSet!.run(proxyRow(p));
+      this.audit(origin, 'replace', 'proxies', null, { count: ps.length, names: ps.map((p) => p.name) });
+      return this.listProxies();
+    });
+  }
+
+  /** Board defaults: written once, into a store that never had a candidate list. */
+  seedProxies(list: unknown): boolean {
+    if (this.getSetting('proxies.seeded') !== undefined) return false;
+    const ps = normalizeProxies(list, 'DC_CONFIG_INVALID', 'board.proxies');
+    if (ps.length === 0) return false;
+    if (this.listProxies().length === 0) this.replaceProxies(ps, 'system');
+    this.setSetting('proxies.seeded', '1', 'system');
+    return true;
   }
 
   removeProxy(address: string, port: number, origin: Origin): void {
@@ -852,7 +887,7 @@ export class Store {
     this.st.nsDelAll!.run();
     for (const l of set.nserverLimits) this.st.nsSet!.run(l.prefix, l.maxSessions);
     this.st.pxDelAll!.run();
-    for (const p of set.proxies) this.st.pxSet!.run({ ...p, enabled: p.enabled ? 1 : 0 });
+    for (const p of set.proxies) this.st.pxSet!.run(proxyRow(p));
   }
 
   /**
@@ -896,7 +931,7 @@ export class Store {
     }
     for (const l of d.upsert.nserverLimits) this.st.nsSet!.run(l.prefix, l.maxSessions);
     for (const p of d.remove.nserverLimits) this.st.nsDel!.run(p);
-    for (const p of d.upsert.proxies) this.st.pxSet!.run({ ...p, enabled: p.enabled ? 1 : 0 });
+    for (const p of d.upsert.proxies) this.st.pxSet!.run(proxyRow(p));
     for (const p of d.remove.proxies) this.st.pxDel!.run(p.address, p.port);
   }
 
@@ -958,4 +993,9 @@ export class Store {
   }
 
   static merge = mergePolicy;
+}
+
+/** A normalised candidate as the proxies table's row. */
+function proxyRow(p: Required<ProxySpec>): Record<string, unknown> {
+  return { ...p, enabled: p.enabled ? 1 : 0, apps: JSON.stringify(p.apps), policies: JSON.stringify(p.policies) };
 }

@@ -49,6 +49,25 @@ export interface NServerLimitSpec {
 
 export type ProxyProtocol = 'convert' | 'socks5';
 
+/** on-path: the cell terminates the session itself (direct); off-path: a concentrator. */
+export type ProxyType = 'on-path' | 'off-path';
+export const PROXY_TYPES: readonly ProxyType[] = ['on-path', 'off-path'];
+
+/**
+ * An application a candidate serves: sessions to one of `ports` (none = any) and one of
+ * `prefixes` (none = any). TLS SNI matching is not built yet.
+ */
+export interface ProxyAppSpec {
+  name: string;
+  ports?: number[];
+  prefixes?: string[];
+}
+
+/**
+ * A candidate proxy. (address, port, protocol) is its main endpoint; `socks5` an optional
+ * second one ("address:port") for M-UEs that speak SOCKS5. A candidate with no `apps` serves
+ * every application; with no `policies` every subscriber policy.
+ */
 export interface ProxySpec {
   address: string;
   port: number;
@@ -56,6 +75,15 @@ export interface ProxySpec {
   priority?: number;
   weight?: number;
   enabled?: boolean;
+  /** Unique; default derived from the endpoint. */
+  name?: string;
+  /** Site label ("cdn-east"). */
+  location?: string;
+  type?: ProxyType;
+  socks5?: string | null;
+  apps?: ProxyAppSpec[];
+  /** Subscriber policies this candidate serves (names); empty = all. */
+  policies?: string[];
 }
 
 /** Everything policy-related the store holds: what a full OTA bundle replaces. */

@@ -1,8 +1,10 @@
 import { DuocellError, type ErrorCode } from '../core/errors.js';
 import { canonicalMac, canonicalPrefix } from './net.js';
 import {
+  PROXY_TYPES,
   STEERING_MODES,
   type NServerLimitSpec,
+  type ProxyAppSpec,
   type PolicySpec,
   type ProxySpec,
   type SubscriberSpec,
@@ -147,18 +149,80 @@ export function normalizeNServerLimit(l: NServerLimitSpec, code: ErrorCode = 'DC
   return { prefix: checkPrefix(l.prefix, `${where}.prefix`, code), maxSessions: intIn(l.maxSessions, 0, 1_000_000, `${where}.maxSessions`, code) };
 }
 
+export const LOCATION_RE = /^[A-Za-z0-9 ._@+-]{0,64}$/;
+
+/** The default name of a candidate: its endpoint in the name alphabet. */
+export function defaultProxyName(address: string, port: number): string {
+  return `px-${address.replace(/:/g, '.')}-${port}`;
+}
+
+function checkEndpointAddress(v: unknown, where: string, code: ErrorCode): string {
+  const a = checkPrefix(v, where, code);
+  if (!(a.endsWith('/32') && !a.includes(':')) && !a.endsWith('/128')) bad(code, where, 'expected an address, not a prefix');
+  const addr = a.slice(0, a.lastIndexOf('/'));
+  // Never reachable as a peer: the unspecified address and multicast.
+  if (addr === '0.0.0.0' || addr === '::' || /^(22[4-9]|23\d)\./.test(addr) || /^ff/i.test(addr)) bad(code, where, 'unreachable address (unspecified or multicast)');
+  return addr;
+}
+
+function normalizeApp(x: unknown, where: string, code: ErrorCode): Required<ProxyAppSpec> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) bad(code, where, 'expected an object');
+  const a = x as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (k !== 'name' && k !== 'ports' && k !== 'prefixes') bad(code, `${where}.${k}`, 'unknown field');
+  return {
+    name: checkName(a.name, `${where}.name`, code),
+    ports: a.ports === undefined ? [] : list(a.ports, 64, `${where}.ports`, code, (v, w) => intIn(v, 1, 65535, w, code)),
+    prefixes: a.prefixes === undefined ? [] : list(a.prefixes, 256, `${where}.prefixes`, code, (v, w) => checkPrefix(v, w, code)),
+  };
+}
+
 export function normalizeProxy(p: ProxySpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxy'): Required<ProxySpec> {
   if (typeof p !== 'object' || p === null) bad(code, where, 'expected an object');
-  const a = checkPrefix(p.address, `${where}.address`, code);
-  if (!(a.endsWith('/32') && !a.includes(':')) && !a.endsWith('/128')) bad(code, `${where}.address`, 'expected an address, not a prefix');
+  const address = checkEndpointAddress(p.address, `${where}.address`, code);
   if (p.protocol !== 'convert' && p.protocol !== 'socks5') bad(code, `${where}.protocol`, 'expected convert|socks5');
   if (p.enabled !== undefined && typeof p.enabled !== 'boolean') bad(code, `${where}.enabled`, 'expected a boolean');
+  const port = intIn(p.port, 1, 65535, `${where}.port`, code);
+  if (p.type !== undefined && !PROXY_TYPES.includes(p.type)) bad(code, `${where}.type`, `expected one of ${PROXY_TYPES.join('|')}`);
+  if (p.location !== undefined && (typeof p.location !== 'string' || !LOCATION_RE.test(p.location))) bad(code, `${where}.location`, 'expected a label of 0-64 characters [A-Za-z0-9 ._@+-]');
+  let socks5: string | null = null;
+  if (p.socks5 !== undefined && p.socks5 !== null) {
+    const m = typeof p.socks5 === 'string' ? /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(p.socks5) : null;
+    if (m === null) bad(code, `${where}.socks5`, 'expected "address:port"');
+    const sa = checkEndpointAddress(m[1], `${where}.socks5`, code);
+    const sp = intIn(Number(m[2]), 1, 65535, `${where}.socks5`, code);
+    socks5 = sa.includes(':') ? `[${sa}]:${sp}` : `${sa}:${sp}`;
+  }
+  const apps = p.apps === undefined ? [] : list(p.apps, 64, `${where}.apps`, code, (v, w) => normalizeApp(v, w, code));
+  if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
   return {
-    address: a.slice(0, a.lastIndexOf('/')),
-    port: intIn(p.port, 1, 65535, `${where}.port`, code),
+    address,
+    port,
     protocol: p.protocol,
     priority: p.priority === undefined ? 0 : intIn(p.priority, -1000, 1000, `${where}.priority`, code),
     weight: p.weight === undefined ? 1 : intIn(p.weight, 0, 1000, `${where}.weight`, code),
     enabled: p.enabled ?? true,
+    name: p.name === undefined ? defaultProxyName(address, port) : checkName(p.name, `${where}.name`, code),
+    location: p.location ?? '',
+    type: p.type ?? 'off-path',
+    socks5,
+    apps,
+    policies: p.policies === undefined ? [] : list(p.policies, 64, `${where}.policies`, code, (v, w) => checkName(v, w, code)),
   };
+}
+
+/** A candidate list: every item valid, names and endpoints unique. */
+export function normalizeProxies(list0: unknown, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxies'): Array<Required<ProxySpec>> {
+  if (!Array.isArray(list0)) bad(code, where, 'expected an array');
+  if (list0.length > 1000) bad(code, where, 'at most 1000 entries');
+  const out = (list0 as ProxySpec[]).map((p, i) => normalizeProxy(p, code, `${where}[${i}]`));
+  const names = new Set<string>();
+  const eps = new Set<string>();
+  for (const p of out) {
+    if (names.has(p.name)) bad(code, where, `duplicate name ${p.name}`);
+    names.add(p.name);
+    const k = `${p.address}|${p.port}`;
+    if (eps.has(k)) bad(code, where, `duplicate address and port ${p.address}:${p.port}`);
+    eps.add(k);
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem' | 'pathManager'>, socketPath: string): Promise<ControlServer> {
+export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem' | 'pathManager'> & Partial<Pick<WebDeps, 'proxies'>>, socketPath: string): Promise<ControlServer> {
   try {
     fs.unlinkSync(socketPath);
   } catch {
@@ -25,6 +25,7 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
     '/status': () => ({ health: deps.health(), paths: deps.paths(), modem: deps.modem?.() ?? null, sessions: deps.sessions().length }),
     '/sessions': () => deps.sessions(),
     '/paths': () => deps.paths(),
+    '/proxies': () => deps.proxies?.() ?? [],
     '/pm': () => (deps.pathManager === undefined ? { mode: 'kernel', endpoints: {}, connections: [], stats: {}, limits: {} } : deps.pathManager()),
   };
   const server = http.createServer((req, res) => {
@@ -67,7 +68,7 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
 }
 
 /** Read one control view (used by the CLI). */
-export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths' | '/pm', timeoutMs = 5000): Promise<unknown> {
+export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths' | '/pm' | '/proxies', timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, path: view, method: 'GET', timeout: timeoutMs }, (res) => {
       let body = '';

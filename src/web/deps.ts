@@ -203,6 +203,20 @@ export interface ProxyView {
   priority: number;
   healthy: boolean;
   rttMs?: number;
+  // candidate fields (issue 15), present when the store backs the list
+  name?: string;
+  location?: string;
+  type?: 'on-path' | 'off-path';
+  weight?: number;
+  enabled?: boolean;
+  socks5?: string | null;
+  apps?: Array<{ name: string; ports: number[]; prefixes: string[] }>;
+  policies?: string[];
+  /** Sessions chosen onto it now, and failed probes / sessions in a row. */
+  sessions?: number;
+  probeFailures?: number;
+  sessionFailures?: number;
+  lastError?: string | null;
 }
 
 export interface OtaView {
@@ -240,6 +254,8 @@ export interface WebDeps {
     set(defaults: PolicySpec): Promise<PolicyView>;
   };
   proxies(): ProxyView[];
+  /** Replace the candidate list (refused as a whole: the old list stays). */
+  setProxies?(list: unknown): Promise<ProxyView[]>;
   /** The M-server bypass cache of on-path steering. */
   mservers?(): Array<{ address: string; port: number; expiresAt: string }>;
   ota: {

@@ -225,6 +225,22 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
   app.get(`${API}/proxies`, view('proxies', 'Candidate proxies (concentrators) and their health', arrayOf('Proxy')), async () => deps.proxies());
+  app.put<{ Body: { proxies: unknown[] } }>(
+    `${API}/proxies`,
+    {
+      config: { access: 'session' },
+      schema: {
+        tags: ['proxies'],
+        summary: 'Replace the candidate proxies (name, endpoint, location, type, priority, weight, applications, policies); a bad list is refused whole',
+        body: { type: 'object', additionalProperties: false, required: ['proxies'], properties: { proxies: { type: 'array', maxItems: 1000, items: { type: 'object' } } } },
+        response: { 200: arrayOf('Proxy'), ...errors(400, 401, 403, 409) },
+      },
+    },
+    async (req) => {
+      if (deps.setProxies === undefined) throw new DuocellError('DC_WEB_UNAVAILABLE', 'candidate proxies are not editable here');
+      return deps.setProxies(req.body.proxies);
+    },
+  );
   app.get(`${API}/modem`, view('radios', 'The cellular modem: operator, RAT, band, signal, SIM', { $ref: 'Modem#' }), async () => {
     if (deps.modem === undefined) throw new DuocellError('DC_WEB_UNAVAILABLE', 'this box has no modem');
     return deps.modem();

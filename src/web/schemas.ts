@@ -140,6 +140,7 @@ export const SessionSchema = {
   properties: {
     id: { type: 'string' },
     subscriber: { type: 'string' },
+    proxy: { type: 'string', description: 'the candidate proxy chosen for this session' },
     grant: {
       type: 'object',
       description: 'limits and path ratio in force for this session',
@@ -268,6 +269,18 @@ export const ProxySchema = {
     priority: num,
     healthy: { type: 'boolean' },
     rttMs: num,
+    name: { type: 'string' },
+    location: { type: 'string' },
+    type: { type: 'string', enum: ['on-path', 'off-path'] },
+    weight: num,
+    enabled: { type: 'boolean' },
+    socks5: { type: ['string', 'null'] },
+    apps: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, ports: { type: 'array', items: int(1, 65535) }, prefixes: { type: 'array', items: { type: 'string' } } } } },
+    policies: { type: 'array', items: { type: 'string' } },
+    sessions: num,
+    probeFailures: num,
+    sessionFailures: num,
+    lastError: { type: ['string', 'null'] },
   },
 } as const;
 

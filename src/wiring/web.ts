@@ -10,6 +10,7 @@ import type { OtaService } from '../ota/index.js';
 import type { OtaView, PathManagerView } from '../web/deps.js';
 import type { SessionLimits } from '../services/policy/limits.js';
 import type { RunningPm } from './pm.js';
+import { proxyViews, type RunningSelection } from './proxies.js';
 
 /**
  * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
@@ -26,6 +27,8 @@ export interface WebWiringInput {
   ota?: OtaService;
   limits?: SessionLimits;
   pm?: RunningPm;
+  /** Proxy selection (a cell): candidates with their health, editable. */
+  selection?: RunningSelection;
 }
 
 const unavailable = (what: string): never => {
@@ -65,7 +68,8 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     ...(i.modem === undefined ? {} : { modem: i.modem }),
     paths,
     ...storeBackedPolicy(i.store),
-    proxies: () => [],
+    proxies: () => i.selection?.view() ?? proxyViews(i.store),
+    setProxies: async (list) => (i.selection !== undefined ? i.selection.set(list, 'web') : (i.store.replaceProxies(list, 'web'), proxyViews(i.store))),
     mservers: () => i.store.listMServers().map((m) => ({ address: m.address, port: m.port, expiresAt: new Date(m.expiresAt).toISOString() })),
     ota: {
       status: () => otaView(i.ota),

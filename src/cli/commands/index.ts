@@ -10,6 +10,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./policy.js'),
     import('./ota.js'),
     import('./mservers.js'),
+    import('./proxies.js'),
     import('./status.js'),
     import('./sessions.js'),
     import('./paths.js'),

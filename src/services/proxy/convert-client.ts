@@ -16,7 +16,7 @@ import {
 } from '../../protocols/convert/index.js';
 import { openUpstream } from './connector.js';
 import { FrontReader } from './fronts/convert.js';
-import type { ConnectRequest, Connector, Endpoint, Grant } from './types.js';
+import type { ConnectRequest, Connector, Endpoint, Grant, UpstreamOptions } from './types.js';
 
 /**
  * RFC 8803 Convert client (cell side): reaches the server through a concentrator.
@@ -239,4 +239,53 @@ export function convertConnectorFromOptions(options: Readonly<Record<string, unk
     ...(o.askGrant === true ? { askGrant: true } : {}),
     ...(typeof rt === 'number' ? { replyTimeoutMs: rt } : {}),
   });
+}
+
+/**
+ * Probe a concentrator with the RFC 8803 Info exchange: open a connection as a session would,
+ * send an Info TLV (with the cell's cookie), read the Supported TCP Extensions reply. Resolves
+ * with the time from the connection being up to the whole reply (about one RTT), in ms; rejects
+ * when it cannot connect, answers an Error TLV or nothing.
+ */
+export async function probeConvert(
+  conc: Endpoint,
+  o: { cookie?: Buffer; options: UpstreamOptions; signal: AbortSignal; timeoutMs?: number },
+): Promise<number> {
+  const tlvs: ConvertTlv[] = [{ type: 'info' }];
+  if (o.cookie !== undefined) tlvs.push({ type: 'cookie', cookie: o.cookie });
+  const timeoutMs = o.timeoutMs ?? 1000;
+  const { socket } = await openUpstream({
+    target: { host: conc.address, port: conc.port },
+    options: { ...o.options, mptcp: o.options.mptcp, fastOpen: false, connectTimeoutMs: timeoutMs },
+    signal: o.signal,
+  });
+  socket.on('error', () => undefined);
+  try {
+    const t0 = performance.now();
+    socket.write(encodeConvertMessage(tlvs));
+    const reader = new FrontReader(socket, 0);
+    const onAbort = (): void => {
+      socket.destroy();
+    };
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const msg = await reader.next(
+        (b) => {
+          const r = parseConvertMessage(b);
+          return 'need' in r ? r : { value: r.message, consumed: r.consumed };
+        },
+        "the converter's Info reply",
+        timeoutMs,
+        'DC_CONVERT_TRUNCATED',
+      );
+      const res = validateResponse(msg);
+      if (res.error !== undefined) throw new DuocellError('DC_CONVERT_PEER_ERROR', `converter refused the probe: ${res.error.name} (${res.error.code})`, { origin: 'peer', convertError: res.error.code });
+      return performance.now() - t0;
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+      reader.detach();
+    }
+  } finally {
+    socket.destroy();
+  }
 }

@@ -174,13 +174,16 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     try {
       if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away before connect');
       if (reads) client.pause();
-      const { socket, serverMptcp } = await spec.connector.connect({
+      const { socket, serverMptcp, via } = await spec.connector.connect({
         target: req.target,
         ...(req.early === undefined ? {} : { early: req.early }),
         options: spec.upstream ?? { mptcp: false },
         signal: abort.signal,
+        client: s.clientEndpoint,
+        ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }),
       });
       s.upstream = socket;
+      if (via !== undefined) s.via = via;
       s.serverMptcp = serverMptcp;
       s.server = { address: unmapV4(socket.remoteAddress ?? req.target.host), port: socket.remotePort ?? req.target.port };
       socket.setKeepAlive(true, 60_000);

@@ -52,7 +52,7 @@ export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>): string[] 
 export interface ListenerFactories {
   /** Extra fronts (convert, socks5) and connectors by name, provided by main.ts. */
   fronts?: Partial<Record<ListenerProfile['kind'], (l: ListenerProfile) => FrontProtocol>>;
-  connector?: (l: ListenerProfile) => Connector;
+  connector?: (l: ListenerProfile) => Connector | undefined;
 }
 
 /** Turn the board's listener profiles into engine listener specs. */

@@ -14,6 +14,7 @@ export class Session {
   server: Endpoint | undefined;
   subscriber: string | undefined;
   grant: Grant | undefined;
+  via: string | undefined;
   release: (() => void) | undefined;
   action = 'pending';
   /** Last per-subflow figures, kept after the sockets close. */
@@ -84,6 +85,7 @@ export class Session {
       startedAt: this.startedAt.toISOString(),
       ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
       ...(this.grant === undefined ? {} : { grant: this.grant }),
+      ...(this.via === undefined ? {} : { proxy: this.via }),
       ...(this.lastClientInfo === undefined && this.lastServerInfo === undefined
         ? {}
         : {

@@ -91,12 +91,16 @@ export interface ConnectRequest {
   early?: Buffer;
   options: UpstreamOptions;
   signal: AbortSignal;
+  /** Who asks (the engine fills these in): proxy selection resolves the subscriber policy from them. */
+  client?: Endpoint;
+  subscriber?: string;
 }
 
 /** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */
 export interface Connector {
   readonly name: string;
-  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean }>;
+  /** `via`: the candidate proxy chosen for this session (proxy selection), when one was. */
+  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string }>;
 }
 
 /**
@@ -135,6 +139,8 @@ export interface SessionView {
   subscriber?: string;
   /** The resource policy's grant for this session, when an admission hook gave one. */
   grant?: Grant;
+  /** The candidate proxy chosen for this session (proxy selection), when one was. */
+  proxy?: string;
   /** MPTCP connection tokens (MPTCP_INFO) of the client and server sides: the path manager's key. */
   tokens?: { client?: number; server?: number };
   bytes: { up: number; down: number };

@@ -2,6 +2,7 @@ import { sql as m001 } from './001-initial.js';
 import { sql as m002 } from './002-audit-ota.js';
 import { sql as m003 } from './003-proxies-cache.js';
 import { sql as m004 } from './004-kernel-ledger.js';
+import { sql as m005 } from './005-proxy-candidates.js';
 
 export interface Migration {
   /** Schema version after this migration (PRAGMA user_version). */
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'audit-ota', sql: m002 },
   { version: 3, name: 'proxies-cache', sql: m003 },
   { version: 4, name: 'kernel-ledger', sql: m004 },
+  { version: 5, name: 'proxy-candidates', sql: m005 },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

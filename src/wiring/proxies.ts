@@ -1,0 +1,108 @@
+import type { BoardProfile, ListenerProfile } from '../core/board.js';
+import { logger } from '../core/logger.js';
+import { directConnector, uplinkAddresses, type Connector } from '../services/proxy/index.js';
+import { convertConnectorFromOptions, probeConvert } from '../services/proxy/convert-client.js';
+import { ProxySelector, type SelectionOptions } from '../services/proxy/selection.js';
+import { selectingConnector } from '../services/proxy/select-connector.js';
+import type { Store } from '../store/index.js';
+import type { ProxyView } from '../web/deps.js';
+
+/**
+ * Proxy selection on a cell (issue 15): the candidate list lives in the store (board defaults
+ * seeded once, then the page, the CLI and OTA bundles edit it); a selector probes the off-path
+ * candidates with the RFC 8803 Info exchange and chooses one per new session for the
+ * transparent listeners. With no candidate in the store a listener keeps its own connector
+ * (the concentrator its options name, or direct).
+ */
+
+const log = logger('duocell:proxy:selection');
+
+export interface RunningSelection {
+  readonly selector: ProxySelector;
+  /** listenerSpecs() factory: the selecting connector for transparent listeners. */
+  connector(l: ListenerProfile): Connector | undefined;
+  view(): ProxyView[];
+  set(list: unknown, origin: 'web' | 'cli'): ProxyView[];
+  close(): void;
+}
+
+function cookieOf(options: Readonly<Record<string, unknown>> | undefined): Buffer | undefined {
+  const o = options ?? {};
+  if (typeof o.cookie === 'string' && o.cookie.length > 0) return Buffer.from(o.cookie, 'utf8');
+  if (typeof o.cookieHex === 'string') return Buffer.from(o.cookieHex, 'hex');
+  return undefined;
+}
+
+/** The list as the API shows it: the store's candidates with their health. */
+export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySelector): ProxyView[] {
+  const health = new Map((selector?.list() ?? []).map((x) => [x.candidate.name, x.health]));
+  return store.listProxies().map((p) => {
+    const h = health.get(p.name);
+    return {
+      id: p.name,
+      ...p,
+      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [] })),
+      healthy: h?.healthy ?? true,
+      ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
+      sessions: h?.sessions ?? 0,
+      probeFailures: h?.probeFailures ?? 0,
+      sessionFailures: h?.sessionFailures ?? 0,
+      lastError: h?.lastError ?? null,
+    };
+  });
+}
+
+export function startSelection(
+  board: BoardProfile,
+  store: Store,
+  opts: Partial<Pick<SelectionOptions, 'intervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>> = {},
+): RunningSelection {
+  if (board.proxies !== undefined && store.seedProxies(board.proxies)) log.info({ count: store.listProxies().length }, 'candidate proxies seeded from the board profile');
+  const transparent = board.listeners.find((l) => l.kind === 'transparent');
+  const cookie = cookieOf(transparent?.options);
+  const tuning = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>>;
+  const timeoutMs = opts.timeoutMs ?? tuning.timeoutMs ?? 600;
+  const selector = new ProxySelector({
+    ...tuning,
+    ...opts,
+    candidates: () => store.listProxies(),
+    probe: (c, signal) =>
+      probeConvert(
+        { address: c.address, port: c.port },
+        { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs },
+      ),
+  });
+  if (board.preset === 'cell') selector.start();
+  return {
+    selector,
+    connector(l) {
+      if (board.preset !== 'cell' || l.kind !== 'transparent') return undefined;
+      const o = l.options ?? {};
+      return selectingConnector({
+        selector,
+        fallback: convertConnectorFromOptions(l.options) ?? directConnector,
+        policyOf: (client) => {
+          if (client === undefined) return null;
+          try {
+            return store.resolvePolicy(client.address).policy;
+          } catch {
+            return null;
+          }
+        },
+        convert: {
+          ...(cookie === undefined ? {} : { cookie }),
+          ...(o.askGrant === true ? { askGrant: true } : {}),
+          ...(typeof o.replyTimeoutMs === 'number' ? { replyTimeoutMs: o.replyTimeoutMs } : {}),
+          ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
+        },
+      });
+    },
+    view: () => proxyViews(store, selector),
+    set(list, origin) {
+      store.replaceProxies(list, origin);
+      selector.reload();
+      return proxyViews(store, selector);
+    },
+    close: () => selector.stop(),
+  };
+}
