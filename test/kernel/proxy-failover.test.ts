@@ -1,0 +1,157 @@
+// Proxy selection with two concentrators in their own namespaces (pol<pid>-*; needs root and
+// MPTCP; runs in CI as root). The cell prefers c1 (priority), probes both with the RFC 8803 Info
+// exchange over MPTCP, and opens a new session every 25 ms. c1 is killed with SIGKILL mid-run:
+// new sessions must keep succeeding (on c2), the session that was on c1 must end with a reset
+// rather than hang, and once c1 is back new sessions return to it.
+//
+//   cell ──eth1 10.61.1.0/24── c1 ──10.62.1.0/24──┐
+//        ──eth2 10.61.2.0/24── c2 ──10.62.2.0/24──┴── srv (echo, 10.63.0.1:8000)
+import t from 'tap';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const reason = await netnsUnavailable();
+const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+
+interface Role {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  ready: Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  stderr: () => string;
+  line: (key: string) => Promise<Record<string, unknown>>;
+}
+
+function start(h: Host, role: string, args: string[] = []): Role {
+  const child = h.spawn(process.execPath, [...loader, path.join(here, 'proxy-failover-child.ts'), role, ...args], {
+    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ key: string; resolve: (l: Record<string, unknown>) => void }> = [];
+  let err = '';
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const raw = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const l = JSON.parse(raw) as Record<string, unknown>;
+        lines.push(l);
+        for (const w of [...waiters]) {
+          if (l[w.key] !== undefined) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(l);
+          }
+        }
+      } catch {
+        err += raw + '\n';
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const line = (key: string): Promise<Record<string, unknown>> => {
+    const have = lines.find((l) => l[key] !== undefined);
+    if (have !== undefined) return Promise.resolve(have);
+    return Promise.race([
+      new Promise<Record<string, unknown>>((resolve) => waiters.push({ key, resolve })),
+      exited.then((c) => {
+        throw new Error(`${role} exited (${c}) before "${key}": ${err.slice(-2000)}`);
+      }),
+    ]);
+  };
+  return { child, lines, ready: line('ready'), exited, stderr: () => err, line };
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, new Promise<T>((_r, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), ms).unref())]);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Short {
+  start: number;
+  end: number;
+  ok: boolean;
+  err?: string;
+  via?: string;
+}
+
+t.test('kernel, root, netns: a concentrator dies, new sessions move to the next candidate', { skip: reason, timeout: 180_000 }, async (t) => {
+  const topo = new Topology(`pol${process.pid}`);
+  t.teardown(() => topo.destroy());
+  const cell = await topo.host('cell');
+  const c1 = await topo.host('c1');
+  const c2 = await topo.host('c2');
+  const srv = await topo.host('srv');
+  await topo.link(cell, 'eth1', c1, 'eth0', { a: ['10.61.1.1/24'], b: ['10.61.1.2/24'] });
+  await topo.link(cell, 'eth2', c2, 'eth0', { a: ['10.61.2.1/24'], b: ['10.61.2.2/24'] });
+  await topo.link(c1, 'eth1', srv, 'eth1', { a: ['10.62.1.1/24'], b: ['10.62.1.2/24'] });
+  await topo.link(c2, 'eth1', srv, 'eth2', { a: ['10.62.2.1/24'], b: ['10.62.2.2/24'] });
+  await srv.ip('addr', 'add', '10.63.0.1/32', 'dev', 'lo');
+  await c1.route('10.63.0.1/32', '10.62.1.2');
+  await c2.route('10.63.0.1/32', '10.62.2.2');
+  await cell.route('10.63.0.0/24', '10.61.1.2'); // the cell never reaches the server itself: only through a concentrator
+
+  const srvR = start(srv, 'srv');
+  let c1R = start(c1, 'conc', ['c1']);
+  const c2R = start(c2, 'conc', ['c2']);
+  for (const r of [srvR, c1R, c2R]) await withTimeout(r.ready, 60_000, 'servers ready');
+  const RUN_MS = 120_000; // the cell runs until told to stop
+  const cellR = start(cell, 'cell', [String(RUN_MS)]);
+  const ready = await withTimeout(cellR.ready, 60_000, 'cell ready (both candidates probed)').catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(cellR.lines).slice(0, 2000)} ${cellR.stderr().slice(-2000)}`);
+  });
+  const runStart = Date.now();
+  t.comment(`first probe RTTs (ms): ${JSON.stringify(ready.rtt)}`);
+
+  await sleep(1500);
+  const killAt = Date.now();
+  c1R.child.kill('SIGKILL');
+  await c1R.exited;
+  const deadAt = Date.now();
+  await sleep(3000);
+  c1R = start(c1, 'conc', ['c1']);
+  await withTimeout(c1R.ready, 60_000, 'c1 back');
+  const backAt = Date.now();
+  t.teardown(() => {
+    for (const r of [srvR, c1R, c2R, cellR]) r.child.kill('SIGKILL');
+  });
+  await sleep(3000);
+  cellR.child.stdin!.write('stop\n');
+
+  const rep = await withTimeout(cellR.line('shorts'), 60_000, 'cell report');
+  const shorts = rep.shorts as Short[];
+  const long = rep.long as { start: number; end?: number; err?: string; via?: string; echoed: number };
+  const before = shorts.filter((s) => s.end < killAt);
+  const during = shorts.filter((s) => s.start >= killAt && s.start < backAt);
+  const after = shorts.filter((s) => s.start >= backAt + 1500);
+  t.ok(before.length >= 10, `sessions before the kill (${before.length})`);
+  t.ok(before.every((s) => s.ok && s.via === 'c1'), 'before: every session on c1 (highest priority), bytes intact');
+  t.ok(during.length >= 20, `sessions while c1 was dead (${during.length})`);
+  const failed = during.filter((s) => !s.ok);
+  t.same(failed.map((s) => s.err), [], 'while c1 was dead: no new session failed');
+  t.ok(during.every((s) => !s.ok || s.via === 'c2'), 'while c1 was dead: new sessions on c2');
+  const firstOk = during.find((s) => s.ok);
+  const failoverMs = firstOk === undefined ? Infinity : firstOk.end - killAt;
+  t.ok(failoverMs < 1000, `a new session succeeded on the next candidate ${failoverMs} ms after the kill (issue: within 1 s)`);
+  const health = cellR.lines.filter((l) => l.health !== undefined).map((l) => l.health as { name: string; healthy: boolean; at: number });
+  const c1Down = health.find((h) => h.name === 'c1' && !h.healthy && h.at >= killAt);
+  t.ok(c1Down !== undefined, 'c1 was marked unhealthy');
+  const c1Up = health.find((h) => h.name === 'c1' && h.healthy && h.at >= backAt);
+  t.ok(c1Up !== undefined, 'c1 was healthy again once it was back');
+  t.ok(after.length >= 5 && after.every((s) => s.ok && s.via === 'c1'), `after c1 came back: new sessions on c1 again (${after.length})`);
+  t.equal(long.via, 'c1', 'the long session was on c1');
+  t.ok(long.end !== undefined && long.end - killAt < 2000, `the session on c1 ended ${long.end === undefined ? 'never' : long.end - killAt} ms after the kill (issue: within 2 s)`);
+  t.ok(long.err !== undefined, `... with an error toward the client (${long.err}), not a clean close`);
+  t.comment(
+    `figures: new session ok on c2 after ${failoverMs} ms; c1 marked down after ${c1Down === undefined ? '-' : c1Down.at - killAt} ms; ` +
+      `c1 healthy again ${c1Up === undefined ? '-' : c1Up.at - backAt} ms after it was back; in-flight session ended after ${long.end === undefined ? '-' : long.end - killAt} ms (${long.err}); ` +
+      `c1 process gone ${deadAt - killAt} ms after SIGKILL; first sessions after the kill (start→end ms, via): ${during.slice(0, 6).map((s) => `${s.start - killAt}→${s.end - killAt} ${s.via}`).join(', ')}; ` +
+      `sessions: ${before.length} before, ${during.length} while dead (${failed.length} failed), ${after.length} after; run ${Date.now() - runStart} ms`,
+  );
+});
