@@ -165,6 +165,10 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
   addSub({ name: 'alice-phone', enabled: true, identifiers: { addresses: ['10.10.0.2'], macs: ['02:00:00:00:00:02'] }, policy: defaultPolicySpec() });
   addSub({ name: 'lan-desktop', enabled: true, identifiers: { addresses: ['192.168.1.0/24'], macs: [] }, policy: null });
 
+  let proxies: ProxyView[] = [
+    { id: 'conc-1', name: 'conc-1', address: '203.0.113.1', port: 5124, protocol: 'convert', type: 'off-path', location: 'site-1', priority: 10, weight: 1, healthy: true, rttMs: 22, sessions: 3 },
+    { id: 'conc-2', name: 'conc-2', address: '203.0.113.2', port: 1080, protocol: 'socks5', type: 'off-path', location: 'site-2', priority: 20, weight: 1, healthy: false, lastError: 'DC_TIMEOUT: no answer within 600 ms' },
+  ];
   let ota: OtaView = { version: 3, previousVersion: 2, appliedAt: new Date(started).toISOString(), lastCheck: null, lastError: null, source: 'factory' };
   const refusals: Record<string, number> = { 'session-limit': 0, 'subflow-limit': 0, 'origin-not-allowed': 0 };
 
@@ -237,10 +241,15 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
     paths: () => structuredClone(paths),
     modem: () => ({ ...modem }),
     wlan: () => ({ ...wlan }),
-    proxies: (): ProxyView[] => [
-      { id: 'conc-1', address: '203.0.113.1', port: 5124, protocol: 'convert', priority: 10, healthy: true, rttMs: 22 },
-      { id: 'conc-2', address: '203.0.113.2', port: 1080, protocol: 'socks5', priority: 20, healthy: false },
-    ],
+    proxies: (): ProxyView[] => structuredClone(proxies),
+    setProxies: async (list: unknown): Promise<ProxyView[]> => {
+      // the page's editor against a fake: names unique, else refused whole (the store checks the rest)
+      const items = list as Array<Record<string, unknown>>;
+      const names = items.map((p) => String(p.name));
+      if (new Set(names).size !== names.length) throw new DuocellError('DC_STORE_INVALID', 'proxies: duplicate name');
+      proxies = items.map((p) => ({ ...(p as unknown as ProxyView), id: String(p.name), priority: Number(p.priority ?? 0), healthy: true, sessions: 0 }));
+      return structuredClone(proxies);
+    },
     refusals: () => ({ ...refusals }),
     pathManager: async () => ({
       mode: 'userspace',
