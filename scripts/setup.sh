@@ -22,6 +22,7 @@ want shellcheck shellcheck        # the OpenWrt init script's checks
 want busybox busybox
 want chromium chromium            # the web page's browser tests (playwright-core drives it)
 want openssl openssl              # the web page's per-device HTTPS certificate (src/wiring/first-boot.ts)
+want bird bird2                   # the concentrator pool's BGP/BFD (test/kernel/proxy-anycast.test.ts)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
