@@ -19,6 +19,7 @@ import { buildWebDeps } from './wiring/web.js';
 import { boardPolicyDefaults } from './wiring/policy.js';
 import { startControlSocket } from './web/control.js';
 import { startSelection } from './wiring/proxies.js';
+import { anycastProfile, startAnycast } from './wiring/anycast.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -96,6 +97,10 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.push(() => selection.close());
     const factories = { ...explicit.factories, connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l) };
     for (const spec of listenerSpecs(board, factories)) await engine.listen(spec);
+    // A pool member announces the shared address once it can serve; stopped before the engine,
+    // it withdraws first and the engine then drains.
+    const anycast = anycastProfile(board);
+    if (anycast !== undefined) stops.push(await startAnycast(anycast));
     stops.push(watchLinks(board, engine, local));
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {

@@ -28,6 +28,7 @@ export const CODES = {
   DC_POLICY_LIMIT: 'a resource limit of the subscriber\'s policy is reached (M-sessions per UE or per N-server): Convert "Resource Exceeded", SOCKS "not allowed"',
   DC_PROXY_LISTEN: 'a listener could not be opened',
   DC_PROXY_CANDIDATE_DOWN: 'a candidate proxy failed K probes or a run of sessions in a row: new sessions go to the next candidate (logged)',
+  DC_BIRD_COMMAND: 'BIRD (the anycast announcement of a concentrator pool) refused a command or its control socket did not answer',
   DC_PROXY_CANDIDATE_UP: 'a candidate proxy answered its probe again and takes new sessions (logged)',
 
   // protocols/convert + proxy fronts/convert, convert-client (RFC 8803 0-RTT TCP Convert)

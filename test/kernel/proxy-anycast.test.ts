@@ -17,6 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { birdAnnouncer } from '../../src/drivers/bird/index.js';
+import { startAnycast } from '../../src/wiring/anycast.js';
+import { isDuocellError } from '../../src/core/errors.js';
 
 const ANYCAST = '10.80.0.1';
 
@@ -148,5 +151,40 @@ t.test('kernel, root, netns, bird2: anycast pool over BGP + ECMP + BFD, an insta
   t.ok(withdrawMs < 1000, `the dead instance's route was withdrawn ${withdrawMs} ms after it went silent (issue: under 1 s; BFD 3 × 100 ms)`);
   const after = await spread(cl, 40);
   t.equal(count(after, 'i2'), 40, `after: every new connection lands on the survivor (${JSON.stringify([...new Set(after)])})`);
+
+  // duocell's own announcement (src/wiring/anycast.ts through src/drivers/bird): withdraw on
+  // stop, announce on start, against i2's real BIRD.
+  const i2 = birdAnnouncer(path.join(dir, 'i2.ctl'), 'anycast');
+  const withdrawAt = Date.now();
+  const stop = startAnycast({ protocol: 'anycast' }, { announce: async () => undefined, withdraw: i2.withdraw });
+  await (await stop)();
+  let goneMs = Infinity;
+  while (Date.now() - withdrawAt < 10_000) {
+    if ((await nexthops(rtr)).length === 0) {
+      goneMs = Date.now() - withdrawAt;
+      break;
+    }
+    await sleep(5);
+  }
+  t.ok(goneMs < 1000, `a withdrawal by duocell reached the router in ${goneMs} ms`);
+  const announceAt = Date.now();
+  await startAnycast({ protocol: 'anycast' }, i2);
+  let backMs = Infinity;
+  while (Date.now() - announceAt < 20_000) {
+    if ((await nexthops(rtr)).includes('10.71.2.2')) {
+      backMs = Date.now() - announceAt;
+      break;
+    }
+    await sleep(20);
+  }
+  t.ok(Number.isFinite(backMs), `announced again: the route is back after ${backMs} ms`);
+  let code = 'ok';
+  try {
+    await birdAnnouncer(path.join(dir, 'i2.ctl'), 'no_such_protocol').announce();
+  } catch (e) {
+    code = isDuocellError(e) ? e.code : String(e);
+  }
+  t.equal(code, 'DC_BIRD_COMMAND', 'a protocol BIRD does not know is an error with a code, not silence');
+  t.comment(`duocell withdraw → route gone at the router: ${goneMs} ms; announce → route back: ${backMs} ms`);
   t.comment(`figures: spread before i1 ${count(before, 'i1')} / i2 ${count(before, 'i2')} of 40; withdrawal ${withdrawMs} ms after i1 went silent (polling ip route every ~5 ms)`);
 });
