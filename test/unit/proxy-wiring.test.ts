@@ -31,11 +31,12 @@ const board = (extra: Record<string, unknown>) =>
 t.test('a cell seeds the board candidates, selects for transparent listeners only, edits reload', async (t) => {
   const store = await Store.open({ dir: path.join(tmp, 'a') });
   t.teardown(() => store.close());
-  const b = board({ proxies: [{ name: 'site-a', address: '192.0.2.10', port: 5124, protocol: 'convert', priority: 5 }] });
+  const b = board({ proxies: [{ name: 'site-a', address: '192.0.2.10', port: 5124, protocol: 'convert', priority: 5 }], proxySelection: { intervalMs: 60_000, failAfter: 3 } });
   // probes go nowhere useful here: stop at once, the health is not under test
   const sel = startSelection(b, store, { intervalMs: 60_000, timeoutMs: 50 });
   t.teardown(() => sel.close());
   t.same(store.listProxies().map((p) => p.name), ['site-a'], 'seeded from the board');
+  t.throws(() => board({ proxySelection: { intervalMs: 1 } }), { code: 'DC_CONFIG_INVALID' }, 'probe tuning checked by the board schema');
   t.equal(sel.connector(b.listeners[0]!)?.name, 'select', 'the transparent listener selects');
   t.equal(sel.connector(b.listeners[1]!), undefined, 'the explicit one keeps its own connector');
   t.match(sel.view(), [{ id: 'site-a', name: 'site-a', priority: 5 }]);
