@@ -124,6 +124,8 @@ t.test('AT-only modem kernel test (root, netns, socat, dnsmasq, udhcpc): DHCP on
     if (proc.exitCode === null) proc.kill('SIGKILL');
   });
 
+  // the child compiles its TypeScript first: slow on a loaded 2-core machine
+  await child.wait((e) => e.ev === 'ready', 120000, 'child ready');
   const up = await child.wait(pathUp, 30000, 'cellular path up over usb0');
   t.same(ecmEvents, ['up'], 'duocell activated the data session over AT; the module then started its DHCP server');
   t.same((await usb0(sim.cell)).addrs, ['10.21.0.2/24'], 'usb0 carries the DHCP address, put there by duocell');
@@ -173,6 +175,8 @@ t.test('AT-only modem kernel test (root, netns, socat, dnsmasq, udhcpc): DHCP on
   await modem.act({ action: 'appear' });
   const back = await child.wait(pathUp, 30000, 'path up after the modem returned', from);
   const reconnectMs = back.t - t1;
+  const timeline = child.events.slice(from).filter((e) => e.ev === 'state' || e.ev === 'path').map((e) => `${(e.t - t1).toFixed(0)} ${e.ev === 'state' ? e.state : e.type}`);
+  t.comment(`reconnect timeline (ms after the port returned): ${timeline.join(', ')}; DHCP server starts ${ecm.starts}`);
   t.same((await usb0(sim.cell)).addrs, ['10.21.0.2/24'], 'replugged: usb0 addressed again without restarting duocell');
 
   proc.stdin!.write('stop\n');

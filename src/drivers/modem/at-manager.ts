@@ -79,6 +79,7 @@ export interface AtModemInfo extends ModemInfo {
 }
 
 const PS_REG = new Set(['+CEREG', '+CGREG', '+C5GREG']);
+const PROBE_BACKOFF_CAP_MS = 2000;
 
 export class AtModemManager extends TypedEmitter<ModemManagerEvents> {
   readonly #o: AtModemManagerOptions & Required<Pick<AtModemManagerOptions, 'open' | 'minPinRetries' | 'probeTimeoutMs' | 'pollMs' | 'backoffBaseMs' | 'backoffCapMs' | 'connectTimeoutMs' | 'requestTimeoutMs' | 'rand'>>;
@@ -256,7 +257,9 @@ export class AtModemManager extends TypedEmitter<ModemManagerEvents> {
     switch (this.#state) {
       case 'absent': {
         if (this.#probeAttempt > 0) {
-          const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.rand);
+          // re-probing a vanished port costs one failed open: capped at 2 s so that a modem that
+          // comes back is found within the ≤ 5 s the issue asks (the connect back-off keeps the full cap)
+          const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, Math.min(this.#o.backoffCapMs, PROBE_BACKOFF_CAP_MS), this.#o.rand);
           await this.#sleep(d);
           if (!this.#running) return;
         }
