@@ -65,6 +65,7 @@ export class EcmDhcpServer {
       `--dhcp-option=option:dns-server,${o.gateway}`,
       ...(o.mtu === undefined ? [] : [`--dhcp-option=option:mtu,${o.mtu}`]),
       '--dhcp-authoritative',
+      '--no-ping', // a module answers at once; dnsmasq's ping check before an offer would delay the first lease by seconds
       `--dhcp-leasefile=${path.join(dir, 'leases')}`,
       '--pid-file=',
       '--user=root',
