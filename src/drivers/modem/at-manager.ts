@@ -158,7 +158,7 @@ export class AtModemManager extends TypedEmitter<ModemManagerEvents> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.#loop, new Promise<void>((r) => (timer = setTimeout(r, 300)))]);
     clearTimeout(timer);
-    await Promise.race([this.#teardown('stopping'), new Promise<void>((r) => (timer = setTimeout(r, 1200)))]);
+    await Promise.race([this.#teardown('stopping'), new Promise<void>((r) => (timer = setTimeout(r, 700)))]);
     clearTimeout(timer);
     await this.#o.netif?.remove('stopping').catch(() => undefined);
     await this.#closePort();
