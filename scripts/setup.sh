@@ -22,6 +22,8 @@ want shellcheck shellcheck        # the OpenWrt init script's checks
 want busybox busybox
 want chromium chromium            # the web page's browser tests (playwright-core drives it)
 want openssl openssl              # the web page's per-device HTTPS certificate (src/wiring/first-boot.ts)
+want udhcpc udhcpc                # AT-only modems (ECM/NCM): the DHCP client on usb0 (src/drivers/modem/dhcp-lease.ts)
+want dnsmasq dnsmasq-base         # the simulated AT-only modem's DHCP server (src/sim/modem/ecm.ts)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

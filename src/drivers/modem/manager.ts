@@ -34,10 +34,15 @@ import fsp from 'node:fs/promises';
 import { backoffDelay } from '../../core/backoff.js';
 import { DuocellError, isDuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { parseQengServingCell, parseRegistration } from '../../protocols/at/parsers.js';
+import { parseRegistration } from '../../protocols/at/parsers.js';
 import { decodeWdsCurrentSettings, NAS_RADIO_INTERFACE, SERVICE, WDS_CURRENT_SETTINGS_MASK, type QmiMessage, type QmiObject, type WdsCurrentSettings } from '../../protocols/qmi/index.js';
 import { AtClient, type AtUrc } from './at.js';
 import { QmiClient } from './qmi.js';
+// ---- radios-at hook (item 5/8): family-specific AT queries, AT pass-through ----
+import type { AtResponse } from '../../protocols/at/framer.js';
+import type { ModemFamily } from '../../protocols/at/vendors.js';
+import { identifyModem, readServingCell } from './at-family.js';
+// ---- end radios-at hook ----
 import { openModemPort, type ModemTransport, type TransportOpener } from './transport.js';
 
 const log = logger('duocell:modem');
@@ -242,6 +247,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   #uimService = false;
   readonly #rejectedPins = new Set<string>();
   #polls = 0;
+  /** radios-at hook: the modem family, from AT+CGMI/CGMM at probe (generic without an AT port). */
+  #family: ModemFamily = 'generic';
 
   constructor(opts: ModemManagerOptions) {
     super();
@@ -313,6 +320,14 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     this.#clearRadio();
     if (this.#state !== 'absent') this.#set('absent', 'stop', 'stopped');
   }
+
+  // ---- radios-at hook (item 8): AT pass-through, serialised in the AT port's own queue ----
+  async atCommand(cmd: string, timeoutMs: number): Promise<AtResponse> {
+    const at = this.#at;
+    if (at === undefined || at.closed) throw new DuocellError('DC_MODEM_CLOSED', 'no AT port is open (modem absent, probing, or its AT port lost)');
+    return at.command(cmd, { timeoutMs });
+  }
+  // ---- end radios-at hook ----
 
   /** A new PIN from configuration: leaves a parked sim-locked state and tries it (safely). */
   setPin(pin: string | undefined): void {
@@ -588,6 +603,9 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       ...(typeof revision.revision === 'string' ? { revision: revision.revision } : {}),
       ...(typeof ids.imei === 'string' ? { imei: ids.imei } : {}),
     };
+    // ---- radios-at hook (item 5): which family's serving-cell command to use ----
+    if (at) this.#family = (await identifyModem(at).catch(() => ({ family: 'generic' as const }))).family;
+    // ---- end radios-at hook ----
     this.emit('info', this.#info);
     log.info(this.#info, 'modem ports found');
   }
@@ -885,14 +903,12 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   async #refreshSignal(): Promise<void> {
     try {
       const v = await this.#q().call('nas.getSignalInfo', {}, { timeoutMs: 2000 });
+      // ---- radios-at hook (item 5): the family's serving-cell query gives the band ----
       if (this.#at && !this.#at.closed) {
-        try {
-          const cell = parseQengServingCell(await this.#at.text('AT+QENG="servingcell"'));
-          if (cell.band !== undefined) this.#signal = { ...(this.#signal ?? { rat: 'lte' }), band: cell.band };
-        } catch {
-          /* not a Quectel, or no service */
-        }
+        const cell = await readServingCell(this.#at, this.#family);
+        if (cell?.signal?.band !== undefined) this.#signal = { ...(this.#signal ?? { rat: cell.signal.rat }), band: cell.signal.band };
       }
+      // ---- end radios-at hook ----
       this.#applySignal(v);
     } catch (e) {
       log.debug({ err: (e as Error).message }, 'signal refresh failed');
