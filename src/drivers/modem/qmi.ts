@@ -3,6 +3,7 @@ import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { Waiter } from '../../core/waiter.js';
 import {
+  decodeCtlAllocateCid,
   decodeMessage,
   encodeRequest,
   messageByKey,
@@ -11,6 +12,7 @@ import {
   SERVICE_NAMES,
   type QmiMessage,
   type QmiObject,
+  type Tlv,
 } from '../../protocols/qmi/index.js';
 import type { ModemTransport } from './transport.js';
 
@@ -120,6 +122,8 @@ export class QmiClient extends EventEmitter {
         qmiError: m.result.error,
         qmiErrorName: m.result.errorName,
         values: m.values,
+        /** the reply's TLVs, for a typed decoder of a failed reply's extra TLVs */
+        tlvs: m.frame.tlvs,
       });
     return m;
   }
@@ -127,6 +131,11 @@ export class QmiClient extends EventEmitter {
   /** Values of a successful response (shorthand). */
   async call(key: string, values: Readonly<Record<string, unknown>> = {}, opts: QmiRequestOptions & { client?: number } = {}): Promise<QmiObject> {
     return (await this.request(key, values, opts)).values;
+  }
+
+  /** A successful response read by a typed decoder from protocols/qmi/replies.ts. */
+  async ask<T>(key: string, decode: (tlvs: readonly Tlv[]) => T, values: Readonly<Record<string, unknown>> = {}, opts: QmiRequestOptions & { client?: number } = {}): Promise<T> {
+    return decode((await this.request(key, values, opts)).frame.tlvs);
   }
 
   async #ensureClient(service: number): Promise<number> {
@@ -137,9 +146,8 @@ export class QmiClient extends EventEmitter {
 
   /** Allocate a new client id for `service` (kept as the default client for it). */
   async allocateClient(service: number, keepAsDefault = true): Promise<number> {
-    const v = await this.call('ctl.allocateCid', { service });
-    const info = v.allocation_info as { service: number; cid: number } | undefined;
-    if (!info || info.service !== service) throw new DuocellError('DC_QMI_TLV_MISSING', `CTL Allocate CID for ${SERVICE_NAMES[service]} returned no allocation info`);
+    const info = await this.ask('ctl.allocateCid', decodeCtlAllocateCid, { service });
+    if (info.service !== service) throw new DuocellError('DC_QMI_TLV_MISSING', `CTL Allocate CID for ${SERVICE_NAMES[service]} returned no allocation info`);
     if (keepAsDefault && !this.#clients.has(service)) this.#clients.set(service, info.cid);
     return info.cid;
   }
