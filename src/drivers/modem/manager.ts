@@ -558,7 +558,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     const [model, revision, ids] = await Promise.all([
       qmi.ask('dms.getModel', decodeDmsModel).catch(() => undefined),
       qmi.ask('dms.getRevision', decodeDmsRevision).catch(() => undefined),
-      qmi.ask('dms.getIds', decodeDmsIds).catch(() => ({}) as { imei?: string }),
+      qmi.ask('dms.getIds', decodeDmsIds).catch((): { imei?: string } => ({})),
     ]);
     this.#info = {
       ...info,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { DuocellError } from '../../core/errors.js';
+import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { Waiter } from '../../core/waiter.js';
 import {
@@ -32,10 +32,13 @@ export interface QmiRequestOptions {
  *
  * Events: 'indication' (QmiMessage), 'close' (err?).
  */
+/** What the waiter hands back: a decoded response, or the error that kept it from decoding. */
+type Reply = QmiMessage & { readonly decodeError?: DuocellError };
+
 export class QmiClient extends EventEmitter {
   readonly transport: ModemTransport;
   readonly #parser = new QmiStreamParser();
-  readonly #waiter = new Waiter<QmiMessage>('DC_QMI_TIMEOUT');
+  readonly #waiter = new Waiter<Reply>('DC_QMI_TIMEOUT');
   readonly #clients = new Map<number, number>();
   #ctlTid = 0;
   #tid = 0;
@@ -61,10 +64,10 @@ export class QmiClient extends EventEmitter {
       try {
         m = decodeMessage(item.frame);
       } catch (e) {
-        const err = e as DuocellError;
+        const err = toDuocellError(e);
         log.warn({ path: this.transport.path, code: err.code, err: err.message }, 'QMI message dropped');
         // still wake the waiter so the caller gets the decode error rather than a timeout
-        if (item.frame.kind === 'response') this.#waiter.resolve({ frame: item.frame, values: {}, unknown: [], decodeError: err } as QmiMessage);
+        if (item.frame.kind === 'response') this.#waiter.resolve({ frame: item.frame, values: {}, unknown: [], decodeError: err });
         continue;
       }
       if (m.frame.kind === 'indication') this.emit('indication', m);
@@ -114,8 +117,7 @@ export class QmiClient extends EventEmitter {
       throw e;
     }
     const m = await p;
-    const decodeError = (m as QmiMessage & { decodeError?: DuocellError }).decodeError;
-    if (decodeError) throw decodeError;
+    if (m.decodeError) throw m.decodeError;
     if (m.result && !m.result.ok && !opts.allowFailure)
       throw new DuocellError('DC_QMI_RESULT', `QMI ${key} failed: ${m.result.errorName} (${m.result.error})`, {
         origin: 'device',
