@@ -6,6 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { acceptedEvents, MODEM_EVENTS, MODEM_FSM, MODEM_STATES, ModemFsm, TRANSITIONS, type ModemEvent, type ModemState } from '../../src/drivers/modem/fsm.js';
 import { ModemManager, type ModemManagerOptions, type StateChange } from '../../src/drivers/modem/manager.js';
 import { ModemSimulator, type ModemSimConfig } from '../../src/sim/modem/sim.js';
+import { EventEmitter } from 'node:events';
+import { openModemPort, type ModemTransport } from '../../src/drivers/modem/transport.js';
+import type { DuocellError } from '../../src/core/errors.js';
 import { modemView } from '../../src/wiring/modem.js';
 
 /**
@@ -122,4 +125,81 @@ t.test('the manager moves only along the table, and a vanished modem leaves no v
   await until(() => m.state === 'connected', 15000, 'connected again');
   for (const c of changes) t.equal(TRANSITIONS[c.previous][c.event], c.state, `${c.previous} --${c.event}--> ${c.state} is in the table`);
   t.ok(changes.some((c) => c.event === 'port-lost') && changes.filter((c) => c.event === 'connected').length === 2, 'went through a loss and back');
+});
+
+/**
+ * A QMI port whose incoming QMUX frames are handed on one at a time, 15 ms apart: as a busy
+ * host reads a cdc-wdm device, one message per read, with the event loop running in between.
+ */
+class PacedPort extends EventEmitter implements ModemTransport {
+  #buf = Buffer.alloc(0);
+  readonly #queue: Buffer[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  constructor(readonly inner: ModemTransport) {
+    super();
+    inner.on('data', (c: Buffer) => this.#take(c));
+    inner.on('close', (e?: DuocellError) => this.emit('close', e));
+  }
+  get path(): string {
+    return this.inner.path;
+  }
+  get isOpen(): boolean {
+    return this.inner.isOpen;
+  }
+  write(d: Uint8Array | string): Promise<void> {
+    return this.inner.write(d);
+  }
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.inner.close();
+  }
+  #take(c: Buffer): void {
+    this.#buf = Buffer.concat([this.#buf, c]);
+    // QMUX: 0x01, u16 length (of what follows the marker)
+    while (this.#buf.length >= 3 && this.#buf.length >= this.#buf.readUInt16LE(1) + 1) {
+      const n = this.#buf.readUInt16LE(1) + 1;
+      this.#queue.push(this.#buf.subarray(0, n));
+      this.#buf = this.#buf.subarray(n);
+    }
+    this.#pump();
+  }
+  #pump(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0) return;
+    this.emit('data', this.#queue.shift()!);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pump();
+    }, 15);
+  }
+}
+
+t.test('the network ends the session and then deregisters, in separate reads: the loss is a registration loss (needs socat)', { skip: why }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-fsm-'));
+  const sim = new ModemSimulator({ atLink: path.join(dir, 'ttyUSB2'), qmiLink: path.join(dir, 'cdc-wdm0'), registerDelayMs: 100 } as ModemSimConfig);
+  await sim.start();
+  // QMI only (no AT port, so no +CEREG URC overtakes the indications), slow polls
+  const m = new ModemManager({ ports: [sim.cfg.qmiLink], open: async (p) => new PacedPort(await openModemPort(p)), apn: 'internet', pollMs: 5000, probeTimeoutMs: 800, requestTimeoutMs: 2000, rand: () => 0.5 });
+  t.teardown(async () => {
+    await m.stop();
+    await sim.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const changes: StateChange[] = [];
+  m.on('state', (c) => changes.push(c));
+  const until = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
+    const t0 = Date.now();
+    while (!cond()) {
+      if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms (state ${m.state}: ${m.snapshot().reason})`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  m.start();
+  await until(() => m.state === 'connected', 20000, 'connected');
+  const from = changes.length;
+  await sim.act({ action: 'deregister' }); // WDS "disconnected" first, NAS "not registered" 15 ms later
+  await until(() => m.state === 'searching', 5000, 'searching');
+  const after = changes.slice(from);
+  t.same(after.map((c) => `${c.previous}>${c.event}>${c.state}`), ['connected>deregistered>searching'], 'straight to searching, not through a dropped session');
+  t.match(after[0]?.reason ?? '', /registration lost/);
+  t.equal(after[0]?.error?.code, 'DC_MODEM_REGISTRATION');
 });

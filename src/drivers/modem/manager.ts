@@ -494,6 +494,13 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     if (this.#dataDropped !== undefined) {
       const why = this.#dataDropped;
       await this.#teardownSessions(why);
+      if (!this.#registered) {
+        // a modem that loses the network ends the session first (WDS indication) and then says
+        // so (NAS indication, URC): when that arrived during the teardown, registration is the cause
+        const lost = this.#regLostWhy ?? 'registration lost';
+        this.#fire('deregistered', lost, new DuocellError('DC_MODEM_REGISTRATION', `${lost}; ${why}`, { origin: 'device' }));
+        return;
+      }
       this.#connectAttempt++;
       this.#fire('dropped', `data session dropped: ${why}`, new DuocellError('DC_MODEM_DISCONNECTED', `data session dropped: ${why}`, { origin: 'device' }));
     }
