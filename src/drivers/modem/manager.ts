@@ -61,6 +61,8 @@ export { MODEM_EVENTS, MODEM_FSM, MODEM_STATES, TRANSITIONS, acceptedEvents, typ
 export type { FamilySettings, IpFamilyChoice, RegistrationInfo, SignalInfo, WdsSettings } from './types.js';
 export type { DataSession } from './data-session.js';
 
+/** The most a vanished modem waits between probes (see #waitThenProbe). */
+const PROBE_BACKOFF_CAP_MS = 2000;
 const log = logger('duocell:modem');
 
 /** What a data-session unit gets from the manager (see DataSession in data-session.ts). */
@@ -379,8 +381,11 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   /** absent: back off after a failure, then start. */
   async #waitThenProbe(): Promise<void> {
     if (this.#probeAttempt > 0) {
-      const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.rand);
-      log.info({ delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
+      // Re-probing a vanished port costs one failed open: capped at 2 s so that a modem that
+      // comes back is found within 5 s (the connect back-off keeps the full cap). Only the first
+      // attempts are logged at info: a pulled modem must not fill a journal kept in RAM.
+      const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, Math.min(this.#o.backoffCapMs, PROBE_BACKOFF_CAP_MS), this.#o.rand);
+      (this.#probeAttempt <= 3 ? log.info : log.debug).call(log, { delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
       await this.#sleep(d);
       if (!this.#running) return;
     }
