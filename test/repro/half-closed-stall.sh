@@ -9,7 +9,9 @@
 # completed, how long it took, the subflows the client had when its path died and the nstat
 # MPTcpExt*/Tcp* counters of both namespaces that changed during the run.
 #
-# usage (root): test/repro/half-closed-stall.sh early|late [PREFIX] [SIZE] [WAIT_S]
+# 'hold' is the remedy: the client holds its FIN until its second subflow is up at both ends (at most 3 s).
+#
+# usage (root): test/repro/half-closed-stall.sh early|late|hold [PREFIX] [SIZE] [WAIT_S]
 set -euo pipefail
 MODE=${1:-early}
 P=${2:-stlrepro}
@@ -97,6 +99,23 @@ else:
     s.connect(('10.77.1.2', 8177))
     if mode == 'early':
         s.shutdown(socket.SHUT_WR)
+    elif mode == 'hold':
+        # The remedy: hold the FIN until a second subflow is established at both ends, i.e. has
+        # received bytes (the server schedules data on a join only once it accepted it), at most
+        # 3 s. MPTCP_TCPINFO gives one struct tcp_info per subflow (tcpi_bytes_received at 128).
+        import ctypes, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        TI = 232
+        while time.monotonic() - t0 < 3:
+            buf = ctypes.create_string_buffer(struct.pack('IIII', 16, 0, 0, TI) + bytes(TI * 8))
+            ln = ctypes.c_uint32(len(buf))
+            if libc.getsockopt(s.fileno(), 284, 2, buf, ctypes.byref(ln)) == 0:  # SOL_MPTCP, MPTCP_TCPINFO
+                n = struct.unpack_from('I', buf.raw, 4)[0]
+                got_rx = [struct.unpack_from('Q', buf.raw, 16 + i * TI + 128)[0] for i in range(min(n, 8))]
+                if n >= 2 and all(x > 0 for x in got_rx):
+                    break
+            time.sleep(0.005)
+        s.shutdown(socket.SHUT_WR)
     print('connected', flush=True)
     got, last = 0, t0
     try:
@@ -126,7 +145,7 @@ CLI=$!
 for _ in $(seq 100); do grep -q connected "$PY.cli" 2>/dev/null && break; sleep 0.1; done
 sleep 1
 echo "client sockets when link 1 dies:"
-ip netns exec "$C" ss -Mtni 2>/dev/null | grep -E '^(ESTAB|FIN|CLOSE|LAST|TIME)' | awk '{print "  " $1, $4, $5}' || true
+ip netns exec "$C" ss -tnH | awk '{print "  " $1, $4, $5}' || true
 ip -n "$C" link set "${P}c1" down
 ip -n "$S" link set "${P}s1" down
 wait "$CLI" || true
