@@ -4,12 +4,12 @@
 # Client namespace (two paths, in-kernel path manager, endpoint 10.X.2.1 'subflow') and server
 # namespace, joined by two links shaped as the lte and wlan profiles. The server streams SIZE bytes as soon
 # as it accepts; the client half-closes (FIN) either at once ('early', what a phone does after
-# sending its request) or after the whole download ('late'). One second after the start the
+# sending its request) or after the whole download ('late'). One second after the FIN ('late': after connect) the
 # initial subflow's path (link 1, lte) goes down on both sides. The script prints whether the download
 # completed, how long it took, the subflows the client had when its path died and the nstat
 # MPTcpExt*/Tcp* counters of both namespaces that changed during the run.
 #
-# 'hold' is the remedy: the client holds its FIN until its second subflow is up at both ends (at most 3 s).
+# 'hold' is the remedy: the client holds its FIN until its second subflow is up at both ends (at most HOLD_MAX_S, default 3 s).
 #
 # usage (root): test/repro/half-closed-stall.sh early|late|hold [PREFIX] [SIZE] [WAIT_S]
 set -euo pipefail
@@ -106,7 +106,7 @@ else:
         import ctypes, struct
         libc = ctypes.CDLL(None, use_errno=True)
         TI = 232
-        while time.monotonic() - t0 < 3:
+        while time.monotonic() - t0 < float(os.environ.get('HOLD_MAX_S', '3')):
             buf = ctypes.create_string_buffer(struct.pack('IIII', 16, 0, 0, TI) + bytes(TI * 8))
             ln = ctypes.c_uint32(len(buf))
             if libc.getsockopt(s.fileno(), 284, 2, buf, ctypes.byref(ln)) == 0:  # SOL_MPTCP, MPTCP_TCPINFO
@@ -117,7 +117,14 @@ else:
             time.sleep(0.005)
         s.shutdown(socket.SHUT_WR)
     print('connected', flush=True)
-    got, last = 0, t0
+    # One second after the FIN (or, for 'late', after connect) the initial subflow's path dies
+    # on both sides: `CUT` is the command that takes it down.
+    got, last, at_cut = 0, t0, []
+    def cut():
+        time.sleep(1)
+        at_cut.append(got)
+        os.system(os.environ['CUT'])
+    threading.Thread(target=cut, daemon=True).start()
     try:
         while True:
             d = s.recv(1 << 16)
@@ -130,6 +137,7 @@ else:
     if mode == 'late':
         s.shutdown(socket.SHUT_WR)
     print(json.dumps({'mode': mode, 'received': got, 'expected': size, 'complete': done,
+                      'received_at_cut': at_cut[0] if at_cut else None,
                       'elapsed_s': round(time.monotonic() - t0, 2),
                       'last_byte_s': round(last - t0, 2)}), flush=True)
     s.close()
@@ -140,14 +148,12 @@ counters "$C" > "$PY.c0"; counters "$S" > "$PY.s0"
 ip netns exec "$S" python3 "$PY" server "$SIZE" > "$PY.srv" &
 SRV=$!
 for _ in $(seq 50); do grep -q listening "$PY.srv" 2>/dev/null && break; sleep 0.1; done
-ip netns exec "$C" python3 "$PY" client "$SIZE" "$MODE" "$WAIT" > "$PY.cli" &
+CUT="ip -n $C link set ${P}c1 down; ip -n $S link set ${P}s1 down" ip netns exec "$C" python3 "$PY" client "$SIZE" "$MODE" "$WAIT" > "$PY.cli" &
 CLI=$!
 for _ in $(seq 100); do grep -q connected "$PY.cli" 2>/dev/null && break; sleep 0.1; done
-sleep 1
-echo "client sockets when link 1 dies:"
+sleep 0.5
+echo "client sockets before the cut:"
 ip netns exec "$C" ss -tnH | awk '{print "  " $1, $4, $5}' || true
-ip -n "$C" link set "${P}c1" down
-ip -n "$S" link set "${P}s1" down
 wait "$CLI" || true
 grep -v connected "$PY.cli"
 echo "counters that changed (client | server):"
