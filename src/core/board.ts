@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuocellError } from './errors.js';
-import { compileSchema, dottedPath } from './schema.js';
+import { compileSchema, dottedPath, toField, type FieldError } from './schema.js';
 
 /**
  * A board profile says what box duocell runs on and how it is wired: which preset, which
@@ -178,9 +178,9 @@ export function boardSchema(): Schema {
   return cachedSchema;
 }
 
-function failAll(errs: string[]): never {
+function failAll(errs: string[], fields?: FieldError[]): never {
   const shown = errs.slice(0, 8).join('; ');
-  throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs });
+  throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs, ...(fields !== undefined ? { fields } : {}) });
 }
 
 /** Decode a trusted key (64 hex digits or 44 base64 characters) to its 32 raw bytes. */
@@ -270,8 +270,15 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
 /** Validate an untrusted profile document; the result carries the defaults filled in. */
 export function validateBoard(doc: unknown): BoardProfile {
   if (!isObj(doc)) fail('board: expected a JSON object');
-  const schemaErrs = checkSchema(boardSchema(), doc);
-  if (schemaErrs.length > 0) failAll(schemaErrs);
+  const check = compileSchema(boardSchema());
+  if (!check(doc)) {
+    // `errors` in the profile's words; `fields` in the shape of the API's refusals.
+    const issues = check.issues();
+    failAll(
+      issues.map((i) => `${dottedPath('board', i.path)}: ${i.message}`),
+      issues.map((i) => toField(i, '')),
+    );
+  }
   const meaningErrs = checkMeaning(doc);
   if (meaningErrs.length > 0) failAll(meaningErrs);
   // The schema has vouched for every field's type: what is left is filling the defaults.

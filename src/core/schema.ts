@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { DuocellError } from './errors.js';
+import { parseIPv4Number, parseIPv6Groups } from './net.js';
 
 /**
  * The one schema engine: every JSON Schema of duocell (board profile, OTA bundle, API bodies)
@@ -19,39 +19,50 @@ export interface SchemaIssue {
   message: string;
 }
 
-/** Words for the two failures whose field is named in params rather than in the path. */
-export interface IssueWords {
-  required: string;
-  additional: string;
-  /** Other keywords: our message (true) or ajv's own (false). */
-  ours: boolean;
-}
-
-const BOARD_WORDS: IssueWords = { required: 'required', additional: 'unknown field', ours: true };
-
 /** A date-time as RFC 3339 writes it, that is also a real date. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-/** An address (`192.0.2.1`) or prefix (`2001:db8::/32`) with a prefix length that fits. */
-export function isAddressOrPrefix(s: string, requirePrefix = false): boolean {
+/** A numeric address (strict: no leading zeros, no zone id), or one with a prefix length that fits. */
+function isAddressOrPrefix(s: string, requirePrefix: boolean): boolean {
+  if (s.length === 0 || s.length > 49) return false;
   const slash = s.indexOf('/');
-  if (slash === -1) return !requirePrefix && isIP(s) !== 0;
-  const fam = isIP(s.slice(0, slash));
+  if (slash === -1 && requirePrefix) return false;
+  const addr = slash === -1 ? s : s.slice(0, slash);
+  const v6 = addr.includes(':');
+  if ((v6 ? parseIPv6Groups(addr) : parseIPv4Number(addr)) === undefined) return false;
+  if (slash === -1) return true;
   const len = s.slice(slash + 1);
-  if (fam === 0 || !/^\d{1,3}$/.test(len)) return false;
-  return Number(len) <= (fam === 4 ? 32 : 128);
+  return /^(0|[1-9][0-9]{0,2})$/.test(len) && Number(len) <= (v6 ? 128 : 32);
 }
 
-type Check = (s: string) => boolean;
+/** The string formats of every schema, one definition each (a MAC in `:`/`-` separated or bare hex). */
+const FORMATS: Record<string, (s: string) => boolean> = {
+  'date-time': (s) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)),
+  'ip-prefix': (s) => isAddressOrPrefix(s, false),
+  cidr: (s) => isAddressOrPrefix(s, true),
+  mac: (s) => /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i.test(s) && (s.length === 12 || s.length === 17),
+};
 
-const formats = new Map<string, Check>([['date-time', (s) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s))]]);
+const FORMAT_WORDS: Record<string, string> = {
+  'date-time': 'expected an RFC 3339 date-time',
+  'ip-prefix': 'expected an IPv4/IPv6 address or prefix',
+  cidr: 'expected a CIDR prefix (e.g. 192.0.2.0/24)',
+  mac: 'expected a MAC address (aa:bb:cc:dd:ee:ff)',
+};
+
+/** Teach an ajv instance our formats (also fastify's, for the API bodies). */
+export function addFormats<A extends Pick<Ajv2020, 'addFormat'>>(ajv: A): A {
+  for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
+  return ajv;
+}
+
 let engines: { all: Ajv2020; first: Ajv2020 } | undefined;
 
 function engine(firstOnly: boolean): Ajv2020 {
   if (engines === undefined) {
     const make = (allErrors: boolean): Ajv2020 => {
       const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true, useDefaults: false, coerceTypes: false });
-      for (const [name, validate] of formats) ajv.addFormat(name, { type: 'string', validate });
+      addFormats(ajv);
       return ajv;
     };
     engines = { all: make(true), first: make(false) };
@@ -59,21 +70,11 @@ function engine(firstOnly: boolean): Ajv2020 {
   return firstOnly ? engines.first : engines.all;
 }
 
-/**
- * Teach the engine a string format that needs our own parser (a layer above core owns it:
- * `ip-prefix` and `mac` belong to the store). Call before compiling a schema that uses it.
- */
-export function defineFormat(name: string, validate: Check): void {
-  if (formats.get(name) === validate) return;
-  formats.set(name, validate);
-  if (engines !== undefined) for (const e of [engines.all, engines.first]) e.addFormat(name, { type: 'string', validate });
-}
-
 export interface Compiled<T> {
   /** True when `v` is valid; otherwise issues() says why. */
   (v: unknown): v is T;
   /** The failures of the last call. */
-  issues(words?: IssueWords): SchemaIssue[];
+  issues(): SchemaIssue[];
 }
 
 const compiled = [new WeakMap<object, ValidateFunction>(), new WeakMap<object, ValidateFunction>()] as const;
@@ -97,7 +98,7 @@ export function compileSchema<T = unknown>(schema: object, opts: { firstOnly?: b
   }
   const v = fn;
   const check = ((x: unknown) => v(x) === true) as Compiled<T>;
-  check.issues = (words = BOARD_WORDS) => issuesOf(v.errors ?? [], words);
+  check.issues = () => issuesOf(v.errors ?? []);
   return check;
 }
 
@@ -139,7 +140,7 @@ function ourMessage(e: ErrorObject): string {
     case 'uniqueItems':
       return `items ${String(p.j)} and ${String(p.i)} are the same`;
     case 'format':
-      return p.format === 'date-time' ? 'expected an RFC 3339 date-time' : p.format === 'ip-prefix' ? 'expected an IPv4/IPv6 address or prefix' : p.format === 'mac' ? 'expected a MAC address' : `expected the format ${String(p.format)}`;
+      return FORMAT_WORDS[String(p.format)] ?? `expected the format ${String(p.format)}`;
     case 'oneOf':
     case 'anyOf':
       return 'matches no alternative';
@@ -153,16 +154,16 @@ function ourMessage(e: ErrorObject): string {
  * path; an alternative's noise (anyOf/oneOf summaries when a branch said more, the `null`
  * branch of "X or null") is left out.
  */
-export function issuesOf(errors: readonly ErrorObject[], words: IssueWords = BOARD_WORDS): SchemaIssue[] {
+export function issuesOf(errors: readonly ErrorObject[]): SchemaIssue[] {
   const out: SchemaIssue[] = [];
   for (const e of errors) {
     if ((e.keyword === 'anyOf' || e.keyword === 'oneOf') && errors.length > 1) continue;
     if (e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null') continue;
     const path = pointerSegments(e.instancePath);
     const p = e.params as { missingProperty?: string; additionalProperty?: string };
-    if (e.keyword === 'required' && p.missingProperty !== undefined) out.push({ path: [...path, p.missingProperty], keyword: e.keyword, message: words.required });
-    else if (e.keyword === 'additionalProperties' && p.additionalProperty !== undefined) out.push({ path: [...path, p.additionalProperty], keyword: e.keyword, message: words.additional });
-    else out.push({ path, keyword: e.keyword, message: words.ours ? ourMessage(e) : (e.message ?? 'is invalid') });
+    if (e.keyword === 'required' && p.missingProperty !== undefined) out.push({ path: [...path, p.missingProperty], keyword: e.keyword, message: 'required' });
+    else if (e.keyword === 'additionalProperties' && p.additionalProperty !== undefined) out.push({ path: [...path, p.additionalProperty], keyword: e.keyword, message: 'unknown field' });
+    else out.push({ path, keyword: e.keyword, message: ourMessage(e) });
   }
   return out;
 }
@@ -180,4 +181,16 @@ export function pointerPath(path: ReadonlyArray<string | number>): string {
 /** `a.0.b`: the page's input names. */
 export function fieldPath(path: ReadonlyArray<string | number>): string {
   return path.join('.');
+}
+
+/** One failure as the API reports it in `error.fields` (and the board and bundle errors in `detail.fields`). */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** An issue as a field of the API's error shape, worded for the page (`colour`: is not a known field). */
+export function toField(i: SchemaIssue, root = 'body'): FieldError {
+  const message = i.keyword === 'required' ? 'is required' : i.keyword === 'additionalProperties' ? 'is not a known field' : i.message;
+  return { path: i.path.length === 0 ? root : fieldPath(i.path), message };
 }

@@ -1,10 +1,9 @@
-import { compileSchema, defineFormat, pointerPath } from '../core/schema.js';
-import { canonicalMac, parsePrefix } from '../store/net.js';
+import { compileSchema, pointerPath, type SchemaIssue } from '../core/schema.js';
 
 /**
  * The bundle document's JSON Schema (draft 2020-12), as data, compiled with the one schema
  * engine (core/schema.ts); its messages name the failing path as a JSON pointer
- * (`/policy/subscribers/12/addresses/0`). Formats ip-prefix and mac use the store's parsers.
+ * (`/policy/subscribers/12/addresses/0`).
  */
 
 export type Schema = {
@@ -174,20 +173,23 @@ export const BUNDLE_SCHEMA: Schema = {
   oneOf: [FULL_SCHEMA, DELTA_SCHEMA],
 };
 
-defineFormat('ip-prefix', (s) => parsePrefix(s) !== undefined);
-defineFormat('mac', (s) => canonicalMac(s) !== undefined);
-
 /**
- * Validate `v` against `s` (compiled once, with the one schema engine); the first problem as
- * `/json/pointer: message`, or undefined if valid. One reason is enough for a bundle, and
- * stopping there keeps a 200 000-subscriber document quick.
+ * The first problem of `v` against `s` (compiled once, with the one schema engine), or
+ * undefined if valid. One reason is enough for a bundle, and stopping there keeps a
+ * 200 000-subscriber document quick.
  */
-export function validate(v: unknown, s: Schema, path = ''): string | undefined {
+export function firstIssue(v: unknown, s: Schema): SchemaIssue | undefined {
   const check = compileSchema(s, { firstOnly: true });
   if (check(v)) return undefined;
   const issues = check.issues();
   // An alternative that failed (oneOf): the deepest complaint says the most.
-  const worst = issues.reduce((w, i) => (i.path.length > w.path.length ? i : w), issues[0] ?? { path: [], keyword: 'oneOf', message: 'matches no alternative' });
+  return issues.reduce((w, i) => (i.path.length > w.path.length ? i : w), issues[0] ?? { path: [], keyword: 'oneOf', message: 'matches no alternative' });
+}
+
+/** Validate `v` against `s`: the first problem as `/json/pointer: message`, or undefined if valid. */
+export function validate(v: unknown, s: Schema, path = ''): string | undefined {
+  const worst = firstIssue(v, s);
+  if (worst === undefined) return undefined;
   const at = pointerPath(worst.path);
   return `${path === '' ? at : path + (at === '/' ? '' : at)}: ${worst.message}`;
 }
