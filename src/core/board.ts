@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuocellError } from './errors.js';
+import type { AccessType, NetworkAccess, Preset } from './model.js';
 import { compileSchema, dottedPath, toField, type FieldError } from './schema.js';
 
 /**
@@ -20,12 +21,11 @@ import { compileSchema, dottedPath, toField, type FieldError } from './schema.js
  * Every failure is DC_CONFIG_INVALID with the JSON path of the offending field.
  */
 
-export type Preset = 'cell' | 'concentrator';
-export type AccessType = 'cellular' | 'wlan' | 'lan';
+export type { Preset } from './model.js';
 
 export interface UplinkProfile {
   name: string;
-  access: 'cellular' | 'wlan';
+  access: AccessType;
   interface: string;
   gateway4?: string;
   gateway6?: string;
@@ -130,7 +130,7 @@ export interface BoardProfile {
   web: WebProfile;
   listeners: ListenerProfile[];
   /** Prefix → access type, to label subflows by their local/remote address. */
-  accessNetworks: Array<{ prefix: string; access: AccessType }>;
+  accessNetworks: Array<{ prefix: string; access: NetworkAccess }>;
   modem?: ModemProfile;
   leds?: LedProfile[];
   policy?: DefaultPolicy;

@@ -1,6 +1,6 @@
 import { DuocellError } from '../core/errors.js';
 import type { FieldError } from '../core/schema.js';
-import type { PolicySpec, SubscriberInput } from './deps.js';
+import type { PolicyDto, SubscriberInput } from './deps.js';
 
 /**
  * What the API schemas (web/schemas.ts, with the formats of core/schema.ts for addresses,
@@ -16,7 +16,7 @@ export function validationError(fields: FieldError[]): DuocellError {
   return new DuocellError('DC_HTTP_BAD_REQUEST', message, { fields });
 }
 
-export function checkPolicy(p: PolicySpec, at: string, out: FieldError[]): void {
+export function checkPolicy(p: PolicyDto, at: string, out: FieldError[]): void {
   const r = p.steering.ratio;
   if (r.cellular + r.wlan !== 100) {
     out.push({ path: `${at}.steering.ratio`, message: `the shares must sum to 100 (they sum to ${r.cellular + r.wlan})` });
@@ -41,7 +41,7 @@ export function checkSubscriber(s: SubscriberInput): void {
   if (out.length > 0) throw validationError(out);
 }
 
-export function checkPolicyDefaults(p: PolicySpec): void {
+export function checkPolicyDefaults(p: PolicyDto): void {
   const out: FieldError[] = [];
   checkPolicy(p, 'defaults', out);
   if (out.length > 0) throw validationError(out);
