@@ -1,7 +1,7 @@
 /**
  * What the web layer needs from the rest of duocell, and nothing more. The web server never
  * imports the proxy engine, the store or the radios: main.ts builds a WebDeps from the services
- * and hands it to createWebServer(). src/web/fake-deps.ts is an in-memory one for development
+ * and hands it to createWebServer(). test/helpers/fake-deps.ts is an in-memory one for development
  * and the browser tests.
  *
  * Every async method may throw a DuocellError; its code decides the HTTP status

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { DuocellError } from '../core/errors.js';
-import { memoryKv } from './auth.js';
+import { DuocellError } from '../../src/core/errors.js';
+import { memoryKv } from '../../src/web/auth.js';
 import type {
   ModemView,
   OtaView,
@@ -14,12 +14,12 @@ import type {
   WebDeps,
   WebEventName,
   WlanView,
-} from './deps.js';
+} from '../../src/web/deps.js';
 
 /**
  * In-memory WebDeps with plausible moving data: two uplinks whose byte counters grow at a
  * varying rate, a handful of sessions that come and go, a registered modem, a WLAN station,
- * subscribers and a policy kept in maps. For developing the page (src/web/dev.ts) and for the
+ * subscribers and a policy kept in maps. For developing the page (scripts/web-dev.ts) and for the
  * browser tests; main.ts wires the real services instead.
  */
 
