@@ -178,6 +178,19 @@ export function boardSchema(): Schema {
   return cachedSchema;
 }
 
+/**
+ * Check a listener's `options` against its part of board/schema.json (`$defs`: connectorOptions,
+ * convertOptions, socks5Options), for the fronts and the connector that read them: a board
+ * profile is checked as a whole at load, a caller that builds a front directly gets the same
+ * check. Failure: DC_CONFIG_INVALID naming the field (`what: cookies[0]: …`).
+ */
+export function checkListenerOptions(def: 'connectorOptions' | 'convertOptions' | 'socks5Options', options: unknown, what: string): void {
+  const schema = (boardSchema().$defs as Record<string, Schema> | undefined)?.[def];
+  if (schema === undefined) throw new DuocellError('DC_INTERNAL', `board schema: no $defs.${def}`);
+  const errs = checkSchema(schema, options, 'options');
+  if (errs.length > 0) throw new DuocellError('DC_CONFIG_INVALID', `${what}: ${errs.join('; ')}`, { errors: errs });
+}
+
 function failAll(errs: string[], fields?: FieldError[]): never {
   const shown = errs.slice(0, 8).join('; ');
   throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs, ...(fields !== undefined ? { fields } : {}) });

@@ -152,12 +152,13 @@ function ourMessage(e: ErrorObject): string {
 /**
  * ajv's failures in our shape. The field of `required` and `additionalProperties` joins the
  * path; an alternative's noise (anyOf/oneOf summaries when a branch said more, the `null`
- * branch of "X or null") is left out.
+ * branch of "X or null", the `if` summary beside its `then` branch's failure) is left out.
  */
 export function issuesOf(errors: readonly ErrorObject[]): SchemaIssue[] {
   const out: SchemaIssue[] = [];
   for (const e of errors) {
     if ((e.keyword === 'anyOf' || e.keyword === 'oneOf') && errors.length > 1) continue;
+    if (e.keyword === 'if') continue; // the `then` branch has said what failed
     if (e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null') continue;
     const path = pointerSegments(e.instancePath);
     const p = e.params as { missingProperty?: string; additionalProperty?: string };

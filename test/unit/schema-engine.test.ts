@@ -92,3 +92,29 @@ t.test('paths: dotted for the board, a pointer for a bundle, dotted fields for t
   t.same(toField({ path: [], keyword: 'type', message: 'expected an object' }, 'body'), { path: 'body', message: 'expected an object' });
   t.throws(() => compileSchema({ type: 'string', oneOf: [] }), { code: 'DC_INTERNAL' }, 'a schema ajv refuses is our fault');
 });
+
+t.test("listener options: the board schema's part for each kind, at load and when a front is built directly", async (t) => {
+  const { socks5FrontFromOptions } = await import('../../src/services/proxy/fronts/socks5.js');
+  const { convertFrontFromOptions } = await import('../../src/services/proxy/fronts/convert.js');
+  const { convertConnectorFromOptions } = await import('../../src/services/proxy/convert-client.js');
+  const base = { name: 'c', preset: 'concentrator', uplinks: [] };
+  const listener = (kind: string, options: unknown) => ({ ...base, listeners: [{ kind, host: '::', port: 5124, options }] });
+  t.doesNotThrow(() => validateBoard(listener('convert', { cookies: ['s', { cookie: 'ab', hex: true }], retryAfterSeconds: 3, concentrator: '10.0.0.1:5124' })));
+  t.doesNotThrow(() => validateBoard(listener('socks5', { users: 'store', allowAnonymous: false })));
+  for (const [kind, options, field] of [
+    ['convert', { retryAfterSeconds: 300 }, 'listeners.0.options.retryAfterSeconds'],
+    ['convert', { cookies: [''] }, 'listeners.0.options.cookies.0'],
+    ['socks5', { users: [{ username: 'a' }] }, 'listeners.0.options.users.0.password'],
+    ['transparent', { concentrator: 5 }, 'listeners.0.options.concentrator'],
+    ['explicit', { replyTimeoutMs: 0 }, 'listeners.0.options.replyTimeoutMs'],
+  ] as const) {
+    const r = refusal(() => validateBoard(listener(kind, options)));
+    t.equal(r.code, 'DC_CONFIG_INVALID', `${kind} ${JSON.stringify(options)}`);
+    t.ok(r.fields.some((f) => f.path === field), `${kind} ${JSON.stringify(options)}: ${field} named (${JSON.stringify(r.fields)})`);
+    t.notOk(r.fields.some((f) => /then/.test(f.message)), 'no if/then summary');
+  }
+  t.throws(() => socks5FrontFromOptions({ users: [{ username: 'a' }] }), { code: 'DC_CONFIG_INVALID', message: /socks5 listener options: .*options\.users\[0\]\.password: required/ });
+  t.throws(() => convertFrontFromOptions({ retryAfterSeconds: 1.5 }), { code: 'DC_CONFIG_INVALID', message: /retryAfterSeconds: expected an integer/ });
+  t.throws(() => convertConnectorFromOptions({ concentrator: '10.0.0.1:1', fastOpen: 'yes' }), { code: 'DC_CONFIG_INVALID', message: /fastOpen: expected a boolean/ });
+  t.equal(convertConnectorFromOptions({ fastOpen: 'ignored without a concentrator' }), undefined, 'no concentrator: no connector, options not read');
+});
