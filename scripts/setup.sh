@@ -57,7 +57,7 @@ if [ ! -x build/delayline ] || [ native/delayline.c -nt build/delayline ]; then
 fi
 
 # TypeScript → dist/ (what `duocell` runs).
-if [ ! -f dist/.built ] || [ -n "$(find src bench tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find src bench scripts test/helpers tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "setup: compiling TypeScript" >&2
   npx --no-install tsc -p tsconfig.build.json
   touch dist/.built
