@@ -81,6 +81,7 @@ PKGS=(
   nodejs ca-certificates
   iproute2 nftables iputils-ping procps
   openssl
+  udhcpc
   systemd-timesyncd wpasupplicant
   firmware-brcm80211 wireless-regdb
 )

@@ -22,6 +22,8 @@ want shellcheck shellcheck        # the OpenWrt init script's checks
 want busybox busybox
 want chromium chromium            # the web page's browser tests (playwright-core drives it)
 want openssl openssl              # the web page's per-device HTTPS certificate (src/wiring/first-boot.ts)
+want udhcpc udhcpc                # AT-only modems (ECM/NCM): the DHCP client on usb0 (src/drivers/modem/dhcp-lease.ts)
+want dnsmasq dnsmasq-base         # the simulated AT-only modem's DHCP server (src/sim/modem/ecm.ts)
 want bird bird2                   # the concentrator pool's BGP/BFD (test/kernel/proxy-anycast.test.ts)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -56,7 +58,7 @@ if [ ! -x build/delayline ] || [ native/delayline.c -nt build/delayline ]; then
 fi
 
 # TypeScript → dist/ (what `duocell` runs).
-if [ ! -f dist/.built ] || [ -n "$(find src bench tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find src bench scripts test/helpers tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "setup: compiling TypeScript" >&2
   npx --no-install tsc -p tsconfig.build.json
   touch dist/.built

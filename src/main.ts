@@ -6,7 +6,7 @@ import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
 import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
-import { modemFor, modemView } from './wiring/modem.js';
+import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
@@ -143,7 +143,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     });
     stops.push(() => web.close());
     webAddrs = web.addresses();
-    const control = await startControlSocket(deps, path.join(opts.stateDir, 'control.sock'));
+    const control = await startControlSocket(deps, path.join(opts.stateDir, 'control.sock'), modemAtCall(modem));
     stops.push(() => control.close());
   } catch (e) {
     for (const s of stops.reverse()) await s();

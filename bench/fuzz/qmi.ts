@@ -69,7 +69,7 @@ function pick<T>(r: () => number, a: readonly T[]): T {
   return a[int(r, a.length)]!;
 }
 
-function randomValues(r: () => number, defs: readonly TlvDef[]): Record<string, unknown> {
+export function randomValues(r: () => number, defs: readonly TlvDef[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const d of defs) if (d.mandatory || r() < 0.6) out[d.name] = value(r, d.field);
   return out;

@@ -4,7 +4,7 @@
 // code's status; nothing may answer DC_INTERNAL, hang, or grow without bound.
 import { CODES } from '../../src/core/codes.js';
 import { DuocellError } from '../../src/core/errors.js';
-import { createFakeDeps } from '../../src/web/fake-deps.js';
+import { createFakeDeps } from '../../test/helpers/fake-deps.js';
 import { buildWebApp } from '../../src/web/server.js';
 import { httpStatus } from '../../src/web/status.js';
 

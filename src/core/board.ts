@@ -4,6 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuocellError } from './errors.js';
+import type { AccessType, NetworkAccess, Preset } from './model.js';
+import { compileSchema, dottedPath, toField, type FieldError } from './schema.js';
 
 /**
  * A board profile says what box duocell runs on and how it is wired: which preset, which
@@ -13,18 +15,17 @@ import { DuocellError } from './errors.js';
  *
  * Validation at start-up, in two passes:
  *   1. board/schema.json (JSON Schema, the one description of the format; the web page and
- *      docs/board.md use it too), applied by the small interpreter below;
+ *      docs/board.md use it too), compiled once with ajv (core/schema.ts);
  *   2. what a schema cannot say: unique names, numeric addresses, prefix lengths, keys
  *      that really are Ed25519 keys, USB ids wherever a port is found by USB interface.
  * Every failure is DC_CONFIG_INVALID with the JSON path of the offending field.
  */
 
-export type Preset = 'cell' | 'concentrator';
-export type AccessType = 'cellular' | 'wlan' | 'lan';
+export type { Preset } from './model.js';
 
 export interface UplinkProfile {
   name: string;
-  access: 'cellular' | 'wlan';
+  access: AccessType;
   interface: string;
   gateway4?: string;
   gateway6?: string;
@@ -129,7 +130,7 @@ export interface BoardProfile {
   web: WebProfile;
   listeners: ListenerProfile[];
   /** Prefix → access type, to label subflows by their local/remote address. */
-  accessNetworks: Array<{ prefix: string; access: AccessType }>;
+  accessNetworks: Array<{ prefix: string; access: NetworkAccess }>;
   modem?: ModemProfile;
   leds?: LedProfile[];
   policy?: DefaultPolicy;
@@ -150,99 +151,16 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-function str(o: Record<string, unknown>, k: string, where: string): string {
-  const v = o[k];
-  if (typeof v !== 'string' || v.length === 0) fail(`${where}.${k}: expected a non-empty string`);
-  return v;
-}
+// ---- JSON Schema: board/schema.json, compiled with the one schema engine (core/schema.ts) ----
 
-function port(o: Record<string, unknown>, k: string, where: string): number {
-  const v = o[k];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) fail(`${where}.${k}: expected a port 0..65535`);
-  return v;
-}
-
-// ---- JSON Schema (the subset board/schema.json uses) -------------------------------------
-
-/** The part of JSON Schema that board/schema.json uses; anything else in it is an error. */
-export interface Schema {
-  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
-  enum?: unknown[];
-  required?: string[];
-  properties?: Record<string, Schema>;
-  additionalProperties?: boolean;
-  items?: Schema;
-  minItems?: number;
-  maxItems?: number;
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
-  minimum?: number;
-  maximum?: number;
-  [annotation: string]: unknown;
-}
-
-const SCHEMA_KEYWORDS = new Set(['type', 'enum', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'maxItems', 'minLength', 'maxLength', 'pattern', 'minimum', 'maximum']);
-const SCHEMA_ANNOTATIONS = new Set(['$schema', '$id', 'title', 'description']);
-
-function typeOk(t: Schema['type'], v: unknown): boolean {
-  switch (t) {
-    case 'object':
-      return isObj(v);
-    case 'array':
-      return Array.isArray(v);
-    case 'string':
-      return typeof v === 'string';
-    case 'integer':
-      return typeof v === 'number' && Number.isInteger(v);
-    case 'number':
-      return typeof v === 'number' && Number.isFinite(v);
-    case 'boolean':
-      return typeof v === 'boolean';
-    default:
-      return true;
-  }
-}
+/** A JSON Schema document (board/schema.json or a part of one). */
+export type Schema = Record<string, unknown>;
 
 /** Apply `schema` to `v`; returns one message per violation, each prefixed by its path. */
 export function checkSchema(schema: Schema, v: unknown, at = 'board'): string[] {
-  for (const k of Object.keys(schema)) {
-    if (!SCHEMA_KEYWORDS.has(k) && !SCHEMA_ANNOTATIONS.has(k)) {
-      throw new DuocellError('DC_INTERNAL', `board schema at ${at}: unsupported keyword ${k}`);
-    }
-  }
-  const errs: string[] = [];
-  if (schema.enum !== undefined && !schema.enum.includes(v)) {
-    errs.push(`${at}: expected one of ${schema.enum.map((e) => JSON.stringify(e)).join('|')}`);
-    return errs;
-  }
-  if (!typeOk(schema.type, v)) {
-    errs.push(`${at}: expected ${schema.type === 'integer' ? 'an integer' : `a${/^[aeiou]/.test(schema.type ?? '') ? 'n' : ''} ${schema.type}`}`);
-    return errs;
-  }
-  if (typeof v === 'string') {
-    if (schema.minLength !== undefined && v.length < schema.minLength) errs.push(`${at}: expected at least ${schema.minLength} character(s)`);
-    if (schema.maxLength !== undefined && v.length > schema.maxLength) errs.push(`${at}: expected at most ${schema.maxLength} character(s)`);
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(v)) errs.push(`${at}: ${JSON.stringify(v)} does not match ${schema.pattern}`);
-  }
-  if (typeof v === 'number') {
-    if (schema.minimum !== undefined && v < schema.minimum) errs.push(`${at}: expected >= ${schema.minimum}`);
-    if (schema.maximum !== undefined && v > schema.maximum) errs.push(`${at}: expected <= ${schema.maximum}`);
-  }
-  if (Array.isArray(v)) {
-    if (schema.minItems !== undefined && v.length < schema.minItems) errs.push(`${at}: expected at least ${schema.minItems} item(s)`);
-    if (schema.maxItems !== undefined && v.length > schema.maxItems) errs.push(`${at}: expected at most ${schema.maxItems} item(s)`);
-    if (schema.items !== undefined) v.forEach((x, i) => errs.push(...checkSchema(schema.items as Schema, x, `${at}[${i}]`)));
-  }
-  if (isObj(v)) {
-    for (const r of schema.required ?? []) if (!(r in v)) errs.push(`${at}.${r}: required`);
-    for (const [k, x] of Object.entries(v)) {
-      const sub = schema.properties?.[k];
-      if (sub !== undefined) errs.push(...checkSchema(sub, x, `${at}.${k}`));
-      else if (schema.additionalProperties === false) errs.push(`${at}.${k}: unknown field`);
-    }
-  }
-  return errs;
+  const check = compileSchema(schema);
+  if (check(v)) return [];
+  return check.issues().map((i) => `${dottedPath(at, i.path)}: ${i.message}`);
 }
 
 let cachedSchema: Schema | undefined;
@@ -260,9 +178,22 @@ export function boardSchema(): Schema {
   return cachedSchema;
 }
 
-function failAll(errs: string[]): never {
+/**
+ * Check a listener's `options` against its part of board/schema.json (`$defs`: connectorOptions,
+ * convertOptions, socks5Options), for the fronts and the connector that read them: a board
+ * profile is checked as a whole at load, a caller that builds a front directly gets the same
+ * check. Failure: DC_CONFIG_INVALID naming the field (`what: cookies[0]: …`).
+ */
+export function checkListenerOptions(def: 'connectorOptions' | 'convertOptions' | 'socks5Options', options: unknown, what: string): void {
+  const schema = (boardSchema().$defs as Record<string, Schema> | undefined)?.[def];
+  if (schema === undefined) throw new DuocellError('DC_INTERNAL', `board schema: no $defs.${def}`);
+  const errs = checkSchema(schema, options, 'options');
+  if (errs.length > 0) throw new DuocellError('DC_CONFIG_INVALID', `${what}: ${errs.join('; ')}`, { errors: errs });
+}
+
+function failAll(errs: string[], fields?: FieldError[]): never {
   const shown = errs.slice(0, 8).join('; ');
-  throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs });
+  throw new DuocellError('DC_CONFIG_INVALID', errs.length > 8 ? `${shown}; … ${errs.length - 8} more` : shown, { errors: errs, ...(fields !== undefined ? { fields } : {}) });
 }
 
 /** Decode a trusted key (64 hex digits or 44 base64 characters) to its 32 raw bytes. */
@@ -308,6 +239,7 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
   });
   (b.listeners ?? []).forEach((l, i) => {
     if (net.isIP(l.host) === 0) errs.push(`board.listeners[${i}].host: ${JSON.stringify(l.host)} is not a numeric address`);
+    if (l.kind === 'explicit' && l.target === undefined) errs.push(`board.listeners[${i}].target: required for explicit listeners`);
   });
   (b.lan?.addresses ?? []).forEach((a, i) => checkCidr(a, `board.lan.addresses[${i}]`, errs));
   (b.accessNetworks ?? []).forEach((a, i) => checkCidr(a.prefix, `board.accessNetworks[${i}].prefix`, errs));
@@ -348,60 +280,26 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
   return errs;
 }
 
-/** Validate an untrusted profile document. */
+/** Validate an untrusted profile document; the result carries the defaults filled in. */
 export function validateBoard(doc: unknown): BoardProfile {
   if (!isObj(doc)) fail('board: expected a JSON object');
-  const schemaErrs = checkSchema(boardSchema(), doc);
-  if (schemaErrs.length > 0) failAll(schemaErrs);
+  const check = compileSchema(boardSchema());
+  if (!check(doc)) {
+    // `errors` in the profile's words; `fields` in the shape of the API's refusals.
+    const issues = check.issues();
+    failAll(
+      issues.map((i) => `${dottedPath('board', i.path)}: ${i.message}`),
+      issues.map((i) => toField(i, '')),
+    );
+  }
   const meaningErrs = checkMeaning(doc);
   if (meaningErrs.length > 0) failAll(meaningErrs);
-  const name = str(doc, 'name', 'board');
-  const preset = doc.preset;
-  if (preset !== 'cell' && preset !== 'concentrator') fail('board.preset: expected "cell" or "concentrator"');
-  const uplinks = Array.isArray(doc.uplinks) ? doc.uplinks : fail('board.uplinks: expected an array');
-  const ul = uplinks.map((u, i) => {
-    const w = `board.uplinks[${i}]`;
-    if (!isObj(u)) fail(`${w}: expected an object`);
-    const access = u.access;
-    if (access !== 'cellular' && access !== 'wlan') fail(`${w}.access: expected "cellular" or "wlan"`);
-    return { ...(u as Partial<UplinkProfile>), name: str(u, 'name', w), access, interface: str(u, 'interface', w) } as UplinkProfile;
-  });
-  const lan = isObj(doc.lan) ? { ...doc.lan, interfaces: Array.isArray(doc.lan.interfaces) ? doc.lan.interfaces.map(String) : [] } : { interfaces: [] };
-  const webDoc = isObj(doc.web) && Array.isArray(doc.web.listen) ? doc.web.listen : [{ host: '127.0.0.1', port: 8080 }];
-  const web = {
-    listen: webDoc.map((l: unknown, i: number) => {
-      const w = `board.web.listen[${i}]`;
-      if (!isObj(l)) fail(`${w}: expected an object`);
-      return { host: str(l, 'host', w), port: port(l, 'port', w) };
-    }),
-    ...(isObj(doc.web) ? Object.fromEntries(Object.entries(doc.web).filter(([k]) => k !== 'listen')) : {}),
-  } as WebProfile;
-  const lsDoc = doc.listeners === undefined ? [] : Array.isArray(doc.listeners) ? doc.listeners : fail('board.listeners: expected an array');
-  const listeners = lsDoc.map((l: unknown, i: number) => {
-    const w = `board.listeners[${i}]`;
-    if (!isObj(l)) fail(`${w}: expected an object`);
-    const kind = l.kind;
-    if (kind !== 'explicit' && kind !== 'transparent' && kind !== 'convert' && kind !== 'socks5') {
-      fail(`${w}.kind: expected explicit|transparent|convert|socks5`);
-    }
-    const out: ListenerProfile = { ...(l as Partial<ListenerProfile>), kind, host: str(l, 'host', w), port: port(l, 'port', w), mptcp: l.mptcp !== false };
-    if (l.target !== undefined) out.target = str(l, 'target', w);
-    if (l.upstream !== undefined) {
-      if (l.upstream !== 'tcp' && l.upstream !== 'mptcp') fail(`${w}.upstream: expected tcp|mptcp`);
-      out.upstream = l.upstream;
-    }
-    if (kind === 'explicit' && out.target === undefined) fail(`${w}.target: required for explicit listeners`);
-    return out;
-  });
-  const anDoc = Array.isArray(doc.accessNetworks) ? doc.accessNetworks : [];
-  const accessNetworks = anDoc.map((a: unknown, i: number) => {
-    const w = `board.accessNetworks[${i}]`;
-    if (!isObj(a)) fail(`${w}: expected an object`);
-    const access = a.access;
-    if (access !== 'cellular' && access !== 'wlan' && access !== 'lan') fail(`${w}.access: expected cellular|wlan|lan`);
-    return { prefix: str(a, 'prefix', w), access };
-  });
-  return { ...doc, name, preset, uplinks: ul, lan, web, listeners, accessNetworks } as BoardProfile;
+  // The schema has vouched for every field's type: what is left is filling the defaults.
+  const b = doc as Partial<BoardProfile> & Pick<BoardProfile, 'name' | 'preset' | 'uplinks'>;
+  const lan = { ...b.lan, interfaces: b.lan?.interfaces ?? [] };
+  const web = { ...b.web, listen: b.web?.listen ?? [{ host: '127.0.0.1', port: 8080 }] } as WebProfile;
+  const listeners = (b.listeners ?? []).map((l) => ({ ...l, mptcp: l.mptcp !== false }));
+  return { ...b, lan, web, listeners, accessNetworks: b.accessNetworks ?? [] } as BoardProfile;
 }
 
 /** The board/ folder of this installation. */

@@ -132,6 +132,8 @@ export const CODES = {
   DC_AT_RESYNC: 'after an AT command timed out, the port could not be brought back in step (late reply not drained, marker unanswered)',
   DC_MODEM_NETIF: 'configuring the data interface from the session settings (raw IP, MTU, addresses, link) failed',
   DC_MODEM_CONTROL: 'the configured modem control protocol is not supported by this build',
+  DC_MODEM_DHCP: 'the DHCP lease on an AT-controlled modem\'s USB network interface (ECM/NCM) could not be obtained, was lost, or the DHCP client is missing',
+  DC_MODEM_AT_REFUSED: 'an AT pass-through command was refused: not AT, too long, several lines, or one that would break the service\'s own modem session',
 
   // drivers/wlan (nl80211)
   DC_WLAN_UNAVAILABLE: 'nl80211 is absent (no cfg80211): link state from rtnetlink only, radio quality unknown',

@@ -4,7 +4,8 @@ import { normalizePolicySet, type NormalPolicySet, type PolicyDelta } from '../s
 import { checkName, checkPrefix, normalizeProxy } from '../store/validate.js';
 import type { PolicySet } from '../store/types.js';
 import { keyIdOf, signBytes, verifyBytes, type TrustedKey } from './keys.js';
-import { DELTA_SCHEMA, FULL_SCHEMA, validate } from './schema.js';
+import { pointerPath, toField } from '../core/schema.js';
+import { DELTA_SCHEMA, FULL_SCHEMA, firstIssue } from './schema.js';
 
 /**
  * A policy bundle travels as an envelope:
@@ -185,8 +186,11 @@ export function parseDocument(text: string): Pick<VerifiedBundle, 'doc' | 'conte
   if (!isObj(v)) fail('DC_OTA_SCHEMA_INVALID', 'document: expected an object');
   const kind = v.kind;
   if (kind !== 'full' && kind !== 'delta') fail('DC_OTA_SCHEMA_INVALID', '/kind: expected "full" or "delta"');
-  const err = validate(v, kind === 'full' ? FULL_SCHEMA : DELTA_SCHEMA);
-  if (err !== undefined) fail('DC_OTA_SCHEMA_INVALID', `document ${err}`);
+  const issue = firstIssue(v, kind === 'full' ? FULL_SCHEMA : DELTA_SCHEMA);
+  if (issue !== undefined) {
+    // The same shape as the API's refusals: `fields` with the dotted path beside the message.
+    throw new DuocellError('DC_OTA_SCHEMA_INVALID', `document ${pointerPath(issue.path)}: ${issue.message}`, { fields: [toField(issue, '')] });
+  }
   const doc = v as unknown as BundleDocument;
   if (doc.expiresAt !== undefined && Date.parse(doc.expiresAt) <= Date.parse(doc.issuedAt)) {
     fail('DC_OTA_SCHEMA_INVALID', 'document /expiresAt: not after issuedAt');

@@ -72,7 +72,7 @@ const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':'
 export async function buildSim(
   prefix = SIM_PREFIX,
   rates = SIM_RATES,
-  opts: { modem?: boolean; pathManager?: 'kernel' | 'userspace'; links?: LinksWorld; spawnWire?: WireSpawner } = {},
+  opts: { modem?: boolean | 'at'; pathManager?: 'kernel' | 'userspace'; links?: LinksWorld; spawnWire?: WireSpawner } = {},
 ): Promise<SimLayout> {
   const topo = new Topology(prefix, opts.spawnWire === undefined ? {} : { spawnWire: opts.spawnWire });
   const world = worldProfiles(opts.links ?? 'ideal');
@@ -89,8 +89,13 @@ export async function buildSim(
     await topo.link(mue, 'wap0', cell, 'wap0', { a: withLen(A.mue.wap0), b: withLen(A.cell.wap0), ...wlan });
     await topo.link(lan, 'lan0', cell, 'lan0', { a: withLen(A.lan.lan0), b: withLen(A.cell.lan0) });
     // With the modem simulator, wwan0 gets its address (and comes up) from the QMI data session.
-    await topo.link(cell, 'wwan0', conc, 'wwan0', { a: opts.modem === true ? [] : withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), ...cellular });
-    if (opts.modem === true) await cell.linkSet('wwan0', 'down');
+    // An AT-only modem (`modem: 'at'`): the cell's end is the module's ECM/NCM netdev usb0, the
+    // far end the module itself (its DHCP server, src/sim/modem/ecm.ts, runs there once the AT
+    // data session is active); duocell addresses usb0 from the DHCP lease.
+    const modem = opts.modem === true || opts.modem === 'at';
+    const cellIf = opts.modem === 'at' ? 'usb0' : 'wwan0';
+    await topo.link(cell, cellIf, conc, 'wwan0', { a: modem ? [] : withLen(A.cell.wwan0), b: withLen(A.conc.wwan0), ...cellular });
+    if (modem) await cell.linkSet(cellIf, 'down');
     await topo.link(cell, 'wlan0', conc, 'wlan0', { a: withLen(A.cell.wlan0), b: withLen(A.conc.wlan0), ...wlan });
     await topo.link(conc, 'srv0', srv, 'srv0', { a: withLen(A.conc.srv0), b: withLen(A.srv.srv0) });
     await cell.ip('addr', 'add', `${A.cell.service[0]}/32`, 'dev', 'lo');
@@ -107,8 +112,8 @@ export async function buildSim(
       await mue.mptcpEndpoint(A.mue.wap0[i], 'wap0', ['subflow']);
       await lan.ip(fam, 'route', 'replace', 'default', 'via', A.cell.lan0[i], 'dev', 'lan0');
       // Cell: default via cellular uplink, WLAN uplink by source; MPTCP endpoint on WLAN.
-      if (opts.modem === true) {
-        await cell.ip(fam, 'rule', 'add', 'from', A.cell.wwan0[i], 'table', '21', 'priority', '1021');
+      if (modem) {
+        // duocell installs the cellular table-21 source rule itself (paths service); the sim adds none.
         // duocell adds the cellular default (metric 50) when its data session is up; WLAN is the fall-back
         await cell.ip(fam, 'route', 'replace', 'default', 'via', A.conc.wlan0[i], 'dev', 'wlan0', 'metric', '100');
       } else {

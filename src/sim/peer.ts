@@ -250,6 +250,10 @@ async function cli(argv: string[]): Promise<void> {
     });
     sock.on('close', () => process.exit(0));
     sock.connect({ host, port: Number(port) }, () => {
+      // Half of the peer server's 8-byte header: the server keeps waiting for the rest, and an
+      // MPTCP connection becomes fully established (the data ACK comes back), which is when the
+      // client's path manager opens its joins. An idle connection would stay on one subflow.
+      sock.write(Buffer.alloc(4));
       process.stdout.write(JSON.stringify({ connected: `${sock.localAddress}:${sock.localPort}`, mptcp: isMptcp(fd) }) + '\n');
     });
   } else {

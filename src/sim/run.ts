@@ -31,13 +31,14 @@ export function spawnInNs(ns: string, name: string, args: string[], opts: { fore
 }
 
 /** `links`: the links' world, `realistic` (lte + wlan profiles, the default) or `ideal` (plain veth). */
-export async function simUp(opts: { withCell?: boolean; links?: LinksWorld } = {}): Promise<void> {
+/** `modem`: 'qmi' (the default, QMI + AT) or 'at' (an AT-only module on usb0 with DHCP; board sim-at). */
+export async function simUp(opts: { withCell?: boolean; links?: LinksWorld; modem?: 'qmi' | 'at' } = {}): Promise<void> {
   if (await simExists()) {
     log.info('sim already up: taking it down first');
     await simDown();
   }
   const sim = await buildSim(SIM_PREFIX, undefined, {
-    modem: true,
+    modem: opts.modem === 'at' ? 'at' : true,
     pathManager: 'userspace',
     links: opts.links ?? 'realistic',
     // The delay lines outlive this command: detached, their PIDs recorded for `sim down`.
@@ -45,14 +46,14 @@ export async function simUp(opts: { withCell?: boolean; links?: LinksWorld } = {
   });
   await addMgmtLink(sim.cell);
   // The modem simulator (root namespace: ptys are files; it drives dc-cell's wwan0).
-  spawnInNs('', 'modem', [node(), path.join(projectRoot(), 'dist/src/sim/modem-host.js')]);
+  spawnInNs('', 'modem', [node(), path.join(projectRoot(), 'dist/src/sim/modem-host.js')], { env: { DUOCELL_SIM_MODEM: opts.modem ?? 'qmi' } });
   const peer = path.join(projectRoot(), 'dist/src/sim/peer.js');
   spawnInNs(sim.srv.ns, 'n-server', [node(), peer, 'server', '::', '8000']);
   spawnInNs(sim.srv.ns, 'm-server', [node(), peer, 'server', '::', '8001', '--mptcp']);
   // The concentrator (Convert + SOCKS5 over MPTCP, plain TCP to dc-srv).
   spawnInNs(sim.conc.ns, 'concentrator', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'concentrator-sim']);
   if (opts.withCell === true) {
-    spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { env: cellEnv() });
+    spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', opts.modem === 'at' ? 'sim-at' : 'sim'], { env: cellEnv() });
   }
   log.info({ namespaces: sim.topo.hosts.map((h) => h.ns), links: opts.links ?? 'realistic' }, 'sim up');
 }

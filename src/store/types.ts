@@ -3,8 +3,8 @@
  * by the web API and by the CLI's --json output.
  */
 
-export type SteeringMode = 'active-standby' | 'priority' | 'ratio';
-export const STEERING_MODES: readonly SteeringMode[] = ['active-standby', 'priority', 'ratio'];
+export { STEERING_MODES, type SteeringMode } from '../core/model.js';
+import type { SteeringMode } from '../core/model.js';
 
 export interface Ratio {
   /** Share of the cellular path, 0..100; cellular + wlan = 100. */

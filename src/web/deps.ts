@@ -1,7 +1,7 @@
 /**
  * What the web layer needs from the rest of duocell, and nothing more. The web server never
  * imports the proxy engine, the store or the radios: main.ts builds a WebDeps from the services
- * and hands it to createWebServer(). src/web/fake-deps.ts is an in-memory one for development
+ * and hands it to createWebServer(). test/helpers/fake-deps.ts is an in-memory one for development
  * and the browser tests.
  *
  * Every async method may throw a DuocellError; its code decides the HTTP status
@@ -10,9 +10,8 @@
 
 import type { ConvertGrant } from '../protocols/convert/grant.js';
 
-export type AccessType = 'cellular' | 'wlan';
-export type SteeringMode = 'active-standby' | 'priority' | 'ratio';
-export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';
+export type { AccessType, Combination, SteeringMode } from '../core/model.js';
+import type { AccessType, Combination, SteeringMode, SubflowAccess } from '../core/model.js';
 
 export interface HealthView {
   status: 'ok' | 'degraded';
@@ -32,7 +31,7 @@ export interface SubflowView {
   id: number;
   local: Endpoint;
   remote: Endpoint;
-  access: AccessType | 'lan' | 'unknown';
+  access: SubflowAccess;
   bytesSent: number;
   bytesReceived: number;
   rttUs: number;
@@ -73,7 +72,8 @@ export interface PathManagerView {
   limits: { perUe: Record<string, number>; perNServer: Record<string, number>; refused: { perUe: number; perNServer: number } };
 }
 
-export interface SessionView {
+/** A proxy session as GET /sessions carries it (web/schemas.ts SessionSchema): the API's shape, not the engine's. */
+export interface SessionDto {
   id: string;
   subscriber?: string;
   grant?: GrantView;
@@ -147,8 +147,12 @@ export interface WlanView {
   stations?: number;
 }
 
-/** A resource policy: the cell default (GET/PUT /policy) or one subscriber's own. */
-export interface PolicySpec {
+/**
+ * A resource policy as the API and the page carry it (web/schemas.ts PolicySpecSchema, nested):
+ * the cell default (GET/PUT /policy) or one subscriber's own. The store's PolicySpec (flat, one
+ * row of the policies table) is the model; wiring/policy.ts maps between the two.
+ */
+export interface PolicyDto {
   limits: {
     /** Concurrent M-sessions from one UE. */
     maxSessions: number;
@@ -174,7 +178,7 @@ export interface PolicyView {
   /** Version of the OTA bundle the policy came from, null if set locally only. */
   version: number | null;
   updatedAt: string;
-  defaults: PolicySpec;
+  defaults: PolicyDto;
 }
 
 export interface SubscriberInput {
@@ -186,7 +190,7 @@ export interface SubscriberInput {
     macs: string[];
   };
   /** null: the cell default applies. */
-  policy: PolicySpec | null;
+  policy: PolicyDto | null;
 }
 
 export interface SubscriberView extends SubscriberInput {
@@ -238,7 +242,7 @@ export interface KeyValueStore {
 
 export interface WebDeps {
   health(): HealthView;
-  sessions(): SessionView[];
+  sessions(): SessionDto[];
   paths(): PathView[];
   modem?(): ModemView;
   wlan?(): WlanView;
@@ -251,7 +255,7 @@ export interface WebDeps {
   };
   policy: {
     get(): Promise<PolicyView>;
-    set(defaults: PolicySpec): Promise<PolicyView>;
+    set(defaults: PolicyDto): Promise<PolicyView>;
   };
   proxies(): ProxyView[];
   /** Replace the candidate list (refused as a whole: the old list stays). */

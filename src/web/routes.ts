@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DuocellError } from '../core/errors.js';
 import { getLevel, setLevel } from '../core/logger.js';
 import { safeEqual, type Auth } from './auth.js';
-import type { PolicySpec, SubscriberInput, WebDeps } from './deps.js';
+import type { PolicyDto, SubscriberInput, WebDeps } from './deps.js';
 import type { EventHub, ThroughputSampler } from './live.js';
 import type { WebMetrics } from './metrics.js';
 import { errors } from './schemas.js';
@@ -317,7 +317,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   // ---- policy --------------------------------------------------------------------------
   app.get(`${API}/policy`, view('policy', 'The cell default policy in force', { $ref: 'Policy#' }), async () => deps.policy.get());
 
-  app.put<{ Body: { defaults: PolicySpec } }>(
+  app.put<{ Body: { defaults: PolicyDto } }>(
     `${API}/policy`,
     {
       config: { access: 'session' },

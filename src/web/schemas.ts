@@ -59,7 +59,7 @@ export const PolicySpecSchema = {
       type: 'array',
       maxItems: 64,
       description: 'CIDR prefixes from which subflows may join; empty means any',
-      items: str(50),
+      items: { ...str(50), format: 'cidr' },
     },
     steering: {
       type: 'object',
@@ -93,8 +93,8 @@ export const SubscriberInputSchema = {
       additionalProperties: false,
       required: ['addresses'],
       properties: {
-        addresses: { type: 'array', maxItems: 64, items: str(50), description: 'IPv4/IPv6 addresses or prefixes' },
-        macs: { type: 'array', maxItems: 16, items: str(17), default: [] },
+        addresses: { type: 'array', maxItems: 64, items: { ...str(50), format: 'ip-prefix' }, description: 'IPv4/IPv6 addresses or prefixes' },
+        macs: { type: 'array', maxItems: 16, items: { ...str(17), format: 'mac' }, default: [] },
       },
     },
     policy: {

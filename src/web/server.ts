@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
+import type { ErrorObject } from 'ajv';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DuocellError, isDuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { addFormats, issuesOf, toField, type FieldError } from '../core/schema.js';
 import { Auth, newToken, safeEqual } from './auth.js';
 import type { WebDeps } from './deps.js';
 import { EventHub, ThroughputSampler } from './live.js';
@@ -17,7 +19,6 @@ import { registerRoutes, type Access } from './routes.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { httpStatus } from './status.js';
 import { cachedSystem, type SystemView } from './system.js';
-import type { FieldError } from './validate.js';
 
 /**
  * The web server: the HTTP API of DESIGN.md, the page's static files, /metrics and the event
@@ -104,26 +105,9 @@ export function hostAllowed(host: string | undefined, allowed: ReadonlySet<strin
 }
 
 function fieldsFromValidation(err: FastifyError): FieldError[] {
-  const v = err.validation ?? [];
-  const out: FieldError[] = [];
-  for (const e of v) {
-    // anyOf (policy or null) reports both branches; the null branch's complaint is noise.
-    if (e.keyword === 'anyOf' || (e.keyword === 'type' && (e.params as { type?: string }).type === 'null')) continue;
-    let path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-    const p = e.params as { missingProperty?: string; additionalProperty?: string };
-    if (p.missingProperty !== undefined) path = path === '' ? p.missingProperty : `${path}.${p.missingProperty}`;
-    if (p.additionalProperty !== undefined) {
-      path = path === '' ? p.additionalProperty : `${path}.${p.additionalProperty}`;
-      out.push({ path, message: 'is not a known field' });
-      continue;
-    }
-    if (p.missingProperty !== undefined) {
-      out.push({ path, message: 'is required' });
-      continue;
-    }
-    out.push({ path: path === '' ? (err.validationContext ?? 'body') : path, message: e.message ?? 'is invalid' });
-  }
-  if (out.length === 0) out.push({ path: err.validationContext ?? 'body', message: err.message });
+  const where = err.validationContext ?? 'body';
+  const out = issuesOf((err.validation ?? []) as ErrorObject[]).map((i) => toField(i, where));
+  if (out.length === 0) out.push({ path: where, message: err.message });
   return out;
 }
 
@@ -161,7 +145,7 @@ export async function buildWebApp(deps: WebDeps, opts: Omit<WebServerOptions, 'l
     },
     bodyLimit: 64 * 1024,
     forceCloseConnections: true,
-    ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true } },
+    ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: true }, plugins: [addFormats] },
   });
 
   const routes: Array<{ method: string; url: string }> = [];

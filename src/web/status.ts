@@ -26,6 +26,7 @@ const EXPLICIT: Partial<Record<ErrorCode, number>> = {
   DC_CONFIG_INVALID: 400,
   DC_INTERNAL: 500,
   DC_ABORTED: 503,
+  DC_MODEM_AT_REFUSED: 400,
 };
 
 const RULES: ReadonlyArray<readonly [RegExp, number]> = [

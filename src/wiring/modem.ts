@@ -1,7 +1,11 @@
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { DuocellError } from '../core/errors.js';
-import { DataInterface, ModemManager, managerOptionsFromBoard, type NetifOps } from '../drivers/modem/index.js';
+import { DataInterface, ModemManager, managerOptionsFromBoard, resolveModemPorts, type NetifOps } from '../drivers/modem/index.js';
+import { AtModemManager } from '../drivers/modem/at-manager.js';
+import { checkPassthrough, passthroughTimeout } from '../drivers/modem/at-passthrough.js';
+import type { CellularModem } from '../drivers/modem/cellular.js';
+import type { ModemAtCall } from '../web/control.js';
 import { Rtnl } from '../drivers/netlink/rtnetlink.js';
 import type { ModemView } from '../web/deps.js';
 
@@ -12,28 +16,55 @@ import type { ModemView } from '../web/deps.js';
  */
 const log = logger('duocell:modem');
 
-export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): ModemManager | undefined {
+export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): CellularModem | undefined {
   const m = board.modem;
   if (m === undefined) return undefined;
   let links: { at: string; qmi: string } | undefined;
+  let atLink: string | undefined;
   if (env.DUOCELL_MODEM_LINKS !== undefined) {
     const kv = Object.fromEntries(env.DUOCELL_MODEM_LINKS.split(',').map((p) => p.split('=') as [string, string]));
     if (kv.at !== undefined && kv.qmi !== undefined) links = { at: kv.at, qmi: kv.qmi };
+    atLink = kv.at;
   }
-  if (m.control === 'at') {
-    // Honest refusal: an AT-only modem needs a PPP or ECM/NCM data path that this build lacks.
-    const err = new DuocellError('DC_MODEM_CONTROL', 'modem.control "at" is not supported by this build (AT-only data sessions: PPP or ECM/NCM with DHCP are not implemented); the cellular path stays down — use a QMI modem with control "qmi"');
-    log.error({ code: err.code }, err.message);
-    return undefined;
-  }
-  if (m.simulated === true && links === undefined) {
+  if (m.simulated === true && links === undefined && !(m.control === 'at' && atLink !== undefined)) {
     log.info('simulated modem without a running simulator: cellular path stays down');
     return undefined;
   }
+  if (m.control === 'at') return atModemFor(m, atLink, env);
   const opts = managerOptionsFromBoard(m, { ...(links === undefined ? {} : { links }), ...(env.DUOCELL_SIM_PIN === undefined ? {} : { pin: env.DUOCELL_SIM_PIN }) });
   // duocell configures the data interface itself (raw IP, MTU, addresses, link, default route)
-  let netif: DataInterface | undefined;
-  if (opts.netInterface !== undefined) {
+  const netif = opts.netInterface === undefined ? undefined : dataInterface(opts.netInterface, true);
+  return new ModemManager({ ...opts, ...(netif === undefined ? {} : { netif: netif.netif }) });
+}
+
+/**
+ * `modem.control: "at"`: an AT-only module whose data side is an ECM/NCM netdev (`ports.net`,
+ * default usb0) addressed by DHCP from the module (AtModemManager, at-data.ts).
+ */
+function atModemFor(m: NonNullable<BoardProfile['modem']>, atLink: string | undefined, env: NodeJS.ProcessEnv): CellularModem {
+  const ifname = m.ports?.net?.name ?? 'usb0';
+  const ports = atLink !== undefined ? [atLink] : async (): Promise<string[]> => {
+    const r = await resolveModemPorts(m);
+    return r.at === undefined ? [] : [r.at];
+  };
+  const d = dataInterface(ifname, false);
+  const pin = env.DUOCELL_SIM_PIN;
+  return new AtModemManager({
+    ports,
+    netInterface: ifname,
+    apn: m.apn?.name ?? '',
+    netif: d.netif,
+    linkUp: async (name) => {
+      const l = await d.ops.link(name);
+      if (l === undefined) throw new DuocellError('DC_MODEM_NETIF', `${name}: no such network interface (is cdc_ether/cdc_ncm bound to the modem?)`, { origin: 'kernel' });
+      await d.ops.setLinkUp(l.index, true);
+    },
+    ...(pin === undefined ? {} : { pin }),
+  });
+}
+
+function dataInterface(ifname: string, rawIp: boolean): { netif: DataInterface; ops: NetifOps } {
+  {
     let rtnl: Rtnl | undefined;
     const lazy = (): Rtnl => (rtnl ??= Rtnl.open());
     const ops: NetifOps = {
@@ -50,20 +81,40 @@ export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): ModemMana
         rtnl = undefined;
       },
     };
-    netif = new DataInterface({ ifname: opts.netInterface, ops, defaultMetric: CELLULAR_DEFAULT_METRIC });
+    return { netif: new DataInterface({ ifname, ops, defaultMetric: CELLULAR_DEFAULT_METRIC, rawIp }), ops };
   }
-  return new ModemManager({ ...opts, ...(netif === undefined ? {} : { netif }) });
+}
+
+/** The control socket's AT pass-through, through the manager's own AT queue (never a second writer). */
+export function modemAtCall(mm: CellularModem | undefined): ModemAtCall | undefined {
+  if (mm === undefined) return undefined;
+  return async (body) => {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as { command?: unknown; timeoutMs?: unknown };
+    const cmd = checkPassthrough(b.command);
+    const timeoutMs = passthroughTimeout(b.timeoutMs);
+    log.info({ command: cmd }, 'AT pass-through');
+    try {
+      const r = await mm.atCommand(cmd, timeoutMs);
+      return { lines: r.lines, final: r.final };
+    } catch (e) {
+      const d = e as DuocellError;
+      // the modem's own error answer is a reply, not a failure of the pass-through
+      if (d.code === 'DC_AT_ERROR' || d.code === 'DC_AT_CME_ERROR' || d.code === 'DC_AT_CMS_ERROR' || d.code === 'DC_AT_NO_CARRIER')
+        return { lines: [], final: d.message.replace(/^[^:]*: /, ''), finalText: d.code };
+      throw e;
+    }
+  };
 }
 
 /** Metric of the main-table default route via the cellular session (a fixed uplink's wins below it). */
 export const CELLULAR_DEFAULT_METRIC = 50;
 
-/** `modem.control: "at"` is refused (see modemFor); the view says why. */
-export function modemRefusal(board: BoardProfile): string | undefined {
-  return board.modem?.control === 'at' ? 'DC_MODEM_CONTROL: modem.control "at" is not supported by this build' : undefined;
+/** Every modem.control value is supported now (AT-only since issue 14); kept for callers. */
+export function modemRefusal(_board: BoardProfile): string | undefined {
+  return undefined;
 }
 
-export function modemView(mm: ModemManager | undefined): ModemView {
+export function modemView(mm: CellularModem | undefined): ModemView {
   if (mm === undefined) return { present: false, state: 'absent', sim: 'unknown' };
   const s = mm.snapshot();
   const addrs = [s.settings?.ipv4?.address, s.settings?.ipv6?.address].filter((a): a is string => a !== undefined);

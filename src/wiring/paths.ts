@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js';
-import type { ModemManager } from '../drivers/modem/index.js';
+import type { CellularModem } from '../drivers/modem/cellular.js';
 import { PathsService } from '../services/paths/index.js';
 import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
 import type { PathView as WebPathView, SignalView } from '../web/deps.js';
@@ -17,7 +17,7 @@ import type { KernelLedger } from '../services/restore/ledger.js';
 const log = logger('duocell:wiring:paths');
 
 /** The modem manager seen as the paths service's cellular source. */
-export function cellularSource(mm: ModemManager): CellularSource {
+export function cellularSource(mm: CellularModem): CellularSource {
   const ee = new EventEmitter();
   const state = (): CellularState => {
     const s = mm.snapshot();
@@ -74,7 +74,7 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
-export async function startPaths(board: BoardProfile, modem: ModemManager | undefined, ledger?: KernelLedger): Promise<RunningPaths | undefined> {
+export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
   try {

@@ -2,7 +2,7 @@ import { DuocellError } from '../core/errors.js';
 import type { BoardProfile } from '../core/board.js';
 import type { Store, PolicySpec as StorePolicy, SubscriberRecord } from '../store/index.js';
 import type { ResolvedDefaults } from '../store/types.js';
-import type { AccessType, PolicySpec as WebPolicy, PolicyView, SubscriberInput, SubscriberView, WebDeps } from '../web/deps.js';
+import type { AccessType, PolicyDto as WebPolicy, PolicyView, SubscriberInput, SubscriberView, WebDeps } from '../web/deps.js';
 
 /**
  * The web page's policy shape ⇄ the store's named policies.

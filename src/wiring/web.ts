@@ -3,7 +3,7 @@ import { DuocellError } from '../core/errors.js';
 import type { BoardProfile } from '../core/board.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
-import type { WebDeps, WebEventName, SessionView as WebSessionView, PathView, ModemView } from '../web/deps.js';
+import type { WebDeps, WebEventName, SessionDto as WebSessionView, PathView, ModemView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
 import { storeBackedPolicy } from './policy.js';
 import type { OtaService } from '../ota/index.js';

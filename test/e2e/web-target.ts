@@ -2,7 +2,7 @@
 // links carry more traffic on startTransfer(). To run the same test against the simulated
 // board, make startTarget() bring the board up with a fresh state directory and return its
 // page URL and a transfer starter (e.g. iperf3 from dc-mue).
-import { createFakeDeps } from '../../src/web/fake-deps.js';
+import { createFakeDeps } from '../helpers/fake-deps.js';
 import { createWebServer } from '../../src/web/server.js';
 
 export interface Target {

@@ -4,6 +4,7 @@
  * paths service (rtnetlink + routing keeper) fed by the manager. Prints one JSON line per event
  * with a wall-clock time in ms (performance.timeOrigin + now) so the parent can time them:
  *   { ev: 'state', state, reason, t }   { ev: 'path', type, state, addresses, routing, t }
+ * Arguments: QMI port, AT port (may be absent), poll period in ms (default 500).
  * Reads 'stop' on stdin: stops everything and exits.
  */
 import { performance } from 'node:perf_hooks';
@@ -14,7 +15,7 @@ import { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { PathsService } from '../../src/services/paths/index.js';
 import { cellularSource } from '../../src/wiring/paths.js';
 
-const [qmi, at] = process.argv.slice(2) as [string, string];
+const [qmi, at, pollArg] = process.argv.slice(2) as [string, string, string | undefined];
 const now = (): number => performance.timeOrigin + performance.now();
 const out = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...o, t: now() })}\n`);
 
@@ -27,7 +28,8 @@ const m = new ModemManager({
   ipFamily: 'ipv4v6',
   netInterface: 'wwan0',
   netif,
-  pollMs: 500,
+  // a long poll (third argument) leaves indications and URCs as the only fast way to learn a loss
+  pollMs: pollArg === undefined ? 500 : Number(pollArg),
   probeTimeoutMs: 600,
   backoffBaseMs: 200,
   backoffCapMs: 1000,

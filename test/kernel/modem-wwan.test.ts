@@ -108,6 +108,8 @@ t.test('modem kernel test (root, netns, socat): duocell configures wwan0 from WD
     if (proc.exitCode === null) proc.kill('SIGKILL');
   });
 
+  // the child compiles its TypeScript first: slow on a loaded 2-core machine
+  await child.wait((e) => e.ev === 'ready', 120000, 'child ready');
   await child.wait(pathUp, 20000, 'cellular path up');
   // up, and (an IPv6 address may be announced a moment after the link) with both families
   const up = await child.wait((e) => e.ev === 'path' && e.state === 'up' && (e.addresses ?? []).length === 2, 3000, 'cellular path with both families', 0);

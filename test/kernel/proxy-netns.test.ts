@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Topology, netnsUnavailable } from '../helpers/hosts.js';
 import path from 'node:path';
-import { adminSession, BIN, nsFetch, peerClient, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
+import { adminSession, BIN, nsFetch, PEER, peerClient, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
 import type { SessionView } from '../../src/services/proxy/types.js';
 
 const why = await netnsUnavailable();
@@ -102,7 +102,12 @@ t.test('proxy engine in namespaces: M-UE over two paths → cell → N-server', 
   t.test('duocell status | sessions | paths read the running cell over its control socket', async (t) => {
     const stateDir = path.join(app.dir, 'state');
     const cli = async (...args: string[]): Promise<unknown> => JSON.parse(await cell.exec(process.execPath, [BIN, ...args, '--json', '--state-dir', stateDir]));
-    const transfer = peerClient(mue, '10.61.1.1', 9000, 16 * MiB, 16 * MiB, { mptcp: true });
+    // An idle M-session held open for as long as the CLI needs (a transfer may end before a
+    // loaded machine has started the CLI's node process).
+    const held = mue.spawn(process.execPath, [PEER, 'hold', '10.61.1.1', '9000', '--mptcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    t.teardown(() => {
+      held.kill('SIGKILL');
+    });
     const listed = await waitFor(async () => {
       const s = (await cli('sessions')) as SessionView[];
       return s.find((x) => x.combination === 'M-N');
@@ -113,8 +118,14 @@ t.test('proxy engine in namespaces: M-UE over two paths → cell → N-server', 
     t.equal(st.health.preset, 'cell');
     const paths = (await cli('paths')) as Array<{ interface: string; state: string }>;
     t.same(paths.map((p) => p.interface), ['up0'], '`duocell paths` shows the uplink');
-    await transfer;
-    await waitFor(() => server.reports.shift());
+    const exited = new Promise((r) => held.once('exit', r));
+    if (held.exitCode === null && held.signalCode === null) {
+      held.kill('SIGKILL');
+      await exited;
+    }
+    // The server may report the held connection's end: drain it so later subtests read their own.
+    await waitFor(() => server.reports.shift(), 3_000);
+    server.reports.length = 0;
     const down = await cell.exec(process.execPath, [BIN, 'status', '--state-dir', '/nonexistent-duocell'], { allowFail: true });
     t.match(down, /^$/, 'nothing on stdout when no duocell runs there');
   });

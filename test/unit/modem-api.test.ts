@@ -45,8 +45,9 @@ t.test('/health: a cell whose modem is absent is degraded', async (t) => {
   t.equal((await d2.health()).status, 'ok', 'a board without a modem is not degraded by it');
 });
 
-t.test('modem.control "at" is refused clearly (no manager that would probe forever)', async (t) => {
-  t.equal(modemFor(cellBoard({ model: 'X', control: 'at' }), {}), undefined);
+t.test('modem.control "at" builds the AT-only manager (issue 14: no longer refused)', async (t) => {
+  const at = modemFor(cellBoard({ model: 'X', control: 'at', ports: { at: { path: '/dev/ttyUSB-nonexistent' }, net: { name: 'usb0' } } }), {});
+  t.equal(at?.constructor.name, 'AtModemManager', 'an AtModemManager (AT port, usb0 by DHCP)');
   const m = modemFor(cellBoard({ model: 'EC25', control: 'qmi', ports: { qmi: { path: '/dev/cdc-wdm-nonexistent' } } }), {});
   t.ok(m !== undefined, 'control "qmi" still builds a manager');
 });

@@ -66,22 +66,24 @@ t.test('a late reply to a timed-out command never answers a later command', asyn
 });
 
 t.test('a timed-out command whose reply never comes: a marker brings the port back in step', async (t) => {
-  let mute = true;
+  let slowPending = false;
   const port = new ScriptPort((cmd, p) => {
     if (cmd === 'AT+QSLOW') {
-      // answers only after the marker went out: the late OK races the marker's OK
-      setTimeout(() => p.send('\r\nOK\r\n'), 120);
+      // no answer until the marker goes out (whatever the timers' lateness on a loaded
+      // machine): then the late OK comes first and races the marker's own OK
+      slowPending = true;
       return;
     }
-    if (mute && cmd === 'AT') {
-      mute = false;
+    if (slowPending && cmd === 'AT') {
+      slowPending = false;
+      p.send('\r\nOK\r\n');
       setTimeout(() => p.send('\r\nOK\r\n'), 5);
       return;
     }
     if (REPLIES[cmd] !== undefined) p.send(REPLIES[cmd]!);
   });
   const at = new AtClient(port);
-  at.drainMs = 60; // shorter than the late reply: the marker path is taken
+  at.drainMs = 60; // nothing comes while draining: the marker path is taken
   at.quietMs = 200;
   await t.rejects(at.command('AT+QSLOW', { timeoutMs: 30 }), { code: 'DC_AT_TIMEOUT' });
   const r = await at.command('AT+COPS?', { timeoutMs: 3000 });

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import t from 'tap';
 import type { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
-import { PmService, type PmServiceOptions, type EndpointFlag, type PathsLike, type PmBackend, type PmEndpoint, type PmEvent } from '../../src/services/pm/index.js';
+import { PmService, type PmServiceOptions, type EndpointFlag, type PathsLike, type PmBackend, type PmEndpoint } from '../../src/services/pm/index.js';
+import type { MptcpEvent } from '../../src/protocols/mptcp-pm/index.js';
 import type { PathEvent, PathView } from '../../src/services/paths/index.js';
 import type { PathsService } from '../../src/services/paths/index.js';
 import type { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
@@ -137,7 +138,7 @@ t.test('sessions and subflows from real kernel events, labelled with access type
   const subflowEvents: string[] = [];
   svc.on('subflow', (e) => subflowEvents.push(`${e.type} ${e.subflow.access} ${e.subflow.saddr}`));
   const client = EVENTS.filter((e) => e.side === 'client' && (e.expect as { family?: number }).family !== 6 && !e.name.includes('IPv6'));
-  const parsed = client.map((e) => parseEvent(Buffer.from(e.hex.replace(/\s+/g, ''), 'hex')) as PmEvent);
+  const parsed = client.map((e) => parseEvent(Buffer.from(e.hex.replace(/\s+/g, ''), 'hex')) as MptcpEvent);
   const closeAt = parsed.findIndex((e) => e.type === 'closed');
   for (const e of parsed.slice(0, closeAt)) pm.emit('event', e);
   const [s] = svc.sessions();

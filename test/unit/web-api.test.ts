@@ -442,7 +442,7 @@ t.test('OpenAPI document lists every route of the contract with its responses', 
 });
 
 t.test('listens on every address given, and only those', async (t) => {
-  const deps = (await import('../../src/web/fake-deps.js')).createFakeDeps({ tickMs: 0 });
+  const deps = (await import('../helpers/fake-deps.js')).createFakeDeps({ tickMs: 0 });
   const s = await createWebServer(deps, { listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.2', port: 0 }], auth: { scryptN: 1024 } });
   t.teardown(async () => {
     deps.stop();

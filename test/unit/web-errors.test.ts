@@ -1,12 +1,12 @@
 // Keeps the error codes, their documentation and the API's error responses in step:
-// docs/errors.md is exactly what src/web/error-docs.ts renders from src/core/codes.ts; every
+// docs/errors.md is exactly what scripts/error-docs.ts renders from src/core/codes.ts; every
 // code has a status; and every error the API sends has the documented shape, a listed code and
 // that code's status. Every web code is actually produced by some request below.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import t from 'tap';
 import { CODES } from '../../src/core/codes.js';
-import { ERRORS_DOC, renderErrorDocs, sections, CODES_SOURCE } from '../../src/web/error-docs.js';
+import { ERRORS_DOC, renderErrorDocs, sections, CODES_SOURCE } from '../../scripts/error-docs.js';
 import { ErrorSchema } from '../../src/web/schemas.js';
 import { httpStatus } from '../../src/web/status.js';
 import { goodPolicy, startServer, type Res } from './web-helpers.js';
@@ -16,7 +16,7 @@ t.test('docs/errors.md is generated from codes.ts and up to date', async (t) => 
   if (process.env.DUOCELL_WRITE_ERROR_DOCS === '1') writeFileSync(ERRORS_DOC, want);
   t.ok(existsSync(ERRORS_DOC), 'docs/errors.md exists');
   const have = existsSync(ERRORS_DOC) ? readFileSync(ERRORS_DOC, 'utf8') : '';
-  t.equal(have, want, 'docs/errors.md is stale: regenerate with `npm run build && node dist/src/web/error-docs.js --write`');
+  t.equal(have, want, 'docs/errors.md is stale: regenerate with `npm run build && node dist/scripts/error-docs.js --write`');
   for (const [code, meaning] of Object.entries(CODES)) {
     t.ok(have.includes(`| \`${code}\` | ${httpStatus(code)} | `), `${code} documented with its status`);
     t.ok(meaning.length > 0, `${code} has a meaning`);

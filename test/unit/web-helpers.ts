@@ -1,6 +1,6 @@
 // Shared by the web tests: a server on 127.0.0.1 port 0 with fake deps, and a tiny HTTP
 // client that keeps cookies and the CSRF token like the page does.
-import { createFakeDeps, type FakeDeps } from '../../src/web/fake-deps.js';
+import { createFakeDeps, type FakeDeps } from '../helpers/fake-deps.js';
 import { createWebServer, type WebServer, type WebServerOptions } from '../../src/web/server.js';
 import type { WebDeps } from '../../src/web/deps.js';
 

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import type { PathView, WebEventName } from '../../src/web/deps.js';
-import { createFakeDeps } from '../../src/web/fake-deps.js';
+import { createFakeDeps } from '../helpers/fake-deps.js';
 import { EventHub, ThroughputSampler } from '../../src/web/live.js';
 import { startServer } from './web-helpers.js';
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildWebApp } from '../../src/web/server.js';
-import { createFakeDeps } from '../../src/web/fake-deps.js';
+import { createFakeDeps } from '../helpers/fake-deps.js';
 
 const DOC = fileURLToPath(new URL('../../docs/web.md', import.meta.url));
 

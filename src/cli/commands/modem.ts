@@ -3,7 +3,7 @@ import { EXIT, parseFlags, type CliContext, type Command } from '../command.js';
 import { DuocellError } from '../../core/errors.js';
 import type { ServingCellReport, CellInfo } from '../../protocols/at/cells.js';
 import type { ModemView } from '../../web/deps.js';
-import { readControl } from '../../web/control.js';
+import { postModemAt, readControl } from '../../web/control.js';
 
 /**
  * `duocell modem`: the modem as the running service sees it, for diagnostics (what `mmcli -m 0`
@@ -115,17 +115,51 @@ export function renderModem(m: ModemDiagnostics | null): string[] {
 }
 
 const help = `usage: duocell modem [--state-dir DIR] [--json]
+       duocell modem at 'AT+CSQ' [--timeout MS] [--state-dir DIR] [--json]
 
 The modem as the running service sees it (like mmcli -m 0): state, SIM, registration (with
 the EMM reject cause and PSM timers when the modem reports them), signal, serving cell, and the
 data session's settings. Read over the service's control socket: it never opens a modem port.
-Exit 69 when duocell is not running or the box has no modem present.`;
+Exit 69 when duocell is not running or the box has no modem present.
+
+\`modem at\` sends one AT command through the running service, which queues it with its own
+AT commands on the same port (never two writers). Commands that would break the service's
+session are refused with DC_MODEM_AT_REFUSED (exit 2): echo/format changes, reset, radio off,
+PIN entry, the data session, registration URC settings, persistent configuration; their
+queries (…?) are allowed. At most 256 characters, one command, timeout 1000..30000 ms
+(default 5000). Exit 0 on OK, 1 on an error final result, 69 when duocell or the AT port is
+not there.`;
+
+async function runAt(args: readonly string[], ctx: CliContext, dir: (flags: Record<string, string | boolean>) => string): Promise<number> {
+  const { flags, unknown, positional } = parseFlags(args, { 'state-dir': 'string', timeout: 'string' });
+  const fail = (code: string, message: string, exit: number): number => {
+    ctx.io.err(ctx.json ? JSON.stringify({ error: { code, message } }) : `duocell: ${code}: ${message}`);
+    return exit;
+  };
+  if (unknown.length > 0 || positional.length !== 1) return fail('DC_USAGE', `usage: duocell modem at 'AT…' [--timeout MS] [--state-dir DIR]`, EXIT.USAGE);
+  const t = flags.timeout;
+  const timeoutMs = t === undefined ? 5000 : typeof t === 'string' && /^\d{1,6}$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 30_000) return fail('DC_USAGE', '--timeout: an integer 1000..30000 (ms)', EXIT.USAGE);
+  const sock = path.join(dir(flags), 'control.sock');
+  let r: { status: number; body: unknown };
+  try {
+    r = await postModemAt(sock, positional[0]!, timeoutMs);
+  } catch (e) {
+    return fail('DC_SIM_STATE', `duocell is not running here (no answer on ${sock}): ${(e as Error).message}`, EXIT.UNAVAILABLE);
+  }
+  const body = r.body as { lines?: string[]; final?: string; finalText?: string; error?: { code: string; message: string } };
+  if (body.error !== undefined) return fail(body.error.code, body.error.message, body.error.code === 'DC_MODEM_AT_REFUSED' ? EXIT.USAGE : r.status === 503 ? EXIT.UNAVAILABLE : EXIT.FAILED);
+  if (ctx.json) ctx.io.out(JSON.stringify(body));
+  else for (const l of [...(body.lines ?? []), body.final ?? '']) ctx.io.out(l);
+  return body.final === 'OK' || body.final === 'CONNECT' ? EXIT.OK : EXIT.FAILED;
+}
 
 const modem: Command = {
   name: 'modem',
   summary: 'modem diagnostics: state, SIM, registration, signal, serving cell, data session',
   help,
   async run(args, ctx: CliContext) {
+    if (args[0] === 'at') return runAt(args.slice(1), ctx, (f) => (f['state-dir'] as string | undefined) ?? ctx.env.DUOCELL_STATE_DIR ?? '/var/lib/duocell');
     const { flags, unknown } = parseFlags(args, { 'state-dir': 'string' });
     if (unknown.length > 0) {
       ctx.io.err(`duocell: unknown option ${unknown[0]}\n${help}`);

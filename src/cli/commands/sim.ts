@@ -4,7 +4,7 @@ import { assertRoot } from '../../sim/board.js';
 import { parseLinksWorld } from '../../sim/links.js';
 import { simDown, simExists, simUp } from '../../sim/run.js';
 
-const help = `usage: duocell sim up [--with-cell] [--links realistic|ideal] | down | status
+const help = `usage: duocell sim up [--with-cell] [--links realistic|ideal] [--modem qmi|at] | down | status
 
 The simulated board: network namespaces dc-mue, dc-cell, dc-conc, dc-srv, dc-lan joined by
 shaped links, an N-server (port 8000) and an M-server (port 8001) in dc-srv. See docs/sim.md.
@@ -13,6 +13,8 @@ links wlan (30 Mbit/s, 8 ms RTT ±3 ms, 0.5 % loss), through delay lines in dc-w
 veth pairs at the same rates, no delay.
 
   up [--with-cell] [--links W]  build it (and start the cell appliance in dc-cell in the background)
+     [--modem qmi|at]           qmi (default): QMI + AT modem, wwan0; at: an AT-only module whose
+                                data side is usb0, addressed by DHCP from the module (board sim-at)
   down                          stop its processes and delete its namespaces
   status                        say whether it is up (--json)`;
 
@@ -29,10 +31,12 @@ const sim: Command = {
     }
     assertRoot();
     if (sub === 'up') {
-      const { flags, positional, unknown } = parseFlags(args.slice(1), { 'with-cell': 'boolean', links: 'string' });
+      const { flags, positional, unknown } = parseFlags(args.slice(1), { 'with-cell': 'boolean', links: 'string', modem: 'string' });
       if (unknown.length > 0 || positional.length > 0) throw new DuocellError('DC_USAGE', `unexpected ${[...unknown, ...positional].join(' ')}\n${help}`);
       const links = parseLinksWorld(typeof flags.links === 'string' ? flags.links : 'realistic');
-      await simUp({ withCell: flags['with-cell'] === true, links });
+      const modem = flags.modem === undefined ? 'qmi' : flags.modem;
+      if (modem !== 'qmi' && modem !== 'at') throw new DuocellError('DC_USAGE', `--modem: qmi or at\n${help}`);
+      await simUp({ withCell: flags['with-cell'] === true, links, modem });
       ctx.io.out('sim: up');
       return EXIT.OK;
     }

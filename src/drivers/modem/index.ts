@@ -4,3 +4,8 @@ export * from './qmi.js';
 export * from './manager.js';
 export * from './board.js';
 export * from './netif.js';
+export * from './cellular.js';
+export * from './at-manager.js';
+export * from './at-data.js';
+export * from './at-family.js';
+export * from './dhcp-lease.js';

@@ -13,67 +13,65 @@
  *                                                             └ timeout ─► close, skip
  *     need: one QMI port (data, SIM, registration); the AT port is optional (URCs, band).
  *
- * The modem's life as a table (TRANSITIONS below); every change is an event with a reason:
+ * The modem's life is the state table in fsm.ts (MODEM_FSM): each state names its entry
+ * activity and the events it takes; this class supplies the activities (ENTRY below) and
+ * turns indications, URCs and port loss into events. An event a state does not take is logged
+ * and ignored. Two units have their own files: the SIM (sim-card.ts: PIN status and the safe
+ * unlock) and the data session (data-session.ts: the DataSession interface and its QMI WDS
+ * implementation). QMI replies are read by the typed decoders of protocols/qmi/replies.ts.
  *
- *     absent ─start─► probing ─sim-locked─► sim-locked ─pin-accepted─┐
- *        ▲              │ └────sim-ready──────────────────────► sim-ready ─online─► searching
- *        │              └─probe-failed─► absent (back-off)                            │ ▲
- *        │                                                                  registered │ │ deregistered
- *        │                                                                            ▼ │
- *        │                      connected ◄─connected─ connecting ◄─connect─ registered
- *        │                          └────────dropped────────┴─connect-failed──► registered (back-off)
- *        └──────── port-lost (any state: port error, vanished, wedged) ── back-off, re-probe
- *
- * PIN safety: the retry counter is read before every verify; a PIN is tried only when at least
- * `minPinRetries` attempts remain (default 2, so a wrong PIN never uses the last attempt), and a
- * PIN the SIM rejected once is never tried again automatically. A PIN problem parks the
+ * PIN safety (sim-card.ts): a PIN is tried only when at least `minPinRetries` attempts remain,
+ * and a PIN the SIM rejected is never tried again automatically. A PIN problem parks the
  * manager in sim-locked until setPin() gives a new one.
  */
 import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import { backoffDelay } from '../../core/backoff.js';
-import { DuocellError, isDuocellError, toDuocellError } from '../../core/errors.js';
+import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { parseQengServingCell, parseRegistration } from '../../protocols/at/parsers.js';
-import { decodeWdsCurrentSettings, NAS_RADIO_INTERFACE, SERVICE, WDS_CURRENT_SETTINGS_MASK, type QmiMessage, type QmiObject, type WdsCurrentSettings } from '../../protocols/qmi/index.js';
+import { parseRegistration } from '../../protocols/at/parsers.js';
+import {
+  DATA_FORMAT,
+  decodeDmsIds,
+  decodeDmsModel,
+  decodeDmsOperatingMode,
+  decodeDmsRevision,
+  decodeNasServingSystem,
+  decodeNasSignalInfo,
+  decodeWdaDataFormat,
+  NAS_REG,
+  type NasServingSystem,
+  type NasSignalInfo,
+  type QmiMessage,
+} from '../../protocols/qmi/index.js';
 import { AtClient, type AtUrc } from './at.js';
+import { QmiDataSession, type DataSession } from './data-session.js';
+import { ModemFsm, MODEM_FSM, type EntryActivity, type ModemEvent, type ModemState } from './fsm.js';
 import { QmiClient } from './qmi.js';
+import { SimCard } from './sim-card.js';
+// ---- radios-at hook (item 5/8): family-specific AT queries, AT pass-through ----
+import type { AtResponse } from '../../protocols/at/framer.js';
+import type { ModemFamily } from '../../protocols/at/vendors.js';
+import { identifyModem, readServingCell } from './at-family.js';
+// ---- end radios-at hook ----
 import { openModemPort, type ModemTransport, type TransportOpener } from './transport.js';
+import type { IpFamilyChoice, RegistrationInfo, SignalInfo, WdsSettings } from './types.js';
 
+export { MODEM_EVENTS, MODEM_FSM, MODEM_STATES, TRANSITIONS, acceptedEvents, type EntryActivity, type ModemEvent, type ModemState, type StateSpec } from './fsm.js';
+export type { FamilySettings, IpFamilyChoice, RegistrationInfo, SignalInfo, WdsSettings } from './types.js';
+export type { DataSession } from './data-session.js';
+
+/** The most a vanished modem waits between probes (see #waitThenProbe). */
+const PROBE_BACKOFF_CAP_MS = 2000;
 const log = logger('duocell:modem');
 
-export const MODEM_STATES = ['absent', 'probing', 'sim-locked', 'sim-ready', 'searching', 'registered', 'connecting', 'connected'] as const;
-export type ModemState = (typeof MODEM_STATES)[number];
-
-export type ModemEvent =
-  | 'start'
-  | 'probe-failed'
-  | 'sim-locked'
-  | 'sim-ready'
-  | 'pin-accepted'
-  | 'online'
-  | 'registered'
-  | 'deregistered'
-  | 'connect'
-  | 'connected'
-  | 'connect-failed'
-  | 'dropped'
-  | 'port-lost'
-  | 'stop';
-
-/** The declarative state table: state → event → next state. Anything else is a bug. */
-export const TRANSITIONS: Readonly<Record<ModemState, Partial<Record<ModemEvent, ModemState>>>> = {
-  absent: { start: 'probing' },
-  probing: { 'sim-locked': 'sim-locked', 'sim-ready': 'sim-ready', 'probe-failed': 'absent', 'port-lost': 'absent' },
-  'sim-locked': { 'pin-accepted': 'sim-ready', 'sim-locked': 'sim-locked', 'port-lost': 'absent' },
-  'sim-ready': { online: 'searching', 'sim-locked': 'sim-locked', 'port-lost': 'absent' },
-  searching: { registered: 'registered', 'port-lost': 'absent' },
-  registered: { connect: 'connecting', deregistered: 'searching', 'port-lost': 'absent' },
-  connecting: { connected: 'connected', 'connect-failed': 'registered', deregistered: 'searching', 'port-lost': 'absent' },
-  connected: { dropped: 'registered', deregistered: 'searching', 'port-lost': 'absent' },
-};
-
-export type IpFamilyChoice = 'ipv4' | 'ipv6' | 'ipv4v6';
+/** What a data-session unit gets from the manager (see DataSession in data-session.ts). */
+export interface DataSessionDeps {
+  readonly qmi: () => QmiClient | undefined;
+  readonly at: () => AtClient | undefined;
+  /** The unit calls this when the network ends the session (indication, URC). */
+  readonly dropped: (why: string) => void;
+}
 
 export interface ModemManagerOptions {
   /**
@@ -115,6 +113,8 @@ export interface ModemManagerOptions {
    * it the manager only reports the settings (someone else must configure the interface).
    */
   readonly netif?: { apply(s: WdsSettings): Promise<void>; remove(why: string): Promise<void>; close?(): Promise<void> };
+  /** The data-session unit; default a QMI WDS session (QmiDataSession). */
+  readonly dataSession?: (deps: DataSessionDeps) => DataSession;
 }
 
 export interface StateChange {
@@ -124,45 +124,6 @@ export interface StateChange {
   /** Why, in words (also logged). */
   readonly reason: string;
   readonly error?: { readonly code: string; readonly message: string; readonly origin: string };
-}
-
-export interface RegistrationInfo {
-  readonly registered: boolean;
-  /** home, roaming, searching, denied, idle, unknown */
-  readonly state: string;
-  readonly mcc?: number;
-  readonly mnc?: number;
-  readonly operator?: string;
-  readonly lacOrTac?: number;
-  readonly cellId?: number;
-  readonly accessTech?: string;
-  readonly source: 'qmi' | 'at';
-}
-
-export interface SignalInfo {
-  readonly rat: string;
-  readonly rssi?: number;
-  readonly rsrp?: number;
-  readonly rsrq?: number;
-  /** dB */
-  readonly snr?: number;
-  readonly band?: number;
-}
-
-export interface FamilySettings {
-  readonly address: string;
-  readonly prefixLength: number;
-  readonly gateway?: string;
-  readonly dns: string[];
-  readonly mtu?: number;
-}
-
-export interface WdsSettings {
-  readonly apn: string;
-  /** Network interface carrying the session (from the board profile), e.g. wwan0. */
-  readonly interface?: string;
-  readonly ipv4?: FamilySettings;
-  readonly ipv6?: FamilySettings;
 }
 
 export interface ModemInfo {
@@ -201,24 +162,11 @@ export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> extends Event
   }
 }
 
-interface DataSession {
-  readonly family: 4 | 6;
-  readonly client: number;
-  readonly handle: number;
-}
-
-const PIN_ENABLED_NOT_VERIFIED = 1;
-const PIN_BLOCKED = 4;
-const PIN_PERMANENTLY_BLOCKED = 5;
-const QMI_INCORRECT_PIN = 12;
-const QMI_PIN_BLOCKED = 35;
-const QMI_NO_EFFECT = 26;
-
 
 export class ModemManager extends TypedEmitter<ModemManagerEvents> {
-  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif'>> &
-    Pick<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif'>;
-  #state: ModemState = 'absent';
+  readonly #o: Required<Omit<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif' | 'dataSession'>> &
+    Pick<ModemManagerOptions, 'pin' | 'username' | 'password' | 'netInterface' | 'netif' | 'dataSession'>;
+  readonly #fsm = new ModemFsm('absent');
   #lastReason = 'not started';
   #lastError: DuocellError | undefined;
   #running = false;
@@ -226,22 +174,37 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   #wake: (() => void) | undefined;
   #qmi: QmiClient | undefined;
   #at: AtClient | undefined;
+  /** Bumped whenever the ports close: work begun on older ports must not publish its values. */
+  #generation = 0;
   #portLost: DuocellError | undefined;
   #probeAttempt = 0;
   #connectAttempt = 0;
   #registered = false;
   #regLostWhy: string | undefined;
   #dataDropped: string | undefined;
-  #sessions: DataSession[] = [];
   #settings: WdsSettings | undefined;
   #registration: RegistrationInfo | undefined;
   #signal: SignalInfo | undefined;
   #info: ModemInfo = {};
-  #pin: string | undefined;
-  #pinChanged = false;
-  #uimService = false;
-  readonly #rejectedPins = new Set<string>();
   #polls = 0;
+  /** The SIM unit (PIN status, safe unlock). */
+  readonly #sim: SimCard;
+  /** The data-session unit (QMI WDS unless another is injected). */
+  readonly #data: DataSession;
+
+  /** Each state's entry activity, by the name the table gives it. */
+  readonly #entry: Readonly<Record<EntryActivity, () => Promise<void>>> = {
+    'wait-then-probe': () => this.#waitThenProbe(),
+    'probe-ports-and-sim': () => this.#probePortsAndSim(),
+    'unlock-sim': () => this.#unlockSim(),
+    'radio-online': () => this.#radioOnline(),
+    'poll-registration': () => this.#pollUntilRegistered(),
+    'wait-then-connect': () => this.#waitThenConnect(),
+    'start-data-session': () => this.#startDataSession(),
+    'watch-session': () => this.#watchSession(),
+  };
+  /** radios-at hook: the modem family, from AT+CGMI/CGMM at probe (generic without an AT port). */
+  #family: ModemFamily = 'generic';
 
   constructor(opts: ModemManagerOptions) {
     super();
@@ -260,11 +223,31 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       sysfsRoot: '/sys',
       ...opts,
     };
-    this.#pin = opts.pin;
+    this.#sim = new SimCard(() => this.#q(), this.#o.minPinRetries, opts.pin);
+    const deps: DataSessionDeps = {
+      qmi: () => this.#qmi,
+      at: () => this.#at,
+      dropped: (why) => {
+        this.#dataDropped = why;
+        this.#poke();
+      },
+    };
+    this.#data =
+      opts.dataSession?.(deps) ??
+      new QmiDataSession({
+        qmi: deps.qmi,
+        apn: this.#o.apn,
+        ipFamily: this.#o.ipFamily,
+        ...(opts.username === undefined ? {} : { username: opts.username }),
+        ...(opts.password === undefined ? {} : { password: opts.password }),
+        connectTimeoutMs: this.#o.connectTimeoutMs,
+        ...(opts.netInterface === undefined ? {} : { netInterface: opts.netInterface }),
+        dropped: deps.dropped,
+      });
   }
 
   get state(): ModemState {
-    return this.#state;
+    return this.#fsm.state;
   }
 
   /** A snapshot for the API and the paths service. */
@@ -278,7 +261,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     info: ModemInfo;
   } {
     return {
-      state: this.#state,
+      state: this.#fsm.state,
       reason: this.#lastReason,
       ...(this.#lastError ? { error: this.#lastError.toJSON() } : {}),
       ...(this.#registration ? { registration: this.#registration } : {}),
@@ -311,33 +294,36 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     await this.#loop;
     await this.#o.netif?.close?.().catch(() => undefined);
     this.#clearRadio();
-    if (this.#state !== 'absent') this.#set('absent', 'stop', 'stopped');
+    if (this.#fsm.state !== 'absent') this.#fire('stop', 'stopped');
   }
+
+  // ---- radios-at hook (item 8): AT pass-through, serialised in the AT port's own queue ----
+  async atCommand(cmd: string, timeoutMs: number): Promise<AtResponse> {
+    const at = this.#at;
+    if (at === undefined || at.closed) throw new DuocellError('DC_MODEM_CLOSED', 'no AT port is open (modem absent, probing, or its AT port lost)');
+    return at.command(cmd, { timeoutMs });
+  }
+  // ---- end radios-at hook ----
 
   /** A new PIN from configuration: leaves a parked sim-locked state and tries it (safely). */
   setPin(pin: string | undefined): void {
-    this.#pin = pin;
-    this.#pinChanged = true;
+    this.#sim.setPin(pin);
     this.#poke();
   }
 
   // ------------------------------------------------------------------------------------------
   // state machine plumbing
 
-  #fire(event: ModemEvent, reason: string, error?: DuocellError): void {
-    const next = TRANSITIONS[this.#state][event];
-    if (next === undefined) throw new DuocellError('DC_INTERNAL', `modem: no transition from ${this.#state} on ${event}`);
-    this.#set(next, event, reason, error);
-  }
-
-  #set(next: ModemState, event: ModemEvent, reason: string, error?: DuocellError): void {
-    const previous = this.#state;
-    this.#state = next;
+  /** Apply an event through the table; one the state does not take is logged (fsm.ts) and ignored. */
+  #fire(event: ModemEvent, reason: string, error?: DuocellError): boolean {
+    const tr = this.#fsm.fire(event);
+    if (tr === undefined) return false;
     this.#lastReason = reason;
     this.#lastError = error;
-    const ev: StateChange = { state: next, previous, event, reason, ...(error ? { error: error.toJSON() } : {}) };
-    (error ? log.warn : log.info).call(log, { state: next, previous, event, ...(error ? { code: error.code } : {}) }, `modem ${previous} → ${next}: ${reason}`);
+    const ev: StateChange = { state: tr.state, previous: tr.previous, event, reason, ...(error ? { error: error.toJSON() } : {}) };
+    (error ? log.warn : log.info).call(log, { state: tr.state, previous: tr.previous, event, ...(error ? { code: error.code } : {}) }, `modem ${tr.previous} → ${tr.state}: ${reason}`);
     this.emit('state', ev);
+    return true;
   }
 
   #poke(): void {
@@ -364,11 +350,12 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     if (this.#portLost) throw this.#portLost;
   }
 
+  /** Run the current state's entry activity, again and again, until stopped. */
   async #run(): Promise<void> {
     while (this.#running) {
       try {
         this.#checkPort();
-        await this.#step();
+        await this.#entry[MODEM_FSM[this.#fsm.state].entry]();
       } catch (e) {
         if (!this.#running) break;
         await this.#fault(toDuocellError(e));
@@ -384,140 +371,158 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     // what a vanished modem said is no longer true: the API must not show it
     this.#clearRadio();
     this.#probeAttempt++;
-    if (this.#state === 'probing' && e.code === 'DC_MODEM_PROBE') this.#fire('probe-failed', e.message, e);
-    else if (this.#state !== 'absent') this.#fire('port-lost', `${e.code}: ${e.message}`, e);
+    if (this.#fsm.state === 'probing' && e.code === 'DC_MODEM_PROBE') this.#fire('probe-failed', e.message, e);
+    else if (this.#fsm.state !== 'absent') this.#fire('port-lost', `${e.code}: ${e.message}`, e);
   }
 
-  async #step(): Promise<void> {
-    switch (this.#state) {
-      case 'absent': {
-        if (this.#probeAttempt > 0) {
-          const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.rand);
-          log.info({ delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
-          await this.#sleep(d);
-          if (!this.#running) return;
-        }
-        this.#fire('start', this.#probeAttempt === 0 ? 'starting' : `probing again (attempt ${this.#probeAttempt + 1})`);
+  // ------------------------------------------------------------------------------------------
+  // entry activities (one per state; see MODEM_FSM in fsm.ts)
+
+  /** absent: back off after a failure, then start. */
+  async #waitThenProbe(): Promise<void> {
+    if (this.#probeAttempt > 0) {
+      // Re-probing a vanished port costs one failed open: capped at 2 s so that a modem that
+      // comes back is found within 5 s (the connect back-off keeps the full cap). Only the first
+      // attempts are logged at info: a pulled modem must not fill a journal kept in RAM.
+      const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, Math.min(this.#o.backoffCapMs, PROBE_BACKOFF_CAP_MS), this.#o.rand);
+      (this.#probeAttempt <= 3 ? log.info : log.debug).call(log, { delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
+      await this.#sleep(d);
+      if (!this.#running) return;
+    }
+    this.#fire('start', this.#probeAttempt === 0 ? 'starting' : `probing again (attempt ${this.#probeAttempt + 1})`);
+  }
+
+  /** probing: find the ports, then ask the SIM unit whether a PIN is needed. */
+  async #probePortsAndSim(): Promise<void> {
+    await this.#probe();
+    if (await this.#sim.needsPin()) this.#fire('sim-locked', 'the SIM asks for its PIN');
+    else this.#fire('sim-ready', 'SIM ready');
+  }
+
+  /** sim-locked: try the PIN (the SIM unit decides whether it is safe), else park. */
+  async #unlockSim(): Promise<void> {
+    const changed = this.#sim.takePinChange();
+    if (changed || this.#lastError === undefined) {
+      try {
+        await this.#sim.unlock();
+      } catch (e) {
+        const err = toDuocellError(e);
+        if (!err.code.startsWith('DC_MODEM_PIN') && err.code !== 'DC_MODEM_SIM') throw err;
+        this.#fire('sim-locked', `SIM stays locked: ${err.message}`, err);
         return;
       }
-      case 'probing': {
-        await this.#probe();
-        const locked = await this.#simNeedsPin();
-        if (locked) this.#fire('sim-locked', 'the SIM asks for its PIN');
-        else this.#fire('sim-ready', 'SIM ready');
+      this.#fire('pin-accepted', 'PIN accepted');
+      return;
+    }
+    await this.#sleep(this.#o.pollMs * 5); // parked: waits for setPin() or port loss
+  }
+
+  /** sim-ready: radio on, indications on, framing agreed. */
+  async #radioOnline(): Promise<void> {
+    await this.#online();
+    this.#fire('online', 'radio on, searching for a network');
+  }
+
+  /** searching: poll the serving system (indications and URCs wake the poll early). */
+  async #pollUntilRegistered(): Promise<void> {
+    await this.#pollRegistration();
+    if (this.#registered) {
+      this.#regLostWhy = undefined;
+      this.#fire('registered', `registered (${this.#registration?.state ?? 'home'}, ${this.#registration?.operator ?? 'unknown operator'})`);
+      void this.#refreshSignal();
+      return;
+    }
+    await this.#sleep(this.#o.pollMs);
+  }
+
+  /** registered: back off after a failed session, then connect. */
+  async #waitThenConnect(): Promise<void> {
+    if (!this.#registered) {
+      this.#fire('deregistered', this.#regLostWhy ?? 'registration lost');
+      return;
+    }
+    if (this.#connectAttempt > 0) {
+      const d = backoffDelay(this.#connectAttempt - 1, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.rand);
+      await this.#sleep(d);
+      this.#checkPort();
+      if (!this.#running) return;
+      if (!this.#registered) return; // handled on the next run of this activity
+    }
+    this.#fire('connect', `starting the data session (APN ${JSON.stringify(this.#o.apn)}, ${this.#o.ipFamily})`);
+  }
+
+  /** connecting: the data-session unit starts; the data interface is configured from its settings. */
+  async #startDataSession(): Promise<void> {
+    this.#dataDropped = undefined;
+    let settings: WdsSettings;
+    try {
+      settings = await this.#data.start();
+    } catch (e) {
+      const err = toDuocellError(e);
+      if (!this.#data.refusalCodes.includes(err.code)) throw err;
+      await this.#teardownSessions('connect failed');
+      this.#connectAttempt++;
+      if (!this.#registered) this.#fire('deregistered', this.#regLostWhy ?? 'registration lost while connecting', err);
+      else this.#fire('connect-failed', err.message, err);
+      return;
+    }
+    if (!this.#registered) {
+      await this.#teardownSessions('registration lost');
+      this.#fire('deregistered', this.#regLostWhy ?? 'registration lost while connecting');
+      return;
+    }
+    if (this.#o.netif !== undefined) {
+      try {
+        await this.#o.netif.apply(settings);
+      } catch (e) {
+        const err = toDuocellError(e, 'DC_MODEM_NETIF');
+        await this.#teardownSessions(`interface configuration failed: ${err.message}`);
+        this.#connectAttempt++;
+        this.#fire('connect-failed', err.message, err);
         return;
       }
-      case 'sim-locked': {
-        if (this.#pinChanged || this.#lastError === undefined) {
-          this.#pinChanged = false;
-          try {
-            await this.#unlock();
-          } catch (e) {
-            const err = toDuocellError(e);
-            if (!err.code.startsWith('DC_MODEM_PIN') && err.code !== 'DC_MODEM_SIM') throw err;
-            this.#fire('sim-locked', `SIM stays locked: ${err.message}`, err);
-            return;
-          }
-          this.#fire('pin-accepted', 'PIN accepted');
-          return;
-        }
-        await this.#sleep(this.#o.pollMs * 5); // parked: waits for setPin() or port loss
+    }
+    this.#connectAttempt = 0;
+    this.#probeAttempt = 0;
+    this.#settings = settings;
+    this.emit('settings', settings);
+    this.#fire('connected', `data session up: ${[settings.ipv4?.address, settings.ipv6?.address].filter(Boolean).join(', ')}`);
+  }
+
+  /** connected: wait for a poke or the poll; tear down on registration loss or a dropped session. */
+  async #watchSession(): Promise<void> {
+    await this.#sleep(this.#o.pollMs);
+    this.#checkPort();
+    if (!this.#running) return;
+    if (this.#registered && this.#dataDropped === undefined) {
+      // fall-back polling in case an indication was missed
+      this.#polls++;
+      await this.#pollRegistration();
+      if (this.#registered) {
+        const gone = await this.#data.check();
+        if (gone !== undefined) this.#dataDropped = gone;
+      }
+      if (this.#polls % 5 === 0) void this.#refreshSignal();
+      if (this.#polls % 3 === 0 && this.#info.atLost !== undefined) await this.#retryAt().catch(() => undefined);
+    }
+    if (!this.#registered) {
+      const why = this.#regLostWhy ?? 'registration lost';
+      await this.#teardownSessions(why);
+      this.#fire('deregistered', why, new DuocellError('DC_MODEM_REGISTRATION', why, { origin: 'device' }));
+      return;
+    }
+    if (this.#dataDropped !== undefined) {
+      const why = this.#dataDropped;
+      await this.#teardownSessions(why);
+      if (!this.#registered) {
+        // a modem that loses the network ends the session first (WDS indication) and then says
+        // so (NAS indication, URC): when that arrived during the teardown, registration is the cause
+        const lost = this.#regLostWhy ?? 'registration lost';
+        this.#fire('deregistered', lost, new DuocellError('DC_MODEM_REGISTRATION', `${lost}; ${why}`, { origin: 'device' }));
         return;
       }
-      case 'sim-ready': {
-        await this.#online();
-        this.#fire('online', 'radio on, searching for a network');
-        return;
-      }
-      case 'searching': {
-        await this.#pollRegistration();
-        if (this.#registered) {
-          this.#regLostWhy = undefined;
-          this.#fire('registered', `registered (${this.#registration?.state ?? 'home'}, ${this.#registration?.operator ?? 'unknown operator'})`);
-          void this.#refreshSignal();
-          return;
-        }
-        await this.#sleep(this.#o.pollMs);
-        return;
-      }
-      case 'registered': {
-        if (!this.#registered) {
-          this.#fire('deregistered', this.#regLostWhy ?? 'registration lost');
-          return;
-        }
-        if (this.#connectAttempt > 0) {
-          const d = backoffDelay(this.#connectAttempt - 1, this.#o.backoffBaseMs, this.#o.backoffCapMs, this.#o.rand);
-          await this.#sleep(d);
-          this.#checkPort();
-          if (!this.#running) return;
-          if (!this.#registered) return; // handled on the next step
-        }
-        this.#fire('connect', `starting the data session (APN ${JSON.stringify(this.#o.apn)}, ${this.#o.ipFamily})`);
-        return;
-      }
-      case 'connecting': {
-        this.#dataDropped = undefined;
-        let settings: WdsSettings;
-        try {
-          settings = await this.#connect();
-        } catch (e) {
-          const err = toDuocellError(e);
-          if (err.code !== 'DC_MODEM_CONNECT' && err.code !== 'DC_QMI_RESULT') throw err;
-          await this.#teardownSessions('connect failed');
-          this.#connectAttempt++;
-          if (!this.#registered) this.#fire('deregistered', this.#regLostWhy ?? 'registration lost while connecting', err);
-          else this.#fire('connect-failed', err.message, err);
-          return;
-        }
-        if (!this.#registered) {
-          await this.#teardownSessions('registration lost');
-          this.#fire('deregistered', this.#regLostWhy ?? 'registration lost while connecting');
-          return;
-        }
-        if (this.#o.netif !== undefined) {
-          try {
-            await this.#o.netif.apply(settings);
-          } catch (e) {
-            const err = toDuocellError(e, 'DC_MODEM_NETIF');
-            await this.#teardownSessions(`interface configuration failed: ${err.message}`);
-            this.#connectAttempt++;
-            this.#fire('connect-failed', err.message, err);
-            return;
-          }
-        }
-        this.#connectAttempt = 0;
-        this.#probeAttempt = 0;
-        this.#settings = settings;
-        this.emit('settings', settings);
-        this.#fire('connected', `data session up: ${[settings.ipv4?.address, settings.ipv6?.address].filter(Boolean).join(', ')}`);
-        return;
-      }
-      case 'connected': {
-        await this.#sleep(this.#o.pollMs);
-        this.#checkPort();
-        if (!this.#running) return;
-        if (this.#registered && this.#dataDropped === undefined) {
-          // fall-back polling in case an indication was missed
-          this.#polls++;
-          await this.#pollRegistration();
-          if (this.#registered) await this.#pollData();
-          if (this.#polls % 5 === 0) void this.#refreshSignal();
-          if (this.#polls % 3 === 0 && this.#info.atLost !== undefined) await this.#retryAt().catch(() => undefined);
-        }
-        if (!this.#registered) {
-          const why = this.#regLostWhy ?? 'registration lost';
-          await this.#teardownSessions(why);
-          this.#fire('deregistered', why, new DuocellError('DC_MODEM_REGISTRATION', why, { origin: 'device' }));
-          return;
-        }
-        if (this.#dataDropped !== undefined) {
-          const why = this.#dataDropped;
-          await this.#teardownSessions(why);
-          this.#connectAttempt++;
-          this.#fire('dropped', `data session dropped: ${why}`, new DuocellError('DC_MODEM_DISCONNECTED', `data session dropped: ${why}`, { origin: 'device' }));
-        }
-        return;
-      }
+      this.#connectAttempt++;
+      this.#fire('dropped', `data session dropped: ${why}`, new DuocellError('DC_MODEM_DISCONNECTED', `data session dropped: ${why}`, { origin: 'device' }));
     }
   }
 
@@ -578,16 +583,19 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     this.#attach(qmi, at);
     const info: ModemInfo = { qmiPort: qmi.transport.path, ...(at ? { atPort: at.transport.path } : {}) };
     const [model, revision, ids] = await Promise.all([
-      qmi.call('dms.getModel').catch(() => ({}) as QmiObject),
-      qmi.call('dms.getRevision').catch(() => ({}) as QmiObject),
-      qmi.call('dms.getIds').catch(() => ({}) as QmiObject),
+      qmi.ask('dms.getModel', decodeDmsModel).catch(() => undefined),
+      qmi.ask('dms.getRevision', decodeDmsRevision).catch(() => undefined),
+      qmi.ask('dms.getIds', decodeDmsIds).catch((): { imei?: string } => ({})),
     ]);
     this.#info = {
       ...info,
-      ...(typeof model.model === 'string' ? { model: model.model } : {}),
-      ...(typeof revision.revision === 'string' ? { revision: revision.revision } : {}),
-      ...(typeof ids.imei === 'string' ? { imei: ids.imei } : {}),
+      ...(model === undefined ? {} : { model }),
+      ...(revision === undefined ? {} : { revision }),
+      ...(ids.imei === undefined ? {} : { imei: ids.imei }),
     };
+    // ---- radios-at hook (item 5): which family's serving-cell command to use ----
+    if (at) this.#family = (await identifyModem(at).catch(() => ({ family: 'generic' as const }))).family;
+    // ---- end radios-at hook ----
     this.emit('info', this.#info);
     log.info(this.#info, 'modem ports found');
   }
@@ -658,9 +666,10 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   /** While degraded: look for the AT port again (it may have come back after a re-plug). */
   async #retryAt(): Promise<void> {
     if (this.#at !== undefined || this.#qmi === undefined) return;
+    const gen = this.#generation;
     const ports = typeof this.#o.ports === 'function' ? await this.#o.ports() : this.#o.ports;
     for (const path of ports) {
-      if (path === this.#qmi.transport.path) continue;
+      if (this.#qmi === undefined || path === this.#qmi.transport.path) continue;
       let t: ModemTransport;
       try {
         t = await this.#o.open(path);
@@ -669,7 +678,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       }
       const c = new AtClient(t);
       if (await this.#probeAt(c)) {
-        if (this.#qmi === undefined || !this.#running) {
+        if (this.#qmi === undefined || !this.#running || gen !== this.#generation) {
           await c.close().catch(() => undefined);
           return;
         }
@@ -685,10 +694,12 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     const a = this.#at;
     this.#qmi = undefined;
     this.#at = undefined;
+    this.#generation++;
     this.#registered = false;
     await Promise.all([q?.close().catch(() => undefined), a?.close().catch(() => undefined)]);
   }
 
+  /** Forget everything the modem said (it is gone or stopped): registration, signal, band, session, device. */
   #clearRadio(): void {
     const hadReg = this.#registration !== undefined;
     this.#registration = undefined;
@@ -704,79 +715,12 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 
   // ------------------------------------------------------------------------------------------
-  // SIM
-
-  /**
-   * PIN1 status: DMS UIM Get PIN Status, or, on modems whose DMS no longer carries the UIM
-   * messages (newer Quectel RM5xx), UIM Get Card Status. Both report the same state numbers
-   * (1 enabled-not-verified, 4 blocked, 5 permanently blocked) and the retry counters.
-   */
-  async #pinStatus(): Promise<{ status: number; retries: number; unblock: number }> {
-    if (!this.#uimService) {
-      try {
-        const v = await this.#q().call('dms.uimGetPinStatus');
-        const p = v.pin1_status as { current_status: number; verify_retries_left: number; unblock_retries_left: number } | undefined;
-        if (!p) return { status: 3, retries: 3, unblock: 10 };
-        return { status: p.current_status, retries: p.verify_retries_left, unblock: p.unblock_retries_left };
-      } catch (e) {
-        if (!isDuocellError(e, 'DC_QMI_RESULT')) throw e;
-        log.info({ err: e.message }, 'DMS UIM messages refused: using the UIM service for the SIM');
-        this.#uimService = true;
-      }
-    }
-    const v = await this.#q().call('uim.getCardStatus');
-    type App = { pin1_state: number; pin1_retries: number; puk1_retries: number };
-    const cs = v.card_status as { cards: { card_state: number; applications: App[] }[] } | undefined;
-    const card = cs?.cards.find((c) => c.card_state === 1);
-    if (!card) throw new DuocellError('DC_MODEM_SIM', 'no SIM card present', { origin: 'device' });
-    const app = card.applications[0];
-    if (!app) return { status: 3, retries: 3, unblock: 10 };
-    return { status: app.pin1_state, retries: app.pin1_retries, unblock: app.puk1_retries };
-  }
-
-  async #simNeedsPin(): Promise<boolean> {
-    const s = await this.#pinStatus();
-    if (s.status === PIN_BLOCKED || s.status === PIN_PERMANENTLY_BLOCKED) return true;
-    return s.status === PIN_ENABLED_NOT_VERIFIED;
-  }
-
-  async #unlock(): Promise<void> {
-    const s = await this.#pinStatus();
-    if (s.status === PIN_BLOCKED || s.status === PIN_PERMANENTLY_BLOCKED)
-      throw new DuocellError('DC_MODEM_SIM', `the SIM is blocked (PUK needed, ${s.unblock} PUK attempts left); duocell never enters a PUK`, { origin: 'device', unblockRetries: s.unblock });
-    if (s.status !== PIN_ENABLED_NOT_VERIFIED) return;
-    const pin = this.#pin;
-    if (pin === undefined || pin === '') throw new DuocellError('DC_MODEM_PIN_REQUIRED', `the SIM needs a PIN and none is configured (${s.retries} attempts left)`, { retries: s.retries });
-    if (this.#rejectedPins.has(pin))
-      throw new DuocellError('DC_MODEM_PIN_WRONG', `the configured PIN was rejected before; not trying it again (${s.retries} attempts left)`, { retries: s.retries });
-    if (s.retries < this.#o.minPinRetries)
-      throw new DuocellError('DC_MODEM_PIN_UNSAFE', `only ${s.retries} PIN attempt(s) left: not trying, a wrong PIN would lock the SIM`, { retries: s.retries });
-    try {
-      if (this.#uimService)
-        await this.#q().call('uim.verifyPin', { session: { session_type: 'primary-gw-provisioning', application_identifier: '' }, info: { pin_id: 'pin1', pin } });
-      else await this.#q().call('dms.uimVerifyPin', { info: { pin_id: 'pin', pin } });
-    } catch (e) {
-      if (isDuocellError(e, 'DC_QMI_RESULT') && (e.detail.qmiError === QMI_INCORRECT_PIN || e.detail.qmiError === QMI_PIN_BLOCKED)) {
-        this.#rejectedPins.add(pin);
-        const vals = e.detail.values as QmiObject | undefined;
-        const r = (vals?.pin_retries_status ?? vals?.retries_remaining) as { verify_retries_left?: number } | undefined;
-        throw new DuocellError('DC_MODEM_PIN_WRONG', `the SIM rejected the configured PIN (${r?.verify_retries_left ?? '?'} attempts left)`, {
-          origin: 'device',
-          cause: e,
-          retries: r?.verify_retries_left,
-        });
-      }
-      throw e;
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------
   // radio, registration, signal
 
   async #online(): Promise<void> {
     const q = this.#q();
-    const m = await q.call('dms.getOperatingMode').catch(() => ({}) as QmiObject);
-    if (m.mode !== undefined && m.mode !== 0) await q.call('dms.setOperatingMode', { mode: 'online' });
+    const mode = await q.ask('dms.getOperatingMode', decodeDmsOperatingMode).catch(() => undefined);
+    if (mode !== undefined && mode !== 0) await q.call('dms.setOperatingMode', { mode: 'online' });
     await q.call('nas.registerIndications', { serving_system_events: 1, signal_info: 1 }).catch(() => undefined);
     await this.#dataFormat();
   }
@@ -785,15 +729,14 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   async #dataFormat(): Promise<void> {
     const want = this.#o.dataFormat;
     if (want === 'keep') return;
-    let got: unknown;
+    let got: number | undefined;
     try {
-      const v = await this.#q().call('wda.setDataFormat', { link_layer_protocol: want }, { timeoutMs: 3000 });
-      got = v.link_layer_protocol;
+      got = (await this.#q().ask('wda.setDataFormat', decodeWdaDataFormat, { link_layer_protocol: want }, { timeoutMs: 3000 })).linkLayer;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'WDA Set Data Format refused: keeping the modem framing');
       return;
     }
-    const raw = got === undefined ? want === 'raw-ip' : got === 2;
+    const raw = got === undefined ? want === 'raw-ip' : got === DATA_FORMAT['raw-ip'];
     this.#info = { ...this.#info, dataFormat: raw ? 'raw-ip' : '802-3' };
     const ifname = this.#o.netInterface;
     if (!ifname || this.#o.netif !== undefined) return; // the data interface sets raw_ip itself
@@ -809,24 +752,21 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 
   async #pollRegistration(): Promise<void> {
-    const v = await this.#q().call('nas.getServingSystem');
-    this.#applyServingSystem(v, 'poll');
+    const ss = await this.#q().ask('nas.getServingSystem', (t) => decodeNasServingSystem(t));
+    this.#applyServingSystem(ss, 'poll');
   }
 
-  #applyServingSystem(v: QmiObject, how: string): void {
-    const ss = v.serving_system as { registration_state: number; ps_attach_state: number; radio_interfaces: number[] } | undefined;
+  #applyServingSystem(ss: NasServingSystem | undefined, how: string): void {
     if (!ss) return;
-    const registered = ss.registration_state === 1;
-    const plmn = v.current_plmn as { mcc: number; mnc: number; description: string } | undefined;
-    const roaming = v.roaming_indicator === 0;
-    const rif = ss.radio_interfaces[0];
+    const registered = ss.registered;
+    const rif = ss.radioInterfaces[0];
     const info: RegistrationInfo = {
       registered,
-      state: registered ? (roaming ? 'roaming' : 'home') : ss.registration_state === 2 ? 'searching' : ss.registration_state === 3 ? 'denied' : 'idle',
-      ...(plmn ? { mcc: plmn.mcc, mnc: plmn.mnc, operator: plmn.description } : {}),
-      ...(typeof v.lac_3gpp === 'number' ? { lacOrTac: v.lac_3gpp } : {}),
-      ...(typeof v.cid_3gpp === 'number' ? { cellId: v.cid_3gpp } : {}),
-      ...(rif !== undefined ? { accessTech: (NAS_RADIO_INTERFACE as Record<number, string>)[rif] ?? 'unknown' } : {}),
+      state: registered ? (ss.roaming ? 'roaming' : 'home') : ss.registrationState === NAS_REG.searching ? 'searching' : ss.registrationState === NAS_REG.denied ? 'denied' : 'idle',
+      ...(ss.plmn ? { mcc: ss.plmn.mcc, mnc: ss.plmn.mnc, operator: ss.plmn.description } : {}),
+      ...(ss.lac === undefined ? {} : { lacOrTac: ss.lac }),
+      ...(ss.cellId === undefined ? {} : { cellId: ss.cellId }),
+      ...(rif === undefined ? {} : { accessTech: rif }),
       source: 'qmi',
     };
     this.#setRegistration(info, `QMI serving system (${how})`);
@@ -845,15 +785,14 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 
   #onIndication(m: QmiMessage): void {
-    if (m.key === 'nas.servingSystemIndication') this.#applyServingSystem(m.values, 'indication');
-    else if (m.key === 'wds.packetServiceStatusIndication') {
-      const s = m.values.connection_status as { status: number } | undefined;
-      if (s && s.status === 1 && this.#sessions.some((x) => x.client === m.frame.client)) {
-        const reason = typeof m.values.call_end_reason === 'number' ? m.values.call_end_reason : 'unknown';
-        this.#dataDropped = `network ended the session (call end reason ${reason})`;
-        this.#poke();
-      }
-    } else if (m.key === 'nas.signalInfoIndication') this.#applySignal(m.values);
+    try {
+      if (m.key === 'nas.servingSystemIndication') this.#applyServingSystem(decodeNasServingSystem(m.frame.tlvs, true), 'indication');
+      else if (m.key === 'nas.signalInfoIndication') this.#applySignal(decodeNasSignalInfo(m.frame.tlvs, true));
+      else this.#data.indication?.(m);
+    } catch (e) {
+      const err = toDuocellError(e);
+      log.warn({ code: err.code, key: m.key, err: err.message }, 'QMI indication dropped');
+    }
   }
 
   #onUrc(u: AtUrc): void {
@@ -867,15 +806,15 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       } catch (e) {
         log.debug({ line: u.line, err: (e as Error).message }, 'unparsable registration URC');
       }
+      return;
     }
+    this.#data.urc?.(u);
   }
 
-  #applySignal(v: QmiObject): void {
-    const lte = v.lte_signal_strength as { rssi: number; rsrq: number; rsrp: number; snr: number } | undefined;
-    const nr = v['5g_signal_strength'] as { rsrp: number; snr: number } | undefined;
+  #applySignal(v: NasSignalInfo): void {
     let s: SignalInfo | undefined;
-    if (lte) s = { rat: 'lte', rssi: lte.rssi, rsrq: lte.rsrq, rsrp: lte.rsrp, snr: lte.snr / 10 };
-    if (nr && !lte) s = { rat: '5gnr', rsrp: nr.rsrp, snr: nr.snr / 10 };
+    if (v.lte) s = { rat: 'lte', rssi: v.lte.rssi, rsrq: v.lte.rsrq, rsrp: v.lte.rsrp, snr: v.lte.snrTenths / 10 };
+    if (v.nr5g && !v.lte) s = { rat: '5gnr', rsrp: v.nr5g.rsrp, snr: v.nr5g.snrTenths / 10 };
     if (!s) return;
     if (this.#signal?.band !== undefined) s = { ...s, band: this.#signal.band };
     this.#signal = s;
@@ -883,16 +822,17 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 
   async #refreshSignal(): Promise<void> {
+    // a refresh still in flight when the modem vanishes must not put its values back
+    const gen = this.#generation;
     try {
-      const v = await this.#q().call('nas.getSignalInfo', {}, { timeoutMs: 2000 });
+      const v = await this.#q().ask('nas.getSignalInfo', (t) => decodeNasSignalInfo(t), {}, { timeoutMs: 2000 });
+      // ---- radios-at hook (item 5): the family's serving-cell query gives the band ----
       if (this.#at && !this.#at.closed) {
-        try {
-          const cell = parseQengServingCell(await this.#at.text('AT+QENG="servingcell"'));
-          if (cell.band !== undefined) this.#signal = { ...(this.#signal ?? { rat: 'lte' }), band: cell.band };
-        } catch {
-          /* not a Quectel, or no service */
-        }
+        const cell = await readServingCell(this.#at, this.#family);
+        if (cell?.signal?.band !== undefined && gen === this.#generation) this.#signal = { ...(this.#signal ?? { rat: cell.signal.rat }), band: cell.signal.band };
       }
+      // ---- end radios-at hook ----
+      if (gen !== this.#generation) return;
       this.#applySignal(v);
     } catch (e) {
       log.debug({ err: (e as Error).message }, 'signal refresh failed');
@@ -900,91 +840,13 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
   }
 
   // ------------------------------------------------------------------------------------------
-  // data session
-
-  async #pollData(): Promise<void> {
-    for (const s of this.#sessions) {
-      const v = await this.#q().call('wds.getPacketServiceStatus', {}, { client: s.client });
-      if (v.connection_status !== 2) {
-        this.#dataDropped = `packet service status is ${String(v.connection_status)} (polled)`;
-        return;
-      }
-    }
-  }
-
-  async #connect(): Promise<WdsSettings> {
-    const q = this.#q();
-    const families: (4 | 6)[] = this.#o.ipFamily === 'ipv4v6' ? [4, 6] : this.#o.ipFamily === 'ipv6' ? [6] : [4];
-    const out: { ipv4?: FamilySettings; ipv6?: FamilySettings } = {};
-    const failures: DuocellError[] = [];
-    for (const family of families) {
-      const client = await q.allocateClient(SERVICE.WDS, false);
-      try {
-        await q.request('wds.setIpFamily', { preference: family }, { client, allowFailure: true });
-        const m = await q.request(
-          'wds.startNetwork',
-          {
-            apn: this.#o.apn,
-            ip_family_preference: family,
-            ...(this.#o.username ? { username: this.#o.username, password: this.#o.password ?? '', authentication_preference: 'both' } : {}),
-          },
-          { client, allowFailure: true, timeoutMs: this.#o.connectTimeoutMs },
-        );
-        if (m.result && !m.result.ok && m.result.error !== QMI_NO_EFFECT) {
-          const verbose = m.values.verbose_call_end_reason as { type: number; reason: number } | undefined;
-          throw new DuocellError('DC_MODEM_CONNECT', `IPv${family} start network failed: ${m.result.errorName}${verbose ? ` (verbose reason type ${verbose.type} cause ${verbose.reason})` : ''}`, {
-            origin: 'device',
-            family,
-            qmiError: m.result.error,
-            callEndReason: m.values.call_end_reason,
-            verbose,
-          });
-        }
-        const handle = typeof m.values.packet_data_handle === 'number' ? m.values.packet_data_handle : 0;
-        this.#sessions.push({ family, client, handle });
-        const st = await q.request('wds.getCurrentSettings', { requested_settings: WDS_CURRENT_SETTINGS_MASK }, { client });
-        let cur: WdsCurrentSettings;
-        try {
-          cur = decodeWdsCurrentSettings(st.frame.tlvs);
-        } catch (e) {
-          const d = toDuocellError(e);
-          throw new DuocellError('DC_MODEM_CONNECT', `IPv${family} session up but its settings are malformed: ${d.code}: ${d.message}`, { origin: 'device', family, cause: d });
-        }
-        const fs = familySettings(family, cur);
-        if (!fs) throw new DuocellError('DC_MODEM_CONNECT', `IPv${family} session up but the modem reported no address`, { origin: 'device', family });
-        if (family === 4) out.ipv4 = fs;
-        else out.ipv6 = fs;
-      } catch (e) {
-        const err = toDuocellError(e);
-        if (err.code !== 'DC_MODEM_CONNECT' && err.code !== 'DC_QMI_RESULT') throw err;
-        failures.push(err);
-        if (!this.#sessions.some((s) => s.client === client)) await q.releaseClient(SERVICE.WDS, client).catch(() => undefined);
-        log.warn({ family, code: err.code }, err.message);
-      }
-    }
-    if (!out.ipv4 && !out.ipv6) throw failures[0] ?? new DuocellError('DC_MODEM_CONNECT', 'no family could be started');
-    return { apn: this.#o.apn, ...(this.#o.netInterface ? { interface: this.#o.netInterface } : {}), ...out };
-  }
+  // data session (the unit in data-session.ts; the data interface is configured here)
 
   async #teardownSessions(why: string, talk = true): Promise<void> {
-    const sessions = this.#sessions;
-    this.#sessions = [];
-    const had = this.#settings !== undefined || sessions.length > 0;
+    const had = this.#settings !== undefined || this.#data.active;
     this.#settings = undefined;
     // the interface first: local and fast, so the path goes down before the modem is asked
     if (had) await this.#o.netif?.remove(why).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'deconfiguring the data interface failed'));
-    const q = this.#qmi;
-    if (!talk || !q || q.closed) return;
-    for (const s of sessions) {
-      if (s.handle) await q.call('wds.stopNetwork', { packet_data_handle: s.handle }, { client: s.client, timeoutMs: 2000 }).catch(() => undefined);
-      await q.releaseClient(SERVICE.WDS, s.client).catch(() => undefined);
-    }
-    if (sessions.length > 0) log.info({ why, sessions: sessions.length }, 'data session torn down');
+    await this.#data.stop(why, talk);
   }
-}
-
-function familySettings(family: 4 | 6, v: WdsCurrentSettings): FamilySettings | undefined {
-  const f = family === 4 ? v.ipv4 : v.ipv6;
-  if (f === undefined) return undefined;
-  return { address: f.address, prefixLength: f.prefixLength, ...(f.gateway === undefined ? {} : { gateway: f.gateway }), dns: f.dns, ...(v.mtu === undefined ? {} : { mtu: v.mtu }) };
 }

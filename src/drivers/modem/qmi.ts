@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { DuocellError } from '../../core/errors.js';
+import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { Waiter } from '../../core/waiter.js';
 import {
+  decodeCtlAllocateCid,
   decodeMessage,
   encodeRequest,
   messageByKey,
@@ -11,6 +12,7 @@ import {
   SERVICE_NAMES,
   type QmiMessage,
   type QmiObject,
+  type Tlv,
 } from '../../protocols/qmi/index.js';
 import type { ModemTransport } from './transport.js';
 
@@ -30,10 +32,13 @@ export interface QmiRequestOptions {
  *
  * Events: 'indication' (QmiMessage), 'close' (err?).
  */
+/** What the waiter hands back: a decoded response, or the error that kept it from decoding. */
+type Reply = QmiMessage & { readonly decodeError?: DuocellError };
+
 export class QmiClient extends EventEmitter {
   readonly transport: ModemTransport;
   readonly #parser = new QmiStreamParser();
-  readonly #waiter = new Waiter<QmiMessage>('DC_QMI_TIMEOUT');
+  readonly #waiter = new Waiter<Reply>('DC_QMI_TIMEOUT');
   readonly #clients = new Map<number, number>();
   #ctlTid = 0;
   #tid = 0;
@@ -59,10 +64,10 @@ export class QmiClient extends EventEmitter {
       try {
         m = decodeMessage(item.frame);
       } catch (e) {
-        const err = e as DuocellError;
+        const err = toDuocellError(e);
         log.warn({ path: this.transport.path, code: err.code, err: err.message }, 'QMI message dropped');
         // still wake the waiter so the caller gets the decode error rather than a timeout
-        if (item.frame.kind === 'response') this.#waiter.resolve({ frame: item.frame, values: {}, unknown: [], decodeError: err } as QmiMessage);
+        if (item.frame.kind === 'response') this.#waiter.resolve({ frame: item.frame, values: {}, unknown: [], decodeError: err });
         continue;
       }
       if (m.frame.kind === 'indication') this.emit('indication', m);
@@ -112,14 +117,15 @@ export class QmiClient extends EventEmitter {
       throw e;
     }
     const m = await p;
-    const decodeError = (m as QmiMessage & { decodeError?: DuocellError }).decodeError;
-    if (decodeError) throw decodeError;
+    if (m.decodeError) throw m.decodeError;
     if (m.result && !m.result.ok && !opts.allowFailure)
       throw new DuocellError('DC_QMI_RESULT', `QMI ${key} failed: ${m.result.errorName} (${m.result.error})`, {
         origin: 'device',
         qmiError: m.result.error,
         qmiErrorName: m.result.errorName,
         values: m.values,
+        /** the reply's TLVs, for a typed decoder of a failed reply's extra TLVs */
+        tlvs: m.frame.tlvs,
       });
     return m;
   }
@@ -127,6 +133,11 @@ export class QmiClient extends EventEmitter {
   /** Values of a successful response (shorthand). */
   async call(key: string, values: Readonly<Record<string, unknown>> = {}, opts: QmiRequestOptions & { client?: number } = {}): Promise<QmiObject> {
     return (await this.request(key, values, opts)).values;
+  }
+
+  /** A successful response read by a typed decoder from protocols/qmi/replies.ts. */
+  async ask<T>(key: string, decode: (tlvs: readonly Tlv[]) => T, values: Readonly<Record<string, unknown>> = {}, opts: QmiRequestOptions & { client?: number } = {}): Promise<T> {
+    return decode((await this.request(key, values, opts)).frame.tlvs);
   }
 
   async #ensureClient(service: number): Promise<number> {
@@ -137,9 +148,8 @@ export class QmiClient extends EventEmitter {
 
   /** Allocate a new client id for `service` (kept as the default client for it). */
   async allocateClient(service: number, keepAsDefault = true): Promise<number> {
-    const v = await this.call('ctl.allocateCid', { service });
-    const info = v.allocation_info as { service: number; cid: number } | undefined;
-    if (!info || info.service !== service) throw new DuocellError('DC_QMI_TLV_MISSING', `CTL Allocate CID for ${SERVICE_NAMES[service]} returned no allocation info`);
+    const info = await this.ask('ctl.allocateCid', decodeCtlAllocateCid, { service });
+    if (info.service !== service) throw new DuocellError('DC_QMI_TLV_MISSING', `CTL Allocate CID for ${SERVICE_NAMES[service]} returned no allocation info`);
     if (keepAsDefault && !this.#clients.has(service)) this.#clients.set(service, info.cid);
     return info.cid;
   }

@@ -25,6 +25,8 @@
  * ratios not adding up to 100, or names that are not UTF-8 are a Malformed Message.
  */
 
+import type { SteeringMode } from '../../core/model.js';
+
 /** What the resource policy grants one session (the same shape as the proxy's Grant). */
 export interface ConvertGrant {
   subscriber: string | null;
@@ -32,7 +34,7 @@ export interface ConvertGrant {
   maxSessionsPerUe: number;
   maxSessionsPerNServer: number;
   maxSubflowsPerSession: number;
-  steeringMode: 'active-standby' | 'priority' | 'ratio';
+  steeringMode: SteeringMode;
   ratio: { cellular: number; wlan: number };
 }
 

@@ -3,3 +3,4 @@ export * from './schema.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './wds-settings.js';
+export * from './replies.js';

@@ -4,7 +4,8 @@
  * WLAN driver reach it through these interfaces (main.ts wires the real ones).
  */
 
-export type AccessType = 'cellular' | 'wlan';
+export type { AccessType } from '../../core/model.js';
+import type { AccessType } from '../../core/model.js';
 export type PathStateName = 'absent' | 'down' | 'up';
 
 /** A link as rtnetlink reports it (drivers/netlink Link satisfies this). */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import type { MptcpEvent } from '../../protocols/mptcp-pm/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
 
 /**
@@ -30,24 +31,6 @@ export interface PmEndpoint {
   readonly port?: number;
 }
 
-/** mptcp_pm event, as drivers/netlink/mptcp-pm emits it. */
-export interface PmEvent {
-  readonly type: string;
-  readonly token?: number;
-  readonly saddr?: string;
-  readonly daddr?: string;
-  readonly sport?: number;
-  readonly dport?: number;
-  readonly locId?: number;
-  readonly remId?: number;
-  readonly backup?: boolean;
-  readonly error?: number;
-  readonly serverSide?: boolean;
-  /** created/established: MPTCP_ATTR_FLAGS (bit 0: the peer refuses joins to its initial address). */
-  readonly flags?: number;
-  readonly family?: 4 | 6;
-}
-
 export interface PmBackend {
   limits(): Promise<{ subflows: number; addAddrAccepted: number }>;
   setLimits(l: { subflows?: number; addAddrAccepted?: number }): Promise<void>;
@@ -59,9 +42,9 @@ export interface PmBackend {
   subflowCreate?(token: number, local: { address: string; id: number; ifIndex?: number }, remote: { address: string; port: number }): Promise<void>;
   subflowDestroy?(token: number, local: { address: string; port: number }, remote: { address: string; port: number }): Promise<void>;
   subscribe(): void;
-  on(ev: 'event', cb: (e: PmEvent) => void): unknown;
+  on(ev: 'event', cb: (e: MptcpEvent) => void): unknown;
   on(ev: 'lost', cb: (e: Error) => void): unknown;
-  off(ev: 'event', cb: (e: PmEvent) => void): unknown;
+  off(ev: 'event', cb: (e: MptcpEvent) => void): unknown;
   off(ev: 'lost', cb: (e: Error) => void): unknown;
 }
 
@@ -253,7 +236,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     }).catch(() => {});
   };
 
-  readonly #onEvent = (e: PmEvent): void => {
+  readonly #onEvent = (e: MptcpEvent): void => {
     try {
       this.#apply(e);
     } catch (x) {
@@ -372,107 +355,113 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     return p === undefined ? { access: 'unknown' } : { access: p.access, path: p.name };
   }
 
-  #apply(e: PmEvent): void {
+  /**
+   * One handler per event type. The event is as the codec validated it (protocols/mptcp-pm
+   * checks the attributes each type requires), so nothing here checks it again.
+   */
+  readonly #handlers: { [K in MptcpEvent['type']]?: (e: Extract<MptcpEvent, { type: K }>, now: string) => void } = {
+    created: (e, now) => this.#onConnection(e, now),
+    established: (e, now) => this.#onConnection(e, now),
+    closed: (e) => this.#onClosed(e),
+    announced: (e) => this.#onAnnounced(e),
+    removed: (e) => this.#onRemoved(e),
+    sub_established: (e, now) => this.#onSubflow(e, now),
+    sub_closed: (e, now) => this.#onSubflow(e, now),
+    sub_priority: (e, now) => this.#onSubflow(e, now),
+  };
+
+  #apply(e: MptcpEvent): void {
     const s = this.#stats;
     s.events[e.type] = (s.events[e.type] ?? 0) + 1;
-    const now = new Date(this.#now()).toISOString();
+    const handler = this.#handlers[e.type] as ((e: MptcpEvent, now: string) => void) | undefined;
+    handler?.(e, new Date(this.#now()).toISOString());
+  }
+
+  #onConnection(e: Extract<MptcpEvent, { type: 'created' | 'established' }>, now: string): void {
     const token = e.token;
-    switch (e.type) {
-      case 'created':
-      case 'established': {
-        if (token === undefined || e.saddr === undefined || e.daddr === undefined) return;
-        let sess = this.#sessions.get(token);
-        if (sess === undefined) {
-          if (this.#sessions.size >= (this.#o.maxSessions ?? 65536)) {
-            const oldest = this.#sessions.keys().next().value;
-            if (oldest !== undefined) this.#sessions.delete(oldest);
-          }
-          sess = {
-            token, family: e.family ?? 4, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0,
-            serverSide: e.serverSide === true, denyJoinInitial: ((e.flags ?? 0) & 1) !== 0, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {}, creating: new Map(), attempts: new Map(),
-          };
-          this.#sessions.set(token, sess);
-          const first: SubflowView = {
-            token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: 0, remId: 0,
-            ...this.#label(e.saddr, e.daddr, e.serverSide === true), backup: false, state: 'established', since: now,
-          };
-          sess.subflows.set(sfKey(first), first);
-          this.#count('subflowsOpened', first.access);
-          this.emit('session', { type: 'opened', token });
-          this.emit('subflow', { type: 'opened', subflow: first });
-        }
-        if (e.type === 'established' && sess.state !== 'established') {
-          sess.state = 'established';
-          this.emit('session', { type: 'established', token });
-          this.#plan(token);
-        }
-        return;
+    let sess = this.#sessions.get(token);
+    if (sess === undefined) {
+      if (this.#sessions.size >= (this.#o.maxSessions ?? 65536)) {
+        const oldest = this.#sessions.keys().next().value;
+        if (oldest !== undefined) this.#sessions.delete(oldest);
       }
-      case 'closed': {
-        if (token === undefined) return;
-        const sess = this.#sessions.get(token);
-        this.#sessions.delete(token);
-        if (sess !== undefined) {
-          for (const sf of sess.subflows.values()) if (sf.state === 'established') this.#count('subflowsClosed', sf.access);
-        }
-        this.emit('session', { type: 'closed', token });
-        return;
-      }
-      case 'announced': {
-        const sess = token === undefined ? undefined : this.#sessions.get(token);
-        if (sess !== undefined && e.remId !== undefined && e.daddr !== undefined) {
-          sess.announced[e.remId] = e.daddr;
-          if (e.dport !== undefined && e.dport !== 0) sess.announcedPorts[e.remId] = e.dport;
-          this.#plan(token!); // the peer may want later subflows on the address it announced
-        }
-        return;
-      }
-      case 'removed': {
-        const sess = token === undefined ? undefined : this.#sessions.get(token);
-        if (sess !== undefined && e.remId !== undefined) {
-          delete sess.announced[e.remId];
-          delete sess.announcedPorts[e.remId];
-        }
-        return;
-      }
-      case 'sub_established':
-      case 'sub_closed':
-      case 'sub_priority': {
-        if (token === undefined || e.saddr === undefined || e.daddr === undefined) return;
-        const sess = this.#sessions.get(token);
-        if (sess === undefined) return; // a connection from before we subscribed
-        const key = sfKey(e);
-        const prev = sess.subflows.get(key);
-        const wasCreating = e.type !== 'sub_priority' && sess.creating.delete(e.saddr);
-        const base: SubflowView = {
-          token, saddr: e.saddr, daddr: e.daddr, sport: e.sport ?? 0, dport: e.dport ?? 0, locId: e.locId ?? 0, remId: e.remId ?? 0,
-          ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
-        };
-        if (e.type === 'sub_established') {
-          sess.subflows.set(key, base);
-          this.#count('subflowsOpened', base.access);
-          this.emit('subflow', { type: 'opened', subflow: base });
-          this.#admit(sess, base);
-        } else if (e.type === 'sub_priority') {
-          sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
-          this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
-        } else {
-          const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
-          if (e.error !== undefined && e.error !== 0) s.subflowErrors++;
-          if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
-          sess.subflows.delete(key);
-          sess.subflows.set(key, closed);
-          this.#trimClosed(sess);
-          this.emit('subflow', { type: 'closed', subflow: closed });
-          // a join of ours that never got established (refused): plan again (another announced
-          // address, or a retry). One the peer closed after it was up is not retried here (the
-          // peer's policy, or its path: path-up plans again).
-          if (!sess.serverSide && wasCreating && prev?.state !== 'established') this.#plan(token);
-        }
-        return;
-      }
-      default:
-        return;
+      sess = {
+        token, family: e.family, saddr: e.saddr, daddr: e.daddr, sport: e.sport, dport: e.dport,
+        serverSide: e.serverSide === true, denyJoinInitial: ((e.flags ?? 0) & 1) !== 0, state: 'created', since: now, subflows: new Map(), announced: {}, announcedPorts: {}, creating: new Map(), attempts: new Map(),
+      };
+      this.#sessions.set(token, sess);
+      const first: SubflowView = {
+        token, saddr: e.saddr, daddr: e.daddr, sport: e.sport, dport: e.dport, locId: 0, remId: 0,
+        ...this.#label(e.saddr, e.daddr, e.serverSide === true), backup: false, state: 'established', since: now,
+      };
+      sess.subflows.set(sfKey(first), first);
+      this.#count('subflowsOpened', first.access);
+      this.emit('session', { type: 'opened', token });
+      this.emit('subflow', { type: 'opened', subflow: first });
+    }
+    if (e.type === 'established' && sess.state !== 'established') {
+      sess.state = 'established';
+      this.emit('session', { type: 'established', token });
+      this.#plan(token);
+    }
+  }
+
+  #onClosed(e: Extract<MptcpEvent, { type: 'closed' }>): void {
+    const sess = this.#sessions.get(e.token);
+    this.#sessions.delete(e.token);
+    if (sess !== undefined) {
+      for (const sf of sess.subflows.values()) if (sf.state === 'established') this.#count('subflowsClosed', sf.access);
+    }
+    this.emit('session', { type: 'closed', token: e.token });
+  }
+
+  #onAnnounced(e: Extract<MptcpEvent, { type: 'announced' }>): void {
+    const sess = this.#sessions.get(e.token);
+    if (sess === undefined) return;
+    sess.announced[e.remId] = e.daddr;
+    if (e.dport !== undefined && e.dport !== 0) sess.announcedPorts[e.remId] = e.dport;
+    this.#plan(e.token); // the peer may want later subflows on the address it announced
+  }
+
+  #onRemoved(e: Extract<MptcpEvent, { type: 'removed' }>): void {
+    const sess = this.#sessions.get(e.token);
+    if (sess === undefined) return;
+    delete sess.announced[e.remId];
+    delete sess.announcedPorts[e.remId];
+  }
+
+  #onSubflow(e: Extract<MptcpEvent, { type: 'sub_established' | 'sub_closed' | 'sub_priority' }>, now: string): void {
+    const s = this.#stats;
+    const token = e.token;
+    const sess = this.#sessions.get(token);
+    if (sess === undefined) return; // a connection from before we subscribed
+    const key = sfKey(e);
+    const prev = sess.subflows.get(key);
+    const wasCreating = e.type !== 'sub_priority' && sess.creating.delete(e.saddr);
+    const base: SubflowView = {
+      token, saddr: e.saddr, daddr: e.daddr, sport: e.sport, dport: e.dport, locId: e.locId ?? 0, remId: e.remId ?? 0,
+      ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
+    };
+    if (e.type === 'sub_established') {
+      sess.subflows.set(key, base);
+      this.#count('subflowsOpened', base.access);
+      this.emit('subflow', { type: 'opened', subflow: base });
+      this.#admit(sess, base);
+    } else if (e.type === 'sub_priority') {
+      sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
+      this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
+    } else {
+      const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
+      if (e.error !== undefined && e.error !== 0) s.subflowErrors++;
+      if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
+      sess.subflows.delete(key);
+      sess.subflows.set(key, closed);
+      this.#trimClosed(sess);
+      this.emit('subflow', { type: 'closed', subflow: closed });
+      // a join of ours that never got established (refused): plan again (another announced
+      // address, or a retry). One the peer closed after it was up is not retried here (the
+      // peer's policy, or its path: path-up plans again).
+      if (!sess.serverSide && wasCreating && prev?.state !== 'established') this.#plan(token);
     }
   }
 

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import dns from 'node:dns/promises';
+import { checkListenerOptions } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
 import { parseHostPort } from '../../core/net.js';
 import { logger } from '../../core/logger.js';
@@ -214,23 +215,18 @@ export { convertErrorName };
  * undefined when there is no `concentrator` (the listener then connects directly).
  */
 export function convertConnectorFromOptions(options: Readonly<Record<string, unknown>> | undefined): Connector | undefined {
-  const o = options ?? {};
-  if (o.concentrator === undefined) return undefined;
+  if (options?.concentrator === undefined) return undefined;
+  checkListenerOptions('connectorOptions', options, 'convert client options');
+  const o = options as { concentrator: string; cookie?: string; cookieHex?: string; fastOpen?: boolean; askGrant?: boolean; replyTimeoutMs?: number };
   const fail = (msg: string): never => {
     throw new DuocellError('DC_CONFIG_INVALID', `convert client options: ${msg}`);
   };
-  if (typeof o.concentrator !== 'string') fail('concentrator must be "address:port"');
-  const hp = parseHostPort(o.concentrator as string);
+  const hp = parseHostPort(o.concentrator);
   if (hp === undefined || (parseIPv4(hp.host) === undefined && parseIPv6(hp.host) === undefined) || hp.port < 1) {
     fail(`concentrator ${JSON.stringify(o.concentrator)} is not a numeric "address:port"`);
   }
-  if (o.cookie !== undefined && (typeof o.cookie !== 'string' || o.cookie.length === 0)) fail('cookie must be a non-empty string');
-  if (o.cookieHex !== undefined && (typeof o.cookieHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(o.cookieHex))) fail('cookieHex must be a non-empty even number of hex digits');
   if (o.cookie !== undefined && o.cookieHex !== undefined) fail('cookie and cookieHex together');
-  if (o.fastOpen !== undefined && typeof o.fastOpen !== 'boolean') fail('fastOpen must be a boolean');
-  if (o.askGrant !== undefined && typeof o.askGrant !== 'boolean') fail('askGrant must be a boolean');
   const rt = o.replyTimeoutMs;
-  if (rt !== undefined && (typeof rt !== 'number' || !Number.isFinite(rt) || rt <= 0)) fail('replyTimeoutMs must be a positive number');
   return convertConnector({
     concentrator: { address: hp!.host, port: hp!.port },
     ...(typeof o.cookie === 'string' ? { cookie: o.cookie } : {}),

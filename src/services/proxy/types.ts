@@ -15,10 +15,10 @@ export interface Target {
   port: number;
 }
 
-export type AccessType = 'cellular' | 'wlan' | 'lan' | 'unknown';
+/** A subflow's access label (core/model.ts SubflowAccess, under this folder's old name). */
+export type { SubflowAccess as AccessType, Combination } from '../../core/model.js';
+import type { SubflowAccess as AccessType, Combination } from '../../core/model.js';
 export type FrontName = 'transparent' | 'explicit' | 'convert' | 'socks5';
-/** Client × server: M = speaks MPTCP, N = does not. */
-export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';
 
 export interface ListenerSpec {
   name: string;

@@ -60,6 +60,14 @@ export interface ModemSimConfig {
   readonly dmsUim?: boolean;
   /** False: no NAS Serving System indications (only AT URCs and polling tell of changes). */
   readonly nasIndications?: boolean;
+  /**
+   * False: an AT-only module (no QMI port appears). Its data side is then an ECM/NCM netdev:
+   * the data session is controlled with AT+QNETDEVCTL / AT+CGACT and announced as 'at-data'
+   * events; whoever hosts the simulator starts the module's DHCP server on them (ecm.ts).
+   */
+  readonly qmi?: boolean;
+  /** Manufacturer string (AT+CGMI, ATI), default Quectel. */
+  readonly manufacturer?: string;
 }
 
 export const DEFAULT_SIM_CONFIG = {
@@ -79,6 +87,8 @@ export const DEFAULT_SIM_CONFIG = {
   signal: { rssi: -65, rsrq: -9, rsrp: -95, snr: 120 },
   dmsUim: true,
   nasIndications: true,
+  qmi: true,
+  manufacturer: 'Quectel',
 } as const;
 
 export interface WdsSessionEvent {
@@ -135,6 +145,8 @@ export class ModemSimulator extends EventEmitter {
   #ceregMode = 0;
   #echo = true;
   #contexts = new Map<number, { type: string; apn: string }>();
+  /** The context carried on the ECM/NCM netdev (AT-controlled data session), if active. */
+  atDataCid: number | undefined;
   // QMI
   #clients = new Map<number, Set<number>>();
   #nextCid = new Map<number, number>();
@@ -197,7 +209,7 @@ export class ModemSimulator extends EventEmitter {
   }
 
   async #powerOn(): Promise<void> {
-    await Promise.all([this.at.appear(), this.qmi.appear()]);
+    await Promise.all([this.at.appear(), this.cfg.qmi === false ? undefined : this.qmi.appear()]);
     this.emit('ports', { up: true });
     this.#later(50, () => {
       this.#urc('RDY');
@@ -251,6 +263,7 @@ export class ModemSimulator extends EventEmitter {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#dropSessions('generic-unspecified', false);
+    this.#atDataDown('vanished');
     this.regStat = 0;
     this.#pinVerified = false; // a modem reboot locks the SIM again
     this.dataFormat = '802-3';
@@ -284,12 +297,20 @@ export class ModemSimulator extends EventEmitter {
     if (stat === this.regStat) return;
     this.regStat = stat;
     if (stat !== 1) this.#dropSessions('generic-no-service');
+    if (stat !== 1) this.#atDataDown('no service');
     this.emit('registration', { stat });
     const loc = stat === 1 ? `,"${this.cfg.tac.toString(16).toUpperCase()}","${this.cfg.cellId.toString(16).toUpperCase()}",7` : '';
     if (this.#ceregMode > 0) this.#urc(`+CEREG: ${stat}${this.#ceregMode >= 2 ? loc : ''}`);
     if (this.#cgregMode > 0) this.#urc(`+CGREG: ${stat}${this.#cgregMode >= 2 ? loc : ''}`);
     if (this.#cregMode > 0) this.#urc(`+CREG: ${stat}${this.#cregMode >= 2 ? loc : ''}`);
     if (this.cfg.nasIndications) for (const cid of this.#clients.get(SERVICE.NAS) ?? []) this.qmi.write(encodeIndication('nas.servingSystemIndication', cid, this.#servingSystem()));
+  }
+
+  #atDataDown(reason: string): void {
+    const cid = this.atDataCid;
+    if (cid === undefined) return;
+    this.atDataCid = undefined;
+    this.emit('at-data', { up: false, cid, reason });
   }
 
   #dropSessions(reason: string, indicate = true): void {
@@ -352,8 +373,8 @@ export class ModemSimulator extends EventEmitter {
       this.#echo = u === 'E1';
       return ok();
     }
-    if (u === 'I') return ok('Quectel', this.cfg.model, `Revision: ${this.cfg.revision}`);
-    if (u === '+CGMI') return ok('Quectel');
+    if (u === 'I') return ok(this.cfg.manufacturer, this.cfg.model, `Revision: ${this.cfg.revision}`);
+    if (u === '+CGMI') return ok(this.cfg.manufacturer);
     if (u === '+CGMM') return ok(this.cfg.model);
     if (u === '+CGMR') return ok(this.cfg.revision);
     if (u === '+CGSN' || u === '+GSN') return ok(this.cfg.imei);
@@ -367,6 +388,8 @@ export class ModemSimulator extends EventEmitter {
       return cme(r === 'blocked' ? 12 : r === 'not-locked' ? 3 : 16);
     }
     if (u === '+QPINC="SC"' || u === '+QPINC?') return ok(`+QPINC: "SC",${this.pinRetriesLeft},${this.pukRetriesLeft}`);
+    // 27.007 §8.65: +CPINR: <code>,<retries>,<default_retries>
+    if (u === '+CPINR="SIM PIN"' || u === '+CPINR') return ok(`+CPINR: "SIM PIN",${this.pinRetriesLeft},${this.cfg.pinRetries}`);
     if (u === '+CFUN?') return ok(`+CFUN: ${this.#cfun}`);
     if ((m = /^\+CFUN=(\d)/.exec(u))) {
       this.#cfun = Number(m[1]) === 1 ? 1 : Number(m[1]);
@@ -403,6 +426,25 @@ export class ModemSimulator extends EventEmitter {
       const v6 = this.#sessions.find((s) => s.family === 6) ? this.cfg.ipv6.address : undefined;
       return ok(`+CGPADDR: ${m[1] ?? 1},"${v4}"${v6 ? `,"${v6}"` : ''}`);
     }
+    // AT-controlled data on the ECM/NCM netdev. Quectel: AT+QNETDEVCTL=<op>,<cid>,<urc_en>, query
+    // +QNETDEVCTL: <op>,<cid>,<urc_en>,<state>; 27.007 §10.1.10: AT+CGACT=<state>,<cid>, +CGACT: <cid>,<state>
+    if ((m = /^\+(QNETDEVCTL|CGACT)=(\d),(\d+)(?:,(\d))?$/.exec(u))) {
+      const on = Number(m[2]) === 1;
+      const cid = Number(m[3]);
+      if (!on) {
+        if (this.atDataCid === cid) this.#atDataDown('deactivated');
+        return ok();
+      }
+      if (!reg) return cme(30); // no network service
+      if (!this.#contexts.has(cid)) return cme(50);
+      if (this.atDataCid === cid) return ok();
+      this.atDataCid = cid;
+      this.#later(20, () => this.emit('at-data', { up: true, cid, apn: this.#contexts.get(cid)?.apn ?? '' }));
+      return ok();
+    }
+    if (u === '+QNETDEVCTL?') return ok(`+QNETDEVCTL: ${this.atDataCid === undefined ? 0 : 1},${this.atDataCid ?? 1},1,${this.atDataCid === undefined ? 0 : 1}`);
+    if (u === '+CGACT?') return ok(...[...this.#contexts.keys()].map((cid) => `+CGACT: ${cid},${this.atDataCid === cid ? 1 : 0}`));
+    if (/^\+CGAUTH=/.test(u)) return ok();
     if (u === '+QENG="SERVINGCELL"') {
       if (!reg) return ok('+QENG: "servingcell","SEARCH"');
       const s = this.#signal;

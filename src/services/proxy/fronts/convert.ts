@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { createHash } from 'node:crypto';
+import { checkListenerOptions } from '../../../core/board.js';
 import { DuocellError, type ErrorCode } from '../../../core/errors.js';
 import { logger } from '../../../core/logger.js';
 import {
@@ -449,6 +450,14 @@ function configFail(msg: string): never {
   throw new DuocellError('DC_CONFIG_INVALID', `convert listener options: ${msg}`);
 }
 
+/** A convert listener's `options` once board/schema.json ($defs.convertOptions) has vouched for them. */
+interface ConvertListenerOptions {
+  cookies?: 'store' | Array<string | { cookie: string; subscriber?: unknown; hex?: unknown }>;
+  allowWithoutCookie?: boolean;
+  requestTimeoutMs?: number;
+  retryAfterSeconds?: number;
+}
+
 /** The subscriber store's cookie lookup, as the composition root injects it. */
 export type StoreCookieLookup = (cookie: Buffer) => string | undefined | Promise<string | undefined>;
 
@@ -464,7 +473,8 @@ export function convertFrontFromOptions(
   options: Readonly<Record<string, unknown>> | undefined,
   extra: Pick<ConvertFrontOptions, 'verifyCookie' | 'allowTarget' | 'upstreamMptcp'> & { storeCookie?: StoreCookieLookup } = {},
 ): FrontProtocol {
-  const o = options ?? {};
+  checkListenerOptions('convertOptions', options ?? {}, 'convert listener options');
+  const o = (options ?? {}) as ConvertListenerOptions;
   const cookies: ConvertCookie[] = [];
   const { storeCookie, ...rest } = extra;
   let verifyCookie = rest.verifyCookie;
@@ -473,28 +483,18 @@ export function convertFrontFromOptions(
     const own = verifyCookie;
     verifyCookie = async (c, info) => (await storeCookie!(c)) ?? (own === undefined ? undefined : await own(c, info));
   } else if (o.cookies !== undefined) {
-    if (!Array.isArray(o.cookies)) configFail('cookies must be an array or "store"');
-    for (const [i, c] of (o.cookies as unknown[]).entries()) {
-      if (typeof c === 'string' && c.length > 0) cookies.push({ cookie: c });
-      else if (typeof c === 'object' && c !== null && typeof (c as { cookie?: unknown }).cookie === 'string') {
-        const e = c as { cookie: string; subscriber?: unknown; hex?: unknown };
-        if (e.hex === true && !/^([0-9a-fA-F]{2})+$/.test(e.cookie)) configFail(`cookies[${i}] is not hex`);
-        const value = e.hex === true ? Buffer.from(e.cookie, 'hex') : e.cookie;
-        if (value.length === 0) configFail(`cookies[${i}] is empty`);
-        cookies.push({ cookie: value, ...(typeof e.subscriber === 'string' ? { subscriber: e.subscriber } : {}) });
-      } else configFail(`cookies[${i}] must be a string or { cookie, subscriber? }`);
+    for (const [i, c] of o.cookies.entries()) {
+      if (typeof c === 'string') {
+        cookies.push({ cookie: c });
+        continue;
+      }
+      if (c.hex === true && !/^([0-9a-fA-F]{2})+$/.test(c.cookie)) configFail(`cookies[${i}] is not hex`);
+      const value = c.hex === true ? Buffer.from(c.cookie, 'hex') : c.cookie;
+      if (value.length === 0) configFail(`cookies[${i}] is empty`);
+      cookies.push({ cookie: value, ...(typeof c.subscriber === 'string' ? { subscriber: c.subscriber } : {}) });
     }
   }
-  const num = (k: string): number | undefined => {
-    const v = o[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) configFail(`${k} must be a non-negative number`);
-    return v;
-  };
-  if (o.allowWithoutCookie !== undefined && typeof o.allowWithoutCookie !== 'boolean') configFail('allowWithoutCookie must be a boolean');
-  const requestTimeoutMs = num('requestTimeoutMs');
-  const retryAfterSeconds = num('retryAfterSeconds');
-  if (retryAfterSeconds !== undefined && (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds > 255)) configFail('retryAfterSeconds must be an integer 0-255 (one byte on the wire)');
+  const { requestTimeoutMs, retryAfterSeconds } = o;
   return convertFront({
     cookies,
     ...(o.allowWithoutCookie === true ? { allowWithoutCookie: true } : {}),

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import dns from 'node:dns/promises';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkListenerOptions } from '../../../core/board.js';
 import { DuocellError } from '../../../core/errors.js';
 import { logger } from '../../../core/logger.js';
 import { unmapV4 } from '../../../core/net.js';
@@ -229,7 +230,8 @@ export function socks5FrontFromOptions(
   options: Readonly<Record<string, unknown>> | undefined,
   extra: Pick<Socks5FrontOptions, 'verify' | 'allowTarget' | 'resolve'> & { storeUser?: StorePasswordCheck } = {},
 ): FrontProtocol {
-  const o = options ?? {};
+  checkListenerOptions('socks5Options', options ?? {}, 'socks5 listener options');
+  const o = (options ?? {}) as { users?: 'store' | Array<{ username: string; password: string; subscriber?: unknown }>; allowAnonymous?: boolean; requestTimeoutMs?: number };
   const fail = (msg: string): never => {
     throw new DuocellError('DC_CONFIG_INVALID', `socks5 listener options: ${msg}`);
   };
@@ -241,21 +243,14 @@ export function socks5FrontFromOptions(
     const own = verify;
     verify = async (u, p, info) => (await storeUser!(u, p)) || (own !== undefined && (await own(u, p, info)));
   } else if (o.users !== undefined) {
-    if (!Array.isArray(o.users)) fail('users must be an array or "store"');
-    for (const [i, u] of (o.users as unknown[]).entries()) {
-      const e = u as { username?: unknown; password?: unknown; subscriber?: unknown } | null;
-      if (e === null || typeof e !== 'object' || typeof e.username !== 'string' || typeof e.password !== 'string') {
-        fail(`users[${i}] must be { username, password, subscriber? }`);
-      }
-      const { username, password } = e as { username: string; password: string };
+    for (const [i, e] of o.users.entries()) {
+      const { username, password } = e;
       if (Buffer.byteLength(username) < 1 || Buffer.byteLength(username) > 255) fail(`users[${i}].username must be 1-255 bytes`);
       if (Buffer.byteLength(password) < 1 || Buffer.byteLength(password) > 255) fail(`users[${i}].password must be 1-255 bytes`);
-      users.push({ username, password, ...(typeof e!.subscriber === 'string' ? { subscriber: e!.subscriber } : {}) });
+      users.push({ username, password, ...(typeof e.subscriber === 'string' ? { subscriber: e.subscriber } : {}) });
     }
   }
-  if (o.allowAnonymous !== undefined && typeof o.allowAnonymous !== 'boolean') fail('allowAnonymous must be a boolean');
   const t = o.requestTimeoutMs;
-  if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)) fail('requestTimeoutMs must be a positive number');
   return socks5Front({
     users,
     ...(o.allowAnonymous === true ? { allowAnonymous: true } : {}),

@@ -1,14 +1,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CODES } from '../core/codes.js';
-import { httpStatus } from './status.js';
+import { CODES } from '../src/core/codes.js';
+import { httpStatus } from '../src/web/status.js';
 
 /**
  * docs/errors.md, generated from src/core/codes.ts: every code, its meaning, and the HTTP
  * status the API answers it with, grouped by the section comments of codes.ts.
  * test/unit/web-errors.test.ts fails when the file on disk is not what this renders.
  *
- *   npm run build && node dist/src/web/error-docs.js --write     (regenerate)
+ *   npm run build && node dist/scripts/error-docs.js --write     (regenerate)
  *   DUOCELL_WRITE_ERROR_DOCS=1 npx tap test/unit/web-errors.test.ts   (same, from the test)
  */
 
@@ -52,8 +52,8 @@ export function renderErrorDocs(source: string = readFileSync(CODES_SOURCE, 'utf
   const lines: string[] = [
     '# Error codes',
     '',
-    '<!-- Generated from src/core/codes.ts by src/web/error-docs.ts. Do not edit by hand:',
-    '     npm run build && node dist/src/web/error-docs.js --write -->',
+    '<!-- Generated from src/core/codes.ts by scripts/error-docs.ts. Do not edit by hand:',
+    '     npm run build && node dist/scripts/error-docs.js --write -->',
     '',
     'Every failure in duocell carries one of these stable codes. On the command line it is printed',
     'as `CODE: message`; the HTTP API answers with `{ "error": { "code": "DC_…", "message": "…" } }`',

@@ -1,25 +1,25 @@
 import { EventEmitter } from 'node:events';
-import { DuocellError } from '../core/errors.js';
-import { memoryKv } from './auth.js';
+import { DuocellError } from '../../src/core/errors.js';
+import { memoryKv } from '../../src/web/auth.js';
 import type {
   ModemView,
   OtaView,
   PathView,
-  PolicySpec,
+  PolicyDto,
   PolicyView,
   ProxyView,
-  SessionView,
+  SessionDto,
   SubscriberInput,
   SubscriberView,
   WebDeps,
   WebEventName,
   WlanView,
-} from './deps.js';
+} from '../../src/web/deps.js';
 
 /**
  * In-memory WebDeps with plausible moving data: two uplinks whose byte counters grow at a
  * varying rate, a handful of sessions that come and go, a registered modem, a WLAN station,
- * subscribers and a policy kept in maps. For developing the page (src/web/dev.ts) and for the
+ * subscribers and a policy kept in maps. For developing the page (scripts/web-dev.ts) and for the
  * browser tests; main.ts wires the real services instead.
  */
 
@@ -50,7 +50,7 @@ function prng(seed: number): () => number {
   };
 }
 
-export function defaultPolicySpec(): PolicySpec {
+export function defaultPolicySpec(): PolicyDto {
   return {
     limits: { maxSessions: 64, maxSubflows: 4, maxSessionsPerServer: 256 },
     allowedAccess: ['cellular', 'wlan'],
@@ -122,16 +122,16 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
     rxBitrateMbps: 390,
   };
 
-  let sessions: SessionView[] = [];
+  let sessions: SessionDto[] = [];
   let nextSession = 1;
-  const newSession = (): SessionView => {
+  const newSession = (): SessionDto => {
     const n = nextSession++;
     const mue = rnd() < 0.6;
     const mserver = rnd() < 0.3;
-    const combination = `${mue ? 'M' : 'N'}-${mserver ? 'M' : 'N'}` as SessionView['combination'];
+    const combination = `${mue ? 'M' : 'N'}-${mserver ? 'M' : 'N'}` as SessionDto['combination'];
     const client = { address: mue ? '10.10.0.2' : '192.168.1.20', port: 40000 + n, mptcp: mue };
     const server = { address: '198.51.100.10', port: rnd() < 0.5 ? 443 : 80, mptcp: mserver };
-    const subflows: SessionView['subflows'] = [
+    const subflows: SessionDto['subflows'] = [
       { side: 'server', id: 0, local: { address: paths[1]!.addresses[0]!, port: 50000 + n }, remote: { address: '203.0.113.1', port: 5201 }, access: 'wlan', bytesSent: 0, bytesReceived: 0, rttUs: 11000 },
       { side: 'server', id: 1, local: { address: paths[0]!.addresses[0]!, port: 50000 + n }, remote: { address: '203.0.113.1', port: 5201 }, access: 'cellular', bytesSent: 0, bytesReceived: 0, rttUs: 48000 },
     ];

@@ -1,9 +1,9 @@
-import { createFakeDeps } from './fake-deps.js';
-import { createWebServer } from './server.js';
+import { createFakeDeps } from '../test/helpers/fake-deps.js';
+import { createWebServer } from '../src/web/server.js';
 
 /**
  * The page on fake data, for developing it stand-alone:
- *   npm run build && node dist/src/web/dev.js
+ *   npm run build && node dist/scripts/web-dev.js
  * Serves http://127.0.0.1:8080 (DUOCELL_WEB_PORT to change). main.ts wires the real services.
  */
 const port = Number(process.env.DUOCELL_WEB_PORT ?? 8080);
