@@ -29,6 +29,8 @@ export interface UplinkProfile {
   gateway4?: string;
   gateway6?: string;
   table?: number;
+  /** Active probes from this uplink (services/paths/measure.ts): echo responder, default the gateway on port 7. */
+  probe?: { address?: string; port?: number; enabled?: boolean };
 }
 
 export interface ListenerProfile {
