@@ -8,6 +8,7 @@ import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
+import { startUdpSteering } from './wiring/udp.js';
 import { pmPolicyInput, startPm } from './wiring/pm.js';
 import { startExplicit } from './wiring/explicit.js';
 import { startLedger } from './wiring/restore.js';
@@ -115,6 +116,8 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
+    const udp = await startUdpSteering(board, store, paths);
+    if (udp !== undefined) stops.push(() => udp.stop());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
