@@ -7,12 +7,12 @@ import { parsePrefix } from '../../core/net.js';
  * flow), built from validated values only.
  *
  *  prerouting (mangle + 1, after the TCP intercept table)
- *    ├─ UDP from a LAN interface, conntrack NEW ─► choose
+ *    ├─ UDP from a LAN interface whose flow has no uplink mark yet ─► choose
  *    │     ├─ to the box itself, broadcast, multicast, a LAN prefix → untouched
  *    │     ├─ over the per-source flow cap                       → counted, logged, dropped
  *    │     └─ source prefix (longest first) ─► its group's chain ─► ct mark = uplink's mark
  *    │          one uplink:   ct mark set M
- *    │          split:        ct mark set numgen inc mod 100 map { 0-49 : M1, 50-99 : M2 }
+ *    │          split:        ct mark set numgen inc mod 2 map { 0 : M1, 1 : M2 }  (50:50; 25:75 → mod 4)
  *    └─ UDP from a LAN interface with an uplink ct mark ─► meta mark = ct mark (every packet)
  *  routing: `ip rule fwmark M/MASK lookup <the uplink's table>` (drivers/nft ensureMarkRules)
  *  postrouting (srcnat): UDP with ct mark M out of the uplink's interface ─► masquerade
@@ -109,18 +109,24 @@ export function validateUdpSteering(c: UdpRulesetConfig): void {
   if (c.perSourceFlows !== undefined && (!Number.isInteger(c.perSourceFlows) || c.perSourceFlows < 0 || c.perSourceFlows > 10_000_000)) bad('perSourceFlows must be an integer ≥ 0');
 }
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 function decisionChain(d: UdpDecision, marks: Map<string, number>): string[] {
   if (d.kind === 'none') return ['    return'];
   if (d.kind === 'uplink') return [`    ct mark set ${hex(marks.get(d.uplink)!)}`];
+  // Round robin over the ratio reduced to lowest terms (50:50 → mod 2 { 0, 1 }): a counter over
+  // 100 slots would hand out blocks of 50 flows, not a split.
+  const shares = d.shares.filter((s) => s.pct > 0);
+  if (shares.length === 1) return [`    ct mark set ${hex(marks.get(shares[0]!.uplink)!)}`];
+  const g = shares.reduce((acc, s) => gcd(acc, s.pct), 0);
   const parts: string[] = [];
   let from = 0;
-  for (const s of d.shares) {
-    if (s.pct === 0) continue;
-    parts.push(`${from}-${from + s.pct - 1} : ${hex(marks.get(s.uplink)!)}`);
-    from += s.pct;
+  for (const s of shares) {
+    const n = s.pct / g;
+    parts.push(`${n === 1 ? from : `${from}-${from + n - 1}`} : ${hex(marks.get(s.uplink)!)}`);
+    from += n;
   }
-  if (parts.length === 1) return [`    ct mark set ${parts[0]!.split(' : ')[1]}`];
-  return [`    ct mark set numgen inc mod 100 map { ${parts.join(', ')} }`];
+  return [`    ct mark set numgen inc mod ${from} map { ${parts.join(', ')} }`];
 }
 
 export function buildUdpRuleset(c: UdpRulesetConfig): string {
@@ -133,7 +139,8 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   const cap = c.perSourceFlows ?? 0;
   if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }');
   L.push('  chain prerouting {', '    type filter hook prerouting priority mangle + 1; policy accept;');
-  L.push(`    iifname { ${ifs} } meta l4proto udp ct state new jump choose`);
+  // a flow without an uplink yet (not `ct state new`: a UDP flow stays NEW until the peer replies)
+  L.push(`    iifname { ${ifs} } meta l4proto udp ct mark & ${m} == 0 jump choose`);
   // (nft cannot merge two registers: the whole meta mark is set; UDP from the LAN carries no other mark)
   L.push(`    iifname { ${ifs} } meta l4proto udp ct mark & ${m} != 0 meta mark set ct mark`);
   L.push('  }');
