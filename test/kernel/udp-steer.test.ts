@@ -11,79 +11,14 @@
 // says which uplink a flow took. The failover is the WLAN's far end going down (carrier lost on
 // the cell's wlan0; the kernel keeps the routes and the conntrack entries, so the move is ours).
 import t from 'tap';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
+import { netnsUnavailable } from '../helpers/hosts.js';
+import { CELL_ADDR, WLAN_ADDR, mono, start, steerWorld, stopChild, type Sink } from '../helpers/udp-steer.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHILD = path.resolve(here, 'udp-steer-child.ts');
-const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || (a.startsWith('--import=') && a.includes('tsx')));
 const why = await netnsUnavailable();
-const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
-const CELL_ADDR = '10.182.1.2';
-const WLAN_ADDR = '10.182.2.2';
-
-type Sink = { flows: Record<string, Record<string, { n: number; first: number; last: number }>> };
-
-/** Start a child; resolves with it and its JSON lines (a promise for the nth). */
-function start(h: Host, args: string[]): { child: ChildProcess; line: (n: number) => Promise<Record<string, unknown>>; lines: Array<Record<string, unknown>> } {
-  const child = h.spawn(process.execPath, [...loader, CHILD, ...args]);
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  let buf = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (l.startsWith('{')) lines.push(JSON.parse(l) as Record<string, unknown>);
-      waiters.splice(0).forEach((w) => w());
-    }
-  });
-  const line = (n: number): Promise<Record<string, unknown>> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (lines.length > n) resolve(lines[n]!);
-        else if (child.exitCode !== null) reject(new Error(`child ${args[0]} exited ${child.exitCode}: ${err.slice(-2000)}`));
-        else waiters.push(check);
-      };
-      child.once('exit', check);
-      check();
-    });
-  return { child, line, lines };
-}
-
-const stopChild = (c: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (c.exitCode !== null) return resolve();
-    c.once('exit', () => resolve());
-    c.kill('SIGTERM');
-  });
 
 t.test('UDP steering per flow: load-balancing, active-standby and the move after an uplink dies (needs root)', { skip: why === false ? false : why, timeout: 240_000 }, async (t) => {
-  const topo = new Topology(`udps${process.pid}`);
+  const { topo, lan, cell, inet, cfg } = await steerWorld(`udps${process.pid}`);
   t.teardown(() => topo.destroy());
-  const lan = await topo.host('lan');
-  const cell = await topo.host('cell', { forward: true });
-  const inet = await topo.host('net');
-  await topo.link(lan, 'lan0', cell, 'lan0', { a: ['192.168.77.2/24'], b: ['192.168.77.1/24'] });
-  await topo.link(cell, 'wwan0', inet, 'c0', { a: [`${CELL_ADDR}/24`], b: ['10.182.1.1/24'] });
-  await topo.link(cell, 'wlan0', inet, 'w0', { a: [`${WLAN_ADDR}/24`], b: ['10.182.2.1/24'] });
-  await lan.ip('route', 'add', 'default', 'via', '192.168.77.1');
-  await inet.ip('addr', 'add', '10.182.9.1/32', 'dev', 'lo');
-  const cfg = (policy: object): string =>
-    JSON.stringify({
-      lan: ['lan0'],
-      uplinks: [
-        { name: 'cellular', access: 'cellular', interface: 'wwan0', table: 201, gateway4: '10.182.1.1' },
-        { name: 'wlan', access: 'wlan', interface: 'wlan0', table: 202, gateway4: '10.182.2.1' },
-      ],
-      policy: { preferred: 'wlan', ratio: { cellular: 50, wlan: 50 }, allowed: ['cellular', 'wlan'], ...policy },
-    });
 
   await t.test('load-balancing 50:50: 20 new flows split 10 ± 2 per uplink', async (t) => {
     const c = start(cell, ['cell', cfg({ mode: 'load-balancing' })]);
