@@ -29,7 +29,7 @@ export interface UplinkProfile {
   gateway4?: string;
   gateway6?: string;
   table?: number;
-  /** Active probes from this uplink (services/paths/measure.ts): echo responder, default the gateway on port 7. */
+  /** Active probes from this uplink (services/paths/measure.ts) to a UDP echo responder (default the gateway, port 7); absent: not probed. */
   probe?: { address?: string; port?: number; enabled?: boolean };
 }
 

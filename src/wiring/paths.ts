@@ -125,7 +125,10 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
     counters: (i) => stack.rtnl.counters(i),
     rtt: async (p) => meter.rttMs(p.name),
   });
-  const off = new Set(board.uplinks.filter((u) => u.probe?.enabled === false).map((u) => u.name));
+  // Probed only where the board names an echo responder (or turns probing on for the gateway):
+  // most gateways answer nothing on UDP 7, and 100 % "loss" would mislead. Elsewhere the
+  // passive subflow RTTs stand alone.
+  const off = new Set(board.uplinks.filter((u) => u.probe === undefined || u.probe.enabled === false).map((u) => u.name));
   const meter = new PathMeter({
     transport: udpProbeTransport,
     targets: Object.fromEntries(board.uplinks.filter((u) => u.probe !== undefined).map((u) => [u.name, { ...(u.probe?.address === undefined ? {} : { address: u.probe.address }), ...(u.probe?.port === undefined ? {} : { port: u.probe.port }) }])),
