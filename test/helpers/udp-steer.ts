@@ -58,7 +58,7 @@ export const stopChild = (c: ChildProcess): Promise<void> =>
  *                           [wlan0]──[w0]
  * `cfg(policy)`: the cell child's configuration (uplinks with tables 201/202, the LAN, a policy).
  */
-export async function steerWorld(prefix: string, shape: { rateMbit?: number } = {}): Promise<{ topo: Topology; lan: Host; cell: Host; inet: Host; cfg: (policy: object) => string }> {
+export async function steerWorld(prefix: string, shape: { rateMbit?: number } = {}): Promise<{ topo: Topology; lan: Host; cell: Host; inet: Host; cfg: (policy: object, extra?: object) => string }> {
   const topo = new Topology(prefix);
   try {
     const lan = await topo.host('lan');
@@ -69,8 +69,9 @@ export async function steerWorld(prefix: string, shape: { rateMbit?: number } = 
     await topo.link(cell, 'wlan0', inet, 'w0', { a: [`${WLAN_ADDR}/24`], b: ['10.182.2.1/24'], ...shape });
     await lan.ip('route', 'add', 'default', 'via', '192.168.77.1');
     await inet.ip('addr', 'add', '10.182.9.1/32', 'dev', 'lo');
-    const cfg = (policy: object): string =>
+    const cfg = (policy: object, extra: object = {}): string =>
       JSON.stringify({
+        ...extra,
         lan: ['lan0'],
         uplinks: [
           { name: 'cellular', access: 'cellular', interface: 'wwan0', table: 201, gateway4: '10.182.1.1' },

@@ -19,7 +19,7 @@ const out = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 if (mode === 'cell') {
-  const cfg = JSON.parse(a[0]!) as { uplinks: Array<{ name: string; access: 'cellular' | 'wlan'; interface: string; table: number; gateway4: string }>; lan: string[]; policy: UdpPolicy };
+  const cfg = JSON.parse(a[0]!) as { uplinks: Array<{ name: string; access: 'cellular' | 'wlan'; interface: string; table: number; gateway4: string }>; lan: string[]; policy: UdpPolicy; perSourceFlows?: number };
   const stack = await openNetlinkStack();
   const paths = new PathsService({ uplinks: cfg.uplinks, net: stack.rtnl, routing: stack.routing, sampleMs: 0 });
   await paths.start();
@@ -30,6 +30,7 @@ if (mode === 'cell') {
     policy: { groups: () => [], fallback: () => cfg.policy, onChange: (f) => pol.on('c', f) },
     backend: udpBackend,
     recheckMs: 0,
+    ...(cfg.perSourceFlows === undefined ? {} : { perSourceFlows: cfg.perSourceFlows }),
   });
   await steer.start();
   paths.on('event', (e) => {

@@ -72,4 +72,21 @@ t.test('UDP steering per flow: load-balancing, active-standby and the move after
     // the issue's target is 500 ms; asserted generously (shared CI machine), the figure is reported above
     t.ok(Math.max(...resumed) < 3000, `every flow resumed via cellular (max ${Math.max(...resumed).toFixed(1)} ms after the down)`);
   });
+
+  await t.test('per-device flow cap: a device opening 30 flows gets 10, the rest are dropped and counted', async (t) => {
+    await cell.exec('conntrack', ['-F'], { allowFail: true }); // the earlier subtests' flows would count
+    const c = start(cell, ['cell', cfg({ mode: 'active-standby' }, { perSourceFlows: 10 })]);
+    t.teardown(() => stopChild(c.child));
+    await c.line(0);
+    const sink = start(inet, ['sink', '7102', '1500']);
+    t.teardown(() => stopChild(sink.child));
+    await sink.line(0);
+    await start(lan, ['flows', '10.182.9.1', '7102', '30', '10', '1000']).line(0);
+    const r = (await sink.line(1)) as unknown as Sink;
+    const counter = await cell.exec('nft', ['list', 'counter', 'inet', 'duocell_udp', 'capped']);
+    const dropped = Number(/packets (\d+)/.exec(counter)?.[1] ?? 0);
+    t.comment(`flows arrived ${Object.keys(r.flows).length} of 30; packets refused by the cap ${dropped}`);
+    t.equal(Object.keys(r.flows).length, 10, 'exactly the cap got through');
+    t.ok(dropped >= 20, `the excess was dropped and counted (${dropped} packets)`);
+  });
 });
