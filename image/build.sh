@@ -80,6 +80,7 @@ PKGS=(
   systemd systemd-sysv udev dbus kmod zstd
   nodejs ca-certificates
   iproute2 nftables iputils-ping procps
+  conntrack                       # UDP steering moves flows off a dead uplink (src/drivers/conntrack)
   openssl
   udhcpc
   systemd-timesyncd wpasupplicant

@@ -30,6 +30,8 @@ export interface UplinkProfile {
   gateway4?: string;
   gateway6?: string;
   table?: number;
+  /** Active probes from this uplink (services/paths/measure.ts) to a UDP echo responder (default the gateway, port 7); absent: not probed. */
+  probe?: { address?: string; port?: number; enabled?: boolean };
 }
 
 export interface ListenerProfile {
@@ -136,6 +138,8 @@ export interface BoardProfile {
   policy?: DefaultPolicy;
   ota?: OtaProfile;
   steering?: SteeringProfile;
+  /** Per-flow UDP steering for the LAN (services/steering/udp.ts); off unless enabled. */
+  udpSteering?: { enabled?: boolean; table?: string; mode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing'; perSourceFlows?: number; rulePriority?: number };
   explicitSteering?: ExplicitSteeringProfile;
   /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
   proxyTargets?: { allow?: string[] };

@@ -143,6 +143,8 @@ export const CODES = {
   DC_PATH_UNKNOWN: 'no such path (uplink)',
   DC_PATH_ROUTING: 'installing or restoring an uplink routing table or source rule failed',
   DC_PM_SYNC: 'keeping kernel MPTCP endpoints or limits in step with the paths failed',
+  DC_PROBE_MALFORMED: 'a path probe datagram (or a probe setting) is malformed: the reply is dropped',
+  DC_UDP_STEER: 'installing the UDP steering ruleset or moving UDP flows (conntrack) failed',
 
   // web
   DC_HTTP_NOT_FOUND: 'no such route or resource',

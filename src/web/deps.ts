@@ -109,6 +109,21 @@ export interface PathView {
   bytesTx: number;
   bytesRx: number;
   rttMs?: number;
+  /** Active probes from this path (sliding window) and the passive RTT of its MPTCP subflows. */
+  measure?: PathMeasureView;
+}
+
+export interface PathMeasureView {
+  /** The echo responder probed (address:port). */
+  target?: string;
+  samples: number;
+  rttMedianMs?: number;
+  rttP95Ms?: number;
+  rttMinMs?: number;
+  jitterMs?: number;
+  lossPct?: number;
+  passiveRttMs?: number;
+  passiveSubflows?: number;
 }
 
 export interface ModemView {

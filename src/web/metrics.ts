@@ -64,6 +64,9 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
     registers: [registry],
   });
   const pathRtt = new Gauge({ name: 'duocell_path_rtt_seconds', help: 'round-trip time measured on the path', labelNames: ['path', 'access'] as const, registers: [registry] });
+  const pathProbeRtt = new Gauge({ name: 'duocell_path_probe_rtt_seconds', help: 'RTT of the probes sent from the path over the sliding window, by quantile', labelNames: ['path', 'access', 'quantile'] as const, registers: [registry] });
+  const pathJitter = new Gauge({ name: 'duocell_path_jitter_seconds', help: 'RTT jitter of the probes sent from the path (mean difference of consecutive RTTs)', labelNames: ['path', 'access'] as const, registers: [registry] });
+  const pathLoss = new Gauge({ name: 'duocell_path_loss_ratio', help: 'share of the probes sent from the path that got no reply, over the sliding window', labelNames: ['path', 'access'] as const, registers: [registry] });
   const pathSignal = new Gauge({
     name: 'duocell_path_signal',
     help: 'radio signal of the path: rssi/rsrp in dBm, rsrq/sinr in dB',
@@ -106,6 +109,9 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
     pathUp.reset();
     pathThroughput.reset();
     pathRtt.reset();
+    pathProbeRtt.reset();
+    pathJitter.reset();
+    pathLoss.reset();
     pathSignal.reset();
     pathBars.reset();
     guard('paths', () => {
@@ -119,6 +125,11 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
           pathThroughput.set({ path: p.name, access: p.access, direction: 'rx' }, r.rxBps);
         }
         if (p.rttMs !== undefined) pathRtt.set({ path: p.name, access: p.access }, p.rttMs / 1000);
+        const m = p.measure;
+        if (m?.rttMedianMs !== undefined) pathProbeRtt.set({ path: p.name, access: p.access, quantile: '0.5' }, m.rttMedianMs / 1000);
+        if (m?.rttP95Ms !== undefined) pathProbeRtt.set({ path: p.name, access: p.access, quantile: '0.95' }, m.rttP95Ms / 1000);
+        if (m?.jitterMs !== undefined) pathJitter.set({ path: p.name, access: p.access }, m.jitterMs / 1000);
+        if (m?.lossPct !== undefined) pathLoss.set({ path: p.name, access: p.access }, m.lossPct / 100);
         if (p.signal !== undefined) {
           pathBars.set({ path: p.name, access: p.access }, p.signal.bars);
           for (const kind of ['rssiDbm', 'rsrpDbm', 'rsrq', 'sinr'] as const) {

@@ -197,6 +197,14 @@ export const PathSchema = {
     bytesTx: num,
     bytesRx: num,
     rttMs: num,
+    measure: {
+      type: 'object',
+      description: 'active probes from this path (sliding window: median, p95, jitter, loss) and the passive RTT of its MPTCP subflows',
+      properties: {
+        target: { type: 'string' }, samples: num, rttMedianMs: num, rttP95Ms: num, rttMinMs: num,
+        jitterMs: num, lossPct: num, passiveRttMs: num, passiveSubflows: num,
+      },
+    },
     throughput: {
       type: 'object',
       description: 'bits per second over the last sample interval',

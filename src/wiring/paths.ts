@@ -4,6 +4,8 @@ import { logger } from '../core/logger.js';
 import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js';
 import type { CellularModem } from '../drivers/modem/cellular.js';
 import { PathsService } from '../services/paths/index.js';
+import { PathMeter, type PathMeasure } from '../services/paths/measure.js';
+import { udpProbeTransport } from '../drivers/probe/udp.js';
 import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
 import type { PathView as WebPathView, SignalView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
@@ -49,8 +51,30 @@ export interface RunningPaths {
   readonly service: PathsService;
   /** The mptcp_pm client of the same netlink stack (undefined without kernel MPTCP). */
   readonly pm: NetlinkStack['pm'];
+  /** RTT, jitter and loss per path (active probes, passive subflow RTTs). */
+  readonly meter: PathMeter;
   list(): WebPathView[];
   close(): Promise<void>;
+}
+
+/** What the paths need from policy: the access types the cell's default policy allows. */
+export interface PathsPolicy {
+  /** undefined: no restriction stored. */
+  allowedAccess(): readonly ('cellular' | 'wlan')[] | undefined;
+  onChange(fn: () => void): unknown;
+}
+
+/** The page's view of a path's measurement. */
+export function measureView(m: PathMeasure | undefined): WebPathView['measure'] {
+  if (m === undefined) return undefined;
+  return {
+    ...(m.target === '' ? {} : { target: m.target }),
+    samples: m.samples,
+    ...(m.rttMs === undefined ? {} : { rttMedianMs: m.rttMs.median, rttP95Ms: m.rttMs.p95, rttMinMs: m.rttMs.min }),
+    ...(m.jitterMs === undefined ? {} : { jitterMs: m.jitterMs }),
+    ...(m.lossPct === undefined ? {} : { lossPct: m.lossPct }),
+    ...(m.passiveRttMs === undefined ? {} : { passiveRttMs: m.passiveRttMs, passiveSubflows: m.passiveSubflows ?? 0 }),
+  };
 }
 
 /** The RSSI of a path: the WLAN signal, or the modem's RSSI (never its RSRP, which has its own field). */
@@ -74,7 +98,7 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
-export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger): Promise<RunningPaths | undefined> {
+export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger, policy?: PathsPolicy): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
   try {
@@ -99,18 +123,34 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     ...(modem === undefined ? {} : { cellular: cellularSource(modem) }),
     ...(wlan === undefined ? {} : { wlan }),
     counters: (i) => stack.rtnl.counters(i),
+    rtt: async (p) => meter.rttMs(p.name),
   });
+  // Probed only where the board names an echo responder (or turns probing on for the gateway):
+  // most gateways answer nothing on UDP 7, and 100 % "loss" would mislead. Elsewhere the
+  // passive subflow RTTs stand alone.
+  const off = new Set(board.uplinks.filter((u) => u.probe === undefined || u.probe.enabled === false).map((u) => u.name));
+  const meter = new PathMeter({
+    transport: udpProbeTransport,
+    targets: Object.fromEntries(board.uplinks.filter((u) => u.probe !== undefined).map((u) => [u.name, { ...(u.probe?.address === undefined ? {} : { address: u.probe.address }), ...(u.probe?.port === undefined ? {} : { port: u.probe.port }) }])),
+    // never probe a path policy forbids, nor one the board turns probing off for
+    allowed: (p) => !off.has(p.name) && (policy?.allowedAccess()?.includes(p.access) ?? true),
+  });
+  service.on('event', (e) => meter.update(e.path));
+  policy?.onChange(() => meter.refresh());
   // The uplink tables' duocell-made rules and routes are removed on a clean exit (and at the next start after a crash).
   board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
+  for (const p of service.list()) meter.update(p);
   return {
     service,
     pm: stack.pm,
+    meter,
     list(): WebPathView[] {
       const counters = new Map(readUplinks(board.uplinks).map((p) => [p.name, p]));
       return service.list().map((p) => {
         const c = counters.get(p.name);
         const sig = p.signal;
+        const m = measureView(meter.get(p.name));
         return {
           name: p.name,
           access: p.access,
@@ -123,10 +163,12 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
           bytesTx: c?.bytesTx ?? 0,
           bytesRx: c?.bytesRx ?? 0,
           ...(p.rttMs === undefined ? {} : { rttMs: p.rttMs }),
+          ...(m === undefined ? {} : { measure: m }),
         };
       });
     },
     async close() {
+      meter.stop();
       service.stop();
       await stack.close();
     },

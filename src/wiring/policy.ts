@@ -17,7 +17,11 @@ const own = (name: string): string => `sub.${name}`;
 interface Extra {
   allowedAccess: AccessType[];
   primary: AccessType;
+  /** The UDP steering mode (services/steering/udp.ts), when the policy names one. */
+  udpMode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
 }
+
+const UDP_MODES = ['active-standby', 'priority', 'smallest-delay', 'load-balancing'];
 
 /** What the page stored beside a policy (allowed access types, preferred access), if anything. */
 export function storedExtra(store: Pick<Store, 'getSetting'>, policy: string): Extra | undefined {
@@ -27,7 +31,8 @@ export function storedExtra(store: Pick<Store, 'getSetting'>, policy: string): E
     const x = JSON.parse(raw) as Partial<Extra>;
     const okAccess = (a: unknown): a is AccessType => a === 'cellular' || a === 'wlan';
     if (!Array.isArray(x.allowedAccess) || !x.allowedAccess.every(okAccess) || !okAccess(x.primary)) return undefined;
-    return { allowedAccess: x.allowedAccess, primary: x.primary };
+    const udp = typeof x.udpMode === 'string' && UDP_MODES.includes(x.udpMode) ? { udpMode: x.udpMode } : {};
+    return { allowedAccess: x.allowedAccess, primary: x.primary, ...udp };
   } catch {
     return undefined;
   }
@@ -73,7 +78,8 @@ function toStore(name: string, w: WebPolicy): StorePolicy {
 
 function writePolicy(store: Store, name: string, w: WebPolicy): void {
   store.setPolicy(toStore(name, w), 'web');
-  store.setSetting(`policy-extra.${name}`, JSON.stringify({ allowedAccess: w.allowedAccess, primary: w.steering.primary }), 'web');
+  const udp = storedExtra(store, name)?.udpMode; // kept: the page does not edit it (yet)
+  store.setSetting(`policy-extra.${name}`, JSON.stringify({ allowedAccess: w.allowedAccess, primary: w.steering.primary, ...(udp === undefined ? {} : { udpMode: udp }) }), 'web');
 }
 
 function subView(store: Store, r: SubscriberRecord): SubscriberView {

@@ -94,6 +94,9 @@ async function run(): Promise<void> {
     t.equal(await wlan.getAttribute('data-state'), 'up');
     t.equal(await wlan.locator('.bars i.on').count(), 4, 'WLAN signal bars');
     t.ok((await cell.locator('.bars i.on').count()) >= 1, 'cellular signal bars');
+    t.match(await cell.textContent(), /\d+\.\d ms \(p95 \d+\.\d ms\)/, 'measured RTT: median and p95 (not "—")');
+    t.match(await cell.textContent(), /probes\)/, 'jitter and loss over the probe window');
+    t.equal(await cell.locator('[data-testid="rtt-chart-cellular"]').count(), 1, 'an RTT chart on the path card');
 
     await target.startTransfer();
     const canvas = page.locator('canvas#chart');

@@ -78,6 +78,7 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       bytesTx: 0,
       bytesRx: 0,
       rttMs: 48,
+      measure: { target: '198.51.100.1:7', samples: 60, rttMedianMs: 48, rttP95Ms: 60, rttMinMs: 40, jitterMs: 4.2, lossPct: 0 },
     },
     {
       name: 'wlan',
@@ -186,6 +187,8 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       p.bytesRx += rx;
       p.bytesTx += Math.round(rx * (0.05 + 0.05 * rnd()));
       p.rttMs = Math.round((i === 0 ? 45 : 10) + rnd() * (i === 0 ? 20 : 6));
+      const med = p.rttMs;
+      p.measure = { target: i === 0 ? '198.51.100.1:7' : '192.168.50.1:7', samples: 60, rttMedianMs: med, rttP95Ms: med + (i === 0 ? 12 : 4), rttMinMs: med - (i === 0 ? 8 : 3), jitterMs: i === 0 ? 4.2 : 1.3, lossPct: i === 0 ? 0 : 1.7 };
       if (p.signal !== undefined && i === 0) {
         p.signal.rsrpDbm = Math.round(-96 + 4 * Math.sin(t / 20));
         p.signal.bars = p.signal.rsrpDbm > -90 ? 4 : p.signal.rsrpDbm > -100 ? 3 : 2;

@@ -69,9 +69,14 @@ export const sessions = viewCommand<SessionRow[]>('sessions', 'live proxy sessio
   table(ctx, ['ID', 'FRONT', 'M/N', 'CLIENT', 'SERVER', 'UP', 'DOWN', 'SUBFLOWS'], s.map((x) => [x.id, x.front, x.combination, `${x.client.address}:${x.client.port}`, `${x.server.address}:${x.server.port}`, String(x.bytes.up), String(x.bytes.down), x.subflows.map((f) => f.access).join(',')])),
 );
 
-const pathsHelp = 'usage: duocell paths [--state-dir DIR] [--json]\n\nThe uplinks: access type, interface, state, addresses, byte counters.';
-export const paths = viewCommand<PathRow[]>('paths', 'the uplinks and their state', pathsHelp, '/paths', (p, ctx) =>
-  table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX'], p.map((x) => [x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx)])),
+const pathsHelp = 'usage: duocell paths [--state-dir DIR] [--json]\n\nThe uplinks: access type, interface, state, addresses, byte counters, and what the probes\nfrom each uplink measure over their window: RTT median / p95, jitter and loss (\'—\': not measured).';
+type MeasuredPathRow = PathRow & { measure?: { rttMedianMs?: number; rttP95Ms?: number; jitterMs?: number; lossPct?: number; samples: number } };
+const ms = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(1));
+export const paths = viewCommand<MeasuredPathRow[]>('paths', 'the uplinks, their state and measured RTT/jitter/loss', pathsHelp, '/paths', (p, ctx) =>
+  table(ctx, ['PATH', 'ACCESS', 'IF', 'STATE', 'ADDRESSES', 'TX', 'RX', 'RTT50', 'RTT95', 'JITTER', 'LOSS%'], p.map((x) => [
+    x.name, x.access, x.interface, x.state, x.addresses.join(' '), String(x.bytesTx), String(x.bytesRx),
+    ms(x.measure?.rttMedianMs), ms(x.measure?.rttP95Ms), ms(x.measure?.jitterMs), x.measure?.lossPct === undefined ? '—' : x.measure.lossPct.toFixed(1),
+  ])),
 );
 
 interface PmRow {

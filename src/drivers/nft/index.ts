@@ -93,3 +93,25 @@ export async function removeLocalDelivery(mark: number, table: number): Promise<
     await run('ip', [fam, 'route', 'flush', 'table', String(table)]).catch(() => undefined);
   }
 }
+
+/**
+ * `ip rule fwmark MARK/MASK lookup TABLE` for each uplink (UDP steering): replaces rules of the
+ * same mark and priority that point elsewhere, leaves identical ones alone.
+ */
+export async function ensureMarkRules(rules: ReadonlyArray<{ mark: number; mask: number; table: number; priority: number }>): Promise<void> {
+  for (const fam of ['-4', '-6']) {
+    const have = await cmd('ip', [fam, 'rule', 'show'], 'DC_ROUTE_COMMAND');
+    for (const r of rules) {
+      const fm = `0x${r.mark.toString(16)}/0x${r.mask.toString(16)}`;
+      if (have.split('\n').some((l) => l.startsWith(`${r.priority}:`) && l.includes(`fwmark ${fm} lookup ${r.table}`))) continue;
+      await run('ip', [fam, 'rule', 'del', 'fwmark', fm, 'priority', String(r.priority)]).catch(() => undefined);
+      await cmd('ip', [fam, 'rule', 'add', 'fwmark', fm, 'lookup', String(r.table), 'priority', String(r.priority)], 'DC_ROUTE_COMMAND');
+    }
+  }
+}
+
+export async function removeMarkRules(rules: ReadonlyArray<{ mark: number; mask: number; priority: number }>): Promise<void> {
+  for (const fam of ['-4', '-6']) {
+    for (const r of rules) await run('ip', [fam, 'rule', 'del', 'fwmark', `0x${r.mark.toString(16)}/0x${r.mask.toString(16)}`, 'priority', String(r.priority)]).catch(() => undefined);
+  }
+}

@@ -592,6 +592,15 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     };
   }
 
+  /** Smoothed RTTs (TCP_INFO, ms) of the established subflows leaving from these addresses. */
+  subflowRtts(addresses: readonly string[]): number[] {
+    const out: number[] = [];
+    for (const s of this.#sessions.values()) {
+      for (const f of s.subflows.values()) if (f.state === 'established' && f.rttMs !== undefined && addresses.includes(f.saddr)) out.push(f.rttMs);
+    }
+    return out;
+  }
+
   /** Bytes and RTT per access type over the established subflows (the actual path split). */
   accessTotals(): Record<string, AccessTotals> {
     const acc: Record<string, { subflows: number; bytesSent: number; bytesReceived: number; rtt: number[] }> = {};

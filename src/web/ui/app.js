@@ -15,6 +15,8 @@ const state = {
   chart: /** @type {ThroughputChart|null} */ (null),
   history: [],
   paths: [],
+  /** Median RTT per path, as the paths arrived (the RTT charts on the path cards). */
+  rttHistory: {},
   sessions: null,
   timers: [],
 };
@@ -218,6 +220,7 @@ function connectEvents() {
   });
   es.addEventListener('paths', (ev) => {
     state.paths = JSON.parse(ev.data);
+    recordRtt(state.paths);
     renderPathCards();
   });
   es.addEventListener('sessions', (ev) => {
@@ -256,10 +259,51 @@ function pathCard(p) {
       ['Signal', p.signal ? h('span', {}, bars(p.signal.bars), ' ', signalText(p)) : '—'],
       ['Addresses', p.addresses.length ? p.addresses.join(', ') : '—'],
       ['Throughput', tp ? `↓ ${fmtBps(tp.rxBps)} · ↑ ${fmtBps(tp.txBps)}` : '—'],
-      ['RTT', dash(p.rttMs, ' ms')],
+      ['RTT', rttText(p)],
+      ['Jitter · loss', p.measure && p.measure.samples > 0 ? `${dash(p.measure.jitterMs, ' ms')} · ${dash(p.measure.lossPct, ' %')} (${p.measure.samples} probes)` : '—'],
       ['Carried', `↓ ${fmtBytes(p.bytesRx)} · ↑ ${fmtBytes(p.bytesTx)}`],
     ]),
+    rttSpark(p.name),
   );
+}
+
+/** The probes' median and p95 over the window; the passive (subflow) RTT when no probe answered. */
+function rttText(p) {
+  const m = p.measure;
+  if (m?.rttMedianMs !== undefined) return `${m.rttMedianMs.toFixed(1)} ms (p95 ${m.rttP95Ms.toFixed(1)} ms)`;
+  if (m?.passiveRttMs !== undefined) return `${m.passiveRttMs.toFixed(1)} ms (subflows)`;
+  return dash(p.rttMs, ' ms');
+}
+
+/** Remember each path's median RTT as the paths arrive (for the RTT chart on its card). */
+function recordRtt(paths) {
+  for (const p of paths) {
+    const v = p.measure?.rttMedianMs;
+    if (v === undefined) continue;
+    const hist = (state.rttHistory[p.name] ??= []);
+    hist.push(v);
+    if (hist.length > 120) hist.shift();
+  }
+}
+
+/** A small chart of a path's median RTT over time (SVG polyline; the scale is printed beside it). */
+function rttSpark(name) {
+  const hist = state.rttHistory[name] ?? [];
+  if (hist.length < 2) return h('div', { class: 'muted rtt-spark', dataset: { testid: `rtt-chart-${name}` } }, 'RTT chart: waiting for probes');
+  const ns = 'http://www.w3.org/2000/svg';
+  const W = 240;
+  const H = 40;
+  const max = Math.max(...hist) * 1.1 || 1;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('width', String(W));
+  svg.setAttribute('height', String(H));
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('fill', 'none');
+  line.setAttribute('stroke', 'currentColor');
+  line.setAttribute('points', hist.map((v, i) => `${((i / (hist.length - 1)) * W).toFixed(1)},${(H - (v / max) * H).toFixed(1)}`).join(' '));
+  svg.append(line);
+  return h('div', { class: 'rtt-spark', dataset: { testid: `rtt-chart-${name}` } }, svg, h('span', { class: 'muted' }, ` RTT median, 0–${max.toFixed(0)} ms`));
 }
 
 function signalText(p) {
@@ -343,6 +387,7 @@ async function dashboardView() {
   state.chart = chart;
   const [paths, history] = await Promise.all([api('GET', '/paths'), api('GET', '/throughput')]);
   state.paths = paths;
+  recordRtt(paths);
   renderPathCards();
   for (const s of history) chart.push(s);
   if (history.length) updateTotals(history[history.length - 1]);

@@ -1,0 +1,96 @@
+// Children of udp-steer.test.ts, each run inside one namespace:
+//   cell CONFIG_JSON          the product's paths service (rtnetlink, routing keeper) + UdpSteering
+//                             with the real nft/ip/conntrack backend; prints {"ready":…} then a
+//                             status line per path event; stops cleanly on SIGTERM
+//   flows HOST PORT N PPS MS  N UDP flows (one socket each) at PPS each for MS; datagram: flow, seq
+//   sink PORT IDLE_MS [N]     per flow and source address: count, first and last arrival (ms,
+//                             monotonic; namespaces share the clock); one JSON line after IDLE_MS quiet
+//                             ({"seen":N} first, once N flows arrived)
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
+import { PathsService } from '../../src/services/paths/index.js';
+import { UdpSteering, type UdpPolicy } from '../../src/services/steering/udp.js';
+import { udpBackend } from '../../src/wiring/udp.js';
+
+const [mode, ...a] = process.argv.slice(2);
+const out = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + '\n');
+/** CLOCK_MONOTONIC in ms: the same clock in every namespace and process. */
+const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+if (mode === 'cell') {
+  const cfg = JSON.parse(a[0]!) as { uplinks: Array<{ name: string; access: 'cellular' | 'wlan'; interface: string; table: number; gateway4: string }>; lan: string[]; policy: UdpPolicy; perSourceFlows?: number };
+  const stack = await openNetlinkStack();
+  const paths = new PathsService({ uplinks: cfg.uplinks, net: stack.rtnl, routing: stack.routing, sampleMs: 0 });
+  await paths.start();
+  const pol = new EventEmitter();
+  const steer = new UdpSteering({
+    lanInterfaces: cfg.lan,
+    paths,
+    policy: { groups: () => [], fallback: () => cfg.policy, onChange: (f) => pol.on('c', f) },
+    backend: udpBackend,
+    recheckMs: 0,
+    ...(cfg.perSourceFlows === undefined ? {} : { perSourceFlows: cfg.perSourceFlows }),
+  });
+  await steer.start();
+  paths.on('event', (e) => {
+    const at = mono();
+    void steer.reconcile('event').then(() => out({ event: e.type, path: e.path.name, at, status: steer.status() }));
+  });
+  out({ ready: paths.list().map((p) => `${p.name}:${p.state}`) });
+  process.on('SIGTERM', () => {
+    void steer.stop().finally(() => {
+      paths.stop();
+      stack.close();
+      process.exit(0);
+    });
+  });
+} else if (mode === 'flows') {
+  const [host, port, n, pps, ms] = [a[0]!, Number(a[1]), Number(a[2]), Number(a[3]), Number(a[4])];
+  const socks = Array.from({ length: n }, () => dgram.createSocket('udp4'));
+  await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, () => r()))));
+  let seq = 0;
+  const t0 = performance.now();
+  const tick = setInterval(() => {
+    const b = Buffer.alloc(64);
+    b.writeUInt32BE(seq, 4);
+    socks.forEach((s, i) => {
+      const c = Buffer.from(b);
+      c.writeUInt32BE(i, 0);
+      s.send(c, port, host);
+    });
+    seq++;
+    if (performance.now() - t0 >= ms) {
+      clearInterval(tick);
+      setTimeout(() => {
+        socks.forEach((s) => s.close());
+        out({ sent: seq * n });
+      }, 20);
+    }
+  }, 1000 / pps);
+} else if (mode === 'sink') {
+  const [port, idle, expect] = [Number(a[0]), Number(a[1]), Number(a[2] ?? 0)];
+  let told = false;
+  const s = dgram.createSocket('udp4');
+  const flows: Record<string, Record<string, { n: number; first: number; last: number }>> = {};
+  let timer: NodeJS.Timeout | undefined;
+  s.on('message', (m, r) => {
+    const at = mono();
+    if (m.length < 8) return;
+    const f = String(m.readUInt32BE(0));
+    const by = (flows[f] ??= {});
+    const x = (by[r.address] ??= { n: 0, first: at, last: at });
+    x.n++;
+    x.last = at;
+    if (!told && expect > 0 && Object.keys(flows).length >= expect) {
+      told = true;
+      out({ seen: expect });
+    }
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      s.close();
+      out({ flows });
+    }, idle);
+  });
+  s.bind(port, () => out({ listening: port }));
+}

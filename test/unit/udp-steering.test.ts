@@ -1,0 +1,143 @@
+import t from 'tap';
+import { EventEmitter } from 'node:events';
+import { buildUdpRuleset } from '../../src/services/steering/udp-ruleset.js';
+import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/steering/udp.js';
+import type { PathEvent, PathView } from '../../src/services/paths/types.js';
+
+const pv = (name: 'cellular' | 'wlan', state: 'up' | 'down', table: number): PathView => ({
+  name, access: name, interface: name === 'cellular' ? 'wwan0' : 'wlan0', state, since: '', addresses: [], table, routing: 'installed', signal: { quality: 'unknown' },
+});
+
+function world(policy: Partial<UdpPolicy> = {}, subs: Array<{ key: string; prefixes: string[]; policy: Partial<UdpPolicy> }> = []) {
+  const paths = new Map([['cellular', pv('cellular', 'up', 201)], ['wlan', pv('wlan', 'up', 202)]]);
+  const ev = new EventEmitter<{ event: [PathEvent] }>();
+  const pol = new EventEmitter();
+  const applied: string[] = [];
+  const deleted: Array<{ mark: number; source?: string }> = [];
+  const rules: unknown[] = [];
+  const backend: UdpSteerBackend = {
+    apply: async (text) => void applied.push(text),
+    ensureMarkRules: async (r) => void rules.push(...r),
+    removeMarkRules: async () => undefined,
+    deleteTable: async () => undefined,
+    deleteFlows: async (f) => (deleted.push({ mark: f.mark, ...(f.source === undefined ? {} : { source: f.source }) }), 3),
+  };
+  const base: UdpPolicy = { mode: 'active-standby', preferred: 'wlan', ratio: { cellular: 50, wlan: 50 }, allowed: ['cellular', 'wlan'] };
+  let fallback = { ...base, ...policy };
+  let groups = subs.map((s) => ({ key: s.key, prefixes: s.prefixes, policy: { ...base, ...s.policy } }));
+  const rtts: Record<string, { median?: number; min?: number }> = {};
+  const s = new UdpSteering({
+    lanInterfaces: ['lan0'],
+    lanPrefixes: ['192.168.77.0/24'],
+    paths: { list: () => [...paths.values()], on: (e, cb) => ev.on(e, cb), off: (e, cb) => ev.off(e, cb) },
+    policy: { groups: () => groups, fallback: () => fallback, onChange: (f) => pol.on('change', f) },
+    backend,
+    rtt: (n) => rtts[n],
+    recheckMs: 0,
+  });
+  const setPath = (name: 'cellular' | 'wlan', state: 'up' | 'down'): void => {
+    const p = pv(name, state, name === 'cellular' ? 201 : 202);
+    paths.set(name, p);
+    ev.emit('event', { type: state === 'up' ? 'path-up' : 'path-down', path: p });
+  };
+  return {
+    s, applied, deleted, rules, rtts, setPath,
+    setPolicy: (p: Partial<UdpPolicy>) => {
+      fallback = { ...fallback, ...p };
+      pol.emit('change');
+    },
+    setGroups: (g: typeof groups) => {
+      groups = g;
+      pol.emit('change');
+    },
+    last: () => applied[applied.length - 1] ?? '',
+  };
+}
+
+t.test('ruleset: one uplink, a numgen split, longest prefix first, NAT per uplink; bad input refused', async (t) => {
+  const text = buildUdpRuleset({
+    table: 'duocell_udp', lanInterfaces: ['lan0'], mask: 0xf00,
+    uplinks: [{ name: 'cellular', interface: 'wwan0', mark: 0x100 }, { name: 'wlan', interface: 'wlan0', mark: 0x200 }],
+    groups: [
+      { prefixes: ['192.168.77.0/24'], decision: { kind: 'split', shares: [{ uplink: 'cellular', pct: 30 }, { uplink: 'wlan', pct: 70 }] } },
+      { prefixes: ['192.168.77.9'], decision: { kind: 'uplink', uplink: 'cellular' } },
+    ],
+    fallback: { kind: 'none' },
+    perSourceFlows: 64,
+  });
+  t.match(text, /ct mark set numgen inc mod 10 map \{ 0-2 : 0x100, 3-9 : 0x200 \}/, '30:70 as round robin over 10');
+  t.ok(text.indexOf('ip saddr 192.168.77.9/32') < text.indexOf('ip saddr 192.168.77.0/24'), 'the device before its network');
+  t.match(text, /ct mark & 0xf00 == 0x100 oifname "wwan0" masquerade/);
+  t.match(text, /ct count over 64 \} counter name capped log/);
+  const cfg = { table: 'duocell_udp', lanInterfaces: ['lan0'], mask: 0xf00, uplinks: [{ name: 'a', interface: 'a0', mark: 0x100 }], groups: [], fallback: { kind: 'none' as const } };
+  t.throws(() => buildUdpRuleset({ ...cfg, lanInterfaces: ['lan0"; flush ruleset'] }), { code: 'DC_CONFIG_INVALID' });
+  t.throws(() => buildUdpRuleset({ ...cfg, groups: [{ prefixes: ['300.1.1.1'], decision: { kind: 'none' } }] }), { code: 'DC_CONFIG_INVALID' });
+  t.throws(() => buildUdpRuleset({ ...cfg, uplinks: [{ name: 'a', interface: 'a0', mark: 0x1000 }] }), { code: 'DC_CONFIG_INVALID' }, 'mark outside the mask');
+  t.throws(() => buildUdpRuleset({ ...cfg, fallback: { kind: 'split', shares: [{ uplink: 'a', pct: 60 }] } }), { code: 'DC_CONFIG_INVALID' }, 'shares ≠ 100');
+  t.throws(() => buildUdpRuleset({ ...cfg, fallback: { kind: 'uplink', uplink: 'zz' } }), { code: 'DC_CONFIG_INVALID' });
+});
+
+t.test('active-standby: the preferred uplink; when it goes down, the standby and its flows are deleted', async (t) => {
+  const w = world();
+  await w.s.start();
+  t.equal(w.rules.length, 2, 'one fwmark rule per uplink');
+  t.match(w.last(), /chain d0 \{\n    ct mark set 0x200/, 'new flows → wlan (0x200)');
+  w.setPath('wlan', 'down');
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x100/, 'new flows → cellular');
+  t.notMatch(w.last(), /ct mark set 0x200/);
+  t.same(w.deleted, [{ mark: 0x200 }], "the dead uplink's flows are deleted once");
+  t.equal(w.s.status().flowsMoved, 3);
+  w.setPath('wlan', 'up');
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x200/, 'back on the preferred for new flows');
+  t.equal(w.deleted.length, 1, 'flows on the survivor stay where they are');
+  await w.s.stop();
+});
+
+t.test('load-balancing splits by the ratio; one uplink left → all of it; nothing up → untouched', async (t) => {
+  const w = world({ mode: 'load-balancing', ratio: { cellular: 25, wlan: 75 } });
+  await w.s.start();
+  t.match(w.last(), /numgen inc mod 4 map \{ 0 : 0x100, 1-3 : 0x200 \}/);
+  w.setPath('cellular', 'down');
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x200/);
+  t.same(w.deleted, [{ mark: 0x100 }]);
+  w.setPath('wlan', 'down');
+  await w.s.reconcile('test');
+  t.match(w.last(), /chain d0 \{\n    return/);
+  await w.s.stop();
+});
+
+t.test('policy: an access leaving a subscriber\'s policy moves only that subscriber\'s flows', async (t) => {
+  const w = world({}, [{ key: 'phone', prefixes: ['192.168.77.9'], policy: { mode: 'active-standby', preferred: 'wlan' } }]);
+  await w.s.start();
+  w.setGroups([{ key: 'phone', prefixes: ['192.168.77.9'], policy: { mode: 'active-standby', preferred: 'wlan', ratio: { cellular: 50, wlan: 50 }, allowed: ['cellular'] } }]);
+  await w.s.reconcile('test');
+  t.same(w.deleted, [{ mark: 0x200, source: '192.168.77.9' }], 'by source, not all flows');
+  t.match(w.last(), /ip saddr 192.168.77.9\/32 goto d\d/);
+  await w.s.stop();
+});
+
+t.test('smallest-delay follows the measured RTT, with hysteresis; priority leaves a queueing preferred path', async (t) => {
+  const w = world({ mode: 'smallest-delay', preferred: 'cellular' });
+  w.rtts.cellular = { median: 40, min: 38 };
+  w.rtts.wlan = { median: 8, min: 7 };
+  await w.s.start();
+  t.match(w.last(), /ct mark set 0x200/, '8 ms beats 40 ms');
+  w.rtts.cellular = { median: 7.5, min: 7 };
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x200/, 'a 0.5 ms edge is noise: no switch');
+  w.rtts.cellular = { median: 3, min: 3 };
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x100/, 'clearly better: switch');
+  t.equal(w.deleted.length, 0, 'existing flows are not moved by smallest-delay choices');
+  w.setPolicy({ mode: 'priority', preferred: 'wlan' });
+  w.rtts.wlan = { median: 30, min: 8 };
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x100/, 'wlan queues (30 ms vs 8 ms floor): new flows → cellular');
+  w.rtts.wlan = { median: 9, min: 8 };
+  await w.s.reconcile('test');
+  t.match(w.last(), /ct mark set 0x200/);
+  await w.s.stop();
+});
