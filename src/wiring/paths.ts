@@ -5,7 +5,11 @@ import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js
 import type { ModemManager } from '../drivers/modem/index.js';
 import { PathsService } from '../services/paths/index.js';
 import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
-import type { PathView as WebPathView, SignalView } from '../web/deps.js';
+import type { PathView as WebPathView, SignalView, WlanView } from '../web/deps.js';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Supplicant } from '../drivers/wlan/supplicant.js';
+import type { WlanDriver } from '../drivers/wlan/index.js';
 import { readUplinks } from './paths-lite.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
 
@@ -50,7 +54,32 @@ export interface RunningPaths {
   /** The mptcp_pm client of the same netlink stack (undefined without kernel MPTCP). */
   readonly pm: NetlinkStack['pm'];
   list(): WebPathView[];
+  /** The WLAN uplink's radio, for GET /wlan (absent without a WLAN uplink). */
+  wlan?: () => WlanView;
   close(): Promise<void>;
+}
+
+/** wpa_supplicant's global control socket (systemd/duocell-wlan.service). */
+export const WPA_GLOBAL_SOCKET = '/run/duocell-wlan/global';
+
+/** The page's view of the WLAN radio. */
+export function wlanView(d: WlanDriver): WlanView {
+  const s = d.state;
+  const ch = s.frequencyMhz === undefined ? undefined : s.frequencyMhz === 2484 ? 14 : s.frequencyMhz < 2484 ? (s.frequencyMhz - 2407) / 5 : s.frequencyMhz >= 5000 && s.frequencyMhz < 5900 ? (s.frequencyMhz - 5000) / 5 : undefined;
+  return {
+    present: s.present,
+    interface: s.ifname,
+    mode: s.mode ?? 'unknown',
+    state: !s.present ? 'absent' : s.up ? 'up' : s.associated === true ? 'associated' : 'down',
+    ...(s.ssid === undefined ? {} : { ssid: s.ssid }),
+    ...(s.bssid === undefined ? {} : { bssid: s.bssid }),
+    ...(s.frequencyMhz === undefined ? {} : { frequencyMhz: s.frequencyMhz }),
+    ...(ch === undefined || !Number.isInteger(ch) ? {} : { channel: ch }),
+    ...(s.signalDbm === undefined ? {} : { signalDbm: s.signalDbm }),
+    ...(s.txBitrateMbps === undefined ? {} : { txBitrateMbps: s.txBitrateMbps }),
+    ...(s.rxBitrateMbps === undefined ? {} : { rxBitrateMbps: s.rxBitrateMbps }),
+    ...(s.stations === undefined ? {} : { stations: s.stations.length }),
+  };
 }
 
 /** The RSSI of a path: the WLAN signal, or the modem's RSSI (never its RSRP, which has its own field). */
@@ -64,6 +93,9 @@ export function signalView(access: 'cellular' | 'wlan', sig: PathSignal): Signal
     ...(sig.rsrpDbm === undefined ? {} : { rsrpDbm: sig.rsrpDbm }),
     ...(sig.rsrqDb === undefined ? {} : { rsrq: sig.rsrqDb }),
     ...(sig.sinrDb === undefined ? {} : { sinr: sig.sinrDb }),
+    ...(access !== 'wlan' || sig.ssid === undefined ? {} : { ssid: sig.ssid }),
+    ...(access !== 'wlan' || sig.bssid === undefined ? {} : { bssid: sig.bssid }),
+    ...(access !== 'wlan' || sig.bitrateMbps === undefined ? {} : { txBitrateMbps: sig.bitrateMbps }),
     bars: bars(sig.dbm, sig.rsrpDbm),
   };
 }
@@ -74,7 +106,7 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
-export async function startPaths(board: BoardProfile, modem: ModemManager | undefined, ledger?: KernelLedger): Promise<RunningPaths | undefined> {
+export async function startPaths(board: BoardProfile, modem: ModemManager | undefined, ledger?: KernelLedger, opts: { stateDir?: string; wpaSocket?: string } = {}): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
   try {
@@ -83,8 +115,27 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
     log.warn({ err: (e as Error).message }, 'no netlink: paths from /sys only, routes not kept');
     return undefined;
   }
-  const wlanIf = board.uplinks.find((u) => u.access === 'wlan')?.interface;
+  const wlanUplink = board.uplinks.find((u) => u.access === 'wlan');
+  const wlanIf = wlanUplink?.interface;
   const wlan = wlanIf === undefined ? undefined : stack.wlan.get(wlanIf);
+  // The network the WLAN uplink joins: wpa_supplicant runs it with the configuration written here.
+  let supplicant: Supplicant | undefined;
+  if (wlanUplink?.wlan !== undefined && wlan !== undefined && opts.stateDir !== undefined) {
+    const { ssid, passphrase, country } = wlanUplink.wlan;
+    supplicant = new Supplicant({
+      ifname: wlanUplink.interface,
+      network: { ssid, ...(passphrase === undefined ? {} : { passphrase }) },
+      ...(country === undefined ? {} : { country }),
+      socketPath: opts.wpaSocket ?? WPA_GLOBAL_SOCKET,
+      confPath: path.join(opts.stateDir, 'wlan', `wpa_supplicant-${wlanUplink.interface}.conf`),
+    });
+    let present = wlan.state.present;
+    wlan.on('state', (s) => {
+      if (s.present && !present) void supplicant?.ensure(); // the radio (re)appeared: hand it over again
+      present = s.present;
+    });
+    void supplicant.start();
+  }
   const service = new PathsService({
     uplinks: board.uplinks.map((u, i) => ({
       name: u.name,
@@ -103,9 +154,21 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
   // The uplink tables' duocell-made rules and routes are removed on a clean exit (and at the next start after a crash).
   board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
+  // How long from nl80211's loss event to the path going down (issue 14: ≤ 200 ms).
+  service.on('event', (ev) => {
+    if (ev.path.access !== 'wlan' || wlan === undefined) return;
+    const last = wlan.lastEvent;
+    if (ev.type === 'path-down' && last !== undefined && last.event.lost) {
+      const ms = performance.now() - last.atMs;
+      if (ms < 10_000) log.info({ path: ev.path.name, event: last.event.kind, reasonCode: last.event.reasonCode, msFromNl80211Event: Math.round(ms * 100) / 100 }, `WLAN path down ${ms.toFixed(1)} ms after the nl80211 ${last.event.kind} event`);
+    } else if (ev.type === 'path-up') {
+      log.info({ path: ev.path.name, ssid: wlan.state.ssid, bssid: wlan.state.bssid }, 'WLAN path up');
+    }
+  });
   return {
     service,
     pm: stack.pm,
+    ...(wlan === undefined ? {} : { wlan: () => wlanView(wlan) }),
     list(): WebPathView[] {
       const counters = new Map(readUplinks(board.uplinks).map((p) => [p.name, p]));
       return service.list().map((p) => {
@@ -127,6 +190,7 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
       });
     },
     async close() {
+      supplicant?.stop();
       service.stop();
       await stack.close();
     },
