@@ -1028,6 +1028,7 @@ struct dc_watch {
   napi_ref cb;
   int fd;
   int stopped;
+  int dgram; /* a datagram socket: a read of 0 is an empty datagram, not the end */
 };
 
 static void watch_closed(uv_handle_t *h) {
@@ -1071,7 +1072,7 @@ static void watch_cb(uv_poll_t *h, int status, int events) {
   /* bounded: at most 64 reads per wake-up, so a babbling device cannot starve the loop */
   for (int i = 0; i < 64 && !w->stopped; i++) {
     ssize_t n = read(w->fd, buf, sizeof buf);
-    if (n > 0) {
+    if (n > 0 || (n == 0 && w->dgram)) {
       watch_call(w, buf, (size_t)n, 0);
       continue;
     }
@@ -1085,10 +1086,16 @@ static void watch_cb(uv_poll_t *h, int status, int events) {
   }
 }
 
-/* fdWatch(fd, onData) -> external handle */
+/* fdWatch(fd, onData[, dgram]) -> external handle */
 static napi_value js_fd_watch(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  bool dgram = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &dgram);
   int fd = arg_i32(env, argv[0]);
   if (fd < 0) return throw_errno(env, "fdWatch", EBADF);
   uv_loop_t *loop = NULL;
@@ -1097,6 +1104,7 @@ static napi_value js_fd_watch(napi_env env, napi_callback_info info) {
   if (w == NULL) return throw_errno(env, "fdWatch", ENOMEM);
   w->env = env;
   w->fd = fd;
+  w->dgram = dgram ? 1 : 0;
   int rc = uv_poll_init(loop, &w->h, fd);
   if (rc < 0) {
     free(w);

@@ -51,7 +51,7 @@ export function openCtrlSocket(socketPath: string): CtrlTransport {
   let watch: FdWatch | undefined = watchFd(fd, (b) => {
     const text = b.toString('utf8');
     for (const cb of cbs) cb(text);
-  }, (errno) => log.debug({ errno }, 'control socket ended'));
+  }, (errno) => log.debug({ errno }, 'control socket ended'), { dgram: true });
   return {
     send(text) {
       fs.writeSync(fd, Buffer.from(text, 'utf8'));
