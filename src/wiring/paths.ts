@@ -154,16 +154,29 @@ export async function startPaths(board: BoardProfile, modem: ModemManager | unde
   // The uplink tables' duocell-made rules and routes are removed on a clean exit (and at the next start after a crash).
   board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
-  // How long from nl80211's loss event to the path going down (issue 14: ≤ 200 ms).
+  // How long from nl80211's loss event to the path going down (issue 14: ≤ 200 ms). The link's
+  // carrier loss (rtnetlink) may take the path down first: then the figure is negative.
+  let upAt = 0;
+  let downAt: number | undefined;
+  const lossLog = (kind: string, reasonCode: number | undefined, ms: number, path: string): void =>
+    log.info({ path, event: kind, reasonCode, msFromNl80211Event: Math.round(ms * 100) / 100 }, `WLAN path down ${ms.toFixed(1)} ms after the nl80211 ${kind} event`);
   service.on('event', (ev) => {
     if (ev.path.access !== 'wlan' || wlan === undefined) return;
-    const last = wlan.lastEvent;
-    if (ev.type === 'path-down' && last !== undefined && last.event.lost) {
-      const ms = performance.now() - last.atMs;
-      if (ms < 10_000) log.info({ path: ev.path.name, event: last.event.kind, reasonCode: last.event.reasonCode, msFromNl80211Event: Math.round(ms * 100) / 100 }, `WLAN path down ${ms.toFixed(1)} ms after the nl80211 ${last.event.kind} event`);
+    const now = performance.now();
+    if (ev.type === 'path-down') {
+      const loss = wlan.lastLoss;
+      if (loss !== undefined && loss.atMs >= upAt && now - loss.atMs < 10_000) lossLog(loss.event.kind, loss.event.reasonCode, now - loss.atMs, ev.path.name);
+      else downAt = now;
     } else if (ev.type === 'path-up') {
+      upAt = now;
+      downAt = undefined;
       log.info({ path: ev.path.name, ssid: wlan.state.ssid, bssid: wlan.state.bssid }, 'WLAN path up');
     }
+  });
+  wlan?.on('radio', (r) => {
+    if (!r.event.lost || downAt === undefined) return;
+    if (r.atMs - downAt < 2000) lossLog(r.event.kind, r.event.reasonCode, downAt - r.atMs, wlanUplink?.name ?? 'wlan');
+    downAt = undefined;
   });
   return {
     service,

@@ -178,7 +178,7 @@ export interface RadioEvent {
   readonly atMs: number;
 }
 
-export class WlanDriver extends EventEmitter<{ state: [WlanState] }> {
+export class WlanDriver extends EventEmitter<{ state: [WlanState]; radio: [RadioEvent] }> {
   readonly ifname: string;
   readonly #rtnl: Rtnl;
   #nl: Nl80211 | null | undefined;
@@ -221,6 +221,13 @@ export class WlanDriver extends EventEmitter<{ state: [WlanState] }> {
     return this.#lastEvent;
   }
 
+  /** The last loss (deauthenticate, disassociate, disconnect) of this interface. */
+  get lastLoss(): RadioEvent | undefined {
+    return this.#lastLoss;
+  }
+
+  #lastLoss: RadioEvent | undefined;
+
   #subscribe(nl: Nl80211): void {
     if (!this.#events || this.#subscribed === nl) return;
     this.#subscribed = nl;
@@ -235,6 +242,7 @@ export class WlanDriver extends EventEmitter<{ state: [WlanState] }> {
     if (this.#state.ifindex === undefined || ev.ifindex !== this.#state.ifindex) return;
     this.#gen++;
     this.#lastEvent = { event: ev, atMs };
+    if (ev.lost) this.#lastLoss = this.#lastEvent;
     log.info({ ifname: this.ifname, event: ev.kind, reasonCode: ev.reasonCode, byAp: ev.byAp }, `nl80211 ${ev.kind}`);
     if (ev.lost && this.#state.mode !== 'ap') {
       const why = ev.reasonCode === undefined ? ev.kind : `${ev.kind} (802.11 reason ${ev.reasonCode})`;
@@ -242,6 +250,11 @@ export class WlanDriver extends EventEmitter<{ state: [WlanState] }> {
       this.#set({ ...rest, up: false, associated: false, reason: why });
     }
     void this.refresh().catch((e: unknown) => log.debug({ err: e }, 'wlan refresh after an event failed'));
+    try {
+      this.emit('radio', this.#lastEvent);
+    } catch (e) {
+      log.error({ err: e }, 'a wlan radio-event listener threw');
+    }
   }
 
   async #radio(): Promise<Nl80211 | null> {
