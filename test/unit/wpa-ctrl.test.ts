@@ -105,6 +105,10 @@ t.test('supplicant: writes the configuration (0600), adds the interface once, re
   const s2 = mk('passphrase 2');
   t.equal(await s2.apply(), 'reconfigured', 'a new passphrase: RECONFIGURE');
   t.equal(fake.sent.at(-1), 'IFNAME=wlan0 RECONFIGURE');
+  // duocell restarted: the interface is listed and runs this very file: no RECONFIGURE (it would drop the association)
+  const before = fake.sent.length;
+  t.equal(await mk('passphrase 2').apply(), 'unchanged', 'a restart with the same settings leaves the association alone');
+  t.same(fake.sent.slice(before), ['INTERFACES']);
   fake.answer = (req) => (req === 'INTERFACES' ? '' : 'FAIL\n');
   await t.rejects(s2.apply(), { code: 'DC_WLAN_CTRL_FAILED' });
   s.stop();

@@ -157,9 +157,20 @@ export class Supplicant {
   async apply(): Promise<'added' | 'reconfigured' | 'unchanged'> {
     const text = this.#config();
     fs.mkdirSync(path.dirname(this.#o.confPath), { recursive: true, mode: 0o700 });
-    const tmp = `${this.#o.confPath}.tmp`;
-    fs.writeFileSync(tmp, text, { mode: 0o600 });
-    fs.renameSync(tmp, this.#o.confPath);
+    let onDisk: string | undefined;
+    try {
+      onDisk = fs.readFileSync(this.#o.confPath, 'utf8');
+    } catch {
+      onDisk = undefined;
+    }
+    // After a restart of duocell: the file wpa_supplicant runs with is already this one, so
+    // no RECONFIGURE (it would drop a working association).
+    if (this.#applied === undefined && onDisk === text) this.#applied = text;
+    if (onDisk !== text) {
+      const tmp = `${this.#o.confPath}.tmp`;
+      fs.writeFileSync(tmp, text, { mode: 0o600 });
+      fs.renameSync(tmp, this.#o.confPath);
+    }
     const listed = parseInterfaces(await this.request('INTERFACES')).includes(this.#o.ifname);
     let result: 'added' | 'reconfigured' | 'unchanged';
     if (!listed) {
