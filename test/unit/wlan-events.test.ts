@@ -81,7 +81,11 @@ t.test('a deauthentication event takes the station down at once; an association 
   radio.associated = false;
   const states: boolean[] = [];
   d.on('state', (s) => states.push(s.up));
+  const radios: string[] = [];
+  d.on('radio', (r) => radios.push(r.event.kind));
   ev.notify(NL, deauthEvent(19, 2));
+  t.same(radios, ['deauthenticate'], "'radio' emitted with the event");
+  t.equal(d.lastLoss?.event.kind, 'deauthenticate');
   // synchronous: no request to the kernel before the state says down
   t.match(d.state, { up: false, associated: false, reason: 'deauthenticate (802.11 reason 2)' });
   t.equal(d.state.signalDbm, undefined, 'radio facts of the lost BSS are cleared');
@@ -97,6 +101,8 @@ t.test('a deauthentication event takes the station down at once; an association 
   ev.notify(NL, encodeGenl(Cmd.CONNECT, 1, [attr.u32(3, 19), attr.u16(72, 0)]));
   await tick();
   t.match(d.state, { up: true, associated: true, bssid: '02:00:00:00:01:00' }, 'associated again: up without waiting for the poll');
+  t.equal(d.lastLoss?.event.kind, 'deauthenticate', 'the last loss stays known after a gain');
+  t.equal(d.lastEvent?.event.kind, 'connect');
   t.same(states.filter((u, i) => i === 0 || u !== states[i - 1]), [false, true]);
   d.stop();
   rtnl.close();

@@ -73,16 +73,17 @@ class FakeCtrl implements CtrlTransport {
     return 'UNKNOWN COMMAND\n';
   };
   closed = 0;
-  #cb: ((s: string) => void) | undefined;
+  // one socket per client in reality; here every client shares the script (requests are sequential)
+  readonly #cbs: Array<(s: string) => void> = [];
   send(text: string): void {
     this.sent.push(text);
     const r = this.answer(text);
     // an unsolicited event first: never taken as the reply
-    queueMicrotask(() => this.#cb?.('<3>CTRL-EVENT-SCAN-STARTED '));
-    if (r !== undefined) setImmediate(() => this.#cb?.(r));
+    queueMicrotask(() => this.#cbs.at(-1)?.('<3>CTRL-EVENT-SCAN-STARTED '));
+    if (r !== undefined) setImmediate(() => this.#cbs.at(-1)?.(r));
   }
   onMessage(cb: (s: string) => void): void {
-    this.#cb = cb;
+    this.#cbs.push(cb);
   }
   close(): void {
     this.closed++;
@@ -107,12 +108,16 @@ t.test('supplicant: writes the configuration (0600), adds the interface once, re
   t.equal(fake.sent.at(-1), 'IFNAME=wlan0 RECONFIGURE');
   // duocell restarted: the interface is listed and runs this very file: no RECONFIGURE (it would drop the association)
   const before = fake.sent.length;
-  t.equal(await mk('passphrase 2').apply(), 'unchanged', 'a restart with the same settings leaves the association alone');
+  const restarted = mk('passphrase 2');
+  t.equal(await restarted.apply(), 'unchanged', 'a restart with the same settings leaves the association alone');
   t.same(fake.sent.slice(before), ['INTERFACES']);
+  restarted.stop();
+  const s3 = mk('passphrase 2');
   fake.answer = (req) => (req === 'INTERFACES' ? '' : 'FAIL\n');
-  await t.rejects(s2.apply(), { code: 'DC_WLAN_CTRL_FAILED' });
+  await t.rejects(s3.apply(), { code: 'DC_WLAN_CTRL_FAILED' });
   s.stop();
   s2.stop();
+  s3.stop();
 });
 
 t.test('supplicant: a reply that never comes drops the socket (no late reply answers the next request); unreachable retries', async (t) => {
