@@ -325,8 +325,8 @@ ms=$(printf '%s' "$downline" | sed -n 's/.*WLAN path down \(-\{0,1\}[0-9.]*\) ms
 [ -n "$ms" ] || guest "journalctl -u duocell --after-cursor='$cursor' -o short-unix --no-pager | grep -iE 'wlan|nl80211|path' | tail -20" | sed 's/^/# /'
 e2e=$(printf '%s' "$downline" | awk -v t="${deauth_us:-0}" 'NR==1 { printf "%.0f", ($1 * 1e6 - t) / 1000 }')
 log "deauthenticate: ${ms:-?} ms from the nl80211 event to the path going down (duocell), ${e2e:-?} ms from hostapd_cli to that log line (journal)"
-check "hostapd_cli deauthenticate takes the WLAN path down from the nl80211 event: ${ms:-none} ms (issue: ≤ 200 ms; bound here 1000 ms, under emulation)" \
-  node -e 'const a=process.argv[1]; if(!(a!==""&&Number(a)<1000))process.exit(1)' "${ms:-}"
+check "hostapd_cli deauthenticate takes the WLAN path down from the nl80211 event: ${ms:-none} ms (issue: ≤ 200 ms; bound here 1000 ms, under emulation; negative: the link's carrier loss, also an event, took it down first)" \
+  node -e 'const a=process.argv[1]; if(!(a!==""&&Number(a)<1000))process.exit(1)' -- "${ms:-}"
 if wait_wlan up 60 && guest "journalctl -u duocell --after-cursor='$cursor' -o cat --no-pager | grep -q 'WLAN path up'"; then
   upline=$(guest "journalctl -u duocell --after-cursor='$cursor' -o short-unix --no-pager | grep -m1 'WLAN path up'")
   ok "the WLAN path comes back on re-association ($(printf '%s' "$upline" | awk -v t="${deauth_us:-0}" 'NR==1 { printf "%.1f s", ($1 * 1e6 - t) / 1e6 }') after the deauthentication)"
