@@ -85,6 +85,7 @@ PKGS=(
   udhcpc
   systemd-timesyncd wpasupplicant
   firmware-brcm80211 wireless-regdb
+  hostapd iw
 )
 # Installed by apt once the initramfs settings are in place (see below).
 KERNEL_PKGS=(initramfs-tools linux-image-arm64)

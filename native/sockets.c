@@ -290,6 +290,42 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* unixDgram(localPath, remotePath) -> fd: a non-blocking AF_UNIX datagram socket bound to
+ * localPath and connected to remotePath (a request/reply control socket such as
+ * wpa_supplicant's). A path starting with '@' is in the abstract namespace. */
+static int fill_un(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *salen) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  size_t plen = 0;
+  if (napi_get_value_string_utf8(env, v, sa->sun_path, sizeof sa->sun_path, &plen) != napi_ok) return -1;
+  if (plen == 0 || plen >= sizeof sa->sun_path - 1) return -1;
+  *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (sa->sun_path[0] == '@' ? 0 : 1));
+  if (sa->sun_path[0] == '@') sa->sun_path[0] = 0;
+  return 0;
+}
+
+static napi_value js_unix_dgram(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  struct sockaddr_un local, remote;
+  socklen_t llen, rlen;
+  if (fill_un(env, argv[0], &local, &llen) < 0 || fill_un(env, argv[1], &remote, &rlen) < 0) return throw_errno(env, "unixDgram", EINVAL);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (local.sun_path[0] != 0) unlink(local.sun_path);
+  if (bind(fd, (struct sockaddr *)&local, llen) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e);
+  }
+  if (connect(fd, (struct sockaddr *)&remote, rlen) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "connect", e);
+  }
+  return ret_i32(env, fd);
+}
+
 /* countFds() -> number of open descriptors of this process (leak checks) */
 static napi_value js_count_fds(napi_env env, napi_callback_info info) {
   int n = 0;
@@ -992,6 +1028,7 @@ struct dc_watch {
   napi_ref cb;
   int fd;
   int stopped;
+  int dgram; /* a datagram socket: a read of 0 is an empty datagram, not the end */
 };
 
 static void watch_closed(uv_handle_t *h) {
@@ -1035,7 +1072,7 @@ static void watch_cb(uv_poll_t *h, int status, int events) {
   /* bounded: at most 64 reads per wake-up, so a babbling device cannot starve the loop */
   for (int i = 0; i < 64 && !w->stopped; i++) {
     ssize_t n = read(w->fd, buf, sizeof buf);
-    if (n > 0) {
+    if (n > 0 || (n == 0 && w->dgram)) {
       watch_call(w, buf, (size_t)n, 0);
       continue;
     }
@@ -1049,10 +1086,16 @@ static void watch_cb(uv_poll_t *h, int status, int events) {
   }
 }
 
-/* fdWatch(fd, onData) -> external handle */
+/* fdWatch(fd, onData[, dgram]) -> external handle */
 static napi_value js_fd_watch(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  bool dgram = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &dgram);
   int fd = arg_i32(env, argv[0]);
   if (fd < 0) return throw_errno(env, "fdWatch", EBADF);
   uv_loop_t *loop = NULL;
@@ -1061,6 +1104,7 @@ static napi_value js_fd_watch(napi_env env, napi_callback_info info) {
   if (w == NULL) return throw_errno(env, "fdWatch", ENOMEM);
   w->env = env;
   w->fd = fd;
+  w->dgram = dgram ? 1 : 0;
   int rc = uv_poll_init(loop, &w->h, fd);
   if (rc < 0) {
     free(w);
@@ -1111,6 +1155,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("fullInfo", js_full_info);
   EXPORT("sdNotify", js_sd_notify);
   EXPORT("countFds", js_count_fds);
+  EXPORT("unixDgram", js_unix_dgram);
   EXPORT("spliceInit", js_splice_init);
   EXPORT("spliceStart", js_splice_start);
   EXPORT("spliceStats", js_splice_stats);

@@ -120,14 +120,14 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const ota = new OtaService({ store, boardKeys: boardKeyTexts(board), url: boardOtaUrl(board), cellId: typeof board.cellId === 'string' ? board.cellId : board.name });
     ota.start();
     stops.push(() => ota.stop());
-    const paths = await startPaths(board, modem, ledger.ledger, { allowedAccess: () => storedExtra(store, 'default')?.allowedAccess, onChange: (f) => store.onChange(f) });
+    const paths = await startPaths(board, modem, ledger.ledger, { allowedAccess: () => storedExtra(store, 'default')?.allowedAccess, onChange: (f) => store.onChange(f) }, { stateDir: opts.stateDir });
     if (paths !== undefined) stops.push(() => paths.close());
     const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
     const udp = await startUdpSteering(board, store, paths);
     if (udp !== undefined) stops.push(() => udp.stop());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }) });
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).

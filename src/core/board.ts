@@ -32,6 +32,8 @@ export interface UplinkProfile {
   table?: number;
   /** Active probes from this uplink (services/paths/measure.ts) to a UDP echo responder (default the gateway, port 7); absent: not probed. */
   probe?: { address?: string; port?: number; enabled?: boolean };
+  /** WLAN uplinks: the network to join as a station (wpa_supplicant's configuration is written from it). */
+  wlan?: { ssid: string; passphrase?: string; country?: string };
 }
 
 export interface ListenerProfile {
@@ -238,6 +240,11 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
     }
   });
   if (b.preset === 'cell' && (b.uplinks ?? []).length === 0) errs.push('board.uplinks: a cell needs at least one uplink');
+  (b.uplinks ?? []).forEach((u, i) => {
+    if (u.wlan === undefined) return;
+    if (u.access !== 'wlan') errs.push(`board.uplinks[${i}].wlan: only a WLAN uplink joins a WLAN network`);
+    if (typeof u.wlan.ssid === 'string' && Buffer.byteLength(u.wlan.ssid, 'utf8') > 32) errs.push(`board.uplinks[${i}].wlan.ssid: more than 32 octets`);
+  });
   (b.web?.listen ?? []).forEach((l, i) => {
     if (net.isIP(l.host) === 0) errs.push(`board.web.listen[${i}].host: ${JSON.stringify(l.host)} is not a numeric address`);
   });

@@ -138,6 +138,10 @@ export const CODES = {
   // drivers/wlan (nl80211)
   DC_WLAN_UNAVAILABLE: 'nl80211 is absent (no cfg80211): link state from rtnetlink only, radio quality unknown',
   DC_WLAN_NO_INTERFACE: 'no such wireless interface',
+  DC_WLAN_CONFIG_INVALID: 'the WLAN network settings (SSID, passphrase) are out of 802.11 limits (local)',
+  DC_WLAN_CTRL_MALFORMED: 'a wpa_supplicant control-interface reply could not be parsed (local)',
+  DC_WLAN_CTRL_FAILED: 'wpa_supplicant refused a control-interface command (FAIL, UNKNOWN COMMAND)',
+  DC_WLAN_CTRL_UNREACHABLE: 'wpa_supplicant\'s control socket is absent or does not answer',
 
   // services/paths, services/pm
   DC_PATH_UNKNOWN: 'no such path (uplink)',

@@ -94,6 +94,10 @@ export interface SignalView {
   rsrpDbm?: number;
   rsrq?: number;
   sinr?: number;
+  /** WLAN: the network and access point the uplink is associated to, and its transmit bit rate (nl80211). */
+  ssid?: string;
+  bssid?: string;
+  txBitrateMbps?: number;
   /** 0 (none) … 4 (excellent). */
   bars: number;
 }

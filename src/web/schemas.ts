@@ -192,7 +192,7 @@ export const PathSchema = {
     addresses: { type: 'array', items: { type: 'string' } },
     signal: {
       type: 'object',
-      properties: { rssiDbm: num, rsrpDbm: num, rsrq: num, sinr: num, bars: int(0, 4) },
+      properties: { rssiDbm: num, rsrpDbm: num, rsrq: num, sinr: num, ssid: { type: 'string' }, bssid: { type: 'string' }, txBitrateMbps: num, bars: int(0, 4) },
     },
     bytesTx: num,
     bytesRx: num,

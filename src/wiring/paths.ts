@@ -7,7 +7,11 @@ import { PathsService } from '../services/paths/index.js';
 import { PathMeter, type PathMeasure } from '../services/paths/measure.js';
 import { udpProbeTransport } from '../drivers/probe/udp.js';
 import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
-import type { PathView as WebPathView, SignalView } from '../web/deps.js';
+import type { PathView as WebPathView, SignalView, WlanView } from '../web/deps.js';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Supplicant } from '../drivers/wlan/supplicant.js';
+import type { WlanDriver } from '../drivers/wlan/index.js';
 import { readUplinks } from './paths-lite.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
 
@@ -54,6 +58,8 @@ export interface RunningPaths {
   /** RTT, jitter and loss per path (active probes, passive subflow RTTs). */
   readonly meter: PathMeter;
   list(): WebPathView[];
+  /** The WLAN uplink's radio, for GET /wlan (absent without a WLAN uplink). */
+  wlan?: () => WlanView;
   close(): Promise<void>;
 }
 
@@ -77,6 +83,29 @@ export function measureView(m: PathMeasure | undefined): WebPathView['measure'] 
   };
 }
 
+/** wpa_supplicant's global control socket (systemd/duocell-wlan.service). */
+export const WPA_GLOBAL_SOCKET = '/run/duocell-wlan/global';
+
+/** The page's view of the WLAN radio. */
+export function wlanView(d: WlanDriver): WlanView {
+  const s = d.state;
+  const ch = s.frequencyMhz === undefined ? undefined : s.frequencyMhz === 2484 ? 14 : s.frequencyMhz < 2484 ? (s.frequencyMhz - 2407) / 5 : s.frequencyMhz >= 5000 && s.frequencyMhz < 5900 ? (s.frequencyMhz - 5000) / 5 : undefined;
+  return {
+    present: s.present,
+    interface: s.ifname,
+    mode: s.mode ?? 'unknown',
+    state: !s.present ? 'absent' : s.up ? 'up' : s.associated === true ? 'associated' : 'down',
+    ...(s.ssid === undefined ? {} : { ssid: s.ssid }),
+    ...(s.bssid === undefined ? {} : { bssid: s.bssid }),
+    ...(s.frequencyMhz === undefined ? {} : { frequencyMhz: s.frequencyMhz }),
+    ...(ch === undefined || !Number.isInteger(ch) ? {} : { channel: ch }),
+    ...(s.signalDbm === undefined ? {} : { signalDbm: s.signalDbm }),
+    ...(s.txBitrateMbps === undefined ? {} : { txBitrateMbps: s.txBitrateMbps }),
+    ...(s.rxBitrateMbps === undefined ? {} : { rxBitrateMbps: s.rxBitrateMbps }),
+    ...(s.stations === undefined ? {} : { stations: s.stations.length }),
+  };
+}
+
 /** The RSSI of a path: the WLAN signal, or the modem's RSSI (never its RSRP, which has its own field). */
 const rssi = (access: 'cellular' | 'wlan', s: PathSignal): number | undefined => (access === 'wlan' ? s.dbm : s.rssiDbm);
 
@@ -88,6 +117,9 @@ export function signalView(access: 'cellular' | 'wlan', sig: PathSignal): Signal
     ...(sig.rsrpDbm === undefined ? {} : { rsrpDbm: sig.rsrpDbm }),
     ...(sig.rsrqDb === undefined ? {} : { rsrq: sig.rsrqDb }),
     ...(sig.sinrDb === undefined ? {} : { sinr: sig.sinrDb }),
+    ...(access !== 'wlan' || sig.ssid === undefined ? {} : { ssid: sig.ssid }),
+    ...(access !== 'wlan' || sig.bssid === undefined ? {} : { bssid: sig.bssid }),
+    ...(access !== 'wlan' || sig.bitrateMbps === undefined ? {} : { txBitrateMbps: sig.bitrateMbps }),
     bars: bars(sig.dbm, sig.rsrpDbm),
   };
 }
@@ -98,7 +130,7 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
-export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger, policy?: PathsPolicy): Promise<RunningPaths | undefined> {
+export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger, policy?: PathsPolicy, opts: { stateDir?: string; wpaSocket?: string } = {}): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
   try {
@@ -107,8 +139,27 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     log.warn({ err: (e as Error).message }, 'no netlink: paths from /sys only, routes not kept');
     return undefined;
   }
-  const wlanIf = board.uplinks.find((u) => u.access === 'wlan')?.interface;
+  const wlanUplink = board.uplinks.find((u) => u.access === 'wlan');
+  const wlanIf = wlanUplink?.interface;
   const wlan = wlanIf === undefined ? undefined : stack.wlan.get(wlanIf);
+  // The network the WLAN uplink joins: wpa_supplicant runs it with the configuration written here.
+  let supplicant: Supplicant | undefined;
+  if (wlanUplink?.wlan !== undefined && wlan !== undefined && opts.stateDir !== undefined) {
+    const { ssid, passphrase, country } = wlanUplink.wlan;
+    supplicant = new Supplicant({
+      ifname: wlanUplink.interface,
+      network: { ssid, ...(passphrase === undefined ? {} : { passphrase }) },
+      ...(country === undefined ? {} : { country }),
+      socketPath: opts.wpaSocket ?? WPA_GLOBAL_SOCKET,
+      confPath: path.join(opts.stateDir, 'wlan', `wpa_supplicant-${wlanUplink.interface}.conf`),
+    });
+    let present = wlan.state.present;
+    wlan.on('state', (s) => {
+      if (s.present && !present) void supplicant?.ensure(); // the radio (re)appeared: hand it over again
+      present = s.present;
+    });
+    void supplicant.start();
+  }
   const service = new PathsService({
     uplinks: board.uplinks.map((u, i) => ({
       name: u.name,
@@ -141,10 +192,35 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
   board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
   for (const p of service.list()) meter.update(p);
+  // How long from nl80211's loss event to the path going down (issue 14: ≤ 200 ms). The link's
+  // carrier loss (rtnetlink) may take the path down first: then the figure is negative.
+  let upAt = 0;
+  let downAt: number | undefined;
+  const lossLog = (kind: string, reasonCode: number | undefined, ms: number, path: string): void =>
+    log.info({ path, event: kind, reasonCode, msFromNl80211Event: Math.round(ms * 100) / 100 }, `WLAN path down ${ms.toFixed(1)} ms after the nl80211 ${kind} event`);
+  service.on('event', (ev) => {
+    if (ev.path.access !== 'wlan' || wlan === undefined) return;
+    const now = performance.now();
+    if (ev.type === 'path-down') {
+      const loss = wlan.lastLoss;
+      if (loss !== undefined && loss.atMs >= upAt && now - loss.atMs < 10_000) lossLog(loss.event.kind, loss.event.reasonCode, now - loss.atMs, ev.path.name);
+      else downAt = now;
+    } else if (ev.type === 'path-up') {
+      upAt = now;
+      downAt = undefined;
+      log.info({ path: ev.path.name, ssid: wlan.state.ssid, bssid: wlan.state.bssid }, 'WLAN path up');
+    }
+  });
+  wlan?.on('radio', (r) => {
+    if (!r.event.lost || downAt === undefined) return;
+    if (r.atMs - downAt < 2000) lossLog(r.event.kind, r.event.reasonCode, downAt - r.atMs, wlanUplink?.name ?? 'wlan');
+    downAt = undefined;
+  });
   return {
     service,
     pm: stack.pm,
     meter,
+    ...(wlan === undefined ? {} : { wlan: () => wlanView(wlan) }),
     list(): WebPathView[] {
       const counters = new Map(readUplinks(board.uplinks).map((p) => [p.name, p]));
       return service.list().map((p) => {
@@ -169,6 +245,7 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     },
     async close() {
       meter.stop();
+      supplicant?.stop();
       service.stop();
       await stack.close();
     },

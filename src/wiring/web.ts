@@ -3,7 +3,7 @@ import { DuocellError } from '../core/errors.js';
 import type { BoardProfile } from '../core/board.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
-import type { WebDeps, WebEventName, SessionDto as WebSessionView, PathView, ModemView } from '../web/deps.js';
+import type { WebDeps, WebEventName, SessionDto as WebSessionView, PathView, ModemView, WlanView } from '../web/deps.js';
 import { readUplinks } from './paths-lite.js';
 import { storeBackedPolicy } from './policy.js';
 import type { OtaService } from '../ota/index.js';
@@ -24,6 +24,7 @@ export interface WebWiringInput {
   version: string;
   paths?: () => PathView[];
   modem?: () => ModemView;
+  wlan?: () => WlanView;
   ota?: OtaService;
   limits?: SessionLimits;
   pm?: RunningPm;
@@ -66,6 +67,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     },
     sessions: () => i.engine.sessions() as WebSessionView[],
     ...(i.modem === undefined ? {} : { modem: i.modem }),
+    ...(i.wlan === undefined ? {} : { wlan: i.wlan }),
     paths,
     ...storeBackedPolicy(i.store),
     proxies: () => i.selection?.view() ?? proxyViews(i.store),

@@ -28,7 +28,7 @@ t.test('bash -n and shellcheck', async (t) => {
 
 t.test('the recipe builds what the boot test and the Pi need', async (t) => {
   const build = fs.readFileSync(scripts[0]!, 'utf8');
-  for (const pkg of ['systemd', 'linux-image-arm64', 'nodejs', 'nftables', 'initramfs-tools', 'firmware-brcm80211']) {
+  for (const pkg of ['systemd', 'linux-image-arm64', 'nodejs', 'nftables', 'initramfs-tools', 'firmware-brcm80211', 'wpasupplicant', 'hostapd', 'iw']) {
     t.match(build, new RegExp(`^(\\s+|KERNEL_PKGS=\\().*\\b${pkg}\\b`, 'm'), `package ${pkg}`);
   }
   t.match(build, /--arch=arm64/, 'arm64 rootfs');
@@ -42,6 +42,13 @@ t.test('the recipe builds what the boot test and the Pi need', async (t) => {
     .filter((l) => l && !l.startsWith('#'));
   for (const m of ['virtio_blk', 'virtio_pci', 'ext4', 'mmc_block', 'sdhci_iproc']) t.ok(mods.includes(m), `initramfs has ${m}`);
   t.ok(mods.length < 16, 'the module list stays short');
+  // WLAN: wpa_supplicant as its own unit (duocell adds the interface), the boot test's hwsim rig.
+  const install = fs.readFileSync(scripts[2]!, 'utf8');
+  t.match(install, /systemd\/duocell-wlan\.service/, 'duocell-wlan.service installed');
+  t.match(fs.readFileSync(path.join(root, 'systemd/duocell-wlan.service'), 'utf8'), /^ExecStart=\/usr\/sbin\/wpa_supplicant -g \/run\/duocell-wlan\/global -G duocell$/m, 'wpa_supplicant with the global socket duocell uses');
+  const boot = fs.readFileSync(scripts[1]!, 'utf8');
+  t.match(boot, /modprobe mac80211_hwsim radios=2/, 'the boot test runs two simulated radios');
+  t.match(boot, /hostapd_cli -p \/run\/dcap\/hostapd deauthenticate/, 'and deauthenticates the uplink');
 });
 
 const out = process.env.DUOCELL_IMAGE_OUT ?? path.join(root, 'image/out');

@@ -19,15 +19,18 @@ export function fdWatchAvailable(): boolean {
   }
 }
 
-/** Watch `fd` (opened O_NONBLOCK): `onData(chunk)` per read, `onEnd(errno)` once (0 = end of file). */
-export function watchFd(fd: number, onData: (chunk: Buffer) => void, onEnd: (errno: number) => void): FdWatch {
-  const n = native() as unknown as { fdWatch(fd: number, cb: (b: Buffer | null, errno: number) => void): object; fdUnwatch(h: object): void };
+/**
+ * Watch `fd` (opened O_NONBLOCK): `onData(chunk)` per read, `onEnd(errno)` once (0 = end of file).
+ * `dgram`: a datagram socket, where a read of 0 octets is an empty datagram (delivered), not the end.
+ */
+export function watchFd(fd: number, onData: (chunk: Buffer) => void, onEnd: (errno: number) => void, opts: { dgram?: boolean } = {}): FdWatch {
+  const n = native() as unknown as { fdWatch(fd: number, cb: (b: Buffer | null, errno: number) => void, dgram?: boolean): object; fdUnwatch(h: object): void };
   let live = true;
   const h = n.fdWatch(fd, (b, errno) => {
     if (!live) return;
     if (b !== null) onData(b);
     else onEnd(errno);
-  });
+  }, opts.dgram === true);
   return {
     stop() {
       if (!live) return;

@@ -26,6 +26,8 @@ export interface NativeSockets {
   };
   sdNotify(socketPath: string, message: string): void;
   countFds(): number;
+  /** A non-blocking AF_UNIX datagram socket bound to `local`, connected to `remote` ('@' = abstract). Absent in older builds. */
+  unixDgram?(local: string, remote: string): number;
   /** Spliced relay (see the top of the splice section in native/sockets.c). Absent in older builds. */
   spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number) => void): void;
   spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer): number;

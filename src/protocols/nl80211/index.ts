@@ -22,9 +22,17 @@ export const Cmd = {
   TRIGGER_SCAN: 33,
   NEW_SCAN_RESULTS: 34,
   SCAN_ABORTED: 35,
+  AUTHENTICATE: 37,
+  ASSOCIATE: 38,
+  DEAUTHENTICATE: 39,
+  DISASSOCIATE: 40,
   CONNECT: 46,
+  ROAM: 47,
   DISCONNECT: 48,
 } as const;
+
+/** The multicast group of connection events (authenticate, associate, connect, disconnect…). */
+export const NL80211_MLME_GROUP = 'mlme';
 
 export const Attr = {
   WIPHY: 1,
@@ -39,7 +47,12 @@ export const Attr = {
   SCAN_SSIDS: 45,
   GENERATION: 46,
   BSS: 47,
+  FRAME: 51,
   SSID: 52,
+  REASON_CODE: 54,
+  TIMED_OUT: 65,
+  DISCONNECTED_BY_AP: 71,
+  STATUS_CODE: 72,
   WIPHY_TX_POWER_LEVEL: 98,
   WDEV: 153,
   SCAN_FLAGS: 158,
@@ -365,4 +378,58 @@ export function decodeScanResult(payload: Buffer): Bss {
   put('useFor', b.u32(BssAttr.USE_FOR));
   o.ies = ies;
   return o as unknown as Bss;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection events (group "mlme")
+
+export type LinkEventKind = 'authenticate' | 'associate' | 'connect' | 'roam' | 'deauthenticate' | 'disassociate' | 'disconnect';
+
+export interface LinkEvent {
+  readonly kind: LinkEventKind;
+  readonly ifindex: number;
+  /** The link is lost (deauthenticate, disassociate, disconnect) or gained. */
+  readonly lost: boolean;
+  /** 802.11 reason code (losses): from the frame for (de)authentication/disassociation, else the attribute. */
+  readonly reasonCode?: number;
+  /** 802.11 status code (connect): 0 is success. */
+  readonly statusCode?: number;
+  /** DISCONNECT: the AP ended it (else we did). */
+  readonly byAp?: boolean;
+  readonly timedOut?: boolean;
+}
+
+const EVENT_KINDS: Record<number, LinkEventKind> = {
+  [Cmd.AUTHENTICATE]: 'authenticate',
+  [Cmd.ASSOCIATE]: 'associate',
+  [Cmd.CONNECT]: 'connect',
+  [Cmd.ROAM]: 'roam',
+  [Cmd.DEAUTHENTICATE]: 'deauthenticate',
+  [Cmd.DISASSOCIATE]: 'disassociate',
+  [Cmd.DISCONNECT]: 'disconnect',
+};
+
+/**
+ * One mlme-group notification, or undefined for commands duocell does not follow (e.g.
+ * UNPROT_DEAUTHENTICATE, a sent frame's TX status). Required: IFINDEX.
+ * For deauthentication/disassociation the kernel passes the management frame: 24-octet header,
+ * then the 2-octet reason code (little-endian).
+ */
+export function decodeLinkEvent(payload: Buffer): LinkEvent | undefined {
+  const g = decodeGenl(payload);
+  const kind = EVENT_KINDS[g.cmd];
+  if (kind === undefined) return undefined;
+  const a = Attrs.decode(g.attrs);
+  const ifindex = a.need(Attr.IFINDEX, a.u32);
+  const lost = kind === 'deauthenticate' || kind === 'disassociate' || kind === 'disconnect';
+  const o: Record<string, unknown> = { kind, ifindex, lost };
+  const frame = a.binary(Attr.FRAME);
+  if (lost && frame !== undefined && frame.length >= 26) o.reasonCode = frame.readUInt16LE(24);
+  const reason = a.u16(Attr.REASON_CODE);
+  if (reason !== undefined && o.reasonCode === undefined) o.reasonCode = reason;
+  const status = a.u16(Attr.STATUS_CODE);
+  if (status !== undefined) o.statusCode = status;
+  if (kind === 'disconnect') o.byAp = a.flag(Attr.DISCONNECTED_BY_AP);
+  if (a.flag(Attr.TIMED_OUT)) o.timedOut = true;
+  return o as unknown as LinkEvent;
 }

@@ -309,7 +309,12 @@ function rttSpark(name) {
 function signalText(p) {
   const s = p.signal;
   if (p.access === 'cellular') return [s.rsrpDbm !== undefined && `RSRP ${s.rsrpDbm} dBm`, s.sinr !== undefined && `SINR ${s.sinr} dB`].filter(Boolean).join(', ');
-  return s.rssiDbm !== undefined ? `${s.rssiDbm} dBm` : '';
+  return wlanSignalText(s);
+}
+
+/** The WLAN uplink's signal as nl80211 reports it: dBm, the network and the transmit bit rate. */
+function wlanSignalText(s) {
+  return [s.rssiDbm !== undefined && `${s.rssiDbm} dBm`, s.ssid !== undefined && `“${s.ssid}”`, s.txBitrateMbps !== undefined && `${s.txBitrateMbps} Mbit/s`].filter(Boolean).join(' · ');
 }
 
 function latestRate(name) {
