@@ -133,8 +133,9 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
       t.match(app.logs.join(''), new RegExp(`10\\.${n}\\.2\\.2`), 'with its source address');
 
       await cli('subscribers', 'set', 'alice', '--policy', 'both');
-      // An idle M-session held open while the API is polled (a transfer may end before a loaded
-      // machine has answered the first poll), then a transfer for the bytes.
+      // An M-session held open while the API is polled (a transfer may end before a loaded
+      // machine has answered the first poll); the transfer for the bytes runs beside it, and the
+      // held one ends after it.
       const held = mue.spawn(process.execPath, [PEER, 'hold', `10.${n}.1.1`, '9000', '--mptcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
       t.teardown(() => {
         held.kill('SIGKILL');
@@ -145,8 +146,8 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
       }, 30_000, 300);
       t.ok(seen, 'the connection holds both subflows');
       t.same(seen?.subflows.filter((f) => f.state === 'established').map((f) => f.access).sort(), ['cellular', 'wlan'], 'labelled with the access the UE joined from');
-      held.kill('SIGKILL');
       const r2 = await peerClient(mue, `10.${n}.1.1`, 9000, 16 * MiB, 16 * MiB, { mptcp: true, timeoutMs: 90_000 });
+      held.kill('SIGKILL');
       t.equal(r2.error, undefined);
       t.equal(r2.received, 16 * MiB);
       const wlan = (r2.subflows ?? []).filter((f) => f.local.startsWith(`10.${n}.2.2`)).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
