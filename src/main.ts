@@ -2,7 +2,8 @@ import type { BoardProfile } from './core/board.js';
 import { logger } from './core/logger.js';
 import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from './services/proxy/index.js';
 import { Store } from './store/index.js';
-import { Steering } from './services/steering/index.js';
+import { Intercept } from './services/intercept/index.js';
+import * as nft from './drivers/nft/index.js';
 import { Handover } from './services/proxy/handover.js';
 import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
@@ -54,7 +55,7 @@ export interface App {
   readonly board: BoardProfile;
   readonly engine: ProxyEngine;
   readonly store: Store;
-  readonly steering: Steering | undefined;
+  readonly steering: Intercept | undefined;
   /** Where the web/API actually listens. */
   readonly web: Array<{ host: string; port: number }>;
   readonly startedAt: Date;
@@ -174,11 +175,11 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
 }
 
 /** Steering is on when the board has transparent listeners and does not turn it off. */
-export function steeringFor(board: BoardProfile): Steering | undefined {
+export function steeringFor(board: BoardProfile): Intercept | undefined {
   const tl = board.listeners.filter((l) => l.kind === 'transparent');
   const sp = board.steering ?? {};
   if (tl.length === 0 || sp.enabled === false) return undefined;
-  return new Steering({
+  return new Intercept({
     table: sp.table ?? 'duocell',
     lanInterfaces: board.lan.interfaces,
     ports: tl.map((l) => ({ port: l.port, claim: l.claim ?? 'mptcp' })),
@@ -189,7 +190,7 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
     synBurst: sp.synBurst ?? 4000,
     perSourceMax: sp.perSourceMax ?? 512,
     livenessMs: sp.livenessMs ?? 1500,
-  });
+  }, nft);
 }
 
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */

@@ -54,7 +54,7 @@ export interface ListenerProfile {
   options?: Record<string, unknown>;
 }
 
-/** On-path interception (services/steering). */
+/** On-path interception (services/intercept). */
 export interface SteeringProfile {
   enabled?: boolean;
   table?: string;
@@ -68,7 +68,7 @@ export interface SteeringProfile {
   livenessMs?: number;
 }
 
-/** Concentrator behind a shared address: C flag + ADD_ADDR of the unique address(es) (services/steering/explicit.ts). */
+/** Concentrator behind a shared address: C flag + ADD_ADDR of the unique address(es) (services/announce/index.ts). */
 export interface ExplicitSteeringProfile {
   refuseInitialJoins?: boolean;
   announce: Array<{ address: string; port?: number; interface?: string; id?: number }>;

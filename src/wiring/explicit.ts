@@ -6,7 +6,7 @@ import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { convertFrontFromOptions } from '../services/proxy/fronts/convert.js';
 import { socks5FrontFromOptions } from '../services/proxy/fronts/socks5.js';
 import type { ListenerFactories } from '../services/proxy/index.js';
-import { ExplicitSteering, type ExplicitSteeringOps } from '../services/steering/explicit.js';
+import { Announcer, type AnnounceOps } from '../services/announce/index.js';
 import type { Store } from '../store/index.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
 
@@ -78,7 +78,7 @@ function ifIndexOf(name: string): number {
 export interface RunningExplicit {
   /** Listener factories for listenerSpecs(). */
   readonly factories: ListenerFactories;
-  readonly steering: ExplicitSteering | undefined;
+  readonly steering: Announcer | undefined;
   close(): Promise<void>;
 }
 
@@ -97,7 +97,7 @@ export async function startExplicit(board: BoardProfile, store: Pick<Store, 'sub
   } catch (e) {
     throw new DuocellError('DC_STEERING_ENDPOINT', `explicitSteering: no MPTCP path manager to talk to: ${(e as Error).message}`, { cause: e, origin: 'kernel' });
   }
-  const raw: ExplicitSteeringOps = {
+  const raw: AnnounceOps = {
     readSysctl: (n) => fs.readFileSync(sysctlPath(n), 'utf8'),
     writeSysctl: (n, v) => fs.writeFileSync(sysctlPath(n), `${v}\n`),
     pathManager: () => pathManagerMode(),
@@ -109,9 +109,9 @@ export async function startExplicit(board: BoardProfile, store: Pick<Store, 'sub
   };
   // Every change is recorded in the store's kernel ledger first (crash-safe restore, src/services/restore).
   const ops = opts.ledger?.wrap(raw) ?? raw;
-  let steering: ExplicitSteering;
+  let steering: Announcer;
   try {
-    steering = new ExplicitSteering(
+    steering = new Announcer(
       {
         refuseInitialJoins: es.refuseInitialJoins !== false,
         announce: es.announce.map((a) => ({

@@ -7,7 +7,7 @@ import { logger } from '../../core/logger.js';
  * nftables and policy routing through the `nft` and `ip` programs, always with an argument
  * vector (never a shell) and rulesets passed on stdin. `nft -f` applies a whole file as one
  * transaction: either all of it takes effect or none, and the previous ruleset stays.
- * Callers pass only text they generated from validated values (see services/steering/ruleset.ts).
+ * Callers pass only text they generated from validated values (see services/intercept/ruleset.ts).
  */
 const log = logger('duocell:nft');
 const run = promisify(execFile);

@@ -49,7 +49,7 @@ export interface LedgerKernel {
   clearTable(table: number): Promise<{ rules: number; routes: number }>;
 }
 
-/** The calls that change the kernel, as services hold them (ExplicitSteeringOps, PmBackend). */
+/** The calls that change the kernel, as services hold them (AnnounceOps, PmBackend). */
 export interface KernelWrites {
   writeSysctl?(name: string, value: string): void;
   setLimits?(l: Partial<Limits>): Promise<void>;

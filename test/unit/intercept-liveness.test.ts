@@ -1,10 +1,10 @@
 // The liveness part of the steering ruleset (issue 16, item 7): pure text, checked by `nft -c` where nft runs.
 import t from 'tap';
-import { ALIVE_SET, buildRuleset, livenessRenewal, validateSteering, type SteeringConfig } from '../../src/services/steering/ruleset.js';
+import { ALIVE_SET, buildRuleset, livenessRenewal, validateIntercept, type InterceptConfig } from '../../src/services/intercept/ruleset.js';
 import { applyRuleset } from '../../src/drivers/nft/index.js';
 import { sh } from '../helpers/hosts.js';
 
-const base: SteeringConfig = { table: 'duocell', lanInterfaces: ['lan0'], ports: [{ port: 8000, claim: 'mptcp' }, { port: 8002, claim: 'all' }], mark: 1, synRate: 10, synBurst: 20, perSourceMax: 5 };
+const base: InterceptConfig = { table: 'duocell', lanInterfaces: ['lan0'], ports: [{ port: 8000, claim: 'mptcp' }, { port: 8002, claim: 'all' }], mark: 1, synRate: 10, synBurst: 20, perSourceMax: 5 };
 
 t.test('with livenessMs the intercept chain first lets through every port not in the alive set', async (t) => {
   const text = buildRuleset({ ...base, livenessMs: 1500 });
@@ -25,8 +25,8 @@ t.test('the renewal is add, delete, add in one transaction with a fresh timeout'
 });
 
 t.test('bad livenessMs values are refused with a code', async (t) => {
-  for (const v of [1, 299, 1.5, -1, 3_600_001, Number.NaN]) t.throws(() => validateSteering({ ...base, livenessMs: v }), { code: 'DC_CONFIG_INVALID' }, String(v));
-  for (const v of [0, 300, 1500, 3_600_000]) t.doesNotThrow(() => validateSteering({ ...base, livenessMs: v }), String(v));
+  for (const v of [1, 299, 1.5, -1, 3_600_001, Number.NaN]) t.throws(() => validateIntercept({ ...base, livenessMs: v }), { code: 'DC_CONFIG_INVALID' }, String(v));
+  for (const v of [0, 300, 1500, 3_600_000]) t.doesNotThrow(() => validateIntercept({ ...base, livenessMs: v }), String(v));
 });
 
 const nft = (await sh('nft', ['--version'], { allowFail: true })) !== '' && process.getuid?.() === 0;

@@ -1,10 +1,20 @@
 import { logger } from '../../core/logger.js';
-import { addAddrPortElement, applyRuleset, deleteTable, ensureLocalDelivery, flushSet, listSetJson, removeLocalDelivery } from '../../drivers/nft/index.js';
 import { unmapV4 } from '../../core/net.js';
 import net from 'node:net';
-import { buildRuleset, livenessRenewal, validateSteering, type SteeringConfig } from './ruleset.js';
+import { buildRuleset, livenessRenewal, validateIntercept, type InterceptConfig } from './ruleset.js';
 
-export { buildRuleset, validateSteering, type SteeringConfig, type InterceptPort } from './ruleset.js';
+export { buildRuleset, validateIntercept, type InterceptConfig, type InterceptPort } from './ruleset.js';
+
+/** The nftables and policy-routing calls the intercept service makes (drivers/nft satisfies this). */
+export interface InterceptNft {
+  applyRuleset(text: string, check?: boolean, opts?: { quiet?: boolean }): Promise<void>;
+  deleteTable(family: 'inet', name: string): Promise<void>;
+  ensureLocalDelivery(mark: number, table: number): Promise<void>;
+  removeLocalDelivery(mark: number, table: number): Promise<void>;
+  addAddrPortElement(family: 'inet', table: string, set: string, address: string, port: number, timeoutS: number): Promise<void>;
+  flushSet(family: 'inet', table: string, set: string): Promise<void>;
+  listSetJson(family: 'inet', table: string, set: string): Promise<Array<{ address: string; port: number; expiresS?: number }>>;
+}
 
 /**
  * Off-path-free, on-path steering: which SYNs the cell takes into its transparent listeners.
@@ -18,14 +28,15 @@ export { buildRuleset, validateSteering, type SteeringConfig, type InterceptPort
  */
 const log = logger('duocell:steering');
 
-export interface SteeringOptions extends SteeringConfig {
+export interface InterceptOptions extends InterceptConfig {
   routeTable: number;
   /** How long a detected M-server is bypassed (seconds). */
   mserverTtlS: number;
 }
 
-export class Steering {
-  readonly #o: SteeringOptions;
+export class Intercept {
+  readonly #o: InterceptOptions;
+  readonly #nft: InterceptNft;
   #active = false;
   #timer: NodeJS.Timeout | undefined;
   #renewing = false;
@@ -33,19 +44,20 @@ export class Steering {
   /** Liveness renewals done and failed (for tests and status). */
   readonly renewals = { ok: 0, failed: 0 };
 
-  constructor(o: SteeringOptions) {
-    validateSteering(o);
+  constructor(o: InterceptOptions, nft: InterceptNft) {
+    validateIntercept(o);
     this.#o = o;
+    this.#nft = nft;
   }
 
-  get config(): Readonly<SteeringOptions> {
+  get config(): Readonly<InterceptOptions> {
     return this.#o;
   }
 
   /** Apply the ruleset (atomically) and the local-delivery route. A refused ruleset leaves the old one. */
   async start(): Promise<void> {
-    await applyRuleset(buildRuleset(this.#o));
-    await ensureLocalDelivery(this.#o.mark, this.#o.routeTable);
+    await this.#nft.applyRuleset(buildRuleset(this.#o));
+    await this.#nft.ensureLocalDelivery(this.#o.mark, this.#o.routeTable);
     this.#active = true;
     this.#startRenewals();
     log.info({ table: this.#o.table, ports: this.#o.ports, lan: this.#o.lanInterfaces }, 'steering active');
@@ -56,8 +68,8 @@ export class Steering {
     this.#active = false;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    await deleteTable('inet', this.#o.table);
-    await removeLocalDelivery(this.#o.mark, this.#o.routeTable);
+    await this.#nft.deleteTable('inet', this.#o.table);
+    await this.#nft.removeLocalDelivery(this.#o.mark, this.#o.routeTable);
     log.info({ table: this.#o.table }, 'steering removed');
   }
 
@@ -68,7 +80,7 @@ export class Steering {
     this.#timer = setInterval(() => {
       if (this.#renewing || !this.#active) return; // one nft at a time; a slow one is a late one
       this.#renewing = true;
-      applyRuleset(text, false, { quiet: true })
+      this.#nft.applyRuleset(text, false, { quiet: true })
         .then(() => {
           this.renewals.ok++;
           if (this.#renewFailing) log.info({ table: this.#o.table }, 'liveness renewals work again: interception resumes');
@@ -90,18 +102,18 @@ export class Steering {
   async rememberMServer(address: string, port: number, ttlS = this.#o.mserverTtlS): Promise<void> {
     const a = unmapV4(address);
     const set = net.isIPv6(a) ? 'mservers6' : 'mservers4';
-    await addAddrPortElement('inet', this.#o.table, set, a, port, ttlS);
+    await this.#nft.addAddrPortElement('inet', this.#o.table, set, a, port, ttlS);
     log.info({ server: `${a}:${port}`, ttlS }, 'M-server detected: later connections go end to end');
   }
 
   async listMServers(): Promise<Array<{ address: string; port: number; expiresS?: number }>> {
     const out = [];
-    for (const s of ['mservers4', 'mservers6']) out.push(...(await listSetJson('inet', this.#o.table, s)));
+    for (const s of ['mservers4', 'mservers6']) out.push(...(await this.#nft.listSetJson('inet', this.#o.table, s)));
     return out;
   }
 
   async flushMServers(): Promise<void> {
-    await flushSet('inet', this.#o.table, 'mservers4');
-    await flushSet('inet', this.#o.table, 'mservers6');
+    await this.#nft.flushSet('inet', this.#o.table, 'mservers4');
+    await this.#nft.flushSet('inet', this.#o.table, 'mservers6');
   }
 }

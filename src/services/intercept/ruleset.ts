@@ -21,7 +21,7 @@ import { DuocellError } from '../../core/errors.js';
  * there — the marks after it are never set, so the SYN is forwarded as if duocell did not exist.
  * Fail-open when hung: a stopped (SIGSTOP) or wedged duocell still owns its sockets, so the set
  * `alive` holds each intercepted port with a short timeout (`livenessMs`) that the running event
- * loop renews (services/steering/index.ts); when renewals stop, the elements expire and new SYNs
+ * loop renews (services/intercept/index.ts); when renewals stop, the elements expire and new SYNs
  * pass untouched until they resume.
  */
 
@@ -31,7 +31,7 @@ export interface InterceptPort {
   claim: 'mptcp' | 'all';
 }
 
-export interface SteeringConfig {
+export interface InterceptConfig {
   table: string;
   lanInterfaces: string[];
   ports: InterceptPort[];
@@ -47,14 +47,14 @@ export interface SteeringConfig {
   bypass?: Array<{ address: string; port: number }>;
 }
 
-/** The liveness set's name (renewed by Steering while the event loop runs). */
+/** The liveness set's name (renewed by Intercept while the event loop runs). */
 export const ALIVE_SET = 'alive';
 
 /**
  * One transaction that renews the liveness elements: add (creates it if it had expired), delete,
  * add again with a fresh timeout. nft applies it atomically, so a present element never blinks out.
  */
-export function livenessRenewal(c: Pick<SteeringConfig, 'table' | 'ports' | 'livenessMs'>): string {
+export function livenessRenewal(c: Pick<InterceptConfig, 'table' | 'ports' | 'livenessMs'>): string {
   const live = c.livenessMs ?? 0;
   if (!TABLE.test(c.table) || !Number.isInteger(live) || live <= 0) throw new DuocellError('DC_CONFIG_INVALID', 'steering: no liveness set to renew');
   const ports = [...new Set(c.ports.map((p) => int(p.port, 1, 65535, 'port')))];
@@ -71,7 +71,7 @@ function int(x: number, lo: number, hi: number, what: string): number {
   return x;
 }
 
-export function validateSteering(c: SteeringConfig): SteeringConfig {
+export function validateIntercept(c: InterceptConfig): InterceptConfig {
   if (!TABLE.test(c.table)) throw new DuocellError('DC_CONFIG_INVALID', `steering: bad table name ${JSON.stringify(c.table)}`);
   if (c.lanInterfaces.length === 0) throw new DuocellError('DC_CONFIG_INVALID', 'steering: no LAN interface to intercept on');
   for (const i of c.lanInterfaces) if (!IFNAME.test(i)) throw new DuocellError('DC_CONFIG_INVALID', `steering: bad interface name ${JSON.stringify(i)}`);
@@ -91,8 +91,8 @@ export function validateSteering(c: SteeringConfig): SteeringConfig {
   return c;
 }
 
-export function buildRuleset(cIn: SteeringConfig): string {
-  const c = validateSteering(cIn);
+export function buildRuleset(cIn: InterceptConfig): string {
+  const c = validateIntercept(cIn);
   const m = `0x${c.mark.toString(16)}`;
   const ifs = c.lanInterfaces.map((i) => `"${i}"`).join(', ');
   const lines: string[] = [];

@@ -35,7 +35,7 @@ export interface Announce {
   id?: number;
 }
 
-export interface ExplicitSteeringConfig {
+export interface AnnounceConfig {
   /** Set the C flag (refuse joins to the initial address and port). Default true. */
   refuseInitialJoins: boolean;
   announce: Announce[];
@@ -43,8 +43,8 @@ export interface ExplicitSteeringConfig {
   subflows?: number;
 }
 
-/** What the steering needs from the kernel. */
-export interface ExplicitSteeringOps {
+/** What the announcer needs from the kernel. */
+export interface AnnounceOps {
   readSysctl(name: string): string;
   writeSysctl(name: string, value: string): void;
   /** 'kernel' or 'userspace': signal endpoints are the in-kernel path manager's. */
@@ -68,7 +68,7 @@ function errnoOf(e: unknown): number | undefined {
   return undefined;
 }
 
-export class ExplicitSteering {
+export class Announcer {
   /** The sysctl value found at start (written back at stop). */
   #savedJoin: string | undefined;
   #savedLimits: { addAddrAccepted: number; subflows: number } | undefined;
@@ -79,8 +79,8 @@ export class ExplicitSteering {
   #started = false;
 
   constructor(
-    readonly config: ExplicitSteeringConfig,
-    readonly ops: ExplicitSteeringOps,
+    readonly config: AnnounceConfig,
+    readonly ops: AnnounceOps,
   ) {}
 
   /** The endpoints in force (for status views and tests). */
