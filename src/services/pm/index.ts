@@ -1,2 +1,2 @@
 export * from './service.js';
-export * from './steer.js';
+export * from './steer/index.js';

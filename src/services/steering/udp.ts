@@ -1,5 +1,5 @@
 import { logger } from '../../core/logger.js';
-import { prioritySaturated } from '../pm/steer.js';
+import { prioritySaturated } from '../pm/steer/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
 import { buildUdpRuleset, validateUdpSteering, type UdpDecision, type UdpGroup, type UdpUplink } from './udp-ruleset.js';
 
