@@ -6,7 +6,7 @@ import { commonPrefixBits } from '../core/net.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
-import { PmService, SteeringController, type PathsLike, type PmBackend, type PmServiceOptions, type SessionView, type SteerPolicy } from '../services/pm/index.js';
+import { PmService, SteeringController, type PathsLike, type PmBackend, type PmServiceOptions, type PmConnectionView, type SteerPolicy } from '../services/pm/index.js';
 import { subflowPolicy, type PolicySource } from '../services/policy/limits.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
@@ -78,7 +78,7 @@ export interface PmPolicyInput extends PolicySource {
  * leaves the steering mode at the built-in default are not steered: the kernel's scheduler
  * decides, as on any MPTCP host, until the operator sets a mode.
  */
-export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: SessionView) => SteerPolicy | undefined {
+export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: PmConnectionView) => SteerPolicy | undefined {
   const explicit = cached((name: string) => (src.getPolicy(name)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null);
   src.onChange(() => explicit.clear());
   const connPolicy = connectionPolicy(src);

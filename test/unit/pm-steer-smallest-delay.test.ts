@@ -3,7 +3,7 @@ import t from 'tap';
 import type { PathView } from '../../src/services/paths/index.js';
 import {
   SteeringController, baseRttMs, pickFastest, policyProblem, STEER_MODES,
-  type SessionView, type SteerBackend, type SteerCounters, type SteerPaths, type SteerSessions, type SubflowView,
+  type PmConnectionView, type SteerBackend, type SteerCounters, type SteerPaths, type SteerSessions, type SubflowView,
 } from '../../src/services/pm/index.js';
 
 // smallest-delay for MPTCP (issue 18 item 4) with fake RTTs: the lowest-RTT access carries an
@@ -36,16 +36,16 @@ const WLAN = '10.0.2.1';
 const sf = (token: number, saddr: string, sport: number): SubflowView => ({
   token, saddr, sport, daddr: '192.0.2.1', dport: 443, locId: 0, remId: 0, access: saddr === CELL ? 'cellular' : 'wlan', backup: false, state: 'established', since: '',
 });
-const session = (token: number, subflows: SubflowView[]): SessionView => ({
+const session = (token: number, subflows: SubflowView[]): PmConnectionView => ({
   token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, denyJoinInitial: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
 });
 
 class FakeSessions extends EventEmitter implements SteerSessions {
-  list: SessionView[] = [];
-  sessions(): SessionView[] {
+  list: PmConnectionView[] = [];
+  sessions(): PmConnectionView[] {
     return this.list;
   }
-  session(token: number): SessionView | undefined {
+  session(token: number): PmConnectionView | undefined {
     return this.list.find((s) => s.token === token);
   }
 }

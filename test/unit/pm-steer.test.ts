@@ -5,7 +5,7 @@ import type { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
 import type { PathsService, PathView } from '../../src/services/paths/index.js';
 import {
   SteeringController, backupFlags, initialRatioState, placementsAt, policyProblem, priorityStep, ratioStep,
-  type PmService, type SessionView, type SteerBackend, type SteerCounters, type SteeringOptions, type SteerPaths, type SteerPolicy, type SteerSessions, type SubflowView,
+  type PmService, type PmConnectionView, type SteerBackend, type SteerCounters, type SteeringOptions, type SteerPaths, type SteerPolicy, type SteerSessions, type SubflowView,
 } from '../../src/services/pm/index.js';
 import { DuocellError } from '../../src/core/errors.js';
 
@@ -121,11 +121,11 @@ t.test('priorityStep: overflow on a standing queue, release with hysteresis', as
 // --- the controller with fakes ------------------------------------------------------------------
 
 class FakeSessions extends EventEmitter implements SteerSessions {
-  list: SessionView[] = [];
-  sessions(): SessionView[] {
+  list: PmConnectionView[] = [];
+  sessions(): PmConnectionView[] {
     return this.list;
   }
-  session(token: number): SessionView | undefined {
+  session(token: number): PmConnectionView | undefined {
     return this.list.find((s) => s.token === token);
   }
 }
@@ -154,7 +154,7 @@ const WLAN = '10.0.2.1';
 const sf = (token: number, saddr: string, sport: number, state: 'established' | 'closed' = 'established'): SubflowView => ({
   token, saddr, sport, daddr: '192.0.2.1', dport: 443, locId: 0, remId: 0, access: saddr === CELL ? 'cellular' : 'wlan', backup: false, state, since: '',
 });
-const session = (token: number, subflows: SubflowView[]): SessionView => ({
+const session = (token: number, subflows: SubflowView[]): PmConnectionView => ({
   token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, denyJoinInitial: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
 });
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -253,7 +253,7 @@ t.test('bad input: bad policies, throwing policy, EINVAL, bad options', async (t
   const ss = new FakeSessions();
   const be = new FakeBackend();
   ss.list = [session(5, [sf(5, CELL, 1000), sf(5, WLAN, 2000)]), session(6, [sf(6, CELL, 1001), sf(6, WLAN, 2001)]), session(7, [sf(7, CELL, 1002), sf(7, WLAN, 2002)])];
-  const pol = (s: SessionView): SteerPolicy | undefined => {
+  const pol = (s: PmConnectionView): SteerPolicy | undefined => {
     if (s.token === 5) return { mode: 'ratio', ratio: { cellular: 90, wlan: 90 } };
     if (s.token === 6) throw new Error('store closed');
     return { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 } };

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { pathManagerMode, planSubflows } from '../../src/wiring/pm.js';
-import type { SessionView } from '../../src/services/pm/index.js';
+import type { PmConnectionView } from '../../src/services/pm/index.js';
 import type { PathView } from '../../src/services/paths/types.js';
 
 t.test('the path manager mode is read from the namespace\'s sysctl', async (t) => {
@@ -19,8 +19,8 @@ t.test('the path manager mode is read from the namespace\'s sysctl', async (t) =
 t.test('userspace PM: the box\'s own connections get one subflow per other uplink address', async (t) => {
   const path = (name: string, access: 'cellular' | 'wlan', addresses: string[]): PathView => ({ name, access, addresses, state: 'up' }) as unknown as PathView;
   const up = [path('cellular', 'cellular', ['10.21.0.2', 'fd00:21::2']), path('wlan', 'wlan', ['10.22.0.2', 'fd00:22::2'])];
-  const sess = (o: Partial<SessionView>): SessionView =>
-    ({ token: 1, family: 4, saddr: '10.21.0.2', daddr: '10.20.0.1', sport: 40000, dport: 5124, serverSide: false, state: 'established', since: '', subflows: [], announced: {}, announcedPorts: {}, ...o }) as SessionView;
+  const sess = (o: Partial<PmConnectionView>): PmConnectionView =>
+    ({ token: 1, family: 4, saddr: '10.21.0.2', daddr: '10.20.0.1', sport: 40000, dport: 5124, serverSide: false, state: 'established', since: '', subflows: [], announced: {}, announcedPorts: {}, ...o }) as PmConnectionView;
   t.same(planSubflows(sess({}), up).map((w) => [w.address, w.remote]), [['10.22.0.2', undefined]], 'from the other IPv4 uplink address, to the connection\'s remote');
   t.same(
     planSubflows(sess({ announced: { 1: '10.22.0.1', 2: 'fd00:22::1' }, announcedPorts: { 1: 5125 } }), up).map((w) => [w.address, w.remote]),
@@ -62,7 +62,7 @@ t.test('steering policy: UE policy for accepted connections, the proxied client\
     preferredOf: (p: string) => (p === 'steer' ? ('cellular' as const) : undefined),
   };
   const f = steeringPolicy(src, 'wlan');
-  const sess = (o: Partial<SessionView>): SessionView => ({ token: 1, serverSide: true, daddr: '10.11.0.2', ...o }) as SessionView;
+  const sess = (o: Partial<PmConnectionView>): PmConnectionView => ({ token: 1, serverSide: true, daddr: '10.11.0.2', ...o }) as PmConnectionView;
   t.same(f(sess({})), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'alice' }, 'a UE\'s own connection: its policy, grouped by subscriber');
   t.equal(f(sess({ daddr: '192.0.2.9' })), undefined, 'a policy that chose no mode is not steered');
   t.same(f(sess({ serverSide: false, token: 7 })), { mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'cellular', group: 'alice' }, 'the box\'s own connection: the proxied client\'s policy, looked up now');

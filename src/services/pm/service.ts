@@ -3,6 +3,11 @@ import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import type { MptcpEvent } from '../../protocols/mptcp-pm/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
+import { EndpointTable } from './endpoints.js';
+import { accessTotals, subflowRtts } from './totals.js';
+import type { AccessTotals, EndpointFlag, PmConnectionView, PmServiceEvents, PmServiceOptions, PmStats, SubflowView } from './types.js';
+
+export type * from './types.js';
 
 /**
  * The path manager service: keeps the kernel's MPTCP endpoints and limits in step with the
@@ -20,155 +25,6 @@ import type { AccessType, PathEvent, PathView } from '../paths/types.js';
  */
 
 const log = logger('duocell:pm');
-
-export type EndpointFlag = 'signal' | 'subflow' | 'backup' | 'fullmesh';
-
-export interface PmEndpoint {
-  readonly id: number;
-  readonly address: string;
-  readonly flags: readonly string[];
-  readonly ifIndex?: number;
-  readonly port?: number;
-}
-
-export interface PmBackend {
-  limits(): Promise<{ subflows: number; addAddrAccepted: number }>;
-  setLimits(l: { subflows?: number; addAddrAccepted?: number }): Promise<void>;
-  endpoints(): Promise<PmEndpoint[]>;
-  addEndpoint(e: { address: string; id?: number; flags?: readonly EndpointFlag[]; ifIndex?: number }): Promise<void>;
-  deleteEndpoint(id: number, address?: string): Promise<void>;
-  setEndpointFlags(e: { id?: number; address?: string; flags: readonly EndpointFlag[] }): Promise<void>;
-  /** Userspace PM (per connection); only in namespaces with net.mptcp.path_manager=userspace. */
-  subflowCreate?(token: number, local: { address: string; id: number; ifIndex?: number }, remote: { address: string; port: number }): Promise<void>;
-  subflowDestroy?(token: number, local: { address: string; port: number }, remote: { address: string; port: number }): Promise<void>;
-  subscribe(): void;
-  on(ev: 'event', cb: (e: MptcpEvent) => void): unknown;
-  on(ev: 'lost', cb: (e: Error) => void): unknown;
-  off(ev: 'event', cb: (e: MptcpEvent) => void): unknown;
-  off(ev: 'lost', cb: (e: Error) => void): unknown;
-}
-
-export interface PathsLike {
-  list(): PathView[];
-  byAddress(address: string): PathView | undefined;
-  on(ev: 'event', cb: (e: PathEvent) => void): unknown;
-  off(ev: 'event', cb: (e: PathEvent) => void): unknown;
-}
-
-export interface SubflowView {
-  readonly token: number;
-  readonly saddr: string;
-  readonly daddr: string;
-  readonly sport: number;
-  readonly dport: number;
-  readonly locId: number;
-  readonly remId: number;
-  readonly access: AccessType | 'unknown';
-  readonly path?: string;
-  readonly backup: boolean;
-  readonly state: 'established' | 'closed';
-  readonly since: string;
-  readonly error?: number;
-  /** From sock_diag tcp_info (refreshCounters): bytes sent/received on this subflow, smoothed RTT. */
-  readonly bytesSent?: number;
-  readonly bytesReceived?: number;
-  readonly rttMs?: number;
-}
-
-/** Per-subflow counters (drivers/netlink SockDiag.subflows() satisfies this). */
-export interface SubflowCountersLike {
-  readonly token?: number;
-  readonly saddr: string;
-  readonly sport: number;
-  readonly daddr: string;
-  readonly dport: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  readonly rttMs: number;
-}
-
-/** Totals over the established subflows of one access type. */
-export interface AccessTotals {
-  readonly subflows: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  /** Mean smoothed RTT of its subflows (ms). */
-  readonly rttMs?: number;
-}
-
-export interface SessionView {
-  readonly token: number;
-  readonly family: 4 | 6;
-  readonly saddr: string;
-  readonly daddr: string;
-  readonly sport: number;
-  readonly dport: number;
-  readonly serverSide: boolean;
-  /** The peer set the C flag: no join to its initial address and port (join what it announces). */
-  readonly denyJoinInitial: boolean;
-  readonly state: 'created' | 'established';
-  readonly since: string;
-  readonly subflows: readonly SubflowView[];
-  /** Addresses the peer announced (ADD_ADDR): remote id → address. */
-  readonly announced: Readonly<Record<number, string>>;
-  /** Ports that came with an announcement (ADD_ADDR with a port): remote id → port. */
-  readonly announcedPorts: Readonly<Record<number, number>>;
-}
-
-export interface PmStats {
-  /** Events received, by type. */
-  readonly events: Record<string, number>;
-  readonly subflowsOpened: Record<string, number>;
-  readonly subflowsClosed: Record<string, number>;
-  readonly subflowErrors: number;
-  readonly endpointAdds: number;
-  readonly endpointDeletes: number;
-  readonly syncFailures: number;
-  /** Subflows destroyed because admitSubflow refused them, by reason. */
-  readonly subflowsRefused: Record<string, number>;
-  /** Subflows duocell asked the userspace PM to open. */
-  readonly subflowsCreated: number;
-  /** Last time (ms) from a refused subflow's event to its destroy command completing. */
-  readonly lastEnforceMs?: number;
-  /** Last time (ms) from a path event to the endpoint command that answered it. */
-  readonly lastReactionMs?: number;
-}
-
-export interface PmServiceOptions {
-  pm: PmBackend;
-  paths: PathsLike;
-  /** Limits to hold the kernel at (default subflows 8, add_addr_accepted 8). */
-  limits?: { subflows: number; addAddrAccepted: number };
-  /** Endpoint flags per path (default: ['subflow'] for every path). */
-  flags?: (path: PathView) => EndpointFlag[];
-  /** Do not touch endpoints (the userspace PM is in use: subflows are made per connection). */
-  manageEndpoints?: boolean;
-  /** Keep at most this many closed subflows per session in the view (default 8). */
-  keepClosed?: number;
-  /**
-   * Admission of every subflow the kernel reports (policy: subflow limits, allowed access
-   * networks / origin authentication). `false` or a reason string: the subflow is destroyed at
-   * once (userspace PM only) and counted. The initial subflow is not subject to it.
-   */
-  admitSubflow?: (session: SessionView, subflow: SubflowView) => boolean | string;
-  /**
-   * Userspace PM: which extra subflows a connection should have, asked when it is established
-   * and when a path comes up. Each entry opens a subflow from `address` (of `path`) to the
-   * connection's remote address and port, unless one from that address exists.
-   */
-  planSubflows?: (session: SessionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string; remote?: { address: string; port: number } }>;
-  /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
-  counters?: () => Promise<readonly SubflowCountersLike[]>;
-  /**
-   * Access type of a subflow (default: the path owning its local address). A connection the
-   * host accepted (serverSide) is better labelled from the peer's address: the access network
-   * the UE joined from.
-   */
-  label?: (sf: { saddr: string; daddr: string; serverSide: boolean }) => { access: AccessType | 'unknown'; path?: string } | undefined;
-  /** At most this many sessions tracked (default 65536): oldest dropped first. */
-  maxSessions?: number;
-  now?: () => number;
-}
 
 interface Session {
   token: number;
@@ -190,19 +46,17 @@ interface Session {
   announcedPorts: Record<number, number>;
 }
 
-const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
+/** The codec's event of one type (a union member may carry several types). */
+type Dist<E, K> = E extends { type: infer T } ? (K extends T ? E & { type: K } : never) : never;
+export type EventOf<K extends MptcpEvent['type']> = Dist<MptcpEvent, K>;
 
-export interface PmServiceEvents {
-  subflow: [{ type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }];
-  session: [{ type: 'opened' | 'established' | 'closed'; token: number }];
-  synced: [{ added: number; deleted: number; changed: number }];
-}
+const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
 
 export class PmService extends EventEmitter<PmServiceEvents> {
   readonly #o: PmServiceOptions;
   readonly #sessions = new Map<number, Session>();
-  /** address → endpoint id we own. */
-  readonly #owned = new Map<string, number>();
+  /** The kernel endpoints we own (address → id). */
+  readonly #eps = new EndpointTable();
   #chain: Promise<unknown> = Promise.resolve();
   #started = false;
   readonly #stats = {
@@ -280,19 +134,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     return run;
   }
 
-  #allocId(address: string, taken: Set<number>): number {
-    const had = this.#owned.get(address);
-    if (had !== undefined) return had;
-    for (let id = 1; id < 256; id++) {
-      if (!taken.has(id) && ![...this.#owned.values()].includes(id)) return id;
-    }
-    throw new DuocellError('DC_PM_SYNC', 'no free MPTCP endpoint id (1-255)');
-  }
-
   async #sync(): Promise<{ added: number; deleted: number; changed: number }> {
-    const res = { added: 0, deleted: 0, changed: 0 };
-    if (this.#o.manageEndpoints === false) return res;
-    const pm = this.#o.pm;
+    if (this.#o.manageEndpoints === false) return { added: 0, deleted: 0, changed: 0 };
     try {
       const want = new Map<string, { path: PathView; flags: EndpointFlag[] }>();
       for (const p of this.#o.paths.list()) {
@@ -300,43 +143,9 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         const flags = this.#o.flags?.(p) ?? ['subflow'];
         for (const a of p.addresses) want.set(a, { path: p, flags });
       }
-      const have = await pm.endpoints();
-      const byAddr = new Map(have.map((e) => [e.address, e]));
-      // 1. delete ours that are no longer wanted (first: a path going down acts at once)
-      for (const [address, id] of [...this.#owned]) {
-        if (want.has(address)) continue;
-        if (byAddr.has(address)) {
-          await pm.deleteEndpoint(id, address).catch((e: unknown) => {
-            const err = toDuocellError(e);
-            if (err.errno !== 22 && err.errno !== 2) throw err; // already gone is fine
-          });
-          res.deleted++;
-          this.#stats.endpointDeletes++;
-        }
-        this.#owned.delete(address);
-      }
-      // 2. add what is missing, fix flags that differ
-      const taken = new Set(have.map((e) => e.id));
-      for (const [address, { path, flags }] of want) {
-        const cur = byAddr.get(address);
-        if (cur === undefined) {
-          const id = this.#allocId(address, taken);
-          await pm.addEndpoint({ address, id, flags, ...(path.ifindex === undefined ? {} : { ifIndex: path.ifindex }) });
-          this.#owned.set(address, id);
-          taken.add(id);
-          res.added++;
-          this.#stats.endpointAdds++;
-        } else {
-          this.#owned.set(address, cur.id);
-          const curFlags = cur.flags.filter((f) => f !== 'implicit').sort().join(',');
-          if (curFlags !== [...flags].sort().join(',')) {
-            await pm.setEndpointFlags({ id: cur.id, flags });
-            res.changed++;
-          }
-        }
-      }
+      const res = await this.#eps.sync(this.#o.pm, want, this.#stats);
       if (res.added + res.deleted + res.changed > 0) {
-        log.info({ ...res, endpoints: [...this.#owned.entries()].map(([a, id]) => `${id}:${a}`) }, 'MPTCP endpoints synced');
+        log.info({ ...res, endpoints: [...this.#eps.owned.entries()].map(([a, id]) => `${id}:${a}`) }, 'MPTCP endpoints synced');
         this.emit('synced', res);
       }
       return res;
@@ -359,15 +168,16 @@ export class PmService extends EventEmitter<PmServiceEvents> {
    * One handler per event type. The event is as the codec validated it (protocols/mptcp-pm
    * checks the attributes each type requires), so nothing here checks it again.
    */
-  readonly #handlers: { [K in MptcpEvent['type']]?: (e: Extract<MptcpEvent, { type: K }>, now: string) => void } = {
-    created: (e, now) => this.#onConnection(e, now),
-    established: (e, now) => this.#onConnection(e, now),
+  readonly #handlers: { [K in MptcpEvent['type']]?: (e: EventOf<K>, now: string) => void } = {
+    created: (e, now) => this.#onCreated(e, now),
+    established: (e, now) => this.#onEstablished(e, now),
     closed: (e) => this.#onClosed(e),
     announced: (e) => this.#onAnnounced(e),
     removed: (e) => this.#onRemoved(e),
-    sub_established: (e, now) => this.#onSubflow(e, now),
-    sub_closed: (e, now) => this.#onSubflow(e, now),
-    sub_priority: (e, now) => this.#onSubflow(e, now),
+    sub_established: (e, now) => this.#onSubEstablished(e, now),
+    sub_closed: (e, now) => this.#onSubClosed(e, now),
+    sub_priority: (e, now) => this.#onSubPriority(e, now),
+    // listener_created / listener_closed: counted only (the listeners are the proxy's own)
   };
 
   #apply(e: MptcpEvent): void {
@@ -377,7 +187,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     handler?.(e, new Date(this.#now()).toISOString());
   }
 
-  #onConnection(e: Extract<MptcpEvent, { type: 'created' | 'established' }>, now: string): void {
+  /** The connection of a created/established event, made (with its initial subflow) when new. */
+  #connection(e: Extract<MptcpEvent, { type: 'created' | 'established' }>, now: string): Session {
     const token = e.token;
     let sess = this.#sessions.get(token);
     if (sess === undefined) {
@@ -399,14 +210,22 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       this.emit('session', { type: 'opened', token });
       this.emit('subflow', { type: 'opened', subflow: first });
     }
-    if (e.type === 'established' && sess.state !== 'established') {
-      sess.state = 'established';
-      this.emit('session', { type: 'established', token });
-      this.#plan(token);
-    }
+    return sess;
   }
 
-  #onClosed(e: Extract<MptcpEvent, { type: 'closed' }>): void {
+  #onCreated(e: EventOf<'created'>, now: string): void {
+    this.#connection(e, now);
+  }
+
+  #onEstablished(e: EventOf<'established'>, now: string): void {
+    const sess = this.#connection(e, now);
+    if (sess.state === 'established') return;
+    sess.state = 'established';
+    this.emit('session', { type: 'established', token: e.token });
+    this.#plan(e.token);
+  }
+
+  #onClosed(e: EventOf<'closed'>): void {
     const sess = this.#sessions.get(e.token);
     this.#sessions.delete(e.token);
     if (sess !== undefined) {
@@ -415,7 +234,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     this.emit('session', { type: 'closed', token: e.token });
   }
 
-  #onAnnounced(e: Extract<MptcpEvent, { type: 'announced' }>): void {
+  #onAnnounced(e: EventOf<'announced'>): void {
     const sess = this.#sessions.get(e.token);
     if (sess === undefined) return;
     sess.announced[e.remId] = e.daddr;
@@ -423,49 +242,67 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     this.#plan(e.token); // the peer may want later subflows on the address it announced
   }
 
-  #onRemoved(e: Extract<MptcpEvent, { type: 'removed' }>): void {
+  #onRemoved(e: EventOf<'removed'>): void {
     const sess = this.#sessions.get(e.token);
     if (sess === undefined) return;
     delete sess.announced[e.remId];
     delete sess.announcedPorts[e.remId];
   }
 
-  #onSubflow(e: Extract<MptcpEvent, { type: 'sub_established' | 'sub_closed' | 'sub_priority' }>, now: string): void {
-    const s = this.#stats;
-    const token = e.token;
-    const sess = this.#sessions.get(token);
-    if (sess === undefined) return; // a connection from before we subscribed
+  /**
+   * The subflow of a sub_* event as a view, with the connection it belongs to (undefined: a
+   * connection from before we subscribed). `settled`: the event ends an in-flight create of ours.
+   */
+  #subflow(e: Extract<MptcpEvent, { type: 'sub_established' | 'sub_closed' | 'sub_priority' }>, now: string): { sess: Session; key: string; prev: SubflowView | undefined; base: SubflowView } | undefined {
+    const sess = this.#sessions.get(e.token);
+    if (sess === undefined) return undefined;
     const key = sfKey(e);
     const prev = sess.subflows.get(key);
-    const wasCreating = e.type !== 'sub_priority' && sess.creating.delete(e.saddr);
     const base: SubflowView = {
-      token, saddr: e.saddr, daddr: e.daddr, sport: e.sport, dport: e.dport, locId: e.locId ?? 0, remId: e.remId ?? 0,
+      token: e.token, saddr: e.saddr, daddr: e.daddr, sport: e.sport, dport: e.dport, locId: e.locId ?? 0, remId: e.remId ?? 0,
       ...this.#label(e.saddr, e.daddr, sess.serverSide), backup: e.backup === true, state: 'established', since: prev?.since ?? now,
     };
-    if (e.type === 'sub_established') {
-      sess.subflows.set(key, base);
-      this.#count('subflowsOpened', base.access);
-      this.emit('subflow', { type: 'opened', subflow: base });
-      this.#admit(sess, base);
-    } else if (e.type === 'sub_priority') {
-      sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
-      this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
-    } else {
-      const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
-      if (e.error !== undefined && e.error !== 0) s.subflowErrors++;
-      if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
-      sess.subflows.delete(key);
-      sess.subflows.set(key, closed);
-      this.#trimClosed(sess);
-      this.emit('subflow', { type: 'closed', subflow: closed });
-      // a join of ours that never got established (refused): plan again (another announced
-      // address, or a retry). One the peer closed after it was up is not retried here (the
-      // peer's policy, or its path: path-up plans again).
-      if (!sess.serverSide && wasCreating && prev?.state !== 'established') this.#plan(token);
-    }
+    return { sess, key, prev, base };
   }
 
-  #view(sess: Session): SessionView {
+  #onSubEstablished(e: EventOf<'sub_established'>, now: string): void {
+    const sub = this.#subflow(e, now);
+    if (sub === undefined) return;
+    const { sess, key, base } = sub;
+    sess.creating.delete(e.saddr);
+    sess.subflows.set(key, base);
+    this.#count('subflowsOpened', base.access);
+    this.emit('subflow', { type: 'opened', subflow: base });
+    this.#admit(sess, base);
+  }
+
+  #onSubPriority(e: EventOf<'sub_priority'>, now: string): void {
+    const sub = this.#subflow(e, now);
+    if (sub === undefined) return;
+    const { sess, key, prev, base } = sub;
+    sess.subflows.set(key, { ...base, state: prev?.state ?? 'established' });
+    this.emit('subflow', { type: 'priority', subflow: sess.subflows.get(key)! });
+  }
+
+  #onSubClosed(e: EventOf<'sub_closed'>, now: string): void {
+    const sub = this.#subflow(e, now);
+    if (sub === undefined) return;
+    const { sess, key, prev, base } = sub;
+    const wasCreating = sess.creating.delete(e.saddr);
+    const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
+    if (e.error !== undefined && e.error !== 0) this.#stats.subflowErrors++;
+    if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
+    sess.subflows.delete(key);
+    sess.subflows.set(key, closed);
+    this.#trimClosed(sess);
+    this.emit('subflow', { type: 'closed', subflow: closed });
+    // a join of ours that never got established (refused): plan again (another announced
+    // address, or a retry). One the peer closed after it was up is not retried here (the
+    // peer's policy, or its path: path-up plans again).
+    if (!sess.serverSide && wasCreating && prev?.state !== 'established') this.#plan(e.token);
+  }
+
+  #view(sess: Session): PmConnectionView {
     const { creating: _inFlight, attempts: _tried, ...view } = sess;
     return { ...view, subflows: [...sess.subflows.values()], announced: { ...sess.announced }, announcedPorts: { ...sess.announcedPorts } };
   }
@@ -512,7 +349,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       log.error({ err: e }, 'planSubflows threw');
       return;
     }
-    const taken = new Set([...this.#owned.values()]);
+    const taken = new Set([...this.#eps.owned.values()]);
     for (const w of wanted) {
       if (sess.creating.has(w.address) || [...sess.subflows.values()].some((f) => f.state === 'established' && f.saddr === w.address)) continue;
       const remote = w.remote ?? { address: sess.daddr, port: sess.dport };
@@ -522,10 +359,10 @@ export class PmService extends EventEmitter<PmServiceEvents> {
       const tried = sess.attempts.get(pair) ?? 0;
       if (tried >= 3) continue;
       sess.attempts.set(pair, tried + 1);
-      let id = this.#owned.get(w.address);
+      let id = this.#eps.owned.get(w.address);
       if (id === undefined) {
-        id = this.#allocId(w.address, taken);
-        this.#owned.set(w.address, id);
+        id = this.#eps.allocId(w.address, taken);
+        this.#eps.owned.set(w.address, id);
       }
       const mark = ++this.#createSeq;
       sess.creating.set(w.address, mark);
@@ -582,55 +419,36 @@ export class PmService extends EventEmitter<PmServiceEvents> {
    */
   rttProbe(): (path: { addresses: readonly string[] }) => Promise<number | undefined> {
     return async (path) => {
-      const rtts: number[] = [];
-      for (const s of this.#sessions.values()) {
-        for (const f of s.subflows.values()) {
-          if (f.state === 'established' && f.rttMs !== undefined && path.addresses.includes(f.saddr)) rtts.push(f.rttMs);
-        }
-      }
+      const rtts = this.subflowRtts(path.addresses);
       return rtts.length === 0 ? undefined : rtts.reduce((x, y) => x + y, 0) / rtts.length;
     };
   }
 
   /** Smoothed RTTs (TCP_INFO, ms) of the established subflows leaving from these addresses. */
   subflowRtts(addresses: readonly string[]): number[] {
-    const out: number[] = [];
-    for (const s of this.#sessions.values()) {
-      for (const f of s.subflows.values()) if (f.state === 'established' && f.rttMs !== undefined && addresses.includes(f.saddr)) out.push(f.rttMs);
-    }
-    return out;
+    return subflowRtts(this.#subflows(), addresses);
   }
 
   /** Bytes and RTT per access type over the established subflows (the actual path split). */
   accessTotals(): Record<string, AccessTotals> {
-    const acc: Record<string, { subflows: number; bytesSent: number; bytesReceived: number; rtt: number[] }> = {};
-    for (const s of this.#sessions.values()) {
-      for (const f of s.subflows.values()) {
-        if (f.state !== 'established') continue;
-        const a = (acc[f.access] ??= { subflows: 0, bytesSent: 0, bytesReceived: 0, rtt: [] });
-        a.subflows++;
-        a.bytesSent += f.bytesSent ?? 0;
-        a.bytesReceived += f.bytesReceived ?? 0;
-        if (f.rttMs !== undefined) a.rtt.push(f.rttMs);
-      }
-    }
-    return Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, {
-      subflows: v.subflows, bytesSent: v.bytesSent, bytesReceived: v.bytesReceived,
-      ...(v.rtt.length === 0 ? {} : { rttMs: v.rtt.reduce((x, y) => x + y, 0) / v.rtt.length }),
-    }]));
+    return accessTotals(this.#subflows());
   }
 
-  sessions(): SessionView[] {
+  *#subflows(): Iterable<SubflowView> {
+    for (const s of this.#sessions.values()) yield* s.subflows.values();
+  }
+
+  sessions(): PmConnectionView[] {
     return [...this.#sessions.values()].map((s) => this.#view(s));
   }
 
-  session(token: number): SessionView | undefined {
+  session(token: number): PmConnectionView | undefined {
     return this.sessions().find((s) => s.token === token);
   }
 
   /** Endpoint id per local address that this service installed. */
   endpoints(): Record<string, number> {
-    return Object.fromEntries(this.#owned);
+    return Object.fromEntries(this.#eps.owned);
   }
 
   stats(): PmStats {

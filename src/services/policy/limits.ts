@@ -137,7 +137,7 @@ function dec(m: Map<string, number>, k: string): void {
   else m.set(k, n);
 }
 
-/** What admitSubflow sees of a connection and of the new subflow (services/pm SessionView). */
+/** What admitSubflow sees of a connection and of the new subflow (services/pm PmConnectionView). */
 export interface SubflowCheckSession {
   readonly token?: number;
   readonly serverSide: boolean;

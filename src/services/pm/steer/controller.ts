@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../../core/errors.js';
 import { logger } from '../../../core/logger.js';
 import type { PathEvent } from '../../paths/types.js';
-import type { SessionView, SubflowView } from '../service.js';
+import type { PmConnectionView, SubflowView } from '../types.js';
 import type { SteerMode } from './mode.js';
 import { measure, sfKey, type SteerSample } from './measure.js';
 import { backupFlags, modeOf, policyProblem } from './modes.js';
@@ -173,14 +173,14 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   }
 
   /** The policy of a connection, asked once per tick (the policy function may query the store). */
-  #policy(sess: SessionView): SteerPolicy | undefined {
+  #policy(sess: PmConnectionView): SteerPolicy | undefined {
     if (this.#policies.has(sess.token)) return this.#policies.get(sess.token);
     const p = this.#askPolicy(sess);
     this.#policies.set(sess.token, p);
     return p;
   }
 
-  #askPolicy(sess: SessionView): SteerPolicy | undefined {
+  #askPolicy(sess: PmConnectionView): SteerPolicy | undefined {
     let p: SteerPolicy | undefined;
     try {
       p = this.#o.policy(sess);
@@ -245,14 +245,14 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   }
 
   /** Was this (now closed) subflow one of the accesses its connection sent on? */
-  #carrying(sess: SessionView, sf: SubflowView): boolean {
+  #carrying(sess: PmConnectionView, sf: SubflowView): boolean {
     const c = this.#conns.get(sess.token);
     return c !== undefined && c.applied.get(sfKey(sf)) === false;
   }
 
   /** Movable members of each group, in first-seen order (both accesses alive). */
-  #members(sessions: readonly SessionView[]): Map<string, { group: Group; movable: SessionView[]; fixed: SessionView[] }> {
-    const out = new Map<string, { group: Group; movable: SessionView[]; fixed: SessionView[] }>();
+  #members(sessions: readonly PmConnectionView[]): Map<string, { group: Group; movable: PmConnectionView[]; fixed: PmConnectionView[] }> {
+    const out = new Map<string, { group: Group; movable: PmConnectionView[]; fixed: PmConnectionView[] }>();
     for (const s of sessions) {
       const p = this.#policy(s);
       if (p === undefined) continue;
@@ -278,7 +278,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
    * Bring the flags of these connections in line with their group's state.
    * Resolves to the number of backup flags cleared (a standby taking over).
    */
-  async #reconcile(sessions: readonly SessionView[]): Promise<number> {
+  async #reconcile(sessions: readonly PmConnectionView[]): Promise<number> {
     const all = this.#members(sessions.length === 0 ? [] : this.#o.sessions.sessions());
     const wanted = new Set(sessions.map((s) => s.token));
     const jobs: Array<Promise<boolean>> = [];
@@ -295,7 +295,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   }
 
   /** SET_FLAGS for every subflow of one connection whose flag differs; each job → true if it cleared a flag. */
-  #apply(g: Group, s: SessionView, placement: Placement | undefined): Array<Promise<boolean>> {
+  #apply(g: Group, s: PmConnectionView, placement: Placement | undefined): Array<Promise<boolean>> {
     const c = this.#conn(s.token);
     if (c.unsupported) return [];
     if (placement !== undefined && c.placement !== placement) {
@@ -351,7 +351,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     }
   }
 
-  async #destroyOn(sessions: readonly SessionView[], addresses: readonly string[]): Promise<void> {
+  async #destroyOn(sessions: readonly PmConnectionView[], addresses: readonly string[]): Promise<void> {
     const destroy = this.#o.backend.subflowDestroy;
     if (destroy === undefined) return;
     const jobs: Array<Promise<void>> = [];

@@ -1,4 +1,4 @@
-import type { SubflowView } from '../service.js';
+import type { SubflowView } from '../types.js';
 import type { AccessRtt } from './mode.js';
 import type { SteerAccess, SteerCounters } from './types.js';
 

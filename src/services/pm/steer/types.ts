@@ -1,6 +1,6 @@
 import type { SteeringMode } from '../../../store/types.js';
 import type { PathEvent, PathView } from '../../paths/types.js';
-import type { SessionView, SubflowCountersLike, SubflowView } from '../service.js';
+import type { PmConnectionView, SubflowCountersLike, SubflowView } from '../types.js';
 
 /** The steering controller's words and contracts (see controller.ts for the picture). */
 
@@ -35,8 +35,8 @@ export interface SteerBackend {
 
 /** services/pm PmService satisfies this. */
 export interface SteerSessions {
-  sessions(): SessionView[];
-  session(token: number): SessionView | undefined;
+  sessions(): PmConnectionView[];
+  session(token: number): PmConnectionView | undefined;
   on(ev: 'subflow', cb: (e: { type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }) => void): unknown;
   on(ev: 'session', cb: (e: { type: 'opened' | 'established' | 'closed'; token: number }) => void): unknown;
   off(ev: 'subflow', cb: (e: { type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }) => void): unknown;
@@ -54,7 +54,7 @@ export interface SteeringOptions {
   sessions: SteerSessions;
   backend: SteerBackend;
   /** The steering policy of a connection; undefined leaves it alone. */
-  policy: (session: SessionView) => SteerPolicy | undefined;
+  policy: (session: PmConnectionView) => SteerPolicy | undefined;
   /** Per-subflow counters (sock_diag): needed by ratio and priority. */
   counters?: () => Promise<readonly SteerCounters[]>;
   /** Path events: a path going down triggers failover at once (else only subflow closes do). */
