@@ -12,7 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Supplicant } from '../drivers/wlan/supplicant.js';
 import type { WlanDriver } from '../drivers/wlan/index.js';
-import { readUplinks } from './paths-lite.js';
+import { readUplinks } from '../drivers/sysfs/net.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
 
 /**

@@ -2,15 +2,16 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
-import { commonPrefixBits } from '../core/net.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { destroyTcp } from '../drivers/sockdiag/index.js';
-import { PmService, SteeringController, type PathsLike, type PmBackend, type PmServiceOptions, type PmConnectionView, type SteerPolicy } from '../services/pm/index.js';
-import { subflowPolicy, type PolicySource } from '../services/policy/limits.js';
+import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
+import { planSubflows } from '../services/pm/planner.js';
+import { cached } from '../services/policy/cache.js';
+import { connectionPolicy, steeringPolicy, type PmPolicyInput } from '../services/policy/connection.js';
+import { subflowPolicy } from '../services/policy/limits.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
-import type { EffectivePolicy, PolicySpec } from '../store/types.js';
 import { accessLabeler } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
 import { storedExtra } from './policy.js';
@@ -57,86 +58,6 @@ export interface RunningPm {
   readonly steering: SteeringController | undefined;
   close(): void;
 }
-
-/** What startPm needs besides the paths: the policy, and who the box's own connections are for. */
-export interface PmPolicyInput extends PolicySource {
-  getPolicy(name: string): PolicySpec | undefined;
-  onChange(fn: () => void): () => void;
-  /**
-   * The proxy session an MPTCP connection belongs to, by token: the authenticated subscriber
-   * (cookie, SOCKS user) and the client's address. Its upstream (`side: 'server'`, the box's own
-   * connection) or the client's connection (`side: 'client'`).
-   */
-  connectionOf?: (token: number) => { side: 'client' | 'server'; subscriber?: string; client: string } | undefined;
-  /** The access a policy prefers (active-standby's active one, priority's first), if it says. */
-  preferredOf?: (policy: string) => 'cellular' | 'wlan' | undefined;
-}
-
-/**
- * The steering policy of a connection: for one the box accepted, its UE's policy; for the box's
- * own (a proxy session's upstream), the policy of the session's client. Connections whose policy
- * leaves the steering mode at the built-in default are not steered: the kernel's scheduler
- * decides, as on any MPTCP host, until the operator sets a mode.
- */
-export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan'): (sess: PmConnectionView) => SteerPolicy | undefined {
-  const explicit = cached((name: string) => (src.getPolicy(name)?.steeringMode ?? src.getPolicy('default')?.steeringMode ?? null) !== null);
-  src.onChange(() => explicit.clear());
-  const connPolicy = connectionPolicy(src);
-  return (sess) => {
-    // looked up again on every call: a policy change reaches live connections at the next tick
-    const p = connPolicy(sess);
-    if (p === undefined || !explicit.get(p.policy)) return undefined;
-    const group = p.subscriber ?? (sess.serverSide ? sess.daddr : (src.connectionOf?.(sess.token)?.client ?? sess.daddr));
-    return { mode: p.steeringMode, ratio: p.ratio, preferred: src.preferredOf?.(p.policy) ?? preferred, group };
-  };
-}
-
-/**
- * The policy of an MPTCP connection: an authenticated subscriber's (the engine knows the token),
- * else the policy of the client's address: for a connection the box accepted, its peer; for the
- * box's own, the proxied client. undefined: a connection of the box's own that no session claims.
- */
-export function connectionPolicy(src: Pick<PmPolicyInput, 'resolvePolicy' | 'resolveSubscriber' | 'connectionOf'>): (sess: { token: number; serverSide: boolean; daddr: string }) => EffectivePolicy | undefined {
-  return (sess) => {
-    const c = src.connectionOf?.(sess.token);
-    const named = c?.subscriber === undefined ? undefined : src.resolveSubscriber?.(c.subscriber);
-    if (named !== undefined) return named;
-    if (sess.serverSide) return src.resolvePolicy(sess.daddr);
-    return c === undefined ? undefined : src.resolvePolicy(c.client);
-  };
-}
-
-/**
- * Userspace PM: the subflows of the box's own connections (to a concentrator, an M-server): one
- * from each other uplink address of the connection's family, to the address the peer announced
- * nearest to it if it announced any (a concentrator refusing joins to its shared address), else
- * to the connection's remote address.
- */
-export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess, up) => {
-  if (sess.serverSide) return [];
-  const v6 = sess.daddr.includes(':');
-  const announced = Object.entries(sess.announced)
-    .filter(([, a]) => a.includes(':') === v6)
-    .map(([id, address]) => ({ address, port: sess.announcedPorts[Number(id)] ?? sess.dport }));
-  // Each local address joins the announced address nearest to it (most leading bits in common:
-  // the peer's address on the same access network), else the connection's remote address.
-  const nearest = (local: string): { address: string; port: number } | undefined =>
-    announced.reduce<{ r: { address: string; port: number } | undefined; bits: number }>(
-      (best, r) => {
-        const bits = commonPrefixBits(local, r.address);
-        return bits > best.bits ? { r, bits } : best;
-      },
-      { r: undefined, bits: -1 },
-    ).r;
-  return up.flatMap((p) =>
-    p.addresses
-      .filter((a) => a.includes(':') === v6 && a !== sess.saddr)
-      .map((address) => {
-        const remote = nearest(address);
-        return { path: p, address, ...(remote === undefined ? {} : { remote }) };
-      }),
-  );
-};
 
 export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined, ledger?: KernelLedger): Promise<RunningPm | undefined> {
   let pm = paths?.pm;
@@ -218,26 +139,6 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
       diag.close();
       if (own) kernelPm.close();
     },
-  };
-}
-
-/**
- * Memoise a per-policy-name lookup for `ttlMs`: the store's own index follows commits by other
- * processes (the CLI) within 250 ms, and these settings reads should not hit SQLite per subflow.
- */
-export function cached<T>(read: (name: string) => T, ttlMs = 1000, now: () => number = Date.now): { get(name: string): T; clear(): void } {
-  const m = new Map<string, { v: T; at: number }>();
-  return {
-    get(name) {
-      const hit = m.get(name);
-      const t = now();
-      if (hit !== undefined && t - hit.at < ttlMs) return hit.v;
-      if (m.size > 4096) m.clear();
-      const v = read(name);
-      m.set(name, { v, at: t });
-      return v;
-    },
-    clear: () => m.clear(),
   };
 }
 

@@ -4,7 +4,7 @@ import type { BoardProfile } from '../core/board.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
 import type { WebDeps, WebEventName, SessionDto as WebSessionView, PathView, ModemView, WlanView } from '../web/deps.js';
-import { readUplinks } from './paths-lite.js';
+import { readUplinks } from '../drivers/sysfs/net.js';
 import { storeBackedPolicy } from './policy.js';
 import type { OtaService } from '../ota/index.js';
 import type { OtaView, PathManagerView } from '../web/deps.js';

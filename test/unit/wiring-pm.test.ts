@@ -1,5 +1,6 @@
 import t from 'tap';
-import { pathManagerMode, planSubflows } from '../../src/wiring/pm.js';
+import { pathManagerMode } from '../../src/wiring/pm.js';
+import { planSubflows } from '../../src/services/pm/planner.js';
 import type { PmConnectionView } from '../../src/services/pm/index.js';
 import type { PathView } from '../../src/services/paths/types.js';
 
@@ -48,7 +49,8 @@ t.test('common prefix bits', async (t) => {
 });
 
 t.test('steering policy: UE policy for accepted connections, the proxied client\'s for the box\'s own; only chosen modes; the page\'s preferred access', async (t) => {
-  const { steeringPolicy, cached } = await import('../../src/wiring/pm.js');
+  const { steeringPolicy } = await import('../../src/services/policy/connection.js');
+  const { cached } = await import('../../src/services/policy/cache.js');
   const policies: Record<string, { steeringMode?: 'ratio' | 'active-standby' }> = { default: {}, steer: { steeringMode: 'active-standby' } };
   const eff = (policy: string, subscriber: string | null) =>
     ({ subscriber, matched: null, policy, maxSessionsPerUe: 9, maxSubflowsPerSession: 8, maxSessionsPerNServer: 9, allowedNetworks: [], steeringMode: policies[policy]?.steeringMode ?? 'ratio', ratio: { cellular: 50, wlan: 50 }, interceptPorts: [] });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import type { UplinkProfile } from '../core/board.js';
+import type { UplinkProfile } from '../../core/board.js';
 
 /**
  * Uplink state read from the kernel's own files (/sys/class/net): up/down, addresses, byte
