@@ -7,50 +7,13 @@
 //   active-standby (WLAN active): cellular carries almost nothing until WLAN goes down, then
 //     bytes flow on cellular in under 1 s; when WLAN returns, cellular is standby again.
 import t from 'tap';
-import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
-import { Agent } from './netlink-agent.js';
+import { netnsUnavailable } from '../helpers/hosts.js';
+import { received, steerRig } from './steer-rig.js';
 
 const why = await netnsUnavailable();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Diag { saddr: string; daddr: string; bytesReceived: number }
-
-async function rig(t: { teardown(f: () => unknown): void }, prefix: string, net: number, policy: unknown): Promise<{ C: Agent; S: Agent; cell: Host; port: number; cellAddr: string; wlanAddr: string; dst: string }> {
-  const topo = new Topology(prefix);
-  t.teardown(() => topo.destroy());
-  const cell = await topo.host('cell');
-  const srv = await topo.host('srv');
-  await topo.link(cell, 'wwan0', srv, 'r0', { a: [`10.${net}.1.1/24`], b: [`10.${net}.1.2/24`], rateMbit: 20 });
-  await topo.link(cell, 'wlan0', srv, 'r1', { a: [`10.${net}.2.1/24`], b: [`10.${net}.2.2/24`], rateMbit: 30 });
-  await srv.mptcpLimits(8, 8);
-  await cell.sysctl('net.mptcp.path_manager', 'userspace');
-  // keep little unsent data queued on each subflow, so a backup flag takes effect within
-  // a fraction of a second instead of after the subflow's send buffer drained (about 1 s)
-  await cell.sysctl('net.ipv4.tcp_notsent_lowat', 16384);
-  const C = new Agent(cell);
-  const S = new Agent(srv);
-  t.teardown(() => {
-    C.close();
-    S.close();
-  });
-  const port = await S.call<number>('bulk.sink', '0.0.0.0', 0);
-  await C.call('stack.steer', [
-    { name: 'cell', access: 'cellular', interface: 'wwan0', gateway4: `10.${net}.1.2`, table: 221 },
-    { name: 'wifi', access: 'wlan', interface: 'wlan0', gateway4: `10.${net}.2.2`, table: 222 },
-  ], policy);
-  return { C, S, cell, port, cellAddr: `10.${net}.1.1`, wlanAddr: `10.${net}.2.1`, dst: `10.${net}.1.2` };
-}
-
-/** Bytes the receiver got, per access (by the sender's address). */
-async function received(S: Agent, cellAddr: string): Promise<{ cell: number; wlan: number; at: number }> {
-  const list = await S.call<Diag[]>('diag.subflows');
-  const out = { cell: 0, wlan: 0, at: Date.now() };
-  for (const d of list) {
-    if (d.daddr === cellAddr) out.cell += d.bytesReceived;
-    else out.wlan += d.bytesReceived;
-  }
-  return out;
-}
+const rig = steerRig;
 
 t.test('ratio 30:70 over 20 bulk transfers converges (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
   const { C, S, port, cellAddr, wlanAddr, dst } = await rig(t, 'tpmr', 76, { mode: 'ratio', ratio: { cellular: 30, wlan: 70 } });

@@ -1,10 +1,7 @@
-import { EventEmitter } from 'node:events';
 import t from 'tap';
 import type { PathView } from '../../src/services/paths/index.js';
-import {
-  SteeringController, baseRttMs, pickFastest, policyProblem, STEER_MODES,
-  type PmConnectionView, type SteerBackend, type SteerCounters, type SteerPaths, type SteerSessions, type SubflowView,
-} from '../../src/services/pm/index.js';
+import { SteeringController, baseRttMs, pickFastest, policyProblem, STEER_MODES, type SteerCounters } from '../../src/services/pm/index.js';
+import { CELL, FakeBackend, FakePaths, FakeSessions, WLAN, session, sf } from '../helpers/steer-fakes.js';
 
 // smallest-delay for MPTCP (issue 18 item 4) with fake RTTs: the lowest-RTT access carries an
 // application-limited group alone; a standing queue on it (a bulk, cwnd-limited flow) adds the
@@ -31,33 +28,9 @@ t.test('pickFastest: lowest base RTT, with a margin against flapping', async (t)
   t.equal(baseRttMs({ rtt: {}, pathRttMs: { wlan: 0 } }, 'wlan'), undefined, 'zero is no measurement');
 });
 
-const CELL = '10.0.1.1';
-const WLAN = '10.0.2.1';
-const sf = (token: number, saddr: string, sport: number): SubflowView => ({
-  token, saddr, sport, daddr: '192.0.2.1', dport: 443, locId: 0, remId: 0, access: saddr === CELL ? 'cellular' : 'wlan', backup: false, state: 'established', since: '',
-});
-const session = (token: number, subflows: SubflowView[]): PmConnectionView => ({
-  token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, denyJoinInitial: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
-});
-
-class FakeSessions extends EventEmitter implements SteerSessions {
-  list: PmConnectionView[] = [];
-  sessions(): PmConnectionView[] {
-    return this.list;
-  }
-  session(token: number): PmConnectionView | undefined {
-    return this.list.find((s) => s.token === token);
-  }
-}
-class FakeBackend implements SteerBackend {
-  calls: string[] = [];
-  async setSubflowFlags(token: number, local: { address: string; port: number }, _r: unknown, flags: readonly 'backup'[]): Promise<void> {
-    this.calls.push(`${token} ${local.address} ${flags.join(',') || '-'}`);
-  }
-}
-class FakePaths extends EventEmitter implements SteerPaths {
+class RttPaths extends FakePaths {
   rtt: { cellular?: number; wlan?: number } = {};
-  list(): PathView[] {
+  override list(): PathView[] {
     return (['cellular', 'wlan'] as const).map((a) => ({ name: a, access: a, state: 'up', addresses: [a === 'cellular' ? CELL : WLAN], ...(this.rtt[a] === undefined ? {} : { rttMs: this.rtt[a] }) }) as unknown as PathView);
   }
 }
@@ -65,7 +38,7 @@ class FakePaths extends EventEmitter implements SteerPaths {
 function rig() {
   const ss = new FakeSessions();
   const be = new FakeBackend();
-  const paths = new FakePaths();
+  const paths = new RttPaths();
   let now = 0;
   // per access: bytes so far, smoothed RTT, minimum RTT
   const link = { cellular: { bytes: 0, rtt: 40, min: 40 }, wlan: { bytes: 0, rtt: 8, min: 8 } };
@@ -89,9 +62,9 @@ function rig() {
 t.test('an application-limited group stays on the 8 ms access', async (t) => {
   const { be, link, c, run } = rig();
   await run(250, { cellular: 0, wlan: 0 });
-  t.same(be.calls, [`1 ${CELL} backup`], 'the 40 ms cellular subflow is made backup although cellular is the preferred access');
+  t.same(be.calls, [`flags 1 ${CELL}:1001 backup`], 'the 40 ms cellular subflow is made backup although cellular is the preferred access');
   await run(5000, { cellular: 0, wlan: 20_000 });
-  t.same(be.calls, [`1 ${CELL} backup`], 'no queue on WLAN: nothing else changes');
+  t.same(be.calls, [`flags 1 ${CELL}:1001 backup`], 'no queue on WLAN: nothing else changes');
   t.same(c.groups()[0], { group: 'default', mode: 'smallest-delay', overflow: false, fastest: 'wlan', share: 0, windowBytes: 240_000, connections: 1, placements: { both: 0, cellular: 0, wlan: 0, fixed: 0 } });
   // the paths swap delays: the probe says cellular is now 8 ms
   link.cellular.min = 8;
@@ -100,7 +73,7 @@ t.test('an application-limited group stays on the 8 ms access', async (t) => {
   link.wlan.rtt = 40;
   be.calls = [];
   await run(250, { cellular: 0, wlan: 5000 });
-  t.same(be.calls.sort(), [`1 ${CELL} -`, `1 ${WLAN} backup`], 'moved to the new fastest access');
+  t.same(be.calls.sort(), [`flags 1 ${CELL}:1001 -`, `flags 1 ${WLAN}:2001 backup`], 'moved to the new fastest access');
 });
 
 t.test('a bulk flow gets both accesses while the fastest one has a standing queue, and gives one back after', async (t) => {
@@ -111,14 +84,14 @@ t.test('a bulk flow gets both accesses while the fastest one has a standing queu
   await run(750, { cellular: 0, wlan: 200_000 });
   t.same(be.calls, [], 'not before the hold time');
   await run(1000, { cellular: 0, wlan: 200_000 });
-  t.same(be.calls, [`1 ${CELL} -`], 'saturated for a second: the 40 ms access is added');
+  t.same(be.calls, [`flags 1 ${CELL}:1001 -`], 'saturated for a second: the 40 ms access is added');
   t.equal(c.groups()[0]!.overflow, true);
   t.equal(c.groups()[0]!.fastest, 'wlan', 'the queue does not make WLAN look slower than cellular');
   // the transfer ends: the rate falls well below what WLAN alone carried
   be.calls = [];
   link.wlan.rtt = 8;
   await run(6000, { cellular: 0, wlan: 1000 });
-  t.same(be.calls, [`1 ${CELL} backup`], 'released: back on the fastest access only');
+  t.same(be.calls, [`flags 1 ${CELL}:1001 backup`], 'released: back on the fastest access only');
   t.equal(c.groups()[0]!.overflow, false);
 });
 
@@ -128,5 +101,5 @@ t.test('the paths service RTTs are used before any subflow reports one', async (
   link.wlan.rtt = 0; // counters without RTT
   paths.rtt = { cellular: 8, wlan: 40 };
   await run(250, { cellular: 0, wlan: 0 });
-  t.same(be.calls, [`1 ${WLAN} backup`], 'cellular (8 ms by probe) carries, WLAN is backup');
+  t.same(be.calls, [`flags 1 ${WLAN}:2001 backup`], 'cellular (8 ms by probe) carries, WLAN is backup');
 });

@@ -1,13 +1,12 @@
-import { EventEmitter } from 'node:events';
 import t from 'tap';
 import type { MptcpPm } from '../../src/drivers/netlink/mptcp-pm.js';
 import type { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
 import type { PathsService, PathView } from '../../src/services/paths/index.js';
 import {
   SteeringController, backupFlags, initialRatioState, placementsAt, policyProblem, priorityStep, ratioStep,
-  type PmService, type PmConnectionView, type SteerBackend, type SteerCounters, type SteeringOptions, type SteerPaths, type SteerPolicy, type SteerSessions, type SubflowView,
+  type PmService, type PmConnectionView, type SteerBackend, type SteerCounters, type SteeringOptions, type SteerPaths, type SteerPolicy, type SteerSessions,
 } from '../../src/services/pm/index.js';
-import { DuocellError } from '../../src/core/errors.js';
+import { CELL, FakeBackend, FakePaths, FakeSessions, WLAN, session, sf } from '../helpers/steer-fakes.js';
 
 // the real service, driver and paths service satisfy the controller's contracts (compile-time check)
 export const contracts = (pm: PmService, nl: MptcpPm, diag: SockDiag, paths: PathsService): [SteerSessions, SteerBackend, SteeringOptions['counters'], SteerPaths] => [pm, nl, () => diag.subflows(), paths];
@@ -120,43 +119,6 @@ t.test('priorityStep: overflow on a standing queue, release with hysteresis', as
 
 // --- the controller with fakes ------------------------------------------------------------------
 
-class FakeSessions extends EventEmitter implements SteerSessions {
-  list: PmConnectionView[] = [];
-  sessions(): PmConnectionView[] {
-    return this.list;
-  }
-  session(token: number): PmConnectionView | undefined {
-    return this.list.find((s) => s.token === token);
-  }
-}
-
-class FakeBackend implements SteerBackend {
-  calls: string[] = [];
-  fail: ((token: number) => number | undefined) | undefined;
-  async setSubflowFlags(token: number, local: { address: string; port: number }, _remote: { address: string; port: number }, flags: readonly 'backup'[]): Promise<void> {
-    const errno = this.fail?.(token);
-    if (errno !== undefined) throw new DuocellError('DC_NETLINK_ERRNO', `kernel said ${errno}`, { errno, origin: 'kernel' });
-    this.calls.push(`flags ${token} ${local.address}:${local.port} ${flags.join(',') || '-'}`);
-  }
-  async subflowDestroy(token: number, local: { address: string; port: number }): Promise<void> {
-    this.calls.push(`destroy ${token} ${local.address}:${local.port}`);
-  }
-}
-
-class FakePaths extends EventEmitter implements SteerPaths {
-  list(): PathView[] {
-    return [];
-  }
-}
-
-const CELL = '10.0.1.1';
-const WLAN = '10.0.2.1';
-const sf = (token: number, saddr: string, sport: number, state: 'established' | 'closed' = 'established'): SubflowView => ({
-  token, saddr, sport, daddr: '192.0.2.1', dport: 443, locId: 0, remId: 0, access: saddr === CELL ? 'cellular' : 'wlan', backup: false, state, since: '',
-});
-const session = (token: number, subflows: SubflowView[]): PmConnectionView => ({
-  token, family: 4, saddr: subflows[0]!.saddr, daddr: '192.0.2.1', sport: subflows[0]!.sport, dport: 443, serverSide: false, denyJoinInitial: false, state: 'established', since: '', subflows, announced: {}, announcedPorts: {},
-});
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 t.test('active-standby: standby backup at once, failover on path down, back when the active returns', async (t) => {
