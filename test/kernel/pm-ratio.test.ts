@@ -53,7 +53,7 @@ t.test('ratio 30:70 over 20 bulk transfers converges (needs root + MPTCP kernel)
   t.comment(`5 s windows: first within ±5 at ${s5.first?.toFixed(1)} s; after 10 s ${(s5.inBand * 100).toFixed(0)} % within ±5, mean ${s5.mean.toFixed(1)} %`);
   t.comment(`3 s windows: first within ±5 at ${s3.first?.toFixed(1)} s; after 10 s ${(s3.inBand * 100).toFixed(0)} % within ±5, mean ${s3.mean.toFixed(1)} %`);
   // the split over the controller-independent 5 s window (greedy flows make the loop alternate
-  // with a period of a few seconds, see steer.ts; 5 s spans about one period)
+  // with a period of a few seconds, see pm/steer/ratio.ts; 5 s spans about one period)
   t.ok(s5.first !== undefined && s5.first < 10, `within ±5 points of 30 % after ${s5.first?.toFixed(1)} s (< 10 s)`);
   t.ok(s5.n >= 10, 'enough samples');
   // After 10 s the loop keeps alternating around the target (greedy flows). On a quiet machine

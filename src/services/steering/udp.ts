@@ -17,7 +17,7 @@ export { buildUdpRuleset, type UdpDecision } from './udp-ruleset.js';
  * Modes (what the NEXT new flow of a group gets; a flow keeps its uplink until it must move):
  *   active-standby  the preferred access while it is up and allowed, else the other
  *   priority        as active-standby, but the other while the preferred one's measured RTT
- *                   shows a standing queue (pm/steer.ts prioritySaturated)
+ *                   shows a standing queue (pm/steer/priority.ts prioritySaturated)
  *   smallest-delay  the allowed uplink with the smallest measured median RTT; another one must
  *                   be better by max(2 ms, 10 %) to take over (no flapping on noise)
  *   load-balancing  new flows split by the policy's ratio (numgen), over the allowed up uplinks
