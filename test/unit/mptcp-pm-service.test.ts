@@ -288,3 +288,46 @@ t.test('userspace PM: a refused join is planned again (another announced address
   t.equal(pm.created.filter((c) => c === '10.22.0.2>10.22.0.1:5125').length, 3, 'a pair the peer keeps refusing is given up after 3 tries');
   svc.stop();
 });
+
+t.test('one handler per event type: each type does its own part, listener events are only counted', async (t) => {
+  const pm = new FakePm();
+  const paths = new FakePaths();
+  const svc = new PmService({ pm, paths, manageEndpoints: false, now: () => 0 });
+  await svc.start();
+  t.teardown(() => svc.stop());
+  const seen: string[] = [];
+  svc.on('session', (e) => seen.push(`session ${e.type} ${e.token}`));
+  svc.on('subflow', (e) => seen.push(`subflow ${e.type} ${e.subflow.saddr} backup=${e.subflow.backup} ${e.subflow.state}`));
+  const conn = { token: 7, family: 4 as const, saddr: '10.1.1.1', daddr: '10.9.9.9', sport: 4000, dport: 443 };
+  const sub = { token: 7, family: 4 as const, saddr: '10.2.2.2', daddr: '10.9.9.9', sport: 4001, dport: 443, locId: 1, remId: 0, backup: false };
+  const ev = (e: MptcpEvent): void => void pm.emit('event', e);
+  ev({ type: 'sub_established', ...sub, token: 99 });
+  t.same(seen, [], 'a subflow of a connection from before the subscription is ignored');
+  ev({ type: 'created', ...conn });
+  ev({ type: 'created', ...conn });
+  t.same(seen, ['session opened 7', 'subflow opened 10.1.1.1 backup=false established'], 'created opens the session and its initial subflow once');
+  ev({ type: 'established', ...conn });
+  ev({ type: 'established', ...conn });
+  t.same(seen.slice(2), ['session established 7'], 'established once');
+  ev({ type: 'announced', token: 7, remId: 3, family: 4, daddr: '10.9.9.10', dport: 5125 });
+  t.same(svc.session(7)?.announcedPorts, { 3: 5125 });
+  ev({ type: 'removed', token: 7, remId: 3 });
+  t.same(svc.session(7)?.announced, {}, 'removed forgets the announcement');
+  ev({ type: 'sub_established', ...sub });
+  ev({ type: 'sub_priority', ...sub, backup: true });
+  ev({ type: 'sub_closed', ...sub, error: 104 });
+  t.same(seen.slice(3), [
+    'subflow opened 10.2.2.2 backup=false established',
+    'subflow priority 10.2.2.2 backup=true established',
+    'subflow closed 10.2.2.2 backup=false closed',
+  ]);
+  t.equal(svc.session(7)?.subflows.find((f) => f.saddr === '10.2.2.2')?.error, 104);
+  ev({ type: 'listener_created', family: 4, saddr: '0.0.0.0', sport: 443 });
+  ev({ type: 'closed', token: 7 });
+  t.same(seen.slice(6), ['session closed 7']);
+  t.equal(svc.sessions().length, 0);
+  const st = svc.stats();
+  t.same(st.events, { sub_established: 2, created: 2, established: 2, announced: 1, removed: 1, sub_priority: 1, sub_closed: 1, listener_created: 1, closed: 1 });
+  t.equal(st.subflowErrors, 1);
+  t.same(st.subflowsOpened, { unknown: 2 });
+});
