@@ -201,16 +201,16 @@ async function run(): Promise<void> {
     // contract), whatever the server offers: on, off (enabled:false) and absent (404).
     const serverUdp = (await api.get('/api/v1/udp')).status;
     let answer: 'on' | 'off' | 'absent' = 'on';
-    await page.route('**/api/v1/udp', (route) =>
+    await page.route('**/api/v1/udp', async (route) =>
       answer === 'absent'
         ? route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'DC_HTTP_NOT_FOUND', message: 'no route GET /api/v1/udp' } }) })
-        : route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer === 'on' ? target.udp() : { enabled: false, flows: [] }) }),
+        : route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer === 'on' ? await target.udp() : { enabled: false, flows: [] }) }),
     );
     t.teardown(() => page.unroute('**/api/v1/udp'));
 
     await page.goto(base + '/#/sessions');
     await page.locator('#udp-flows-body tr[data-flow]').first().waitFor();
-    const flows = target.udp().flows;
+    const flows = (await target.udp()).flows;
     t.equal(await page.locator('#udp-flows-body tr[data-flow]').count(), flows.length, 'one row per UDP flow');
     const quic = page.locator('#udp-flows-body tr[data-flow="10.10.0.2:50412>198.51.100.20:443"]');
     t.equal(await quic.count(), 1, 'a flow by its 5-tuple');

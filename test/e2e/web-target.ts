@@ -10,7 +10,7 @@ export interface Target {
   /** Make traffic flow over both paths. */
   startTransfer(): Promise<void>;
   /** What GET /api/v1/udp answers on this target (the fake deps' UDP flows). */
-  udp(): FakeUdpView;
+  udp(): Promise<FakeUdpView>;
   close(): Promise<void>;
 }
 

@@ -35,7 +35,7 @@ export interface FakeDeps extends WebDeps {
    * on its uplink, counters growing with the traffic; flows on a path that goes down move to the
    * other. `setUdpEnabled(false)` is a box with steering off.
    */
-  udp(): FakeUdpView;
+  udp(): Promise<FakeUdpView>;
   setUdpEnabled(on: boolean): void;
   stop(): void;
 }
@@ -257,7 +257,7 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       p.state = state;
       emit('paths');
     },
-    udp: () => (udpEnabled ? { enabled: true, mode: 'load-balancing', flows: structuredClone(udpFlows) } : { enabled: false, flows: [] }),
+    udp: async () => (udpEnabled ? { enabled: true, mode: 'load-balancing', flows: structuredClone(udpFlows) } : { enabled: false, flows: [] }),
     setUdpEnabled(on) {
       udpEnabled = on;
     },
