@@ -1,6 +1,6 @@
 // @ts-check
 // DOM helpers: building elements, key/value lists, alerts, and mounting a view into <main>.
-import { unmount } from './store.js';
+import { every, unmount } from './store.js';
 
 /**
  * Attributes of h(): `class`, `dataset`, `on…` listeners, DOM properties (value, checked, …)
@@ -86,4 +86,23 @@ export function showAlert(box, kind, text) {
  */
 export function messageOf(e) {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Fill box with draw()'s node now and every ms milliseconds while the view is mounted; a failure
+ * shows its message in the box instead.
+ * @param {HTMLElement} box
+ * @param {number} ms
+ * @param {() => Promise<Node>} draw
+ */
+export async function refreshEvery(box, ms, draw) {
+  const render = async () => {
+    try {
+      box.replaceChildren(await draw());
+    } catch (e) {
+      box.replaceChildren(h('div', { class: 'alert error' }, messageOf(e)));
+    }
+  };
+  await render();
+  every(ms, render);
 }
