@@ -1,6 +1,8 @@
 // @ts-check
 // DOM helpers: building elements, key/value lists, alerts, and mounting a view into <main>.
-import { every, unmount } from './store.js';
+import { remount } from './store.js';
+
+/** @typedef {import('./store.js').Mount} Mount */
 
 /**
  * Attributes of h(): `class`, `dataset`, `on…` listeners, DOM properties (value, checked, …)
@@ -49,10 +51,12 @@ export function byId(id) {
 /**
  * Replace what <main> shows; the previous view's timers and listeners end first.
  * @param {...Node} nodes
+ * @returns {Mount} where the new view registers its timers and listeners
  */
 export function setView(...nodes) {
-  unmount();
+  const m = remount();
   byId('view').replaceChildren(...nodes);
+  return m;
 }
 
 /** @param {number} n signal bars, 0 … 4 */
@@ -91,11 +95,12 @@ export function messageOf(e) {
 /**
  * Fill box with draw()'s node now and every ms milliseconds while the view is mounted; a failure
  * shows its message in the box instead.
+ * @param {Mount} mount
  * @param {HTMLElement} box
  * @param {number} ms
  * @param {() => Promise<Node>} draw
  */
-export async function refreshEvery(box, ms, draw) {
+export async function refreshEvery(mount, box, ms, draw) {
   const render = async () => {
     try {
       box.replaceChildren(await draw());
@@ -104,5 +109,5 @@ export async function refreshEvery(box, ms, draw) {
     }
   };
   await render();
-  every(ms, render);
+  mount.every(ms, render);
 }

@@ -77,43 +77,70 @@ export function sessionCount(s) {
 
 /** @type {Array<() => void>} */
 let disposers = [];
+/** Counts mounts: a view that finishes loading after another view mounted registers nothing. */
+let generation = 0;
 
 /**
- * While the current view is mounted, call fn with each value on a topic.
- * @template {keyof Topics} K
- * @param {K} topic
- * @param {(v: Topics[K]) => void} fn
+ * What the view on screen holds while it is mounted. A view gets one from setView() (dom.js);
+ * once another view mounts, its timers and listeners end, and any it registers later (an old
+ * view still awaiting the API) end at once.
  */
-export function onTopic(topic, fn) {
-  const set = /** @type {Set<(v: Topics[K]) => void>} */ (listeners[topic]);
-  set.add(fn);
-  disposers.push(() => set.delete(fn));
+export class Mount {
+  /** @param {number} g */
+  constructor(g) {
+    this.g = g;
+  }
+
+  /** Still the view on screen. */
+  get current() {
+    return this.g === generation;
+  }
+
+  /** @param {() => void} dispose */
+  own(dispose) {
+    if (this.current) disposers.push(dispose);
+    else dispose();
+  }
+
+  /**
+   * Call fn with each value on a topic.
+   * @template {keyof Topics} K
+   * @param {K} topic
+   * @param {(v: Topics[K]) => void} fn
+   */
+  onTopic(topic, fn) {
+    const set = /** @type {Set<(v: Topics[K]) => void>} */ (listeners[topic]);
+    set.add(fn);
+    this.own(() => set.delete(fn));
+  }
+
+  /**
+   * Call fn every ms milliseconds.
+   * @param {number} ms
+   * @param {() => unknown} fn
+   */
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    this.own(() => clearInterval(t));
+  }
+
+  /**
+   * Listen to a DOM event outside the view (e.g. window resize).
+   * @param {EventTarget} target
+   * @param {string} type
+   * @param {EventListener} fn
+   */
+  listen(target, type, fn) {
+    target.addEventListener(type, fn);
+    this.own(() => target.removeEventListener(type, fn));
+  }
 }
 
-/**
- * While the current view is mounted, call fn every ms milliseconds.
- * @param {number} ms
- * @param {() => unknown} fn
- */
-export function every(ms, fn) {
-  const t = setInterval(fn, ms);
-  disposers.push(() => clearInterval(t));
-}
-
-/**
- * While the current view is mounted, listen to a DOM event outside it (e.g. window resize).
- * @param {EventTarget} target
- * @param {string} type
- * @param {EventListener} fn
- */
-export function listen(target, type, fn) {
-  target.addEventListener(type, fn);
-  disposers.push(() => target.removeEventListener(type, fn));
-}
-
-/** End the mounted view's timers and listeners (dom.js setView does, before the next view). */
-export function unmount() {
+/** End the mounted view's timers and listeners, and start a new mount (dom.js setView). */
+export function remount() {
   const d = disposers;
   disposers = [];
+  generation++;
   for (const fn of d) fn();
+  return new Mount(generation);
 }

@@ -6,7 +6,7 @@ import { ThroughputChart } from '../chart.js';
 import { api } from '../lib/api.js';
 import { bars, h, kv, setView } from '../lib/dom.js';
 import { dash, fmtBps, fmtBytes, fmtDur } from '../lib/format.js';
-import { listen, live, onTopic, recordRtt, sessionCount, sessionList } from '../lib/store.js';
+import { live, recordRtt, sessionCount, sessionList } from '../lib/store.js';
 
 /** @typedef {import('../types.js').PathWithRate} PathWithRate */
 /** @typedef {import('../types.js').PathView} PathView */
@@ -153,7 +153,7 @@ async function refreshDashSteering() {
 
 export async function dashboardView() {
   const canvas = h('canvas', { id: 'chart', dataset: { samples: '0' } });
-  setView(
+  const m = setView(
     h('h1', {}, 'Dashboard'),
     h('div', { id: 'path-cards', class: 'grid' }),
     h(
@@ -166,16 +166,16 @@ export async function dashboardView() {
     h('div', { id: 'dash-extra', class: 'grid' }),
   );
   const chart = new ThroughputChart(canvas);
-  onTopic('throughput', (s) => {
+  m.onTopic('throughput', (s) => {
     chart.push(s);
     updateTotals(s);
   });
-  onTopic('paths', () => renderPathCards());
-  onTopic('sessions', () => {
+  m.onTopic('paths', () => renderPathCards());
+  m.onTopic('sessions', () => {
     renderDashSessions();
     void refreshDashSteering();
   });
-  listen(window, 'resize', () => chart.draw());
+  m.listen(window, 'resize', () => chart.draw());
   const [paths, history] = /** @type {[PathWithRate[], ThroughputSample[]]} */ (await Promise.all([api('GET', '/paths'), api('GET', '/throughput')]));
   live.paths = paths;
   recordRtt(paths);

@@ -8,8 +8,8 @@ import { dash } from '../lib/format.js';
 
 export async function modemView() {
   const body = h('div', { id: 'modem-body' });
-  setView(h('h1', {}, 'Modem'), body);
-  await refreshEvery(body, 5000, async () => {
+  const m = setView(h('h1', {}, 'Modem'), body);
+  await refreshEvery(m, body, 5000, async () => {
     const m = /** @type {ModemView} */ (await api('GET', '/modem'));
     return h('div', { class: 'card', dataset: { testid: 'modem' } },
       kv([

@@ -3,7 +3,6 @@
 // refreshed every 2 s, and the list editor (a JSON array, refused whole if any entry is bad).
 import { api, codeAndMessage } from '../lib/api.js';
 import { alertBox, h, messageOf, setView, showAlert } from '../lib/dom.js';
-import { every } from '../lib/store.js';
 
 /** @typedef {import('../types.js').ProxyView} ProxyView */
 
@@ -62,7 +61,7 @@ export async function proxiesView() {
       showAlert(msg, 'error', codeAndMessage(e));
     }
   });
-  setView(
+  const m = setView(
     h('h1', {}, 'Proxies'),
     h('table', { id: 'proxies' },
       h('thead', {}, h('tr', {}, ['Name', 'Endpoint', 'Priority', 'Health', 'RTT', 'Sessions', 'Applications', 'Policies'].map((t) => h('th', {}, t)))),
@@ -70,5 +69,5 @@ export async function proxiesView() {
     h('div', { class: 'card' }, form),
   );
   await render(true);
-  every(2000, () => void render(false).catch(() => {}));
+  m.every(2000, () => void render(false).catch(() => {}));
 }

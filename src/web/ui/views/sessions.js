@@ -4,7 +4,7 @@
 import { api, codeAndMessage } from '../lib/api.js';
 import { h, setView } from '../lib/dom.js';
 import { fmtBytes } from '../lib/format.js';
-import { every, live, onTopic, sessionCount, sessionList } from '../lib/store.js';
+import { live, sessionCount, sessionList } from '../lib/store.js';
 import { endpoint, fetchUdp } from '../lib/udp.js';
 
 /** @typedef {import('../types.js').SessionsPayload} SessionsPayload */
@@ -61,14 +61,14 @@ function renderUdp(box, u) {
 
 export async function sessionsView() {
   const udp = h('section', { id: 'udp', class: 'card' });
-  setView(
+  const m = setView(
     h('h1', {}, 'Sessions ', h('span', { id: 'sessions-count', class: 'muted' })),
     h('table', { id: 'sessions' },
       h('thead', {}, h('tr', {}, ['Client', 'Server', 'M/N', 'Action', 'Subflows', 'Bytes'].map((t) => h('th', {}, t)))),
       h('tbody', { id: 'sessions-body' })),
     udp,
   );
-  onTopic('sessions', () => renderSessionsTable());
+  m.onTopic('sessions', () => renderSessionsTable());
   live.sessions = /** @type {SessionsPayload} */ (await api('GET', '/sessions'));
   renderSessionsTable();
   const refreshUdp = async () => {
@@ -79,5 +79,5 @@ export async function sessionsView() {
     }
   };
   await refreshUdp();
-  every(2000, refreshUdp);
+  m.every(2000, refreshUdp);
 }

@@ -3,14 +3,13 @@
 import { api } from '../lib/api.js';
 import { h, kv, setView } from '../lib/dom.js';
 import { fmtBytes, fmtDur } from '../lib/format.js';
-import { every } from '../lib/store.js';
 
 /** @typedef {import('../types.js').SystemView} SystemView */
 /** @typedef {import('../types.js').ProxyView} ProxyView */
 
 export async function systemView() {
   const body = h('div', { class: 'grid' });
-  setView(h('h1', {}, 'System'), body);
+  const m = setView(h('h1', {}, 'System'), body);
   const render = async () => {
     const [s, lvl, proxies] = /** @type {[SystemView, { level: string }, ProxyView[]]} */ (await Promise.all([api('GET', '/system'), api('GET', '/log-level'), api('GET', '/proxies')]));
     const memPct = s.memory.totalBytes ? Math.round((s.memory.usedBytes / s.memory.totalBytes) * 100) : 0;
@@ -34,5 +33,5 @@ export async function systemView() {
     );
   };
   await render();
-  every(5000, () => void render().catch(() => {}));
+  m.every(5000, () => void render().catch(() => {}));
 }

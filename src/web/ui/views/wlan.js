@@ -8,8 +8,8 @@ import { dash } from '../lib/format.js';
 
 export async function wlanView() {
   const body = h('div');
-  setView(h('h1', {}, 'WLAN'), body);
-  await refreshEvery(body, 5000, async () => {
+  const m = setView(h('h1', {}, 'WLAN'), body);
+  await refreshEvery(m, body, 5000, async () => {
     const w = /** @type {WlanView} */ (await api('GET', '/wlan'));
     return h('div', { class: 'card', dataset: { testid: 'wlan' } },
       kv([
