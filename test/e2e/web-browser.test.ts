@@ -277,6 +277,29 @@ async function run(): Promise<void> {
     }
   });
 
+  await t.test('a view left while it still loads leaves no timer behind', async (t) => {
+    // The Proxies view polls every 2 s once loaded; held at its first request, it is left for the
+    // Modem view, then released: it must not start polling under the Modem view.
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let polls = 0;
+    await page.route('**/api/v1/proxies', async (route) => {
+      polls++;
+      await gate;
+      await route.continue();
+    });
+    t.teardown(() => page.unroute('**/api/v1/proxies'));
+    await page.goto(base + '/#/proxies');
+    await t.resolves(waitUntil(() => polls >= 1), 'the Proxies view asked for the list');
+    await page.goto(base + '/#/modem');
+    await page.locator('[data-testid="modem"]').waitFor();
+    release();
+    const held = polls;
+    await page.waitForTimeout(5000);
+    t.equal(polls, held, 'no request for /proxies after the view was left');
+    t.match(await page.locator('[data-testid="modem"]').textContent(), /LTE/, 'the Modem view stays');
+  });
+
   await t.test('after logout, access is refused and the page asks to log in', async (t) => {
     await page.goto(base + '/#/dashboard');
     await page.click('#logout');
@@ -305,4 +328,12 @@ async function run(): Promise<void> {
   });
 
   t.same(pageErrors, [], 'no script errors or CSP violations on the page');
+}
+
+async function waitUntil(ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
