@@ -4,7 +4,7 @@
 // events, every mutating call with the session's CSRF token.
 //
 //   app.js ─► views/*.js ─► lib/policy-form.js, lib/udp.js, chart.js
-//          └─► lib/events.js ─► lib/api.js ─► lib/store.js ◄─ lib/dom.js, lib/format.js
+//          └─► lib/events.js ─► lib/api.js ─► lib/store.js ◄─ lib/dom.js   (lib/format.js: pure)
 // A view module imports lib/ only, never another view; app.js alone knows them all.
 import { api, setOnAuthLost } from './lib/api.js';
 import { byId, h, messageOf, setView } from './lib/dom.js';
