@@ -4,8 +4,8 @@ import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from '.
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
-import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
+import { SockDiag } from './drivers/netlink/sock-diag.js';
 import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { startUdpSteering } from './wiring/udp.js';
@@ -195,7 +195,8 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
 function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
-  const handover = new Handover({ engine, destroy: destroyTcp });
+  const diag = new SockDiag();
+  const handover = new Handover({ engine, destroy: (t) => diag.destroy(t) });
   for (const n of names) handover.learn(n);
   let rtnl: Rtnl | undefined;
   try {
@@ -213,5 +214,8 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddres
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'no rtnetlink link events: radios going down are noticed by TCP timeouts only');
   }
-  return () => rtnl?.close();
+  return () => {
+    rtnl?.close();
+    diag.close();
+  };
 }
