@@ -24,6 +24,7 @@ import { anycastProfile, startAnycast } from './wiring/anycast.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { socketIo } from './drivers/sockets/io.js';
 
 function packageVersion(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,6 +81,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const limits = new SessionLimits(store);
   const local = new LocalAddresses();
   const engine = createEngine(board, {
+    io: socketIo,
     local,
     admit: limits.admit,
     onMptcpServer: (srv) => {
