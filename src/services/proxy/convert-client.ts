@@ -16,7 +16,7 @@ import {
   type TcpOption,
 } from '../../protocols/convert/index.js';
 import { openUpstream } from './connector.js';
-import { FrontReader } from './fronts/convert.js';
+import { FrontReader } from './fronts/reader.js';
 import type { ConnectRequest, Connector, Endpoint, Grant, ProxyIo, UpstreamOptions } from './types.js';
 
 /**
