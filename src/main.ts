@@ -197,8 +197,8 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
 function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
-  const diag = new SockDiag();
-  const handover = new Handover({ engine, destroy: (t) => diag.destroy(t) });
+  let diag: SockDiag | undefined; // opened at the first link down
+  const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t) });
   for (const n of names) handover.learn(n);
   let rtnl: Rtnl | undefined;
   try {
@@ -218,6 +218,6 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddres
   }
   return () => {
     rtnl?.close();
-    diag.close();
+    diag?.close();
   };
 }
