@@ -4,8 +4,8 @@ import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from '.
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
-import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
+import { SockDiag } from './drivers/netlink/sock-diag.js';
 import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { startUdpSteering } from './wiring/udp.js';
@@ -24,6 +24,7 @@ import { anycastProfile, startAnycast } from './wiring/anycast.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { socketIo } from './drivers/sockets/io.js';
 
 function packageVersion(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,6 +81,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const limits = new SessionLimits(store);
   const local = new LocalAddresses();
   const engine = createEngine(board, {
+    io: socketIo,
     local,
     admit: limits.admit,
     onMptcpServer: (srv) => {
@@ -195,7 +197,8 @@ export function steeringFor(board: BoardProfile): Steering | undefined {
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
 function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
-  const handover = new Handover({ engine, destroy: destroyTcp });
+  let diag: SockDiag | undefined; // opened at the first link down
+  const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t) });
   for (const n of names) handover.learn(n);
   let rtnl: Rtnl | undefined;
   try {
@@ -213,5 +216,8 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddres
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'no rtnetlink link events: radios going down are noticed by TCP timeouts only');
   }
-  return () => rtnl?.close();
+  return () => {
+    rtnl?.close();
+    diag?.close();
+  };
 }
