@@ -252,8 +252,10 @@ code=$(curl -sk -o "$WORK/index.html" -w '%{http_code}' --max-time 20 "$S/")
 # The page is drawn by its script: with setUp=false it shows the set-up form (setupView).
 script=$(sed -n 's/.*<script[^>]*src="\([^"]*\)".*/\1/p' "$WORK/index.html" | head -1)
 curl -sk --max-time 20 "$S${script:-/app.js}" >"$WORK/app.js"
-check "the page is served (GET / $code, script ${script:-none}) and its first-boot view asks for a new admin password" \
-  grep -q 'setup-password' "$WORK/app.js"
+# Each view is a module of its own (views/*.js), imported by the entry script.
+curl -sk --max-time 20 "$S/views/auth.js" >"$WORK/auth.js"
+check "the page is served (GET / $code, script ${script:-none} importing views/auth.js) and its first-boot view asks for a new admin password" \
+  sh -c 'grep -q "/views/auth.js" "$1" && grep -q setup-password "$2"' _ "$WORK/app.js" "$WORK/auth.js"
 
 # 7. WLAN on mac80211_hwsim (before the crash checks: duocell as it first started)
 wlan_t0=$(date +%s)
@@ -309,8 +311,8 @@ iw_sig=$(printf '%s\n' "$iwlink" | sed -n 's/.*signal: \(-\{0,1\}[0-9]*\) dBm.*/
 iw_rate=$(printf '%s\n' "$iwlink" | sed -n 's/.*tx bitrate: //p')
 check "API: signal (dBm) and TX bit rate read through nl80211 (iw says ${iw_sig:-?} dBm, ${iw_rate:-?})" \
   node -e 'const [p,w]=[JSON.parse(process.argv[1]),JSON.parse(process.argv[2])]; const s=p.signal.rssiDbm; if(!(typeof s==="number"&&s<0&&s>-120&&typeof w.signalDbm==="number"&&p.signal.txBitrateMbps>0&&w.txBitrateMbps>0))process.exit(1)' "$wp" "$wl"
-curl -sk --max-time 20 "$S${script:-/app.js}" >"$WORK/app.js"
-check "the dashboard's WLAN path card shows the signal (dBm, SSID, bit rate)" grep -q 'function wlanSignalText' "$WORK/app.js"
+curl -sk --max-time 20 "$S/views/dashboard.js" >"$WORK/dashboard.js"
+check "the dashboard's WLAN path card shows the signal (dBm, SSID, bit rate)" grep -q 'function wlanSignalText' "$WORK/dashboard.js"
 # Deauthenticated by the AP: the path goes down from nl80211's event; wpa_supplicant re-associates.
 sta=$(guest 'cat /sys/class/net/wlan0/address' | tr -d '\r\n')
 cursor=$(guest 'journalctl -u duocell -n 0 --show-cursor --no-pager | sed -n "s/^-- cursor: //p"' | tr -d '\r\n')

@@ -5,8 +5,8 @@ import { Store } from './store/index.js';
 import { Intercept } from './services/intercept/index.js';
 import * as nft from './drivers/nft/index.js';
 import { Handover } from './services/proxy/handover.js';
-import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
+import { SockDiag } from './drivers/netlink/sock-diag.js';
 import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
 import { startPaths } from './wiring/paths.js';
 import { startUdpSteering } from './wiring/udp.js';
@@ -25,6 +25,7 @@ import { anycastProfile, startAnycast } from './wiring/anycast.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { socketIo } from './drivers/sockets/io.js';
 
 function packageVersion(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -81,6 +82,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const limits = new SessionLimits(store);
   const local = new LocalAddresses();
   const engine = createEngine(board, {
+    io: socketIo,
     local,
     admit: limits.admit,
     onMptcpServer: (srv) => {
@@ -196,7 +198,8 @@ export function steeringFor(board: BoardProfile): Intercept | undefined {
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
 function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
-  const handover = new Handover({ engine, destroy: destroyTcp });
+  let diag: SockDiag | undefined; // opened at the first link down
+  const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t) });
   for (const n of names) handover.learn(n);
   let rtnl: Rtnl | undefined;
   try {
@@ -214,5 +217,8 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddres
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'no rtnetlink link events: radios going down are noticed by TCP timeouts only');
   }
-  return () => rtnl?.close();
+  return () => {
+    rtnl?.close();
+    diag?.close();
+  };
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { pathManagerMode } from '../drivers/netlink/path-manager.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { convertFrontFromOptions } from '../services/proxy/fronts/convert.js';
 import { socks5FrontFromOptions } from '../services/proxy/fronts/socks5.js';
@@ -47,18 +48,6 @@ export function explicitFronts(store: Pick<Store, 'subscriberByCookie' | 'verify
       socks5: (l) => socks5FrontFromOptions(l.options, { storeUser }),
     },
   };
-}
-
-/** The namespace's MPTCP path manager: 'userspace' leaves signal endpoints unused. */
-function pathManagerMode(): 'kernel' | 'userspace' {
-  for (const [file, userspace] of [['/proc/sys/net/mptcp/path_manager', 'userspace'], ['/proc/sys/net/mptcp/pm_type', '1']] as const) {
-    try {
-      return fs.readFileSync(file, 'utf8').trim() === userspace ? 'userspace' : 'kernel';
-    } catch {
-      /* older or newer kernel: the other file */
-    }
-  }
-  return 'kernel';
 }
 
 function sysctlPath(name: string): string {

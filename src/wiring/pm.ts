@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
+import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
-import { destroyTcp } from '../drivers/sockdiag/index.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
 import { planSubflows } from '../services/pm/planner.js';
 import { cached } from '../services/policy/cache.js';
@@ -22,28 +21,15 @@ import type { KernelLedger } from '../services/restore/ledger.js';
  * with the store's subscriber policy as the judge of every subflow that joins a connection the
  * box accepted (subflow limit, allowed networks).
  *
- * The kernel's path manager is chosen per network namespace (net.mptcp.path_manager):
- *   kernel    — endpoints follow the uplinks (one `subflow` endpoint per uplink address);
- *               a refused join is aborted with SOCK_DESTROY (inet_diag), as the in-kernel PM
- *               answers no per-connection command;
- *   userspace — the kernel makes no subflow by itself: endpoints are left alone and refused
- *               joins are closed with MPTCP_PM_CMD_SUBFLOW_DESTROY.
+ * The kernel's path manager is chosen per network namespace; drivers/netlink/path-manager.ts
+ * detects it and gives its operations (a refused join: SOCK_DESTROY under the in-kernel PM,
+ * SUBFLOW_DESTROY under the userspace one). Under the in-kernel PM endpoints follow the
+ * uplinks (one `subflow` endpoint per uplink address); under the userspace one they are left
+ * alone and the box plans its own connections' subflows.
  */
 const log = logger('duocell:wiring:pm');
 
-export type PmMode = 'kernel' | 'userspace';
-
-export function pathManagerMode(read: (f: string) => string = (f) => readFileSync(f, 'utf8')): PmMode {
-  try {
-    return read('/proc/sys/net/mptcp/path_manager').trim() === 'userspace' ? 'userspace' : 'kernel';
-  } catch {
-    try {
-      return read('/proc/sys/net/mptcp/pm_type').trim() === '1' ? 'userspace' : 'kernel';
-    } catch {
-      return 'kernel';
-    }
-  }
-}
+export { pathManagerMode, type PmMode } from '../drivers/netlink/path-manager.js';
 
 /** PathsLike for a box without uplinks (a concentrator): no paths, no events. */
 const noPaths: PathsLike = (() => {
@@ -71,26 +57,14 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
       return undefined;
     }
   }
-  const mode = pathManagerMode();
+  const diag = new SockDiag();
   const kernelPm = pm;
-  const raw: PmBackend = {
-    limits: () => kernelPm.limits(),
-    setLimits: (l) => kernelPm.setLimits(l),
-    endpoints: () => kernelPm.endpoints(),
-    addEndpoint: (e) => kernelPm.addEndpoint(e),
-    deleteEndpoint: (id, address) => kernelPm.deleteEndpoint(id, address),
-    setEndpointFlags: (e) => kernelPm.setEndpointFlags(e),
-    ...(mode === 'userspace' ? { subflowCreate: (token, local, remote) => kernelPm.subflowCreate(token, local, remote) } : {}),
-    subflowDestroy: (token, local, remote) => (mode === 'userspace' ? kernelPm.subflowDestroy(token, local, remote) : destroyTcp({ local, remote })),
-    subscribe: () => kernelPm.subscribe(),
-    on: (ev: 'event' | 'lost', cb: never) => kernelPm.on(ev, cb),
-    off: (ev: 'event' | 'lost', cb: never) => kernelPm.off(ev, cb),
-  };
+  const ops = pathManagerOps(kernelPm, diag);
+  const mode = ops.mode;
   // Limits and endpoints are recorded in the kernel ledger before they change; endpoints the
   // operator made are left alone (src/services/restore/ledger.ts).
-  const backend = ledger?.wrap(raw) ?? raw;
+  const backend: PmBackend = ledger?.wrap(ops) ?? ops;
   const accessOf = accessLabeler(board);
-  const diag = new SockDiag();
   const service = new PmService({
     pm: backend,
     paths: paths?.service ?? noPaths,
@@ -118,7 +92,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     mode === 'userspace'
       ? new SteeringController({
           sessions: service,
-          backend: { setSubflowFlags: (t, l, r, f) => kernelPm.setSubflowFlags(t, l, r, f), subflowDestroy: (t, l, r) => kernelPm.subflowDestroy(t, l, r) },
+          backend: { setSubflowFlags: (t, l, r, f) => kernelPm.setSubflowFlags(t, l, r, f), subflowDestroy: (t, l, r) => ops.subflowDestroy(t, l, r) },
           policy: steeringPolicy(policy, board.policy?.preferredPath === 'cellular' ? 'cellular' : 'wlan'),
           counters: () => diag.subflows(),
           ...(paths === undefined ? {} : { paths: paths.service }),

@@ -6,6 +6,7 @@ import { ProxySelector, type SelectionOptions } from '../services/proxy/selectio
 import { selectingConnector } from '../services/proxy/select-connector.js';
 import type { Store } from '../store/index.js';
 import type { ProxyView } from '../web/deps.js';
+import { socketIo } from '../drivers/sockets/io.js';
 
 /**
  * Proxy selection on a cell (issue 15): the candidate list lives in the store (board defaults
@@ -69,7 +70,7 @@ export function startSelection(
     probe: (c, signal) =>
       probeConvert(
         { address: c.address, port: c.port },
-        { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs },
+        { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
       ),
   });
   if (board.preset === 'cell') selector.start();

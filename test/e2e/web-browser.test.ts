@@ -196,6 +196,110 @@ async function run(): Promise<void> {
     t.equal((await api.get('/api/v1/ota')).body.version, 11, 'the pushed bundle is in force');
   });
 
+  await t.test('UDP: each flow in the sessions view; the UDP mode and the QUIC option in the policy forms', async (t) => {
+    // GET /api/v1/udp is answered in the browser from the fake deps' UDP flows (the UDP API's
+    // contract), whatever the server offers: on, off (enabled:false) and absent (404).
+    const serverUdp = (await api.get('/api/v1/udp')).status;
+    let answer: 'on' | 'off' | 'absent' = 'on';
+    await page.route('**/api/v1/udp', async (route) =>
+      answer === 'absent'
+        ? route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'DC_HTTP_NOT_FOUND', message: 'no route GET /api/v1/udp' } }) })
+        : route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer === 'on' ? await target.udp() : { enabled: false, flows: [] }) }),
+    );
+    t.teardown(() => page.unroute('**/api/v1/udp'));
+
+    await page.goto(base + '/#/sessions');
+    await page.locator('#udp-flows-body tr[data-flow]').first().waitFor();
+    const flows = (await target.udp()).flows;
+    t.equal(await page.locator('#udp-flows-body tr[data-flow]').count(), flows.length, 'one row per UDP flow');
+    const quic = page.locator('#udp-flows-body tr[data-flow="10.10.0.2:50412>198.51.100.20:443"]');
+    t.equal(await quic.count(), 1, 'a flow by its 5-tuple');
+    t.match(await quic.textContent(), /10\.10\.0\.2:50412198\.51\.100\.20:443.*wlan\d+(\.\d)? (B|KiB|MiB)/, 'source, destination, path and bytes');
+    t.equal(await quic.getAttribute('data-uplink'), 'wlan');
+    t.equal(await page.locator('#udp-flows-body tr[data-uplink="cellular"]').count(), flows.filter((f) => f.uplink === 'cellular').length, 'flows on the cellular uplink');
+    t.equal(await page.locator('#udp-flows-body tr[data-flow="[fd00:1::20]:41000>[2001:db8:53::1]:53"]').count(), 1, 'IPv6 endpoints in brackets');
+    t.match(await page.locator('#udp-count').textContent(), new RegExp(`^${flows.length} steered · default mode load-balancing`));
+    t.equal(await page.locator('#sessions-body tr').count() > 0, true, 'the TCP sessions stay beside them');
+
+    answer = 'off';
+    await page.waitForFunction(() => document.getElementById('udp')?.dataset.state === 'off');
+    t.match(await page.locator('#udp').textContent(), /UDP steering off/, 'enabled:false: UDP steering off');
+    t.equal(await page.locator('#udp-flows').count(), 0, 'and no flow table');
+    answer = 'absent';
+    await page.waitForFunction(() => document.getElementById('udp')?.dataset.state === 'absent');
+    t.match(await page.locator('#udp').textContent(), /UDP steering off/, '404: UDP steering off');
+
+    // Absent: the policy forms carry no UDP fields (and send none).
+    await page.goto(base + '/#/policy');
+    await page.locator('#policy-form').waitFor();
+    t.equal(await page.locator('[name="defaults.udpMode"]').count(), 0, 'no UDP mode without the UDP API');
+    t.equal(await page.locator('[name="defaults.quic"]').count(), 0, 'no QUIC option without the UDP API');
+
+    answer = 'on';
+    await page.goto(base + '/#/dashboard');
+    await page.goto(base + '/#/policy');
+    await page.locator('[name="defaults.udpMode"]').waitFor();
+    t.same(
+      await page.locator('[name="defaults.udpMode"] option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)),
+      ['active-standby', 'priority', 'smallest-delay', 'load-balancing'],
+      'the four UDP steering modes',
+    );
+    t.equal(await page.inputValue('[name="defaults.udpMode"]'), 'load-balancing', 'a ratio policy naming no UDP mode: load-balancing');
+    t.equal(await page.inputValue('[name="defaults.quic"]'), 'allow');
+
+    await page.goto(base + '/#/subscribers');
+    await page.locator('#subscribers-body tr[data-name="alice-phone"] button[data-action="edit"]').click();
+    const form = page.locator('#subscriber-form');
+    await form.locator('[name="policy.udpMode"]').waitFor();
+    await form.locator('[name="policy.udpMode"]').selectOption('smallest-delay');
+    await form.locator('[name="policy.quic"]').selectOption('block');
+    const [req, res] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'PUT' && r.url().includes(`/api/v1/subscribers/${aliceId}`)),
+      page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().includes(`/api/v1/subscribers/${aliceId}`)),
+      page.click('#save-subscriber'),
+    ]);
+    const sent = JSON.parse(req.postData() ?? '{}') as { policy: { udpMode?: string; quic?: string; steering: { ratio: unknown } } };
+    t.equal(sent.policy.udpMode, 'smallest-delay', 'the page sends the UDP mode with the policy');
+    t.equal(sent.policy.quic, 'block', 'and the QUIC option');
+    t.same(sent.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'beside the MPTCP steering');
+    const after = await api.get(`/api/v1/subscribers/${aliceId}`);
+    if (res.ok()) {
+      // A server with the UDP API keeps them.
+      await page.locator('.alert.ok').waitFor();
+      t.equal(after.body.policy.udpMode, 'smallest-delay', 'the API shows the UDP mode');
+      t.equal(after.body.policy.quic, 'block', 'the API shows the QUIC option');
+      t.match(await page.locator('#subscribers-body tr[data-name="alice-phone"] td.steering').textContent(), /UDP smallest-delay · QUIC blocked/);
+    } else {
+      // This server has no UDP API yet (GET /udp answered ${serverUdp}): its policy schema refuses them, whole.
+      t.equal(res.status(), 400, `a server without the UDP API (GET /udp ${serverUdp}) refuses the fields`);
+      await form.locator('.alert.error').waitFor();
+      t.same(after.body.policy.steering.ratio, { cellular: 45, wlan: 55 }, 'and changes nothing');
+    }
+  });
+
+  await t.test('a view left while it still loads leaves no timer behind', async (t) => {
+    // The Proxies view polls every 2 s once loaded; held at its first request, it is left for the
+    // Modem view, then released: it must not start polling under the Modem view.
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let polls = 0;
+    await page.route('**/api/v1/proxies', async (route) => {
+      polls++;
+      await gate;
+      await route.continue();
+    });
+    t.teardown(() => page.unroute('**/api/v1/proxies'));
+    await page.goto(base + '/#/proxies');
+    await t.resolves(waitUntil(() => polls >= 1), 'the Proxies view asked for the list');
+    await page.goto(base + '/#/modem');
+    await page.locator('[data-testid="modem"]').waitFor();
+    release();
+    const held = polls;
+    await page.waitForTimeout(5000);
+    t.equal(polls, held, 'no request for /proxies after the view was left');
+    t.match(await page.locator('[data-testid="modem"]').textContent(), /LTE/, 'the Modem view stays');
+  });
+
   await t.test('after logout, access is refused and the page asks to log in', async (t) => {
     await page.goto(base + '/#/dashboard');
     await page.click('#logout');
@@ -224,4 +328,12 @@ async function run(): Promise<void> {
   });
 
   t.same(pageErrors, [], 'no script errors or CSP violations on the page');
+}
+
+async function waitUntil(ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

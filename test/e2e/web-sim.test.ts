@@ -16,6 +16,7 @@ import { BIN, PEER } from '../helpers/appliance.js';
 import { addMgmtLink, buildSim, SIM_ADDR } from '../../src/sim/board.js';
 import { loadBoard } from '../../src/core/board.js';
 import { ProxyEngine, directConnector, explicitFront } from '../../src/services/proxy/index.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'Sim-cell-Pa55';
@@ -47,7 +48,7 @@ t.test('the page on the running simulated board', { skip: why === false ? false 
   const cell = sim.cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], { stdio: 'ignore' });
   t.teardown(() => void cell.kill('SIGTERM'));
   // 127.0.0.1 in this namespace → the cell's page (what `duocell start` does on 8080).
-  const fwd = new ProxyEngine();
+  const fwd = new ProxyEngine({ io: socketIo });
   const a = await fwd.listen({ name: 'web', host: '127.0.0.1', port: 0, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 18095 }), connector: directConnector });
   t.teardown(() => fwd.close(100));
   const base = `http://127.0.0.1:${a.port}`;

@@ -2,13 +2,15 @@
 // links carry more traffic on startTransfer(). To run the same test against the simulated
 // board, make startTarget() bring the board up with a fresh state directory and return its
 // page URL and a transfer starter (e.g. iperf3 from dc-mue).
-import { createFakeDeps } from '../helpers/fake-deps.js';
+import { createFakeDeps, type FakeUdpView } from '../helpers/fake-deps.js';
 import { createWebServer } from '../../src/web/server.js';
 
 export interface Target {
   base: string;
   /** Make traffic flow over both paths. */
   startTransfer(): Promise<void>;
+  /** What GET /api/v1/udp answers on this target (the fake deps' UDP flows). */
+  udp(): Promise<FakeUdpView>;
   close(): Promise<void>;
 }
 
@@ -21,6 +23,7 @@ export async function startTarget(): Promise<Target> {
     async startTransfer() {
       deps.setLoad(3);
     },
+    udp: () => deps.udp(),
     async close() {
       deps.stop();
       await server.close();

@@ -22,6 +22,7 @@ import { convertConnector } from '../../src/services/proxy/convert-client.js';
 import { startPeerServer, runPeerClient } from '../../src/sim/peer.js';
 import { createConnectSocket, fullInfo, isMptcp } from '../../src/drivers/sockets/index.js';
 import { encodeGreeting, encodeRequest, encodeUserPassRequest } from '../../src/protocols/socks5/index.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const COOKIE = 'cell-chain-1';
 const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'conc': {
-      const e = new ProxyEngine();
+      const e = new ProxyEngine({ io: socketIo });
       await e.listen({
         name: 'convert', host: '0.0.0.0', port: 5124, mptcp: true, fastOpen: 64,
         front: convertFront({ cookies: [{ cookie: COOKIE, subscriber: 'cell-1' }] }),
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'cell': {
-      const e = new ProxyEngine();
+      const e = new ProxyEngine({ io: socketIo });
       // :15001 sends the Convert message after the handshake (the default), :15002 in the SYN.
       for (const [port, fastOpen] of [[15001, false], [15002, true]] as const) {
         await e.listen({

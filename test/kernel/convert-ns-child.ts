@@ -17,6 +17,7 @@ import { convertConnector } from '../../src/services/proxy/convert-client.js';
 import { createConnectSocket } from '../../src/drivers/sockets/index.js';
 import { encodeConvertMessage, type ConvertTlv } from '../../src/protocols/convert/index.js';
 import { encodeGreeting, encodeRequest, encodeUserPassRequest } from '../../src/protocols/socks5/index.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const SRV = '10.77.9.1';
 const SRV6 = 'fd77::1';
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     });
   });
 
-  const conc = new ProxyEngine({ handshakeTimeoutMs: 4000 });
+  const conc = new ProxyEngine({ io: socketIo, handshakeTimeoutMs: 4000 });
   const cAddr = await conc.listen({
     name: 'convert',
     host: CONC,
@@ -261,7 +262,7 @@ async function main(): Promise<void> {
   out({ scenario: 'socks-reply-local', port: sAddr.port });
 
   // ── Cell → concentrator through the Convert client, bytes hashed both ways ──
-  const cell = new ProxyEngine();
+  const cell = new ProxyEngine({ io: socketIo });
   const mk = (cookie: string, name: string): Promise<net.AddressInfo> =>
     cell.listen({
       name,

@@ -12,6 +12,7 @@ import { directConnector } from '../../src/services/proxy/connector.js';
 import { explicitFront } from '../../src/services/proxy/fronts/basic.js';
 import { convertFront } from '../../src/services/proxy/fronts/convert.js';
 import { convertConnector } from '../../src/services/proxy/convert-client.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const COOKIE = 'steer-1';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
       c.pipe(c);
     });
     await new Promise<void>((r) => echo.listen(9000, '10.70.0.1', r));
-    const e = new ProxyEngine();
+    const e = new ProxyEngine({ io: socketIo });
     await e.listen({
       name: 'convert', host: '10.60.0.1', port: 5124, mptcp: true,
       front: convertFront({ cookies: [{ cookie: COOKIE }] }),
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     out({ ready: true });
     return;
   }
-  const e = new ProxyEngine();
+  const e = new ProxyEngine({ io: socketIo });
   // Ask the concentrator (duocell) for the grant and keep what its reply carried.
   const conv = convertConnector({ concentrator: { address: '10.60.0.1', port: 5124 }, cookie: COOKIE, askGrant: true });
   let grant: unknown;

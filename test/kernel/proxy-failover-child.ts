@@ -20,6 +20,7 @@ import { probeConvert } from '../../src/services/proxy/convert-client.js';
 import { ProxySelector } from '../../src/services/proxy/selection.js';
 import { selectingConnector } from '../../src/services/proxy/select-connector.js';
 import { normalizeProxies } from '../../src/store/validate.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const COOKIE = 'pol-cell-1';
 const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
       return;
     case 'conc': {
       const name = args[0]!;
-      const e = new ProxyEngine();
+      const e = new ProxyEngine({ io: socketIo });
       await e.listen({ name: 'convert', host: '0.0.0.0', port: 5124, mptcp: true, front: convertFront({ cookies: [{ cookie: COOKIE, subscriber: 'cell-1' }] }), connector: directConnector, upstream: { mptcp: false } });
       e.on('session', () => out({ concSession: name }));
       out({ ready: true, pid: process.pid });
@@ -82,12 +83,12 @@ async function main(): Promise<void> {
       ]);
       const selector = new ProxySelector({
         candidates: () => candidates,
-        probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(COOKIE), options: { mptcp: true }, signal, timeoutMs: 500 }),
+        probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(COOKIE), options: { mptcp: true }, signal, timeoutMs: 500, io: socketIo }),
         intervalMs: 200,
         timeoutMs: 500,
         failAfter: 2,
       });
-      const e = new ProxyEngine();
+      const e = new ProxyEngine({ io: socketIo });
       const viaByPort = new Map<number, string>();
       e.on('session', (v) => {
         if (v.proxy !== undefined) viaByPort.set(v.client.port, v.proxy);

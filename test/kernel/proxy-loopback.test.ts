@@ -7,6 +7,7 @@ import { directConnector } from '../../src/services/proxy/connector.js';
 import { startPeerServer, runPeerClient, type PeerReport } from '../../src/sim/peer.js';
 import { openFdCount, createConnectSocket } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const mptcpOn = (await sh('sysctl', ['-n', 'net.mptcp.enabled'], { allowFail: true })).trim() === '1';
 
@@ -15,7 +16,7 @@ t.test('proxy on loopback (kernel MPTCP)', { skip: mptcpOn ? false : 'net.mptcp.
   const srv = await startPeerServer({ host: '127.0.0.1', port: 0, mptcp: false }, (r) => reports.push(r));
   t.teardown(() => srv.close());
   const srvPort = (srv.address() as net.AddressInfo).port;
-  const engine = new ProxyEngine({ idleTimeoutMs: 60_000 });
+  const engine = new ProxyEngine({ io: socketIo, idleTimeoutMs: 60_000 });
   t.teardown(() => engine.close(100));
   const addr = await engine.listen({
     name: 'lo',
@@ -56,7 +57,7 @@ t.test('proxy on loopback (kernel MPTCP)', { skip: mptcpOn ? false : 'net.mptcp.
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
     const deadPort = (dead.address() as net.AddressInfo).port;
     await new Promise((r) => dead.close(r));
-    const eng2 = new ProxyEngine();
+    const eng2 = new ProxyEngine({ io: socketIo });
     t.teardown(() => eng2.close(10));
     const a2 = await eng2.listen({ name: 'dead', host: '127.0.0.1', port: 0, mptcp: true, front: explicitFront({ host: '127.0.0.1', port: deadPort }), connector: directConnector });
     const res = await new Promise<string>((resolve) => {
@@ -72,7 +73,7 @@ t.test('proxy on loopback (kernel MPTCP)', { skip: mptcpOn ? false : 'net.mptcp.
     const rst = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
     await new Promise<void>((r) => rst.listen(0, '127.0.0.1', r));
     t.teardown(() => rst.close());
-    const eng3 = new ProxyEngine();
+    const eng3 = new ProxyEngine({ io: socketIo });
     t.teardown(() => eng3.close(10));
     const a3 = await eng3.listen({ name: 'rst', host: '127.0.0.1', port: 0, mptcp: true, front: explicitFront({ host: '127.0.0.1', port: (rst.address() as net.AddressInfo).port }), connector: directConnector });
     const res = await new Promise<string>((resolve) => {

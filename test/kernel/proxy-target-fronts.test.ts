@@ -13,6 +13,7 @@ import { socks5Front } from '../../src/services/proxy/fronts/socks5.js';
 import { convertFront } from '../../src/services/proxy/fronts/convert.js';
 import { encodeGreeting, encodeRequest } from '../../src/protocols/socks5/index.js';
 import { encodeConvertMessage, parseConvertMessage } from '../../src/protocols/convert/index.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const echo = net.createServer((s) => s.pipe(s));
 await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
@@ -60,7 +61,7 @@ const local = new LocalAddresses(() => ({
   lo: [{ address: '127.0.0.1' }, { address: '::1' }],
   lan0: [{ address: '10.250.0.1' }, { address: 'fd00:250::1' }, { address: 'fe80::250%lan0' }],
 }) as never);
-const engine = createEngine(board, { local, handshakeTimeoutMs: 3000 });
+const engine = createEngine(board, { io: socketIo, local, handshakeTimeoutMs: 3000 });
 t.teardown(() => engine.close(50));
 
 const common = { mptcp: false, connector, upstream: { mptcp: false } } as const;

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Relay } from '../../src/services/proxy/relay.js';
 import { createConnectSocket, createListenSocket, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const mptcpOn = (await sh('sysctl', ['-n', 'net.mptcp.enabled'], { allowFail: true })).trim() === '1';
 const MiB = 1 << 20;
@@ -63,7 +64,7 @@ async function chain(
   ci.on('error', () => undefined);
   so.on('error', () => undefined);
   if (before !== undefined) await before(ci, so, client, server);
-  const relay = new Relay(ci, so, 'splice');
+  const relay = new Relay(ci, so, socketIo, 'splice');
   return { client, server, relay };
 }
 

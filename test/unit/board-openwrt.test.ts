@@ -80,4 +80,7 @@ t.test('the package ships what the Makefile installs', async (t) => {
     t.ok(fs.existsSync(path.join(root, 'openwrt/duocell', f)), `${f} exists`);
   }
   t.match(mk, /\$\(eval \$\(call BuildPackage,duocell\)\)/);
+  // dist/src/web/server.js serves the page from <root>/src/web/ui: the package must carry it.
+  t.match(mk, /find \. -type f ! -name '\*\.ts'[^\n]*\/usr\/lib\/duocell\/src/, 'the page and other non-TypeScript sources are installed');
+  t.ok(fs.existsSync(path.join(root, 'src/web/ui/index.html')), 'the page is under src/web/ui');
 });

@@ -17,6 +17,7 @@ import {
 import { convertFront } from '../../src/services/proxy/fronts/convert.js';
 import { convertConnector } from '../../src/services/proxy/convert-client.js';
 import type { FrontInfo } from '../../src/services/proxy/types.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const grant: ConvertGrant = {
   subscriber: 'cell-7',
@@ -135,7 +136,7 @@ async function fakeConverter(reply: Buffer): Promise<{ port: number; seen: Promi
   return { port: (srv.address() as net.AddressInfo).port, seen, close: () => srv.close() };
 }
 
-const req = () => ({ target: { host: '192.0.2.1', port: 80 }, options: { mptcp: false }, signal: new AbortController().signal });
+const req = () => ({ target: { host: '192.0.2.1', port: 80 }, options: { mptcp: false }, signal: new AbortController().signal, io: socketIo });
 
 t.test('the Convert client: grant on its result when asked, absent otherwise', async (t) => {
   const withGrant = await fakeConverter(encodeConvertMessage([{ type: 'extended-tcp-header', tcpOptions: Buffer.alloc(0) }, { type: 'grant', grant }]));

@@ -15,6 +15,7 @@ import { socks5FrontFromOptions } from '../../src/services/proxy/fronts/socks5.j
 import { encodeConvertMessage, type ConvertTlv } from '../../src/protocols/convert/index.js';
 import { encodeGreeting, encodeRequest, encodeUserPassRequest } from '../../src/protocols/socks5/index.js';
 import type { FrontInfo, FrontProtocol, FrontRequest } from '../../src/services/proxy/types.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-explicit-store-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -160,7 +161,7 @@ t.test('duocell subscribers cookie → the cell\'s "cookieHex" → a "store" Con
     });
     srv.listen(0, '127.0.0.1', () => {
       const c = convertConnectorFromOptions({ concentrator: `127.0.0.1:${(srv.address() as net.AddressInfo).port}`, cookieHex })!;
-      void c.connect({ target: { host: '192.0.2.1', port: 80 }, options: { mptcp: false }, signal: new AbortController().signal }).catch(() => undefined);
+      void c.connect({ target: { host: '192.0.2.1', port: 80 }, options: { mptcp: false }, signal: new AbortController().signal, io: socketIo }).catch(() => undefined);
     });
   });
   const hello = await seen;

@@ -16,6 +16,7 @@ import { ProxyEngine } from '../../src/services/proxy/engine.js';
 import { socks5Front } from '../../src/services/proxy/fronts/socks5.js';
 import { directConnector } from '../../src/services/proxy/connector.js';
 import { startServer } from './web-helpers.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -73,7 +74,7 @@ t.test('LogLimiter: first line written, the rest counted, one summary per window
 
 t.test('a flood of unauthenticated handshake timeouts: every one counted, logged once', async (t) => {
   const lines = capture(t, 'warn');
-  const engine = new ProxyEngine({ handshakeTimeoutMs: 100 });
+  const engine = new ProxyEngine({ io: socketIo, handshakeTimeoutMs: 100 });
   const a = await engine.listen({ name: 'socks', host: '127.0.0.1', port: 0, mptcp: false, front: socks5Front({ allowAnonymous: true, requestTimeoutMs: 100 }), connector: directConnector });
   const N = 40;
   const socks = await Promise.all(

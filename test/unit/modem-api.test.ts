@@ -10,6 +10,7 @@ import { modemFor } from '../../src/wiring/modem.js';
 import { validateBoard } from '../../src/core/board.js';
 import type { ModemView } from '../../src/web/deps.js';
 import { PathSchema } from '../../src/web/schemas.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 /** API regressions from issue 14: RSRP labelled as RSSI, /health ok without a modem, control "at". */
 
@@ -34,14 +35,14 @@ t.test('/health: a cell whose modem is absent is degraded', async (t) => {
   t.teardown(() => store.close());
   const board = cellBoard({ model: 'EC25', control: 'qmi' });
   let view: ModemView = { present: false, state: 'absent', sim: 'unknown' };
-  const deps = buildWebDeps({ board, engine: new ProxyEngine(), store, startedAt: new Date(), version: 't', modem: () => view });
+  const deps = buildWebDeps({ board, engine: new ProxyEngine({ io: socketIo }), store, startedAt: new Date(), version: 't', modem: () => view });
   const h1 = await deps.health();
   t.equal(h1.status, 'degraded');
   t.equal(h1.checks.modem, false);
   view = { present: true, state: 'connected', sim: 'ready' };
   t.equal((await deps.health()).status, 'ok', 'ok once the modem is there');
   const noModemBoard = validateBoard({ name: 't', preset: 'cell', uplinks: [{ name: 'wlan', access: 'wlan', interface: 'wlan0' }], lan: { interfaces: [] }, web: { listen: [{ host: '127.0.0.1', port: 0 }] }, listeners: [], accessNetworks: [] });
-  const d2 = buildWebDeps({ board: noModemBoard, engine: new ProxyEngine(), store, startedAt: new Date(), version: 't' });
+  const d2 = buildWebDeps({ board: noModemBoard, engine: new ProxyEngine({ io: socketIo }), store, startedAt: new Date(), version: 't' });
   t.equal((await d2.health()).status, 'ok', 'a board without a modem is not degraded by it');
 });
 

@@ -9,6 +9,7 @@ import { OtaService } from '../../src/ota/index.js';
 import { isDuocellError } from '../../src/core/errors.js';
 import { OPERATOR, synthSet, fullDoc, signed } from './ota-fixtures.js';
 import { proxyViews } from '../../src/wiring/proxies.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 /** Candidate proxies in the store (issue 15): migration, validation, board seed, OTA, refusals. */
 
@@ -134,7 +135,7 @@ t.test('web API: GET/PUT /api/v1/proxies on the real store, a bad list refused w
   const store = await Store.open({ dir, scrypt: { N: 1024, r: 8, p: 1 } });
   t.teardown(() => store.close());
   const board = validateBoard({ name: 't', preset: 'concentrator', uplinks: [], lan: { interfaces: [] }, web: { listen: [{ host: '127.0.0.1', port: 0 }] }, listeners: [], accessNetworks: [] });
-  const deps = buildWebDeps({ board, engine: new ProxyEngine(), store, startedAt: new Date(), version: 't' });
+  const deps = buildWebDeps({ board, engine: new ProxyEngine({ io: socketIo }), store, startedAt: new Date(), version: 't' });
   const web = await createWebServer(deps, { listen: [{ host: '127.0.0.1', port: 0 }], auth: { scryptN: 1024 } });
   t.teardown(() => web.close());
   const base = `http://127.0.0.1:${web.addresses()[0]!.port}/api/v1`;

@@ -5,6 +5,7 @@ import { selectingConnector } from '../../src/services/proxy/select-connector.js
 import { normalizeProxies } from '../../src/store/validate.js';
 import { DuocellError } from '../../src/core/errors.js';
 import type { Connector } from '../../src/services/proxy/types.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 /** Proxy selection (issue 15): eligibility, ranking, health from probes and sessions, retry on the next candidate. */
 
@@ -134,7 +135,7 @@ t.test('selecting connector: next candidate on failure, fallback with none', asy
   };
   const c = selectingConnector({ selector: s, fallback });
   const ac = new AbortController();
-  const r = await c.connect({ target: { host: '127.0.0.1', port }, options: { mptcp: false }, signal: ac.signal });
+  const r = await c.connect({ target: { host: '127.0.0.1', port }, options: { mptcp: false }, signal: ac.signal, io: socketIo });
   t.equal(r.via, 'self', 'the dead one failed, the next carried the session');
   t.equal(s.health('dead')?.healthy, false, 'the failed session marked it');
   t.equal(s.health('self')?.sessions, 1, 'counted on its candidate');
@@ -143,6 +144,6 @@ t.test('selecting connector: next candidate on failure, fallback with none', asy
   await closed;
   t.equal(s.health('self')?.sessions, 0, 'uncounted when it closes');
   // a name target: the listener's own connector
-  await t.rejects(c.connect({ target: { host: 'example.invalid', port: 1 }, options: { mptcp: false }, signal: ac.signal }), { message: 'fallback' });
+  await t.rejects(c.connect({ target: { host: 'example.invalid', port: 1 }, options: { mptcp: false }, signal: ac.signal, io: socketIo }), { message: 'fallback' });
   t.equal(fellBack, 1);
 });

@@ -10,13 +10,14 @@ import { buildWebDeps } from '../../src/wiring/web.js';
 import { validateBoard } from '../../src/core/board.js';
 import { OtaService } from '../../src/ota/index.js';
 import { OPERATOR, fullDoc, signed, synthSet } from './ota-fixtures.js';
+import { socketIo } from '../../src/drivers/sockets/io.js';
 
 t.test('web API on the real store: subscribers and policy round-trip', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-wiring-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = await Store.open({ dir, scrypt: { N: 1024, r: 8, p: 1 } });
   t.teardown(() => store.close());
-  const engine = new ProxyEngine();
+  const engine = new ProxyEngine({ io: socketIo });
   const board = validateBoard({ name: 't', preset: 'concentrator', uplinks: [], lan: { interfaces: [] }, web: { listen: [{ host: '127.0.0.1', port: 0 }] }, listeners: [], accessNetworks: [] });
   const ota = new OtaService({ store, boardKeys: [OPERATOR.publicB64], cellId: 't' });
   const deps = buildWebDeps({ board, engine, store, startedAt: new Date(), version: '0.0.0-test', ota });

@@ -7,6 +7,7 @@ import { logger } from '../../core/logger.js';
 import { assertRoot, projectRoot, SIM_PREFIX } from '../../sim/board.js';
 import { cellEnv, simDown, simUp, spawnInNs, startTrafficGenerator } from '../../sim/run.js';
 import { ProxyEngine, directConnector, explicitFront } from '../../services/proxy/index.js';
+import { socketIo } from '../../drivers/sockets/io.js';
 
 const help = `usage: duocell start [--no-traffic] [--links realistic|ideal]
 
@@ -29,7 +30,7 @@ const start: Command = {
     await simUp({ links });
     const cell = spawnInNs(`${SIM_PREFIX}-cell`, 'cell', [process.execPath, path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', 'sim'], { foreground: true, env: cellEnv() });
     // The cell's web page lives in dc-cell; forward the root namespace's 127.0.0.1:8080 to it.
-    const fwd = new ProxyEngine();
+    const fwd = new ProxyEngine({ io: socketIo });
     await fwd.listen({ name: 'web', host: '127.0.0.1', port: 8080, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8080 }), connector: directConnector });
     // and its HTTPS (board sim: web.https, the per-device self-signed certificate; fingerprint in the cell's banner)
     await fwd.listen({ name: 'web-tls', host: '127.0.0.1', port: 8443, mptcp: false, front: explicitFront({ host: '10.99.0.2', port: 8443 }), connector: directConnector });

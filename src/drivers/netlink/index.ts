@@ -6,3 +6,4 @@ export { Rtnl, type RtnlEvents, type RtnlGroup } from './rtnetlink.js';
 export * from './uplink-routing.js';
 export * from './stack.js';
 export * from './sock-diag.js';
+export * from './path-manager.js';

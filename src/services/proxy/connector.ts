@@ -1,7 +1,6 @@
 import net from 'node:net';
 import dns from 'node:dns/promises';
 import { DuocellError } from '../../core/errors.js';
-import { createConnectSocket, fdOf, isMptcp } from '../../drivers/sockets/index.js';
 import type { ConnectRequest, Connector } from './types.js';
 
 /**
@@ -34,7 +33,8 @@ export async function openUpstream(req: ConnectRequest): Promise<{ socket: net.S
   }
   const family = net.isIP(host) as 4 | 6;
   const localAddress = pickLocal(o.localAddresses, family);
-  const fd = createConnectSocket({
+  const { io } = req;
+  const fd = io.createConnectSocket({
     family,
     mptcp: o.mptcp,
     ...(localAddress === undefined ? {} : { localAddress }),
@@ -72,8 +72,8 @@ export async function openUpstream(req: ConnectRequest): Promise<{ socket: net.S
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       socket.removeListener('error', onError);
-      const sfd = fdOf(socket);
-      resolve({ socket, serverMptcp: sfd !== undefined && o.mptcp && isMptcp(sfd) });
+      const sfd = io.fdOf(socket);
+      resolve({ socket, serverMptcp: sfd !== undefined && o.mptcp && io.isMptcp(sfd) });
     });
     if (req.early !== undefined && req.early.length > 0) socket.write(req.early);
   });

@@ -16,8 +16,8 @@ import {
   type TcpOption,
 } from '../../protocols/convert/index.js';
 import { openUpstream } from './connector.js';
-import { FrontReader } from './fronts/convert.js';
-import type { ConnectRequest, Connector, Endpoint, Grant, UpstreamOptions } from './types.js';
+import { FrontReader } from './fronts/reader.js';
+import type { ConnectRequest, Connector, Endpoint, Grant, ProxyIo, UpstreamOptions } from './types.js';
 
 /**
  * RFC 8803 Convert client (cell side): reaches the server through a concentrator.
@@ -180,6 +180,7 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
         early,
         options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? false },
         signal: req.signal,
+        io: req.io,
       });
       let grant: Grant | undefined;
       try {
@@ -245,7 +246,7 @@ export function convertConnectorFromOptions(options: Readonly<Record<string, unk
  */
 export async function probeConvert(
   conc: Endpoint,
-  o: { cookie?: Buffer; options: UpstreamOptions; signal: AbortSignal; timeoutMs?: number },
+  o: { cookie?: Buffer; options: UpstreamOptions; signal: AbortSignal; timeoutMs?: number; io: ProxyIo },
 ): Promise<number> {
   const tlvs: ConvertTlv[] = [{ type: 'info' }];
   if (o.cookie !== undefined) tlvs.push({ type: 'cookie', cookie: o.cookie });
@@ -254,6 +255,7 @@ export async function probeConvert(
     target: { host: conc.address, port: conc.port },
     options: { ...o.options, mptcp: o.options.mptcp, fastOpen: false, connectTimeoutMs: timeoutMs },
     signal: o.signal,
+    io: o.io,
   });
   socket.on('error', () => undefined);
   try {

@@ -3,12 +3,11 @@ import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { prefixContains, unmapV4, type Prefix } from '../../core/net.js';
-import { createListenSocket, fdOf, isMptcp } from '../../drivers/sockets/index.js';
 import { Relay } from './relay.js';
 import { Session, SessionRegistry } from './session.js';
 import { LogLimiter } from '../../core/log-limit.js';
 import type { TargetFilter } from './target-filter.js';
-import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec, SessionView } from './types.js';
+import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec, ProxyIo, SessionView } from './types.js';
 
 /**
  * The proxy engine: listeners → session → upstream connector → relay.
@@ -23,6 +22,8 @@ import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec
 const log = logger('duocell:proxy');
 
 export interface EngineOptions {
+  /** The socket operations (production: drivers/sockets/io.ts socketIo). */
+  io: ProxyIo;
   /** Close sessions that carried no byte for this long (default 15 min). */
   idleTimeoutMs?: number;
   /** Time a front may take to read the client's request (default 10 s). */
@@ -48,7 +49,8 @@ export interface EngineEvents {
 export class ProxyEngine extends EventEmitter<EngineEvents> {
   readonly registry = new SessionRegistry();
   readonly #servers = new Map<string, net.Server>();
-  readonly #opts: Required<Omit<EngineOptions, 'admit' | 'onMptcpServer' | 'targetFilter'>> &
+  readonly #io: ProxyIo;
+  readonly #opts: Required<Omit<EngineOptions, 'io' | 'admit' | 'onMptcpServer' | 'targetFilter'>> &
     Pick<EngineOptions, 'admit' | 'onMptcpServer' | 'targetFilter'>;
   #sweep: NodeJS.Timeout | undefined;
   #draining = false;
@@ -58,8 +60,9 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
   /** Refusals are logged once per code per window, with a summary of the rest. */
   readonly #refusalLog = new LogLimiter({ log, windowMs: 60_000 });
 
-  constructor(opts: EngineOptions = {}) {
+  constructor(opts: EngineOptions) {
     super();
+    this.#io = opts.io;
     this.#opts = {
       idleTimeoutMs: opts.idleTimeoutMs ?? 15 * 60_000,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
@@ -73,7 +76,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
   /** Open a listener; resolves with its bound address. */
   async listen(spec: ListenerSpec): Promise<net.AddressInfo> {
     if (this.#servers.has(spec.name)) throw new DuocellError('DC_PROXY_LISTEN', `listener ${spec.name} exists`);
-    const fd = createListenSocket({
+    const fd = this.#io.createListenSocket({
       host: spec.host,
       port: spec.port,
       mptcp: spec.mptcp,
@@ -119,16 +122,16 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       client.resetAndDestroy();
       return;
     }
-    const cfd = fdOf(client);
+    const cfd = this.#io.fdOf(client);
     const local = { address: unmapV4(client.localAddress ?? ''), port: client.localPort ?? 0 };
     const remote = { address: unmapV4(client.remoteAddress ?? ''), port: client.remotePort ?? 0 };
     if (client.remoteAddress === undefined) {
       client.destroy(); // already gone
       return;
     }
-    const clientMptcp = cfd !== undefined && spec.mptcp && isMptcp(cfd);
+    const clientMptcp = cfd !== undefined && spec.mptcp && this.#io.isMptcp(cfd);
     const info: FrontInfo = { listener: spec, local, remote, clientMptcp };
-    const s = new Session(this.registry.nextId(), spec.name, spec.front.name, client, remote, clientMptcp, undefined);
+    const s = new Session(this.registry.nextId(), spec.name, spec.front.name, client, remote, clientMptcp, undefined, this.#io);
     this.registry.add(s);
     void this.#runSession(spec, s, info);
   }
@@ -181,6 +184,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
         signal: abort.signal,
         client: s.clientEndpoint,
         ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }),
+        io: this.#io,
       });
       s.upstream = socket;
       if (via !== undefined) s.via = via;
@@ -224,7 +228,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     }
     s.state = 'relaying';
     this.registry.totals.byCombination[s.combination]++;
-    s.relay = new Relay(client, upstream);
+    s.relay = new Relay(client, upstream, this.#io);
     this.emit('session', s.view(this.#opts.label));
     const r = await s.relay.done;
     if (r.reset) this.registry.totals.reset++;

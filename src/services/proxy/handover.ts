@@ -2,7 +2,7 @@ import os from 'node:os';
 import { logger } from '../../core/logger.js';
 import { parsePrefix, type Prefix } from '../../core/net.js';
 import type { ProxyEngine } from './engine.js';
-import type { FourTuple } from '../../drivers/sockdiag/index.js';
+import type { Endpoint } from './types.js';
 
 /**
  * React to a radio going away instead of waiting for retransmission timeouts: when an access or
@@ -13,7 +13,8 @@ const log = logger('duocell:handover');
 
 export interface HandoverDeps {
   engine: ProxyEngine;
-  destroy: (t: FourTuple) => Promise<void>;
+  /** Abort one TCP flow by its two ends (production: drivers/netlink SockDiag.destroy). */
+  destroy: (t: { local: Endpoint; remote: Endpoint }) => Promise<unknown>;
   /** Connected prefixes of an interface (default: from os.networkInterfaces, kept while down). */
   prefixesOf?: (ifname: string) => Prefix[];
 }

@@ -139,7 +139,7 @@ export function boardTargetFilter(board: Pick<BoardProfile, 'listeners' | 'web' 
  * The engine of a board, with its target filter on (unless opts gives another one). `local`:
  * the live set of own addresses (default: a LocalAddresses reading the interfaces).
  */
-export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> & { local?: LocalAddresses } = {}): ProxyEngine {
+export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> & { local?: LocalAddresses }): ProxyEngine {
   const { local, ...rest } = opts;
   const targetFilter = rest.targetFilter ?? boardTargetFilter(board, local ?? new LocalAddresses());
   return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board) });

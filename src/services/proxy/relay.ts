@@ -1,7 +1,8 @@
 import type net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { fdOf, spliceAbort, spliceAvailable, spliceStart, spliceStats, type SpliceDone } from '../../drivers/sockets/index.js';
+import type { SpliceDone } from '../../drivers/sockets/index.js';
+import type { ProxyIo } from './types.js';
 
 /**
  * Relays bytes between two connected sockets until both directions are finished.
@@ -39,11 +40,14 @@ const ECONNABORTED = 103;
 
 let defaultMode: RelayMode | undefined;
 
+/** What the relay uses of the socket layer. */
+export type RelayIo = Pick<ProxyIo, 'fdOf' | 'spliceAvailable' | 'spliceStart' | 'spliceStats' | 'spliceAbort'>;
+
 /** The relay mode for new sessions: DUOCELL_RELAY=js|splice, else splice when the addon has it. */
-export function relayMode(): RelayMode {
+export function relayMode(io: Pick<ProxyIo, 'spliceAvailable'>): RelayMode {
   if (defaultMode === undefined) {
     const want = process.env['DUOCELL_RELAY'];
-    defaultMode = want !== 'js' && spliceAvailable() ? 'splice' : 'js';
+    defaultMode = want !== 'js' && io.spliceAvailable() ? 'splice' : 'js';
     if (want === 'splice' && defaultMode === 'js') log.warn({ code: 'DC_SOCKET_NATIVE' }, 'DUOCELL_RELAY=splice but the socket addon cannot splice: relaying in JS');
   }
   return defaultMode;
@@ -64,13 +68,16 @@ export class Relay {
   #closed = 0;
   #reset = false;
   #error: Error | undefined;
+  readonly #io: RelayIo;
 
   /** `client` → `server` is "up"; `server` → `client` is "down". */
   constructor(
     readonly client: net.Socket,
     readonly server: net.Socket,
-    mode: RelayMode = relayMode(),
+    io: RelayIo,
+    mode: RelayMode = relayMode(io),
   ) {
+    this.#io = io;
     this.done = new Promise((r) => (this.#finish = r));
     this.#mode = mode;
     if (mode === 'splice') this.#splice();
@@ -86,7 +93,7 @@ export class Relay {
     if (this.#js !== undefined) return this.#js;
     if (this.#final !== undefined) return this.#final;
     if (this.#id >= 0) {
-      const s = spliceStats(this.#id);
+      const s = this.#io.spliceStats(this.#id);
       if (s !== undefined) return { up: s.up, down: s.down, lastActivity: s.lastActivity };
     }
     return { up: 0, down: 0, lastActivity: this.#since };
@@ -96,10 +103,10 @@ export class Relay {
   fd(side: 'client' | 'server'): number | undefined {
     if (this.#id >= 0) {
       if (this.#final !== undefined) return undefined;
-      const s = spliceStats(this.#id);
+      const s = this.#io.spliceStats(this.#id);
       return s === undefined ? undefined : side === 'client' ? s.clientFd : s.serverFd;
     }
-    return fdOf(side === 'client' ? this.client : this.server);
+    return this.#io.fdOf(side === 'client' ? this.client : this.server);
   }
 
   /** Reset both sides now (idle timeout, policy, shutdown deadline). */
@@ -107,7 +114,7 @@ export class Relay {
     this.#aborted = true;
     this.#reset = true;
     if (this.#id >= 0) {
-      if (this.#final === undefined) spliceAbort(this.#id);
+      if (this.#final === undefined) this.#io.spliceAbort(this.#id);
       return;
     }
     if (!this.client.destroyed) this.client.resetAndDestroy();
@@ -155,8 +162,8 @@ export class Relay {
       this.#settle({ reset: true, ...(this.#error === undefined ? {} : { error: this.#error }) });
       return;
     }
-    const cfd = fdOf(client);
-    const sfd = fdOf(server);
+    const cfd = this.#io.fdOf(client);
+    const sfd = this.#io.fdOf(server);
     if (cfd === undefined || sfd === undefined) {
       this.#mode = 'js';
       this.#pipe();
@@ -166,7 +173,7 @@ export class Relay {
     const up = drain(client);
     const down = drain(server);
     try {
-      this.#id = spliceStart(cfd, sfd, (r) => this.#spliced(r), up, down);
+      this.#id = this.#io.spliceStart(cfd, sfd, (r) => this.#spliced(r), up, down);
     } catch (e) {
       log.warn({ code: (e as DuocellError).code, err: (e as Error).message }, 'splice hand-over failed: relaying in JS');
       if (up !== undefined) client.unshift(up);

@@ -1,8 +1,8 @@
 import type net from 'node:net';
-import { fdOf, fullInfo, type FullInfo } from '../../drivers/sockets/index.js';
+import type { FullInfo } from '../../drivers/sockets/index.js';
 import { unmapV4 } from '../../core/net.js';
 import type { Relay } from './relay.js';
-import type { AccessType, Combination, Endpoint, FrontName, Grant, SessionView, SubflowView, Target } from './types.js';
+import type { AccessType, Combination, Endpoint, FrontName, Grant, ProxyIo, SessionView, SubflowView, Target } from './types.js';
 
 /** One client connection through the proxy, from accept to the last byte. */
 export class Session {
@@ -29,6 +29,7 @@ export class Session {
     readonly clientEndpoint: Endpoint,
     readonly clientMptcp: boolean,
     public target: Target | undefined,
+    readonly io: Pick<ProxyIo, 'fdOf' | 'fullInfo'>,
   ) {}
 
   get combination(): Combination {
@@ -38,10 +39,10 @@ export class Session {
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
     // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
-    const cfd = this.relay !== undefined ? this.relay.fd('client') : fdOf(this.client);
-    if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = fullInfo(cfd) ?? this.lastClientInfo;
-    const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : fdOf(this.upstream);
-    if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = fullInfo(sfd) ?? this.lastServerInfo;
+    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.io.fdOf(this.client);
+    if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
+    const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
+    if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
   }
 
   view(label: (address: string) => AccessType): SessionView {

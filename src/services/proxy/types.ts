@@ -1,8 +1,28 @@
 import type net from 'node:net';
 import type { DuocellError } from '../../core/errors.js';
 import type { ConvertGrant } from '../../protocols/convert/grant.js';
+import type { ConnectSocketOptions, FullInfo, ListenOptions, SpliceDone, SpliceStats } from '../../drivers/sockets/index.js';
 
 /** The proxy engine's vocabulary, shared by fronts (how clients ask) and connectors (how we reach servers). */
+
+/**
+ * The socket operations the engine, connector, relay and session use, and nothing else: the
+ * proxy receives them (production wiring passes drivers/sockets/io.ts `socketIo`; tests may
+ * pass fakes). Sockets are kernel fds wrapped in Node sockets; splice* is the addon's relay.
+ */
+export interface ProxyIo {
+  createListenSocket(o: ListenOptions): number;
+  createConnectSocket(o: ConnectSocketOptions): number;
+  /** The kernel fd behind a Node socket or server (undefined once closed). */
+  fdOf(s: net.Socket | net.Server): number | undefined;
+  isMptcp(fd: number): boolean;
+  /** MPTCP_FULL_INFO of a connection: its subflows; undefined when not MPTCP. */
+  fullInfo(fd: number): FullInfo | undefined;
+  spliceAvailable(): boolean;
+  spliceStart(clientFd: number, serverFd: number, onDone: (r: SpliceDone) => void, earlyUp?: Buffer, earlyDown?: Buffer): number;
+  spliceStats(id: number): SpliceStats | undefined;
+  spliceAbort(id: number): boolean;
+}
 
 export interface Endpoint {
   address: string;
@@ -94,6 +114,8 @@ export interface ConnectRequest {
   /** Who asks (the engine fills these in): proxy selection resolves the subscriber policy from them. */
   client?: Endpoint;
   subscriber?: string;
+  /** The socket operations to connect with (the engine passes its own). */
+  io: ProxyIo;
 }
 
 /** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */

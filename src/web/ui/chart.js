@@ -1,22 +1,31 @@
+// @ts-check
 // A hand-drawn throughput chart on a <canvas>: per-path and total bit rate (down + up) over
 // the last `windowS` seconds. No library: the page is served from the box, without a CDN.
 
+/** @type {Record<string, string>} */
 const COLORS = { total: '#1d2733', cellular: '#e8772e', wlan: '#2f7dd1' };
+
+/** @typedef {import('./types.js').ThroughputSample} ThroughputSample */
+/** @typedef {{ t: number, total: number, paths: Record<string, number> }} Point */
 
 export class ThroughputChart {
   /** @param {HTMLCanvasElement} canvas */
   constructor(canvas, windowS = 300) {
     this.canvas = canvas;
     this.windowS = windowS;
-    /** @type {Array<{t:number,total:number,paths:Record<string,number>}>} */
+    /** @type {Point[]} */
     this.samples = [];
     this.raf = 0;
-    /** path name → access type, for the line colour. */
+    /** path name → access type, for the line colour. @type {Record<string, string>} */
     this.access = {};
   }
 
-  /** Add one sample as sent by the server ({t, total:{txBps,rxBps}, paths:{name:{txBps,rxBps}}}). */
+  /**
+   * Add one sample as sent by the server ({t, total:{txBps,rxBps}, paths:{name:{txBps,rxBps}}}).
+   * @param {ThroughputSample} s
+   */
   push(s) {
+    /** @type {Record<string, number>} */
     const paths = {};
     for (const [name, r] of Object.entries(s.paths ?? {})) {
       paths[name] = (r.txBps ?? 0) + (r.rxBps ?? 0);
@@ -49,6 +58,7 @@ export class ThroughputChart {
       c.height = Math.round(h * dpr);
     }
     const g = c.getContext('2d');
+    if (g === null) return;
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
     const left = 56;
@@ -94,8 +104,14 @@ export class ThroughputChart {
     g.fillText('Mbit/s', 0, 0);
     g.restore();
     // Lines: each path, then the total on top.
+    /** @type {Set<string>} */
     const names = new Set();
     for (const s of this.samples) for (const k of Object.keys(s.paths)) names.add(k);
+    /**
+     * @param {(s: Point) => number | undefined} pick
+     * @param {string} color
+     * @param {number} width
+     */
     const line = (pick, color, width) => {
       g.strokeStyle = color;
       g.lineWidth = width;
@@ -118,12 +134,14 @@ export class ThroughputChart {
   }
 }
 
+/** @param {number} v */
 function niceMax(v) {
   const p = Math.pow(10, Math.floor(Math.log10(v)));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
+/** @param {number} bps */
 function fmtMbps(bps) {
   const m = bps / 1e6;
   return m >= 10 ? m.toFixed(0) : m.toFixed(1);

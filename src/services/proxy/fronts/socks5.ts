@@ -19,7 +19,7 @@ import {
 } from '../../../protocols/socks5/index.js';
 import { specialPurpose } from '../target-filter.js';
 import type { FrontInfo, FrontProtocol, FrontRequest, Target } from '../types.js';
-import { FrontReader, drain } from './convert.js';
+import { FrontReader, drain } from './reader.js';
 
 /**
  * SOCKS5 front (RFC 1928) with username/password (RFC 1929), CONNECT only.
