@@ -1,6 +1,7 @@
 import { DuocellError, isDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { decodeDmsPinStatus, decodePinRetries, decodeUimCardStatus, PIN_STATE, UIM_CARD_PRESENT, type PinStatus, type Tlv } from '../../protocols/qmi/index.js';
+import type { SimUnit } from './control.js';
 import type { QmiClient } from './qmi.js';
 
 const log = logger('duocell:modem');
@@ -24,7 +25,7 @@ const NO_PIN: PinStatus = { status: PIN_STATE.disabled, verifyRetries: 3, unbloc
  * Errors: DC_MODEM_SIM (no card, blocked), DC_MODEM_PIN_REQUIRED, DC_MODEM_PIN_WRONG,
  * DC_MODEM_PIN_UNSAFE; anything else (timeouts, a lost port) is passed on as it came.
  */
-export class SimCard {
+export class SimCard implements SimUnit {
   #pin: string | undefined;
   #pinChanged = false;
   #uimService = false;
@@ -65,6 +66,11 @@ export class SimCard {
     const card = cs.cards.find((c) => c.state === UIM_CARD_PRESENT);
     if (!card) throw new DuocellError('DC_MODEM_SIM', 'no SIM card present', { origin: 'device' });
     return card.applications[0]?.pin1 ?? NO_PIN;
+  }
+
+  /** probing: does the SIM ask for its PIN? */
+  async check(): Promise<{ verdict: 'locked' | 'ready'; reason: string }> {
+    return (await this.needsPin()) ? { verdict: 'locked', reason: 'the SIM asks for its PIN' } : { verdict: 'ready', reason: 'SIM ready' };
   }
 
   async needsPin(): Promise<boolean> {
