@@ -22,7 +22,7 @@ const out = (o: Record<string, unknown>): void => void process.stdout.write(`${J
 const rtnl = Rtnl.open();
 const netif = new DataInterface({ ifname: 'usb0', ops: rtnl, defaultMetric: 50, rawIp: false });
 const m = new ModemManager({
-    control: 'at',
+  control: 'at',
   ports: [at],
   open: (p) => CharDeviceTransport.open(p),
   apn: 'internet',

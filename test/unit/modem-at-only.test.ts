@@ -55,7 +55,7 @@ async function rig(t: { teardown(fn: () => unknown): void }, simCfg: Partial<Mod
   const removed: string[] = [];
   const leases: FakeLease[] = [];
   const m = new ModemManager({
-    control: 'at',
+  control: 'at',
     ports: [sim.cfg.atLink],
     open: (p) => SerialTransport.open(p),
     apn: 'internet',
