@@ -2,7 +2,7 @@ import { DuocellError, isDuocellError } from '../../core/errors.js';
 import type { ModemFamily } from '../../protocols/at/vendors.js';
 import type { AtClient } from './at.js';
 import { readSim } from './at-family.js';
-import type { SimUnit } from './control.js';
+import { PinBook, type SimUnit } from './control.js';
 
 /** How many times probing waits for a SIM that is still initialising before deciding anyway. */
 const SIM_WAITS = 20;
@@ -14,10 +14,8 @@ const SIM_WAITS = 20;
  * (kept across re-probes). Errors as SimCard's: DC_MODEM_SIM, DC_MODEM_PIN_*.
  */
 export class AtSimCard implements SimUnit {
-  #pin: string | undefined;
-  #pinChanged = false;
+  readonly pins: PinBook;
   #waits = 0;
-  readonly #rejectedPins = new Set<string>();
 
   constructor(
     readonly at: () => AtClient,
@@ -25,23 +23,11 @@ export class AtSimCard implements SimUnit {
     readonly minPinRetries: number,
     pin?: string,
   ) {
-    this.#pin = pin;
-  }
-
-  setPin(pin: string | undefined): void {
-    this.#pin = pin;
-    this.#pinChanged = true;
-  }
-
-  takePinChange(): boolean {
-    const c = this.#pinChanged;
-    this.#pinChanged = false;
-    return c;
+    this.pins = new PinBook(pin);
   }
 
   #read(): ReturnType<typeof readSim> {
-    const pin = this.#pin;
-    return readSim(this.at(), this.family(), { pinConfigured: !!pin, alreadySent: pin !== undefined && this.#rejectedPins.has(pin), minRetries: this.minPinRetries });
+    return readSim(this.at(), this.family(), { pinConfigured: !!this.pins.pin, alreadySent: this.pins.wasRejected(), minRetries: this.minPinRetries });
   }
 
   async check(): Promise<{ verdict: 'locked' | 'ready' | 'wait'; reason: string }> {
@@ -54,20 +40,20 @@ export class AtSimCard implements SimUnit {
 
   async unlock(): Promise<void> {
     const at = this.at();
-    const pin = this.#pin;
+    const pin = this.pins.pin;
     const sim = await this.#read();
     const d = sim.decision;
     if (d.action === 'none') return;
     if (d.action === 'wait') throw new DuocellError('DC_MODEM_SIM', d.reason, { origin: 'device' });
     if (d.action === 'stop') {
-      const code = d.code === 'DC_MODEM_PIN_UNSAFE' && pin !== undefined && this.#rejectedPins.has(pin) ? 'DC_MODEM_PIN_WRONG' : d.code;
+      const code = d.code === 'DC_MODEM_PIN_UNSAFE' && this.pins.wasRejected(pin) ? 'DC_MODEM_PIN_WRONG' : d.code;
       throw new DuocellError(code, `${d.reason}${sim.retriesLeft === undefined ? '' : ` (${sim.retriesLeft} attempts left)`}`, { origin: 'device', ...(sim.retriesLeft === undefined ? {} : { retries: sim.retriesLeft }) });
     }
     try {
       await at.command(`AT+CPIN="${pin!.replace(/[^0-9]/g, '')}"`, { timeoutMs: 10_000 });
     } catch (e) {
       if (isDuocellError(e, 'DC_AT_CME_ERROR') || isDuocellError(e, 'DC_AT_ERROR')) {
-        this.#rejectedPins.add(pin!);
+        this.pins.reject(pin!);
         throw new DuocellError('DC_MODEM_PIN_WRONG', `the SIM rejected the configured PIN (${e.message})`, { origin: 'device', cause: e });
       }
       throw e;

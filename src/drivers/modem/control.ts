@@ -38,9 +38,8 @@ export interface ModemControl {
 
 /** The SIM as a unit: PIN state and the safe unlock (sim-card.ts over QMI, at-sim-card.ts over AT). */
 export interface SimUnit {
-  setPin(pin: string | undefined): void;
-  /** True once after setPin(): a parked sim-locked state should try again. */
-  takePinChange(): boolean;
+  /** The configured PIN and the ones the SIM rejected. */
+  readonly pins: PinBook;
   /** probing: does the SIM need its PIN ('wait': it is still initialising, ask again). */
   check(): Promise<{ readonly verdict: 'locked' | 'ready' | 'wait'; readonly reason: string }>;
   /** Verify the configured PIN when safe; throws DC_MODEM_PIN_* / DC_MODEM_SIM otherwise. */
@@ -97,4 +96,38 @@ export async function answersAt(c: AtClient, probeTimeoutMs: number): Promise<bo
     }
   }
   return false;
+}
+
+/**
+ * The configured PIN, whether it changed since the manager last looked (a parked sim-locked
+ * state tries again), and the PINs the SIM rejected: never tried again automatically, kept
+ * across re-probes.
+ */
+export class PinBook {
+  #changed = false;
+  readonly #rejected = new Set<string>();
+
+  constructor(public pin: string | undefined) {}
+
+  /** A new PIN from configuration. */
+  set(pin: string | undefined): void {
+    this.pin = pin;
+    this.#changed = true;
+  }
+
+  /** True once after set(). */
+  takeChange(): boolean {
+    const c = this.#changed;
+    this.#changed = false;
+    return c;
+  }
+
+  /** Did the SIM reject this PIN (default: the configured one) before? */
+  wasRejected(pin = this.pin): boolean {
+    return pin !== undefined && this.#rejected.has(pin);
+  }
+
+  reject(pin: string): void {
+    this.#rejected.add(pin);
+  }
 }

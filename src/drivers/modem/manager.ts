@@ -237,7 +237,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
 
   /** A new PIN from configuration: leaves a parked sim-locked state and tries it (safely). */
   setPin(pin: string | undefined): void {
-    this.#control.sim.setPin(pin);
+    this.#control.sim.pins.set(pin);
     this.#poke();
   }
 
@@ -333,7 +333,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
 
   /** sim-locked: try the PIN (the SIM unit decides whether it is safe), else park. */
   async #unlockSim(): Promise<void> {
-    const changed = this.#control.sim.takePinChange();
+    const changed = this.#control.sim.pins.takeChange();
     if (changed || this.#lastError === undefined) {
       try {
         await this.#control.sim.unlock();
