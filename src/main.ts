@@ -4,6 +4,7 @@ import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from '.
 import { Store } from './store/index.js';
 import { Steering } from './services/steering/index.js';
 import { Handover } from './services/proxy/handover.js';
+import { setFinHold } from './services/proxy/relay.js';
 import { destroyTcp } from './drivers/sockdiag/index.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
@@ -129,6 +130,12 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     if (udp !== undefined) stops.push(() => udp.stop());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }) });
     paths?.service.on('event', () => deps.emit('paths'));
+    if (paths !== undefined) {
+      // The half-closed stall (docs/relay.md): a LAN client's FIN waits for the MPTCP upstream's joins, one per other usable uplink.
+      const hold = (): void => void setFinHold({ joins: Math.max(0, paths.list().filter((p) => p.state === 'up').length - 1) });
+      hold();
+      paths.service.on('event', hold);
+    }
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).
     const sec = await prepareWebSecurity(board, opts.stateDir, opts.webListen);

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { fdOf, spliceAbort, spliceAvailable, spliceStart, spliceStats, type SpliceDone } from '../../drivers/sockets/index.js';
+import { fdOf, finHoldReady, spliceAbort, spliceAvailable, spliceFinHold, spliceStart, spliceStats, type SpliceDone } from '../../drivers/sockets/index.js';
 
 /**
  * Relays bytes between two connected sockets until both directions are finished.
@@ -12,6 +12,9 @@ import { fdOf, spliceAbort, spliceAvailable, spliceStart, spliceStats, type Spli
  * - Reset: an error or RST on one side resets the other, so peers see what happened instead of
  *   a clean FIN.
  * - Accounting: bytes per direction; `lastActivity` for the engine's idle sweep.
+ * - FIN hold: the client's FIN reaches an MPTCP upstream only once that connection has its
+ *   expected joins up and carrying, at most a cap (setFinHold; docs/relay.md "The half-closed
+ *   stall"): Linux opens no join on a half-closed MPTCP connection.
  *
  * Two ways to move the bytes, same semantics (docs/relay.md):
  * - `splice` (default when the addon has it): the two fds are handed to the addon's relay
@@ -38,6 +41,28 @@ const EMPTY = Buffer.alloc(0);
 const ECONNABORTED = 103;
 
 let defaultMode: RelayMode | undefined;
+
+/** The FIN hold: how many joins an MPTCP upstream is expected to make, and the cap. */
+export interface FinHold {
+  joins: number;
+  capMs: number;
+}
+const finHold: FinHold = { joins: 0, capMs: 2500 };
+const HOLD_TICK_MS = 10;
+
+/**
+ * Set the FIN hold for sessions whose client half-closes from now on (both relay modes):
+ * `joins` extra subflows expected on an MPTCP upstream (the usable uplinks but one); 0 turns
+ * the hold off. DUOCELL_FIN_HOLD_MS overrides the cap (0: off).
+ */
+export function setFinHold(o: Partial<FinHold>): FinHold {
+  const env = process.env['DUOCELL_FIN_HOLD_MS'];
+  if (o.joins !== undefined) finHold.joins = Math.max(0, Math.floor(o.joins));
+  if (o.capMs !== undefined) finHold.capMs = Math.max(0, Math.floor(o.capMs));
+  if (env !== undefined && /^\d+$/.test(env)) finHold.capMs = Number(env);
+  if (relayMode() === 'splice') spliceFinHold(finHold.joins, finHold.capMs);
+  return { ...finHold };
+}
 
 /** The relay mode for new sessions: DUOCELL_RELAY=js|splice, else splice when the addon has it. */
 export function relayMode(): RelayMode {
@@ -205,7 +230,9 @@ export class Relay {
       st.down += d.length;
       st.lastActivity = Date.now();
     });
-    client.pipe(server);
+    // The client's EOF ends the upstream through the FIN hold; the other way as pipe does.
+    client.pipe(server, { end: false });
+    client.once('end', () => endHeld(server));
     server.pipe(client);
     const onError = (peer: net.Socket) => (e: Error) => {
       if (!this.#reset) {
@@ -236,6 +263,26 @@ export class Relay {
     server.on('end', maybeClose);
     client.resume();
   }
+}
+
+/** End `upstream` (a FIN after what is queued) once the FIN hold lets it (JS mode). */
+function endHeld(upstream: net.Socket): void {
+  const { joins, capMs } = finHold;
+  const may = (): boolean => {
+    if (upstream.destroyed || upstream.readableEnded) return true;
+    const fd = fdOf(upstream);
+    return fd === undefined || finHoldReady(fd, joins);
+  };
+  if (joins <= 0 || capMs <= 0 || may()) {
+    if (!upstream.destroyed) upstream.end();
+    return;
+  }
+  const until = Date.now() + capMs;
+  const timer = setInterval(() => {
+    if (Date.now() < until && !may()) return;
+    clearInterval(timer);
+    if (!upstream.destroyed) upstream.end();
+  }, HOLD_TICK_MS);
 }
 
 /** Resolves when every write Node holds for `s` has reached the kernel (or `s` is gone). */
