@@ -129,7 +129,7 @@ static napi_value undef(napi_env env) {
 #define DC_TI_BYTES_RECEIVED 128
 
 struct dc_subflow_data {
-  uint32_t num_subflows, size_subflow_data, size_kernel, size_user;
+  uint32_t size_subflow_data, num_subflows, size_kernel, size_user; /* uapi struct mptcp_subflow_data */
 };
 
 static int fin_hold_check(int fd, int joins) {
