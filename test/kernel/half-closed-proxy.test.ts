@@ -7,7 +7,9 @@
 import t from 'tap';
 import fs from 'node:fs';
 import { netnsUnavailable } from '../helpers/hosts.js';
-import { peerClient, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { BIN, peerClient, startPeerServerIn, tmpDir, waitFor } from '../helpers/appliance.js';
 import { buildSim, SIM_ADDR, SIM_RATES, type SimLayout } from '../../src/sim/board.js';
 import { delaylinePath } from '../../src/sim/links.js';
 import type { Host } from '../../src/sim/hosts.js';
@@ -38,6 +40,32 @@ async function upstreamReceived(cell: Host): Promise<number> {
   return sum;
 }
 
+/**
+ * `duocell run` with the board; resolves once the listener is up and the path manager runs (the
+ * FIN hold counts the usable uplinks). Not through the web API: its first-boot set-up can take
+ * long on a loaded host, and this test needs no web page.
+ */
+async function startDuocell(cell: Host, env: Record<string, string>): Promise<{ child: ChildProcess; logs: string[] }> {
+  const dir = tmpDir('dc-speed');
+  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
+  const child = cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
+    env: { ...process.env, DUOCELL_LOG_LEVEL: 'info', ...env },
+  });
+  const logs: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const ok = await waitFor(async () => {
+    if (child.exitCode !== null) return false;
+    if (!logs.join('').includes('path manager running')) return undefined;
+    return (await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
+  }, 90_000, 200);
+  if (ok !== true) {
+    child.kill('SIGKILL');
+    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
+  }
+  return { child, logs };
+}
+
 interface Outcome {
   received: number;
   complete: boolean;
@@ -49,14 +77,7 @@ interface Outcome {
 
 /** One download through the cell with the client's FIN at once; the initial subflow's uplink is cut 2 MiB in. */
 async function run(sim: SimLayout, env: Record<string, string>, timeoutMs: number): Promise<Outcome> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  let app: Awaited<ReturnType<typeof startCell>>;
-  try {
-    app = await startCell(sim.cell, board, 18093);
-  } finally {
-    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
-  }
+  const app = await startDuocell(sim.cell, env);
   const server = startPeerServerIn(sim.srv, '0.0.0.0', 8001, true);
   try {
     await server.ready;
