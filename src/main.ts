@@ -133,7 +133,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     paths?.service.on('event', () => deps.emit('paths'));
     // Handover from the radio itself (nl80211 disconnect, the modem's data session), not only the
     // link: a path-down aborts its subflows too, each marked backup (MP_PRIO) first where the PM can.
-    links.handover.useBackup(pm?.backupSubflow);
+    if (process.env['DUOCELL_HANDOVER_BACKUP'] !== '0') links.handover.useBackup(pm?.backupSubflow);
     paths?.service.on('event', (e) => {
       if (e.type === 'path-down') void links.handover.linkDown(e.path.interface).catch((err: Error) => log.warn({ err: err.message }, 'handover failed'));
     });
