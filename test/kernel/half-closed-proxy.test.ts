@@ -92,7 +92,7 @@ async function run(sim: SimLayout, env: Record<string, string>, timeoutMs: numbe
     await Promise.all([sim.cell.linkSet(cutDev, 'down'), sim.conc.linkSet(cutDev, 'down')]);
     const r = await client;
     const s = await waitFor(() => server.reports[0], 5000);
-    return { received: r.received ?? 0, complete: r.received === SIZE, intact: s !== undefined && r.receivedHash === s.sentHash && s.sent === SIZE, atCut, cutDev, logs: app.logs.join('').slice(-3000) };
+    return { received: r.received ?? 0, complete: r.received === SIZE, intact: s !== undefined && r.receivedHash === s.sentHash && s.sent === SIZE, atCut, cutDev, logs: app.logs.join('') };
   } finally {
     server.child.kill('SIGKILL');
     app.child.kill('SIGTERM');
@@ -113,7 +113,10 @@ t.test('half-closed N-UE download through the cell over lte + wlan uplinks, init
     t.ok(o.atCut > 0 && o.atCut < SIZE, `the initial uplink died mid-download (${o.atCut} of ${SIZE} bytes)`);
     t.ok(o.complete, `every byte arrived (${o.received} of ${SIZE})`);
     t.ok(o.intact, 'what the N-UE received is what the M-server sent (sha256)');
-    if (!o.complete) t.comment(o.logs);
+    const ho = /"ifname":"wwan0","subflows":(\d+),"backedUp":(\d+)/.exec(o.logs);
+    t.ok(ho !== null && Number(ho[1]) >= 1, `the handover aborted the cut uplink's subflow (${ho?.[0] ?? 'no handover line'})`);
+    t.ok(ho !== null && Number(ho[2]) >= 1, 'and marked it backup (MP_PRIO) first');
+    if (!o.complete) t.comment(o.logs.slice(-3000));
   });
 
   await t.test('with the FIN hold in the JS relay (DUOCELL_RELAY=js): every byte arrives, hash-checked', async (t) => {
@@ -122,7 +125,7 @@ t.test('half-closed N-UE download through the cell over lte + wlan uplinks, init
     t.ok(o.atCut > 0 && o.atCut < SIZE, `the initial uplink died mid-download (${o.atCut} of ${SIZE} bytes)`);
     t.ok(o.complete, `every byte arrived (${o.received} of ${SIZE})`);
     t.ok(o.intact, 'what the N-UE received is what the M-server sent (sha256)');
-    if (!o.complete) t.comment(o.logs);
+    if (!o.complete) t.comment(o.logs.slice(-3000));
   });
 
   await t.test('control, the hold off (DUOCELL_FIN_HOLD_MS=0): the same download stalls', async (t) => {

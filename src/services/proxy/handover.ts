@@ -68,12 +68,13 @@ export class Handover {
     if (victims.length === 0) return 0;
     this.#busy.add(ifname);
     const backup = this.#backup;
+    const before = this.backedUp;
     try {
       await this.#abort(victims, backup);
     } finally {
       this.#busy.delete(ifname);
     }
-    if (victims.length > 0) log.info({ ifname, subflows: victims.length, backup: backup !== undefined }, 'link down: subflows on it aborted, data reinjected on the others');
+    log.info({ ifname, subflows: victims.length, backedUp: this.backedUp - before }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
     return victims.length;
   }
 
