@@ -99,6 +99,11 @@ export interface PolicyRow {
 
 export function normalizePolicy(p: PolicySpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'policy'): PolicyRow {
   check<PolicySpec>(policySchema, p, code, where);
+  return policyRowOf(p, code, where);
+}
+
+/** A policy already checked against policySchema (here, or as part of a bundle document). */
+export function policyRowOf(p: PolicySpec, code: ErrorCode, where: string): PolicyRow {
   const r = p.ratio ?? null;
   if (r !== null && r.cellular + r.wlan !== 100) bad(code, `${where}.ratio`, 'cellular + wlan must be 100');
   const nets = p.allowedNetworks ?? null;
@@ -139,6 +144,11 @@ export interface NormalSubscriber {
 
 export function normalizeSubscriber(s: SubscriberSpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'subscriber'): NormalSubscriber {
   check<SubscriberSpec>(subscriberSchema, s, code, where);
+  return subscriberOf(s);
+}
+
+/** A subscriber already checked against subscriberSchema. */
+export function subscriberOf(s: SubscriberSpec): NormalSubscriber {
   return {
     name: s.name,
     policy: s.policy ?? null,
@@ -151,6 +161,11 @@ export function normalizeSubscriber(s: SubscriberSpec, code: ErrorCode = 'DC_STO
 
 export function normalizeNServerLimit(l: NServerLimitSpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'nserverLimit'): NServerLimitSpec {
   check<NServerLimitSpec>(nserverLimitSchema, l, code, where);
+  return nserverLimitOf(l);
+}
+
+/** A limit already checked against nserverLimitSchema. */
+export function nserverLimitOf(l: NServerLimitSpec): NServerLimitSpec {
   return { prefix: canonical(l.prefix), maxSessions: l.maxSessions };
 }
 
@@ -182,7 +197,7 @@ function normalizeApp(a: ProxyAppSpec): Required<ProxyAppSpec> {
 }
 
 /** One candidate, already checked against proxySchema. */
-function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
+export function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
   const address = endpointAddress(p.address, `${where}.address`, code);
   const apps = unique(p.apps).map(normalizeApp);
   if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
@@ -210,6 +225,11 @@ export function normalizeProxy(p: ProxySpec, code: ErrorCode = 'DC_STORE_INVALID
 /** A candidate list: every item valid, names and endpoints unique. */
 export function normalizeProxies(list: unknown, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxies'): Array<Required<ProxySpec>> {
   check<ProxySpec[]>(proxiesSchema, list, code, where);
+  return proxiesOf(list, code, where);
+}
+
+/** A candidate list already checked against proxiesSchema: names and endpoints unique. */
+export function proxiesOf(list: ProxySpec[], code: ErrorCode, where: string): Array<Required<ProxySpec>> {
   const out = list.map((p, i) => proxyOf(p, code, `${where}[${i}]`));
   const names = new Set<string>();
   const eps = new Set<string>();
