@@ -49,6 +49,13 @@ function bad(code: ErrorCode, where: string, message: string): never {
 
 const compiled = new Map<Schema, Compiled<unknown>>();
 
+/** What a pattern means, for the reader of a refusal (the engine can only quote it). */
+const PATTERN_WORDS = new Map([
+  [`does not match ${NAME_PATTERN}`, 'expected a name of 1-64 characters [A-Za-z0-9._@+-]'],
+  [`does not match ${CREDENTIAL_PATTERN}`, 'expected an scrypt hash string'],
+  [`does not match ${LOCATION_PATTERN}`, 'expected a label of 0-64 characters [A-Za-z0-9 ._@+-]'],
+]);
+
 /** `v` against `schema` (compiled on first use, once), or a refusal naming every failing field. */
 function check<T>(schema: Schema, v: unknown, code: ErrorCode, where: string): asserts v is T {
   let c = compiled.get(schema);
@@ -58,7 +65,8 @@ function check<T>(schema: Schema, v: unknown, code: ErrorCode, where: string): a
     code,
     c.issues().map((i) => {
       const at = dottedPath(where, i.path);
-      return { at, path: fieldOf(at), message: toField(i).message };
+      const message = toField(i).message;
+      return { at, path: fieldOf(at), message: PATTERN_WORDS.get(message) ?? message };
     }),
   );
 }
