@@ -5,7 +5,6 @@ import {
   CREDENTIAL_PATTERN,
   LOCATION_PATTERN,
   macSchema,
-  MAX_IDS_PER_SUBSCRIBER,
   NAME_PATTERN,
   nameSchema,
   nserverLimitSchema,
@@ -27,10 +26,7 @@ import type { NServerLimitSpec, PolicySpec, ProxyAppSpec, ProxySpec, SubscriberS
  * shape ({path, message}, dotted).
  */
 
-export { MAX_IDS_PER_SUBSCRIBER } from './schemas.js';
 export const NAME_RE = new RegExp(NAME_PATTERN);
-export const CREDENTIAL_RE = new RegExp(CREDENTIAL_PATTERN);
-export const LOCATION_RE = new RegExp(LOCATION_PATTERN);
 
 /** `proxies[0].address` (the message's form) as `proxies.0.address` (the API's fields). */
 const fieldOf = (where: string): string => where.replace(/\[(\d+)\]/g, '.$1');
@@ -205,7 +201,7 @@ function normalizeApp(a: ProxyAppSpec): Required<ProxyAppSpec> {
 }
 
 /** One candidate, already checked against proxySchema. */
-export function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
+function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
   const address = endpointAddress(p.address, `${where}.address`, code);
   const apps = unique(p.apps).map(normalizeApp);
   if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
