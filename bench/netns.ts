@@ -22,7 +22,8 @@ import { linkOptions, rateOf, worlds, type World } from './world.js';
  *                                  the other one (WLAN) 2.5 s in: bytes flow again after the
  *                                  longest stall; handover-80-…: the rate holds ≥ 80 % of the
  *                                  surviving path's single-path rate for 1 s (bench/handover.ts)
- * The cell runs the shipped sysctls (systemd/60-duocell.conf).
+ * The cell runs the shipped sysctls (systemd/60-duocell.conf). BENCH_NETNS=handover measures
+ * only the handover figures (and the single-path rates they need).
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
@@ -135,16 +136,19 @@ async function world(w: World): Promise<BenchResult[]> {
     const sum = rateOf('cellular') + rateOf('wlan');
     const dl = (host: string, port: number, s: XferServer) => async (): Promise<number> => (await transfer(r.mue, s, { host, port, mptcp: true, receive: BYTES })).mbit;
     const ul = (host: string, port: number, s: XferServer) => async (): Promise<number> => (await transfer(r.mue, s, { host, port, mptcp: true, send: BYTES })).mbit;
-    const down = await alternate(n, dl('10.71.0.1', 9000, viaCell), dl('10.71.3.2', 8001, mserver));
-    const up = await alternate(n, ul('10.71.0.1', 9000, viaCell), ul('10.71.3.2', 8001, mserver));
     const frac = (xs: Array<number | Error>): Array<number | Error> => xs.map((x) => (typeof x === 'number' ? x / sum : x));
     const ratio97 = { target: 'ratio >= 0.97', judge: (x: { ratio: number }) => x.ratio >= 0.97 };
-    const out: BenchResult[] = [
-      fromRuns('aggregate', 'Mbit/s', down.a, down.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97, note: `download of ${BYTES / MiB} MiB, timed to the receiver's last byte, SHA-256 checked` }),
-      fromRuns('aggregate-of-sum', 'fraction', frac(down.a), frac(down.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
-      fromRuns('aggregate-upload', 'Mbit/s', up.a, up.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97 }),
-      fromRuns('aggregate-upload-of-sum', 'fraction', frac(up.a), frac(up.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
-    ];
+    const out: BenchResult[] = [];
+    if (process.env.BENCH_NETNS !== 'handover') {
+      const down = await alternate(n, dl('10.71.0.1', 9000, viaCell), dl('10.71.3.2', 8001, mserver));
+      const up = await alternate(n, ul('10.71.0.1', 9000, viaCell), ul('10.71.3.2', 8001, mserver));
+      out.push(
+        fromRuns('aggregate', 'Mbit/s', down.a, down.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97, note: `download of ${BYTES / MiB} MiB, timed to the receiver's last byte, SHA-256 checked` }),
+        fromRuns('aggregate-of-sum', 'fraction', frac(down.a), frac(down.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
+        fromRuns('aggregate-upload', 'Mbit/s', up.a, up.b, 'kernel-only MPTCP end to end', { ...tag, ...ratio97 }),
+        fromRuns('aggregate-upload-of-sum', 'fraction', frac(up.a), frac(up.b), `kernel-only MPTCP, fraction of ${sum} Mbit/s`, tag),
+      );
+    }
     // The surviving path's rate: one plain TCP download over each path alone, median of 3.
     const single: Record<'cellular' | 'wlan', number> = { cellular: NaN, wlan: NaN };
     for (const [acc, from] of [['cellular', '10.71.1.2'], ['wlan', '10.71.2.2']] as const) {

@@ -20,7 +20,8 @@
 #   7. WLAN on a real cfg80211 stack: mac80211_hwsim with two radios, hostapd (WPA2-PSK) on one
 #      in a namespace of its own (the test's access point), duocell's WLAN uplink on the other:
 #      duocell writes wpa_supplicant's configuration from the board profile and adds the
-#      interface through wpa_supplicant's control socket; it reads SSID, BSSID, signal and TX
+#      interface through wpa_supplicant's control socket; once connected it gets wlan0's address
+#      by DHCP (udhcpc; dnsmasq on the AP side) and applies it itself; it reads SSID, BSSID, signal and TX
 #      bit rate through nl80211 (API); `hostapd_cli deauthenticate` takes the path down (time
 #      from the nl80211 event, logged by duocell) and it comes back on re-association.
 #      The disk copy runs the image's board profile plus that network
@@ -269,11 +270,15 @@ mkdir -p /run/dcap
 printf '%s\n' interface=wlan1 driver=nl80211 ssid=$WLAN_SSID hw_mode=g channel=6 wpa=2 wpa_key_mgmt=WPA-PSK rsn_pairwise=CCMP 'wpa_passphrase=$WLAN_PASS' ctrl_interface=/run/dcap/hostapd >/run/dcap/hostapd.conf
 ip netns exec dcap ip addr add 10.77.0.1/24 dev wlan1
 ip netns exec dcap hostapd -B -P /run/dcap/hostapd.pid /run/dcap/hostapd.conf >/run/dcap/hostapd.log 2>&1
-ip addr add 10.77.0.2/24 dev wlan0
+ip netns exec dcap ip link set lo up
+ip netns exec dcap dnsmasq --conf-file=/dev/null --interface=wlan1 --bind-interfaces --except-interface=lo --port=0 --no-resolv --no-hosts --user=root \\
+  --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,10m --dhcp-option=option:router,10.77.0.1 --dhcp-authoritative \\
+  --dhcp-leasefile=/run/dcap/leases --pid-file=/run/dcap/dnsmasq.pid --log-dhcp --log-facility=/run/dcap/dnsmasq.log
 echo ok
 EOF
-# wlan0 gets a static address: nothing on the test AP hands out addresses. The agent reads one
-# line per command: the script goes over as base64.
+# wlan0 gets no address from the test: the AP side runs a real DHCP server (dnsmasq) and duocell
+# runs udhcpc on wlan0 once wpa_supplicant has connected. The agent reads one line per command:
+# the script goes over as base64.
 ap=$(guest "echo $(base64 -w0 <"$WORK/wlan-ap.sh") | base64 -d >/run/wlan-ap.sh && sh -e /run/wlan-ap.sh")
 check "WLAN test rig: mac80211_hwsim radios=2, hostapd (WPA2-PSK, SSID $WLAN_SSID) on wlan1 in namespace dcap ($(printf '%s' "$ap" | tail -1))" \
   test "$(printf '%s' "$ap" | tail -1)" = ok
@@ -295,6 +300,15 @@ else
   notok "WLAN uplink associated through wpa_supplicant, path up (last: $wp)"
   guest "journalctl -u duocell -u duocell-wlan --no-pager -n 40 -o cat; cat /run/dcap/hostapd.log; iw dev wlan0 link" | sed 's/^/# /'
 fi
+wl_addr=$(guest 'ip -4 -o addr show dev wlan0' | sed -n 's/.* inet \(10\.77\.0\.[0-9]*\)\/24 .*/\1/p' | head -1)
+wl_log=$(guest "journalctl -u duocell --no-pager -o cat | grep -m1 'DHCP lease bound'")
+printf '%s\n' "$wl_log" | sed 's/^/# /'
+check "the WLAN uplink's address came by DHCP from the AP's dnsmasq (${wl_addr:-none}, range .50-.99) and duocell applied it (journal: DHCP lease bound)" \
+  sh -c 'case "$1" in 10.77.0.[5-9][0-9]) ;; *) exit 1 ;; esac; case "$2" in *"DHCP lease bound"*) ;; *) exit 1 ;; esac' _ "${wl_addr:-}" "$wl_log"
+wl_route=$(guest 'ip route show table all default dev wlan0' | tr -d '\r')
+printf '%s\n' "$wl_route" | sed 's/^/# route: /'
+check "the WLAN uplink routes through the lease's gateway 10.77.0.1 (main table, metric 20, and the uplink's own table)" \
+  sh -c 'printf "%s\n" "$1" | grep -q "^default via 10.77.0.1 .*table " && printf "%s\n" "$1" | grep -v "table " | grep -q "^default via 10.77.0.1 .*metric 20"' _ "$wl_route"
 conf=/var/lib/duocell/wlan/wpa_supplicant-wlan0.conf
 ssid_hex=$(printf '%s' "$WLAN_SSID" | od -An -tx1 | tr -d ' \n')
 check "duocell wrote wpa_supplicant's configuration (mode 600, SSID in hex, derived PSK, no passphrase in it)" \

@@ -86,6 +86,7 @@ PKGS=(
   systemd-timesyncd wpasupplicant
   firmware-brcm80211 wireless-regdb
   hostapd iw
+  dnsmasq-base                    # boot test: the test access point's DHCP server (image/boot-test.sh)
 )
 # Installed by apt once the initramfs settings are in place (see below).
 KERNEL_PKGS=(initramfs-tools linux-image-arm64)

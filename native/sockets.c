@@ -110,6 +110,66 @@ static napi_value undef(napi_env env) {
   return r;
 }
 
+/*
+ * The upstream FIN hold (issue 17, docs/relay.md "The half-closed stall"). Linux opens MPTCP
+ * joins only while the connection is TCP_ESTABLISHED at the MPTCP level: a FIN sent before the
+ * joins are up freezes the connection on its initial subflow, and the download stalls for good
+ * when that subflow's path dies. So a FIN towards an MPTCP upstream waits until the connection
+ * has `joins` extra subflows and every subflow is established at both ends (it has received
+ * bytes: the peer schedules data only on a subflow it accepted), or until the cap.
+ *
+ *   fin_hold_check(fd, joins) ->  1  send the FIN now: not MPTCP, fallen back to TCP, no join
+ *                                    expected, or every expected join established and carrying
+ *                                 0  keep holding (fewer subflows than expected, or one of them
+ *                                    has not received a byte yet)
+ */
+#define DC_MPTCP_INFO 1
+#define DC_MPTCP_TCPINFO 2
+#define DC_HOLD_TICK_MS 10
+#define DC_TI_BYTES_RECEIVED 128
+
+struct dc_subflow_data {
+  uint32_t size_subflow_data, num_subflows, size_kernel, size_user; /* uapi struct mptcp_subflow_data */
+};
+
+static int fin_hold_check(int fd, int joins) {
+  if (joins <= 0) return 1;
+  uint8_t mi[96];
+  socklen_t len = sizeof mi;
+  memset(mi, 0, sizeof mi);
+  if (getsockopt(fd, SOL_MPTCP, DC_MPTCP_INFO, mi, &len) < 0) return 1; /* plain TCP (EOPNOTSUPP) */
+  uint32_t flags;
+  memcpy(&flags, mi + 8, sizeof flags); /* mptcpi_flags; bit 0: fallback to TCP */
+  if (len >= 12 && (flags & 1)) return 1;
+  static __thread uint8_t b[sizeof(struct dc_subflow_data) + DC_MAX_SUBFLOWS * DC_TCPINFO_SIZE];
+  struct dc_subflow_data h = {.size_subflow_data = sizeof h, .size_user = DC_TCPINFO_SIZE};
+  memcpy(b, &h, sizeof h);
+  len = sizeof b;
+  if (getsockopt(fd, SOL_MPTCP, DC_MPTCP_TCPINFO, b, &len) < 0) return 1;
+  memcpy(&h, b, sizeof h);
+  uint32_t n = h.num_subflows;
+  if (n < (uint32_t)joins + 1) return 0;
+  if (n > DC_MAX_SUBFLOWS) n = DC_MAX_SUBFLOWS;
+  /* struct tcp_info: tcpi_state is byte 0, tcpi_bytes_received the u64 at 128 (>= 4.1) */
+  if (h.size_user < DC_TI_BYTES_RECEIVED + 8) return 1; /* an old kernel: no way to tell */
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *t = b + sizeof h + (size_t)i * h.size_user;
+    uint64_t rx;
+    memcpy(&rx, t + DC_TI_BYTES_RECEIVED, sizeof rx);
+    if (t[0] != 1 /* TCP_ESTABLISHED */ || rx == 0) return 0;
+  }
+  return 1;
+}
+
+/* finHoldReady(fd, joins) -> bool: the JS relay's question (same rule as the relay thread's) */
+static napi_value js_fin_hold_ready(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  napi_value r;
+  napi_get_boolean(env, fin_hold_check(arg_i32(env, argv[0]), arg_i32(env, argv[1])) != 0, &r);
+  return r;
+}
+
 /* socket(family 4|6, mptcp bool) -> fd (non-blocking, close-on-exec) */
 static napi_value js_socket(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -405,8 +465,11 @@ struct dc_dir {
   uint8_t shut;       /* shutdown(dst, SHUT_WR) done: this direction is finished */
   uint8_t queued;     /* on the ready list */
   uint8_t grown;
+  uint8_t hold;       /* the FIN hold (up only): 0 not decided, 1 holding, 2 FIN may go */
+  int64_t hold_until; /* wall clock (ms) when a held FIN goes regardless */
   uint64_t bytes;     /* delivered to dst (relaxed atomic: read by the main thread) */
   struct dc_dir *next;
+  struct dc_dir *next_held;
 };
 
 struct dc_end {
@@ -439,8 +502,11 @@ struct dc_relay {
   struct dc_sess *starts;      /* under mu: handed over, not yet in the epoll set */
   struct dc_sess *aborts;      /* under mu */
   napi_threadsafe_function tsfn;
+  int hold_joins, hold_ms;     /* atomics: the FIN hold's setting (spliceFinHold) */
   /* relay thread only */
   struct dc_dir *ready;
+  struct dc_dir *held;         /* directions whose FIN waits for the upstream's joins */
+  int64_t next_hold_check;
   struct dc_sess *finished;
   int pool[DC_POOL][2];
   uint32_t npool;
@@ -484,6 +550,24 @@ static void pool_flush(struct dc_relay *r) {
 static void moved(struct dc_dir *d, size_t n, size_t *budget) {
   __atomic_store_n(&d->bytes, d->bytes + n, __ATOMIC_RELAXED);
   *budget = n >= *budget ? 0 : *budget - n;
+}
+
+/* The client's EOF is due on the upstream (d is "up"): hold the FIN while fin_hold_check says
+ * so, at most hold_ms; the relay thread re-checks held directions every DC_HOLD_TICK_MS. */
+static int fin_held(struct dc_relay *r, struct dc_dir *d) {
+  if (d->hold == 1) return 1;
+  int joins = __atomic_load_n(&r->hold_joins, __ATOMIC_RELAXED);
+  int ms = __atomic_load_n(&r->hold_ms, __ATOMIC_RELAXED);
+  /* only "up"; and once the upstream has finished sending there is no download to protect */
+  if (d != &d->s->d[0] || joins <= 0 || ms <= 0 || d->s->d[1].eof || fin_hold_check(d->dst, joins)) {
+    d->hold = 2;
+    return 0;
+  }
+  d->hold = 1;
+  d->hold_until = now_ms() + ms;
+  d->next_held = r->held;
+  r->held = d;
+  return 1;
 }
 
 /* Move what can move in one direction. 0: src dry (EPOLLIN will come), 1: budget spent
@@ -549,6 +633,7 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
       }
     }
     if (d->eof && d->inpipe == 0 && d->early == NULL) {
+      if (d->hold != 2 && fin_held(r, d)) return 0;
       /* ENOTCONN: dst is already gone (reset); its own events report that. */
       if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return -errno;
       d->shut = 1;
@@ -631,6 +716,29 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   if ((m & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (w->inpipe > 0 || w->early != NULL)) run(r, w, now);
 }
 
+/* Held FINs whose joins are up, or whose cap passed, go out now. */
+static void held_sweep(struct dc_relay *r, int64_t now) {
+  int joins = __atomic_load_n(&r->hold_joins, __ATOMIC_RELAXED);
+  struct dc_dir *go = NULL;
+  for (struct dc_dir **pp = &r->held; *pp != NULL;) {
+    struct dc_dir *d = *pp;
+    if (d->s->done || now >= d->hold_until || d->s->d[1].eof || fin_hold_check(d->dst, joins)) {
+      *pp = d->next_held;
+      d->hold = 2;
+      d->next_held = go;
+      go = d;
+    } else {
+      pp = &d->next_held;
+    }
+  }
+  while (go != NULL) {
+    struct dc_dir *next = go->next_held;
+    go->next_held = NULL;
+    run(r, go, now);
+    go = next;
+  }
+}
+
 /* Main thread: wake the relay thread for new work, unless a wake-up is already pending
  * (a burst of new sessions costs one eventfd write and one wake-up, not one each). */
 static void relay_wake(struct dc_relay *r) {
@@ -691,6 +799,10 @@ static void post_finished(struct dc_relay *r) {
       pp = &(*pp)->next;
     }
   }
+  for (struct dc_dir **pp = &r->held; *pp != NULL;) {
+    if ((*pp)->s->done) *pp = (*pp)->next_held;
+    else pp = &(*pp)->next_held;
+  }
   struct dc_sess *s = r->finished;
   r->finished = NULL;
   while (s != NULL) {
@@ -707,8 +819,9 @@ static void *relay_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   struct epoll_event ev[DC_EVENTS];
   for (;;) {
-    int n = epoll_wait(r->ep, ev, DC_EVENTS, r->ready != NULL ? 0 : r->npool > 0 ? DC_POOL_IDLE_MS : -1);
-    if (n == 0 && r->ready == NULL) pool_flush(r); /* idle: give the pooled pipes back */
+    int timeout = r->ready != NULL ? 0 : r->held != NULL ? DC_HOLD_TICK_MS : r->npool > 0 ? DC_POOL_IDLE_MS : -1;
+    int n = epoll_wait(r->ep, ev, DC_EVENTS, timeout);
+    if (n == 0 && r->ready == NULL && r->held == NULL) pool_flush(r); /* idle: give the pooled pipes back */
     if (n < 0) n = 0;                              /* EINTR */
     int64_t now = now_ms();
     for (int i = 0; i < n; i++) {
@@ -731,6 +844,10 @@ static void *relay_main(void *arg) {
       q->queued = 0;
       run(r, q, now);
       q = next;
+    }
+    if (r->held != NULL && now >= r->next_hold_check) {
+      r->next_hold_check = now + DC_HOLD_TICK_MS;
+      held_sweep(r, now);
     }
     post_finished(r);
   }
@@ -1004,6 +1121,20 @@ static napi_value js_splice_abort(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* spliceFinHold(joins, capMs): from now on a client's FIN towards an MPTCP upstream waits until
+ * the upstream has `joins` extra subflows, all established and carrying, at most capMs
+ * (joins 0 or capMs 0: no hold). */
+static napi_value js_splice_fin_hold(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  struct dc_relay *r = relay_of(env);
+  if (r == NULL) return throw_errno(env, "spliceFinHold (spliceInit first)", EINVAL);
+  int joins = arg_i32(env, argv[0]), ms = arg_i32(env, argv[1]);
+  __atomic_store_n(&r->hold_joins, joins < 0 ? 0 : joins > DC_MAX_SUBFLOWS - 1 ? DC_MAX_SUBFLOWS - 1 : joins, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->hold_ms, ms < 0 ? 0 : ms, __ATOMIC_RELAXED);
+  return undef(env);
+}
+
 /* spliceActive() -> live spliced sessions (completion not yet delivered) */
 static napi_value js_splice_active(napi_env env, napi_callback_info info) {
   struct dc_relay *r = relay_of(env);
@@ -1161,6 +1292,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("spliceStats", js_splice_stats);
   EXPORT("spliceAbort", js_splice_abort);
   EXPORT("spliceActive", js_splice_active);
+  EXPORT("spliceFinHold", js_splice_fin_hold);
+  EXPORT("finHoldReady", js_fin_hold_ready);
   EXPORT("fdWatch", js_fd_watch);
   EXPORT("fdUnwatch", js_fd_unwatch);
   return exports;

@@ -5,6 +5,7 @@ import { Store } from './store/index.js';
 import { Intercept } from './services/intercept/index.js';
 import * as nft from './drivers/nft/index.js';
 import { Handover } from './services/proxy/handover.js';
+import { setFinHold } from './services/proxy/relay.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { SockDiag } from './drivers/netlink/sock-diag.js';
 import { modemAtCall, modemFor, modemView } from './wiring/modem.js';
@@ -105,7 +106,8 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     // it withdraws first and the engine then drains.
     const anycast = anycastProfile(board);
     if (anycast !== undefined) stops.push(await startAnycast(anycast));
-    stops.push(watchLinks(board, engine, local));
+    const links = watchLinks(board, engine, local);
+    stops.push(links.stop);
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
     if (steering !== undefined) {
       await steering.start();
@@ -132,6 +134,18 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     if (udp !== undefined) stops.push(() => udp.stop());
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }) });
     paths?.service.on('event', () => deps.emit('paths'));
+    // Handover from the radio itself (nl80211 disconnect, the modem's data session), not only the
+    // link: a path-down aborts its subflows too, each marked backup (MP_PRIO) first where the PM can.
+    if (process.env['DUOCELL_HANDOVER_BACKUP'] !== '0') links.handover.useBackup(pm?.backupSubflow);
+    paths?.service.on('event', (e) => {
+      if (e.type === 'path-down') void links.handover.linkDown(e.path.interface).catch((err: Error) => log.warn({ err: err.message }, 'handover failed'));
+    });
+    if (paths !== undefined) {
+      // The half-closed stall (docs/relay.md): a LAN client's FIN waits for the MPTCP upstream's joins, one per other usable uplink.
+      const hold = (): void => void setFinHold(socketIo, { joins: Math.max(0, paths.list().filter((p) => p.state === 'up').length - 1) });
+      hold();
+      paths.service.on('event', hold);
+    }
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).
     const sec = await prepareWebSecurity(board, opts.stateDir, opts.webListen);
@@ -196,7 +210,7 @@ export function steeringFor(board: BoardProfile): Intercept | undefined {
 }
 
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */
-function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): Stopper {
+function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): { stop: Stopper; handover: Handover } {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
   let diag: SockDiag | undefined; // opened at the first link down
   const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t) });
@@ -217,8 +231,11 @@ function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddres
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'no rtnetlink link events: radios going down are noticed by TCP timeouts only');
   }
-  return () => {
-    rtnl?.close();
-    diag?.close();
+  return {
+    stop: () => {
+      rtnl?.close();
+      diag?.close();
+    },
+    handover,
   };
 }

@@ -142,6 +142,7 @@ export const CODES = {
   DC_WLAN_CTRL_MALFORMED: 'a wpa_supplicant control-interface reply could not be parsed (local)',
   DC_WLAN_CTRL_FAILED: 'wpa_supplicant refused a control-interface command (FAIL, UNKNOWN COMMAND)',
   DC_WLAN_CTRL_UNREACHABLE: 'wpa_supplicant\'s control socket is absent or does not answer',
+  DC_WLAN_DHCP: 'the WLAN uplink got no DHCP lease (no answer, client missing or died) or lost it',
 
   // services/paths, services/pm
   DC_PATH_UNKNOWN: 'no such path (uplink)',

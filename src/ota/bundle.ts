@@ -195,7 +195,7 @@ export function parseDocument(text: string): Pick<VerifiedBundle, 'doc' | 'conte
   if (doc.expiresAt !== undefined && Date.parse(doc.expiresAt) <= Date.parse(doc.issuedAt)) {
     fail('DC_OTA_SCHEMA_INVALID', 'document /expiresAt: not after issuedAt');
   }
-  if (doc.kind === 'full') return { doc, content: { full: normalizePolicySet(doc.policy, 'DC_OTA_CONTENT_INVALID') } };
+  if (doc.kind === 'full') return { doc, content: { full: normalizePolicySet(doc.policy, 'DC_OTA_CONTENT_INVALID', { shapeChecked: true }) } };
   if (doc.base >= doc.version) throw new DuocellError('DC_OTA_CONTENT_INVALID', `delta base ${doc.base} is not below version ${doc.version}`);
   const up = doc.upsert ?? {};
   const upsert = normalizeDeltaSet({ policies: up.policies ?? [], subscribers: up.subscribers ?? [], nserverLimits: up.nserverLimits ?? [], proxies: up.proxies ?? [] });
@@ -221,7 +221,7 @@ function normalizeDeltaSet(set: PolicySet): NormalPolicySet {
   // policy references may point at policies already on the box: check them at apply time
   const refs = new Set(set.subscribers.map((s) => s.policy).filter((p): p is string => typeof p === 'string'));
   const stub = [...refs].filter((r) => !set.policies.some((p) => p.name === r)).map((name) => ({ name }));
-  const n = normalizePolicySet({ ...withPolicies, policies: [...set.policies, ...stub] }, 'DC_OTA_CONTENT_INVALID');
+  const n = normalizePolicySet({ ...withPolicies, policies: [...set.policies, ...stub] }, 'DC_OTA_CONTENT_INVALID', { shapeChecked: true });
   return { ...n, policies: n.policies.slice(0, set.policies.length) };
 }
 

@@ -1,4 +1,5 @@
 import { compileSchema, pointerPath, type SchemaIssue } from '../core/schema.js';
+import { closed, nameSchema, nserverLimitSchema, policySchema, prefixSchema, proxySchema, subscriberSchema, type Schema } from '../store/schemas.js';
 
 /**
  * The bundle document's JSON Schema (draft 2020-12), as data, compiled with the one schema
@@ -6,107 +7,18 @@ import { compileSchema, pointerPath, type SchemaIssue } from '../core/schema.js'
  * (`/policy/subscribers/12/addresses/0`).
  */
 
-export type Schema = {
-  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean' | 'null' | Array<'string' | 'integer' | 'null' | 'object' | 'array' | 'boolean'>;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  additionalProperties?: false;
-  items?: Schema;
-  minItems?: number;
-  maxItems?: number;
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
-  enum?: readonly unknown[];
-  const?: unknown;
-  minimum?: number;
-  maximum?: number;
-  format?: 'date-time' | 'ip-prefix' | 'mac';
-  description?: string;
-  oneOf?: Schema[];
-  $schema?: string;
-  $id?: string;
-  title?: string;
-};
+export type { Schema } from '../store/schemas.js';
 
 export const BUNDLE_FORMAT = 'duocell-policy-bundle/1';
 export const MAX_SUBSCRIBERS = 200_000;
 
-const name: Schema = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$' };
-const limit = (max: number): Schema => ({ type: ['integer', 'null'], minimum: 0, maximum: max });
-const prefix: Schema = { type: 'string', maxLength: 49, format: 'ip-prefix' };
-
-const policy: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name'],
-  properties: {
-    name,
-    maxSessionsPerUe: limit(1_000_000),
-    maxSubflowsPerSession: limit(8),
-    maxSessionsPerNServer: limit(1_000_000),
-    allowedNetworks: { type: ['array', 'null'], maxItems: 256, items: prefix },
-    steeringMode: { type: ['string', 'null'], enum: ['active-standby', 'priority', 'ratio', null] },
-    ratio: {
-      type: ['object', 'null'],
-      additionalProperties: false,
-      required: ['cellular', 'wlan'],
-      properties: { cellular: { type: 'integer', minimum: 0, maximum: 100 }, wlan: { type: 'integer', minimum: 0, maximum: 100 } },
-    },
-    interceptPorts: { type: ['array', 'null'], maxItems: 256, items: { type: 'integer', minimum: 1, maximum: 65535 } },
-  },
-};
-
-const subscriber: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name'],
-  properties: {
-    name,
-    policy: { type: ['string', 'null'], pattern: name.pattern! },
-    enabled: { type: 'boolean' },
-    addresses: { type: 'array', maxItems: 64, items: prefix },
-    macs: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 17, format: 'mac' } },
-    credential: { type: ['string', 'null'], maxLength: 300, pattern: '^scrypt\\$' },
-  },
-};
-
-const nserverLimit: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['prefix', 'maxSessions'],
-  properties: { prefix, maxSessions: { type: 'integer', minimum: 0, maximum: 1_000_000 } },
-};
-
-const proxy: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['address', 'port', 'protocol'],
-  properties: {
-    address: prefix,
-    port: { type: 'integer', minimum: 1, maximum: 65535 },
-    protocol: { type: 'string', enum: ['convert', 'socks5'] },
-    priority: { type: 'integer', minimum: -1000, maximum: 1000 },
-    weight: { type: 'integer', minimum: 0, maximum: 1000 },
-    enabled: { type: 'boolean' },
-    // candidate fields (issue 15): checked in full by store/validate.ts normalizeProxy
-    name,
-    location: { type: 'string', maxLength: 64 },
-    type: { type: 'string', enum: ['on-path', 'off-path'] },
-    socks5: { type: ['string', 'null'], maxLength: 64 },
-    apps: {
-      type: 'array',
-      maxItems: 64,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: { name, ports: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: 65535 } }, prefixes: { type: 'array', maxItems: 256, items: prefix } },
-      },
-    },
-    policies: { type: 'array', maxItems: 64, items: name },
-  },
-};
+const name = nameSchema;
+const prefix = prefixSchema;
+// the items are the store's own schemas (one source), closed to unknown members
+const policy = closed(policySchema);
+const subscriber = closed(subscriberSchema);
+const nserverLimit = closed(nserverLimitSchema);
+const proxy = closed(proxySchema);
 
 function policySet(requiredAll: boolean): Schema {
   return {

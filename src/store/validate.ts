@@ -1,60 +1,93 @@
 import { DuocellError, type ErrorCode } from '../core/errors.js';
+import { compileSchema, dottedPath, toField, type Compiled, type FieldError } from '../core/schema.js';
 import { canonicalMac, canonicalPrefix } from './net.js';
 import {
-  PROXY_TYPES,
-  STEERING_MODES,
-  type NServerLimitSpec,
-  type ProxyAppSpec,
-  type PolicySpec,
-  type ProxySpec,
-  type SubscriberSpec,
-} from './types.js';
+  CREDENTIAL_PATTERN,
+  LOCATION_PATTERN,
+  macSchema,
+  NAME_PATTERN,
+  nameSchema,
+  nserverLimitSchema,
+  policySchema,
+  prefixSchema,
+  proxiesSchema,
+  proxySchema,
+  subscriberSchema,
+  type Schema,
+} from './schemas.js';
+import type { NServerLimitSpec, PolicySpec, ProxyAppSpec, ProxySpec, SubscriberSpec } from './types.js';
 
 /**
- * Normalisation of values on their way into the store: canonical prefixes and MACs, limits
- * in range, names in a safe alphabet. Everything the web page, the CLI or a bundle writes
- * passes here; a failure is DC_STORE_INVALID (or the code the caller asks for) naming the field.
+ * Values on their way into the store: checked against the store's JSON Schemas (schemas.ts,
+ * compiled once), then brought to their canonical form (prefixes, MACs, sorted and unique
+ * lists, defaults filled) with the few checks a schema cannot say. Everything the web page,
+ * the CLI or a bundle writes passes here; a failure is DC_STORE_INVALID (or the code the
+ * caller asks for) with the message `where.field: reason` and `detail.fields` in the API's
+ * shape ({path, message}, dotted).
  */
 
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
-export const MAX_IDS_PER_SUBSCRIBER = 64;
+export const NAME_RE = new RegExp(NAME_PATTERN);
 
-function bad(code: ErrorCode, where: string, msg: string): never {
-  throw new DuocellError(code, `${where}: ${msg}`, { field: where });
+/** `proxies[0].address` (the message's form) as `proxies.0.address` (the API's fields). */
+const fieldOf = (where: string): string => where.replace(/\[(\d+)\]/g, '.$1');
+
+function refuse(code: ErrorCode, fields: Array<FieldError & { at: string }>): never {
+  const more = fields.length > 1 ? ` (and ${fields.length - 1} more)` : '';
+  throw new DuocellError(code, `${fields[0]!.at}: ${fields[0]!.message}${more}`, {
+    field: fields[0]!.at,
+    fields: fields.map(({ path, message }) => ({ path, message })),
+  });
+}
+
+function bad(code: ErrorCode, where: string, message: string): never {
+  refuse(code, [{ at: where, path: fieldOf(where), message }]);
+}
+
+const compiled = new Map<Schema, Compiled<unknown>>();
+
+/** What a pattern means, for the reader of a refusal (the engine can only quote it). */
+const PATTERN_WORDS = new Map([
+  [`does not match ${NAME_PATTERN}`, 'expected a name of 1-64 characters [A-Za-z0-9._@+-]'],
+  [`does not match ${CREDENTIAL_PATTERN}`, 'expected an scrypt hash string'],
+  [`does not match ${LOCATION_PATTERN}`, 'expected a label of 0-64 characters [A-Za-z0-9 ._@+-]'],
+]);
+
+/** `v` against `schema` (compiled on first use, once), or a refusal naming every failing field. */
+function check<T>(schema: Schema, v: unknown, code: ErrorCode, where: string): asserts v is T {
+  let c = compiled.get(schema);
+  if (c === undefined) compiled.set(schema, (c = compileSchema(schema)));
+  if (c(v)) return;
+  refuse(
+    code,
+    c.issues().map((i) => {
+      const at = dottedPath(where, i.path);
+      const message = toField(i).message;
+      return { at, path: fieldOf(at), message: PATTERN_WORDS.get(message) ?? message };
+    }),
+  );
 }
 
 export function checkName(v: unknown, where: string, code: ErrorCode = 'DC_STORE_INVALID'): string {
-  if (typeof v !== 'string' || !NAME_RE.test(v)) bad(code, where, 'expected a name of 1-64 characters [A-Za-z0-9._@+-]');
+  check<string>(nameSchema, v, code, where);
   return v;
-}
-
-function intIn(v: unknown, lo: number, hi: number, where: string, code: ErrorCode): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad(code, where, `expected an integer ${lo}..${hi}`);
-  return v;
-}
-
-function optInt(v: unknown, lo: number, hi: number, where: string, code: ErrorCode): number | null {
-  return v === undefined || v === null ? null : intIn(v, lo, hi, where, code);
 }
 
 export function checkPrefix(v: unknown, where: string, code: ErrorCode = 'DC_STORE_INVALID'): string {
-  const c = typeof v === 'string' ? canonicalPrefix(v) : undefined;
-  if (c === undefined) bad(code, where, 'expected an IPv4/IPv6 address or prefix');
-  return c;
+  check<string>(prefixSchema, v, code, where);
+  return canonicalPrefix(v)!;
 }
 
 export function checkMac(v: unknown, where: string, code: ErrorCode = 'DC_STORE_INVALID'): string {
-  const c = typeof v === 'string' ? canonicalMac(v) : undefined;
-  if (c === undefined) bad(code, where, 'expected a MAC address');
-  return c;
+  check<string>(macSchema, v, code, where);
+  return canonicalMac(v)!;
 }
 
-function list<T>(v: unknown, max: number, where: string, code: ErrorCode, each: (x: unknown, w: string) => T): T[] {
-  if (!Array.isArray(v)) bad(code, where, 'expected an array');
-  if (v.length > max) bad(code, where, `at most ${max} entries`);
-  const out = v.map((x, i) => each(x, `${where}[${i}]`));
-  return [...new Set(out)];
+/** Canonical, unique, in the order given (`sort` to sort). */
+function unique<T>(v: readonly T[] | undefined | null, f: (x: T) => T = (x) => x): T[] {
+  return v === undefined || v === null ? [] : [...new Set(v.map(f))];
 }
+
+const canonical = (p: string): string => canonicalPrefix(p)!;
 
 export interface PolicyRow {
   name: string;
@@ -69,39 +102,26 @@ export interface PolicyRow {
 }
 
 export function normalizePolicy(p: PolicySpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'policy'): PolicyRow {
-  if (typeof p !== 'object' || p === null) bad(code, where, 'expected an object');
-  const name = checkName(p.name, `${where}.name`, code);
-  let mode: string | null = null;
-  if (p.steeringMode !== undefined && p.steeringMode !== null) {
-    if (!STEERING_MODES.includes(p.steeringMode)) bad(code, `${where}.steeringMode`, `expected one of ${STEERING_MODES.join('|')}`);
-    mode = p.steeringMode;
-  }
-  let rc: number | null = null;
-  let rw: number | null = null;
-  if (p.ratio !== undefined && p.ratio !== null) {
-    if (typeof p.ratio !== 'object') bad(code, `${where}.ratio`, 'expected {cellular, wlan}');
-    rc = intIn(p.ratio.cellular, 0, 100, `${where}.ratio.cellular`, code);
-    rw = intIn(p.ratio.wlan, 0, 100, `${where}.ratio.wlan`, code);
-    if (rc + rw !== 100) bad(code, `${where}.ratio`, 'cellular + wlan must be 100');
-  }
-  const nets =
-    p.allowedNetworks === undefined || p.allowedNetworks === null
-      ? null
-      : JSON.stringify(list(p.allowedNetworks, 256, `${where}.allowedNetworks`, code, (x, w) => checkPrefix(x, w, code)));
-  const ports =
-    p.interceptPorts === undefined || p.interceptPorts === null
-      ? null
-      : JSON.stringify(list(p.interceptPorts, 256, `${where}.interceptPorts`, code, (x, w) => intIn(x, 1, 65535, w, code)).sort((a, b) => a - b));
+  check<PolicySpec>(policySchema, p, code, where);
+  return policyRowOf(p, code, where);
+}
+
+/** A policy already checked against policySchema (here, or as part of a bundle document). */
+export function policyRowOf(p: PolicySpec, code: ErrorCode, where: string): PolicyRow {
+  const r = p.ratio ?? null;
+  if (r !== null && r.cellular + r.wlan !== 100) bad(code, `${where}.ratio`, 'cellular + wlan must be 100');
+  const nets = p.allowedNetworks ?? null;
+  const ports = p.interceptPorts ?? null;
   return {
-    name,
-    max_sessions_per_ue: optInt(p.maxSessionsPerUe, 0, 1_000_000, `${where}.maxSessionsPerUe`, code),
-    max_subflows_per_session: optInt(p.maxSubflowsPerSession, 0, 8, `${where}.maxSubflowsPerSession`, code),
-    max_sessions_per_nserver: optInt(p.maxSessionsPerNServer, 0, 1_000_000, `${where}.maxSessionsPerNServer`, code),
-    steering_mode: mode,
-    ratio_cellular: rc,
-    ratio_wlan: rw,
-    allowed_networks: nets,
-    intercept_ports: ports,
+    name: p.name,
+    max_sessions_per_ue: p.maxSessionsPerUe ?? null,
+    max_subflows_per_session: p.maxSubflowsPerSession ?? null,
+    max_sessions_per_nserver: p.maxSessionsPerNServer ?? null,
+    steering_mode: p.steeringMode ?? null,
+    ratio_cellular: r?.cellular ?? null,
+    ratio_wlan: r?.wlan ?? null,
+    allowed_networks: nets === null ? null : JSON.stringify(unique(nets, canonical)),
+    intercept_ports: ports === null ? null : JSON.stringify(unique(ports).sort((a, b) => a - b)),
   };
 }
 
@@ -126,95 +146,95 @@ export interface NormalSubscriber {
   credential: string | null | undefined;
 }
 
-export const CREDENTIAL_RE = /^scrypt\$[0-9]{1,7}\$[0-9]{1,3}\$[0-9]{1,3}\$[A-Za-z0-9+/=]{8,88}\$[A-Za-z0-9+/=]{16,172}$/;
-
 export function normalizeSubscriber(s: SubscriberSpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'subscriber'): NormalSubscriber {
-  if (typeof s !== 'object' || s === null) bad(code, where, 'expected an object');
-  const name = checkName(s.name, `${where}.name`, code);
-  const policy = s.policy === undefined || s.policy === null ? null : checkName(s.policy, `${where}.policy`, code);
-  if (s.enabled !== undefined && typeof s.enabled !== 'boolean') bad(code, `${where}.enabled`, 'expected a boolean');
-  const addresses = s.addresses === undefined ? [] : list(s.addresses, MAX_IDS_PER_SUBSCRIBER, `${where}.addresses`, code, (x, w) => checkPrefix(x, w, code));
-  const macs = s.macs === undefined ? [] : list(s.macs, MAX_IDS_PER_SUBSCRIBER, `${where}.macs`, code, (x, w) => checkMac(x, w, code));
-  let credential: string | null | undefined;
-  if (s.credential === null) credential = null;
-  else if (s.credential !== undefined) {
-    if (typeof s.credential !== 'string' || !CREDENTIAL_RE.test(s.credential)) bad(code, `${where}.credential`, 'expected an scrypt hash string');
-    credential = s.credential;
-  }
-  return { name, policy, enabled: s.enabled ?? true, addresses, macs, credential };
+  check<SubscriberSpec>(subscriberSchema, s, code, where);
+  return subscriberOf(s);
+}
+
+/** A subscriber already checked against subscriberSchema. */
+export function subscriberOf(s: SubscriberSpec): NormalSubscriber {
+  return {
+    name: s.name,
+    policy: s.policy ?? null,
+    enabled: s.enabled ?? true,
+    addresses: unique(s.addresses, canonical),
+    macs: unique(s.macs, (m) => canonicalMac(m)!),
+    credential: s.credential,
+  };
 }
 
 export function normalizeNServerLimit(l: NServerLimitSpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'nserverLimit'): NServerLimitSpec {
-  if (typeof l !== 'object' || l === null) bad(code, where, 'expected an object');
-  return { prefix: checkPrefix(l.prefix, `${where}.prefix`, code), maxSessions: intIn(l.maxSessions, 0, 1_000_000, `${where}.maxSessions`, code) };
+  check<NServerLimitSpec>(nserverLimitSchema, l, code, where);
+  return nserverLimitOf(l);
 }
 
-export const LOCATION_RE = /^[A-Za-z0-9 ._@+-]{0,64}$/;
+/** A limit already checked against nserverLimitSchema. */
+export function nserverLimitOf(l: NServerLimitSpec): NServerLimitSpec {
+  return { prefix: canonical(l.prefix), maxSessions: l.maxSessions };
+}
 
 /** The default name of a candidate: its endpoint in the name alphabet. */
 export function defaultProxyName(address: string, port: number): string {
   return `px-${address.replace(/:/g, '.')}-${port}`;
 }
 
-function checkEndpointAddress(v: unknown, where: string, code: ErrorCode): string {
-  const a = checkPrefix(v, where, code);
+/** A peer's address: not a prefix, not the unspecified address, not multicast. */
+function endpointAddress(v: string, where: string, code: ErrorCode): string {
+  const a = canonicalPrefix(v);
+  if (a === undefined) bad(code, where, 'expected an IPv4/IPv6 address');
   if (!(a.endsWith('/32') && !a.includes(':')) && !a.endsWith('/128')) bad(code, where, 'expected an address, not a prefix');
   const addr = a.slice(0, a.lastIndexOf('/'));
-  // Never reachable as a peer: the unspecified address and multicast.
   if (addr === '0.0.0.0' || addr === '::' || /^(22[4-9]|23\d)\./.test(addr) || /^ff/i.test(addr)) bad(code, where, 'unreachable address (unspecified or multicast)');
   return addr;
 }
 
-function normalizeApp(x: unknown, where: string, code: ErrorCode): Required<ProxyAppSpec> {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) bad(code, where, 'expected an object');
-  const a = x as Record<string, unknown>;
-  for (const k of Object.keys(a)) if (k !== 'name' && k !== 'ports' && k !== 'prefixes') bad(code, `${where}.${k}`, 'unknown field');
+function socks5Endpoint(v: string, where: string, code: ErrorCode): string {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(v)!; // the schema's pattern
+  const a = endpointAddress(m[1]!, where, code);
+  const p = Number(m[2]);
+  if (p < 1 || p > 65535) bad(code, where, 'expected a port 1..65535');
+  return a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`;
+}
+
+function normalizeApp(a: ProxyAppSpec): Required<ProxyAppSpec> {
+  return { name: a.name, ports: unique(a.ports), prefixes: unique(a.prefixes, canonical) };
+}
+
+/** One candidate, already checked against proxySchema. */
+function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
+  const address = endpointAddress(p.address, `${where}.address`, code);
+  const apps = unique(p.apps).map(normalizeApp);
+  if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
   return {
-    name: checkName(a.name, `${where}.name`, code),
-    ports: a.ports === undefined ? [] : list(a.ports, 64, `${where}.ports`, code, (v, w) => intIn(v, 1, 65535, w, code)),
-    prefixes: a.prefixes === undefined ? [] : list(a.prefixes, 256, `${where}.prefixes`, code, (v, w) => checkPrefix(v, w, code)),
+    address,
+    port: p.port,
+    protocol: p.protocol,
+    priority: p.priority ?? 0,
+    weight: p.weight ?? 1,
+    enabled: p.enabled ?? true,
+    name: p.name ?? defaultProxyName(address, p.port),
+    location: p.location ?? '',
+    type: p.type ?? 'off-path',
+    socks5: p.socks5 === undefined || p.socks5 === null ? null : socks5Endpoint(p.socks5, `${where}.socks5`, code),
+    apps,
+    policies: unique(p.policies),
   };
 }
 
 export function normalizeProxy(p: ProxySpec, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxy'): Required<ProxySpec> {
-  if (typeof p !== 'object' || p === null) bad(code, where, 'expected an object');
-  const address = checkEndpointAddress(p.address, `${where}.address`, code);
-  if (p.protocol !== 'convert' && p.protocol !== 'socks5') bad(code, `${where}.protocol`, 'expected convert|socks5');
-  if (p.enabled !== undefined && typeof p.enabled !== 'boolean') bad(code, `${where}.enabled`, 'expected a boolean');
-  const port = intIn(p.port, 1, 65535, `${where}.port`, code);
-  if (p.type !== undefined && !PROXY_TYPES.includes(p.type)) bad(code, `${where}.type`, `expected one of ${PROXY_TYPES.join('|')}`);
-  if (p.location !== undefined && (typeof p.location !== 'string' || !LOCATION_RE.test(p.location))) bad(code, `${where}.location`, 'expected a label of 0-64 characters [A-Za-z0-9 ._@+-]');
-  let socks5: string | null = null;
-  if (p.socks5 !== undefined && p.socks5 !== null) {
-    const m = typeof p.socks5 === 'string' ? /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(p.socks5) : null;
-    if (m === null) bad(code, `${where}.socks5`, 'expected "address:port"');
-    const sa = checkEndpointAddress(m[1], `${where}.socks5`, code);
-    const sp = intIn(Number(m[2]), 1, 65535, `${where}.socks5`, code);
-    socks5 = sa.includes(':') ? `[${sa}]:${sp}` : `${sa}:${sp}`;
-  }
-  const apps = p.apps === undefined ? [] : list(p.apps, 64, `${where}.apps`, code, (v, w) => normalizeApp(v, w, code));
-  if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
-  return {
-    address,
-    port,
-    protocol: p.protocol,
-    priority: p.priority === undefined ? 0 : intIn(p.priority, -1000, 1000, `${where}.priority`, code),
-    weight: p.weight === undefined ? 1 : intIn(p.weight, 0, 1000, `${where}.weight`, code),
-    enabled: p.enabled ?? true,
-    name: p.name === undefined ? defaultProxyName(address, port) : checkName(p.name, `${where}.name`, code),
-    location: p.location ?? '',
-    type: p.type ?? 'off-path',
-    socks5,
-    apps,
-    policies: p.policies === undefined ? [] : list(p.policies, 64, `${where}.policies`, code, (v, w) => checkName(v, w, code)),
-  };
+  check<ProxySpec>(proxySchema, p, code, where);
+  return proxyOf(p, code, where);
 }
 
 /** A candidate list: every item valid, names and endpoints unique. */
-export function normalizeProxies(list0: unknown, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxies'): Array<Required<ProxySpec>> {
-  if (!Array.isArray(list0)) bad(code, where, 'expected an array');
-  if (list0.length > 1000) bad(code, where, 'at most 1000 entries');
-  const out = (list0 as ProxySpec[]).map((p, i) => normalizeProxy(p, code, `${where}[${i}]`));
+export function normalizeProxies(list: unknown, code: ErrorCode = 'DC_STORE_INVALID', where = 'proxies'): Array<Required<ProxySpec>> {
+  check<ProxySpec[]>(proxiesSchema, list, code, where);
+  return proxiesOf(list, code, where);
+}
+
+/** A candidate list already checked against proxiesSchema: names and endpoints unique. */
+export function proxiesOf(list: ProxySpec[], code: ErrorCode, where: string): Array<Required<ProxySpec>> {
+  const out = list.map((p, i) => proxyOf(p, code, `${where}[${i}]`));
   const names = new Set<string>();
   const eps = new Set<string>();
   for (const p of out) {

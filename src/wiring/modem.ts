@@ -2,7 +2,6 @@ import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { DuocellError } from '../core/errors.js';
 import { DataInterface, ModemManager, managerOptionsFromBoard, resolveModemPorts, type NetifOps } from '../drivers/modem/index.js';
-import { AtModemManager } from '../drivers/modem/at-manager.js';
 import { checkPassthrough, passthroughTimeout } from '../drivers/modem/at-passthrough.js';
 import type { CellularModem } from '../drivers/modem/cellular.js';
 import type { ModemAtCall } from '../web/control.js';
@@ -39,7 +38,7 @@ export function modemFor(board: BoardProfile, env: NodeJS.ProcessEnv): CellularM
 
 /**
  * `modem.control: "at"`: an AT-only module whose data side is an ECM/NCM netdev (`ports.net`,
- * default usb0) addressed by DHCP from the module (AtModemManager, at-data.ts).
+ * default usb0) addressed by DHCP from the module (ModemManager with control 'at', at-data.ts).
  */
 function atModemFor(m: NonNullable<BoardProfile['modem']>, atLink: string | undefined, env: NodeJS.ProcessEnv): CellularModem {
   const ifname = m.ports?.net?.name ?? 'usb0';
@@ -49,7 +48,8 @@ function atModemFor(m: NonNullable<BoardProfile['modem']>, atLink: string | unde
   };
   const d = dataInterface(ifname, false);
   const pin = env.DUOCELL_SIM_PIN;
-  return new AtModemManager({
+  return new ModemManager({
+    control: 'at',
     ports,
     netInterface: ifname,
     apn: m.apn?.name ?? '',

@@ -11,6 +11,8 @@ import type { PathView as WebPathView, SignalView, WlanView } from '../web/deps.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Supplicant } from '../drivers/wlan/supplicant.js';
+import { UplinkDhcp, withLeaseGateway } from '../drivers/dhcp/uplink.js';
+import { DataInterface } from '../drivers/modem/netif.js';
 import type { WlanDriver } from '../drivers/wlan/index.js';
 import { readUplinks } from '../drivers/sysfs/net.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
@@ -83,6 +85,9 @@ export function measureView(m: PathMeasure | undefined): WebPathView['measure'] 
   };
 }
 
+/** Metric of the main-table default route via the WLAN lease's gateway (below the cellular one, 50). */
+export const WLAN_DEFAULT_METRIC = 20;
+
 /** wpa_supplicant's global control socket (systemd/duocell-wlan.service). */
 export const WPA_GLOBAL_SOCKET = '/run/duocell-wlan/global';
 
@@ -144,6 +149,7 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
   const wlan = wlanIf === undefined ? undefined : stack.wlan.get(wlanIf);
   // The network the WLAN uplink joins: wpa_supplicant runs it with the configuration written here.
   let supplicant: Supplicant | undefined;
+  let dhcp: UplinkDhcp | undefined;
   if (wlanUplink?.wlan !== undefined && wlan !== undefined && opts.stateDir !== undefined) {
     const { ssid, passphrase, country } = wlanUplink.wlan;
     supplicant = new Supplicant({
@@ -159,6 +165,13 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
       present = s.present;
     });
     void supplicant.start();
+    // Once wpa_supplicant has connected (operstate UP), the same udhcpc driver as the AT-only
+    // modem's addresses the uplink; the lease goes in through rtnetlink (DataInterface).
+    dhcp = new UplinkDhcp({
+      ifname: wlanUplink.interface,
+      link: wlan,
+      netif: new DataInterface({ ifname: wlanUplink.interface, ops: stack.rtnl, rawIp: false, keepLinkUp: true, defaultMetric: WLAN_DEFAULT_METRIC }),
+    });
   }
   const service = new PathsService({
     uplinks: board.uplinks.map((u, i) => ({
@@ -172,7 +185,7 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     net: stack.rtnl,
     routing: stack.routing,
     ...(modem === undefined ? {} : { cellular: cellularSource(modem) }),
-    ...(wlan === undefined ? {} : { wlan }),
+    ...(wlan === undefined ? {} : { wlan: dhcp === undefined ? wlan : withLeaseGateway(wlan, dhcp) }),
     counters: (i) => stack.rtnl.counters(i),
     rtt: async (p) => meter.rttMs(p.name),
   });
@@ -191,6 +204,7 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
   // The uplink tables' duocell-made rules and routes are removed on a clean exit (and at the next start after a crash).
   board.uplinks.forEach((u, i) => ledger?.recordTable(u.table ?? 200 + i));
   await service.start();
+  dhcp?.start();
   for (const p of service.list()) meter.update(p);
   // How long from nl80211's loss event to the path going down (issue 14: ≤ 200 ms). The link's
   // carrier loss (rtnetlink) may take the path down first: then the figure is negative.
@@ -246,6 +260,7 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     async close() {
       meter.stop();
       supplicant?.stop();
+      await dhcp?.stop();
       service.stop();
       await stack.close();
     },

@@ -42,6 +42,12 @@ export interface RunningPm {
   readonly mode: PmMode;
   /** Steering modes per connection (userspace PM only). */
   readonly steering: SteeringController | undefined;
+  /**
+   * MP_PRIO: mark one of the box's subflows backup (userspace PM: the set-flags command of its
+   * connection), so the sender stops scheduling on it at once; the handover does it before it
+   * destroys a dying path's subflows. Rejects when no tracked connection has that subflow.
+   */
+  backupSubflow?(t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void>;
   close(): void;
 }
 
@@ -103,10 +109,23 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     log.warn('the in-kernel MPTCP path manager is in use: steering modes (active-standby, priority, ratio) are off; net.mptcp.pm_type=1 turns them on');
   }
   log.info({ mode, endpoints: service.endpoints(), steering: steering !== undefined }, 'path manager running');
+  const bare = (a: string): string => (a.startsWith('::ffff:') ? a.slice(7) : a);
+  const backupSubflow = async (t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void> => {
+    const [la, ra] = [bare(t.local.address), bare(t.remote.address)];
+    for (const sess of service.sessions()) {
+      for (const sf of sess.subflows) {
+        if (sf.state !== 'established' || sf.sport !== t.local.port || sf.dport !== t.remote.port || bare(sf.saddr) !== la || bare(sf.daddr) !== ra) continue;
+        await kernelPm.setSubflowFlags(sess.token, { address: la, port: t.local.port }, { address: ra, port: t.remote.port }, ['backup']);
+        return;
+      }
+    }
+    throw new Error(`no tracked MPTCP subflow ${la}:${t.local.port} → ${ra}:${t.remote.port}`);
+  };
   return {
     service,
     mode,
     steering,
+    ...(mode === 'userspace' ? { backupSubflow } : {}),
     close() {
       steering?.stop();
       service.stop();

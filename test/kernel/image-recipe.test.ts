@@ -28,7 +28,7 @@ t.test('bash -n and shellcheck', async (t) => {
 
 t.test('the recipe builds what the boot test and the Pi need', async (t) => {
   const build = fs.readFileSync(scripts[0]!, 'utf8');
-  for (const pkg of ['systemd', 'linux-image-arm64', 'nodejs', 'nftables', 'initramfs-tools', 'firmware-brcm80211', 'wpasupplicant', 'hostapd', 'iw']) {
+  for (const pkg of ['systemd', 'linux-image-arm64', 'nodejs', 'nftables', 'initramfs-tools', 'firmware-brcm80211', 'wpasupplicant', 'hostapd', 'iw', 'udhcpc', 'dnsmasq-base']) {
     t.match(build, new RegExp(`^(\\s+|KERNEL_PKGS=\\().*\\b${pkg}\\b`, 'm'), `package ${pkg}`);
   }
   t.match(build, /--arch=arm64/, 'arm64 rootfs');
@@ -49,6 +49,8 @@ t.test('the recipe builds what the boot test and the Pi need', async (t) => {
   const boot = fs.readFileSync(scripts[1]!, 'utf8');
   t.match(boot, /modprobe mac80211_hwsim radios=2/, 'the boot test runs two simulated radios');
   t.match(boot, /hostapd_cli -p \/run\/dcap\/hostapd deauthenticate/, 'and deauthenticates the uplink');
+  t.match(boot, /ip netns exec dcap dnsmasq [^\n]*\\\n\s*--dhcp-range=10\.77\.0\./, 'the test AP runs a real DHCP server');
+  t.notMatch(boot, /ip addr add [0-9./]+ dev wlan0/, 'wlan0 gets no static address: duocell leases it by DHCP');
 });
 
 const out = process.env.DUOCELL_IMAGE_OUT ?? path.join(root, 'image/out');

@@ -1,13 +1,13 @@
 /**
  * Runs INSIDE the test's cell namespace (test/kernel/modem-at.test.ts): duocell's AT-only modem
- * path as `duocell run` wires it for `modem.control: "at"` — AtModemManager (AT over the pty,
+ * path as `duocell run` wires it for `modem.control: "at"` — ModemManager with control 'at' (AT over the pty,
  * data session by AT, DHCP on usb0 by udhcpc) with the DataInterface over rtnetlink, and the
  * paths service fed by the manager. One JSON line per event with a wall-clock time (ms):
  *   { ev: 'state', state, reason, t }   { ev: 'path', type, state, addresses, routing, t }
  * Reads 'stop' on stdin: stops everything and exits.
  */
 import { performance } from 'node:perf_hooks';
-import { AtModemManager } from '../../src/drivers/modem/at-manager.js';
+import { ModemManager } from '../../src/drivers/modem/manager.js';
 import { DataInterface } from '../../src/drivers/modem/netif.js';
 import { CharDeviceTransport } from '../../src/drivers/modem/transport.js';
 import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
@@ -21,7 +21,8 @@ const out = (o: Record<string, unknown>): void => void process.stdout.write(`${J
 
 const rtnl = Rtnl.open();
 const netif = new DataInterface({ ifname: 'usb0', ops: rtnl, defaultMetric: 50, rawIp: false });
-const m = new AtModemManager({
+const m = new ModemManager({
+  control: 'at',
   ports: [at],
   open: (p) => CharDeviceTransport.open(p),
   apn: 'internet',

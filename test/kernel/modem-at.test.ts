@@ -17,7 +17,7 @@ import { findUdhcpc } from '../../src/drivers/modem/dhcp-lease.js';
  * carries traffic: the simulator speaks AT only (no QMI port), the cell's usb0 is a veth whose
  * far end is the module, and the module's DHCP server (a real dnsmasq) starts only when
  * duocell activates the data session over AT (AT+QNETDEVCTL). duocell (a child in the cell
- * namespace: AtModemManager + DataInterface + paths service) gets the address by DHCP
+ * namespace: ModemManager (control 'at') + DataInterface + paths service) gets the address by DHCP
  * (udhcpc) and installs address, routes and source rule itself. Needs root, namespaces, socat,
  * dnsmasq and udhcpc.
  *

@@ -5,8 +5,8 @@
 import t from 'tap';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { Relay } from '../../src/services/proxy/relay.js';
-import { createConnectSocket, createListenSocket, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
+import { Relay, setFinHold, type RelayMode } from '../../src/services/proxy/relay.js';
+import { createConnectSocket, createListenSocket, fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 
@@ -50,6 +50,7 @@ function connect(port: number, mptcp: boolean): Promise<net.Socket> {
 async function chain(
   mptcp: boolean,
   before?: (ci: net.Socket, so: net.Socket, client: net.Socket, server: net.Socket) => Promise<void> | void,
+  mode: RelayMode = 'splice',
 ): Promise<{ client: net.Socket; server: net.Socket; relay: Relay }> {
   const front = await listener(mptcp);
   const back = await listener(mptcp);
@@ -64,7 +65,7 @@ async function chain(
   ci.on('error', () => undefined);
   so.on('error', () => undefined);
   if (before !== undefined) await before(ci, so, client, server);
-  const relay = new Relay(ci, so, socketIo, 'splice');
+  const relay = new Relay(ci, so, socketIo, mode);
   return { client, server, relay };
 }
 
@@ -318,4 +319,73 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
     t.ok(openFdCount() <= base + 2, `fds back to baseline (${base} → ${openFdCount()})`);
     t.ok(relays.every((r) => r.mode === 'splice'), 'all were spliced');
   });
+});
+
+// The FIN hold (docs/relay.md "The half-closed stall"): on loopback an MPTCP connection never
+// gets a join, so with one join expected the client's FIN waits for the cap; a TCP upstream is
+// never held. Lower bounds only (a timer can be late on a loaded host, never early).
+t.test('FIN hold towards an MPTCP upstream', { skip: !spliceAvailable() ? 'the socket addon has no spliced relay (rebuild it)' : !mptcpOn ? 'net.mptcp.enabled is not 1' : false }, async (t) => {
+  t.teardown(() => void setFinHold(socketIo, { joins: 0, capMs: 2500 }));
+
+  t.test('finHoldReady: one subflow of two expected holds; no join expected or plain TCP goes', async (t) => {
+    const { client, server, relay } = await chain(true, (_ci, so) => {
+      const fd = fdOf(so)!;
+      t.equal(finHoldReady(fd, 1), false, 'MPTCP with its initial subflow only, one join expected: hold');
+      t.equal(finHoldReady(fd, 0), true, 'no join expected: go');
+    });
+    relay.abort();
+    await Promise.all([closed(client), closed(server), relay.done]);
+    const tcp = await chain(false, (_ci, so) => void t.equal(finHoldReady(fdOf(so)!, 1), true, 'plain TCP: go'));
+    tcp.relay.abort();
+    await Promise.all([closed(tcp.client), closed(tcp.server), tcp.relay.done]);
+  });
+
+  for (const mode of ['splice', 'js'] as const) {
+    t.test(`${mode}: the client's FIN reaches an MPTCP upstream after the cap, the download goes on meanwhile, bytes intact`, async (t) => {
+      setFinHold(socketIo, { joins: 1, capMs: 600 });
+      const { client, server, relay } = await chain(true, undefined, mode);
+      const up = collect(server);
+      const down = collect(client);
+      const t0 = Date.now();
+      const sentUp = await send(client, 64 * 1024); // then FIN at once
+      const atServer = up.then((r) => ({ ...r, at: Date.now() - t0 }));
+      const sentDown = await send(server, 4 * MiB, false);
+      const u = await atServer;
+      server.end();
+      const d = await down;
+      t.equal(u.hash, sentUp, 'upload intact');
+      t.ok(u.at >= 500, `the FIN was held (${u.at} ms after the client sent it, cap 600 ms)`);
+      t.equal(d.hash, sentDown, 'download intact');
+      const r = await relay.done;
+      t.equal(r.reset, false, 'a clean end');
+    });
+
+    t.test(`${mode}: a plain TCP upstream is never held`, async (t) => {
+      setFinHold(socketIo, { joins: 1, capMs: 60_000 });
+      const { client, server, relay } = await chain(false, undefined, mode);
+      const up = collect(server);
+      const t0 = Date.now();
+      await send(client, 1024);
+      const u = await up;
+      t.ok(Date.now() - t0 < 30_000, `the FIN arrived without waiting for the 60 s cap (${Date.now() - t0} ms)`);
+      t.equal(u.bytes, 1024);
+      server.end();
+      await collect(client);
+      t.equal((await relay.done).reset, false);
+    });
+
+    t.test(`${mode}: abort() during the hold resets both sides`, async (t) => {
+      setFinHold(socketIo, { joins: 1, capMs: 60_000 });
+      const { client, server, relay } = await chain(true, undefined, mode);
+      const cs = closed(client);
+      const ss = closed(server);
+      client.end();
+      await sleep(200);
+      relay.abort();
+      const r = await relay.done;
+      t.equal(r.reset, true, 'done says reset');
+      t.equal(await ss, 'ECONNRESET', 'server reset');
+      t.equal(await cs, 'ECONNRESET', 'client reset');
+    });
+  }
 });

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { notifyMessage, startNotifier, watchdogInterval } from '../../src/services/notify.js';
+import { notifyMessage, startNotifier, watchdogInterval } from '../../src/drivers/systemd/notify.js';
 
 function harness(env: NodeJS.ProcessEnv) {
   const sent: Array<[string, string]> = [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { ModemSimulator, type ModemSimConfig } from '../../src/sim/modem/sim.js';
-import { AtModemManager, type AtModemManagerOptions } from '../../src/drivers/modem/at-manager.js';
+import { ModemManager, type ModemManagerOptions } from '../../src/drivers/modem/manager.js';
 import type { ModemState, StateChange, WdsSettings } from '../../src/drivers/modem/manager.js';
 import { SerialTransport } from '../../src/drivers/modem/transport.js';
 import type { DhcpLease, Lease } from '../../src/drivers/modem/dhcp-lease.js';
@@ -13,14 +13,14 @@ import { loadBoard } from '../../src/core/board.js';
 import { modemFor, modemRefusal } from '../../src/wiring/modem.js';
 
 /**
- * AtModemManager against the AT-only simulated module on a real pty (needs socat), with a fake
+ * ModemManager (control 'at') against the AT-only simulated module on a real pty (needs socat), with a fake
  * DHCP lease source and a fake data interface (the kernel path is test/kernel/modem-at.test.ts):
  * the whole life over AT, PIN safety over AT (+CPIN?, AT+QPINC, pinDecision), and the wiring
  * of `modem.control: "at"`.
  */
 const haveSocat = spawnSync('socat', ['-V']).status === 0;
 
-function waitState(m: AtModemManager, state: ModemState, timeoutMs: number, pred: (c: StateChange) => boolean = () => true): Promise<StateChange> {
+function waitState(m: ModemManager, state: ModemState, timeoutMs: number, pred: (c: StateChange) => boolean = () => true): Promise<StateChange> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       m.off('state', on);
@@ -47,14 +47,15 @@ class FakeLease extends EventEmitter {
   }
 }
 
-async function rig(t: { teardown(fn: () => unknown): void }, simCfg: Partial<ModemSimConfig>, mgrCfg: Partial<AtModemManagerOptions>) {
+async function rig(t: { teardown(fn: () => unknown): void }, simCfg: Partial<ModemSimConfig>, mgrCfg: Partial<ModemManagerOptions>) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmodem-at-'));
   const sim = new ModemSimulator({ atLink: path.join(dir, 'ttyUSB2'), qmiLink: path.join(dir, 'none'), qmi: false, registerDelayMs: 100, ...simCfg });
   await sim.start();
   const applied: WdsSettings[] = [];
   const removed: string[] = [];
   const leases: FakeLease[] = [];
-  const m = new AtModemManager({
+  const m = new ModemManager({
+  control: 'at',
     ports: [sim.cfg.atLink],
     open: (p) => SerialTransport.open(p),
     apn: 'internet',
@@ -153,6 +154,6 @@ t.test('modem.control "at" is wired (no longer refused)', async (t) => {
   t.equal(b.modem?.control, 'at');
   t.equal(modemRefusal(b), undefined);
   const m = modemFor(b, { DUOCELL_MODEM_LINKS: 'at=/nonexistent/at' });
-  t.ok(m instanceof AtModemManager, 'an AtModemManager on the AT link');
+  t.ok(m instanceof ModemManager && m.control === 'at', 'a ModemManager with the AT control channel on the AT link');
   t.equal(modemFor(b, {}), undefined, 'simulated without a running simulator: none');
 });

@@ -135,9 +135,14 @@ t.test('SIGTERM: a process running the manager with the devices present exits by
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
   });
+  // Never leave the child behind: a failed wait would otherwise hang the file until tap's timeout.
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child not connected: ${out}`)), 20000);
+    // Generous: the child compiles its TypeScript at start, slow on a loaded 2-core machine.
+    const timer = setTimeout(() => reject(new Error(`child not connected: ${out}`)), 60000);
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('connected')) (clearTimeout(timer), resolve());

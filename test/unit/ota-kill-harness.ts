@@ -133,8 +133,8 @@ export async function killRounds(rounds: number, o: { subscribers?: number; seed
       try {
         const ic = st.integrityCheck();
         if (ic !== 'ok') problems.push(`integrity_check: ${ic}`);
-        const fk = st.db.pragma('foreign_key_check') as unknown[];
-        if (fk.length > 0) problems.push(`foreign_key_check: ${fk.length} rows`);
+        const fk = st.foreignKeyViolations();
+        if (fk > 0) problems.push(`foreign_key_check: ${fk} rows`);
         version = st.otaState().currentVersion;
         const d = st.policyDigest();
         if (version === 1 && d !== digest1) problems.push('at v1 but content differs from v1');

@@ -54,6 +54,12 @@ function fakeIo(): ProxyIo & { calls: string[]; done?: (r: SpliceDone) => void }
       fake.done?.({ up: 1, down: 2, reset: true, errno: 103, errnoName: 'ECONNABORTED' });
       return true;
     },
+    spliceFinHold(joins, capMs) {
+      calls.push(`spliceFinHold ${joins} ${capMs}`);
+    },
+    finHoldReady() {
+      return true;
+    },
   };
   return fake;
 }

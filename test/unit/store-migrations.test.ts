@@ -65,8 +65,8 @@ t.test('not a database file', async (t) => {
 
 t.test('pragmas: WAL and foreign keys', async (t) => {
   const s = await Store.open({ dir: path.join(tmp, 'state') });
-  t.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(s.db.pragma('foreign_keys', { simple: true }), 1);
+  t.equal(s.connectionInfo().journalMode, 'wal');
+  t.equal(s.connectionInfo().foreignKeys, true);
   t.equal(s.file, path.join(tmp, 'state', 'duocell.db'));
   s.close();
 });

@@ -85,7 +85,7 @@ t.test('credentials, cookies, secrets', async (t) => {
   t.ok(await s.verifySubscriberPassword('carol', 'correct horse'));
   t.notOk(await s.verifySubscriberPassword('carol', 'wrong'));
   t.notOk(await s.verifySubscriberPassword('nobody', 'correct horse'));
-  const raw = s.db.prepare(`SELECT credential FROM subscribers WHERE name = 'carol'`).pluck().get() as string;
+  const raw = s.exportPolicySet().subscribers.find((x) => x.name === 'carol')?.credential as string;
   t.match(raw, /^scrypt\$1024\$8\$1\$/, 'stored as an scrypt hash');
   t.notMatch(raw, /horse/);
   t.equal(await codeOfAsync(s.setSubscriberPassword('nobody', 'x', 'cli')), 'DC_STORE_NOT_FOUND');

@@ -2,7 +2,7 @@ import { EXIT, parseFlags, type Command } from '../command.js';
 import { loadBoard } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
 import { startAppliance } from '../../main.js';
-import { startNotifier } from '../../services/notify.js';
+import { startNotifier } from '../../drivers/systemd/notify.js';
 
 const help = `usage: duocell run --board NAME|FILE [--state-dir DIR]
 

@@ -3,13 +3,14 @@ import { logger } from '../../core/logger.js';
 import type { ModemFamily } from '../../protocols/at/vendors.js';
 import type { AtClient } from './at.js';
 import { DhcpLease, type Lease } from './dhcp-lease.js';
-import type { WdsSettings } from './manager.js';
+import type { DataSession } from './data-session.js';
+import type { WdsSettings } from './types.js';
 
 /**
  * The data session of an AT-controlled modem whose data side is an Ethernet-like USB netdev
  * (ECM/NCM/RNDIS, `usb0`) with the module as DHCP server — the kernel here has no PPP.
  *
- *   connect():
+ *   start():
  *     1. AT+CGDCONT=<cid>,"IP","<apn>"                    define the PDP context (27.007 §10.1.1)
  *     2. activate, by family:
  *          Quectel: AT+QNETDEVCTL=1,<cid>,1               bring the context up on the USB netdev
@@ -20,8 +21,8 @@ import type { WdsSettings } from './manager.js';
  *     3. link usb0 up, run the DHCP client (udhcpc, dhcp-lease.ts) until the first lease
  *     4. the lease → WdsSettings (IPv4: address/prefix, gateway, DNS, MTU); the manager applies
  *        it through DataInterface (rtnetlink), exactly as the QMI session's settings
- *   poll(): AT+QNETDEVCTL? (Quectel: 4th field <state> 1 = connected) or AT+CGACT? (<cid>,1)
- *   disconnect(): stop the DHCP client (release), AT+QNETDEVCTL=0,<cid>,0 | AT+CGACT=0,<cid>
+ *   check(): AT+QNETDEVCTL? (Quectel: 4th field <state> 1 = connected) or AT+CGACT? (<cid>,1)
+ *   stop(): stop the DHCP client (release), AT+QNETDEVCTL=0,<cid>,0 | AT+CGACT=0,<cid>
  *
  * IPv4 only: the module's ECM LAN is IPv4 (its IPv6 comes by SLAAC from the module's RA, which
  * the kernel would take on its own; not used for the path here). Errors: DC_MODEM_CONNECT for
@@ -31,17 +32,23 @@ import type { WdsSettings } from './manager.js';
 const log = logger('duocell:modem:at-data');
 
 export interface AtDataOptions {
+  /** The manager's AT port (undefined while closed). */
+  readonly at: () => AtClient | undefined;
+  /** The modem family, known once the port was probed. */
+  readonly family: () => ModemFamily;
   readonly ifname: string;
   readonly apn: string;
   readonly cid?: number;
   readonly username?: string;
   readonly password?: string;
-  readonly family: ModemFamily;
   /** Bring the interface up (DHCP needs it up before it has an address). */
   readonly linkUp: (ifname: string) => Promise<void>;
+  readonly connectTimeoutMs: number;
   readonly leaseTimeoutMs?: number;
   /** Tests may inject another lease source. */
   readonly lease?: () => DhcpLease;
+  /** Called when the lease is lost or changes address while up (the manager drops the path). */
+  readonly dropped: (why: string) => void;
 }
 
 const isQuectel = (f: ModemFamily): boolean => f === 'quectel' || f === 'quectel-ec2x';
@@ -71,13 +78,14 @@ export function dataActive(family: ModemFamily, cid: number, lines: readonly str
   return false;
 }
 
-export class AtDataSession {
+/** The AT data session as the manager's DataSession unit (see data-session.ts). */
+export class AtDataSession implements DataSession {
+  readonly kind = 'at';
+  readonly refusalCodes = ['DC_MODEM_CONNECT', 'DC_MODEM_DHCP'];
   readonly #o: AtDataOptions;
   readonly #cid: number;
   #lease: DhcpLease | undefined;
   #active = false;
-  /** Called when the lease is lost or changes address while up (the manager drops the path). */
-  onLost: ((why: string) => void) | undefined;
 
   constructor(o: AtDataOptions) {
     this.#o = o;
@@ -88,8 +96,16 @@ export class AtDataSession {
     return this.#active;
   }
 
-  async connect(at: AtClient, timeoutMs: number): Promise<WdsSettings> {
-    const cmds = atDataCommands(this.#o.family, this.#cid, this.#o.apn);
+  #at(): AtClient {
+    const at = this.#o.at();
+    if (at === undefined) throw new DuocellError('DC_MODEM_CLOSED', 'no AT port');
+    return at;
+  }
+
+  async start(): Promise<WdsSettings> {
+    const at = this.#at();
+    const timeoutMs = this.#o.connectTimeoutMs;
+    const cmds = atDataCommands(this.#o.family(), this.#cid, this.#o.apn);
     const step = async (what: string, cmd: string, t = 5000): Promise<void> => {
       try {
         await at.command(cmd, { timeoutMs: t });
@@ -111,16 +127,16 @@ export class AtDataSession {
     const lease = this.#o.lease?.() ?? new DhcpLease({ ifname: this.#o.ifname });
     this.#lease = lease;
     lease.on('lost', (why: string) => {
-      if (this.#lease === lease) this.onLost?.(why);
+      if (this.#lease === lease) this.#o.dropped(why);
     });
     lease.on('lease', (l: Lease) => {
-      if (this.#lease === lease) this.onLost?.(`DHCP lease changed to ${l.address}/${l.prefixLength}`);
+      if (this.#lease === lease) this.#o.dropped(`DHCP lease changed to ${l.address}/${l.prefixLength}`);
     });
     let l: Lease;
     try {
       l = await lease.acquire(this.#o.leaseTimeoutMs ?? Math.min(timeoutMs, 20_000));
     } catch (e) {
-      await this.disconnect(at, 'no DHCP lease').catch(() => undefined);
+      await this.stop('no DHCP lease', true).catch(() => undefined);
       throw e;
     }
     const { leaseSeconds: _s, ...ipv4 } = l;
@@ -128,21 +144,29 @@ export class AtDataSession {
     return { apn: this.#o.apn, interface: this.#o.ifname, ipv4 };
   }
 
-  /** The modem's own view of the session (false = it ended it). */
-  async poll(at: AtClient): Promise<boolean> {
-    const cmds = atDataCommands(this.#o.family, this.#cid, this.#o.apn);
-    const r = await at.command(cmds.query, { timeoutMs: 3000 });
-    return dataActive(this.#o.family, this.#cid, r.lines);
+  /** The modem's own view of the session; a refused query says nothing about it. */
+  async check(): Promise<string | undefined> {
+    const family = this.#o.family();
+    const cmds = atDataCommands(family, this.#cid, this.#o.apn);
+    try {
+      const r = await this.#at().command(cmds.query, { timeoutMs: 3000 });
+      return dataActive(family, this.#cid, r.lines) ? undefined : 'the modem reports the data session inactive (polled)';
+    } catch (e) {
+      const d = toDuocellError(e);
+      if (d.code === 'DC_MODEM_CLOSED' || d.code === 'DC_MODEM_PORT') throw d;
+      return undefined;
+    }
   }
 
-  async disconnect(at: AtClient | undefined, why: string): Promise<void> {
+  async stop(why: string, talk: boolean): Promise<void> {
     const lease = this.#lease;
     this.#lease = undefined;
     await lease?.stop().catch(() => undefined);
     const was = this.#active;
     this.#active = false;
+    const at = talk ? this.#o.at() : undefined;
     if (was && at && !at.closed) {
-      const cmds = atDataCommands(this.#o.family, this.#cid, this.#o.apn);
+      const cmds = atDataCommands(this.#o.family(), this.#cid, this.#o.apn);
       await at.command(cmds.deactivate, { timeoutMs: 3000 }).catch((e: Error) => log.debug({ err: e.message }, 'deactivation refused'));
     }
     if (was) log.info({ why }, 'AT data session ended');

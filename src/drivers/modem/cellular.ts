@@ -2,8 +2,8 @@ import type { AtResponse } from '../../protocols/at/framer.js';
 import type { ModemManager, ModemManagerEvents, ModemState } from './manager.js';
 
 /**
- * What the rest of duocell sees of a modem manager, whichever protocol controls the modem:
- * ModemManager (QMI, with an optional AT port) or AtModemManager (AT only, ECM/NCM + DHCP).
+ * What the rest of duocell sees of the modem manager, whichever protocol controls the modem
+ * (ModemManager with control 'qmi' or 'at'; tests pass fakes of this shape).
  * `atCommand` is the serialised AT pass-through (`duocell modem at`).
  */
 export interface CellularModem {

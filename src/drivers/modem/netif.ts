@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import type { WdsSettings } from './manager.js';
+import type { WdsSettings } from './types.js';
 
 /**
  * The modem's data interface (wwan0), configured by duocell from the data session's settings,
@@ -47,7 +47,12 @@ export interface DataInterfaceOptions {
   readonly sysfsRoot?: string;
   /** Metric of the main-table default route via the session gateway; undefined = none. */
   readonly defaultMetric?: number;
+  /** remove() leaves the link up (the WLAN uplink: the link is wpa_supplicant's, not ours). */
+  readonly keepLinkUp?: boolean;
 }
+
+/** What apply() reads: the addresses of each family (a data session's settings, a DHCP lease). */
+export type InterfaceSettings = Partial<WdsSettings>;
 
 const RT_TABLE_MAIN = 254;
 const RTPROT_DUOCELL = 220;
@@ -78,7 +83,7 @@ export class DataInterface {
     return next;
   }
 
-  apply(s: WdsSettings): Promise<void> {
+  apply(s: InterfaceSettings): Promise<void> {
     return this.#serial(() => this.#apply(s));
   }
 
@@ -110,7 +115,7 @@ export class DataInterface {
     await fsp.writeFile(file, 'Y');
   }
 
-  async #apply(s: WdsSettings): Promise<void> {
+  async #apply(s: InterfaceSettings): Promise<void> {
     const { ops, ifname } = this.#o;
     const link = await this.#step('find the interface', () => ops.link(ifname));
     if (link === undefined) throw new DuocellError('DC_MODEM_NETIF', `${ifname}: no such network interface (is qmi_wwan bound to the modem?)`, { origin: 'kernel', step: 'find the interface' });
@@ -165,7 +170,7 @@ export class DataInterface {
     if (a === undefined) return;
     const { ops, ifname } = this.#o;
     // link down first: the path goes down at once, the kernel drops the routes through it
-    await ops.setLinkUp(a.index, false).catch((e: unknown) => log.debug({ ifname, err: (e as Error).message }, 'link down failed (gone?)'));
+    if (this.#o.keepLinkUp !== true) await ops.setLinkUp(a.index, false).catch((e: unknown) => log.debug({ ifname, err: (e as Error).message }, 'link down failed (gone?)'));
     for (const r of a.routes) await ops.deleteRoute(r).catch(() => undefined);
     for (const x of a.addresses) await ops.deleteAddress(a.index, x.address, x.prefixLen).catch(() => undefined);
     log.info({ ifname, why }, 'data interface deconfigured');

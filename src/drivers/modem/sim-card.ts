@@ -1,6 +1,7 @@
 import { DuocellError, isDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { decodeDmsPinStatus, decodePinRetries, decodeUimCardStatus, PIN_STATE, UIM_CARD_PRESENT, type PinStatus, type Tlv } from '../../protocols/qmi/index.js';
+import { PinBook, type SimUnit } from './control.js';
 import type { QmiClient } from './qmi.js';
 
 const log = logger('duocell:modem');
@@ -24,31 +25,16 @@ const NO_PIN: PinStatus = { status: PIN_STATE.disabled, verifyRetries: 3, unbloc
  * Errors: DC_MODEM_SIM (no card, blocked), DC_MODEM_PIN_REQUIRED, DC_MODEM_PIN_WRONG,
  * DC_MODEM_PIN_UNSAFE; anything else (timeouts, a lost port) is passed on as it came.
  */
-export class SimCard {
-  #pin: string | undefined;
-  #pinChanged = false;
+export class SimCard implements SimUnit {
+  readonly pins: PinBook;
   #uimService = false;
-  readonly #rejectedPins = new Set<string>();
 
   constructor(
     readonly qmi: () => QmiClient,
     readonly minPinRetries: number,
     pin?: string,
   ) {
-    this.#pin = pin;
-  }
-
-  /** A new PIN from configuration (the manager leaves a parked sim-locked state for it). */
-  setPin(pin: string | undefined): void {
-    this.#pin = pin;
-    this.#pinChanged = true;
-  }
-
-  /** True once after setPin(): the parked state should try again. */
-  takePinChange(): boolean {
-    const c = this.#pinChanged;
-    this.#pinChanged = false;
-    return c;
+    this.pins = new PinBook(pin);
   }
 
   async pinStatus(): Promise<PinStatus> {
@@ -67,6 +53,11 @@ export class SimCard {
     return card.applications[0]?.pin1 ?? NO_PIN;
   }
 
+  /** probing: does the SIM ask for its PIN? */
+  async check(): Promise<{ verdict: 'locked' | 'ready'; reason: string }> {
+    return (await this.needsPin()) ? { verdict: 'locked', reason: 'the SIM asks for its PIN' } : { verdict: 'ready', reason: 'SIM ready' };
+  }
+
   async needsPin(): Promise<boolean> {
     const s = await this.pinStatus();
     return s.status === PIN_STATE.blocked || s.status === PIN_STATE.permanentlyBlocked || s.status === PIN_STATE.enabledNotVerified;
@@ -78,9 +69,9 @@ export class SimCard {
     if (s.status === PIN_STATE.blocked || s.status === PIN_STATE.permanentlyBlocked)
       throw new DuocellError('DC_MODEM_SIM', `the SIM is blocked (PUK needed, ${s.unblockRetries} PUK attempts left); duocell never enters a PUK`, { origin: 'device', unblockRetries: s.unblockRetries });
     if (s.status !== PIN_STATE.enabledNotVerified) return;
-    const pin = this.#pin;
+    const pin = this.pins.pin;
     if (pin === undefined || pin === '') throw new DuocellError('DC_MODEM_PIN_REQUIRED', `the SIM needs a PIN and none is configured (${s.verifyRetries} attempts left)`, { retries: s.verifyRetries });
-    if (this.#rejectedPins.has(pin))
+    if (this.pins.wasRejected(pin))
       throw new DuocellError('DC_MODEM_PIN_WRONG', `the configured PIN was rejected before; not trying it again (${s.verifyRetries} attempts left)`, { retries: s.verifyRetries });
     if (s.verifyRetries < this.minPinRetries)
       throw new DuocellError('DC_MODEM_PIN_UNSAFE', `only ${s.verifyRetries} PIN attempt(s) left: not trying, a wrong PIN would lock the SIM`, { retries: s.verifyRetries });
@@ -90,7 +81,7 @@ export class SimCard {
       else await this.qmi().call(key, { info: { pin_id: 'pin', pin } });
     } catch (e) {
       if (isDuocellError(e, 'DC_QMI_RESULT') && (e.detail.qmiError === QMI_INCORRECT_PIN || e.detail.qmiError === QMI_PIN_BLOCKED)) {
-        this.#rejectedPins.add(pin);
+        this.pins.reject(pin);
         const tlvs = e.detail.tlvs as readonly Tlv[] | undefined;
         let left: number | undefined;
         try {

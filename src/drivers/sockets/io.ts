@@ -1,5 +1,5 @@
 import { createConnectSocket, createListenSocket, fdOf, fullInfo, isMptcp } from './index.js';
-import { spliceAbort, spliceAvailable, spliceStart, spliceStats } from './splice.js';
+import { finHoldReady, spliceAbort, spliceAvailable, spliceFinHold, spliceStart, spliceStats } from './splice.js';
 
 /**
  * The socket operations the proxy engine receives (services/proxy/types.ts ProxyIo), backed by
@@ -15,4 +15,6 @@ export const socketIo = {
   spliceStart,
   spliceStats,
   spliceAbort,
+  spliceFinHold,
+  finHoldReady,
 };

@@ -34,6 +34,9 @@ export interface NativeSockets {
   spliceStats?(id: number, out: Float64Array): boolean;
   spliceAbort?(id: number): boolean;
   spliceActive?(): number;
+  /** The upstream FIN hold (native/sockets.c fin_hold_check). Absent in older builds. */
+  spliceFinHold?(joins: number, capMs: number): void;
+  finHoldReady?(fd: number, joins: number): boolean;
 }
 
 let cached: NativeSockets | undefined;

@@ -31,7 +31,7 @@ export interface SpliceStats {
   serverFd: number;
 }
 
-type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'spliceActive'>>;
+type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'spliceActive'>> & Pick<NativeSockets, 'spliceFinHold'>;
 
 let api: Spliced | null | undefined;
 const waiting = new Map<number, (r: SpliceDone) => void>();
@@ -109,4 +109,25 @@ export function spliceAbort(id: number): boolean {
 export function spliceActive(): number {
   const n = load();
   return n === null ? 0 : n.spliceActive();
+}
+
+/**
+ * The upstream FIN hold (docs/relay.md "The half-closed stall"): from now on a client's FIN
+ * towards an MPTCP upstream waits until that connection has `joins` extra subflows, each
+ * established and carrying bytes, at most `capMs`. `joins` 0 or `capMs` 0: no hold.
+ */
+export function spliceFinHold(joins: number, capMs: number): void {
+  const n = load();
+  if (n !== null && typeof n.spliceFinHold === 'function') n.spliceFinHold(joins, capMs);
+}
+
+/** The same rule for one fd (JS relay mode): true when a FIN may go now (or the addon cannot tell). */
+export function finHoldReady(fd: number, joins: number): boolean {
+  let n: NativeSockets;
+  try {
+    n = native();
+  } catch {
+    return true;
+  }
+  return typeof n.finHoldReady !== 'function' || n.finHoldReady(fd, joins);
 }

@@ -279,6 +279,7 @@ export class PathsService extends EventEmitter<{ event: [PathEvent] }> {
           ...(s.bssid === undefined ? {} : { bssid: s.bssid }),
           ...(s.txBitrateMbps === undefined ? {} : { bitrateMbps: s.txBitrateMbps }),
         },
+        ...(s.gateway4 === undefined ? {} : { gateway4: s.gateway4 }),
       };
     }
     return { ok: true, signal: { quality: 'unknown' } };

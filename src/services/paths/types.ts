@@ -84,6 +84,8 @@ export interface WlanSourceState {
   readonly txBitrateMbps?: number;
   readonly rxBitrateMbps?: number;
   readonly reason?: string;
+  /** The gateway of the uplink's DHCP lease (drivers/dhcp/uplink.ts), when it has one. */
+  readonly gateway4?: string;
 }
 
 export interface WlanSource {

@@ -4,17 +4,25 @@ import { parsePrefix, type Prefix } from '../../core/net.js';
 import type { ProxyEngine } from './engine.js';
 import type { Endpoint } from './types.js';
 
+/** One TCP flow by its two ends. */
+export type FourTuple = { local: Endpoint; remote: Endpoint };
+
 /**
  * React to a radio going away instead of waiting for retransmission timeouts: when an access or
- * uplink interface goes down, every subflow it carried is aborted at once (SOCK_DESTROY), and the
- * kernel's MPTCP reinjects the unacknowledged data on the surviving subflows.
+ * uplink interface goes down (rtnetlink), or its radio says so first (the paths service's
+ * path-down from an nl80211 disconnect or the modem's data session), every subflow it carried is
+ * first marked backup (MP_PRIO, where the path manager can: the box's own scheduler stops
+ * sending on it at once) and then aborted (SOCK_DESTROY); the kernel's MPTCP reinjects the
+ * unacknowledged data on the surviving subflows.
  */
 const log = logger('duocell:handover');
 
 export interface HandoverDeps {
   engine: ProxyEngine;
   /** Abort one TCP flow by its two ends (production: drivers/netlink SockDiag.destroy). */
-  destroy: (t: { local: Endpoint; remote: Endpoint }) => Promise<unknown>;
+  destroy: (t: FourTuple) => Promise<unknown>;
+  /** MP_PRIO backup for one subflow before it is destroyed (optional; see useBackup). */
+  backup?: (t: FourTuple) => Promise<void>;
   /** Connected prefixes of an interface (default: from os.networkInterfaces, kept while down). */
   prefixesOf?: (ifname: string) => Prefix[];
 }
@@ -33,10 +41,20 @@ export class Handover {
   readonly #d: HandoverDeps;
   /** Prefixes seen while each interface was up (IPv6 addresses may vanish on link down). */
   readonly #known = new Map<string, Prefix[]>();
+  /** Interfaces whose subflows are being aborted now (a link event and a radio event both come). */
+  readonly #busy = new Set<string>();
+  #backup: ((t: FourTuple) => Promise<void>) | undefined;
   aborted = 0;
+  backedUp = 0;
 
   constructor(d: HandoverDeps) {
     this.#d = d;
+    this.#backup = d.backup;
+  }
+
+  /** The path manager arrived after the handover was built: mark subflows backup through it. */
+  useBackup(f: ((t: FourTuple) => Promise<void>) | undefined): void {
+    this.#backup = f;
   }
 
   /** Remember an interface's prefixes while it is up. */
@@ -47,18 +65,37 @@ export class Handover {
 
   /** The interface went down: abort the subflows it carried. Resolves with how many. */
   async linkDown(ifname: string): Promise<number> {
+    if (this.#busy.has(ifname)) return 0;
     const prefixes = [...(this.#known.get(ifname) ?? []), ...(this.#d.prefixesOf ?? interfacePrefixes)(ifname)];
     if (prefixes.length === 0) return 0;
     const victims = this.#d.engine.subflowsWithin(prefixes);
+    if (victims.length === 0) return 0;
+    this.#busy.add(ifname);
+    const backup = this.#backup;
+    const before = this.backedUp;
+    try {
+      await this.#abort(victims, backup);
+    } finally {
+      this.#busy.delete(ifname);
+    }
+    log.info({ ifname, subflows: victims.length, backedUp: this.backedUp - before }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
+    return victims.length;
+  }
+
+  async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<void> {
     await Promise.all(
       victims.map((v) =>
-        this.#d.destroy(v).then(
+        (backup === undefined
+          ? Promise.resolve()
+          : backup(v).then(
+              () => void this.backedUp++,
+              (e: Error) => log.debug({ err: e.message, session: v.session }, 'no MP_PRIO for this subflow'),
+            )
+        ).then(() => this.#d.destroy(v)).then(
           () => this.aborted++,
           (e: Error) => log.debug({ err: e.message, session: v.session }, 'subflow already gone'),
         ),
       ),
     );
-    if (victims.length > 0) log.info({ ifname, subflows: victims.length }, 'link down: subflows on it aborted, data reinjected on the others');
-    return victims.length;
   }
 }

@@ -13,6 +13,9 @@ import type { ProxyIo } from './types.js';
  * - Reset: an error or RST on one side resets the other, so peers see what happened instead of
  *   a clean FIN.
  * - Accounting: bytes per direction; `lastActivity` for the engine's idle sweep.
+ * - FIN hold: the client's FIN reaches an MPTCP upstream only once that connection has its
+ *   expected joins up and carrying, at most a cap (setFinHold; docs/relay.md "The half-closed
+ *   stall"): Linux opens no join on a half-closed MPTCP connection.
  *
  * Two ways to move the bytes, same semantics (docs/relay.md):
  * - `splice` (default when the addon has it): the two fds are handed to the addon's relay
@@ -41,7 +44,29 @@ const ECONNABORTED = 103;
 let defaultMode: RelayMode | undefined;
 
 /** What the relay uses of the socket layer. */
-export type RelayIo = Pick<ProxyIo, 'fdOf' | 'spliceAvailable' | 'spliceStart' | 'spliceStats' | 'spliceAbort'>;
+export type RelayIo = Pick<ProxyIo, 'fdOf' | 'spliceAvailable' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'finHoldReady'>;
+
+/** The FIN hold: how many joins an MPTCP upstream is expected to make, and the cap. */
+export interface FinHold {
+  joins: number;
+  capMs: number;
+}
+const finHold: FinHold = { joins: 0, capMs: 2500 };
+const HOLD_TICK_MS = 10;
+
+/**
+ * Set the FIN hold for sessions whose client half-closes from now on (both relay modes):
+ * `joins` extra subflows expected on an MPTCP upstream (the usable uplinks but one); 0 turns
+ * the hold off. DUOCELL_FIN_HOLD_MS overrides the cap (0: off).
+ */
+export function setFinHold(io: Pick<ProxyIo, 'spliceAvailable' | 'spliceFinHold'>, o: Partial<FinHold>): FinHold {
+  const env = process.env['DUOCELL_FIN_HOLD_MS'];
+  if (o.joins !== undefined) finHold.joins = Math.max(0, Math.floor(o.joins));
+  if (o.capMs !== undefined) finHold.capMs = Math.max(0, Math.floor(o.capMs));
+  if (env !== undefined && /^\d+$/.test(env)) finHold.capMs = Number(env);
+  if (relayMode(io) === 'splice') io.spliceFinHold(finHold.joins, finHold.capMs);
+  return { ...finHold };
+}
 
 /** The relay mode for new sessions: DUOCELL_RELAY=js|splice, else splice when the addon has it. */
 export function relayMode(io: Pick<ProxyIo, 'spliceAvailable'>): RelayMode {
@@ -212,7 +237,9 @@ export class Relay {
       st.down += d.length;
       st.lastActivity = Date.now();
     });
-    client.pipe(server);
+    // The client's EOF ends the upstream through the FIN hold; the other way as pipe does.
+    client.pipe(server, { end: false });
+    client.once('end', () => endHeld(this.#io, server));
     server.pipe(client);
     const onError = (peer: net.Socket) => (e: Error) => {
       if (!this.#reset) {
@@ -243,6 +270,26 @@ export class Relay {
     server.on('end', maybeClose);
     client.resume();
   }
+}
+
+/** End `upstream` (a FIN after what is queued) once the FIN hold lets it (JS mode). */
+function endHeld(io: Pick<ProxyIo, 'fdOf' | 'finHoldReady'>, upstream: net.Socket): void {
+  const { joins, capMs } = finHold;
+  const may = (): boolean => {
+    if (upstream.destroyed || upstream.readableEnded) return true;
+    const fd = io.fdOf(upstream);
+    return fd === undefined || io.finHoldReady(fd, joins);
+  };
+  if (joins <= 0 || capMs <= 0 || may()) {
+    if (!upstream.destroyed) upstream.end();
+    return;
+  }
+  const until = Date.now() + capMs;
+  const timer = setInterval(() => {
+    if (Date.now() < until && !may()) return;
+    clearInterval(timer);
+    if (!upstream.destroyed) upstream.end();
+  }, HOLD_TICK_MS);
 }
 
 /** Resolves when every write Node holds for `s` has reached the kernel (or `s` is gone). */

@@ -22,6 +22,10 @@ export interface ProxyIo {
   spliceStart(clientFd: number, serverFd: number, onDone: (r: SpliceDone) => void, earlyUp?: Buffer, earlyDown?: Buffer): number;
   spliceStats(id: number): SpliceStats | undefined;
   spliceAbort(id: number): boolean;
+  /** The FIN hold of the splice thread: joins expected on an MPTCP upstream, and the cap. */
+  spliceFinHold(joins: number, capMs: number): void;
+  /** An MPTCP upstream has its `joins` extra subflows, all established and carrying bytes (or is not MPTCP). */
+  finHoldReady(fd: number, joins: number): boolean;
 }
 
 export interface Endpoint {

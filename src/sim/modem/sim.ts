@@ -1,16 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import { logger } from '../../core/logger.js';
-import {
-  decodeMessage,
-  encodeFrame,
-  encodeIndication,
-  encodeResponse,
-  QmiStreamParser,
-  SERVICE,
-  type QmiMessage,
-} from '../../protocols/qmi/index.js';
 import { PtyPort } from './pty.js';
+import { SimQmi, type Session } from './sim-qmi.js';
 
 /**
  * A Quectel EC25-class modem, simulated: an AT port and a QMI port, each a pseudo-terminal.
@@ -19,6 +11,8 @@ import { PtyPort } from './pty.js';
  *                  └─ /…/qmi ⇄ pty ⇄ socat ⇄ QMI dispatcher ──┴─ one modem state:
  *                                                                 SIM (PIN, retries, PUK), CFUN,
  *                                                                 registration, data sessions
+ *
+ * The QMI dispatcher and its client ids and WDS sessions are in sim-qmi.ts.
  *
  * Scriptable through act(): SIM PIN, wrong PIN count, no service, registration lost/regained,
  * data session drop, garbage bytes, ports vanishing and reappearing.
@@ -115,15 +109,6 @@ export type SimAction =
   | { action: 'appear' }
   | { action: 'set-signal'; rsrp?: number; rsrq?: number; rssi?: number; snr?: number };
 
-interface Session {
-  readonly client: number;
-  readonly handle: number;
-  readonly family: 4 | 6;
-  readonly apn: string;
-}
-
-const QMI_ERR = { InvalidQmiCommand: 71, InvalidClientId: 7, IncorrectPin: 12, CallFailed: 14, OutOfCall: 15, MissingArgument: 17, NoEffect: 26, PinBlocked: 35, UimUninitialized: 37, InvalidArgument: 48, DeviceNotReady: 52 } as const;
-
 const log = logger('duocell:sim:modem');
 
 export class ModemSimulator extends EventEmitter {
@@ -136,10 +121,11 @@ export class ModemSimulator extends EventEmitter {
   pinRetriesLeft: number;
   pukRetriesLeft: number;
   // radio
-  #cfun = 1;
+  /** AT+CFUN / DMS operating mode (read and set by the QMI side too, sim-qmi.ts). */
+  cfun = 1;
   #network: boolean;
   regStat = 0;
-  #signal: { rssi: number; rsrq: number; rsrp: number; snr: number };
+  signal: { rssi: number; rsrq: number; rsrp: number; snr: number };
   #cregMode = 0;
   #cgregMode = 0;
   #ceregMode = 0;
@@ -147,13 +133,10 @@ export class ModemSimulator extends EventEmitter {
   #contexts = new Map<number, { type: string; apn: string }>();
   /** The context carried on the ECM/NCM netdev (AT-controlled data session), if active. */
   atDataCid: number | undefined;
-  // QMI
-  #clients = new Map<number, Set<number>>();
-  #nextCid = new Map<number, number>();
-  #ipFamily = new Map<number, 4 | 6>();
-  #sessions: Session[] = [];
-  #qmiParser = new QmiStreamParser();
   #atBuf = '';
+  // QMI
+  /** The QMI side (sim-qmi.ts): client ids, data sessions, the request dispatcher. */
+  readonly #q = new SimQmi(this);
   #timers = new Set<NodeJS.Timeout>();
   /** Counters for tests: PIN attempts seen on either port. */
   pinAttempts = 0;
@@ -168,11 +151,11 @@ export class ModemSimulator extends EventEmitter {
     this.pinRetriesLeft = this.cfg.pinRetries;
     this.pukRetriesLeft = this.cfg.pukRetries;
     this.#network = this.cfg.network;
-    this.#signal = { ...this.cfg.signal };
+    this.signal = { ...this.cfg.signal };
     this.at = new PtyPort(cfg.atLink);
     this.qmi = new PtyPort(cfg.qmiLink);
     this.at.on('data', (d: Buffer) => this.#onAt(d));
-    this.qmi.on('data', (d: Buffer) => this.#onQmi(d));
+    this.qmi.on('data', (d: Buffer) => this.#q.onData(d));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -197,7 +180,7 @@ export class ModemSimulator extends EventEmitter {
   }
 
   get sessions(): readonly Session[] {
-    return this.#sessions;
+    return this.#q.sessions;
   }
 
   #later(ms: number, f: () => void): void {
@@ -214,7 +197,7 @@ export class ModemSimulator extends EventEmitter {
     this.#later(50, () => {
       this.#urc('RDY');
       this.#urc(`+CPIN: ${this.#cpinWord()}`);
-      this.#maybeRegister();
+      this.maybeRegister();
     });
   }
 
@@ -224,15 +207,15 @@ export class ModemSimulator extends EventEmitter {
     switch (a.action) {
       case 'register':
         this.#network = true;
-        this.#maybeRegister(0);
+        this.maybeRegister(0);
         break;
       case 'deregister':
       case 'no-service':
         this.#network = false;
-        this.#setReg(a.action === 'deregister' ? 2 : 0);
+        this.setReg(a.action === 'deregister' ? 2 : 0);
         break;
       case 'drop-data':
-        this.#dropSessions('generic-no-service');
+        this.#q.dropSessions('generic-no-service');
         break;
       case 'garbage': {
         const n = a.bytes ?? 64;
@@ -254,7 +237,7 @@ export class ModemSimulator extends EventEmitter {
         await this.#powerOn();
         break;
       case 'set-signal':
-        this.#signal = { ...this.#signal, ...Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'action')) };
+        this.signal = { ...this.signal, ...Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'action')) };
         break;
     }
   }
@@ -262,16 +245,14 @@ export class ModemSimulator extends EventEmitter {
   async #vanish(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#dropSessions('generic-unspecified', false);
+    this.#q.dropSessions('generic-unspecified', false);
     this.#atDataDown('vanished');
     this.regStat = 0;
     this.#pinVerified = false; // a modem reboot locks the SIM again
     this.dataFormat = '802-3';
-    this.#clients.clear();
-    this.#ipFamily.clear();
+    this.#q.reset();
     this.#cregMode = this.#cgregMode = this.#ceregMode = 0;
     this.#echo = true;
-    this.#qmiParser = new QmiStreamParser();
     this.#atBuf = '';
     await Promise.all([this.at.vanish(), this.qmi.vanish()]);
     this.emit('ports', { up: false });
@@ -280,30 +261,30 @@ export class ModemSimulator extends EventEmitter {
   // ------------------------------------------------------------------------------------------
   // registration
 
-  #maybeRegister(delay = this.cfg.registerDelayMs): void {
-    if (this.simLocked || this.#cfun !== 1) return;
+  maybeRegister(delay = this.cfg.registerDelayMs): void {
+    if (this.simLocked || this.cfun !== 1) return;
     if (!this.#network) {
-      this.#setReg(2);
+      this.setReg(2);
       return;
     }
     if (this.regStat === 1) return;
-    if (this.regStat !== 2) this.#setReg(2);
+    if (this.regStat !== 2) this.setReg(2);
     this.#later(delay, () => {
-      if (this.#network && !this.simLocked && this.#cfun === 1) this.#setReg(1);
+      if (this.#network && !this.simLocked && this.cfun === 1) this.setReg(1);
     });
   }
 
-  #setReg(stat: number): void {
+  setReg(stat: number): void {
     if (stat === this.regStat) return;
     this.regStat = stat;
-    if (stat !== 1) this.#dropSessions('generic-no-service');
+    if (stat !== 1) this.#q.dropSessions('generic-no-service');
     if (stat !== 1) this.#atDataDown('no service');
     this.emit('registration', { stat });
     const loc = stat === 1 ? `,"${this.cfg.tac.toString(16).toUpperCase()}","${this.cfg.cellId.toString(16).toUpperCase()}",7` : '';
     if (this.#ceregMode > 0) this.#urc(`+CEREG: ${stat}${this.#ceregMode >= 2 ? loc : ''}`);
     if (this.#cgregMode > 0) this.#urc(`+CGREG: ${stat}${this.#cgregMode >= 2 ? loc : ''}`);
     if (this.#cregMode > 0) this.#urc(`+CREG: ${stat}${this.#cregMode >= 2 ? loc : ''}`);
-    if (this.cfg.nasIndications) for (const cid of this.#clients.get(SERVICE.NAS) ?? []) this.qmi.write(encodeIndication('nas.servingSystemIndication', cid, this.#servingSystem()));
+    if (this.cfg.nasIndications) this.#q.servingSystemChanged();
   }
 
   #atDataDown(reason: string): void {
@@ -313,21 +294,6 @@ export class ModemSimulator extends EventEmitter {
     this.emit('at-data', { up: false, cid, reason });
   }
 
-  #dropSessions(reason: string, indicate = true): void {
-    const gone = this.#sessions;
-    this.#sessions = [];
-    for (const s of gone) {
-      if (indicate)
-        this.qmi.write(
-          encodeIndication('wds.packetServiceStatusIndication', s.client, {
-            connection_status: { status: 'disconnected', reconfiguration_required: 0 },
-            call_end_reason: reason,
-            ip_family: s.family,
-          }),
-        );
-      this.emit('wds-stopped', { ...this.#sessionEvent(s), reason });
-    }
-  }
 
   // ------------------------------------------------------------------------------------------
   // AT
@@ -380,7 +346,7 @@ export class ModemSimulator extends EventEmitter {
     if (u === '+CGSN' || u === '+GSN') return ok(this.cfg.imei);
     if (u === '+CPIN?') return ok(`+CPIN: ${this.#cpinWord()}`);
     if ((m = /^\+CPIN="?(\d{4,8})"?$/.exec(u))) {
-      const r = this.#verifyPin(m[1]!);
+      const r = this.verifyPin(m[1]!);
       if (r === 'ok') {
         this.#later(30, () => this.#urc('+CPIN: READY'));
         return ok();
@@ -390,11 +356,11 @@ export class ModemSimulator extends EventEmitter {
     if (u === '+QPINC="SC"' || u === '+QPINC?') return ok(`+QPINC: "SC",${this.pinRetriesLeft},${this.pukRetriesLeft}`);
     // 27.007 §8.65: +CPINR: <code>,<retries>,<default_retries>
     if (u === '+CPINR="SIM PIN"' || u === '+CPINR') return ok(`+CPINR: "SIM PIN",${this.pinRetriesLeft},${this.cfg.pinRetries}`);
-    if (u === '+CFUN?') return ok(`+CFUN: ${this.#cfun}`);
+    if (u === '+CFUN?') return ok(`+CFUN: ${this.cfun}`);
     if ((m = /^\+CFUN=(\d)/.exec(u))) {
-      this.#cfun = Number(m[1]) === 1 ? 1 : Number(m[1]);
-      if (this.#cfun === 1) this.#maybeRegister();
-      else this.#setReg(0);
+      this.cfun = Number(m[1]) === 1 ? 1 : Number(m[1]);
+      if (this.cfun === 1) this.maybeRegister();
+      else this.setReg(0);
       return ok();
     }
     if ((m = /^\+(CREG|CGREG|CEREG)\?$/.exec(u))) {
@@ -410,9 +376,9 @@ export class ModemSimulator extends EventEmitter {
       return ok();
     }
     if (this.simLocked && /^\+(CSQ|CESQ|COPS\?|QENG|CGPADDR|CGDCONT)/.test(u)) return cme(this.pukRequired ? 12 : 11);
-    if (u === '+CSQ') return ok(reg ? `+CSQ: ${Math.max(0, Math.min(31, Math.round((this.#signal.rssi + 113) / 2)))},99` : '+CSQ: 99,99');
+    if (u === '+CSQ') return ok(reg ? `+CSQ: ${Math.max(0, Math.min(31, Math.round((this.signal.rssi + 113) / 2)))},99` : '+CSQ: 99,99');
     if (u === '+CESQ') {
-      const s = this.#signal;
+      const s = this.signal;
       return ok(reg ? `+CESQ: 99,99,255,255,${Math.round((s.rsrq + 20) * 2)},${s.rsrp + 141}` : '+CESQ: 99,99,255,255,255,255');
     }
     if (u === '+COPS?') return ok(reg ? `+COPS: 0,0,"${this.cfg.operator.name}",7` : '+COPS: 0');
@@ -422,8 +388,8 @@ export class ModemSimulator extends EventEmitter {
       return ok();
     }
     if ((m = /^\+CGPADDR(?:=(\d+))?$/.exec(u))) {
-      const v4 = this.#sessions.find((s) => s.family === 4) ? this.cfg.ipv4.address : '0.0.0.0';
-      const v6 = this.#sessions.find((s) => s.family === 6) ? this.cfg.ipv6.address : undefined;
+      const v4 = this.#q.sessions.find((s) => s.family === 4) ? this.cfg.ipv4.address : '0.0.0.0';
+      const v6 = this.#q.sessions.find((s) => s.family === 6) ? this.cfg.ipv6.address : undefined;
       return ok(`+CGPADDR: ${m[1] ?? 1},"${v4}"${v6 ? `,"${v6}"` : ''}`);
     }
     // AT-controlled data on the ECM/NCM netdev. Quectel: AT+QNETDEVCTL=<op>,<cid>,<urc_en>, query
@@ -447,7 +413,7 @@ export class ModemSimulator extends EventEmitter {
     if (/^\+CGAUTH=/.test(u)) return ok();
     if (u === '+QENG="SERVINGCELL"') {
       if (!reg) return ok('+QENG: "servingcell","SEARCH"');
-      const s = this.#signal;
+      const s = this.signal;
       const { mcc, mnc } = this.cfg.operator;
       return ok(
         `+QENG: "servingcell","NOCONN","LTE","FDD",${mcc},${String(mnc).padStart(2, '0')},${this.cfg.cellId.toString(16).toUpperCase()},123,1300,${this.cfg.band},5,5,${this.cfg.tac.toString(16).toUpperCase()},${s.rsrp},${s.rsrq},${s.rssi},${Math.round((s.snr / 10 + 20) * 5)},9,-,30`,
@@ -457,245 +423,18 @@ export class ModemSimulator extends EventEmitter {
     return { lines: [], final: 'ERROR' };
   }
 
-  #verifyPin(pin: string): 'ok' | 'wrong' | 'blocked' | 'not-locked' {
+  verifyPin(pin: string): 'ok' | 'wrong' | 'blocked' | 'not-locked' {
     this.pinAttempts++;
     if (this.pukRequired) return 'blocked';
     if (!this.simLocked) return 'not-locked';
     if (pin === this.cfg.pin) {
       this.#pinVerified = true;
       this.pinRetriesLeft = this.cfg.pinRetries;
-      this.#later(10, () => this.#maybeRegister());
+      this.#later(10, () => this.maybeRegister());
       return 'ok';
     }
     this.pinRetriesLeft = Math.max(0, this.pinRetriesLeft - 1);
     return this.pinRetriesLeft === 0 ? 'blocked' : 'wrong';
   }
 
-  // ------------------------------------------------------------------------------------------
-  // QMI
-
-  #onQmi(d: Buffer): void {
-    if (this.hung) return;
-    for (const item of this.#qmiParser.push(d)) {
-      if (!('frame' in item) || item.frame.kind !== 'request') continue;
-      let m: QmiMessage;
-      try {
-        m = decodeMessage(item.frame);
-      } catch {
-        continue;
-      }
-      try {
-        this.#qmiRequest(m);
-      } catch (e) {
-        log.warn({ err: (e as Error).message }, 'sim QMI handler failed');
-      }
-    }
-  }
-
-  #servingSystem(): Record<string, unknown> {
-    const reg = this.regStat === 1;
-    const { mcc, mnc, name } = this.cfg.operator;
-    return {
-      serving_system: {
-        registration_state: reg ? 1 : this.regStat === 2 ? 2 : 0,
-        cs_attach_state: reg ? 1 : 2,
-        ps_attach_state: reg ? 1 : 2,
-        selected_network: reg ? 2 : 0,
-        radio_interfaces: reg ? [8] : [],
-      },
-      ...(reg
-        ? {
-            roaming_indicator: 1,
-            current_plmn: { mcc, mnc, description: name },
-            lac_3gpp: this.cfg.tac & 0xffff,
-            cid_3gpp: this.cfg.cellId,
-          }
-        : {}),
-    };
-  }
-
-  #sessionEvent(s: Session): WdsSessionEvent {
-    const f = s.family === 4 ? this.cfg.ipv4 : this.cfg.ipv6;
-    return { family: s.family, handle: s.handle, client: s.client, apn: s.apn, address: f.address, prefixLength: f.prefixLength, gateway: f.gateway, dns: f.dns, mtu: f.mtu };
-  }
-
-  #qmiRequest(m: QmiMessage): void {
-    const f = m.frame;
-    const a = { client: f.client, tid: f.tid };
-    const key = m.key;
-    const reply = (values: Record<string, unknown> = {}, error = 0): void => {
-      if (key) this.qmi.write(encodeResponse(key, a, values, error));
-    };
-    if (key === undefined) {
-      // undescribed request: answer with a bare failure Result (InvalidQmiCommand 71)
-      const r = Buffer.from([1, 0, 71, 0]);
-      this.qmi.write(encodeFrame({ service: f.service, client: f.client, kind: 'response', tid: f.tid, message: f.message, tlvs: [{ type: 2, value: r }] }));
-      return;
-    }
-    const v = m.values as Record<string, any>;
-    if (f.service !== SERVICE.CTL && !this.#clients.get(f.service)?.has(f.client)) return reply({}, QMI_ERR.InvalidClientId);
-    switch (key) {
-      case 'ctl.allocateCid': {
-        const svc = v.service as number;
-        const cid = this.#nextCid.get(svc) ?? 1;
-        this.#nextCid.set(svc, cid >= 254 ? 1 : cid + 1);
-        if (!this.#clients.has(svc)) this.#clients.set(svc, new Set());
-        this.#clients.get(svc)!.add(cid);
-        return reply({ allocation_info: { service: svc, cid } });
-      }
-      case 'ctl.releaseCid': {
-        const { service, cid } = v.release_info as { service: number; cid: number };
-        this.#clients.get(service)?.delete(cid);
-        if (service === SERVICE.WDS) {
-          // releasing a client ends its data session (no autoconnect in this modem)
-          for (const x of this.#sessions.filter((s) => s.client === cid)) this.emit('wds-stopped', { ...this.#sessionEvent(x), reason: 'generic-client-end' });
-          this.#sessions = this.#sessions.filter((s) => s.client !== cid);
-        }
-        return reply({ release_info: { service, cid } });
-      }
-      case 'ctl.sync':
-        this.#clients.clear();
-        this.#dropSessions('generic-client-end', false);
-        return reply();
-      case 'dms.getManufacturer':
-        return reply({ manufacturer: 'QUALCOMM INCORPORATED' });
-      case 'dms.getModel':
-        return reply({ model: this.cfg.model });
-      case 'dms.getRevision':
-        return reply({ revision: this.cfg.revision });
-      case 'dms.getIds':
-        return reply({ imei: this.cfg.imei, imei_software_version: '10' });
-      case 'dms.getOperatingMode':
-        return reply({ mode: this.#cfun === 1 ? 0 : 1 });
-      case 'dms.setOperatingMode':
-        this.#cfun = v.mode === 0 ? 1 : 4;
-        if (this.#cfun === 1) this.#maybeRegister();
-        else this.#setReg(0);
-        return reply();
-      case 'dms.uimGetPinStatus':
-        if (!this.cfg.dmsUim) return reply({}, QMI_ERR.InvalidQmiCommand);
-        return reply({
-          pin1_status: {
-            current_status: this.pukRequired ? 4 : this.cfg.pin === undefined ? 3 : this.simLocked ? 1 : 2,
-            verify_retries_left: this.pinRetriesLeft,
-            unblock_retries_left: this.pukRetriesLeft,
-          },
-          pin2_status: { current_status: 1, verify_retries_left: 3, unblock_retries_left: 10 },
-        });
-      case 'dms.uimVerifyPin':
-      case 'uim.verifyPin': {
-        if (key === 'dms.uimVerifyPin' && !this.cfg.dmsUim) return reply({}, QMI_ERR.InvalidQmiCommand);
-        const r = this.#verifyPin(String((v.info as { pin: string }).pin));
-        const retries = { verify_retries_left: this.pinRetriesLeft, unblock_retries_left: this.pukRetriesLeft };
-        const t = key === 'dms.uimVerifyPin' ? { pin_retries_status: retries } : { retries_remaining: retries };
-        if (r === 'ok') return reply(t);
-        return reply(t, r === 'blocked' ? QMI_ERR.PinBlocked : r === 'not-locked' ? QMI_ERR.NoEffect : QMI_ERR.IncorrectPin);
-      }
-      case 'uim.getCardStatus':
-        return reply({
-          card_status: {
-            index_gw_primary: 0, index_1x_primary: 0xffff, index_gw_secondary: 0xffff, index_1x_secondary: 0xffff,
-            cards: [{
-              card_state: 1, upin_state: 0, upin_retries: 0, upuk_retries: 0, error_code: 0,
-              applications: [{
-                type: 2, state: this.simLocked ? 2 : 7, personalization_state: 2, personalization_feature: 0, personalization_retries: 0,
-                personalization_unblock_retries: 0, application_identifier_value: 'a0000000871002ff49ff0589', upin_replaces_pin1: 0,
-                pin1_state: this.pukRequired ? 4 : this.cfg.pin === undefined ? 3 : this.simLocked ? 1 : 2,
-                pin1_retries: this.pinRetriesLeft, puk1_retries: this.pukRetriesLeft, pin2_state: 1, pin2_retries: 3, puk2_retries: 10,
-              }],
-            }],
-          },
-        });
-      case 'nas.registerIndications':
-        return reply();
-      case 'nas.getServingSystem':
-        return reply(this.#servingSystem());
-      case 'nas.getSignalInfo': {
-        const s = this.#signal;
-        return reply(this.regStat === 1 ? { lte_signal_strength: { rssi: s.rssi, rsrq: s.rsrq, rsrp: s.rsrp, snr: s.snr } } : {});
-      }
-      case 'nas.getSignalStrength': {
-        const s = this.#signal;
-        if (this.regStat !== 1) return reply({}, QMI_ERR.OutOfCall);
-        return reply({ signal_strength: { strength: s.rssi, radio_interface: 8 }, rsrq: { rsrq: s.rsrq, radio_interface: 8 }, lte_snr: s.snr, lte_rsrp: s.rsrp });
-      }
-      case 'nas.getSystemInfo': {
-        const reg = this.regStat === 1;
-        const { mcc, mnc } = this.cfg.operator;
-        return reply({
-          lte_service_status: { service_status: reg ? 2 : 0, true_service_status: reg ? 2 : 0, preferred_data_path: 0 },
-          ...(reg
-            ? {
-                lte_system_info_v2: {
-                  domain_valid: 1, domain: 3, service_capability_valid: 1, service_capability: 3, roaming_status_valid: 1, roaming_status: 0,
-                  forbidden_valid: 1, forbidden: 0, lac_valid: 0, lac: 0xffff, cid_valid: 1, cid: this.cfg.cellId,
-                  registration_reject_info_valid: 0, registration_reject_domain: 0, registration_reject_cause: 0,
-                  network_id_valid: 1, mcc: String(mcc), mnc: String(mnc).padStart(2, '0'), tac_valid: 1, tac: this.cfg.tac,
-                },
-              }
-            : {}),
-        });
-      }
-      case 'wda.setDataFormat':
-        if (typeof v.link_layer_protocol === 'number') this.dataFormat = v.link_layer_protocol === 2 ? 'raw-ip' : '802-3';
-        return reply({ link_layer_protocol: this.dataFormat === 'raw-ip' ? 2 : 1, uplink_data_aggregation_protocol: 0, downlink_data_aggregation_protocol: 0 });
-      case 'wda.getDataFormat':
-        return reply({ link_layer_protocol: this.dataFormat === 'raw-ip' ? 2 : 1 });
-      case 'wds.setIpFamily':
-        this.#ipFamily.set(f.client, v.preference === 6 ? 6 : 4);
-        return reply();
-      case 'wds.startNetwork': {
-        if (this.#sessions.some((s) => s.client === f.client)) return reply({}, QMI_ERR.NoEffect);
-        const family: 4 | 6 = v.ip_family_preference === 6 ? 6 : v.ip_family_preference === 4 ? 4 : (this.#ipFamily.get(f.client) ?? 4);
-        if (this.regStat !== 1 || this.simLocked)
-          return reply({ call_end_reason: 'generic-no-service', verbose_call_end_reason: { type: '3gpp', reason: 30 } }, QMI_ERR.CallFailed);
-        const handle = randomInt(1, 0x7fffffff);
-        const s: Session = { client: f.client, handle, family, apn: String(v.apn ?? '') };
-        this.#sessions.push(s);
-        reply({ packet_data_handle: handle });
-        this.emit('wds-started', this.#sessionEvent(s));
-        return;
-      }
-      case 'wds.stopNetwork': {
-        const s = this.#sessions.find((x) => x.handle === v.packet_data_handle);
-        if (!s) return reply({}, QMI_ERR.InvalidArgument);
-        this.#sessions = this.#sessions.filter((x) => x !== s);
-        reply();
-        this.emit('wds-stopped', { ...this.#sessionEvent(s), reason: 'generic-client-end' });
-        return;
-      }
-      case 'wds.getPacketServiceStatus':
-        return reply({ connection_status: this.#sessions.some((s) => s.client === f.client) ? 2 : 1 });
-      case 'wds.getCurrentSettings': {
-        const s = this.#sessions.find((x) => x.client === f.client);
-        if (!s) return reply({}, QMI_ERR.OutOfCall);
-        if (s.family === 4) {
-          const c = this.cfg.ipv4;
-          const mask = c.prefixLength === 0 ? 0 : (0xffffffff << (32 - c.prefixLength)) >>> 0;
-          return reply({
-            apn_name: s.apn,
-            ipv4_address: c.address,
-            ipv4_gateway_address: c.gateway,
-            ipv4_gateway_subnet_mask: [mask >>> 24, (mask >>> 16) & 255, (mask >>> 8) & 255, mask & 255].join('.'),
-            ...(c.dns[0] ? { ipv4_primary_dns_address: c.dns[0] } : {}),
-            ...(c.dns[1] ? { ipv4_secondary_dns_address: c.dns[1] } : {}),
-            mtu: c.mtu,
-            ip_family: 4,
-          });
-        }
-        const c = this.cfg.ipv6;
-        return reply({
-          apn_name: s.apn,
-          ipv6_address: { address: c.address, prefix_length: c.prefixLength },
-          ipv6_gateway_address: { address: c.gateway, prefix_length: c.prefixLength },
-          ...(c.dns[0] ? { ipv6_primary_dns_address: c.dns[0] } : {}),
-          ...(c.dns[1] ? { ipv6_secondary_dns_address: c.dns[1] } : {}),
-          mtu: c.mtu,
-          ip_family: 6,
-        });
-      }
-      default:
-        return reply({}, QMI_ERR.InvalidArgument);
-    }
-  }
 }

@@ -1,5 +1,5 @@
-import { sdNotify } from '../drivers/sockets/index.js';
-import { logger } from '../core/logger.js';
+import { sdNotify } from '../sockets/index.js';
+import { logger } from '../../core/logger.js';
 
 /**
  * systemd's notify protocol (sd_notify(3)) for `Type=notify` units, sent by duocell itself:

@@ -1,0 +1,57 @@
+// The handover's order of work for a dying interface (src/services/proxy/handover.ts): every
+// subflow within its prefixes is marked backup (MP_PRIO) first, then destroyed; a subflow the
+// path manager does not know is still destroyed; a second trigger for the same interface while
+// the first runs (the link event and the radio's path-down both come) does nothing twice.
+import t from 'tap';
+import { Handover } from '../../src/services/proxy/handover.js';
+import { parsePrefix } from '../../src/core/net.js';
+import type { ProxyEngine } from '../../src/services/proxy/engine.js';
+import type { FourTuple } from '../../src/services/proxy/handover.js';
+
+const victim = (n: number): { session: string; side: 'server'; local: { address: string; port: number }; remote: { address: string; port: number } } => ({
+  session: `s${n}`,
+  side: 'server',
+  local: { address: '10.21.0.2', port: 40000 + n },
+  remote: { address: '10.31.0.2', port: 8001 },
+});
+
+function rig(victims: ReturnType<typeof victim>[]): { h: Handover; log: string[] } {
+  const log: string[] = [];
+  const engine = { subflowsWithin: () => victims } as unknown as ProxyEngine;
+  const h = new Handover({
+    engine,
+    prefixesOf: (i) => (i === 'wwan0' ? [parsePrefix('10.21.0.0/24')!] : []),
+    destroy: async (v: FourTuple) => {
+      await new Promise((r) => setTimeout(r, 5));
+      log.push(`destroy ${v.local.port}`);
+    },
+  });
+  return { h, log };
+}
+
+t.test('backup (MP_PRIO) before destroy, for every subflow on the interface', async (t) => {
+  const { h, log } = rig([victim(1), victim(2)]);
+  h.useBackup(async (v) => {
+    log.push(`backup ${v.local.port}`);
+    if (v.local.port === 40002) throw new Error('no tracked MPTCP subflow');
+  });
+  t.equal(await h.linkDown('wwan0'), 2);
+  for (const p of [40001, 40002]) t.ok(log.indexOf(`backup ${p}`) >= 0 && log.indexOf(`backup ${p}`) < log.indexOf(`destroy ${p}`), `${p}: backup, then destroy`);
+  t.equal(h.backedUp, 1, 'one MP_PRIO done (the other subflow was unknown to the PM)');
+  t.equal(h.aborted, 2, 'both destroyed anyway');
+});
+
+t.test('without a path manager that can: destroy only', async (t) => {
+  const { h, log } = rig([victim(3)]);
+  t.equal(await h.linkDown('wwan0'), 1);
+  t.same(log, ['destroy 40003']);
+  t.equal(h.backedUp, 0);
+});
+
+t.test('the link event and the path-down at once: the subflows are handled once', async (t) => {
+  const { h, log } = rig([victim(4)]);
+  const [a, b] = await Promise.all([h.linkDown('wwan0'), h.linkDown('wwan0')]);
+  t.same([a, b].sort(), [0, 1], 'the second trigger found the first at work');
+  t.same(log, ['destroy 40004']);
+  t.equal(await h.linkDown('wlan0'), 0, 'an interface without prefixes has nothing to abort');
+});
