@@ -14,6 +14,11 @@ import net from 'node:net';
  * convert from and to the 16-bit groups used here.
  */
 
+/** 4 or 6 for a numeric address (an IPv6 zone id allowed), else 0 (as node:net's isIP). */
+export function ipFamily(address: string): 0 | 4 | 6 {
+  return net.isIP(address) as 0 | 4 | 6;
+}
+
 /** `::ffff:10.0.0.1` → `10.0.0.1`; anything else unchanged. */
 export function unmapV4(address: string): string {
   return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;

@@ -28,6 +28,11 @@ function fakeIo(): ProxyIo & { calls: string[]; done?: (r: SpliceDone) => void }
       calls.push(`connect mptcp=${o.mptcp}`);
       return socketIo.createConnectSocket({ ...o, mptcp: false });
     },
+    socketOn: socketIo.socketOn,
+    server(onClient) {
+      calls.push('server');
+      return socketIo.server(onClient);
+    },
     fdOf: nodeFd,
     isMptcp(fd) {
       calls.push(`isMptcp ${typeof fd}`);

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { createConnectSocket, createListenSocket, fdOf, fullInfo, isMptcp } from './index.js';
 import { finHoldReady, spliceAbort, spliceAvailable, spliceFinHold, spliceStart, spliceStats } from './splice.js';
 
@@ -6,6 +7,8 @@ import { finHoldReady, spliceAbort, spliceAvailable, spliceFinHold, spliceStart,
  * this driver: production wiring passes this object; tests may pass their own.
  */
 export const socketIo = {
+  socketOn: (fd: number): net.Socket => new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true }),
+  server: (onClient: (c: net.Socket) => void): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onClient),
   createListenSocket,
   createConnectSocket,
   fdOf,

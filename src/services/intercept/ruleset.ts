@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { ipFamily } from '../../core/net.js';
 import { DuocellError } from '../../core/errors.js';
 
 /**
@@ -85,7 +85,7 @@ export function validateIntercept(c: InterceptConfig): InterceptConfig {
   int(c.perSourceMax, 1, 10_000_000, 'perSourceMax');
   if (c.livenessMs !== undefined && c.livenessMs !== 0) int(c.livenessMs, 300, 3_600_000, 'livenessMs');
   for (const b of c.bypass ?? []) {
-    if (net.isIP(b.address) === 0) throw new DuocellError('DC_CONFIG_INVALID', `steering: bad bypass address ${JSON.stringify(b.address)}`);
+    if (ipFamily(b.address) === 0) throw new DuocellError('DC_CONFIG_INVALID', `steering: bad bypass address ${JSON.stringify(b.address)}`);
     int(b.port, 1, 65535, 'bypass port');
   }
   return c;
@@ -98,8 +98,8 @@ export function buildRuleset(cIn: InterceptConfig): string {
   const lines: string[] = [];
   // "add table" + "delete table" + full definition: one transaction that replaces the old table.
   lines.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
-  const b4 = (c.bypass ?? []).filter((b) => net.isIPv4(b.address)).map((b) => `${b.address} . ${b.port}`);
-  const b6 = (c.bypass ?? []).filter((b) => net.isIPv6(b.address)).map((b) => `${b.address} . ${b.port}`);
+  const b4 = (c.bypass ?? []).filter((b) => (ipFamily(b.address) === 4)).map((b) => `${b.address} . ${b.port}`);
+  const b6 = (c.bypass ?? []).filter((b) => (ipFamily(b.address) === 6)).map((b) => `${b.address} . ${b.port}`);
   lines.push(`  set mservers4 { type ipv4_addr . inet_service; flags timeout; ${b4.length > 0 ? `elements = { ${b4.join(', ')} }; ` : ''}}`);
   lines.push(`  set mservers6 { type ipv6_addr . inet_service; flags timeout; ${b6.length > 0 ? `elements = { ${b6.join(', ')} }; ` : ''}}`);
   const live = c.livenessMs ?? 0;

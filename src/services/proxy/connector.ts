@@ -1,6 +1,7 @@
-import net from 'node:net';
+import type net from 'node:net';
 import dns from 'node:dns/promises';
 import { DuocellError } from '../../core/errors.js';
+import { ipFamily } from '../../core/net.js';
 import type { ConnectRequest, Connector } from './types.js';
 
 /**
@@ -12,14 +13,14 @@ import type { ConnectRequest, Connector } from './types.js';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 async function resolveHost(host: string, signal: AbortSignal): Promise<string> {
-  if (net.isIP(host) !== 0) return host;
+  if (ipFamily(host) !== 0) return host;
   const r = await dns.lookup(host, { verbatim: true });
   if (signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away during name resolution');
   return r.address;
 }
 
 export function pickLocal(addresses: readonly string[] | undefined, family: 4 | 6): string | undefined {
-  return addresses?.find((a) => net.isIP(a) === family);
+  return addresses?.find((a) => ipFamily(a) === family);
 }
 
 export async function openUpstream(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean }> {
@@ -31,7 +32,7 @@ export async function openUpstream(req: ConnectRequest): Promise<{ socket: net.S
     if (e instanceof DuocellError) throw e;
     throw new DuocellError('DC_PROXY_CONNECT_FAILED', `cannot resolve ${req.target.host}: ${(e as Error).message}`, { cause: e, origin: 'peer', unreachable: true });
   }
-  const family = net.isIP(host) as 4 | 6;
+  const family = ipFamily(host) as 4 | 6;
   const localAddress = pickLocal(o.localAddresses, family);
   const { io } = req;
   const fd = io.createConnectSocket({
@@ -42,7 +43,7 @@ export async function openUpstream(req: ConnectRequest): Promise<{ socket: net.S
     ...(o.device === undefined ? {} : { device: o.device }),
     fastOpenConnect: o.fastOpen === true && req.early !== undefined && req.early.length > 0,
   });
-  const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  const socket = io.socketOn(fd);
   return new Promise((resolve, reject) => {
     const timeoutMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const fail = (e: DuocellError): void => {

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
@@ -83,7 +83,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       ...(spec.transparent === undefined ? {} : { transparent: spec.transparent }),
       ...(spec.fastOpen === undefined ? {} : { fastOpen: spec.fastOpen }),
     });
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.#onClient(spec, c));
+    const server = this.#io.server((c) => this.#onClient(spec, c));
     server.on('error', (e: NodeJS.ErrnoException) => {
       // Accept errors (EMFILE/ENFILE/ENOBUFS) are survived: libuv keeps the listener open.
       const code = e.code === 'EMFILE' || e.code === 'ENFILE' ? 'DC_PROXY_EMFILE' : 'DC_PROXY_LISTEN';

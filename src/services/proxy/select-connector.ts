@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { unmapV4 } from '../../core/net.js';
+import { ipFamily, unmapV4 } from '../../core/net.js';
 import { openUpstream } from './connector.js';
 import { convertConnector, type ConvertClientOptions } from './convert-client.js';
 import type { ProxySelector } from './selection.js';
@@ -57,7 +56,7 @@ export function selectingConnector(o: SelectingOptions): Connector {
     name: 'select',
     async connect(req) {
       const host = unmapV4(req.target.host);
-      if (net.isIP(host) === 0 || o.selector.size === 0) return o.fallback.connect(req);
+      if (ipFamily(host) === 0 || o.selector.size === 0) return o.fallback.connect(req);
       const policy = o.policyOf?.(req.client, req.subscriber) ?? null;
       const tried = new Set<string>();
       let last: DuocellError | undefined;

@@ -11,6 +11,10 @@ import type { ConnectSocketOptions, FullInfo, ListenOptions, SpliceDone, SpliceS
  * pass fakes). Sockets are kernel fds wrapped in Node sockets; splice* is the addon's relay.
  */
 export interface ProxyIo {
+  /** A Node socket over a connected (or connecting) kernel socket. */
+  socketOn(fd: number): net.Socket;
+  /** A Node server (paused, half-open, no delay) whose connections go to `onClient`; listened on an fd by the engine. */
+  server(onClient: (c: net.Socket) => void): net.Server;
   createListenSocket(o: ListenOptions): number;
   createConnectSocket(o: ConnectSocketOptions): number;
   /** The kernel fd behind a Node socket or server (undefined once closed). */
