@@ -17,7 +17,7 @@ const own = (name: string): string => `sub.${name}`;
 interface Extra {
   allowedAccess: AccessType[];
   primary: AccessType;
-  /** The UDP steering mode (services/steering/udp.ts), when the policy names one. */
+  /** The UDP steering mode (services/udp/steering.ts), when the policy names one. */
   udpMode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
 }
 

@@ -2,7 +2,7 @@ import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { deleteFlows } from '../drivers/conntrack/index.js';
 import { applyRuleset, deleteTable, ensureMarkRules, removeMarkRules } from '../drivers/nft/index.js';
-import { UdpSteering, type UdpPolicy, type UdpPolicySource, type UdpSteerBackend, type UdpSteeringMode } from '../services/steering/udp.js';
+import { UdpSteering, type UdpPolicy, type UdpPolicySource, type UdpSteerBackend, type UdpSteeringMode } from '../services/udp/steering.js';
 import type { Store } from '../store/index.js';
 import type { SteeringMode } from '../store/types.js';
 import type { RunningPaths } from './paths.js';

@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
 import { PathsService } from '../../src/services/paths/index.js';
-import { UdpSteering, type UdpPolicy } from '../../src/services/steering/udp.js';
+import { UdpSteering, type UdpPolicy } from '../../src/services/udp/steering.js';
 import { udpBackend } from '../../src/wiring/udp.js';
 
 const [mode, ...a] = process.argv.slice(2);

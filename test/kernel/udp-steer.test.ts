@@ -1,5 +1,5 @@
 // Needs root and network namespaces (runs in CI as root), nft and conntrack. UDP steering per
-// flow (services/steering/udp.ts) on a cell between a LAN client and a network host reached over
+// flow (services/udp/steering.ts) on a cell between a LAN client and a network host reached over
 // two uplinks (plain veth pairs):
 //
 //   lan [lan0]──[lan0] cell [wwan0]──[c0] net (10.182.9.1: the UDP sink)

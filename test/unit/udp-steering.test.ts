@@ -1,7 +1,7 @@
 import t from 'tap';
 import { EventEmitter } from 'node:events';
-import { buildUdpRuleset } from '../../src/services/steering/udp-ruleset.js';
-import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/steering/udp.js';
+import { buildUdpRuleset } from '../../src/services/udp/ruleset.js';
+import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/udp/steering.js';
 import type { PathEvent, PathView } from '../../src/services/paths/types.js';
 
 const pv = (name: 'cellular' | 'wlan', state: 'up' | 'down', table: number): PathView => ({

@@ -4,7 +4,7 @@ import { DuocellError } from '../../core/errors.js';
 /**
  * Conntrack entries through the `conntrack` program (Debian package `conntrack`), with an
  * argument vector, never a shell. Deleting a flow's entry makes its next packet NEW again: it is
- * steered and NATed afresh (services/steering/udp.ts moves flows off a dead uplink this way).
+ * steered and NATed afresh (services/udp/steering.ts moves flows off a dead uplink this way).
  */
 
 export interface FlowFilter {

@@ -1,15 +1,15 @@
 import { logger } from '../../core/logger.js';
 import { prioritySaturated } from '../pm/steer.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
-import { buildUdpRuleset, validateUdpSteering, type UdpDecision, type UdpGroup, type UdpUplink } from './udp-ruleset.js';
+import { buildUdpRuleset, validateUdpSteering, type UdpDecision, type UdpGroup, type UdpUplink } from './ruleset.js';
 
-export { buildUdpRuleset, type UdpDecision } from './udp-ruleset.js';
+export { buildUdpRuleset, type UdpDecision } from './ruleset.js';
 
 /**
  * UDP steering per flow for the LAN's devices (ATSSS-LL's steering modes, on conntrack):
  *
  *   paths (up/down), policy (mode, allowed access, preferred, ratio), RTT (path meter)
- *        └─► decide per policy group ─► ruleset (udp-ruleset.ts) ─► nft (atomic, only if changed)
+ *        └─► decide per policy group ─► ruleset (ruleset.ts) ─► nft (atomic, only if changed)
  *                                    └─► uplinks a group may no longer use ─► delete their flows'
  *                                        conntrack entries: the next packet chooses again and is
  *                                        NATed out of the survivor (the move)
@@ -26,7 +26,7 @@ export { buildUdpRuleset, type UdpDecision } from './udp-ruleset.js';
  * A path event that takes an uplink away is handled at once: the ruleset first (new flows avoid
  * it), then the flows are deleted (their next packet finds the new ruleset).
  */
-const log = logger('duocell:steering:udp');
+const log = logger('duocell:udp:steering');
 
 export type UdpSteeringMode = 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
 export const UDP_STEERING_MODES: readonly UdpSteeringMode[] = ['active-standby', 'priority', 'smallest-delay', 'load-balancing'];

@@ -18,7 +18,7 @@ import { parsePrefix } from '../../core/net.js';
  *  postrouting (srcnat): UDP with ct mark M out of the uplink's interface ─► masquerade
  *
  * Only a flow's first packet chooses; a flow keeps its uplink (and its NAT binding) for its
- * life. Moving flows off an uplink = deleting their conntrack entries (services/steering/udp.ts):
+ * life. Moving flows off an uplink = deleting their conntrack entries (services/udp/steering.ts):
  * the next packet is NEW again, chooses again, and is NATed out of the survivor.
  */
 
