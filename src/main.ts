@@ -127,7 +127,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
     const udp = await startUdpSteering(board, store, paths);
     if (udp !== undefined) stops.push(() => udp.stop());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }) });
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }), ...(udp === undefined ? {} : { udp }) });
     paths?.service.on('event', () => deps.emit('paths'));
     if (modem !== undefined) modem.on('state', () => deps.emit('modem'));
     // First boot: the set-up secret, the /metrics token and the device certificate (made once, per device).

@@ -1,9 +1,11 @@
 import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
-import { deleteFlows } from '../drivers/conntrack/index.js';
+import { writeFile } from 'node:fs/promises';
+import { deleteFlows, listFlows } from '../drivers/conntrack/index.js';
 import { applyRuleset, deleteTable, ensureMarkRules, removeMarkRules } from '../drivers/nft/index.js';
 import { UdpSteering, type UdpPolicy, type UdpPolicySource, type UdpSteerBackend, type UdpSteeringMode } from '../services/udp/steering.js';
 import type { Store } from '../store/index.js';
+import type { UdpView } from '../web/deps.js';
 import type { SteeringMode } from '../store/types.js';
 import type { RunningPaths } from './paths.js';
 import { storedExtra } from './policy.js';
@@ -21,6 +23,7 @@ export const udpBackend: UdpSteerBackend = {
   removeMarkRules,
   deleteTable: (t) => deleteTable('inet', t),
   deleteFlows,
+  listFlows,
 };
 
 /** The UDP mode a policy implies when it names none: its MPTCP mode's counterpart. */
@@ -39,6 +42,7 @@ export function storePolicySource(store: Store, board: BoardProfile): UdpPolicyS
       preferred: x?.primary ?? (board.policy?.preferredPath === 'cellular' ? 'cellular' : 'wlan'),
       ratio: { ...(eff?.ratio ?? base.ratio) },
       allowed: x?.allowedAccess ?? ['cellular', 'wlan'],
+      quic: x?.quic ?? 'allow',
     };
   };
   return {
@@ -69,6 +73,8 @@ export async function startUdpSteering(board: BoardProfile, store: Store, paths:
     perSourceFlows: cfg.perSourceFlows ?? 1024,
     ...(cfg.rulePriority === undefined ? {} : { rulePriority: cfg.rulePriority }),
   });
+  // per-flow byte and packet counters for GET /api/v1/udp (off by default in the kernel)
+  await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1').catch((e: Error) => log.warn({ err: e.message }, 'conntrack accounting stays off: UDP flows show 0 bytes'));
   try {
     await s.start();
   } catch (e) {
@@ -82,4 +88,11 @@ export async function startUdpSteering(board: BoardProfile, store: Store, paths:
 /** A LAN address with its length stands for its network (nft masks the host bits). */
 function networkOf(a: string): string {
   return a.includes('/') ? a : `${a}/${a.includes(':') ? 128 : 32}`;
+}
+
+/** GET /api/v1/udp, the control socket's /udp and /metrics. */
+export async function udpView(s: UdpSteering): Promise<UdpView> {
+  const st = s.status();
+  const mode = s.mode();
+  return { enabled: st.active, ...(mode === undefined ? {} : { mode }), flows: await s.flows(), moves: st.moves, flowsMoved: st.flowsMoved };
 }

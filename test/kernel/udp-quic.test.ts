@@ -49,7 +49,7 @@ t.test('QUIC (ngtcp2) transfer survives the move of its flow to the other uplink
   t.teardown(() => void server.kill());
   await new Promise((r) => setTimeout(r, 500));
 
-  const client = lan.spawn('gtlsclient', ['-q', '--exit-on-all-streams-close', `--download=${dl}`, '--timeout=30s', '10.182.9.1', '4433', 'https://10.182.9.1:4433/blob']);
+  const client = lan.spawn('gtlsclient', [...(process.env.QX ?? '').split(' ').filter(Boolean), '-q', '--exit-on-all-streams-close', `--download=${dl}`, '--timeout=30s', '10.182.9.1', '4433', 'https://10.182.9.1:4433/blob']);
   let clog = '';
   client.stderr!.on('data', (d: Buffer) => (clog += d.toString()));
   const exited = new Promise<number | null>((r) => client.once('exit', (code) => r(code)));

@@ -141,3 +141,19 @@ t.test('smallest-delay follows the measured RTT, with hysteresis; priority leave
   t.match(w.last(), /ct mark set 0x200/);
   await w.s.stop();
 });
+
+t.test('quic: block answers UDP/443 of the blocking group with port-unreachable; a device allowed inside a blocking network is let through', async (t) => {
+  const { buildUdpRuleset: build } = await import('../../src/services/udp/ruleset.js');
+  const base = { table: 'duocell_udp', lanInterfaces: ['lan0'], uplinks: [{ name: 'cellular', interface: 'wwan0', mark: 0x100 }, { name: 'wlan', interface: 'wlan0', mark: 0x200 }], mask: 0xf00 };
+  const none = build({ ...base, groups: [], fallback: { kind: 'uplink', uplink: 'wlan' } });
+  t.notMatch(none, /reject/, 'nothing blocked by default');
+  const r = build({ ...base, groups: [{ prefixes: ['192.168.77.0/24'], decision: { kind: 'none' }, quic: 'block' }, { prefixes: ['192.168.77.9'], decision: { kind: 'none' }, quic: 'allow' }], fallback: { kind: 'none' } });
+  t.match(r, /iifname \{ "lan0" \} udp dport 443 jump quic/);
+  const lines = r.split('\n').map((l) => l.trim());
+  const allow = lines.indexOf('ip saddr 192.168.77.9/32 return');
+  const block = lines.indexOf('ip saddr 192.168.77.0/24 counter name quic_blocked reject with icmpx type port-unreachable');
+  t.ok(allow > 0 && block > allow, 'the device (longer prefix) is decided before its network');
+  const all = build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'block' });
+  t.match(all, /^ {4}counter name quic_blocked reject with icmpx type port-unreachable$/m, 'the default policy blocks every other source');
+  t.throws(() => build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'maybe' as 'block' }), { code: 'DC_CONFIG_INVALID' });
+});

@@ -39,6 +39,8 @@ export interface UdpGroup {
   /** Source addresses or prefixes of the group's devices. */
   prefixes: string[];
   decision: UdpDecision;
+  /** `block`: the group's UDP/443 (QUIC) is answered with ICMP port-unreachable (browsers fall back to TCP). */
+  quic?: 'allow' | 'block';
 }
 
 export interface UdpRulesetConfig {
@@ -51,6 +53,8 @@ export interface UdpRulesetConfig {
   groups: UdpGroup[];
   /** Sources that match no group. */
   fallback: UdpDecision;
+  /** QUIC for sources that match no group. */
+  fallbackQuic?: 'allow' | 'block';
   /** New UDP flows one source may hold at once before the excess is dropped (0: no cap). */
   perSourceFlows?: number;
 }
@@ -106,6 +110,7 @@ export function validateUdpSteering(c: UdpRulesetConfig): void {
   }
   for (const p of c.lanPrefixes ?? []) prefixOf(p);
   checkDecision(c.fallback, names);
+  for (const q of [c.fallbackQuic, ...c.groups.map((g) => g.quic)]) if (q !== undefined && q !== 'allow' && q !== 'block') bad('quic must be allow or block');
   if (c.perSourceFlows !== undefined && (!Number.isInteger(c.perSourceFlows) || c.perSourceFlows < 0 || c.perSourceFlows > 10_000_000)) bad('perSourceFlows must be an integer ≥ 0');
 }
 
@@ -137,6 +142,7 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   const L: string[] = [];
   L.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
   const cap = c.perSourceFlows ?? 0;
+  L.push('  counter quic_blocked { }');
   if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }');
   L.push('  chain prerouting {', '    type filter hook prerouting priority mangle + 1; policy accept;');
   // a flow without an uplink yet (not `ct state new`: a UDP flow stays NEW until the peer replies)
@@ -180,6 +186,24 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   L.push('  }');
   for (const [key, name] of chains) {
     L.push(`  chain ${name} {`, ...decisionChain(JSON.parse(key) as UdpDecision, marks), '  }');
+  }
+  // QUIC block: UDP/443 of a blocking group answered at once with ICMP port-unreachable (reject is
+  // allowed in forward only); longest prefix first, so a device's own choice wins over its network's
+  const quic = c.groups
+    .flatMap((g) => g.prefixes.map((p) => ({ p: prefixOf(p), block: g.quic === 'block' })))
+    .sort((a, b) => b.p.len - a.p.len);
+  if (c.fallbackQuic === 'block' || quic.some((q) => q.block)) {
+    L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
+    L.push(`    iifname { ${ifs} } udp dport 443 jump quic`);
+    L.push('  }', '  chain quic {');
+    const done = new Set<string>();
+    for (const q of quic) {
+      if (done.has(q.p.text)) continue;
+      done.add(q.p.text);
+      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? 'counter name quic_blocked reject with icmpx type port-unreachable' : 'return'}`);
+    }
+    if (c.fallbackQuic === 'block') L.push('    counter name quic_blocked reject with icmpx type port-unreachable');
+    L.push('  }');
   }
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const u of c.uplinks) L.push(`    meta l4proto udp ct mark & ${m} == ${hex(u.mark)} oifname "${u.interface}" masquerade`);

@@ -38,6 +38,8 @@ export interface UdpPolicy {
   ratio: { cellular: number; wlan: number };
   /** Accesses this policy's traffic may use. */
   allowed: readonly AccessType[];
+  /** `block`: UDP/443 answered with ICMP port-unreachable, so QUIC falls back to TCP (and MPTCP). */
+  quic?: 'allow' | 'block';
 }
 
 /** The devices a policy applies to (source prefixes) and the policy. */
@@ -66,6 +68,19 @@ export interface UdpSteerBackend {
   removeMarkRules(rules: ReadonlyArray<{ mark: number; mask: number; priority: number }>): Promise<void>;
   deleteTable(table: string): Promise<void>;
   deleteFlows(f: { proto: 'udp'; mark: number; mask: number; source?: string }): Promise<number>;
+  /** The flows carrying a mark (conntrack, with counters when accounting is on). */
+  listFlows?(f: { proto: 'udp'; mark: number; mask: number }): Promise<Array<{ src: string; dst: string; sport: number; dport: number; packets: number; bytes: number }>>;
+}
+
+/** One steered UDP flow (GET /api/v1/udp). */
+export interface UdpFlowView {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  uplink: string;
+  bytes: number;
+  packets: number;
 }
 
 export interface UdpSteeringOptions {
@@ -169,6 +184,22 @@ export class UdpSteering {
     };
   }
 
+  /** The flows each uplink carries now (from conntrack, by the uplink's ct mark). */
+  async flows(): Promise<UdpFlowView[]> {
+    const list = this.#o.backend.listFlows;
+    if (!this.#active || list === undefined) return [];
+    const out: UdpFlowView[] = [];
+    for (const u of this.#uplinks) {
+      for (const f of await list({ proto: 'udp', mark: u.mark, mask: this.#mask })) out.push({ src: f.src, sport: f.sport, dst: f.dst, dport: f.dport, uplink: u.name, bytes: f.bytes, packets: f.packets });
+    }
+    return out;
+  }
+
+  /** The default (fallback) policy's UDP mode, once decided. */
+  mode(): UdpSteeringMode | undefined {
+    return this.#decisions.find((d) => d.key === '*')?.mode;
+  }
+
   /** Decide again and apply what changed (serialised). */
   reconcile(reason: string): Promise<void> {
     const next = this.#chain.then(() => (this.#active ? this.#reconcile(reason) : undefined));
@@ -184,16 +215,19 @@ export class UdpSteering {
     const usable = new Map<string, Set<string>>();
     const all = [...this.#o.policy.groups(), { key: '*', prefixes: [], policy: this.#o.policy.fallback() }];
     let fallback: UdpDecision = { kind: 'none' };
+    let fallbackQuic: 'allow' | 'block' = 'allow';
     for (const g of all) {
       const cands = this.#uplinks.filter((u) => paths.get(u.name)?.state === 'up' && g.policy.allowed.includes(u.access));
       usable.set(g.key, new Set(cands.map((u) => u.name)));
       const d = this.#decide(g.key, g.policy, cands);
       decisions.push({ key: g.key, mode: g.policy.mode, decision: d });
-      if (g.key === '*') fallback = d;
-      else if (g.prefixes.length > 0) groups.push({ prefixes: g.prefixes, decision: d });
+      if (g.key === '*') {
+        fallback = d;
+        fallbackQuic = g.policy.quic ?? 'allow';
+      } else if (g.prefixes.length > 0) groups.push({ prefixes: g.prefixes, decision: d, quic: g.policy.quic ?? 'allow' });
     }
     const text = buildUdpRuleset({
-      table: this.#table, lanInterfaces: this.#o.lanInterfaces, uplinks: this.#uplinks, mask: this.#mask, groups, fallback,
+      table: this.#table, lanInterfaces: this.#o.lanInterfaces, uplinks: this.#uplinks, mask: this.#mask, groups, fallback, fallbackQuic,
       ...(this.#o.lanPrefixes === undefined ? {} : { lanPrefixes: this.#o.lanPrefixes }),
       ...(this.#o.perSourceFlows === undefined ? {} : { perSourceFlows: this.#o.perSourceFlows }),
     });
