@@ -42,7 +42,7 @@ export function storePolicySource(store: Store, board: BoardProfile): UdpPolicyS
       preferred: x?.primary ?? (board.policy?.preferredPath === 'cellular' ? 'cellular' : 'wlan'),
       ratio: { ...(eff?.ratio ?? base.ratio) },
       allowed: x?.allowedAccess ?? ['cellular', 'wlan'],
-      quic: x?.quic ?? 'allow',
+      ...(x?.quic === undefined ? {} : { quic: x.quic }),
     };
   };
   return {
