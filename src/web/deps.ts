@@ -206,6 +206,10 @@ export interface UdpView {
   /** Moves and flows moved since start; flows per uplink now (for /metrics). */
   moves?: number;
   flowsMoved?: number;
+  /** New flows refused by the per-device flow cap since start, by source address (for /metrics). */
+  capDrops?: Record<string, number>;
+  /** UDP/443 packets answered with port-unreachable (`quic: block`) since start (for /metrics). */
+  quicBlocked?: number;
 }
 
 export interface PolicyView {

@@ -2,7 +2,8 @@ import type { BoardProfile } from '../core/board.js';
 import { logger } from '../core/logger.js';
 import { writeFile } from 'node:fs/promises';
 import { deleteFlows, listFlows } from '../drivers/conntrack/index.js';
-import { applyRuleset, deleteTable, ensureMarkRules, removeMarkRules } from '../drivers/nft/index.js';
+import { applyRuleset, deleteTable, ensureMarkRules, removeMarkRules, tableCounters } from '../drivers/nft/index.js';
+import type { KernelLedger } from '../services/restore/ledger.js';
 import { UdpSteering, type UdpPolicy, type UdpPolicySource, type UdpSteerBackend, type UdpSteeringMode } from '../services/udp/steering.js';
 import type { Store } from '../store/index.js';
 import type { UdpView } from '../web/deps.js';
@@ -24,6 +25,7 @@ export const udpBackend: UdpSteerBackend = {
   deleteTable: (t) => deleteTable('inet', t),
   deleteFlows,
   listFlows,
+  counters: (t) => tableCounters('inet', t),
 };
 
 /** The UDP mode a policy implies when it names none: its MPTCP mode's counterpart. */
@@ -56,7 +58,9 @@ export function storePolicySource(store: Store, board: BoardProfile): UdpPolicyS
   };
 }
 
-export async function startUdpSteering(board: BoardProfile, store: Store, paths: RunningPaths | undefined): Promise<UdpSteering | undefined> {
+const ACCT_SYSCTL = 'net.netfilter.nf_conntrack_acct';
+
+export async function startUdpSteering(board: BoardProfile, store: Store, paths: RunningPaths | undefined, ledger?: Pick<KernelLedger, 'recordSysctl'>): Promise<UdpSteering | undefined> {
   const cfg = board.udpSteering;
   if (cfg?.enabled !== true || paths === undefined || board.lan.interfaces.length === 0) return undefined;
   const s = new UdpSteering({
@@ -74,7 +78,13 @@ export async function startUdpSteering(board: BoardProfile, store: Store, paths:
     ...(cfg.rulePriority === undefined ? {} : { rulePriority: cfg.rulePriority }),
   });
   // per-flow byte and packet counters for GET /api/v1/udp (off by default in the kernel)
-  await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1').catch((e: Error) => log.warn({ err: e.message }, 'conntrack accounting stays off: UDP flows show 0 bytes'));
+  // (recorded in the kernel ledger first: put back at exit, or at the next start after a crash)
+  try {
+    ledger?.recordSysctl(ACCT_SYSCTL);
+    await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'conntrack accounting stays off: UDP flows show 0 bytes');
+  }
   try {
     await s.start();
   } catch (e) {
@@ -94,5 +104,6 @@ function networkOf(a: string): string {
 export async function udpView(s: UdpSteering): Promise<UdpView> {
   const st = s.status();
   const mode = s.mode();
-  return { enabled: st.active, ...(mode === undefined ? {} : { mode }), flows: await s.flows(), moves: st.moves, flowsMoved: st.flowsMoved };
+  const c = await s.counters();
+  return { enabled: st.active, ...(mode === undefined ? {} : { mode }), flows: await s.flows(), moves: st.moves, flowsMoved: st.flowsMoved, capDrops: c.capDrops, quicBlocked: c.quicBlocked };
 }

@@ -30,7 +30,21 @@ export interface FakeDeps extends WebDeps {
   setLoad(factor: number): void;
   /** Take a path down or up. */
   setPathState(name: string, state: 'up' | 'down'): void;
+  /**
+   * UDP steering as GET /api/v1/udp answers it (issue 18's contract): the LAN's UDP flows, each
+   * on its uplink, counters growing with the traffic; flows on a path that goes down move to the
+   * other. `setUdpEnabled(false)` is a box with steering off.
+   */
+  udp(): Promise<FakeUdpView>;
+  setUdpEnabled(on: boolean): void;
   stop(): void;
+}
+
+/** The body of GET /api/v1/udp (issue 18's contract; the UDP API declares its own DTO). */
+export interface FakeUdpView {
+  enabled: boolean;
+  mode?: string;
+  flows: Array<{ src: string; sport: number; dst: string; dport: number; uplink: string; bytes: number; packets: number }>;
 }
 
 export interface FakeOptions {
@@ -170,6 +184,13 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
     { id: 'conc-1', name: 'conc-1', address: '203.0.113.1', port: 5124, protocol: 'convert', type: 'off-path', location: 'site-1', priority: 10, weight: 1, healthy: true, rttMs: 22, sessions: 3 },
     { id: 'conc-2', name: 'conc-2', address: '203.0.113.2', port: 1080, protocol: 'socks5', type: 'off-path', location: 'site-2', priority: 20, weight: 1, healthy: false, lastError: 'DC_TIMEOUT: no answer within 600 ms' },
   ];
+  let udpEnabled = true;
+  const udpFlows: FakeUdpView['flows'] = [
+    { src: '10.10.0.2', sport: 50412, dst: '198.51.100.20', dport: 443, uplink: 'wlan', bytes: 0, packets: 0 },
+    { src: '10.10.0.2', sport: 50413, dst: '198.51.100.20', dport: 443, uplink: 'cellular', bytes: 0, packets: 0 },
+    { src: '192.168.1.20', sport: 5060, dst: '203.0.113.50', dport: 5060, uplink: 'cellular', bytes: 0, packets: 0 },
+    { src: 'fd00:1::20', sport: 41000, dst: '2001:db8:53::1', dport: 53, uplink: 'wlan', bytes: 0, packets: 0 },
+  ];
   let ota: OtaView = { version: 3, previousVersion: 2, appliedAt: new Date(started).toISOString(), lastCheck: null, lastError: null, source: 'factory' };
   const refusals: Record<string, number> = { 'session-limit': 0, 'subflow-limit': 0, 'origin-not-allowed': 0 };
 
@@ -204,6 +225,13 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
         f.bytesSent += Math.round(down / 40);
       }
     }
+    for (const f of udpFlows) {
+      const up = paths.find((p) => p.name === f.uplink)?.state === 'up';
+      if (!up) f.uplink = paths.find((p) => p.state === 'up')?.name ?? f.uplink;
+      const n = Math.round(40 * rnd() * load);
+      f.packets += n;
+      f.bytes += n * (f.dport === 443 ? 1200 : 160);
+    }
     if (rnd() < 0.15 && sessions.length > 2) sessions = sessions.slice(1);
     if (rnd() < 0.2 && sessions.length < 12) sessions.push(newSession());
     if (rnd() < 0.05) refusals['subflow-limit']! += 1;
@@ -228,6 +256,10 @@ export function createFakeDeps(o: FakeOptions = {}): FakeDeps {
       if (p === undefined) throw new DuocellError('DC_PATH_UNKNOWN', `no path '${name}'`);
       p.state = state;
       emit('paths');
+    },
+    udp: async () => (udpEnabled ? { enabled: true, mode: 'load-balancing', flows: structuredClone(udpFlows) } : { enabled: false, flows: [] }),
+    setUdpEnabled(on) {
+      udpEnabled = on;
     },
     stop() {
       if (timer !== undefined) clearInterval(timer);

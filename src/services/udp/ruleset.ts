@@ -9,7 +9,7 @@ import { parsePrefix } from '../../core/net.js';
  *  prerouting (mangle + 1, after the TCP intercept table)
  *    ├─ UDP from a LAN interface whose flow has no uplink mark yet ─► choose
  *    │     ├─ to the box itself, broadcast, multicast, a LAN prefix → untouched
- *    │     ├─ over the per-source flow cap                       → counted, logged, dropped
+ *    │     ├─ over the per-source flow cap                       → counted (per device), logged, dropped
  *    │     └─ source prefix (longest first) ─► its group's chain ─► ct mark = uplink's mark
  *    │          one uplink:   ct mark set M
  *    │          split:        ct mark set numgen inc mod 2 map { 0 : M1, 1 : M2 }  (50:50; 25:75 → mod 4)
@@ -143,7 +143,8 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   L.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
   const cap = c.perSourceFlows ?? 0;
   L.push('  counter quic_blocked { }');
-  if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }');
+  // capped: all refusals; capdrops4/6: refusals per device (nft -j list table: one counter per address)
+  if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }', '  set capdrops4 { type ipv4_addr; size 65536; flags dynamic; }', '  set capdrops6 { type ipv6_addr; size 65536; flags dynamic; }');
   L.push('  chain prerouting {', '    type filter hook prerouting priority mangle + 1; policy accept;');
   // a flow without an uplink yet (not `ct state new`: a UDP flow stays NEW until the peer replies)
   L.push(`    iifname { ${ifs} } meta l4proto udp ct mark & ${m} == 0 jump choose`);
@@ -169,8 +170,8 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   if (lan4.length > 0) L.push(`    ip daddr { ${lan4.join(', ')} } return`);
   if (lan6.length > 0) L.push(`    ip6 daddr { ${lan6.join(', ')} } return`);
   if (cap > 0) {
-    L.push(`    meta nfproto ipv4 add @flows4 { ip saddr ct count over ${cap} } counter name capped log prefix "duocell udp flow cap: " level warn drop`);
-    L.push(`    meta nfproto ipv6 add @flows6 { ip6 saddr ct count over ${cap} } counter name capped log prefix "duocell udp flow cap: " level warn drop`);
+    L.push(`    meta nfproto ipv4 add @flows4 { ip saddr ct count over ${cap} } counter name capped update @capdrops4 { ip saddr counter } log prefix "duocell udp flow cap: " level warn drop`);
+    L.push(`    meta nfproto ipv6 add @flows6 { ip6 saddr ct count over ${cap} } counter name capped update @capdrops6 { ip6 saddr counter } log prefix "duocell udp flow cap: " level warn drop`);
   }
   // longest prefix first: a device's own entry wins over its network's
   const rules = c.groups

@@ -70,6 +70,14 @@ export interface UdpSteerBackend {
   deleteFlows(f: { proto: 'udp'; mark: number; mask: number; source?: string }): Promise<number>;
   /** The flows carrying a mark (conntrack, with counters when accounting is on). */
   listFlows?(f: { proto: 'udp'; mark: number; mask: number }): Promise<Array<{ src: string; dst: string; sport: number; dport: number; packets: number; bytes: number }>>;
+  /** The table's named counters and per-element set counters, in packets (drivers/nft tableCounters). */
+  counters?(table: string): Promise<{ counters: Record<string, number>; sets: Record<string, Record<string, number>> }>;
+}
+
+/** What the ruleset refused, since start: per-device flow-cap drops (by source address) and QUIC rejects. */
+export interface UdpCounters {
+  capDrops: Record<string, number>;
+  quicBlocked: number;
 }
 
 /** One steered UDP flow (GET /api/v1/udp). */
@@ -128,6 +136,8 @@ export class UdpSteering {
   #moves = 0;
   #flowsMoved = 0;
   #lastMove: UdpSteeringStatus['lastMove'];
+  /** Counts of rulesets replaced since start: a new ruleset starts its counters at 0. */
+  #base: UdpCounters = { capDrops: {}, quicBlocked: 0 };
 
   constructor(o: UdpSteeringOptions) {
     this.#o = o;
@@ -195,6 +205,28 @@ export class UdpSteering {
     return out;
   }
 
+  /**
+   * Flow-cap drops per device and QUIC rejects since start: the live table's counters plus those
+   * of the rulesets it replaced (read in the reconcile chain, so a swap is never counted twice).
+   */
+  counters(): Promise<UdpCounters> {
+    const run = this.#chain.then(async () => add(this.#base, await this.#readCounters()));
+    this.#chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #readCounters(): Promise<UdpCounters> {
+    const read = this.#o.backend.counters;
+    if (!this.#active || read === undefined || this.#applied === '') return { capDrops: {}, quicBlocked: 0 };
+    const c = await read(this.#table);
+    const capDrops: Record<string, number> = {};
+    for (const set of ['capdrops4', 'capdrops6']) for (const [a, n] of Object.entries(c.sets[set] ?? {})) capDrops[a] = (capDrops[a] ?? 0) + n;
+    return { capDrops, quicBlocked: c.counters.quic_blocked ?? 0 };
+  }
+
   /** The default (fallback) policy's UDP mode, once decided. */
   mode(): UdpSteeringMode | undefined {
     return this.#decisions.find((d) => d.key === '*')?.mode;
@@ -232,6 +264,8 @@ export class UdpSteering {
       ...(this.#o.perSourceFlows === undefined ? {} : { perSourceFlows: this.#o.perSourceFlows }),
     });
     if (text !== this.#applied) {
+      // the new table starts its counters at 0: keep what the old one counted
+      if (this.#applied !== '') this.#base = add(this.#base, await this.#readCounters().catch(() => ({ capDrops: {}, quicBlocked: 0 })));
       await this.#o.backend.apply(text);
       this.#applied = text;
       log.info({ reason, groups: decisions.map((d) => `${d.key}:${d.mode}:${describe(d.decision)}`) }, 'UDP steering updated');
@@ -299,6 +333,12 @@ export class UdpSteering {
       }
     }
   }
+}
+
+function add(a: UdpCounters, b: UdpCounters): UdpCounters {
+  const capDrops = { ...a.capDrops };
+  for (const [k, n] of Object.entries(b.capDrops)) capDrops[k] = (capDrops[k] ?? 0) + n;
+  return { capDrops, quicBlocked: a.quicBlocked + b.quicBlocked };
 }
 
 function describe(d: UdpDecision): string {
