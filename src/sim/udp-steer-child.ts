@@ -9,6 +9,7 @@
 //   flows HOST PORT N PPS MS [BIND] [FIRST]
 //                             N UDP flows (one socket each, bound to BIND) at PPS each for MS;
 //                             datagram: flow (numbered from FIRST), seq
+//   echo PORT                 a UDP echo responder (the path probes' target)
 //   sink PORT IDLE_MS [N]     per flow and source address: count, first and last arrival (ms,
 //                             monotonic; namespaces share the clock); one JSON line after IDLE_MS quiet
 //                             ({"seen":N} first, once N flows arrived)
@@ -41,7 +42,7 @@ if (mode === 'cell') {
     ...(cfg.perSourceFlows === undefined ? {} : { perSourceFlows: cfg.perSourceFlows }),
   });
   await steer.start();
-  const meter = cfg.probe === undefined ? undefined : new PathMeter({ transport: udpProbeTransport, targets: cfg.probe, intervalMs: cfg.probeMs ?? 100, timeoutMs: 1000 });
+  const meter = cfg.probe === undefined ? undefined : new PathMeter({ transport: udpProbeTransport, targets: cfg.probe, intervalMs: cfg.probeMs ?? 100, timeoutMs: 1000, window: 600 });
   if (meter !== undefined) {
     for (const p of paths.list()) meter.update(p);
     process.on('SIGUSR2', () => out({ measure: Object.fromEntries(paths.list().map((p) => [p.name, meter.get(p.name)])) }));
@@ -85,6 +86,10 @@ if (mode === 'cell') {
       }, 20);
     }
   }, 1000 / pps);
+} else if (mode === 'echo') {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (m, r) => s.send(m, r.port, r.address));
+  s.bind(Number(a[0]), () => out({ listening: Number(a[0]) }));
 } else if (mode === 'sink') {
   const [port, idle, expect] = [Number(a[0]), Number(a[1]), Number(a[2] ?? 0)];
   let told = false;
