@@ -58,7 +58,23 @@ export function storePolicySource(store: Store, board: BoardProfile): UdpPolicyS
   };
 }
 
-const ACCT_SYSCTL = 'net.netfilter.nf_conntrack_acct';
+export const ACCT_SYSCTL = 'net.netfilter.nf_conntrack_acct';
+
+/**
+ * Per-flow byte and packet counters for GET /api/v1/udp (off by default in the kernel), recorded
+ * in the kernel ledger first: put back at a clean exit, or at the next start after a crash.
+ * Without it (no such sysctl, no permission) flows show 0 bytes; steering works all the same.
+ */
+export async function enableConntrackAccounting(ledger?: Pick<KernelLedger, 'recordSysctl'>, write: (value: string) => Promise<void> = (v) => writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', v)): Promise<boolean> {
+  try {
+    ledger?.recordSysctl(ACCT_SYSCTL);
+    await write('1');
+    return true;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'conntrack accounting stays off: UDP flows show 0 bytes');
+    return false;
+  }
+}
 
 export async function startUdpSteering(board: BoardProfile, store: Store, paths: RunningPaths | undefined, ledger?: Pick<KernelLedger, 'recordSysctl'>): Promise<UdpSteering | undefined> {
   const cfg = board.udpSteering;
@@ -77,14 +93,7 @@ export async function startUdpSteering(board: BoardProfile, store: Store, paths:
     perSourceFlows: cfg.perSourceFlows ?? 1024,
     ...(cfg.rulePriority === undefined ? {} : { rulePriority: cfg.rulePriority }),
   });
-  // per-flow byte and packet counters for GET /api/v1/udp (off by default in the kernel)
-  // (recorded in the kernel ledger first: put back at exit, or at the next start after a crash)
-  try {
-    ledger?.recordSysctl(ACCT_SYSCTL);
-    await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
-  } catch (e) {
-    log.warn({ err: (e as Error).message }, 'conntrack accounting stays off: UDP flows show 0 bytes');
-  }
+  await enableConntrackAccounting(ledger);
   try {
     await s.start();
   } catch (e) {
