@@ -125,6 +125,7 @@ t.test('duocell udp --json prints the view unchanged; text: a row per flow and t
     t.match(text, /^SOURCE\s+DESTINATION\s+UPLINK\s+BYTES\s+PACKETS/);
     t.match(text, /192\.168\.77\.3:40001\s+198\.51\.100\.9:443\s+cellular\s+1200\s+1/);
     t.match(text, /UDP steering: on, mode active-standby; flows 3 \(wlan 2, cellular 1\)/);
+    t.match(text, /refused by the per-device flow cap: 192\.168\.77\.66 120, fd00:77::66 3; QUIC \(UDP\/443\) rejected: 9/);
   });
 });
 
