@@ -25,6 +25,8 @@ want openssl openssl              # the web page's per-device HTTPS certificate 
 want udhcpc udhcpc                # AT-only modems (ECM/NCM): the DHCP client on usb0 (src/drivers/modem/dhcp-lease.ts)
 want dnsmasq dnsmasq-base         # the simulated AT-only modem's DHCP server (src/sim/modem/ecm.ts)
 want bird bird2                   # the concentrator pool's BGP/BFD (test/kernel/proxy-anycast.test.ts)
+want gtlsclient ngtcp2-client     # a real QUIC client: the UDP flow move and quic: block (test/kernel/udp-quic*.test.ts)
+want gtlsserver ngtcp2-server     # its server (/usr/sbin; the tests run as root)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -130,9 +130,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
     if (pm !== undefined) stops.push(() => pm.close());
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
-    const udp = await startUdpSteering(board, store, paths);
+    const udp = await startUdpSteering(board, store, paths, ledger.ledger);
     if (udp !== undefined) stops.push(() => udp.stop());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }) });
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }), ...(udp === undefined ? {} : { udp }) });
     paths?.service.on('event', () => deps.emit('paths'));
     // Handover from the radio itself (nl80211 disconnect, the modem's data session), not only the
     // link: a path-down aborts its subflows too, each marked backup (MP_PRIO) first where the PM can.

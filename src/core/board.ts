@@ -140,7 +140,7 @@ export interface BoardProfile {
   policy?: DefaultPolicy;
   ota?: OtaProfile;
   steering?: SteeringProfile;
-  /** Per-flow UDP steering for the LAN (services/steering/udp.ts); off unless enabled. */
+  /** Per-flow UDP steering for the LAN (services/udp/steering.ts); off unless enabled. */
   udpSteering?: { enabled?: boolean; table?: string; mode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing'; perSourceFlows?: number; rulePriority?: number };
   explicitSteering?: ExplicitSteeringProfile;
   /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */

@@ -18,7 +18,7 @@ export interface ControlServer {
 /** The one mutating control call: the AT pass-through (`duocell modem at`), see drivers/modem/at-passthrough.ts. */
 export type ModemAtCall = (body: unknown) => Promise<{ lines: readonly string[]; final: string; finalText?: string }>;
 
-export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem' | 'pathManager'> & Partial<Pick<WebDeps, 'proxies'>>, socketPath: string, modemAt?: ModemAtCall): Promise<ControlServer> {
+export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'sessions' | 'paths' | 'modem' | 'pathManager'> & Partial<Pick<WebDeps, 'proxies' | 'udp'>>, socketPath: string, modemAt?: ModemAtCall): Promise<ControlServer> {
   try {
     fs.unlinkSync(socketPath);
   } catch {
@@ -29,6 +29,7 @@ export async function startControlSocket(deps: Pick<WebDeps, 'health' | 'session
     '/sessions': () => deps.sessions(),
     '/paths': () => deps.paths(),
     '/proxies': () => deps.proxies?.() ?? [],
+    '/udp': () => (deps.udp === undefined ? { enabled: false, flows: [] } : deps.udp()),
     '/pm': () => (deps.pathManager === undefined ? { mode: 'kernel', endpoints: {}, connections: [], stats: {}, limits: {} } : deps.pathManager()),
   };
   const server = http.createServer((req, res) => {
@@ -131,7 +132,7 @@ export function postModemAt(socketPath: string, command: string, timeoutMs: numb
 }
 
 /** Read one control view (used by the CLI). */
-export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths' | '/pm' | '/proxies', timeoutMs = 5000): Promise<unknown> {
+export function readControl(socketPath: string, view: '/status' | '/sessions' | '/paths' | '/pm' | '/proxies' | '/udp', timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, path: view, method: 'GET', timeout: timeoutMs }, (res) => {
       let body = '';

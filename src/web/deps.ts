@@ -191,6 +191,25 @@ export interface PolicyDto {
     /** Share of traffic in percent per path, summing to 100 (mode `ratio`). */
     ratio: { cellular: number; wlan: number };
   };
+  /** UDP steering mode for this policy's devices (absent: the MPTCP mode's counterpart). */
+  udpMode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
+  /** `block`: UDP/443 answered with ICMP port-unreachable, so QUIC falls back to TCP at once. */
+  quic?: 'allow' | 'block';
+}
+
+/** GET /api/v1/udp: UDP steering per flow (off unless the board enables it). */
+export interface UdpView {
+  enabled: boolean;
+  /** The default policy's UDP mode. */
+  mode?: string;
+  flows: Array<{ src: string; sport: number; dst: string; dport: number; uplink: string; bytes: number; packets: number }>;
+  /** Moves and flows moved since start; flows per uplink now (for /metrics). */
+  moves?: number;
+  flowsMoved?: number;
+  /** New flows refused by the per-device flow cap since start, by source address (for /metrics). */
+  capDrops?: Record<string, number>;
+  /** UDP/443 packets answered with port-unreachable (`quic: block`) since start (for /metrics). */
+  quicBlocked?: number;
 }
 
 export interface PolicyView {
@@ -292,6 +311,8 @@ export interface WebDeps {
   refusals?(): Record<string, number>;
   /** DC_TARGET_FORBIDDEN refusals keyed "FRONT REASON" (e.g. "socks5 own-address"), for /metrics. */
   targetRefusals?(): Record<string, number>;
+  /** UDP steering per flow (absent: not enabled on this box). */
+  udp?(): Promise<UdpView>;
   /** Change notifications; the returned function unsubscribes. */
   events: { on(name: WebEventName, fn: () => void): () => void };
   /** Where the admin password hash and login sessions are kept. */

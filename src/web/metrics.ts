@@ -186,6 +186,35 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
     });
   };
 
+  // UDP steering (GET /api/v1/udp's source): on/off, flows per uplink now, moves
+  const udpEnabled = new Gauge({ name: 'duocell_udp_steering_enabled', help: 'UDP steering per flow is active: 1, off: 0', registers: [registry] });
+  const udpFlows = new Gauge({ name: 'duocell_udp_flows', help: 'steered UDP flows (conntrack entries) per uplink', labelNames: ['uplink'] as const, registers: [registry] });
+  const udpMoves = new Gauge({ name: 'duocell_udp_moves_total', help: 'times UDP flows were moved off an uplink (it died or left policy)', registers: [registry] });
+  const udpMoved = new Gauge({ name: 'duocell_udp_flows_moved_total', help: 'UDP flows moved off an uplink', registers: [registry] });
+  const udpCapDrops = new Gauge({ name: 'duocell_udp_flow_cap_drops_total', help: 'new UDP flows refused by the per-device flow cap (policy), by source address', labelNames: ['source'] as const, registers: [registry] });
+  const udpQuicBlocked = new Gauge({ name: 'duocell_udp_quic_blocked_total', help: 'UDP/443 packets answered with ICMP port-unreachable (policy quic: block)', registers: [registry] });
+  const collectUdp = async (): Promise<void> => {
+    udpFlows.reset();
+    udpCapDrops.reset();
+    if (deps.udp === undefined) {
+      udpEnabled.set(0);
+      return;
+    }
+    try {
+      const u = await deps.udp();
+      udpEnabled.set(u.enabled ? 1 : 0);
+      const per = new Map<string, number>();
+      for (const f of u.flows) per.set(f.uplink, (per.get(f.uplink) ?? 0) + 1);
+      for (const [uplink, n] of per) udpFlows.set({ uplink }, n);
+      udpMoves.set(u.moves ?? 0);
+      udpMoved.set(u.flowsMoved ?? 0);
+      for (const [source, n] of Object.entries(u.capDrops ?? {})) udpCapDrops.set({ source }, n);
+      udpQuicBlocked.set(u.quicBlocked ?? 0);
+    } catch (e) {
+      log.warn({ err: (e as Error).message, part: 'udp' }, 'metrics: a source failed');
+    }
+  };
+
   return {
     registry,
     httpRequests,
@@ -193,6 +222,7 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
     contentType: registry.contentType,
     async text() {
       collect();
+      await collectUdp();
       return registry.metrics();
     },
   };

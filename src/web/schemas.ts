@@ -77,6 +77,8 @@ export const PolicySpecSchema = {
         },
       },
     },
+    udpMode: { type: 'string', enum: ['active-standby', 'priority', 'smallest-delay', 'load-balancing'], description: 'UDP steering mode per flow (absent: the MPTCP mode\'s counterpart)' },
+    quic: { type: 'string', enum: ['allow', 'block'], description: 'block: UDP/443 answered with ICMP port-unreachable, so QUIC falls back to TCP' },
   },
 } as const;
 

@@ -17,8 +17,10 @@ const own = (name: string): string => `sub.${name}`;
 interface Extra {
   allowedAccess: AccessType[];
   primary: AccessType;
-  /** The UDP steering mode (services/steering/udp.ts), when the policy names one. */
+  /** The UDP steering mode (services/udp/steering.ts), when the policy names one. */
   udpMode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
+  /** `block`: the policy's devices get ICMP port-unreachable on UDP/443 (QUIC falls back to TCP). */
+  quic?: 'allow' | 'block';
 }
 
 const UDP_MODES = ['active-standby', 'priority', 'smallest-delay', 'load-balancing'];
@@ -32,7 +34,8 @@ export function storedExtra(store: Pick<Store, 'getSetting'>, policy: string): E
     const okAccess = (a: unknown): a is AccessType => a === 'cellular' || a === 'wlan';
     if (!Array.isArray(x.allowedAccess) || !x.allowedAccess.every(okAccess) || !okAccess(x.primary)) return undefined;
     const udp = typeof x.udpMode === 'string' && UDP_MODES.includes(x.udpMode) ? { udpMode: x.udpMode } : {};
-    return { allowedAccess: x.allowedAccess, primary: x.primary, ...udp };
+    const quic = x.quic === 'allow' || x.quic === 'block' ? { quic: x.quic } : {};
+    return { allowedAccess: x.allowedAccess, primary: x.primary, ...udp, ...quic };
   } catch {
     return undefined;
   }
@@ -60,6 +63,8 @@ function toWeb(store: Store, name: string): WebPolicy {
       primary: x.primary,
       ratio: { ...(p?.ratio ?? eff?.ratio ?? base.ratio) },
     },
+    ...(x.udpMode === undefined ? {} : { udpMode: x.udpMode }),
+    ...(x.quic === undefined ? {} : { quic: x.quic }),
   };
 }
 
@@ -78,8 +83,11 @@ function toStore(name: string, w: WebPolicy): StorePolicy {
 
 function writePolicy(store: Store, name: string, w: WebPolicy): void {
   store.setPolicy(toStore(name, w), 'web');
-  const udp = storedExtra(store, name)?.udpMode; // kept: the page does not edit it (yet)
-  store.setSetting(`policy-extra.${name}`, JSON.stringify({ allowedAccess: w.allowedAccess, primary: w.steering.primary, ...(udp === undefined ? {} : { udpMode: udp }) }), 'web');
+  // udpMode and quic: a body that leaves them out keeps what is stored
+  const old = storedExtra(store, name);
+  const udp = w.udpMode ?? old?.udpMode;
+  const quic = w.quic ?? old?.quic;
+  store.setSetting(`policy-extra.${name}`, JSON.stringify({ allowedAccess: w.allowedAccess, primary: w.steering.primary, ...(udp === undefined ? {} : { udpMode: udp }), ...(quic === undefined ? {} : { quic }) }), 'web');
 }
 
 function subView(store: Store, r: SubscriberRecord): SubscriberView {

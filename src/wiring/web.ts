@@ -11,6 +11,8 @@ import type { OtaView, PathManagerView } from '../web/deps.js';
 import type { SessionLimits } from '../services/policy/limits.js';
 import type { RunningPm } from './pm.js';
 import { proxyViews, type RunningSelection } from './proxies.js';
+import type { UdpSteering } from '../services/udp/steering.js';
+import { udpView } from './udp.js';
 
 /**
  * Builds the web layer's view of the running services (WebDeps) from the engine, the store and
@@ -28,6 +30,8 @@ export interface WebWiringInput {
   ota?: OtaService;
   limits?: SessionLimits;
   pm?: RunningPm;
+  /** UDP steering per flow (a cell whose board enables it). */
+  udp?: UdpSteering;
   /** Proxy selection (a cell): candidates with their health, editable. */
   selection?: RunningSelection;
 }
@@ -72,6 +76,7 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
     ...storeBackedPolicy(i.store),
     proxies: () => i.selection?.view() ?? proxyViews(i.store),
     setProxies: async (list) => (i.selection !== undefined ? i.selection.set(list, 'web') : (i.store.replaceProxies(list, 'web'), proxyViews(i.store))),
+    ...(i.udp === undefined ? {} : { udp: () => udpView(i.udp!) }),
     mservers: () => i.store.listMServers().map((m) => ({ address: m.address, port: m.port, expiresAt: new Date(m.expiresAt).toISOString() })),
     ota: {
       status: () => otaView(i.ota),

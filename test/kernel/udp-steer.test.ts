@@ -1,5 +1,5 @@
 // Needs root and network namespaces (runs in CI as root), nft and conntrack. UDP steering per
-// flow (services/steering/udp.ts) on a cell between a LAN client and a network host reached over
+// flow (services/udp/steering.ts) on a cell between a LAN client and a network host reached over
 // two uplinks (plain veth pairs):
 //
 //   lan [lan0]──[lan0] cell [wwan0]──[c0] net (10.182.9.1: the UDP sink)
@@ -12,6 +12,7 @@
 // the cell's wlan0; the kernel keeps the routes and the conntrack entries, so the move is ours).
 import t from 'tap';
 import { netnsUnavailable } from '../helpers/hosts.js';
+import { parseTableCounters } from '../../src/drivers/nft/counters.js';
 import { CELL_ADDR, WLAN_ADDR, mono, start, steerWorld, stopChild, type Sink } from '../helpers/udp-steer.js';
 
 const why = await netnsUnavailable();
@@ -88,5 +89,8 @@ t.test('UDP steering per flow: load-balancing, active-standby and the move after
     t.comment(`flows arrived ${Object.keys(r.flows).length} of 30; packets refused by the cap ${dropped}`);
     t.equal(Object.keys(r.flows).length, 10, 'exactly the cap got through');
     t.ok(dropped >= 20, `the excess was dropped and counted (${dropped} packets)`);
+    const per = parseTableCounters(await cell.exec('nft', ['-j', 'list', 'table', 'inet', 'duocell_udp'])).sets.capdrops4 ?? {};
+    t.same(Object.keys(per), ['192.168.77.2'], 'counted per device: only the LAN client');
+    t.equal(per['192.168.77.2'], dropped, 'the device\'s count is the whole of the refusals');
   });
 });

@@ -1,14 +1,14 @@
 import t from 'tap';
 import { EventEmitter } from 'node:events';
-import { buildUdpRuleset } from '../../src/services/steering/udp-ruleset.js';
-import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/steering/udp.js';
+import { buildUdpRuleset } from '../../src/services/udp/ruleset.js';
+import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/udp/steering.js';
 import type { PathEvent, PathView } from '../../src/services/paths/types.js';
 
 const pv = (name: 'cellular' | 'wlan', state: 'up' | 'down', table: number): PathView => ({
   name, access: name, interface: name === 'cellular' ? 'wwan0' : 'wlan0', state, since: '', addresses: [], table, routing: 'installed', signal: { quality: 'unknown' },
 });
 
-function world(policy: Partial<UdpPolicy> = {}, subs: Array<{ key: string; prefixes: string[]; policy: Partial<UdpPolicy> }> = []) {
+function world(policy: Partial<UdpPolicy> = {}, subs: Array<{ key: string; prefixes: string[]; policy: Partial<UdpPolicy> }> = [], more: Partial<UdpSteerBackend> = {}) {
   const paths = new Map([['cellular', pv('cellular', 'up', 201)], ['wlan', pv('wlan', 'up', 202)]]);
   const ev = new EventEmitter<{ event: [PathEvent] }>();
   const pol = new EventEmitter();
@@ -21,6 +21,7 @@ function world(policy: Partial<UdpPolicy> = {}, subs: Array<{ key: string; prefi
     removeMarkRules: async () => undefined,
     deleteTable: async () => undefined,
     deleteFlows: async (f) => (deleted.push({ mark: f.mark, ...(f.source === undefined ? {} : { source: f.source }) }), 3),
+    ...more,
   };
   const base: UdpPolicy = { mode: 'active-standby', preferred: 'wlan', ratio: { cellular: 50, wlan: 50 }, allowed: ['cellular', 'wlan'] };
   let fallback = { ...base, ...policy };
@@ -68,7 +69,8 @@ t.test('ruleset: one uplink, a numgen split, longest prefix first, NAT per uplin
   t.match(text, /ct mark set numgen inc mod 10 map \{ 0-2 : 0x100, 3-9 : 0x200 \}/, '30:70 as round robin over 10');
   t.ok(text.indexOf('ip saddr 192.168.77.9/32') < text.indexOf('ip saddr 192.168.77.0/24'), 'the device before its network');
   t.match(text, /ct mark & 0xf00 == 0x100 oifname "wwan0" masquerade/);
-  t.match(text, /ct count over 64 \} counter name capped log/);
+  t.match(text, /ct count over 64 \} counter name capped update @capdrops4 \{ ip saddr counter \} log/, 'refusals counted in total and per device');
+  t.match(text, /add @flows6 \{ ip6 saddr ct count over 64 \} counter name capped update @capdrops6 \{ ip6 saddr counter \} log/);
   const cfg = { table: 'duocell_udp', lanInterfaces: ['lan0'], mask: 0xf00, uplinks: [{ name: 'a', interface: 'a0', mark: 0x100 }], groups: [], fallback: { kind: 'none' as const } };
   t.throws(() => buildUdpRuleset({ ...cfg, lanInterfaces: ['lan0"; flush ruleset'] }), { code: 'DC_CONFIG_INVALID' });
   t.throws(() => buildUdpRuleset({ ...cfg, groups: [{ prefixes: ['300.1.1.1'], decision: { kind: 'none' } }] }), { code: 'DC_CONFIG_INVALID' });
@@ -139,5 +141,51 @@ t.test('smallest-delay follows the measured RTT, with hysteresis; priority leave
   w.rtts.wlan = { median: 9, min: 8 };
   await w.s.reconcile('test');
   t.match(w.last(), /ct mark set 0x200/);
+  await w.s.stop();
+});
+
+t.test('quic: block answers UDP/443 of the blocking group with port-unreachable; a device allowed inside a blocking network is let through', async (t) => {
+  const { buildUdpRuleset: build } = await import('../../src/services/udp/ruleset.js');
+  const base = { table: 'duocell_udp', lanInterfaces: ['lan0'], uplinks: [{ name: 'cellular', interface: 'wwan0', mark: 0x100 }, { name: 'wlan', interface: 'wlan0', mark: 0x200 }], mask: 0xf00 };
+  const none = build({ ...base, groups: [], fallback: { kind: 'uplink', uplink: 'wlan' } });
+  t.notMatch(none, /reject/, 'nothing blocked by default');
+  const r = build({ ...base, groups: [{ prefixes: ['192.168.77.0/24'], decision: { kind: 'none' }, quic: 'block' }, { prefixes: ['192.168.77.9'], decision: { kind: 'none' }, quic: 'allow' }], fallback: { kind: 'none' } });
+  t.match(r, /iifname \{ "lan0" \} udp dport 443 jump quic/);
+  const lines = r.split('\n').map((l) => l.trim());
+  const allow = lines.indexOf('ip saddr 192.168.77.9/32 return');
+  const block = lines.indexOf('ip saddr 192.168.77.0/24 counter name quic_blocked reject with icmpx type port-unreachable');
+  t.ok(allow > 0 && block > allow, 'the device (longer prefix) is decided before its network');
+  const all = build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'block' });
+  t.match(all, /^ {4}counter name quic_blocked reject with icmpx type port-unreachable$/m, 'the default policy blocks every other source');
+  t.throws(() => build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'maybe' as 'block' }), { code: 'DC_CONFIG_INVALID' });
+});
+
+t.test('counters: per-device cap drops and QUIC rejects add up across ruleset swaps (a new table starts at 0)', async (t) => {
+  const none = world();
+  await none.s.start();
+  t.same(await none.s.counters(), { capDrops: {}, quicBlocked: 0 }, 'a backend without counters: none');
+  await none.s.stop();
+
+  let live: { counters: Record<string, number>; sets: Record<string, Record<string, number>> } = { counters: { quic_blocked: 4, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
+  const tables: string[] = [];
+  const w = world({}, [], {
+    counters: async (table) => {
+      tables.push(table);
+      return structuredClone(live);
+    },
+    apply: async () => {
+      live = { counters: { quic_blocked: 0, capped: 0 }, sets: { capdrops4: {}, capdrops6: {} } }; // nft made the table anew
+    },
+  });
+  await w.s.start();
+  t.same(await w.s.counters(), { capDrops: {}, quicBlocked: 0 }, 'the first table starts at 0');
+  live = { counters: { quic_blocked: 4, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4 }, 'v4 and v6 devices, and QUIC');
+  t.ok(tables.length > 0 && tables.every((x) => x === 'duocell_udp'), 'the steering table is read');
+  w.setPath('wlan', 'down'); // a new ruleset replaces the table: its counts are kept
+  await w.s.reconcile('test');
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4 }, 'kept over the swap');
+  live = { counters: { quic_blocked: 2 }, sets: { capdrops4: { '192.168.77.66': 1, '192.168.77.67': 3 } } };
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 6, 'fd00:77::66': 1, '192.168.77.67': 3 }, quicBlocked: 6 }, 'and added to');
   await w.s.stop();
 });

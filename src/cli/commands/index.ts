@@ -15,6 +15,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./sessions.js'),
     import('./paths.js'),
     import('./subflows.js'),
+    import('./udp.js'),
     import('./modem.js'),
     import('./first-boot.js'),
   ]);

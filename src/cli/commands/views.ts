@@ -10,7 +10,7 @@ function socketPath(flags: Record<string, string | boolean>, ctx: CliContext): s
   return path.join(dir, 'control.sock');
 }
 
-async function read(view: '/status' | '/sessions' | '/paths' | '/pm', args: string[], ctx: CliContext, help: string): Promise<unknown> {
+async function read(view: '/status' | '/sessions' | '/paths' | '/pm' | '/udp', args: string[], ctx: CliContext, help: string): Promise<unknown> {
   const { flags, unknown } = parseFlags(args, { 'state-dir': 'string' });
   if (unknown.length > 0) throw new DuocellError('DC_USAGE', `unknown option ${unknown[0]}\n${help}`);
   const p = socketPath(flags, ctx);
@@ -39,7 +39,7 @@ const unavailable = (e: unknown, ctx: CliContext): number => {
 };
 
 /** A read-only view command: fetch `view` over the control socket, print JSON or `render` it. */
-function viewCommand<T>(name: string, summary: string, help: string, view: '/status' | '/sessions' | '/paths' | '/pm', render: (v: T, ctx: CliContext) => void): Command {
+function viewCommand<T>(name: string, summary: string, help: string, view: '/status' | '/sessions' | '/paths' | '/pm' | '/udp', render: (v: T, ctx: CliContext) => void): Command {
   return {
     name,
     summary,
@@ -94,4 +94,20 @@ export const subflows = viewCommand<PmRow>('subflows', 'MPTCP subflows by access
   table(ctx, ['TOKEN', 'DIR', 'LOCAL', 'REMOTE', 'ACCESS', 'PRIO', 'STATE'], rows);
   const refused = Object.entries(p.stats.subflowsRefused ?? {}).map(([k, v]) => `${k}: ${v}`);
   ctx.io.out(`path manager: ${p.mode}; subflows refused: ${refused.length === 0 ? 'none' : refused.join(', ')}; sessions refused: ${p.limits.refused?.perUe ?? 0} per UE, ${p.limits.refused?.perNServer ?? 0} per N-server`);
+});
+
+interface UdpRow { enabled: boolean; mode?: string; flows: Array<{ src: string; sport: number; dst: string; dport: number; uplink: string; bytes: number; packets: number }>; capDrops?: Record<string, number>; quicBlocked?: number }
+
+const udpHelp = 'usage: duocell udp [--state-dir DIR] [--json]\n\nUDP steering per flow (board udpSteering.enabled): the default UDP mode and each steered flow\nfrom conntrack: its 5-tuple, the uplink it leaves by, bytes and packets (both directions); new flows refused by the per-device\nflow cap (by source) and QUIC (UDP/443) rejected by quic: block, since start.';
+export const udp = viewCommand<UdpRow>('udp', 'UDP steering per flow: mode and each flow\'s uplink', udpHelp, '/udp', (u, ctx) => {
+  if (!u.enabled) {
+    ctx.io.out('UDP steering: off (board udpSteering.enabled); LAN UDP follows the main routing table');
+    return;
+  }
+  table(ctx, ['SOURCE', 'DESTINATION', 'UPLINK', 'BYTES', 'PACKETS'], u.flows.map((f) => [`${f.src}:${f.sport}`, `${f.dst}:${f.dport}`, f.uplink, String(f.bytes), String(f.packets)]));
+  const per = new Map<string, number>();
+  for (const f of u.flows) per.set(f.uplink, (per.get(f.uplink) ?? 0) + 1);
+  ctx.io.out(`UDP steering: on, mode ${u.mode ?? '?'}; flows ${u.flows.length}${per.size === 0 ? '' : ` (${[...per].map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+  const capped = Object.entries(u.capDrops ?? {});
+  ctx.io.out(`refused by the per-device flow cap: ${capped.length === 0 ? 'none' : capped.map(([k, v]) => `${k} ${v}`).join(', ')}; QUIC (UDP/443) rejected: ${u.quicBlocked ?? 0}`);
 });

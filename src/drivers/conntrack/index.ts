@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
 import { DuocellError } from '../../core/errors.js';
+import { parseConntrackLine, type ConntrackFlow } from './parse.js';
+
+export type { ConntrackFlow } from './parse.js';
 
 /**
  * Conntrack entries through the `conntrack` program (Debian package `conntrack`), with an
  * argument vector, never a shell. Deleting a flow's entry makes its next packet NEW again: it is
- * steered and NATed afresh (services/steering/udp.ts moves flows off a dead uplink this way).
+ * steered and NATed afresh (services/udp/steering.ts moves flows off a dead uplink this way).
  */
 
 export interface FlowFilter {
@@ -35,4 +38,24 @@ export async function deleteFlows(f: FlowFilter): Promise<number> {
     });
   }
   return n;
+}
+
+/** The matching entries (both families), parsed; lines that do not parse are left out. */
+export async function listFlows(f: FlowFilter): Promise<ConntrackFlow[]> {
+  const out: ConntrackFlow[] = [];
+  for (const fam of ['ipv4', 'ipv6']) {
+    const args = ['-L', '-f', fam, '-p', f.proto, '-m', `0x${f.mark.toString(16)}/0x${f.mask.toString(16)}`, ...(f.source === undefined ? [] : ['-s', f.source])];
+    const text = await new Promise<string>((resolve, reject) => {
+      execFile('conntrack', args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        // the summary ("N flow entries have been shown") goes to stderr; exit 0 even when empty
+        if (err !== null && stdout === '') return reject(new DuocellError('DC_UDP_STEER', `conntrack ${args.join(' ')}: ${stderr.trim() || err.message}`, { cause: err, origin: 'kernel' }));
+        resolve(stdout);
+      });
+    });
+    for (const l of text.split('\n')) {
+      const x = parseConntrackLine(l);
+      if (x !== undefined) out.push(x);
+    }
+  }
+  return out;
 }

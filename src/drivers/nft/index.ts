@@ -2,6 +2,9 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { parseTableCounters, type TableCounters } from './counters.js';
+
+export type { TableCounters } from './counters.js';
 
 /**
  * nftables and policy routing through the `nft` and `ip` programs, always with an argument
@@ -72,6 +75,12 @@ export async function listSetJson(family: 'inet', table: string, set: string): P
     if (concat !== undefined) res.push({ address: String(concat[0]), port: Number(concat[1]), ...(el?.expires === undefined ? {} : { expiresS: el.expires }) });
   }
   return res;
+}
+
+/** A table's named counters and per-element set counters (counters.ts); a missing table: none. */
+export async function tableCounters(family: 'inet', table: string): Promise<TableCounters> {
+  if (!(await tableExists(family, table))) return parseTableCounters('');
+  return parseTableCounters(await cmd('nft', ['-j', 'list', 'table', family, table], 'DC_NFT_APPLY'));
 }
 
 /** `ip rule` / `ip route` for the TPROXY mark: marked packets are delivered locally. */

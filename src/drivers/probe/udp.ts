@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
-import type { ProbeSocket, ProbeTransport } from '../../services/paths/measure.js';
+import type { ProbeSocket, ProbeTransport } from './types.js';
 
 /**
  * Path probes over UDP: one socket per path, bound to the path's own address, so the uplink's

@@ -22,16 +22,8 @@ import type { PathView } from './types.js';
  */
 const log = logger('duocell:paths:measure');
 
-/** One open probe socket, bound to a path's local address. */
-export interface ProbeSocket {
-  send(datagram: Buffer): void;
-  close(): void;
-}
-
-/** Opens probe sockets (drivers/probe/udp.ts satisfies this). */
-export interface ProbeTransport {
-  open(o: { local: string; target: string; port: number; onMessage: (b: Buffer) => void; onError: (e: Error) => void }): Promise<ProbeSocket>;
-}
+import type { ProbeSocket, ProbeTransport } from '../../drivers/probe/types.js';
+export type { ProbeSocket, ProbeTransport };
 
 export interface ProbeTarget {
   /** Numeric address of the echo responder; absent: the path's gateway. */

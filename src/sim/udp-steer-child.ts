@@ -1,17 +1,26 @@
-// Children of udp-steer.test.ts, each run inside one namespace:
+// Children of the UDP steering world (udp-steer.ts: the kernel tests and bench/udp.ts), each run
+// inside one namespace:
 //   cell CONFIG_JSON          the product's paths service (rtnetlink, routing keeper) + UdpSteering
 //                             with the real nft/ip/conntrack backend; prints {"ready":…} then a
-//                             status line per path event; stops cleanly on SIGTERM
-//   flows HOST PORT N PPS MS  N UDP flows (one socket each) at PPS each for MS; datagram: flow, seq
+//                             status line per path event; stops cleanly on SIGTERM. With
+//                             `probe: {PATH: {address, port}}` the product's path meter probes
+//                             each path (every `probeMs`, 100 by default); SIGUSR2 prints
+//                             {"measure": {PATH: PathMeasure}}
+//   flows HOST PORT N PPS MS [BIND] [FIRST]
+//                             N UDP flows (one socket each, bound to BIND) at PPS each for MS;
+//                             datagram: flow (numbered from FIRST), seq
+//   echo PORT                 a UDP echo responder (the path probes' target)
 //   sink PORT IDLE_MS [N]     per flow and source address: count, first and last arrival (ms,
 //                             monotonic; namespaces share the clock); one JSON line after IDLE_MS quiet
 //                             ({"seen":N} first, once N flows arrived)
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
-import { PathsService } from '../../src/services/paths/index.js';
-import { UdpSteering, type UdpPolicy } from '../../src/services/steering/udp.js';
-import { udpBackend } from '../../src/wiring/udp.js';
+import { openNetlinkStack } from '../drivers/netlink/stack.js';
+import { PathsService } from '../services/paths/index.js';
+import { UdpSteering, type UdpPolicy } from '../services/udp/steering.js';
+import { udpBackend } from '../wiring/udp.js';
+import { PathMeter } from '../services/paths/measure.js';
+import { udpProbeTransport } from '../drivers/probe/udp.js';
 
 const [mode, ...a] = process.argv.slice(2);
 const out = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + '\n');
@@ -19,7 +28,7 @@ const out = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 if (mode === 'cell') {
-  const cfg = JSON.parse(a[0]!) as { uplinks: Array<{ name: string; access: 'cellular' | 'wlan'; interface: string; table: number; gateway4: string }>; lan: string[]; policy: UdpPolicy; perSourceFlows?: number };
+  const cfg = JSON.parse(a[0]!) as { uplinks: Array<{ name: string; access: 'cellular' | 'wlan'; interface: string; table: number; gateway4: string }>; lan: string[]; policy: UdpPolicy; perSourceFlows?: number; probe?: Record<string, { address: string; port: number }>; probeMs?: number };
   const stack = await openNetlinkStack();
   const paths = new PathsService({ uplinks: cfg.uplinks, net: stack.rtnl, routing: stack.routing, sampleMs: 0 });
   await paths.start();
@@ -33,12 +42,19 @@ if (mode === 'cell') {
     ...(cfg.perSourceFlows === undefined ? {} : { perSourceFlows: cfg.perSourceFlows }),
   });
   await steer.start();
+  const meter = cfg.probe === undefined ? undefined : new PathMeter({ transport: udpProbeTransport, targets: cfg.probe, intervalMs: cfg.probeMs ?? 100, timeoutMs: 1000, window: 600 });
+  if (meter !== undefined) {
+    for (const p of paths.list()) meter.update(p);
+    process.on('SIGUSR2', () => out({ measure: Object.fromEntries(paths.list().map((p) => [p.name, meter.get(p.name)])) }));
+  }
   paths.on('event', (e) => {
+    meter?.update(e.path);
     const at = mono();
     void steer.reconcile('event').then(() => out({ event: e.type, path: e.path.name, at, status: steer.status() }));
   });
   out({ ready: paths.list().map((p) => `${p.name}:${p.state}`) });
   process.on('SIGTERM', () => {
+    meter?.stop();
     void steer.stop().finally(() => {
       paths.stop();
       stack.close();
@@ -47,8 +63,10 @@ if (mode === 'cell') {
   });
 } else if (mode === 'flows') {
   const [host, port, n, pps, ms] = [a[0]!, Number(a[1]), Number(a[2]), Number(a[3]), Number(a[4])];
+  const bind = a[5];
+  const first = Number(a[6] ?? 0);
   const socks = Array.from({ length: n }, () => dgram.createSocket('udp4'));
-  await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, () => r()))));
+  await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, bind, () => r()))));
   let seq = 0;
   const t0 = performance.now();
   const tick = setInterval(() => {
@@ -56,7 +74,7 @@ if (mode === 'cell') {
     b.writeUInt32BE(seq, 4);
     socks.forEach((s, i) => {
       const c = Buffer.from(b);
-      c.writeUInt32BE(i, 0);
+      c.writeUInt32BE(first + i, 0);
       s.send(c, port, host);
     });
     seq++;
@@ -68,6 +86,10 @@ if (mode === 'cell') {
       }, 20);
     }
   }, 1000 / pps);
+} else if (mode === 'echo') {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (m, r) => s.send(m, r.port, r.address));
+  s.bind(Number(a[0]), () => out({ listening: Number(a[0]) }));
 } else if (mode === 'sink') {
   const [port, idle, expect] = [Number(a[0]), Number(a[1]), Number(a[2] ?? 0)];
   let told = false;

@@ -1,15 +1,15 @@
 import { logger } from '../../core/logger.js';
 import { prioritySaturated } from '../pm/steer/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
-import { buildUdpRuleset, validateUdpSteering, type UdpDecision, type UdpGroup, type UdpUplink } from './udp-ruleset.js';
+import { buildUdpRuleset, validateUdpSteering, type UdpDecision, type UdpGroup, type UdpUplink } from './ruleset.js';
 
-export { buildUdpRuleset, type UdpDecision } from './udp-ruleset.js';
+export { buildUdpRuleset, type UdpDecision } from './ruleset.js';
 
 /**
  * UDP steering per flow for the LAN's devices (ATSSS-LL's steering modes, on conntrack):
  *
  *   paths (up/down), policy (mode, allowed access, preferred, ratio), RTT (path meter)
- *        └─► decide per policy group ─► ruleset (udp-ruleset.ts) ─► nft (atomic, only if changed)
+ *        └─► decide per policy group ─► ruleset (ruleset.ts) ─► nft (atomic, only if changed)
  *                                    └─► uplinks a group may no longer use ─► delete their flows'
  *                                        conntrack entries: the next packet chooses again and is
  *                                        NATed out of the survivor (the move)
@@ -26,7 +26,7 @@ export { buildUdpRuleset, type UdpDecision } from './udp-ruleset.js';
  * A path event that takes an uplink away is handled at once: the ruleset first (new flows avoid
  * it), then the flows are deleted (their next packet finds the new ruleset).
  */
-const log = logger('duocell:steering:udp');
+const log = logger('duocell:udp:steering');
 
 export type UdpSteeringMode = 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing';
 export const UDP_STEERING_MODES: readonly UdpSteeringMode[] = ['active-standby', 'priority', 'smallest-delay', 'load-balancing'];
@@ -38,6 +38,8 @@ export interface UdpPolicy {
   ratio: { cellular: number; wlan: number };
   /** Accesses this policy's traffic may use. */
   allowed: readonly AccessType[];
+  /** `block`: UDP/443 answered with ICMP port-unreachable, so QUIC falls back to TCP (and MPTCP). */
+  quic?: 'allow' | 'block';
 }
 
 /** The devices a policy applies to (source prefixes) and the policy. */
@@ -66,6 +68,27 @@ export interface UdpSteerBackend {
   removeMarkRules(rules: ReadonlyArray<{ mark: number; mask: number; priority: number }>): Promise<void>;
   deleteTable(table: string): Promise<void>;
   deleteFlows(f: { proto: 'udp'; mark: number; mask: number; source?: string }): Promise<number>;
+  /** The flows carrying a mark (conntrack, with counters when accounting is on). */
+  listFlows?(f: { proto: 'udp'; mark: number; mask: number }): Promise<Array<{ src: string; dst: string; sport: number; dport: number; packets: number; bytes: number }>>;
+  /** The table's named counters and per-element set counters, in packets (drivers/nft tableCounters). */
+  counters?(table: string): Promise<{ counters: Record<string, number>; sets: Record<string, Record<string, number>> }>;
+}
+
+/** What the ruleset refused, since start: per-device flow-cap drops (by source address) and QUIC rejects. */
+export interface UdpCounters {
+  capDrops: Record<string, number>;
+  quicBlocked: number;
+}
+
+/** One steered UDP flow (GET /api/v1/udp). */
+export interface UdpFlowView {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  uplink: string;
+  bytes: number;
+  packets: number;
 }
 
 export interface UdpSteeringOptions {
@@ -113,6 +136,8 @@ export class UdpSteering {
   #moves = 0;
   #flowsMoved = 0;
   #lastMove: UdpSteeringStatus['lastMove'];
+  /** Counts of rulesets replaced since start: a new ruleset starts its counters at 0. */
+  #base: UdpCounters = { capDrops: {}, quicBlocked: 0 };
 
   constructor(o: UdpSteeringOptions) {
     this.#o = o;
@@ -169,6 +194,44 @@ export class UdpSteering {
     };
   }
 
+  /** The flows each uplink carries now (from conntrack, by the uplink's ct mark). */
+  async flows(): Promise<UdpFlowView[]> {
+    const list = this.#o.backend.listFlows;
+    if (!this.#active || list === undefined) return [];
+    const out: UdpFlowView[] = [];
+    for (const u of this.#uplinks) {
+      for (const f of await list({ proto: 'udp', mark: u.mark, mask: this.#mask })) out.push({ src: f.src, sport: f.sport, dst: f.dst, dport: f.dport, uplink: u.name, bytes: f.bytes, packets: f.packets });
+    }
+    return out;
+  }
+
+  /**
+   * Flow-cap drops per device and QUIC rejects since start: the live table's counters plus those
+   * of the rulesets it replaced (read in the reconcile chain, so a swap is never counted twice).
+   */
+  counters(): Promise<UdpCounters> {
+    const run = this.#chain.then(async () => add(this.#base, await this.#readCounters()));
+    this.#chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #readCounters(): Promise<UdpCounters> {
+    const read = this.#o.backend.counters;
+    if (!this.#active || read === undefined || this.#applied === '') return { capDrops: {}, quicBlocked: 0 };
+    const c = await read(this.#table);
+    const capDrops: Record<string, number> = {};
+    for (const set of ['capdrops4', 'capdrops6']) for (const [a, n] of Object.entries(c.sets[set] ?? {})) capDrops[a] = (capDrops[a] ?? 0) + n;
+    return { capDrops, quicBlocked: c.counters.quic_blocked ?? 0 };
+  }
+
+  /** The default (fallback) policy's UDP mode, once decided. */
+  mode(): UdpSteeringMode | undefined {
+    return this.#decisions.find((d) => d.key === '*')?.mode;
+  }
+
   /** Decide again and apply what changed (serialised). */
   reconcile(reason: string): Promise<void> {
     const next = this.#chain.then(() => (this.#active ? this.#reconcile(reason) : undefined));
@@ -184,20 +247,25 @@ export class UdpSteering {
     const usable = new Map<string, Set<string>>();
     const all = [...this.#o.policy.groups(), { key: '*', prefixes: [], policy: this.#o.policy.fallback() }];
     let fallback: UdpDecision = { kind: 'none' };
+    let fallbackQuic: 'allow' | 'block' = 'allow';
     for (const g of all) {
       const cands = this.#uplinks.filter((u) => paths.get(u.name)?.state === 'up' && g.policy.allowed.includes(u.access));
       usable.set(g.key, new Set(cands.map((u) => u.name)));
       const d = this.#decide(g.key, g.policy, cands);
       decisions.push({ key: g.key, mode: g.policy.mode, decision: d });
-      if (g.key === '*') fallback = d;
-      else if (g.prefixes.length > 0) groups.push({ prefixes: g.prefixes, decision: d });
+      if (g.key === '*') {
+        fallback = d;
+        fallbackQuic = g.policy.quic ?? 'allow';
+      } else if (g.prefixes.length > 0) groups.push({ prefixes: g.prefixes, decision: d, quic: g.policy.quic ?? 'allow' });
     }
     const text = buildUdpRuleset({
-      table: this.#table, lanInterfaces: this.#o.lanInterfaces, uplinks: this.#uplinks, mask: this.#mask, groups, fallback,
+      table: this.#table, lanInterfaces: this.#o.lanInterfaces, uplinks: this.#uplinks, mask: this.#mask, groups, fallback, fallbackQuic,
       ...(this.#o.lanPrefixes === undefined ? {} : { lanPrefixes: this.#o.lanPrefixes }),
       ...(this.#o.perSourceFlows === undefined ? {} : { perSourceFlows: this.#o.perSourceFlows }),
     });
     if (text !== this.#applied) {
+      // the new table starts its counters at 0: keep what the old one counted
+      if (this.#applied !== '') this.#base = add(this.#base, await this.#readCounters().catch(() => ({ capDrops: {}, quicBlocked: 0 })));
       await this.#o.backend.apply(text);
       this.#applied = text;
       log.info({ reason, groups: decisions.map((d) => `${d.key}:${d.mode}:${describe(d.decision)}`) }, 'UDP steering updated');
@@ -265,6 +333,12 @@ export class UdpSteering {
       }
     }
   }
+}
+
+function add(a: UdpCounters, b: UdpCounters): UdpCounters {
+  const capDrops = { ...a.capDrops };
+  for (const [k, n] of Object.entries(b.capDrops)) capDrops[k] = (capDrops[k] ?? 0) + n;
+  return { capDrops, quicBlocked: a.quicBlocked + b.quicBlocked };
 }
 
 function describe(d: UdpDecision): string {

@@ -9,7 +9,7 @@ import { parsePrefix } from '../../core/net.js';
  *  prerouting (mangle + 1, after the TCP intercept table)
  *    ├─ UDP from a LAN interface whose flow has no uplink mark yet ─► choose
  *    │     ├─ to the box itself, broadcast, multicast, a LAN prefix → untouched
- *    │     ├─ over the per-source flow cap                       → counted, logged, dropped
+ *    │     ├─ over the per-source flow cap                       → counted (per device), logged, dropped
  *    │     └─ source prefix (longest first) ─► its group's chain ─► ct mark = uplink's mark
  *    │          one uplink:   ct mark set M
  *    │          split:        ct mark set numgen inc mod 2 map { 0 : M1, 1 : M2 }  (50:50; 25:75 → mod 4)
@@ -18,7 +18,7 @@ import { parsePrefix } from '../../core/net.js';
  *  postrouting (srcnat): UDP with ct mark M out of the uplink's interface ─► masquerade
  *
  * Only a flow's first packet chooses; a flow keeps its uplink (and its NAT binding) for its
- * life. Moving flows off an uplink = deleting their conntrack entries (services/steering/udp.ts):
+ * life. Moving flows off an uplink = deleting their conntrack entries (services/udp/steering.ts):
  * the next packet is NEW again, chooses again, and is NATed out of the survivor.
  */
 
@@ -39,6 +39,8 @@ export interface UdpGroup {
   /** Source addresses or prefixes of the group's devices. */
   prefixes: string[];
   decision: UdpDecision;
+  /** `block`: the group's UDP/443 (QUIC) is answered with ICMP port-unreachable (browsers fall back to TCP). */
+  quic?: 'allow' | 'block';
 }
 
 export interface UdpRulesetConfig {
@@ -51,6 +53,8 @@ export interface UdpRulesetConfig {
   groups: UdpGroup[];
   /** Sources that match no group. */
   fallback: UdpDecision;
+  /** QUIC for sources that match no group. */
+  fallbackQuic?: 'allow' | 'block';
   /** New UDP flows one source may hold at once before the excess is dropped (0: no cap). */
   perSourceFlows?: number;
 }
@@ -106,6 +110,7 @@ export function validateUdpSteering(c: UdpRulesetConfig): void {
   }
   for (const p of c.lanPrefixes ?? []) prefixOf(p);
   checkDecision(c.fallback, names);
+  for (const q of [c.fallbackQuic, ...c.groups.map((g) => g.quic)]) if (q !== undefined && q !== 'allow' && q !== 'block') bad('quic must be allow or block');
   if (c.perSourceFlows !== undefined && (!Number.isInteger(c.perSourceFlows) || c.perSourceFlows < 0 || c.perSourceFlows > 10_000_000)) bad('perSourceFlows must be an integer ≥ 0');
 }
 
@@ -137,7 +142,9 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   const L: string[] = [];
   L.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
   const cap = c.perSourceFlows ?? 0;
-  if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }');
+  L.push('  counter quic_blocked { }');
+  // capped: all refusals; capdrops4/6: refusals per device (nft -j list table: one counter per address)
+  if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }', '  set capdrops4 { type ipv4_addr; size 65536; flags dynamic; }', '  set capdrops6 { type ipv6_addr; size 65536; flags dynamic; }');
   L.push('  chain prerouting {', '    type filter hook prerouting priority mangle + 1; policy accept;');
   // a flow without an uplink yet (not `ct state new`: a UDP flow stays NEW until the peer replies)
   L.push(`    iifname { ${ifs} } meta l4proto udp ct mark & ${m} == 0 jump choose`);
@@ -163,8 +170,8 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   if (lan4.length > 0) L.push(`    ip daddr { ${lan4.join(', ')} } return`);
   if (lan6.length > 0) L.push(`    ip6 daddr { ${lan6.join(', ')} } return`);
   if (cap > 0) {
-    L.push(`    meta nfproto ipv4 add @flows4 { ip saddr ct count over ${cap} } counter name capped log prefix "duocell udp flow cap: " level warn drop`);
-    L.push(`    meta nfproto ipv6 add @flows6 { ip6 saddr ct count over ${cap} } counter name capped log prefix "duocell udp flow cap: " level warn drop`);
+    L.push(`    meta nfproto ipv4 add @flows4 { ip saddr ct count over ${cap} } counter name capped update @capdrops4 { ip saddr counter } log prefix "duocell udp flow cap: " level warn drop`);
+    L.push(`    meta nfproto ipv6 add @flows6 { ip6 saddr ct count over ${cap} } counter name capped update @capdrops6 { ip6 saddr counter } log prefix "duocell udp flow cap: " level warn drop`);
   }
   // longest prefix first: a device's own entry wins over its network's
   const rules = c.groups
@@ -180,6 +187,24 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   L.push('  }');
   for (const [key, name] of chains) {
     L.push(`  chain ${name} {`, ...decisionChain(JSON.parse(key) as UdpDecision, marks), '  }');
+  }
+  // QUIC block: UDP/443 of a blocking group answered at once with ICMP port-unreachable (reject is
+  // allowed in forward only); longest prefix first, so a device's own choice wins over its network's
+  const quic = c.groups
+    .flatMap((g) => g.prefixes.map((p) => ({ p: prefixOf(p), block: g.quic === 'block' })))
+    .sort((a, b) => b.p.len - a.p.len);
+  if (c.fallbackQuic === 'block' || quic.some((q) => q.block)) {
+    L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
+    L.push(`    iifname { ${ifs} } udp dport 443 jump quic`);
+    L.push('  }', '  chain quic {');
+    const done = new Set<string>();
+    for (const q of quic) {
+      if (done.has(q.p.text)) continue;
+      done.add(q.p.text);
+      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? 'counter name quic_blocked reject with icmpx type port-unreachable' : 'return'}`);
+    }
+    if (c.fallbackQuic === 'block') L.push('    counter name quic_blocked reject with icmpx type port-unreachable');
+    L.push('  }');
   }
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const u of c.uplinks) L.push(`    meta l4proto udp ct mark & ${m} == ${hex(u.mark)} oifname "${u.interface}" masquerade`);

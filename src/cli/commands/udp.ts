@@ -1,0 +1,1 @@
+export { udp as default } from './views.js';
