@@ -100,7 +100,7 @@ export class Intercept {
   /** Bypass this server from now on, for the configured TTL. */
   async rememberMServer(address: string, port: number, ttlS = this.#o.mserverTtlS): Promise<void> {
     const a = unmapV4(address);
-    const set = (ipFamily(a) === 6) ? 'mservers6' : 'mservers4';
+    const set = ipFamily(a) === 6 ? 'mservers6' : 'mservers4';
     await this.#nft.addAddrPortElement('inet', this.#o.table, set, a, port, ttlS);
     log.info({ server: `${a}:${port}`, ttlS }, 'M-server detected: later connections go end to end');
   }

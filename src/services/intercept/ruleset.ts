@@ -98,8 +98,8 @@ export function buildRuleset(cIn: InterceptConfig): string {
   const lines: string[] = [];
   // "add table" + "delete table" + full definition: one transaction that replaces the old table.
   lines.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
-  const b4 = (c.bypass ?? []).filter((b) => (ipFamily(b.address) === 4)).map((b) => `${b.address} . ${b.port}`);
-  const b6 = (c.bypass ?? []).filter((b) => (ipFamily(b.address) === 6)).map((b) => `${b.address} . ${b.port}`);
+  const b4 = (c.bypass ?? []).filter((b) => ipFamily(b.address) === 4).map((b) => `${b.address} . ${b.port}`);
+  const b6 = (c.bypass ?? []).filter((b) => ipFamily(b.address) === 6).map((b) => `${b.address} . ${b.port}`);
   lines.push(`  set mservers4 { type ipv4_addr . inet_service; flags timeout; ${b4.length > 0 ? `elements = { ${b4.join(', ')} }; ` : ''}}`);
   lines.push(`  set mservers6 { type ipv6_addr . inet_service; flags timeout; ${b6.length > 0 ? `elements = { ${b6.join(', ')} }; ` : ''}}`);
   const live = c.livenessMs ?? 0;

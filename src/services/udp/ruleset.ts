@@ -1,6 +1,5 @@
-import net from 'node:net';
 import { DuocellError } from '../../core/errors.js';
-import { parsePrefix } from '../../core/net.js';
+import { ipFamily, parsePrefix } from '../../core/net.js';
 
 /**
  * The UDP steering ruleset: each new UDP flow from the LAN gets an uplink (ATSSS-LL style, per
@@ -84,11 +83,11 @@ function checkDecision(d: UdpDecision, names: Set<string>): void {
 
 /** A prefix in canonical text, with its family and length (for ordering), or a coded error. */
 function prefixOf(s: string): { text: string; v6: boolean; len: number } {
-  const withLen = s.includes('/') ? s : `${s}/${net.isIPv6(s) ? 128 : 32}`;
+  const withLen = s.includes('/') ? s : `${s}/${ipFamily(s) === 6 ? 128 : 32}`;
   const p = parsePrefix(withLen);
   if (p === undefined) bad(`bad address or prefix ${JSON.stringify(s)}`);
   const [addr, len] = withLen.split('/') as [string, string];
-  return { text: `${addr}/${len}`, v6: net.isIPv6(addr), len: Number(len) };
+  return { text: `${addr}/${len}`, v6: ipFamily(addr) === 6, len: Number(len) };
 }
 
 export function validateUdpSteering(c: UdpRulesetConfig): void {
