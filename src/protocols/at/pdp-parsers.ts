@@ -53,28 +53,6 @@ export function normaliseAtAddress(s: string): string | undefined {
   return parseAtAddress(s)?.address;
 }
 
-/** @deprecated use core/net formatIPv6Groups; kept for callers of the old name. */
-export function compressIpv6(groups: string[]): string {
-  // longest run of "0" groups (length ≥ 2) becomes "::"
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
-
 export interface PdpAddress {
   readonly cid: number;
   readonly addresses: string[];

@@ -1,4 +1,5 @@
 import { DuocellError } from '../../core/errors.js';
+import { formatIPv6Groups } from '../../core/net.js';
 import type { Tlv } from './frame.js';
 
 /**
@@ -177,26 +178,11 @@ function stripFill(b: Buffer): Buffer {
   return b.subarray(0, n);
 }
 
+/** RFC 5952 text of a 16-byte IPv6 address. */
 export function ipv6ToString(b: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  return formatIPv6Groups(groups);
 }
 
 export function ipv6ToBytes(s: string): Buffer {
