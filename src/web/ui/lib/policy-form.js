@@ -62,7 +62,7 @@ export function policyFieldset(prefix, p, opts = {}) {
     h('div', { class: 'row', dataset: { field: id('allowedAccess') } }, h('label', {}, 'Allowed access'), h('div', { class: 'inline' }, accessBox('cellular'), accessBox('wlan')), h('p', { class: 'field-error', dataset: { errorFor: id('allowedAccess') }, hidden: true })),
     field(id('allowedNetworks'), 'Allowed networks for subflows (one prefix a line; empty: any)', h('textarea', { id: `f-${id('allowedNetworks')}`, name: id('allowedNetworks'), value: p.allowedNetworks.join('\n') })),
     h('div', { class: 'inline' },
-      field(id('steering.mode'), 'Steering mode', select(id('steering.mode'), ['ratio', 'active-standby', 'priority'], p.steering.mode)),
+      field(id('steering.mode'), 'Steering mode', select(id('steering.mode'), ['ratio', 'active-standby', 'priority', 'smallest-delay'], p.steering.mode)),
       field(id('steering.primary'), 'Primary path', select(id('steering.primary'), ['wlan', 'cellular'], p.steering.primary)),
       field(id('steering.ratio.cellular'), 'Cellular share %', num(id('steering.ratio.cellular'), p.steering.ratio.cellular, 0, 100)),
       field(id('steering.ratio.wlan'), 'WLAN share %', num(id('steering.ratio.wlan'), p.steering.ratio.wlan, 0, 100)),
