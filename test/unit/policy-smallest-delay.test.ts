@@ -14,6 +14,7 @@ import { steeringPolicy } from '../../src/services/policy/connection.js';
 import { policyProblem, STEER_MODES } from '../../src/services/pm/steer/modes.js';
 import type { PmConnectionView } from '../../src/services/pm/index.js';
 import type { ProxyEngine } from '../../src/services/proxy/index.js';
+import { PolicySpecSchema } from '../../src/web/schemas.js';
 import { goodPolicy, startServer } from './web-helpers.js';
 import { OPERATOR, fullDoc, signed, synthSet } from './ota-fixtures.js';
 
@@ -22,9 +23,14 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const conn = (daddr: string): PmConnectionView => ({ token: 1, serverSide: true, daddr }) as PmConnectionView;
 
-t.test('every policy mode is a controller mode', async (t) => {
+t.test('every policy mode is a controller mode, an API value and a choice on the page', async (t) => {
   t.ok(STEERING_MODES.includes('smallest-delay'));
   for (const m of STEERING_MODES) t.ok(Object.hasOwn(STEER_MODES, m), `${m} has a controller module`);
+  const api = PolicySpecSchema.properties.steering.properties.mode.enum;
+  t.same([...api].sort(), [...STEERING_MODES].sort(), 'the API schema accepts exactly the store\'s modes');
+  // @ts-expect-error: a browser module without declarations
+  const form = (await import('../../src/web/ui/lib/policy-form.js')) as { STEERING_MODES: string[] };
+  t.same([...form.STEERING_MODES].sort(), [...STEERING_MODES].sort(), 'the policy form offers every mode');
 });
 
 t.test('stored, read back after a reopen, reaches the controller', async (t) => {
