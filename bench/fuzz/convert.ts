@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { DuocellError } from '../../src/core/errors.js';
+import { STEERING_MODES } from '../../src/core/model.js';
 import {
   encodeConvertMessage,
   encodeFaultReply,
@@ -76,7 +77,7 @@ function randomTlv(r: () => number): ConvertTlv {
           maxSessionsPerUe: int(r, 2_000_000),
           maxSessionsPerNServer: int(r, 2_000_000),
           maxSubflowsPerSession: int(r, 9),
-          steeringMode: (['active-standby', 'priority', 'ratio'] as const)[int(r, 3)]!,
+          steeringMode: STEERING_MODES[int(r, STEERING_MODES.length)]!,
           ratio: { cellular, wlan: 100 - cellular },
         },
       };

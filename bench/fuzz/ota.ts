@@ -7,7 +7,7 @@ import type { CliContext, Command } from '../../src/cli/command.js';
 import subscribersCmd from '../../src/cli/commands/subscribers.js';
 import policyCmd from '../../src/cli/commands/policy.js';
 import otaCmd from '../../src/cli/commands/ota.js';
-import { Store } from '../../src/store/index.js';
+import { STEERING_MODES, Store } from '../../src/store/index.js';
 import { BUNDLE_FORMAT, OtaService, generateKeyPair, makeEnvelope, parsePrivateKey, signDocument } from '../../src/ota/index.js';
 
 /**
@@ -77,7 +77,7 @@ function validDoc(r: R, version: number): Record<string, unknown> {
     const p: Record<string, unknown> = { name: `p${i}` };
     if (r() < 0.5) p.maxSessionsPerUe = int(r, 100);
     if (r() < 0.5) p.maxSubflowsPerSession = int(r, 9);
-    if (r() < 0.3) p.steeringMode = pick(r, ['active-standby', 'priority', 'ratio']);
+    if (r() < 0.3) p.steeringMode = pick(r, STEERING_MODES);
     if (r() < 0.3) {
       const c = int(r, 101);
       p.ratio = { cellular: c, wlan: 100 - c };

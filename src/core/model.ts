@@ -14,8 +14,8 @@ export type NetworkAccess = AccessType | 'lan';
 export type SubflowAccess = NetworkAccess | 'unknown';
 
 /** How an M-session's traffic is spread over the paths (the backup-flag modes of services/pm/steer). */
-export type SteeringMode = 'active-standby' | 'priority' | 'ratio';
-export const STEERING_MODES: readonly SteeringMode[] = ['active-standby', 'priority', 'ratio'];
+export type SteeringMode = 'active-standby' | 'priority' | 'ratio' | 'smallest-delay';
+export const STEERING_MODES: readonly SteeringMode[] = ['active-standby', 'priority', 'ratio', 'smallest-delay'];
 
 /** Client × server of a session: M = speaks MPTCP, N = does not. */
 export type Combination = 'M-N' | 'M-M' | 'N-N' | 'N-M';

@@ -97,9 +97,16 @@ export async function migrate(db: Db, file: string, target: number = SCHEMA_VERS
   for (const m of MIGRATIONS) {
     if (m.version <= userVersion(db) || m.version > target) continue;
     if (backups && file !== ':memory:' && userVersion(db) > 0) await backupBefore(db, file, m);
+    // PRAGMA foreign_keys is a no-op inside a transaction: a rebuild turns it off around it.
+    const fkWasOn = m.rebuild === true && db.pragma('foreign_keys', { simple: true }) === 1;
+    if (fkWasOn) db.pragma('foreign_keys = OFF');
     try {
       db.transaction(() => {
         db.exec(m.sql);
+        if (m.rebuild) {
+          const bad = db.pragma('foreign_key_check') as unknown[];
+          if (bad.length > 0) throw new Error(`${bad.length} foreign key violation(s) after the rebuild: ${JSON.stringify(bad.slice(0, 3))}`);
+        }
         db.pragma(`user_version = ${m.version}`);
       }).immediate();
     } catch (e) {
@@ -107,6 +114,8 @@ export async function migrate(db: Db, file: string, target: number = SCHEMA_VERS
         cause: e,
         version: m.version,
       });
+    } finally {
+      if (fkWasOn) db.pragma('foreign_keys = ON');
     }
     log.info({ version: m.version, name: m.name }, 'schema migrated');
     applied.push(m.version);

@@ -66,7 +66,7 @@ export const PolicySpecSchema = {
       additionalProperties: false,
       required: ['mode', 'primary', 'ratio'],
       properties: {
-        mode: { type: 'string', enum: ['active-standby', 'priority', 'ratio'] },
+        mode: { type: 'string', enum: ['active-standby', 'priority', 'ratio', 'smallest-delay'] },
         primary: access,
         ratio: {
           type: 'object',
@@ -152,7 +152,7 @@ export const SessionSchema = {
         maxSessionsPerUe: { type: 'integer' },
         maxSessionsPerNServer: { type: 'integer' },
         maxSubflowsPerSession: { type: 'integer' },
-        steeringMode: { type: 'string', enum: ['active-standby', 'priority', 'ratio'] },
+        steeringMode: { type: 'string', enum: ['active-standby', 'priority', 'ratio', 'smallest-delay'] },
         ratio: { type: 'object', properties: { cellular: { type: 'integer' }, wlan: { type: 'integer' } } },
       },
     },

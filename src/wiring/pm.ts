@@ -106,7 +106,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
       : undefined;
   steering?.start();
   if (mode === 'kernel') {
-    log.warn('the in-kernel MPTCP path manager is in use: steering modes (active-standby, priority, ratio) are off; net.mptcp.pm_type=1 turns them on');
+    log.warn('the in-kernel MPTCP path manager is in use: steering modes (active-standby, priority, ratio, smallest-delay) are off; net.mptcp.pm_type=1 turns them on');
   }
   log.info({ mode, endpoints: service.endpoints(), steering: steering !== undefined }, 'path manager running');
   const bare = (a: string): string => (a.startsWith('::ffff:') ? a.slice(7) : a);

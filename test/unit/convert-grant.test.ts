@@ -55,6 +55,8 @@ t.test('grant TLV bytes, both ways', async (t) => {
   );
   t.same(validateResponse({ tlvs: whole(parseConvertMessage(reply)) }).grant, grant);
   const anon = { ...grant, subscriber: null, steeringMode: 'active-standby' as const };
+  const sd = encodeConvertMessage([{ type: 'grant', grant: { ...grant, steeringMode: 'smallest-delay' } }]);
+  t.equal(sd[4 + 17], 3, 'smallest-delay is mode 3 on the wire');
   t.same(validateResponse({ tlvs: whole(parseConvertMessage(encodeConvertMessage([{ type: 'grant', grant: anon }]))) }).grant, anon, 'no subscriber');
   for (const bad of [{ ratio: { cellular: 50, wlan: 60 } }, { maxSessionsPerUe: -1 }, { policy: '' }, { maxSubflowsPerSession: 300 }]) {
     t.throws(() => encodeConvertMessage([{ type: 'grant', grant: { ...grant, ...bad } }]), { code: 'DC_CONVERT_ENCODE' }, JSON.stringify(bad));
@@ -68,7 +70,9 @@ t.test('strict grant decoding; roles; foreign private-use TLVs', async (t) => {
     b[i] = v;
     return b;
   };
-  t.equal(faultOf(() => parseConvertMessage(at(4 + 17, 3))), 1, 'unknown steering mode');
+  t.equal(faultOf(() => parseConvertMessage(at(4 + 17, 4))), 1, 'unknown steering mode (4: the first free number)');
+  t.equal(faultOf(() => parseConvertMessage(at(4 + 17, 0xff))), 1, 'unknown steering mode 255');
+  t.same(validateResponse({ tlvs: whole(parseConvertMessage(at(4 + 17, 3))) }).grant, { ...grant, steeringMode: 'smallest-delay' }, 'mode 3 is smallest-delay');
   t.equal(faultOf(() => parseConvertMessage(at(4 + 18, 31))), 1, 'ratio not 100');
   t.equal(faultOf(() => parseConvertMessage(at(4 + 20, 0))), 1, 'no policy name');
   t.equal(faultOf(() => parseConvertMessage(at(4 + 21, 10))), 1, 'names longer than the TLV');

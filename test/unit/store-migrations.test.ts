@@ -70,3 +70,45 @@ t.test('pragmas: WAL and foreign keys', async (t) => {
   t.equal(s.file, path.join(tmp, 'state', 'duocell.db'));
   s.close();
 });
+
+t.test('006 rebuilds policies for smallest-delay: rows, ids, foreign keys and indexes kept', async (t) => {
+  const file = path.join(tmp, 'v5-rows.db');
+  const old = await openDb({ file, targetVersion: 5 });
+  old.prepare(`INSERT INTO policies (name, steering_mode, ratio_cellular, ratio_wlan, allowed_networks, intercept_ports, updated_at) VALUES ('gold', 'ratio', 30, 70, '["10.0.0.0/8"]', '[80]', 7)`).run();
+  old.prepare(`INSERT INTO policies (name, steering_mode, max_subflows_per_session, updated_at) VALUES ('lab', 'active-standby', 2, 8)`).run();
+  const gold = (old.prepare(`SELECT id FROM policies WHERE name = 'gold'`).get() as { id: number }).id;
+  old.prepare(`INSERT INTO subscribers (name, policy_id, enabled, created_at, updated_at) VALUES ('alice', ?, 1, 1, 1)`).run(gold);
+  t.throws(() => old.prepare(`UPDATE policies SET steering_mode = 'smallest-delay' WHERE name = 'lab'`).run(), /CHECK/, 'v5 refuses smallest-delay');
+  const before = old.prepare('SELECT * FROM policies ORDER BY id').all();
+  old.close();
+
+  const db = await openDb({ file });
+  t.teardown(() => db.close());
+  t.equal(userVersion(db), SCHEMA_VERSION);
+  t.same(db.prepare('SELECT * FROM policies ORDER BY id').all(), before, 'every policy row and id kept');
+  t.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys back on');
+  t.same(db.pragma('foreign_key_check'), [], 'no dangling reference');
+  t.same(db.prepare(`SELECT p.name FROM subscribers s JOIN policies p ON p.id = s.policy_id WHERE s.name = 'alice'`).get(), { name: 'gold' }, 'alice still on gold');
+  t.ok(db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'subscribers_policy'`).get(), 'subscribers index kept');
+  t.notOk(db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'policies_new'`).get(), 'no leftover table');
+  db.prepare(`UPDATE policies SET steering_mode = 'smallest-delay' WHERE name = 'lab'`).run();
+  t.equal((db.prepare(`SELECT steering_mode m FROM policies WHERE name = 'lab'`).get() as { m: string }).m, 'smallest-delay', 'accepted now');
+  t.throws(() => db.prepare(`UPDATE policies SET steering_mode = 'fastest' WHERE name = 'lab'`).run(), /CHECK/, 'other modes still refused');
+  t.throws(() => db.prepare(`DELETE FROM policies WHERE name = 'gold'`).run(), /FOREIGN KEY/, 'ON DELETE RESTRICT still enforced');
+  t.throws(() => db.prepare(`INSERT INTO subscribers (name, policy_id, enabled, created_at, updated_at) VALUES ('bob', 9999, 1, 1, 1)`).run(), /FOREIGN KEY/, 'references still checked');
+  t.throws(() => db.prepare(`INSERT INTO policies (name, updated_at) VALUES ('gold', 1)`).run(), /UNIQUE/, 'unique names kept');
+});
+
+t.test('a rebuild that would leave a dangling reference is rolled back', async (t) => {
+  const file = path.join(tmp, 'v5-dangling.db');
+  const old = await openDb({ file, targetVersion: 5 });
+  old.pragma('foreign_keys = OFF');
+  old.prepare(`INSERT INTO subscribers (name, policy_id, enabled, created_at, updated_at) VALUES ('ghost', 4242, 1, 1, 1)`).run();
+  old.close();
+  t.equal(await codeOf(openDb({ file })), 'DC_STORE_MIGRATION', 'refused');
+  const again = await openDb({ file, targetVersion: 5 });
+  t.teardown(() => again.close());
+  t.equal(userVersion(again), 5, 'still at version 5');
+  t.notOk(again.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'policies_new'`).get(), 'nothing of the rebuild left behind');
+  t.throws(() => again.prepare(`UPDATE policies SET steering_mode = 'smallest-delay'`).run(), /CHECK/, 'the old constraint is in force');
+});

@@ -6,7 +6,7 @@ import { STORE_FLAGS, int, list, parseStrict, printRecord, printTable, str, usag
 const HELP = `usage: duocell policy show [NAME] [--json]
        duocell policy show --addr ADDRESS [--json]
        duocell policy set NAME [--max-sessions N] [--max-subflows N] [--max-server-sessions N]
-                               [--mode active-standby|priority|ratio] [--ratio CELLULAR:WLAN]
+                               [--mode active-standby|priority|ratio|smallest-delay] [--ratio CELLULAR:WLAN]
                                [--networks P,Q] [--ports 80,443]
        duocell policy rm NAME
 

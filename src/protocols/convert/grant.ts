@@ -20,7 +20,7 @@
  *     20 | policy name length P (8, ≥ 1) | subscriber name length S (8, 0 = none) |
  *     22 | policy name (P bytes UTF-8) | subscriber name (S bytes UTF-8) | zero padding |
  *
- * Steering mode: 0 active-standby, 1 priority, 2 ratio. cellular % + WLAN % = 100.
+ * Steering mode: 0 active-standby, 1 priority, 2 ratio, 3 smallest-delay (numbers never reused). cellular % + WLAN % = 100.
  * Decoding is strict: a wrong length, a non-zero reserved or padding byte, an unknown mode,
  * ratios not adding up to 100, or names that are not UTF-8 are a Malformed Message.
  */
@@ -43,7 +43,8 @@ export const GRANT_MARKER = Buffer.from('dcg1', 'latin1');
 /** Bytes of a grant TLV before the names. */
 export const GRANT_FIXED_BYTES = 22;
 
-const MODES = ['active-standby', 'priority', 'ratio'] as const;
+/** Index = mode number on the wire: append only. */
+const MODES = ['active-standby', 'priority', 'ratio', 'smallest-delay'] as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Whether a private-use TLV (type, length and all) starts its value with our marker. */

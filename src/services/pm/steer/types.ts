@@ -5,8 +5,8 @@ import type { PmConnectionView, SubflowCountersLike, SubflowView } from '../type
 /** The steering controller's words and contracts (see controller.ts for the picture). */
 
 export type SteerAccess = 'cellular' | 'wlan';
-/** The policy's modes, plus smallest-delay (MPTCP only; not yet a policy value of the store). */
-export type SteerModeName = SteeringMode | 'smallest-delay';
+/** The controller's modes: exactly the policy's steering modes. */
+export type SteerModeName = SteeringMode;
 /** Which accesses a connection may send on (the others' subflows are backup). */
 export type Placement = 'both' | 'cellular' | 'wlan';
 

@@ -6,6 +6,9 @@
 import { h } from './dom.js';
 import { impliedUdpMode, QUIC_OPTIONS, UDP_MODES } from './udp.js';
 
+/** The MPTCP steering modes the form offers (the API's enum; checked by a unit test). */
+export const STEERING_MODES = ['ratio', 'active-standby', 'priority', 'smallest-delay'];
+
 /** @typedef {import('../types.js').PagePolicy} PagePolicy */
 /** @typedef {import('../types.js').AccessType} AccessType */
 /** @typedef {import('../types.js').UdpMode} UdpMode */
@@ -62,7 +65,7 @@ export function policyFieldset(prefix, p, opts = {}) {
     h('div', { class: 'row', dataset: { field: id('allowedAccess') } }, h('label', {}, 'Allowed access'), h('div', { class: 'inline' }, accessBox('cellular'), accessBox('wlan')), h('p', { class: 'field-error', dataset: { errorFor: id('allowedAccess') }, hidden: true })),
     field(id('allowedNetworks'), 'Allowed networks for subflows (one prefix a line; empty: any)', h('textarea', { id: `f-${id('allowedNetworks')}`, name: id('allowedNetworks'), value: p.allowedNetworks.join('\n') })),
     h('div', { class: 'inline' },
-      field(id('steering.mode'), 'Steering mode', select(id('steering.mode'), ['ratio', 'active-standby', 'priority'], p.steering.mode)),
+      field(id('steering.mode'), 'Steering mode', select(id('steering.mode'), STEERING_MODES, p.steering.mode)),
       field(id('steering.primary'), 'Primary path', select(id('steering.primary'), ['wlan', 'cellular'], p.steering.primary)),
       field(id('steering.ratio.cellular'), 'Cellular share %', num(id('steering.ratio.cellular'), p.steering.ratio.cellular, 0, 100)),
       field(id('steering.ratio.wlan'), 'WLAN share %', num(id('steering.ratio.wlan'), p.steering.ratio.wlan, 0, 100)),
