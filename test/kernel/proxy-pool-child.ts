@@ -121,9 +121,9 @@ async function cell(name: string): Promise<void> {
   const candidates = normalizeProxies([{ name: 'pool', address: POOL_ANYCAST, port: 5124, protocol: 'convert', location: 'pool', priority: 10 }]);
   const selector = new ProxySelector({
     candidates: () => candidates,
-    probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(POOL_COOKIE), options: { mptcp: true }, signal, timeoutMs: 1000 }),
+    probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(POOL_COOKIE), options: { mptcp: true }, signal, timeoutMs: 3000 }),
     intervalMs: 2000,
-    timeoutMs: 1000,
+    timeoutMs: 3000,
     failAfter: 2,
   });
   const e = new ProxyEngine();
@@ -138,7 +138,11 @@ async function cell(name: string): Promise<void> {
     upstream: { mptcp: true },
   });
   selector.start();
-  while (selector.list().some((x) => x.health.rttMs === undefined)) await new Promise((r) => setTimeout(r, 20));
+  let waited = 0;
+  while (selector.list().some((x) => x.health.rttMs === undefined)) {
+    await new Promise((r) => setTimeout(r, 20));
+    if ((waited += 20) % 2000 === 0) out({ waiting: selector.list().map((x) => ({ name: x.candidate.name, ...x.health })) });
+  }
   out({ ready: true, rttMs: selector.list()[0]?.health.rttMs });
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {

@@ -103,7 +103,7 @@ function follow(child: ChildProcess, name: string): Lines {
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`${name}: timed out waiting for ${what}: ${log.slice(-1500)}`));
+        reject(new Error(`${name}: timed out waiting for ${what}: ${log.slice(-1500)} ${JSON.stringify(lines.slice(-3))}`));
       }, ms);
       waiters.add(check);
       check();
@@ -193,7 +193,7 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
       accessNetworks: [],
       policy: { allowUnknownSubscribers: true },
       explicitSteering: { refuseInitialJoins: true, announce: [{ address: `10.71.${n}.2`, port: 5125, interface: 'eth0' }], subflows: 4 },
-      anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`) },
+      anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`), intervalMs: 500, upstreamCheck: { host: '10.63.0.1', port: 8000, timeoutMs: 500 } },
     };
     fs.writeFileSync(path.join(dir, `i${n}.json`), JSON.stringify(board));
     // BIRD's control socket first: duocell's announcement is refused while BIRD is not there
@@ -205,6 +205,8 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
     await duo.wait((l) => l.msg === 'duocell running', `i${n} running`, 60_000);
     return { n, bird, duo };
   };
+  const srvP = follow(srv.spawn(process.execPath, [...loader, path.join(here, 'proxy-pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
+  await srvP.wait((l) => l.ready !== undefined, 'srv ready');
   const instances: Array<Instance | undefined> = [];
   for (const n of [1, 2, 3]) instances[n] = await startInstance(n);
   t.teardown(() => {
@@ -216,9 +218,17 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
   await until('an ECMP route through i1..i3', 60_000, async () => (await nexthops()).length === 3, 100);
   await until('BFD up to i1..i3', 20_000, async () => ((await birdc('rtr', 'show', 'bfd', 'sessions')).match(/\bUp\b/g) ?? []).length >= 3, 100);
   t.same(await nexthops(), ['10.71.1.2', '10.71.2.2', '10.71.3.2'], 'the edge router has one ECMP route through the three instances (announced by duocell)');
+  /** An instance's GET /health (its web listens on loopback in its namespace). */
+  const health = async (n: number): Promise<{ status: string; checks: Record<string, boolean>; anycast?: { state: string; healthy: boolean; bgp: Array<{ info: string }>; bfd: Array<{ state: string }>; problems: string[] } }> => {
+    const script = `const u='127.0.0.1:18181/health';const get=(m,url)=>new Promise((res,rej)=>require(m).get(url,{rejectUnauthorized:false},(r)=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>res(b))}).on('error',rej));
+get('http','http://'+u).then(b=>{JSON.parse(b);return b}).catch(()=>get('https','https://'+u)).then(b=>console.log(b),e=>console.log(JSON.stringify({error:String(e)})))`;
+    return JSON.parse(await inst[n - 1]!.exec(process.execPath, ['-e', script])) as Awaited<ReturnType<typeof health>>;
+  };
+  let h1 = await health(1);
+  await until('i1 reports its BGP and BFD sessions up', 20_000, async () => (h1 = await health(1)).anycast?.healthy === true, 200).catch(() => undefined);
+  t.equal(h1.anycast?.state, 'announced', `/health of an instance: announced (${JSON.stringify(h1.anycast?.problems)})`);
+  t.ok(h1.checks.anycast === true && h1.anycast?.bgp[0]?.info === 'Established' && h1.anycast.bfd[0]?.state === 'Up', `/health shows BIRD's BGP session Established and BFD Up (${JSON.stringify(h1.anycast)})`);
 
-  const srvP = follow(srv.spawn(process.execPath, [...loader, path.join(here, 'proxy-pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
-  await srvP.wait((l) => l.ready !== undefined, 'srv ready');
   const cellP = cells.map((c, i) => follow(c.spawn(process.execPath, [...loader, path.join(here, 'proxy-pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
   for (const c of cellP) await c.wait((l) => l.ready !== undefined, 'cell ready', 60_000);
   const both = (cmd: object): void => {
@@ -324,7 +334,6 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
   await allReported('a', 30, 30_000);
   const survA = sessionsOf('a').filter((s) => !onVictim.includes(s.id));
   t.same(survA.filter((s) => !s.ok).map((s) => `${s.id} ${s.err}`), [], `the ${survA.length} sessions on the survivors completed with every byte intact`);
-  const afterKill = await Promise.all(survivors.map((n) => subflows(n)));
 
   // ── 3. an instance is added: new sessions reach it; rehash on the join subflows ─────────────
   both({ long: { n: 15, tag: 'c' } });
@@ -376,14 +385,28 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
   const exitMs = Date.now() - termAt;
   t.equal(code, 0, `the drained instance exited 0 (${exitMs} ms after SIGTERM)`);
   t.ok(withdrawTermMs < exitMs, `it withdrew first (${withdrawTermMs} ms after SIGTERM), then exited`);
+  // ── 5. announce only while healthy: i4 loses its upstream, withdraws, and comes back ───────
+  const i4 = inst[3]!;
+  await i4.exec('nft', ['add', 'table', 'inet', 'poolup']);
+  await i4.exec('nft', ['add', 'chain', 'inet', 'poolup', 'out', '{', 'type', 'filter', 'hook', 'output', 'priority', '0', ';', '}']);
+  const cutAt = Date.now();
+  await i4.exec('nft', ['add', 'rule', 'inet', 'poolup', 'out', 'ip', 'daddr', '10.63.0.1', 'drop']);
+  const unhealthyMs = await until('i4 withdrawn for its upstream', 15_000, async () => !(await nexthops()).includes('10.71.4.2'), 20).catch(() => Infinity);
+  t.ok(Number.isFinite(unhealthyMs), `an instance that cannot reach its upstream withdraws (${unhealthyMs} ms after the cut; check every 500 ms, 500 ms connect timeout)`);
+  const h4 = await health(4);
+  t.ok(h4.status === 'degraded' && h4.checks.anycast === false && (h4.anycast?.problems ?? []).includes('check upstream fails'), `... and says why in /health (${JSON.stringify(h4.anycast?.problems)})`);
+  await i4.exec('nft', ['delete', 'table', 'inet', 'poolup']);
+  const backMs = await until('i4 announced again', 15_000, async () => (await nexthops()).includes('10.71.4.2'), 20).catch(() => Infinity);
+  t.ok(Number.isFinite(backMs), `upstream back: announced again (${backMs} ms)`);
   monitor.kill('SIGKILL');
   for (const c of cellP) c.child.stdin!.end();
 
   t.comment(
     `figures: spread of 30 ${JSON.stringify(spreadA)}; joins at the holder ${sub.map((s, i) => `i${i + 1} ${s.joins.length}/${s.initial.length}`).join(', ')}; ` +
       `MP_JOIN SYN rx ${counters1.map((x) => x.MPTcpExtMPJoinSynRx ?? 0).join('/')}; kill -9 ${victim}: route withdrawn ${withdrawMs} ms, its ${victimEnds.length} sessions ended by ${lastEnd} ms, ` +
-      `first new session done ${firstNewMs} ms after the kill (${newAt - killAt} ms to open), survivors' subflows after ${afterKill.map((s) => `${s.joins.length}/${s.initial.length}`).join(',')}; ` +
+      `first new session done ${firstNewMs} ms after the kill (${newAt - killAt} ms to open); ` +
       `add i4: in the route after ${addMs} ms, new sessions ${JSON.stringify(spreadD)}, initial subflows ${initialBefore} → ${initialAfter}, M-sessions surviving ${cOk}/30; ` +
-      `SIGTERM i${drainN}: withdrawn ${withdrawTermMs} ms, ${eOnDrain.length} draining sessions ok, exit after ${exitMs} ms`,
+      `SIGTERM i${drainN}: withdrawn ${withdrawTermMs} ms, ${eOnDrain.length} draining sessions ok, exit after ${exitMs} ms; ` +
+      `upstream cut at i4: withdrawn after ${unhealthyMs} ms (cut ${cutAt - termAt} ms after the SIGTERM phase), back ${backMs} ms after the repair`,
   );
 });
