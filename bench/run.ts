@@ -21,6 +21,7 @@ const groups: Record<string, Group> = {
   pm: async () => (await import('./pm.js')).pmBenches(),
   links: async () => (await import('./links.js')).linksBenches(),
   ota: async () => ((await import('./ota.js')) as { run(): Promise<BenchResult[]> }).run(),
+  pool: async () => (await import('./pool.js')).poolBenches(),
 };
 
 /** Entries of groups that do not say their world or path manager (in-process, no links). */

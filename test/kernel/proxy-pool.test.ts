@@ -205,7 +205,7 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
     await duo.wait((l) => l.msg === 'duocell running', `i${n} running`, 60_000);
     return { n, bird, duo };
   };
-  const srvP = follow(srv.spawn(process.execPath, [...loader, path.join(here, 'proxy-pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
+  const srvP = follow(srv.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
   await srvP.wait((l) => l.ready !== undefined, 'srv ready');
   const instances: Array<Instance | undefined> = [];
   for (const n of [1, 2, 3]) instances[n] = await startInstance(n);
@@ -229,7 +229,7 @@ get('http','http://'+u).then(b=>{JSON.parse(b);return b}).catch(()=>get('https',
   t.equal(h1.anycast?.state, 'announced', `/health of an instance: announced (${JSON.stringify(h1.anycast?.problems)})`);
   t.ok(h1.checks.anycast === true && h1.anycast?.bgp[0]?.info === 'Established' && h1.anycast.bfd[0]?.state === 'Up', `/health shows BIRD's BGP session Established and BFD Up (${JSON.stringify(h1.anycast)})`);
 
-  const cellP = cells.map((c, i) => follow(c.spawn(process.execPath, [...loader, path.join(here, 'proxy-pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
+  const cellP = cells.map((c, i) => follow(c.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
   for (const c of cellP) await c.wait((l) => l.ready !== undefined, 'cell ready', 60_000);
   const both = (cmd: object): void => {
     for (const c of cellP) c.child.stdin!.write(JSON.stringify(cmd) + '\n');

@@ -1,5 +1,6 @@
 /**
- * One role of proxy-pool.test.ts, run inside its namespace with `ip netns exec`:
+ * One role of the concentrator pool's test and benchmarks (test/kernel/proxy-pool.test.ts,
+ * bench/pool.ts), run inside its namespace with `ip netns exec`:
  *   srv        echo server on 0.0.0.0:8000; each connection's first 16 bytes are the session's
  *              id, reported with the peer address (which pool instance relayed it):
  *              {"conn":{"id":"…","peer":"10.71.1.2","at":ms}}
@@ -9,6 +10,8 @@
  *                {"long":{"n":15,"tag":"a"}}   n sessions that write 1 KiB every 20 ms
  *                {"finish":"a"}                 they stop writing, half-close, await the echo
  *                {"short":{"n":10,"tag":"x"}}  n sessions of 64 KiB, echoed
+ *                {"stream":{"everyMs":25,"tag":"s"}} a short session every everyMs until
+ *                {"stop":"s"}
  *              and reports each session when it ends:
  *                {"session":{"id","tag","ok","err","start","end","sent","got"}}
  * Prints {"ready":true} first. Bytes are random; a session is ok only if the echo is identical.
@@ -16,18 +19,20 @@
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import readline from 'node:readline';
-import { ProxyEngine } from '../../src/services/proxy/engine.js';
-import { directConnector } from '../../src/services/proxy/connector.js';
-import { explicitFront } from '../../src/services/proxy/fronts/basic.js';
-import { probeConvert } from '../../src/services/proxy/convert-client.js';
-import { ProxySelector } from '../../src/services/proxy/selection.js';
-import { selectingConnector } from '../../src/services/proxy/select-connector.js';
-import { normalizeProxies } from '../../src/store/validate.js';
+import { ProxyEngine } from '../src/services/proxy/engine.js';
+import { directConnector } from '../src/services/proxy/connector.js';
+import { explicitFront } from '../src/services/proxy/fronts/basic.js';
+import { probeConvert } from '../src/services/proxy/convert-client.js';
+import { ProxySelector } from '../src/services/proxy/selection.js';
+import { selectingConnector } from '../src/services/proxy/select-connector.js';
+import { normalizeProxies } from '../src/store/validate.js';
 
-export const POOL_COOKIE = 'pool-cells';
-export const POOL_ANYCAST = '10.80.0.1';
+import { POOL_ANYCAST, POOL_COOKIE } from '../src/sim/pool.js';
 const out = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const [role, ...args] = process.argv.slice(2);
+
+/** A session's timeout: one that neither completes nor fails is reported as failed. */
+const SESSION_LIMIT_MS = 10_000;
 
 async function echoServer(): Promise<void> {
   const srv = net.createServer({ allowHalfOpen: true }, (c) => {
@@ -62,7 +67,7 @@ let seq = 0;
 const finishers = new Map<string, Array<() => void>>();
 
 /** A session: a 16-byte id, then random bytes (all at once, or 1 KiB per 20 ms until finished). */
-function session(cellName: string, tag: string, kind: 'long' | 'short'): void {
+function session(cellName: string, tag: string, kind: 'long' | 'short', shortBytes = 64 * 1024): void {
   const id = `${cellName}-${tag}-${String(seq++)}`.padEnd(16, '.').slice(0, 16);
   const start = Date.now();
   const sentHash = createHash('sha256');
@@ -72,6 +77,7 @@ function session(cellName: string, tag: string, kind: 'long' | 'short'): void {
   let done = false;
   let tick: NodeJS.Timeout | undefined;
   const s = net.connect({ host: '127.0.0.1', port: 9000, allowHalfOpen: true });
+  if (kind === 'short') setTimeout(() => finish(false, `no complete echo in ${SESSION_LIMIT_MS} ms`), SESSION_LIMIT_MS).unref();
   const write = (b: Buffer): void => {
     sentHash.update(b);
     sent += b.length;
@@ -95,7 +101,7 @@ function session(cellName: string, tag: string, kind: 'long' | 'short'): void {
   s.on('connect', () => {
     write(Buffer.from(id, 'latin1'));
     if (kind === 'short') {
-      write(randomBytes(64 * 1024));
+      write(randomBytes(shortBytes));
       endWrite();
     } else {
       tick = setInterval(() => write(randomBytes(1024)), 20);
@@ -144,12 +150,18 @@ async function cell(name: string): Promise<void> {
     if ((waited += 20) % 2000 === 0) out({ waiting: selector.list().map((x) => ({ name: x.candidate.name, ...x.health })) });
   }
   out({ ready: true, rttMs: selector.list()[0]?.health.rttMs });
+  const streams = new Map<string, NodeJS.Timeout>();
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    const cmd = JSON.parse(line) as { long?: { n: number; tag: string }; short?: { n: number; tag: string }; finish?: string };
+    const cmd = JSON.parse(line) as { long?: { n: number; tag: string }; short?: { n: number; tag: string }; finish?: string; stream?: { everyMs: number; tag: string }; stop?: string };
     if (cmd.long !== undefined) for (let i = 0; i < cmd.long.n; i++) session(name, cmd.long.tag, 'long');
     if (cmd.short !== undefined) for (let i = 0; i < cmd.short.n; i++) session(name, cmd.short.tag, 'short');
     if (cmd.finish !== undefined) for (const f of finishers.get(cmd.finish) ?? []) f();
+    if (cmd.stream !== undefined) {
+      const tag = cmd.stream.tag;
+      streams.set(tag, setInterval(() => session(name, tag, 'short', 4096), cmd.stream.everyMs));
+    }
+    if (cmd.stop !== undefined) clearInterval(streams.get(cmd.stop));
   });
   rl.on('close', () => process.exit(0));
 }
