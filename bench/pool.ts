@@ -122,13 +122,14 @@ export async function poolBenches(): Promise<BenchResult[]> {
   let pool: Pool | undefined;
   const kids: Child[] = [];
   try {
-    pool = await Pool.build(topo, { instances: 4, start: 3, cells: 2, dir, bin: BIN, logLevel: 'warn' });
+    pool = await Pool.build(topo, { instances: 4, start: 0, cells: 2, dir, bin: BIN, logLevel: 'warn' });
     const p = pool;
-    await p.waitRoute((h) => h.length === 3, 60_000, 100);
-    await sleep(2000); // BFD up after BGP
     const srv = spawnChild(p.srv, ['srv']);
     kids.push(srv);
     await srv.ready();
+    for (const n of [1, 2, 3]) await p.startInstance(n);
+    await p.waitRoute((h) => h.length === 3, 60_000, 100);
+    await sleep(2000); // BFD up after BGP
     const cells = p.cells.map((c, i) => spawnChild(c, ['cell', `C${i + 1}`]));
     kids.push(...cells);
     for (const c of cells) await c.ready();

@@ -71,6 +71,10 @@ export interface PoolOptions {
   /** `bin/duocell.js` */
   bin: string;
   logLevel?: string;
+  /** Namespace names start with this (default ''): `duocell sim up` uses 'pool-' beside dc-srv. */
+  names?: string;
+  /** How instance processes start (default: attached, via Host.spawn); the sim detaches them. */
+  spawn?: (h: Host, name: string, argv: string[], env?: NodeJS.ProcessEnv) => ChildProcess;
 }
 
 export interface PoolInstance {
@@ -102,24 +106,25 @@ export class Pool {
   static async build(topo: Topology, o: PoolOptions): Promise<Pool> {
     if (!Number.isInteger(o.instances) || o.instances < 1 || o.instances > POOL_MAX) throw new DuocellError('DC_USAGE', `concentrators: 1–${POOL_MAX}`);
     fs.mkdirSync(o.dir, { recursive: true });
-    const rtr = await topo.host('rtr', { forward: true });
+    const nm = o.names ?? '';
+    const rtr = await topo.host(`${nm}rtr`, { forward: true });
     await rtr.sysctl('net.ipv4.fib_multipath_hash_policy', 1);
     const cells: Host[] = [];
     for (let i = 1; i <= (o.cells ?? 2); i++) {
-      const c = await topo.host(`cell${i}`);
+      const c = await topo.host(`${nm}cell${i}`);
       await topo.link(c, 'eth0', rtr, `c${i}`, { a: [`10.70.${i}.2/24`], b: [`10.70.${i}.1/24`] });
       await c.ip('route', 'add', 'default', 'via', `10.70.${i}.1`);
       await c.mptcpLimits(2, 2); // accept the instance's ADD_ADDR and join it
       cells.push(c);
     }
-    const srv = await topo.host('srv');
+    const srv = await topo.host(`${nm}srv`);
     await topo.link(srv, 'eth0', rtr, 'srv', { a: ['10.72.0.2/24'], b: ['10.72.0.1/24'] });
     await srv.ip('addr', 'add', `${POOL_SERVER}/32`, 'dev', 'lo');
     await srv.ip('route', 'add', '10.71.0.0/16', 'via', '10.72.0.1'); // back to the instances only
     await rtr.ip('route', 'add', `${POOL_SERVER}/32`, 'via', '10.72.0.2');
     const hosts: Host[] = [];
     for (let n = 1; n <= o.instances; n++) {
-      const h = await topo.host(`i${n}`);
+      const h = await topo.host(`${nm}i${n}`);
       const delayMs = o.siteDelayMs?.(n) ?? 0;
       await topo.link(rtr, `eth${n}`, h, 'eth0', { a: [`10.71.${n}.1/24`], b: [`10.71.${n}.2/24`], ...(delayMs > 0 ? { delayMs } : {}) });
       await h.ip('addr', 'add', `${POOL_ANYCAST}/32`, 'dev', 'lo');
@@ -128,12 +133,17 @@ export class Pool {
     }
     const pool = new Pool(o, rtr, srv, cells, hosts);
     fs.writeFileSync(path.join(o.dir, 'rtr.conf'), routerConf(o.instances));
-    topo.track(rtr.spawn('bird', ['-f', '-c', path.join(o.dir, 'rtr.conf'), '-s', path.join(o.dir, 'rtr.ctl'), '-P', path.join(o.dir, 'rtr.pid')]));
+    pool.#spawn(rtr, 'rtr-bird', ['bird', '-f', '-c', path.join(o.dir, 'rtr.conf'), '-s', path.join(o.dir, 'rtr.ctl'), '-P', path.join(o.dir, 'rtr.pid')]);
     for (let n = 1; n <= (o.start ?? o.instances); n++) await pool.startInstance(n);
     return pool;
   }
 
-  /** Start instance n: its BIRD, then `duocell run`; resolves once duocell runs (it then announces). */
+  #spawn(h: Host, name: string, argv: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+    if (this.#o.spawn !== undefined) return this.#o.spawn(h, name, argv, env);
+    return h.spawn(argv[0]!, argv.slice(1), env === undefined ? {} : { env: { ...process.env, ...env } });
+  }
+
+  /** Start instance n: its BIRD, then `duocell run`; resolves once the router has its announcement (the server must be up: duocell announces only while it reaches it). */
   async startInstance(n: number): Promise<PoolInstance> {
     const h = this.hosts[n - 1];
     if (h === undefined) throw new DuocellError('DC_USAGE', `no instance ${n}`);
@@ -141,24 +151,20 @@ export class Pool {
     const ctl = path.join(dir, `i${n}.ctl`);
     fs.rmSync(ctl, { force: true });
     fs.writeFileSync(path.join(dir, `i${n}.conf`), instanceConf(n));
-    const bird = h.spawn('bird', ['-f', '-c', path.join(dir, `i${n}.conf`), '-s', ctl, '-P', path.join(dir, `i${n}.pid`)]);
+    const bird = this.#spawn(h, `i${n}-bird`, ['bird', '-f', '-c', path.join(dir, `i${n}.conf`), '-s', ctl, '-P', path.join(dir, `i${n}.pid`)]);
     for (let i = 0; i < 400 && !fs.existsSync(ctl); i++) await sleep(50);
     fs.writeFileSync(path.join(dir, `i${n}.json`), JSON.stringify(instanceBoard(n, dir)));
-    const duocell = h.spawn(process.execPath, [this.#o.bin, 'run', '--board', path.join(dir, `i${n}.json`), '--state-dir', path.join(dir, `i${n}-state`)], {
-      env: { ...process.env, DUOCELL_LOG_LEVEL: this.#o.logLevel ?? 'info' },
-    });
+    const duocell = this.#spawn(h, `i${n}`, [process.execPath, this.#o.bin, 'run', '--board', path.join(dir, `i${n}.json`), '--state-dir', path.join(dir, `i${n}-state`)], { DUOCELL_LOG_LEVEL: this.#o.logLevel ?? 'info' });
     let log = '';
     const exited = new Promise<number | null>((r) => duocell.on('exit', (c) => r(c)));
-    const running = new Promise<void>((resolve, reject) => {
-      const onData = (d: Buffer): void => {
-        log += d.toString();
-        if (log.includes('"duocell running"')) resolve();
-      };
-      duocell.stdout!.on('data', onData);
-      duocell.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-      void exited.then((c) => reject(new DuocellError('DC_INTERNAL', `instance ${n} exited (${c}) at start: ${log.slice(-1500)}`)));
+    duocell.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+    duocell.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+    // running and healthy once the router has its announcement (duocell announces only then)
+    const died = exited.then((c) => Promise.reject(new DuocellError('DC_INTERNAL', `instance ${n} exited (${c}) at start: ${log.slice(-1500)}`)));
+    died.catch(() => undefined);
+    await Promise.race([this.waitRoute((hops) => hops.includes(n), 60_000, 50), died]).catch((e: Error) => {
+      throw new DuocellError('DC_TIMEOUT', `instance ${n} not announced: ${e.message}: ${log.slice(-1500)}`);
     });
-    await Promise.race([running, sleep(60_000).then(() => Promise.reject(new DuocellError('DC_TIMEOUT', `instance ${n} not running after 60 s: ${log.slice(-1500)}`)))]);
     const inst: PoolInstance = { n, bird, duocell, exited, log: () => log };
     this.running.set(n, inst);
     return inst;
