@@ -147,6 +147,7 @@ export async function poolBenches(): Promise<BenchResult[]> {
 
     // pool-spread
     const spreadV: number[] = [];
+    const spreadSeen: string[] = [];
     for (let r = 0; r < Math.max(3, Math.min(runs, 5)); r++) {
       const tag = `p${r}`;
       both({ short: { n: 150, tag } });
@@ -156,8 +157,9 @@ export async function poolBenches(): Promise<BenchResult[]> {
       const per = new Map<string, number>();
       for (const c of conns(tag)) per.set(c.peer, (per.get(c.peer) ?? 0) + 1);
       spreadV.push(Math.max(...per.values()) / 300);
+      spreadSeen.push(JSON.stringify(Object.fromEntries(per)));
     }
-    out.push(fromRuns('pool-spread', 'fraction', spreadV, spreadV.map(() => 1 / 3), 'an even spread (1/3)', { target: '≤ 0.40', judge: ({ value }) => value <= 0.4, note: '300 sessions from 2 cells on 3 instances, L4 ECMP hash' }));
+    out.push(fromRuns('pool-spread', 'fraction', spreadV, spreadV.map(() => 1 / 3), 'an even spread (1/3)', { target: '≤ 0.40', judge: ({ value }) => value <= 0.4, note: `300 sessions from 2 cells on 3 instances, L4 ECMP hash; per run: ${spreadSeen.join(' ')}` }));
 
     // failover-new-session
     const failV: number[] = [];

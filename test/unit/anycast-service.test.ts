@@ -118,3 +118,16 @@ t.test('anycast profile: intervals and the upstream check', async (t) => {
   t.equal(stop.view().checks.upstream, false);
   await stop();
 });
+
+t.test('a signal endpoint whose port a crashed run still holds is retried (EADDRINUSE), other errors are not', async (t) => {
+  const { addEndpointRetrying } = await import('../../src/wiring/explicit.js');
+  const { DuocellError } = await import('../../src/core/errors.js');
+  let tries = 0;
+  const busy = (): Promise<string> => (++tries < 3 ? Promise.reject(new DuocellError('DC_NETLINK_ERROR' as never, 'kernel said errno 98', { errno: 98 })) : Promise.resolve('ok'));
+  t.equal(await addEndpointRetrying(busy, 5000, 5), 'ok');
+  t.equal(tries, 3, 'retried until the port was free');
+  let other = 0;
+  await t.rejects(addEndpointRetrying(() => (other++, Promise.reject(new DuocellError('DC_NETLINK_ERROR' as never, 'kernel said errno 22', { errno: 22 }))), 5000, 5), /errno 22/);
+  t.equal(other, 1, 'another errno: no retry');
+  await t.rejects(addEndpointRetrying(() => Promise.reject(new DuocellError('DC_NETLINK_ERROR' as never, 'busy', { errno: 98 })), 30, 5), /busy/, 'gives up after forMs');
+});
