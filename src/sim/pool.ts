@@ -144,7 +144,7 @@ export class Pool {
   }
 
   /** Start instance n: its BIRD, then `duocell run`; resolves once the router has its announcement (the server must be up: duocell announces only while it reaches it). */
-  async startInstance(n: number): Promise<PoolInstance> {
+  async startInstance(n: number, timeoutMs = 150_000): Promise<PoolInstance> {
     const h = this.hosts[n - 1];
     if (h === undefined) throw new DuocellError('DC_USAGE', `no instance ${n}`);
     const dir = this.#o.dir;
@@ -162,7 +162,8 @@ export class Pool {
     // running and healthy once the router has its announcement (duocell announces only then)
     const died = exited.then((c) => Promise.reject(new DuocellError('DC_INTERNAL', `instance ${n} exited (${c}) at start: ${log.slice(-1500)}`)));
     died.catch(() => undefined);
-    await Promise.race([this.waitRoute((hops) => hops.includes(n), 60_000, 50), died]).catch((e: Error) => {
+    // (after a kill -9 the restart waits for the killed run's subflows to free the signal port: up to a minute)
+    await Promise.race([this.waitRoute((hops) => hops.includes(n), timeoutMs, 50), died]).catch((e: Error) => {
       throw new DuocellError('DC_TIMEOUT', `instance ${n} not announced: ${e.message}: ${log.slice(-1500)}`);
     });
     const inst: PoolInstance = { n, bird, duocell, exited, log: () => log };
