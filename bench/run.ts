@@ -22,6 +22,7 @@ const groups: Record<string, Group> = {
   links: async () => (await import('./links.js')).linksBenches(),
   ota: async () => ((await import('./ota.js')) as { run(): Promise<BenchResult[]> }).run(),
   udp: async () => (await import('./udp.js')).udpBenches(),
+  pool: async () => (await import('./pool.js')).poolBenches(),
 };
 
 /** Entries of groups that do not say their world or path manager (in-process, no links). */

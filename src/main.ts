@@ -101,11 +101,16 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const selection = startSelection(board, store);
     stops.push(() => selection.close());
     const factories = { ...explicit.factories, connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l) };
-    for (const spec of listenerSpecs(board, factories)) await engine.listen(spec);
-    // A pool member announces the shared address once it can serve; stopped before the engine,
-    // it withdraws first and the engine then drains.
-    const anycast = anycastProfile(board);
-    if (anycast !== undefined) stops.push(await startAnycast(anycast));
+    const listenerNames: string[] = [];
+    for (const spec of listenerSpecs(board, factories)) {
+      await engine.listen(spec);
+      listenerNames.push(spec.name);
+    }
+    // A pool member announces the shared address once it can serve and only while it stays
+    // healthy; stopped before the engine, it withdraws first and the engine then drains.
+    const anycastP = anycastProfile(board);
+    const anycast = anycastP === undefined ? undefined : await startAnycast(anycastP, undefined, { checks: { listeners: () => listenerNames.every((n) => engine.address(n) !== undefined) } });
+    if (anycast !== undefined) stops.push(anycast);
     const links = watchLinks(board, engine, local);
     stops.push(links.stop);
     // Intercept only once the transparent listeners exist (else SYNs would find no socket: fail-open).
@@ -132,7 +137,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
     const udp = await startUdpSteering(board, store, paths, ledger.ledger);
     if (udp !== undefined) stops.push(() => udp.stop());
-    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }), ...(udp === undefined ? {} : { udp }) });
+    const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }), ...(udp === undefined ? {} : { udp }), ...(anycast === undefined ? {} : { anycast: anycast.view }) });
     paths?.service.on('event', () => deps.emit('paths'));
     // Handover from the radio itself (nl80211 disconnect, the modem's data session), not only the
     // link: a path-down aborts its subflows too, each marked backup (MP_PRIO) first where the PM can.

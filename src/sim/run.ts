@@ -5,6 +5,7 @@ import { logger } from '../core/logger.js';
 import { modemLinks } from './modem-host.js';
 import { addMgmtLink, buildSim, projectRoot, simDown, simExists, simRunDir, SIM_ADDR, SIM_PREFIX } from './board.js';
 import type { LinksWorld } from './links.js';
+import { Pool } from './pool.js';
 
 /** `duocell sim up|down` and the processes of the simulated board. */
 const log = logger('duocell:sim');
@@ -32,7 +33,7 @@ export function spawnInNs(ns: string, name: string, args: string[], opts: { fore
 
 /** `links`: the links' world, `realistic` (lte + wlan profiles, the default) or `ideal` (plain veth). */
 /** `modem`: 'qmi' (the default, QMI + AT) or 'at' (an AT-only module on usb0 with DHCP; board sim-at). */
-export async function simUp(opts: { withCell?: boolean; links?: LinksWorld; modem?: 'qmi' | 'at' } = {}): Promise<void> {
+export async function simUp(opts: { withCell?: boolean; links?: LinksWorld; modem?: 'qmi' | 'at'; concentrators?: number } = {}): Promise<void> {
   if (await simExists()) {
     log.info('sim already up: taking it down first');
     await simDown();
@@ -55,7 +56,23 @@ export async function simUp(opts: { withCell?: boolean; links?: LinksWorld; mode
   if (opts.withCell === true) {
     spawnInNs(sim.cell.ns, 'cell', [node(), path.join(projectRoot(), 'bin/duocell.js'), 'run', '--board', opts.modem === 'at' ? 'sim-at' : 'sim'], { env: cellEnv() });
   }
-  log.info({ namespaces: sim.topo.hosts.map((h) => h.ns), links: opts.links ?? 'realistic' }, 'sim up');
+  if (opts.concentrators !== undefined && opts.concentrators > 0) {
+    // The anycast pool (src/sim/pool.ts): N concentrators behind dc-pool-rtr, odd ones at site A
+    // (5 ms one way to the router), even ones at site B (25 ms); cells dc-pool-cell1/2, server dc-pool-srv.
+    const pool = await Pool.build(sim.topo, {
+      instances: opts.concentrators,
+      start: 0,
+      dir: path.join(simRunDir(), 'pool'),
+      bin: path.join(projectRoot(), 'bin/duocell.js'),
+      names: 'pool-',
+      siteDelayMs: (n) => (n % 2 === 1 ? 5 : 25),
+      spawn: (h, name, argv, env) => spawnInNs(h.ns, `pool-${name}`, argv, env === undefined ? {} : { env }),
+    });
+    // the server first: an instance announces only while it reaches it
+    spawnInNs(pool.srv.ns, 'pool-server', [node(), peer, 'server', '0.0.0.0', '8000']);
+    for (let n = 1; n <= opts.concentrators; n++) await pool.startInstance(n);
+  }
+  log.info({ namespaces: sim.topo.hosts.map((h) => h.ns), links: opts.links ?? 'realistic', concentrators: opts.concentrators ?? 1 }, 'sim up');
 }
 
 /** A small traffic generator in dc-mue: a transfer every few seconds through the cell. */

@@ -11,6 +11,7 @@
 import type { ConvertGrant } from '../protocols/convert/grant.js';
 
 export type { AccessType, Combination, SteeringMode } from '../core/model.js';
+import type { AnycastView } from '../services/anycast/index.js';
 import type { AccessType, Combination, SteeringMode, SubflowAccess } from '../core/model.js';
 
 export interface HealthView {
@@ -19,6 +20,8 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   checks: Record<string, boolean>;
+  /** A concentrator in an anycast pool (issue 15). */
+  anycast?: AnycastView;
 }
 
 export interface Endpoint {

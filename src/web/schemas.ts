@@ -224,6 +224,20 @@ export const HealthSchema = {
     version: { type: 'string' },
     uptimeS: num,
     checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+    anycast: {
+      type: 'object',
+      description: 'a concentrator in an anycast pool: its announcement, checks and BIRD sessions',
+      properties: {
+        protocol: { type: 'string' },
+        state: { type: 'string', enum: ['starting', 'announced', 'withdrawn', 'draining'] },
+        healthy: { type: 'boolean' },
+        checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+        bgp: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' }, info: { type: 'string' } } } },
+        bfd: { type: 'array', items: { type: 'object', properties: { peer: { type: 'string' }, interface: { type: 'string' }, state: { type: 'string' } } } },
+        problems: { type: 'array', items: { type: 'string' } },
+        checkedAt: { type: ['string', 'null'] },
+      },
+    },
   },
 } as const;
 

@@ -64,6 +64,27 @@ function ifIndexOf(name: string): number {
   throw new DuocellError('DC_STEERING_ENDPOINT', `explicitSteering: no interface ${name} in this network namespace`, { origin: 'local' });
 }
 
+/**
+ * A signal endpoint with a port makes the kernel listen on that port. After a crash (kill -9) the
+ * killed run's join subflows may still hold the port (closing, TIME_WAIT), and the kernel refuses
+ * the listener with EADDRINUSE until they are gone: retried every 500 ms for up to `forMs`
+ * (90 s by default, beyond TIME_WAIT's 60 s) rather than failing the restart.
+ */
+export async function addEndpointRetrying<T>(add: () => Promise<T>, forMs = 90_000, everyMs = 500): Promise<T> {
+  const until = Date.now() + forMs;
+  for (let warned = false; ; ) {
+    try {
+      return await add();
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno ?? (e as { detail?: { errno?: number } }).detail?.errno;
+      if (errno !== 98 || Date.now() >= until) throw e;
+      if (!warned) log.warn({ err: (e as Error).message }, 'signal endpoint port still in use (a crashed run\'s subflows): retrying');
+      warned = true;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+}
+
 export interface RunningExplicit {
   /** Listener factories for listenerSpecs(). */
   readonly factories: ListenerFactories;
@@ -91,7 +112,7 @@ export async function startExplicit(board: BoardProfile, store: Pick<Store, 'sub
     writeSysctl: (n, v) => fs.writeFileSync(sysctlPath(n), `${v}\n`),
     pathManager: () => pathManagerMode(),
     endpoints: () => pm.endpoints(),
-    addEndpoint: (e) => pm.addEndpoint(e),
+    addEndpoint: (e) => addEndpointRetrying(() => pm.addEndpoint(e)),
     deleteEndpoint: (id, address) => pm.deleteEndpoint(id, address),
     limits: () => pm.limits(),
     setLimits: (l) => pm.setLimits(l),

@@ -56,12 +56,12 @@ export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySe
 export function startSelection(
   board: BoardProfile,
   store: Store,
-  opts: Partial<Pick<SelectionOptions, 'intervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>> = {},
+  opts: Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>> = {},
 ): RunningSelection {
   if (board.proxies !== undefined && store.seedProxies(board.proxies)) log.info({ count: store.listProxies().length }, 'candidate proxies seeded from the board profile');
   const transparent = board.listeners.find((l) => l.kind === 'transparent');
   const cookie = cookieOf(transparent?.options);
-  const tuning = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>>;
+  const tuning = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>>;
   const timeoutMs = opts.timeoutMs ?? tuning.timeoutMs ?? 600;
   const selector = new ProxySelector({
     ...tuning,

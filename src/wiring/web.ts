@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { AnycastView } from '../services/anycast/index.js';
 import { DuocellError } from '../core/errors.js';
 import type { BoardProfile } from '../core/board.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
@@ -32,6 +33,8 @@ export interface WebWiringInput {
   pm?: RunningPm;
   /** UDP steering per flow (a cell whose board enables it). */
   udp?: UdpSteering;
+  /** A concentrator in an anycast pool: announcement, checks, BGP and BFD sessions. */
+  anycast?: () => AnycastView;
   /** Proxy selection (a cell): candidates with their health, editable. */
   selection?: RunningSelection;
 }
@@ -61,12 +64,16 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
         const m = i.modem?.();
         checks.modem = m !== undefined && m.present && m.state !== 'absent';
       }
+      // a pool member is degraded while it is not announced or BIRD's BGP/BFD sessions are not up
+      const anycast = i.anycast?.();
+      if (anycast !== undefined) checks.anycast = anycast.healthy;
       return {
         status: Object.values(checks).every(Boolean) ? 'ok' : 'degraded',
         preset: i.board.preset,
         version: i.version,
         uptimeS: Math.round((Date.now() - i.startedAt.getTime()) / 1000),
         checks,
+        ...(anycast === undefined ? {} : { anycast }),
       };
     },
     sessions: () => i.engine.sessions() as WebSessionView[],

@@ -83,9 +83,9 @@ async function main(): Promise<void> {
       ]);
       const selector = new ProxySelector({
         candidates: () => candidates,
-        probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(COOKIE), options: { mptcp: true }, signal, timeoutMs: 500, io: socketIo }),
-        intervalMs: 200,
-        timeoutMs: 500,
+        probe: (c, signal) => probeConvert({ address: c.address, port: c.port }, { cookie: Buffer.from(COOKIE), options: { mptcp: true }, signal, timeoutMs: 600, io: socketIo }),
+        // the shipped defaults (probe every 2 s, 500 ms once failing, 600 ms timeout; K = 2): the
+        // failover below comes from failed sessions retried on the next candidate, not from probes
         failAfter: 2,
       });
       const e = new ProxyEngine({ io: socketIo });

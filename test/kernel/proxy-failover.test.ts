@@ -131,11 +131,14 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   const during = shorts.filter((s) => s.start >= killAt && s.start < backAt);
   const after = shorts.filter((s) => s.start >= backAt + 1500);
   t.ok(before.length >= 10, `sessions before the kill (${before.length})`);
-  t.ok(before.every((s) => s.ok && s.via === 'c1'), 'before: every session on c1 (highest priority), bytes intact');
+  const off = before.filter((s) => !s.ok || s.via !== 'c1');
+  t.same(off.map((s) => `${s.start - killAt} ms ${s.via} ${s.err ?? 'ok'}`), [], `before: every session on c1 (highest priority), bytes intact (c1 health: ${JSON.stringify(cellR.lines.filter((l) => l.health !== undefined && (l.health as { at: number }).at < killAt).map((l) => l.health))})`);
   t.ok(during.length >= 20, `sessions while c1 was dead (${during.length})`);
   const failed = during.filter((s) => !s.ok);
   t.same(failed.map((s) => s.err), [], 'while c1 was dead: no new session failed');
-  t.ok(during.every((s) => !s.ok || s.via === 'c2'), 'while c1 was dead: new sessions on c2');
+  // from when c1's process was gone (under load the SIGKILL takes a while to land; a session c1 accepted before is fine)
+  const onC1 = during.filter((s) => s.start >= deadAt && s.ok && s.via !== 'c2');
+  t.same(onC1.map((s) => `${s.start - killAt} ms ${s.via}`), [], 'while c1 was dead: new sessions on c2');
   const firstOk = during.find((s) => s.ok);
   const failoverMs = firstOk === undefined ? Infinity : firstOk.end - killAt;
   t.ok(failoverMs < 1000, `a new session succeeded on the next candidate ${failoverMs} ms after the kill (issue: within 1 s)`);

@@ -147,3 +147,44 @@ t.test('selecting connector: next candidate on failure, fallback with none', asy
   await t.rejects(c.connect({ target: { host: 'example.invalid', port: 1 }, options: { mptcp: false }, signal: ac.signal, io: socketIo }), { message: 'fallback' });
   t.equal(fellBack, 1);
 });
+
+t.test('probe schedule: healthy candidates slowly (2 s default), failing or unhealthy ones every recoverIntervalMs', async (t) => {
+  let now = 0;
+  const probed: string[] = [];
+  let nearUp = true;
+  const s = selector([base[1], base[2]], async (c) => {
+    probed.push(c.name);
+    if (c.name === 'near' && !nearUp) throw new Error('refused');
+    return 10;
+  }, { now: () => now });
+  // the timer is not started: drive rounds by hand (start() would tick every min(interval, recover))
+  const round = async (): Promise<void> => {
+    (s as unknown as { start(): void }).start();
+    s.stop();
+    await new Promise((r) => setImmediate(r));
+  };
+  await round();
+  t.same(probed.sort(), ['far', 'near'], 'first round probes every candidate');
+  probed.length = 0;
+  for (now = 500; now < 2000; now += 500) await round();
+  t.same(probed, [], 'healthy: not probed again within the default 2 s');
+  now = 2000;
+  await round();
+  t.same(probed.sort(), ['far', 'near'], 'probed again at 2 s');
+  probed.length = 0;
+  nearUp = false;
+  now = 4000;
+  await round();
+  t.equal(s.health('near')?.probeFailures, 1);
+  probed.length = 0;
+  now = 4500;
+  await round();
+  t.same(probed, ['near'], 'after a failed probe: re-probed at the recover interval (500 ms)');
+  t.equal(s.health('near')?.healthy, false, 'two failed probes: unhealthy');
+  nearUp = true;
+  probed.length = 0;
+  now = 5000;
+  await round();
+  t.same(probed, ['near'], 'unhealthy: probed every 500 ms, so its return is seen quickly');
+  t.equal(s.health('near')?.healthy, true);
+});

@@ -23,9 +23,13 @@ import type { ProxySpec } from '../../store/types.js';
  * certain refusal). A candidate never probed counts as healthy with an unknown RTT.
  * On-path candidates are the cell itself: never probed, always healthy, RTT 0.
  *
- * Probes are driven by a timer that starts one probe per off-path candidate each interval
- * (at most one in flight each), so a dead candidate is noticed within about
- * interval + failAfter × timeout. The probe itself is injected (the wiring uses the RFC 8803
+ * Probes are driven by a timer: a healthy off-path candidate is probed every `intervalMs`
+ * (default 2 s: a concentrator serving 1,000 cells with 3 candidates each sees ~500 probe
+ * connections/s, where 300 ms meant ~3,300), one that failed its last probe or is unhealthy
+ * every `recoverIntervalMs` (default 500 ms), at most one in flight each. A dead candidate is
+ * noticed first by the sessions that fail on it (sessionFailAfter; each such session is retried
+ * on the next candidate, so no client sees it), and when idle within about
+ * interval + failAfter × (recoverInterval + timeout); one that comes back within recoverInterval. The probe itself is injected (the wiring uses the RFC 8803
  * Info exchange); nothing here does I/O.
  */
 
@@ -38,7 +42,10 @@ export interface SelectionOptions {
   probe: (c: Candidate, signal: AbortSignal) => Promise<number>;
   /** Candidates in force (re-read on every probe round). */
   candidates: () => Candidate[];
+  /** Probe period of a healthy candidate (default 2000 ms). */
   intervalMs?: number;
+  /** Probe period of a candidate that failed its last probe or is unhealthy (default 500 ms). */
+  recoverIntervalMs?: number;
   timeoutMs?: number;
   /** Failed probes in a row before a candidate is unhealthy (K). */
   failAfter?: number;
@@ -85,6 +92,7 @@ export class ProxySelector {
   readonly #o: Required<Omit<SelectionOptions, 'random' | 'now'>> & { random: () => number; now: () => number };
   readonly #health = new Map<string, Health>();
   readonly #inFlight = new Set<string>();
+  readonly #lastProbe = new Map<string, number>();
   #compiled: Compiled[] = [];
   #key = '';
   #timer: NodeJS.Timeout | undefined;
@@ -92,7 +100,8 @@ export class ProxySelector {
 
   constructor(o: SelectionOptions) {
     this.#o = {
-      intervalMs: 300,
+      intervalMs: 2000,
+      recoverIntervalMs: 500,
       timeoutMs: 600,
       failAfter: 2,
       sessionFailAfter: 2,
@@ -238,8 +247,12 @@ export class ProxySelector {
   start(): void {
     if (this.#timer !== undefined) return;
     this.#round();
-    this.#timer = setInterval(() => this.#round(), this.#o.intervalMs);
+    this.#timer = setInterval(() => this.#round(), this.#tickMs());
     this.#timer.unref();
+  }
+
+  #tickMs(): number {
+    return Math.max(10, Math.min(this.#o.intervalMs, this.#o.recoverIntervalMs));
   }
 
   stop(): void {
@@ -257,6 +270,11 @@ export class ProxySelector {
     }
     for (const { c } of this.#compiled) {
       if (!c.enabled || c.type === 'on-path' || c.protocol !== 'convert' || this.#inFlight.has(c.name)) continue;
+      const h = this.#health.get(c.name);
+      const every = h !== undefined && (!h.healthy || h.probeFailures > 0) ? this.#o.recoverIntervalMs : this.#o.intervalMs;
+      const last = this.#lastProbe.get(c.name);
+      if (last !== undefined && this.#o.now() - last < every - this.#tickMs() / 2) continue;
+      this.#lastProbe.set(c.name, this.#o.now());
       void this.probeOnce(c);
     }
   }
