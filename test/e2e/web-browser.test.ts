@@ -277,6 +277,33 @@ async function run(): Promise<void> {
     }
   });
 
+  await t.test('a pool member: the dashboard shows its anycast state, BGP and BFD sessions, and what is wrong', async (t) => {
+    // /health as a concentrator whose BFD session is down answers it (services/anycast view).
+    await page.route('**/api/v1/health', async (route) => {
+      const real = (await (await route.fetch()).json()) as Record<string, unknown>;
+      const anycast = {
+        protocol: 'pool_static',
+        state: 'withdrawn',
+        healthy: false,
+        checks: { listeners: true },
+        bgp: [{ name: 'edge', state: 'Established', info: '' }],
+        bfd: [{ peer: '10.99.0.1', interface: 'eth0', state: 'Down' }],
+        problems: ['BFD session with 10.99.0.1 is Down'],
+        checkedAt: new Date().toISOString(),
+      };
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ ...real, status: 'degraded', anycast }) });
+    });
+    t.teardown(() => page.unroute('**/api/v1/health'));
+    await page.goto(base + '/#/dashboard');
+    const card = page.locator('#dash-anycast');
+    await card.waitFor();
+    const text = await card.innerText();
+    t.match(text, /withdrawn/, 'the announcement state');
+    t.match(text, /BGP edge[\s\S]*Established/, 'the BGP session');
+    t.match(text, /BFD 10\.99\.0\.1[\s\S]*Down/, 'the BFD session');
+    t.match(text, /BFD session with 10\.99\.0\.1 is Down/, 'the problem in words');
+  });
+
   await t.test('a view left while it still loads leaves no timer behind', async (t) => {
     // The Proxies view polls every 2 s once loaded; held at its first request, it is left for the
     // Modem view, then released: it must not start polling under the Modem view.

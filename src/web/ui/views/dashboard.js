@@ -190,9 +190,30 @@ export async function dashboardView() {
   live.sessions = sessions;
   extra?.replaceChildren(
     h('div', { class: 'card' }, h('h2', {}, 'Health'), kv([['Status', hl.status], ['Preset', hl.preset], ['Version', hl.version], ['Up', fmtDur(hl.uptimeS)], ...Object.entries(hl.checks).map(([k, v]) => /** @type {[string, string]} */ ([k, v ? 'ok' : 'failing']))])),
+    hl.anycast ? anycastCard(hl.anycast) : '',
     h('div', { class: 'card', id: 'dash-sessions' }),
     modem ? h('div', { class: 'card' }, h('h2', {}, 'Modem'), kv([['State', modem.state], ['Operator', dash(modem.operator)], ['RAT / band', `${dash(modem.rat)} / ${dash(modem.band)}`], ['SIM', modem.sim]])) : '',
     pm ? steeringCard(pm) : '',
   );
   renderDashSessions();
+}
+
+/**
+ * A pool member's anycast announcement: state, BGP and BFD sessions, and what is wrong in words
+ * (a BGP or BFD misconfiguration is shown, never hidden).
+ * @param {NonNullable<HealthView['anycast']>} a
+ */
+function anycastCard(a) {
+  return h(
+    'div',
+    { class: 'card', id: 'dash-anycast' },
+    h('h2', {}, 'Anycast pool'),
+    kv([
+      ['Announcement', `${a.state} (${a.protocol})`],
+      ['Healthy', a.healthy ? 'yes' : 'NO'],
+      ...a.bgp.map((b) => /** @type {[string, string]} */ ([`BGP ${b.name}`, `${b.state}${b.info ? ` · ${b.info}` : ''}`])),
+      ...a.bfd.map((b) => /** @type {[string, string]} */ ([`BFD ${b.peer}`, `${b.state}${b.interface ? ` · ${b.interface}` : ''}`])),
+    ]),
+    a.problems.length === 0 ? '' : h('ul', { class: 'warn' }, ...a.problems.map((p) => h('li', {}, p))),
+  );
 }
