@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { birdAnnouncer, type Announcer } from '../drivers/bird/index.js';
@@ -92,7 +94,25 @@ export async function startAnycast(
     ...(p.intervalMs === undefined ? {} : { intervalMs: p.intervalMs }),
     graceMs: p.graceMs ?? (announcer === undefined ? 500 : 0),
   });
+  const marker = withdrawMarker(socket, p.protocol); // before the first announcement
   await service.start();
-  const stop = (async () => service.stop()) as RunningAnycast;
+  const stop = (async () => {
+    await service.stop();
+    marker?.remove();
+  }) as RunningAnycast;
   return Object.assign(stop, { view: () => service.view(), service });
+}
+
+/**
+ * Under systemd (RUNTIME_DIRECTORY set), `anycast-withdraw` holds the BIRD socket and protocol
+ * while this instance may be announcing, so the unit's ExecStopPost withdraws the address even
+ * when duocell was killed outright and could not (systemd/duocell.service). Removed on a clean
+ * stop, which has withdrawn already.
+ */
+export function withdrawMarker(socket: string, protocol: string, env: NodeJS.ProcessEnv = process.env): { path: string; remove(): void } | undefined {
+  const dir = env['RUNTIME_DIRECTORY']?.split(':')[0];
+  if (dir === undefined || dir === '' || /[\n]/.test(socket)) return undefined;
+  const path = join(dir, 'anycast-withdraw');
+  writeFileSync(path, `${socket}\n${protocol}\n`, { mode: 0o600 });
+  return { path, remove: () => rmSync(path, { force: true }) };
 }
