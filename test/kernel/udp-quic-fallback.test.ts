@@ -5,6 +5,9 @@
 // reports the cell's ICMP port-unreachable as ECONNREFUSED; it then falls back to TCP/443 at once,
 // and the cell's transparent front carries that TCP connection as an MPTCP upstream session.
 // (udp-quic-block.test.ts: ngtcp2's example client, unconnected socket, ignores the ICMP error.)
+// The cell runs with the shipped fwmark sysctls (systemd/60-duocell.conf): with fwmark_reflect = 1
+// the ICMP error took the UDP flow's uplink mark and left by the uplink, never reaching the
+// device, until the ruleset cleared the mark before the reject (services/udp/ruleset.ts).
 //
 //   lan [lan0]──[lan0] cell [up0]──[up0] srv (M-server on TCP/443; nothing on UDP/443)
 import t from 'tap';
@@ -111,9 +114,12 @@ t.test('quic: block — a browser-like client (connected UDP) gets ECONNREFUSED 
   const put = await api<PolicyView>('policy', { method: 'PUT', body: JSON.stringify({ defaults: { ...pol.body.defaults, quic: 'block' } }) });
   t.equal(put.status, 200, 'quic: block set on the default policy');
   t.equal(put.body.defaults.quic, 'block');
-  const ruled = await waitFor(async () => ((await cell.exec('nft', ['list', 'table', 'inet', 'duocell_udp'], { allowFail: true })).includes('reject with icmpx') ? true : undefined), 30_000, 250);
+  const ruled = await waitFor(async () => ((await cell.exec('nft', ['list', 'table', 'inet', 'duocell_udp'], { allowFail: true })).includes('chain quic') ? true : undefined), 30_000, 250);
   t.ok(ruled, 'the cell\'s UDP ruleset rejects UDP/443');
-  if (ruled !== true) return;
+  if (ruled !== true) {
+    t.comment(`nft: ${await cell.exec('nft', ['list', 'tables'], { allowFail: true })}\nudp: ${JSON.stringify((await api('udp')).body)}\nlogs: ${app.logs.join('').slice(-3000)}`);
+    return;
+  }
 
   const browser: ChildProcess = lan.spawn(process.execPath, ['--input-type=module', '-e', BROWSER, SRV]);
   t.teardown(() => {
