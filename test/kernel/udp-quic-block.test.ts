@@ -5,7 +5,8 @@
 // ngtcp2's example client takes to give up is reported, not asserted: measured, it ignores the
 // ICMP error (unconnected socket, no IP_RECVERR) and waits for its handshake timeout (5 s here),
 // unlike browsers, whose connected UDP sockets see ECONNREFUSED. The < 1 s fall-back of the issue
-// is therefore NOT shown with this client.
+// is therefore NOT shown with this client; udp-quic-fallback.test.ts shows it with a browser-like
+// client (connected UDP socket) in the running cell, and that its TCP fallback is an M-session.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { netnsUnavailable } from '../helpers/hosts.js';

@@ -153,10 +153,11 @@ t.test('quic: block answers UDP/443 of the blocking group with port-unreachable;
   t.match(r, /iifname \{ "lan0" \} udp dport 443 jump quic/);
   const lines = r.split('\n').map((l) => l.trim());
   const allow = lines.indexOf('ip saddr 192.168.77.9/32 return');
-  const block = lines.indexOf('ip saddr 192.168.77.0/24 counter name quic_blocked reject with icmpx type port-unreachable');
+  // the uplink mark is cleared before the reject: with fwmark_reflect = 1 the ICMP error would take it and leave by the uplink
+  const block = lines.indexOf('ip saddr 192.168.77.0/24 counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable');
   t.ok(allow > 0 && block > allow, 'the device (longer prefix) is decided before its network');
   const all = build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'block' });
-  t.match(all, /^ {4}counter name quic_blocked reject with icmpx type port-unreachable$/m, 'the default policy blocks every other source');
+  t.match(all, /^ {4}counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable$/m, 'the default policy blocks every other source');
   t.throws(() => build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'maybe' as 'block' }), { code: 'DC_CONFIG_INVALID' });
 });
 

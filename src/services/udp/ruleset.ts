@@ -192,6 +192,10 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   const quic = c.groups
     .flatMap((g) => g.prefixes.map((p) => ({ p: prefixOf(p), block: g.quic === 'block' })))
     .sort((a, b) => b.p.len - a.p.len);
+  // The uplink mark (set in prerouting) is cleared first: with net.ipv4/ipv6.fwmark_reflect = 1, as
+  // the box ships (systemd/60-duocell.conf), the ICMP error takes the packet's mark, whose rule
+  // routed it out of the uplink instead of back to the device (test/kernel/udp-quic-fallback.test.ts).
+  const reject = `counter name quic_blocked meta mark set meta mark & ${hex(~c.mask >>> 0)} reject with icmpx type port-unreachable`;
   if (c.fallbackQuic === 'block' || quic.some((q) => q.block)) {
     L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
     L.push(`    iifname { ${ifs} } udp dport 443 jump quic`);
@@ -200,9 +204,9 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
     for (const q of quic) {
       if (done.has(q.p.text)) continue;
       done.add(q.p.text);
-      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? 'counter name quic_blocked reject with icmpx type port-unreachable' : 'return'}`);
+      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? reject : 'return'}`);
     }
-    if (c.fallbackQuic === 'block') L.push('    counter name quic_blocked reject with icmpx type port-unreachable');
+    if (c.fallbackQuic === 'block') L.push(`    ${reject}`);
     L.push('  }');
   }
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
