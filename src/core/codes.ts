@@ -54,7 +54,7 @@ export const CODES = {
   DC_SOCKS_ENCODE: 'a SOCKS message could not be encoded (bad address, field too long)',
   DC_SOCKS_PEER_REPLY: 'the SOCKS server answered with a failure reply (reply code attached)',
 
-  // drivers/nft + services/steering
+  // drivers/nft + services/intercept, services/udp
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
   DC_ROUTE_COMMAND: 'a policy-routing command (ip rule/route) for steering failed',
   DC_STEERING_SYSCTL: 'explicit steering: the MP_CAPABLE C-flag sysctl (net.mptcp.allow_join_initial_addr_port) could not be set or restored',
