@@ -195,7 +195,10 @@ export async function simDown(prefix = SIM_PREFIX): Promise<void> {
     }
   }
   await new Promise((r) => setTimeout(r, 300));
-  for (const n of ['mue', 'cell', 'conc', 'srv', 'lan', 'wire']) await sh('ip', ['netns', 'del', `${prefix}-${n}`], { allowFail: true });
+  // Every namespace of the sim: the board's, and those `sim up --concentrators N` adds (dc-pool-*).
+  const list = await sh('ip', ['netns', 'list'], { allowFail: true });
+  const names = list.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${prefix}-`));
+  for (const n of names) await sh('ip', ['netns', 'del', n], { allowFail: true });
   await sh('ip', ['link', 'del', `${prefix}-mgmt`.slice(0, 15)], { allowFail: true });
 }
 
