@@ -54,6 +54,10 @@ t.test('systemd-analyze security --offline=yes: exposure <= 3.0', { skip }, asyn
   t.match(text, /^WatchdogSec=\d+s$/m, 'WatchdogSec set');
   const caps = /^CapabilityBoundingSet=(.*)$/m.exec(text)?.[1]?.split(/\s+/).sort();
   t.same(caps, ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'], 'only the network capabilities');
+  // The DHCP client duocell runs on usb0 and the WLAN uplink (drivers/dhcp, udhcpc) needs a packet
+  // socket: a family list without AF_PACKET failed it with EAFNOSUPPORT on the booted image.
+  const families = /^RestrictAddressFamilies=(.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? [];
+  for (const f of ['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_PACKET']) t.ok(families.includes(f), `RestrictAddressFamilies allows ${f}`);
 });
 
 t.test('sysctl drop-in: key = value lines, MPTCP on', async (t) => {
