@@ -15,27 +15,20 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { birdAnnouncer } from '../../src/drivers/bird/index.js';
 import { startAnycast } from '../../src/wiring/anycast.js';
 import { isDuocellError } from '../../src/core/errors.js';
 
 const ANYCAST = '10.80.0.1';
 
-function birdMissing(): string | false {
-  try {
-    execFileSync('bird', ['--version'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return 'needs BIRD 2 (apt-get install bird2)';
-  }
-}
 
 const reason = (await netnsUnavailable()) || birdMissing();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const bfd = `protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }`;
+const bfd = BIRD_BFD;
 
 function routerConf(): string {
   const peer = (n: number): string => `protocol bgp i${n} {

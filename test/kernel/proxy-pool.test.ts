@@ -23,8 +23,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { BIN } from '../helpers/appliance.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,18 +33,20 @@ const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 const ANYCAST = '10.80.0.1';
 const COOKIE = 'pool-cells';
 
-function birdMissing(): string | false {
-  try {
-    execFileSync('bird', ['--version'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return 'needs BIRD 2 (apt-get install bird2)';
-  }
-}
 const reason = (await netnsUnavailable()) || birdMissing();
+interface Session {
+  id: string;
+  tag: string;
+  ok: boolean;
+  err?: string;
+  start: number;
+  end: number;
+  sent: number;
+  got: number;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const bfd = `protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }`;
+const bfd = BIRD_BFD;
 const routerConf = (n: number): string =>
   `router id 10.71.0.1;
 protocol device { scan time 1; }
@@ -118,16 +121,6 @@ function follow(child: ChildProcess, name: string): Lines {
   return { child, lines, log: () => log, exited, wait };
 }
 
-interface Session {
-  id: string;
-  tag: string;
-  ok: boolean;
-  err?: string;
-  start: number;
-  end: number;
-  sent: number;
-  got: number;
-}
 
 t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behind BGP + ECMP + BFD', { skip: reason, timeout: 300_000 }, async (t) => {
   const topo = new Topology(`pool${process.pid}`);
