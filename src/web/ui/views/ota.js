@@ -23,13 +23,17 @@ export async function otaView() {
     ev.preventDefault();
     const f = file.files?.[0];
     if (!f) return showAlert(msg, 'error', 'Choose a bundle file first.');
+    // The status is re-read before the alert, so "Applied" is never shown beside the old version.
+    /** @type {string | null} */
+    let done = null;
     try {
       const o = /** @type {OtaView} */ (await api('POST', '/ota/bundle', await f.arrayBuffer(), true));
-      showAlert(msg, 'ok', `Applied version ${o.version}.`);
+      done = `Applied version ${o.version}.`;
     } catch (e) {
       showAlert(msg, 'error', codeAndMessage(e));
     }
-    await render();
+    await render().catch(() => {});
+    if (done) showAlert(msg, 'ok', done);
   });
   setView(h('h1', {}, 'Policy updates'), h('div', { class: 'grid' }, h('div', { class: 'card' }, h('h2', {}, 'Status'), status), h('div', { class: 'card' }, form)));
   await render();

@@ -55,8 +55,8 @@ export async function proxiesView() {
     }
     try {
       await api('PUT', '/proxies', { proxies: list });
-      showAlert(msg, 'ok', 'Saved.');
       await render(true);
+      showAlert(msg, 'ok', 'Saved.');
     } catch (e) {
       showAlert(msg, 'error', codeAndMessage(e));
     }

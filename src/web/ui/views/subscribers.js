@@ -47,6 +47,17 @@ export async function subscribersView() {
     );
   };
 
+  // The "done" alert comes after the list shows the change, so what it confirms is on screen.
+  /** @param {string} done */
+  const reloadThen = async (done) => {
+    try {
+      await load();
+      showAlert(msg, 'ok', done);
+    } catch (e) {
+      showAlert(msg, 'error', `${done} The list did not reload: ${messageOf(e)}`);
+    }
+  };
+
   /** @param {Subscriber | null} s null: a new subscriber */
   const openEditor = (s) => {
     msg.hidden = true;
@@ -69,8 +80,7 @@ export async function subscribersView() {
         try {
           await api('DELETE', `/subscribers/${encodeURIComponent(s.id)}`);
           editor.replaceChildren();
-          showAlert(msg, 'ok', `Deleted ${s.name}.`);
-          await load();
+          await reloadThen(`Deleted ${s.name}.`);
         } catch (e) {
           showAlert(fmsg, 'error', messageOf(e));
         }
@@ -105,8 +115,7 @@ export async function subscribersView() {
       try {
         const saved = /** @type {Subscriber} */ (s ? await api('PUT', `/subscribers/${encodeURIComponent(s.id)}`, body) : await api('POST', '/subscribers', body));
         editor.replaceChildren();
-        showAlert(msg, 'ok', `Saved ${saved.name}.`);
-        await load();
+        await reloadThen(`Saved ${saved.name}.`);
       } catch (e) {
         showAlert(fmsg, 'error', messageOf(e));
         showFieldErrors(form, fieldsOf(e));
