@@ -132,6 +132,14 @@ struct dc_subflow_data {
   uint32_t size_subflow_data, num_subflows, size_kernel, size_user; /* uapi struct mptcp_subflow_data */
 };
 
+/* The connection speaks MPTCP: MPTCP_INFO answers (it fails on plain TCP and after a fallback,
+ * the same rule as the JS isMptcp). */
+static int is_mptcp_fd(int fd) {
+  uint8_t mi[96];
+  socklen_t len = sizeof mi;
+  return getsockopt(fd, SOL_MPTCP, DC_MPTCP_INFO, mi, &len) == 0;
+}
+
 static int fin_hold_check(int fd, int joins) {
   if (joins <= 0) return 1;
   uint8_t mi[96];
@@ -450,6 +458,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_EVENTS 256
 #define DC_POOL 64            /* empty pipes kept for the next sessions */
 #define DC_POOL_IDLE_MS 2000  /* ... and closed after this long without any event */
+#define DC_START_CONNECTING 1 /* spliceStart flag: the server fd's connect is in flight (fast path) */
+#define DC_START_ADOPT 2      /* spliceStart flag: take the fds themselves, no duplicates */
 
 struct dc_sess;
 
@@ -487,8 +497,12 @@ struct dc_sess {
   uint8_t done;       /* written under the relay's mutex */
   uint8_t abort_queued;
   uint8_t reset;
+  uint8_t connecting;  /* fast path: the server side's non-blocking connect is in flight */
+  uint8_t fail_side;   /* which side ended a connecting session: 0 client, 1 server, 2 abort */
+  uint8_t server_mptcp;/* set when the connect completed: MPTCP_INFO answered (not fallen back) */
   int err;
   struct dc_sess *next_abort;
+  struct dc_sess *next_connected;
   struct dc_sess *next_start;
   struct dc_sess *next_done;
 };
@@ -508,6 +522,7 @@ struct dc_relay {
   struct dc_dir *held;         /* directions whose FIN waits for the upstream's joins */
   int64_t next_hold_check;
   struct dc_sess *finished;
+  struct dc_sess *connected;   /* fast path: connects completed in this batch (posted first) */
   int pool[DC_POOL][2];
   uint32_t npool;
   /* main thread only */
@@ -701,6 +716,27 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   struct dc_sess *s = e->s;
   if (s->done) return;
   int k = e->side;
+  if (s->connecting) {
+    /* Fast path: nothing moves until the upstream connect completes. The client's bytes, FIN
+     * (EPOLLRDHUP) and the edge they raised are picked up by run() on both directions then. */
+    if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0 && (m & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    if (err != 0) {
+      s->fail_side = (uint8_t)k;
+      sess_done(r, s, 1, err);
+      return;
+    }
+    s->connecting = 0;
+    s->server_mptcp = (uint8_t)is_mptcp_fd(s->fd[1]);
+    s->next_connected = r->connected;
+    r->connected = s;
+    run(r, &s->d[0], now);
+    run(r, &s->d[1], now);
+    return;
+  }
   if (m & EPOLLERR) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -764,7 +800,7 @@ static void take_work(struct dc_relay *r) {
   while (st != NULL) {
     struct dc_sess *next = st->next_start;
     st->end[0].out = st->d[1].early != NULL;
-    st->end[1].out = st->d[0].early != NULL;
+    st->end[1].out = st->d[0].early != NULL || st->connecting;
     for (int k = 0; k < 2 && !st->done; k++) {
       struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (st->end[k].out ? EPOLLOUT : 0), .data = {.ptr = &st->end[k]}};
       if (epoll_ctl(r->ep, EPOLL_CTL_ADD, st->fd[k], &ev) < 0) sess_done(r, st, 1, errno);
@@ -773,6 +809,7 @@ static void take_work(struct dc_relay *r) {
   }
   while (ab != NULL) {
     struct dc_sess *next = ab->next_abort;
+    if (ab->connecting && !ab->done) ab->fail_side = 2;
     sess_done(r, ab, 1, ECONNABORTED);
     ab = next;
   }
@@ -780,6 +817,15 @@ static void take_work(struct dc_relay *r) {
 
 /* End of a batch: hand finished sessions to the main thread (which frees them). */
 static void post_finished(struct dc_relay *r) {
+  /* Connects first (a session that connected and finished in one batch: in that order; the
+   * tsfn's queue is FIFO, so a connect item is always handled before the session is freed). */
+  struct dc_sess *c = r->connected;
+  r->connected = NULL;
+  while (c != NULL) {
+    struct dc_sess *next = c->next_connected;
+    napi_call_threadsafe_function(r->tsfn, (void *)((uintptr_t)c | 1u), napi_tsfn_nonblocking);
+    c = next;
+  }
   if (r->finished == NULL) return;
   pthread_mutex_lock(&r->mu);
   for (struct dc_sess **pp = &r->aborts; *pp != NULL;) {
@@ -856,10 +902,28 @@ static void *relay_main(void *arg) {
 /* Main thread, from the tsfn: the session is over. Close its fds, free it, tell JS. */
 static void splice_done_js(napi_env env, napi_value cb, void *context, void *data) {
   struct dc_relay *r = context;
+  if ((uintptr_t)data & 1u) {
+    /* fast path: the upstream connect completed (the session lives on) */
+    struct dc_sess *cs = (struct dc_sess *)((uintptr_t)data & ~(uintptr_t)1u);
+    if (env == NULL || cb == NULL) return;
+    napi_value av[6], uu;
+    napi_create_double(env, (double)cs->gen * (double)DC_MAX_SLOTS + (double)cs->slot, &av[0]);
+    napi_create_double(env, cs->server_mptcp ? 1 : 0, &av[1]);
+    napi_create_double(env, 0, &av[2]);
+    napi_get_boolean(env, false, &av[3]);
+    napi_create_int32(env, 0, &av[4]);
+    napi_create_int32(env, 1, &av[5]);
+    napi_get_undefined(env, &uu);
+    napi_call_function(env, uu, cb, 6, av, NULL);
+    return;
+  }
   struct dc_sess *s = data;
   double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
   double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
   int reset = s->reset, err = s->err;
+  /* 0: relayed to the end; 2: the upstream connect failed; 3: the client went first; 4: aborted
+   * while connecting */
+  int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
   close(s->fd[0]);
   close(s->fd[1]);
   free(s->d[0].early);
@@ -869,14 +933,15 @@ static void splice_done_js(napi_env env, napi_value cb, void *context, void *dat
   free(s);
   if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
   if (env == NULL || cb == NULL) return;
-  napi_value argv[5], u;
+  napi_value argv[6], u;
   napi_create_double(env, id, &argv[0]);
   napi_create_double(env, up, &argv[1]);
   napi_create_double(env, down, &argv[2]);
   napi_get_boolean(env, reset != 0, &argv[3]);
   napi_create_int32(env, err, &argv[4]);
+  napi_create_int32(env, kind, &argv[5]);
   napi_get_undefined(env, &u);
-  napi_call_function(env, u, cb, 5, argv, NULL);
+  napi_call_function(env, u, cb, 6, argv, NULL);
 }
 
 static void splice_cleanup(void *arg) {
@@ -1002,9 +1067,10 @@ static int copy_early(napi_env env, napi_value v, struct dc_dir *d) {
  * by JS, sent to the other side before anything else.
  */
 static napi_value js_splice_start(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc = 4;
+  napi_value argv[5];
+  size_t argc = 5;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t flags = argc > 4 ? arg_i32(env, argv[4]) : 0;
   if (argc < 2) {
     napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
     return NULL;
@@ -1031,19 +1097,26 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   }
   int err = 0;
   const char *what = "dup";
-  s->fd[0] = fcntl(cfd, F_DUPFD_CLOEXEC, 3);
-  if (s->fd[0] < 0) err = errno;
-  if (err == 0) {
-    s->fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
-    if (s->fd[1] < 0) err = errno;
+  int adopt = (flags & DC_START_ADOPT) != 0;
+  s->connecting = (flags & DC_START_CONNECTING) != 0;
+  if (adopt) {
+    s->fd[0] = cfd;
+    s->fd[1] = sfd;
+  } else {
+    s->fd[0] = fcntl(cfd, F_DUPFD_CLOEXEC, 3);
+    if (s->fd[0] < 0) err = errno;
+    if (err == 0) {
+      s->fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
+      if (s->fd[1] < 0) err = errno;
+    }
   }
   if (err == 0 && table_put(r, s) < 0) {
     err = ENFILE;
     what = "spliceStart (session table)";
   }
   if (err != 0) {
-    if (s->fd[0] >= 0) close(s->fd[0]);
-    if (s->fd[1] >= 0) close(s->fd[1]);
+    if (!adopt && s->fd[0] >= 0) close(s->fd[0]);
+    if (!adopt && s->fd[1] >= 0) close(s->fd[1]);
     free(s->d[0].early);
     free(s->d[1].early);
     free(s);
@@ -1267,6 +1340,212 @@ static napi_value js_fd_unwatch(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* ======================================================================================
+ * The fast path's native socket calls (services/proxy/fast.ts): a listener accepted in batches
+ * without a Node socket per connection, a non-blocking connect, and a reset close.
+ *
+ *   acceptWatch(listenFd, onBatch(list, errno)) -> handle     uv_poll(READABLE) on the listen fd
+ *     accept4 until EAGAIN, at most DC_ACCEPT_BATCH ──► onBatch([fd, remote, rport, local,
+ *     lport, ...], 0): one JS call per wake-up. EMFILE/ENFILE (or any other accept error):
+ *     the poll stops and onBatch(list so far, errno); the caller resumes with acceptResume()
+ *     after a pause (the connections wait in the backlog).
+ *   acceptUnwatch(handle)  stops and frees (uv_close); the caller closes the listen fd after.
+ * Main thread only.
+ * ==================================================================================== */
+#define DC_ACCEPT_BATCH 128
+
+struct dc_accept {
+  uv_poll_t h;
+  napi_env env;
+  napi_ref cb;
+  int fd;
+  int stopped; /* the poll is stopped (error or unwatch) */
+  int closed;
+};
+
+static void accept_closed(uv_handle_t *h) {
+  struct dc_accept *a = h->data;
+  napi_delete_reference(a->env, a->cb);
+  free(a);
+}
+
+static napi_value addr_string(napi_env env, const struct sockaddr_storage *ss, int *port) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const void *)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    *port = ntohs(a->sin6_port);
+  } else if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const void *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    *port = ntohs(a->sin_port);
+  } else {
+    *port = 0;
+  }
+  napi_value v;
+  napi_create_string_latin1(env, buf, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static void accept_cb(uv_poll_t *h, int status, int events) {
+  (void)events;
+  struct dc_accept *a = h->data;
+  if (a->stopped) return;
+  napi_env env = a->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value list;
+  napi_create_array(env, &list);
+  uint32_t n = 0;
+  int err = status < 0 ? -status : 0;
+  for (int i = 0; i < DC_ACCEPT_BATCH && err == 0; i++) {
+    struct sockaddr_storage rs, ls;
+    socklen_t rl = sizeof rs, ll = sizeof ls;
+    int fd = accept4(a->fd, (struct sockaddr *)&rs, &rl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      err = errno;
+      break;
+    }
+    /* the local address: a TPROXY'd connection's original destination */
+    if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) memset(&ls, 0, sizeof ls);
+    int rport = 0, lport = 0;
+    napi_value v[5];
+    napi_create_int32(env, fd, &v[0]);
+    v[1] = addr_string(env, &rs, &rport);
+    napi_create_int32(env, rport, &v[2]);
+    v[3] = addr_string(env, &ls, &lport);
+    napi_create_int32(env, lport, &v[4]);
+    for (int k = 0; k < 5; k++) napi_set_element(env, list, n++, v[k]);
+  }
+  if (err != 0) {
+    a->stopped = 1;
+    uv_poll_stop(h);
+  }
+  if (n > 0 || err != 0) {
+    napi_value cb, argv[2], global, res;
+    napi_get_reference_value(env, a->cb, &cb);
+    napi_get_global(env, &global);
+    argv[0] = list;
+    napi_create_int32(env, err, &argv[1]);
+    if (cb != NULL && napi_call_function(env, global, cb, 2, argv, &res) != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+        napi_fatal_exception(env, exc);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static struct dc_accept *accept_of(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* acceptWatch(listenFd, onBatch) -> external handle */
+static napi_value js_accept_watch(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  if (fd < 0) return throw_errno(env, "acceptWatch", EBADF);
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) return throw_errno(env, "acceptWatch (event loop)", EINVAL);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return throw_errno(env, "fcntl(O_NONBLOCK)", errno);
+  struct dc_accept *a = calloc(1, sizeof *a);
+  if (a == NULL) return throw_errno(env, "acceptWatch", ENOMEM);
+  a->env = env;
+  a->fd = fd;
+  int rc = uv_poll_init(loop, &a->h, fd);
+  if (rc < 0) {
+    free(a);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  a->h.data = a;
+  napi_create_reference(env, argv[1], 1, &a->cb);
+  rc = uv_poll_start(&a->h, UV_READABLE, accept_cb);
+  if (rc < 0) {
+    a->stopped = a->closed = 1;
+    uv_close((uv_handle_t *)&a->h, accept_closed);
+    return throw_errno(env, "uv_poll_start", -rc);
+  }
+  napi_value ext;
+  napi_create_external(env, a, NULL, NULL, &ext);
+  return ext;
+}
+
+/* acceptResume(handle): poll again after an accept error stopped it */
+static napi_value js_accept_resume(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct dc_accept *a = accept_of(env, argv[0]);
+  if (a == NULL) return throw_errno(env, "acceptResume", EINVAL);
+  if (a->closed || !a->stopped) return undef(env);
+  int rc = uv_poll_start(&a->h, UV_READABLE, accept_cb);
+  if (rc < 0) return throw_errno(env, "uv_poll_start", -rc);
+  a->stopped = 0;
+  return undef(env);
+}
+
+/* acceptUnwatch(handle): stop and free; call exactly once per handle */
+static napi_value js_accept_unwatch(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct dc_accept *a = accept_of(env, argv[0]);
+  if (a == NULL || a->closed) return throw_errno(env, "acceptUnwatch", EINVAL);
+  a->stopped = a->closed = 1;
+  uv_poll_stop(&a->h);
+  uv_close((uv_handle_t *)&a->h, accept_closed);
+  return undef(env);
+}
+
+/* connectStart(fd, host, port): a non-blocking connect; returns once it is in flight (or done).
+ * Throws the errno of a connect that failed at once. */
+static napi_value js_connect_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (fill_addr(env, argv[1], arg_i32(env, argv[2]), &ss, &len) < 0) return throw_errno(env, "connect (not a numeric address)", EINVAL);
+  if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS && errno != EINTR) return throw_errno(env, "connect", errno);
+  return undef(env);
+}
+
+/* sockName(fd) -> [address, port] */
+static napi_value js_sock_name(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(arg_i32(env, argv[0]), (struct sockaddr *)&ss, &len) < 0) return throw_errno(env, "getsockname", errno);
+  int port = 0;
+  napi_value out, a = addr_string(env, &ss, &port), p;
+  napi_create_int32(env, port, &p);
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, p);
+  return out;
+}
+
+/* closeReset(fd): close with SO_LINGER {1, 0}, so the peer gets a RST */
+static napi_value js_close_reset(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, "close", errno);
+  return undef(env);
+}
+
 #define EXPORT(name, fn)                                                   \
   do {                                                                     \
     napi_value f;                                                          \
@@ -1296,6 +1575,12 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("finHoldReady", js_fin_hold_ready);
   EXPORT("fdWatch", js_fd_watch);
   EXPORT("fdUnwatch", js_fd_unwatch);
+  EXPORT("acceptWatch", js_accept_watch);
+  EXPORT("acceptResume", js_accept_resume);
+  EXPORT("acceptUnwatch", js_accept_unwatch);
+  EXPORT("connectStart", js_connect_start);
+  EXPORT("sockName", js_sock_name);
+  EXPORT("closeReset", js_close_reset);
   return exports;
 }
 
