@@ -65,6 +65,19 @@ function fakeIo(): ProxyIo & { calls: string[]; done?: (r: SpliceDone) => void }
     finHoldReady() {
       return true;
     },
+    // The fast path (services/proxy/fast.ts) is off here: these tests drive the JS path's seam.
+    fastAvailable: () => false,
+    acceptWatch() {
+      throw new Error('fake: no fast path');
+    },
+    listen: () => undefined,
+    connectStart: () => undefined,
+    sockName: () => ({ address: '127.0.0.1', port: 0 }),
+    closeReset: () => undefined,
+    close: () => undefined,
+    spliceConnect() {
+      throw new Error('fake: no fast path');
+    },
   };
   return fake;
 }

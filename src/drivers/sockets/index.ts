@@ -14,6 +14,7 @@ import {
 export * from './decode.js';
 export * from './splice.js';
 export * from './fd-watch.js';
+export * from './fast.js';
 
 /**
  * The typed face of the socket layer. Everything else in duocell creates MPTCP/transparent

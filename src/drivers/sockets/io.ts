@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { createConnectSocket, createListenSocket, fdOf, fullInfo, isMptcp } from './index.js';
-import { finHoldReady, spliceAbort, spliceAvailable, spliceFinHold, spliceStart, spliceStats } from './splice.js';
+import { acceptWatch, closeFd, closeReset, connectStart, fastAvailable, listenOn, sockName } from './fast.js';
+import { finHoldReady, spliceAbort, spliceAvailable, spliceConnect, spliceFinHold, spliceStart, spliceStats } from './splice.js';
 
 /**
  * The socket operations the proxy engine receives (services/proxy/types.ts ProxyIo), backed by
@@ -20,4 +21,12 @@ export const socketIo = {
   spliceAbort,
   spliceFinHold,
   finHoldReady,
+  fastAvailable: () => fastAvailable() && spliceAvailable(),
+  acceptWatch,
+  listen: listenOn,
+  connectStart,
+  sockName,
+  closeReset,
+  close: closeFd,
+  spliceConnect,
 };

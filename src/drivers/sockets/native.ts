@@ -29,14 +29,23 @@ export interface NativeSockets {
   /** A non-blocking AF_UNIX datagram socket bound to `local`, connected to `remote` ('@' = abstract). Absent in older builds. */
   unixDgram?(local: string, remote: string): number;
   /** Spliced relay (see the top of the splice section in native/sockets.c). Absent in older builds. */
-  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number) => void): void;
-  spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer): number;
+  /** `kind`: 0 relayed to the end, 1 the upstream connect completed (`up`: 1 when MPTCP), 2 the connect failed, 3 the client went first, 4 aborted while connecting (fast path). */
+  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number, kind?: number) => void): void;
+  /** `flags`: 1 the server fd's connect is in flight, 2 adopt the fds (no duplicates). */
+  spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer, flags?: number): number;
   spliceStats?(id: number, out: Float64Array): boolean;
   spliceAbort?(id: number): boolean;
   spliceActive?(): number;
   /** The upstream FIN hold (native/sockets.c fin_hold_check). Absent in older builds. */
   spliceFinHold?(joins: number, capMs: number): void;
   finHoldReady?(fd: number, joins: number): boolean;
+  /** The fast path's calls (native/sockets.c "fast path"). Absent in older builds. */
+  acceptWatch?(fd: number, onBatch: (list: Array<number | string>, errno: number) => void): object;
+  acceptResume?(h: object): void;
+  acceptUnwatch?(h: object): void;
+  connectStart?(fd: number, host: string, port: number): void;
+  sockName?(fd: number): [string, number];
+  closeReset?(fd: number): void;
 }
 
 let cached: NativeSockets | undefined;

@@ -19,6 +19,8 @@ export interface SpliceDone {
   errno: number;
   /** The errno's name (ECONNRESET, …), when there is one. */
   errnoName?: string;
+  /** spliceConnect only: the session ended before its upstream connect completed, because the server side failed, the client went or abort() came. */
+  before?: 'server' | 'client' | 'abort';
 }
 
 export interface SpliceStats {
@@ -35,6 +37,8 @@ type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spli
 
 let api: Spliced | null | undefined;
 const waiting = new Map<number, (r: SpliceDone) => void>();
+/** Fast-path sessions: told when their upstream connect completes. */
+const connecting = new Map<number, (serverMptcp: boolean) => void>();
 const scratch = new Float64Array(5);
 
 function load(): Spliced | null {
@@ -45,11 +49,19 @@ function load(): Spliced | null {
       api = null;
       return api;
     }
-    n.spliceInit((id, up, down, reset, errno) => {
+    n.spliceInit((id, up, down, reset, errno, kind = 0) => {
+      if (kind === 1) {
+        const c = connecting.get(id);
+        connecting.delete(id);
+        c?.(up === 1);
+        return;
+      }
       const cb = waiting.get(id);
       if (cb === undefined) return;
       waiting.delete(id);
+      connecting.delete(id);
       const r: SpliceDone = { up, down, reset, errno };
+      if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
       if (errno !== 0) r.errnoName = errnoName(errno);
       cb(r);
     });
@@ -89,6 +101,27 @@ export function spliceStart(clientFd: number, serverFd: number, onDone: (r: Spli
     throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });
   }
   waiting.set(id, onDone);
+  return id;
+}
+
+/**
+ * The fast path: relay between an accepted client fd and a server fd whose non-blocking connect
+ * is in flight. The addon takes both fds (the caller must not close them); `onConnected` runs
+ * when the connect completes (with MPTCP or not), `onDone` once at the end (`before` set when
+ * it ended before the connect completed). Throws DC_SOCKET_SYSCALL (fds still the caller's).
+ */
+export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void): number {
+  const n = load();
+  if (n === null) throw new DuocellError('DC_SOCKET_NATIVE', 'this build of the socket addon has no spliced relay');
+  let id: number;
+  try {
+    id = n.spliceStart(clientFd, serverFd, undefined, undefined, 3);
+  } catch (e) {
+    const err = e as Error & { errno?: number; syscall?: string };
+    throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });
+  }
+  waiting.set(id, onDone);
+  connecting.set(id, onConnected);
   return id;
 }
 

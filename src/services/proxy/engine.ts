@@ -5,6 +5,7 @@ import { logger } from '../../core/logger.js';
 import { prefixContains, unmapV4, type Prefix } from '../../core/net.js';
 import { Relay } from './relay.js';
 import { Session, SessionRegistry } from './session.js';
+import { actionOf, FastPath, fastEligible } from './fast.js';
 import { LogLimiter } from '../../core/log-limit.js';
 import type { TargetFilter } from './target-filter.js';
 import type { AccessType, Admit, Endpoint, FrontInfo, FrontRequest, ListenerSpec, ProxyIo, SessionView } from './types.js';
@@ -49,6 +50,9 @@ export interface EngineEvents {
 export class ProxyEngine extends EventEmitter<EngineEvents> {
   readonly registry = new SessionRegistry();
   readonly #servers = new Map<string, net.Server>();
+  /** Listeners on the fast path (fast.ts): their bound addresses. */
+  readonly #fastAddrs = new Map<string, net.AddressInfo>();
+  readonly #fast: FastPath;
   readonly #io: ProxyIo;
   readonly #opts: Required<Omit<EngineOptions, 'io' | 'admit' | 'onMptcpServer' | 'targetFilter'>> &
     Pick<EngineOptions, 'admit' | 'onMptcpServer' | 'targetFilter'>;
@@ -71,11 +75,24 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       ...(opts.onMptcpServer === undefined ? {} : { onMptcpServer: opts.onMptcpServer }),
       ...(opts.targetFilter === undefined ? {} : { targetFilter: opts.targetFilter }),
     };
+    this.#fast = new FastPath({
+      io: this.#io,
+      registry: this.registry,
+      ...(opts.admit === undefined ? {} : { admit: opts.admit }),
+      ...(opts.targetFilter === undefined ? {} : { targetFilter: opts.targetFilter }),
+      ...(opts.onMptcpServer === undefined ? {} : { onMptcpServer: opts.onMptcpServer }),
+      view: (s) => s.view(this.#opts.label),
+      draining: () => this.#draining,
+      count: (code) => this.#count(code),
+      refuse: (spec, s, err) => this.#refuse(spec, s, err),
+      emitSession: (v) => this.emit('session', v),
+      emitClosed: (v) => this.emit('closed', v),
+    });
   }
 
   /** Open a listener; resolves with its bound address. */
   async listen(spec: ListenerSpec): Promise<net.AddressInfo> {
-    if (this.#servers.has(spec.name)) throw new DuocellError('DC_PROXY_LISTEN', `listener ${spec.name} exists`);
+    if (this.#servers.has(spec.name) || this.#fastAddrs.has(spec.name)) throw new DuocellError('DC_PROXY_LISTEN', `listener ${spec.name} exists`);
     const fd = this.#io.createListenSocket({
       host: spec.host,
       port: spec.port,
@@ -83,6 +100,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       ...(spec.transparent === undefined ? {} : { transparent: spec.transparent }),
       ...(spec.fastOpen === undefined ? {} : { fastOpen: spec.fastOpen }),
     });
+    if (fastEligible(spec, this.#io)) return this.#listenFast(spec, fd);
     const server = this.#io.server((c) => this.#onClient(spec, c));
     server.on('error', (e: NodeJS.ErrnoException) => {
       // Accept errors (EMFILE/ENFILE/ENOBUFS) are survived: libuv keeps the listener open.
@@ -98,17 +116,33 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       });
     });
     this.#servers.set(spec.name, server);
+    return this.#listening(spec, server.address() as net.AddressInfo, false);
+  }
+
+  #listenFast(spec: ListenerSpec, fd: number): net.AddressInfo {
+    let a: Endpoint;
+    try {
+      a = this.#fast.listen(spec, fd);
+    } catch (e) {
+      this.#io.close(fd);
+      throw toDuocellError(e, 'DC_PROXY_LISTEN');
+    }
+    const addr: net.AddressInfo = { address: a.address, port: a.port, family: a.address.includes(':') ? 'IPv6' : 'IPv4' };
+    this.#fastAddrs.set(spec.name, addr);
+    return this.#listening(spec, addr, true);
+  }
+
+  #listening(spec: ListenerSpec, addr: net.AddressInfo, fast: boolean): net.AddressInfo {
     if (this.#sweep === undefined) {
       this.#sweep = setInterval(() => this.#idleSweep(), Math.min(1000, this.#opts.idleTimeoutMs / 2));
       this.#sweep.unref();
     }
-    const addr = server.address() as net.AddressInfo;
-    log.info({ listener: spec.name, front: spec.front.name, connector: spec.connector.name, address: addr, mptcp: spec.mptcp, transparent: spec.transparent === true }, 'listening');
+    log.info({ listener: spec.name, front: spec.front.name, connector: spec.connector.name, address: addr, mptcp: spec.mptcp, transparent: spec.transparent === true, fast }, 'listening');
     return addr;
   }
 
   address(name: string): net.AddressInfo | undefined {
-    return (this.#servers.get(name)?.address() as net.AddressInfo | null) ?? undefined;
+    return this.#fastAddrs.get(name) ?? (this.#servers.get(name)?.address() as net.AddressInfo | null) ?? undefined;
   }
 
   #count(reason: string): void {
@@ -137,7 +171,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
   }
 
   async #runSession(spec: ListenerSpec, s: Session, info: FrontInfo): Promise<void> {
-    const client = s.client;
+    const client = s.client!;
     const abort = new AbortController();
     const onGone = (): void => abort.abort();
     client.once('close', onGone);
@@ -228,9 +262,10 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     }
     s.state = 'relaying';
     this.registry.totals.byCombination[s.combination]++;
-    s.relay = new Relay(client, upstream, this.#io);
+    const relay = new Relay(client, upstream, this.#io);
+    s.relay = relay;
     this.emit('session', s.view(this.#opts.label));
-    const r = await s.relay.done;
+    const r = await relay.done;
     if (r.reset) this.registry.totals.reset++;
     this.#end(s, true);
   }
@@ -261,7 +296,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       }
     }
     // A refused client was answered and ended by safeAnswer (its reply must not be discarded).
-    if (relayed && !s.client.destroyed) s.client.destroy();
+    if (relayed && s.client !== undefined && !s.client.destroyed) s.client.destroy();
     if (s.upstream !== undefined && !s.upstream.destroyed) s.upstream.destroy();
     if (relayed) this.registry.totals.completed++;
     else this.registry.totals.failed++;
@@ -313,6 +348,8 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
    */
   async close(drainMs = 5000): Promise<void> {
     this.#draining = true;
+    this.#fast.close();
+    this.#fastAddrs.clear();
     await Promise.all([...this.#servers.values()].map((srv) => new Promise<void>((r) => srv.close(() => r()))));
     this.#servers.clear();
     const deadline = Date.now() + drainMs;
@@ -320,7 +357,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     for (const s of this.registry.values()) {
       if (s.relay !== undefined) s.relay.abort();
       else {
-        s.client.destroy();
+        s.client?.destroy();
         s.upstream?.destroy();
       }
     }
@@ -328,20 +365,6 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
     this.#refusalLog.flush();
-  }
-}
-
-function actionOf(c: string, front: string): string {
-  if (front === 'convert' || front === 'socks5') return `${front}: relayed`;
-  switch (c) {
-    case 'M-N':
-      return 'terminated MPTCP, plain TCP to server';
-    case 'M-M':
-      return 'proxied MPTCP both sides';
-    case 'N-M':
-      return 'converted TCP to MPTCP toward server';
-    default:
-      return 'relayed plain TCP';
   }
 }
 

@@ -4,12 +4,15 @@ import { unmapV4 } from '../../core/net.js';
 import type { Relay } from './relay.js';
 import type { AccessType, Combination, Endpoint, FrontName, Grant, ProxyIo, SessionView, SubflowView, Target } from './types.js';
 
+/** What a session needs of its relay (the JS/splice Relay, or the fast path's FastRelay). */
+export type RelayLike = Pick<Relay, 'stats' | 'fd' | 'abort'>;
+
 /** One client connection through the proxy, from accept to the last byte. */
 export class Session {
   readonly startedAt = new Date();
   state: SessionView['state'] = 'connecting';
   upstream: net.Socket | undefined;
-  relay: Relay | undefined;
+  relay: RelayLike | undefined;
   serverMptcp = false;
   server: Endpoint | undefined;
   subscriber: string | undefined;
@@ -25,7 +28,8 @@ export class Session {
     readonly id: string,
     readonly listener: string,
     readonly front: FrontName,
-    readonly client: net.Socket,
+    /** Undefined on the fast path (no Node socket: the addon holds the fd). */
+    readonly client: net.Socket | undefined,
     readonly clientEndpoint: Endpoint,
     readonly clientMptcp: boolean,
     public target: Target | undefined,
@@ -39,7 +43,7 @@ export class Session {
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
     // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
-    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.io.fdOf(this.client);
+    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.client === undefined ? undefined : this.io.fdOf(this.client);
     if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
     const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
     if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;

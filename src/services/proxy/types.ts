@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { DuocellError } from '../../core/errors.js';
 import type { ConvertGrant } from '../../protocols/convert/grant.js';
-import type { ConnectSocketOptions, FullInfo, ListenOptions, SpliceDone, SpliceStats } from '../../drivers/sockets/index.js';
+import type { Accepted, AcceptWatch, ConnectSocketOptions, FullInfo, ListenOptions, SpliceDone, SpliceStats } from '../../drivers/sockets/index.js';
 
 /** The proxy engine's vocabulary, shared by fronts (how clients ask) and connectors (how we reach servers). */
 
@@ -30,6 +30,19 @@ export interface ProxyIo {
   spliceFinHold(joins: number, capMs: number): void;
   /** An MPTCP upstream has its `joins` extra subflows, all established and carrying bytes (or is not MPTCP). */
   finHoldReady(fd: number, joins: number): boolean;
+  /** The fast path (services/proxy/fast.ts) can run: accept, connect and splice without Node sockets. */
+  fastAvailable(): boolean;
+  /** Accept on a listening fd in batches, one call per wake-up; `errno` ≠ 0: stopped on that error, resume() goes on. */
+  acceptWatch(fd: number, onBatch: (accepted: Accepted[], errno: number) => void): AcceptWatch;
+  listen(fd: number, backlog: number): void;
+  /** A non-blocking connect to a numeric address (throws when it fails at once). */
+  connectStart(fd: number, host: string, port: number): void;
+  sockName(fd: number): Endpoint;
+  /** Close so that the peer sees a RST. */
+  closeReset(fd: number): void;
+  close(fd: number): void;
+  /** Relay between an accepted fd and a connecting one (the relay takes both fds); see drivers/sockets/splice.ts. */
+  spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void): number;
 }
 
 export interface Endpoint {
@@ -98,6 +111,11 @@ export type FrontResult =
  */
 export interface FrontProtocol {
   readonly name: FrontName;
+  /**
+   * Fronts that read nothing from the client (explicit, transparent): the target from the
+   * connection alone. Such a front may run on the fast path (fast.ts), with no Node socket.
+   */
+  readonly fixed?: (info: FrontInfo) => Target;
   accept(client: net.Socket, info: FrontInfo): Promise<FrontRequest>;
   answer(client: net.Socket, result: FrontResult, info: FrontInfo): Promise<void> | void;
 }

@@ -14,6 +14,7 @@ function resetOnFailure(client: net.Socket, result: FrontResult): void {
  */
 export const transparentFront: FrontProtocol = {
   name: 'transparent',
+  fixed: (info) => ({ host: unmapV4(info.local.address), port: info.local.port }),
   accept(_client, info) {
     return Promise.resolve({ target: { host: unmapV4(info.local.address), port: info.local.port } });
   },
@@ -25,6 +26,7 @@ export function explicitFront(target: Target): FrontProtocol {
   if (target.port <= 0) throw new DuocellError('DC_CONFIG_INVALID', `explicit listener target needs a port: ${JSON.stringify(target)}`);
   return {
     name: 'explicit',
+    fixed: () => target,
     accept() {
       return Promise.resolve({ target });
     },

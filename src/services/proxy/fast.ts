@@ -1,0 +1,327 @@
+import { DuocellError, toDuocellError } from '../../core/errors.js';
+import { logger } from '../../core/logger.js';
+import { ipFamily, unmapV4 } from '../../core/net.js';
+import type { Accepted, AcceptWatch, SpliceDone } from '../../drivers/sockets/index.js';
+import { pickLocal } from './connector.js';
+import { relayMode, type RelayStats } from './relay.js';
+import { Session, type RelayLike, type SessionRegistry } from './session.js';
+import type { TargetFilter } from './target-filter.js';
+import type { Admission, Admit, FrontInfo, ListenerSpec, ProxyIo, SessionView } from './types.js';
+
+/**
+ * The fast path for fronts that read nothing from the client (explicit, transparent) with the
+ * direct connector: no Node socket on either side, one JS call per accept wake-up.
+ *
+ *   listen fd readable ──► addon: accept4 × n ──► batch(fds, addresses) ──► per connection, in JS:
+ *       Session record, target filter, admission (the policy's own exact counters), socket(),
+ *       non-blocking connect() ──► spliceConnect: the relay thread owns both fds from here
+ *   relay thread: upstream connect completes ──► connected(serverMptcp) ──► 'session' event
+ *                 connect fails / client goes ──► done(before) ──► refused, client reset
+ *                 relayed to the end          ──► done ──► release, 'closed' event
+ *
+ * Same semantics as the engine's JS path (engine.#runSession with Relay in splice mode): limits
+ * and grants from `admit`, target filter, RST to the client when the upstream fails, connect
+ * timeout, half-close, FIN hold, reset propagation and idle timeout (in the relay thread and
+ * the engine's sweep), per-subflow figures through the live fds. DUOCELL_FAST_PATH=0 turns it
+ * off (A/B runs): every listener then takes the JS path.
+ */
+
+const log = logger('duocell:proxy:fast');
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const EMFILE_PAUSE_MS = 100;
+
+/** What the fast path borrows from its engine. */
+export interface FastHost {
+  io: ProxyIo;
+  registry: SessionRegistry;
+  admit?: Admit;
+  targetFilter?: TargetFilter;
+  onMptcpServer?: (server: { address: string; port: number }) => void;
+  view(s: Session): SessionView;
+  draining(): boolean;
+  count(code: string): void;
+  refuse(spec: ListenerSpec, s: Session, err: DuocellError): void;
+  emitSession(v: SessionView): void;
+  emitClosed(v: SessionView): void;
+}
+
+/** Whether a listener runs on the fast path. */
+export function fastEligible(spec: ListenerSpec, io: ProxyIo): boolean {
+  if (process.env['DUOCELL_FAST_PATH'] === '0') return false;
+  if (spec.front.fixed === undefined || spec.connector.name !== 'direct') return false;
+  if (!io.fastAvailable() || relayMode(io) !== 'splice') return false;
+  // An explicit target given by name would need a resolver per connection: the JS path has one.
+  if (spec.front.name === 'explicit') {
+    const t = spec.front.fixed({ listener: spec, local: { address: spec.host, port: spec.port }, remote: { address: '', port: 0 }, clientMptcp: false });
+    if (ipFamily(t.host) === 0) return false;
+  }
+  return true;
+}
+
+export function actionOf(c: string, front: string): string {
+  if (front === 'convert' || front === 'socks5') return `${front}: relayed`;
+  switch (c) {
+    case 'M-N':
+      return 'terminated MPTCP, plain TCP to server';
+    case 'M-M':
+      return 'proxied MPTCP both sides';
+    case 'N-M':
+      return 'converted TCP to MPTCP toward server';
+    default:
+      return 'relayed plain TCP';
+  }
+}
+
+/** A fast-path session's relay: the addon's spliced session, seen through its id. */
+export class FastRelay implements RelayLike {
+  readonly mode = 'splice';
+  connected = false;
+  final: RelayStats | undefined;
+  /** Why abort() was called while connecting (the refusal's code). */
+  abortCode: 'DC_PROXY_CONNECT_TIMEOUT' | 'DC_ABORTED' | undefined;
+  readonly #since = Date.now();
+
+  constructor(
+    readonly io: Pick<ProxyIo, 'spliceStats' | 'spliceAbort'>,
+    readonly id: number,
+    readonly deadline: number,
+  ) {}
+
+  get stats(): RelayStats {
+    if (this.final !== undefined) return this.final;
+    const s = this.io.spliceStats(this.id);
+    return s === undefined ? { up: 0, down: 0, lastActivity: this.#since } : { up: s.up, down: s.down, lastActivity: s.lastActivity };
+  }
+
+  fd(side: 'client' | 'server'): number | undefined {
+    if (this.final !== undefined) return undefined;
+    const s = this.io.spliceStats(this.id);
+    return s === undefined ? undefined : side === 'client' ? s.clientFd : s.serverFd;
+  }
+
+  abort(code: 'DC_PROXY_CONNECT_TIMEOUT' | 'DC_ABORTED' = 'DC_ABORTED'): void {
+    if (!this.connected) this.abortCode ??= code;
+    if (this.final === undefined) this.io.spliceAbort(this.id);
+  }
+}
+
+interface Listening {
+  fd: number;
+  watch: AcceptWatch;
+  pause: NodeJS.Timeout | undefined;
+}
+
+export class FastPath {
+  readonly #host: FastHost;
+  readonly #listening = new Map<string, Listening>();
+  /** Sessions whose upstream connect is in flight: swept for the connect timeout. */
+  readonly #connecting = new Set<Session>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(host: FastHost) {
+    this.#host = host;
+  }
+
+  /** Listen on `fd` (created and bound by the engine) and accept from now on. */
+  listen(spec: ListenerSpec, fd: number): { address: string; port: number } {
+    const { io } = this.#host;
+    io.listen(fd, spec.backlog ?? 4096);
+    const addr = io.sockName(fd);
+    const l: Listening = { fd, watch: undefined as unknown as AcceptWatch, pause: undefined };
+    l.watch = io.acceptWatch(fd, (list, errno) => this.#batch(spec, l, list, errno));
+    this.#listening.set(spec.name, l);
+    return addr;
+  }
+
+  /** Stop accepting on every listener and close them. */
+  close(): void {
+    for (const l of this.#listening.values()) {
+      if (l.pause !== undefined) clearTimeout(l.pause);
+      l.watch.stop();
+      this.#host.io.close(l.fd);
+    }
+    this.#listening.clear();
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  #batch(spec: ListenerSpec, l: Listening, list: Accepted[], errno: number): void {
+    for (const a of list) this.#accept(spec, a);
+    if (errno !== 0) {
+      // Accept errors (EMFILE/ENFILE/ENOBUFS) are survived: pause, the backlog keeps the rest.
+      const code = errno === 24 || errno === 23 ? 'DC_PROXY_EMFILE' : 'DC_PROXY_LISTEN';
+      log.error({ code, listener: spec.name, errno }, 'accept error: pausing the listener');
+      this.#host.count(code);
+      l.pause = setTimeout(() => {
+        l.pause = undefined;
+        l.watch.resume();
+      }, EMFILE_PAUSE_MS);
+    }
+  }
+
+  #accept(spec: ListenerSpec, a: Accepted): void {
+    const h = this.#host;
+    const { io } = h;
+    if (h.draining()) {
+      h.count('DC_PROXY_SHUTDOWN');
+      io.closeReset(a.fd);
+      return;
+    }
+    const remote = { address: unmapV4(a.remote.address), port: a.remote.port };
+    const local = { address: unmapV4(a.local.address), port: a.local.port };
+    const clientMptcp = spec.mptcp && io.isMptcp(a.fd);
+    const info: FrontInfo = { listener: spec, local, remote, clientMptcp };
+    const target = spec.front.fixed!(info);
+    const s = new Session(h.registry.nextId(), spec.name, spec.front.name, undefined, remote, clientMptcp, target, io);
+    h.registry.add(s);
+    let admission: void | Admission | Promise<void | Admission>;
+    try {
+      const verdict = h.targetFilter?.(target);
+      if (verdict !== undefined) {
+        throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${target.host}:${target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
+          origin: 'local',
+          reason: verdict.reason,
+        });
+      }
+      admission = h.admit?.(info, { target });
+    } catch (e) {
+      this.#fail(spec, s, a.fd, toDuocellError(e, 'DC_PROXY_CLIENT_ERROR'));
+      return;
+    }
+    if (admission instanceof Promise) {
+      admission.then(
+        (x) => this.#connect(spec, s, a.fd, x),
+        (e: unknown) => this.#fail(spec, s, a.fd, toDuocellError(e, 'DC_PROXY_CLIENT_ERROR')),
+      );
+    } else {
+      this.#connect(spec, s, a.fd, admission);
+    }
+  }
+
+  #connect(spec: ListenerSpec, s: Session, cfd: number, a: void | Admission): void {
+    const { io } = this.#host;
+    if (a !== undefined) {
+      s.grant = a.grant;
+      s.release = a.release;
+      if (a.grant?.subscriber != null && s.subscriber === undefined) s.subscriber = a.grant.subscriber;
+    }
+    const target = s.target!;
+    const o = spec.upstream ?? { mptcp: false };
+    let sfd = -1;
+    try {
+      const family = ipFamily(target.host) as 4 | 6;
+      const localAddress = pickLocal(o.localAddresses, family);
+      sfd = io.createConnectSocket({
+        family,
+        mptcp: o.mptcp,
+        ...(localAddress === undefined ? {} : { localAddress }),
+        ...(o.mark === undefined ? {} : { mark: o.mark }),
+        ...(o.device === undefined ? {} : { device: o.device }),
+      });
+      io.connectStart(sfd, target.host, target.port);
+      const id = io.spliceConnect(
+        cfd,
+        sfd,
+        (m) => this.#connected(spec, s, m),
+        (r) => this.#done(spec, s, r),
+      );
+      const relay = new FastRelay(io, id, Date.now() + (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS));
+      s.relay = relay;
+      this.#connecting.add(s);
+      this.#sweep ??= setInterval(() => this.#timeouts(), 250).unref();
+    } catch (e) {
+      if (sfd >= 0) io.close(sfd);
+      const d = e instanceof DuocellError ? e.detail : {};
+      const err =
+        e instanceof DuocellError && e.code === 'DC_SOCKET_SYSCALL'
+          ? new DuocellError('DC_PROXY_CONNECT_FAILED', `connect ${target.host}:${target.port}: ${e.message}`, { cause: e, origin: 'kernel', errno: typeof d.errno === 'number' ? d.errno : undefined })
+          : toDuocellError(e, 'DC_PROXY_CONNECT_FAILED');
+      this.#fail(spec, s, cfd, err);
+    }
+  }
+
+  #connected(spec: ListenerSpec, s: Session, serverMptcp: boolean): void {
+    const h = this.#host;
+    const relay = s.relay as FastRelay;
+    relay.connected = true;
+    this.#connecting.delete(s);
+    s.serverMptcp = serverMptcp;
+    s.server = { address: unmapV4(s.target!.host), port: s.target!.port };
+    s.action = actionOf(s.combination, spec.front.name);
+    if (s.serverMptcp && spec.transparent === true) {
+      s.action += '; M-server remembered for end-to-end bypass';
+      try {
+        h.onMptcpServer?.(s.server);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'M-server hook failed');
+      }
+    }
+    s.state = 'relaying';
+    h.registry.totals.byCombination[s.combination]++;
+    h.emitSession(h.view(s));
+  }
+
+  #done(spec: ListenerSpec, s: Session, r: SpliceDone): void {
+    const h = this.#host;
+    const relay = s.relay as FastRelay;
+    this.#connecting.delete(s);
+    if (r.before !== undefined) {
+      relay.final = { up: 0, down: 0, lastActivity: Date.now() };
+      const t = `${s.target!.host}:${s.target!.port}`;
+      const err =
+        r.before === 'server'
+          ? new DuocellError('DC_PROXY_CONNECT_FAILED', `connect ${t}: ${r.errnoName ?? r.errno}`, { origin: 'kernel', sysCode: r.errnoName, errno: r.errno })
+          : r.before === 'abort' && relay.abortCode === 'DC_PROXY_CONNECT_TIMEOUT'
+            ? new DuocellError('DC_PROXY_CONNECT_TIMEOUT', `no answer from ${t} in time`)
+            : new DuocellError('DC_ABORTED', 'client went away during connect');
+      // The relay thread already closed both fds, with a RST (the client sees the failure).
+      this.#fail(spec, s, -1, err);
+      return;
+    }
+    relay.final = { up: r.up, down: r.down, lastActivity: Date.now() };
+    if (r.reset) {
+      h.registry.totals.reset++;
+      log.debug({ code: 'DC_PROXY_RESET', errno: r.errnoName ?? r.errno, up: r.up, down: r.down }, 'spliced session reset');
+    }
+    s.state = 'closing';
+    this.#release(s);
+    h.registry.totals.completed++;
+    const v = h.view(s);
+    h.registry.remove(s);
+    h.emitClosed(v);
+  }
+
+  /** A session refused before relaying: count it, reset the client (unless gone), release. */
+  #fail(spec: ListenerSpec, s: Session, cfd: number, err: DuocellError): void {
+    const h = this.#host;
+    h.refuse(spec, s, err);
+    if (cfd >= 0) h.io.closeReset(cfd);
+    s.state = 'closing';
+    this.#release(s);
+    h.registry.totals.failed++;
+    h.registry.remove(s);
+  }
+
+  #release(s: Session): void {
+    const release = s.release;
+    s.release = undefined;
+    if (release === undefined) return;
+    try {
+      release();
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'admission release failed');
+    }
+  }
+
+  #timeouts(): void {
+    const now = Date.now();
+    for (const s of this.#connecting) {
+      const r = s.relay as FastRelay;
+      if (now >= r.deadline) {
+        this.#connecting.delete(s);
+        r.abort('DC_PROXY_CONNECT_TIMEOUT');
+      }
+    }
+  }
+
+}
