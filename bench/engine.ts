@@ -130,14 +130,20 @@ export async function setupBench(): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [ep, rp] = [7300, 7400];
-    h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
+    const echo = h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
     const relay = await startRelay(h, rp, ep);
-    void relay;
     const total = 5000;
+    // setup-cpu: CPU µs per connection of the proxy process (all threads), and of the echo
+    // server in the direct runs as the baseline (what a minimal Node server spends per connection)
+    const cpu = { proxied: [] as number[], direct: [] as number[] };
     const failures = { proxied: 0, direct: 0, errors: {} as Record<string, number> };
     const rate = (port: number, who: 'proxied' | 'direct') => async (): Promise<number> => {
+      const pid = who === 'proxied' ? relay.pid! : echo.pid!;
+      const c0 = cpuSeconds(pid);
       const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
+      await sleep(100); // the last completions
+      cpu[who].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok));
       failures[who] += r.failed;
       for (const [k, v] of Object.entries(r.errors)) failures.errors[k] = (failures.errors[k] ?? 0) + v;
       return r.rate;
@@ -162,6 +168,12 @@ export async function setupBench(): Promise<BenchResult[]> {
         target: '>= 5000 conn/s',
         judge: (x) => x.value >= 5000 && failures.proxied === 0,
         note: `${n} runs of ${total} connections, 64 at a time; counted only with the echo back; failed: proxied ${failures.proxied}, direct ${failures.direct}${errs === '' ? '' : ` (${errs})`}; the load generator shares the 2 cores`,
+      }),
+      fromRuns('setup-cpu', 'CPU µs/conn', cpu.proxied, cpu.direct, 'the echo server, direct runs (CPU µs/conn)', {
+        ...tag,
+        target: '<= 60 µs',
+        judge: (x) => x.value <= 60,
+        note: `the proxy process's CPU (all threads, /proc) over each setup run divided by its echoed connections; DUOCELL_FAST_PATH=${process.env['DUOCELL_FAST_PATH'] ?? 'unset'}`,
       }),
       fromRuns('setup-latency', 'ms added', added, lats.b, 'direct connect+echo median (ms)', {
         ...tag,
