@@ -1535,6 +1535,14 @@ static napi_value js_sock_name(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* isMptcp(fd) -> bool: MPTCP_INFO answers (no JS exception for a plain TCP socket) */
+static napi_value js_is_mptcp(napi_env env, napi_callback_info info) {
+  napi_value argv[1], res;
+  if (get_args(env, info, 1, argv)) return NULL;
+  napi_get_boolean(env, is_mptcp_fd(arg_i32(env, argv[0])) != 0, &res);
+  return res;
+}
+
 /* closeReset(fd): close with SO_LINGER {1, 0}, so the peer gets a RST */
 static napi_value js_close_reset(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -1581,6 +1589,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("connectStart", js_connect_start);
   EXPORT("sockName", js_sock_name);
   EXPORT("closeReset", js_close_reset);
+  EXPORT("isMptcp", js_is_mptcp);
   return exports;
 }
 

@@ -168,6 +168,9 @@ export function mptcpInfo(fd: number): MptcpInfo | undefined {
 
 /** True when the connection really speaks MPTCP (not fallen back). */
 export function isMptcp(fd: number): boolean {
+  // The addon's own check costs no exception for a plain TCP socket (the common N-UE case).
+  const n = native();
+  if (typeof n.isMptcp === 'function') return n.isMptcp(fd);
   return mptcpInfo(fd) !== undefined;
 }
 

@@ -46,6 +46,8 @@ export interface NativeSockets {
   connectStart?(fd: number, host: string, port: number): void;
   sockName?(fd: number): [string, number];
   closeReset?(fd: number): void;
+  /** MPTCP_INFO answers on fd (plain TCP and fallen-back connections: false). */
+  isMptcp?(fd: number): boolean;
 }
 
 let cached: NativeSockets | undefined;
