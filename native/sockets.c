@@ -717,8 +717,8 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   if (s->done) return;
   int k = e->side;
   if (s->connecting) {
-    /* Fast path: nothing moves until the upstream connect completes. The client's bytes, FIN
-     * (EPOLLRDHUP) and the edge they raised are picked up by run() on both directions then. */
+    /* Fast path: nothing moves until the upstream connect completes; the client's bytes or
+     * FIN that came meanwhile are reported again when its fd is re-armed then. */
     if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) return;
     int err = 0;
     socklen_t len = sizeof err;
@@ -733,8 +733,15 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
     s->server_mptcp = (uint8_t)is_mptcp_fd(s->fd[1]);
     s->next_connected = r->connected;
     r->connected = s;
-    run(r, &s->d[0], now);
-    run(r, &s->d[1], now);
+    /* The client's edge may have come and gone while connecting: re-arming it (EPOLL_CTL_MOD)
+     * reports what is pending now. Running the direction blindly would make its pipe for a
+     * client that sent nothing (an idle session would hold two pipes). */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[0]}};
+    if (epoll_ctl(r->ep, EPOLL_CTL_MOD, s->fd[0], &ev) < 0) {
+      sess_done(r, s, 1, errno);
+      return;
+    }
+    if (m & (EPOLLIN | EPOLLRDHUP)) run(r, &s->d[1], now);
     return;
   }
   if (m & EPOLLERR) {
