@@ -164,17 +164,20 @@ t.test('path measurement by ICMP echo: RTT per path, no probe on a forbidden or 
   });
 
   await t.test('bad ICMP at the probe socket is dropped: wrong id, unknown sequence, truncated, wrong type, noise', async (t) => {
-    const c = await runChild(cell, { intervalMs: 100, durationMs: 8000, paths: [PATHS.wlan] });
+    const c = await runChild(cell, { intervalMs: 100, durationMs: 10_000, paths: [PATHS.wlan] });
     // the ping socket's identifier is its port: /proc/net/icmp lists it (address in host order hex)
     const id = pingId(await cell.exec('cat', ['/proc/net/icmp']), CELL.w4);
     t.ok(id !== undefined, `the probe socket is listed in /proc/net/icmp (id ${id})`);
-    const sent = await inet.exec('python3', ['-c', INJECT, CELL.w4, String(id)]);
+    const sent = await inet.exec('python3', ['-c', INJECT, CELL.w4, String(id)]).catch((e: Error) => `failed: ${e.message}`);
     t.comment(`injected: ${sent.trim()}`);
+    t.match(sent, /'truncated': \d+/, 'the bad messages were sent');
     const res = await c.done;
     t.equal(await c.exit, 0, 'the child survived and exited cleanly');
     const f = res.figures.wlan!;
     t.ok(res.icmp.dropped > 0, `bad replies that reached the socket were dropped (${res.icmp.dropped})`);
-    t.ok(f.samples >= 50 && f.received >= f.samples * 0.6, `the path is still measured (${f.received}/${f.samples})`);
+    t.comment(`meter: ${JSON.stringify(res.counters)}; ICMP transport: ${JSON.stringify(res.icmp)} (a forged reply to a probe in flight takes its place: that probe counts as lost, the meter drops the forged payload)`);
+    // the injection lasts ~3.5 s of the 10 s: at least the probes after it are answered
+    t.ok(f.samples >= 80 && f.received >= 40, `the path is still measured (${f.received}/${f.samples})`);
     t.ok(Math.abs(f.rttMs!.median - 2 * wlan.delayMs!) <= 2, `its median RTT is still right (${f.rttMs!.median} ms)`);
     t.ok(f.rttMs!.min >= 2 * wlan.delayMs! - 2 * wlan.jitterMs! - 0.5, `no sample from a forged reply (min ${f.rttMs!.min} ms)`);
   });
@@ -213,7 +216,10 @@ def icmp(t, c, i, q, data):
     return h[:2] + struct.pack('!H', cks(h)) + h[4:]
 n = {}
 def send(kind, b):
-    s.sendto(b, (dst, 0)); n[kind] = n.get(kind, 0) + 1
+    try:
+        s.sendto(b, (dst, 0)); n[kind] = n.get(kind, 0) + 1
+    except OSError:
+        n['unsendable'] = n.get('unsendable', 0) + 1
 random.seed(7)
 for r in range(150):
     send('wrong-id', icmp(0, 0, (ident + 1) & 0xffff, r, b'DCPM' + bytes(60)))
@@ -224,7 +230,7 @@ for r in range(150):
         if q % 4 == 0: send('garbage-probe', icmp(0, 0, ident, q, bytes(random.getrandbits(8) for _ in range(64))))
     send('wrong-type', icmp(13, 0, ident, r, bytes(12)))
     send('unreachable', icmp(3, 1, 0, 0, bytes(28)))
-    send('noise', bytes(random.getrandbits(8) for _ in range(random.randrange(1, 80))))
+    send('noise', bytes(random.getrandbits(8) for _ in range(random.randrange(4, 80))))
     time.sleep(0.02)
 print(n)
 `;
