@@ -163,6 +163,17 @@ t.test('path measurement by ICMP echo: RTT per path, no probe on a forbidden or 
     t.equal(res.figures.wlan, null, 'the down path has no figures');
   });
 
+  await t.test('an IPv6 gateway known by its link-local address (as router advertisements give it) is probed on its link', async (t) => {
+    const ll = /inet6 (fe80::[0-9a-f:]+)\/64/.exec(await inet.ip('-6', 'addr', 'show', 'dev', 'w0', 'scope', 'link'))?.[1];
+    t.ok(ll !== undefined, `the far end's link-local address (${ll})`);
+    const before = await echoRequests(inet);
+    const c = await runChild(cell, { intervalMs: 100, durationMs: 2500, paths: [{ ...PATHS.wlan6, gateway: ll! }] });
+    const res = await c.done;
+    const got = delta(before, await echoRequests(inet));
+    t.ok((res.figures.wlan6?.received ?? 0) >= 15, `answered (${res.figures.wlan6?.received}/${res.figures.wlan6?.samples})`);
+    t.ok(got.w0v6! >= 15, `ICMPv6 echo requests arrived on w0 (${got.w0v6})`);
+  });
+
   await t.test('bad ICMP at the probe socket is dropped: wrong id, unknown sequence, truncated, wrong type, noise', async (t) => {
     const c = await runChild(cell, { intervalMs: 100, durationMs: 10_000, paths: [PATHS.wlan] });
     // the ping socket's identifier is its port: /proc/net/icmp lists it (address in host order hex)
