@@ -386,6 +386,59 @@ static napi_value js_unix_dgram(napi_env env, napi_callback_info info) {
   return ret_i32(env, fd);
 }
 
+/*
+ * Ping sockets (the ICMP echo path probes, src/drivers/probe/icmp.ts):
+ *   pingSocket(family 4|6)            -> fd: socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) or
+ *                                        AF_INET6 + IPPROTO_ICMPV6, non-blocking, close-on-exec.
+ *                                        The kernel allows it only to a group inside
+ *                                        net.ipv4.ping_group_range (EACCES otherwise, even for root).
+ *   sendTo(fd, buf, host, port[, scopeId]) -> bytes sent (one datagram; EAGAIN is thrown)
+ *   localPort(fd)                     -> the bound port (for a ping socket: the echo identifier)
+ * Reads go through fdWatch(fd, cb, true): each read() is one ICMP message without IP header.
+ */
+static napi_value js_ping_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  int v6 = arg_i32(env, argv[0]) == 6;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+  if (fd < 0) return throw_errno(env, "socket(SOCK_DGRAM, IPPROTO_ICMP)", errno);
+  return ret_i32(env, fd);
+}
+
+static napi_value js_send_to(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  int fd = arg_i32(env, argv[0]);
+  void *data = NULL;
+  size_t len = 0;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[1], &isbuf);
+  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_errno(env, "sendto", EINVAL);
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int fam = fill_addr(env, argv[2], arg_i32(env, argv[3]), &ss, &sl);
+  if (fam < 0) return throw_errno(env, "sendto", EINVAL);
+  if (fam == AF_INET6 && argc > 4) ((struct sockaddr_in6 *)&ss)->sin6_scope_id = (uint32_t)arg_i32(env, argv[4]);
+  ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+  if (n < 0) return throw_errno(env, "sendto", errno);
+  return ret_i32(env, (int32_t)n);
+}
+
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(arg_i32(env, argv[0]), (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, "getsockname", errno);
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ret_i32(env, port);
+}
+
 /* countFds() -> number of open descriptors of this process (leak checks) */
 static napi_value js_count_fds(napi_env env, napi_callback_info info) {
   int n = 0;
@@ -1296,6 +1349,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("finHoldReady", js_fin_hold_ready);
   EXPORT("fdWatch", js_fd_watch);
   EXPORT("fdUnwatch", js_fd_unwatch);
+  EXPORT("pingSocket", js_ping_socket);
+  EXPORT("sendTo", js_send_to);
+  EXPORT("localPort", js_local_port);
   return exports;
 }
 

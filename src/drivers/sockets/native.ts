@@ -37,6 +37,10 @@ export interface NativeSockets {
   /** The upstream FIN hold (native/sockets.c fin_hold_check). Absent in older builds. */
   spliceFinHold?(joins: number, capMs: number): void;
   finHoldReady?(fd: number, joins: number): boolean;
+  /** Ping sockets (native/sockets.c, the ICMP echo probes). Absent in older builds. */
+  pingSocket?(family: 4 | 6): number;
+  sendTo?(fd: number, datagram: Buffer, host: string, port: number, scopeId?: number): number;
+  localPort?(fd: number): number;
 }
 
 let cached: NativeSockets | undefined;
