@@ -104,6 +104,8 @@ export function startSelection(
           ...(typeof o.replyTimeoutMs === 'number' ? { replyTimeoutMs: o.replyTimeoutMs } : {}),
           ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
         },
+        // The same bound for a SOCKS5 candidate's whole handshake as for a converter's reply.
+        socks5: typeof o.replyTimeoutMs === 'number' ? { handshakeTimeoutMs: o.replyTimeoutMs } : {},
       });
     },
     view: () => proxyViews(store, selector),
