@@ -53,6 +53,11 @@ export const CODES = {
   DC_SOCKS_TRUNCATED: 'the stream ended or timed out before a whole SOCKS message arrived',
   DC_SOCKS_ENCODE: 'a SOCKS message could not be encoded (bad address, field too long)',
   DC_SOCKS_PEER_REPLY: 'the SOCKS server answered with a failure reply (reply code attached)',
+  DC_SOCKS_PEER_AUTH: 'the SOCKS5 proxy accepted none of the methods we offered, or refused our username/password (RFC 1929)',
+  DC_SOCKS_PEER_NOT_ALLOWED: 'the SOCKS5 proxy refused the CONNECT by its ruleset (reply 02)',
+  DC_SOCKS_PEER_UNREACHABLE: 'the SOCKS5 proxy could not reach the server (reply 03 network / 04 host unreachable, 06 TTL expired)',
+  DC_SOCKS_PEER_REFUSED: 'the server refused the SOCKS5 proxy\'s connection (reply 05)',
+  DC_SOCKS_PEER_ADDRESS_TYPE: 'the SOCKS5 proxy does not take the target\'s address type (reply 08): the next candidate is tried',
 
   // drivers/nft + services/intercept, services/udp
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',

@@ -108,6 +108,13 @@ export const proxySchema: Schema = {
     location: { type: 'string', maxLength: 64, pattern: LOCATION_PATTERN },
     type: { type: 'string', enum: PROXY_TYPES },
     socks5: { type: ['string', 'null'], maxLength: 64, pattern: '^\\[?([^\\]]+?)\\]?:(\\d{1,5})$' },
+    // RFC 1929 credentials toward a SOCKS5 candidate; no password = keep the one stored for it.
+    auth: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['username'],
+      properties: { username: { type: 'string', minLength: 1, maxLength: 255 }, password: { type: 'string', minLength: 1, maxLength: 255 } },
+    },
     apps: list(proxyAppSchema, 64),
     policies: list(nameSchema, 64),
   },

@@ -63,6 +63,12 @@ export interface ProxyAppSpec {
   prefixes?: string[];
 }
 
+/** SOCKS5 credentials of a candidate (1–255 bytes each as UTF-8). */
+export interface ProxyAuth {
+  username: string;
+  password?: string;
+}
+
 /**
  * A candidate proxy. (address, port, protocol) is its main endpoint; `socks5` an optional
  * second one ("address:port") for M-UEs that speak SOCKS5. A candidate with no `apps` serves
@@ -81,6 +87,11 @@ export interface ProxySpec {
   location?: string;
   type?: ProxyType;
   socks5?: string | null;
+  /**
+   * RFC 1929 username/password toward a `socks5` candidate. Never shown by the API, the page or
+   * the CLI (they show the username); a list written back without `password` keeps the stored one.
+   */
+  auth?: ProxyAuth | null;
   apps?: ProxyAppSpec[];
   /** Subscriber policies this candidate serves (names); empty = all. */
   policies?: string[];

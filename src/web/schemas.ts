@@ -299,6 +299,7 @@ export const ProxySchema = {
     weight: num,
     enabled: { type: 'boolean' },
     socks5: { type: ['string', 'null'] },
+    auth: { type: ['object', 'null'], additionalProperties: false, properties: { username: { type: 'string' } } },
     apps: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, ports: { type: 'array', items: int(1, 65535) }, prefixes: { type: 'array', items: { type: 'string' } } } } },
     policies: { type: 'array', items: { type: 'string' } },
     sessions: num,

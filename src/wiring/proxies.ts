@@ -4,6 +4,7 @@ import { directConnector, uplinkAddresses, type Connector } from '../services/pr
 import { convertConnectorFromOptions, probeConvert } from '../services/proxy/convert-client.js';
 import { ProxySelector, type SelectionOptions } from '../services/proxy/selection.js';
 import { selectingConnector } from '../services/proxy/select-connector.js';
+import { probeSocks5 } from '../services/proxy/socks5-client.js';
 import type { Store } from '../store/index.js';
 import type { ProxyView } from '../web/deps.js';
 import { socketIo } from '../drivers/sockets/io.js';
@@ -11,7 +12,7 @@ import { socketIo } from '../drivers/sockets/io.js';
 /**
  * Proxy selection on a cell (issue 15): the candidate list lives in the store (board defaults
  * seeded once, then the page, the CLI and OTA bundles edit it); a selector probes the off-path
- * candidates with the RFC 8803 Info exchange and chooses one per new session for the
+ * candidates (Convert: the RFC 8803 Info exchange; SOCKS5: greeting and credentials) and chooses one per new session for the
  * transparent listeners. With no candidate in the store a listener keeps its own connector
  * (the concentrator its options name, or direct).
  */
@@ -42,6 +43,8 @@ export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySe
     return {
       id: p.name,
       ...p,
+      // Never the password: the username only (the list written back keeps the stored password).
+      auth: p.auth === null ? null : { username: p.auth.username },
       apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [] })),
       healthy: h?.healthy ?? true,
       ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
@@ -68,10 +71,15 @@ export function startSelection(
     ...opts,
     candidates: () => store.listProxies(),
     probe: (c, signal) =>
-      probeConvert(
-        { address: c.address, port: c.port },
-        { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
-      ),
+      c.protocol === 'socks5'
+        ? probeSocks5(
+            { address: c.address, port: c.port },
+            { ...(c.auth?.password === undefined ? {} : { auth: { username: c.auth.username, password: c.auth.password } }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
+          )
+        : probeConvert(
+            { address: c.address, port: c.port },
+            { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
+          ),
   });
   if (board.preset === 'cell') selector.start();
   return {
@@ -96,6 +104,8 @@ export function startSelection(
           ...(typeof o.replyTimeoutMs === 'number' ? { replyTimeoutMs: o.replyTimeoutMs } : {}),
           ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
         },
+        // The same bound for a SOCKS5 candidate's whole handshake as for a converter's reply.
+        socks5: typeof o.replyTimeoutMs === 'number' ? { handshakeTimeoutMs: o.replyTimeoutMs } : {},
       });
     },
     view: () => proxyViews(store, selector),

@@ -30,7 +30,7 @@ import type { ProxySpec } from '../../store/types.js';
  * noticed first by the sessions that fail on it (sessionFailAfter; each such session is retried
  * on the next candidate, so no client sees it), and when idle within about
  * interval + failAfter × (recoverInterval + timeout); one that comes back within recoverInterval. The probe itself is injected (the wiring uses the RFC 8803
- * Info exchange); nothing here does I/O.
+ * Info exchange for Convert candidates, the greeting and credentials for SOCKS5 ones); nothing here does I/O.
  */
 
 const log = logger('duocell:proxy:selection');
@@ -157,7 +157,6 @@ export class ProxySelector {
     let bestRank: number[] | undefined;
     for (const { c, apps } of this.#compiled) {
       if (!c.enabled || exclude.has(c.name)) continue;
-      if (c.type === 'off-path' && c.protocol !== 'convert') continue; // the cell speaks Convert to concentrators
       if (c.policies.length > 0 && (req.policy === null || !c.policies.includes(req.policy))) continue;
       let app: string | null = null;
       if (apps.length > 0) {
@@ -269,7 +268,7 @@ export class ProxySelector {
       log.warn({ err: (e as Error).message }, 'cannot re-read candidates');
     }
     for (const { c } of this.#compiled) {
-      if (!c.enabled || c.type === 'on-path' || c.protocol !== 'convert' || this.#inFlight.has(c.name)) continue;
+      if (!c.enabled || c.type === 'on-path' || this.#inFlight.has(c.name)) continue;
       const h = this.#health.get(c.name);
       const every = h !== undefined && (!h.healthy || h.probeFailures > 0) ? this.#o.recoverIntervalMs : this.#o.intervalMs;
       const last = this.#lastProbe.get(c.name);

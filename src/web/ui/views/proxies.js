@@ -18,6 +18,7 @@ export async function proxiesView() {
     /** @type {Record<string, unknown>} */
     const o = { name: p.name ?? p.id, address: p.address, port: p.port, protocol: p.protocol, type: p.type, location: p.location, priority: p.priority, weight: p.weight, enabled: p.enabled };
     if (p.socks5) o.socks5 = p.socks5;
+    if (p.auth) o.auth = { username: p.auth.username }; // no password: the stored one is kept
     if (p.apps?.length) o.apps = p.apps;
     if (p.policies?.length) o.policies = p.policies;
     return o;
