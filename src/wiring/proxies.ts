@@ -42,7 +42,7 @@ export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySe
     return {
       id: p.name,
       ...p,
-      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [] })),
+      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [], ...(a.sni === undefined || a.sni.length === 0 ? {} : { sni: a.sni }) })),
       healthy: h?.healthy ?? true,
       ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
       sessions: h?.sessions ?? 0,
