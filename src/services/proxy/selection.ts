@@ -154,6 +154,11 @@ export class ProxySelector {
     return this.#compiled.length;
   }
 
+  /** Whether some application with `sni` names lists `port` (one set lookup: the cheap first test). */
+  sniPort(port: number): boolean {
+    return this.#sniPorts.has(port);
+  }
+
   /**
    * Whether a new session of a client with `policy` to `port` could be placed by a TLS server
    * name: some enabled candidate serving that policy has an application with `sni` names that
