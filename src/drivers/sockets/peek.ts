@@ -52,6 +52,8 @@ export interface PeekResult {
   outcome: 'done' | 'timeout' | 'ended';
   /** errno when a peek failed (ECONNRESET). */
   errno?: number;
+  /** How many times the queue was looked at (1 + wake-ups): a split ClientHello costs one per missing part. */
+  looks: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -59,13 +61,14 @@ const EMPTY = Buffer.alloc(0);
 /** Peek at `fd` (a connected socket no libuv handle is reading) until `want` is satisfied or the bound passes. */
 export function peekUntil(fd: number, o: PeekOptions): Promise<PeekResult> {
   const n = addon();
-  if (n === undefined) return Promise.resolve({ bytes: EMPTY, outcome: 'ended', errno: 38 /* ENOSYS */ });
+  if (n === undefined) return Promise.resolve({ bytes: EMPTY, outcome: 'ended', errno: 38 /* ENOSYS */, looks: 0 });
   return new Promise<PeekResult>((resolve) => {
     let last: Buffer = EMPTY;
     let handle: object | undefined;
     let pause: NodeJS.Timeout | undefined;
     let finished = false;
-    const finish = (r: PeekResult): void => {
+    let looks = 0;
+    const finish = (r: Omit<PeekResult, 'looks'>): void => {
       if (finished) return;
       finished = true;
       clearTimeout(deadline);
@@ -75,10 +78,11 @@ export function peekUntil(fd: number, o: PeekOptions): Promise<PeekResult> {
         handle = undefined;
         n.cancelReadable(h);
       }
-      resolve(r);
+      resolve({ ...r, looks });
     };
     const deadline = setTimeout(() => finish({ bytes: last, outcome: 'timeout' }), o.timeoutMs);
     const look = (woken: boolean): void => {
+      looks++;
       let b: Buffer | null;
       try {
         b = n.peek(fd, o.max);
