@@ -1283,9 +1283,10 @@ static napi_value js_fd_unwatch(napi_env env, napi_callback_info info) {
  *       it throws EEXIST.
  *   cancelReadable(handle)             before cb ran: the same stop and close, no call
  *
- * A poll handle on a socket Node owns is safe here because it is stopped and closed (both
- * synchronous for the fd's epoll registration) before the fd is used by anything else.
- * Main thread only.
+ * The TypeScript face polls and peeks a duplicate of the socket's fd (dupFd), never Node's own
+ * number: its epoll registration and number stay the poll's even if Node closes its fd
+ * meanwhile (shutdown), and the duplicate is closed only after the poll is stopped (which
+ * removes the registration synchronously). Main thread only.
  */
 struct dc_readable {
   uv_poll_t h;
@@ -1379,6 +1380,17 @@ static napi_value js_cancel_readable(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* dupFd(fd) -> a new close-on-exec descriptor of the same socket (the peek works on its own
+ * descriptor: Node closing its fd during a peek can then neither reuse the number under the poll
+ * nor drop the poll's epoll registration; the caller closes the duplicate with close()) */
+static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  int fd = fcntl(arg_i32(env, argv[0]), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "dup", errno);
+  return ret_i32(env, fd);
+}
+
 /* peek(fd, max) -> Buffer | null */
 static napi_value js_peek(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -1442,6 +1454,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("whenReadable", js_when_readable);
   EXPORT("cancelReadable", js_cancel_readable);
   EXPORT("peek", js_peek);
+  EXPORT("dupFd", js_dup_fd);
   return exports;
 }
 

@@ -138,6 +138,19 @@ for (const mptcp of [false, true]) {
   });
 }
 
+t.test('Node closes the socket during a peek (shutdown): the peek ends at its bound, new sockets are unaffected', async (t) => {
+  const a = await pair(false);
+  t.teardown(a.close);
+  const p = peekUntil(socketIo.fdOf(a.server)!, { max: MAX_PREFIX, timeoutMs: 200, want });
+  a.server.destroy(); // Node's fd is closed; the number may be reused at once
+  const b = await pair(false); // reuses descriptor numbers while the peek is pending
+  t.teardown(b.close);
+  b.client.end('still works');
+  t.equal((await readAll(b.server)).toString(), 'still works', 'a socket opened meanwhile reads normally');
+  const r = await p;
+  t.ok(r.outcome === 'timeout' || r.outcome === 'ended', `the peek ended (${r.outcome})`);
+});
+
 t.test('the front: peeks only where a rule needs it, and says what it saw', async (t) => {
   const calls: number[] = [];
   const front = transparentSniFront({

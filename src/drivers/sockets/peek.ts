@@ -19,12 +19,14 @@ interface PeekNative {
   peek(fd: number, max: number): Buffer | null;
   whenReadable(fd: number, lowat: number, cb: (errno: number) => void): object;
   cancelReadable(h: object): void;
+  dupFd(fd: number): number;
+  close(fd: number): void;
 }
 
 function addon(): PeekNative | undefined {
   try {
     const n = native() as unknown as Partial<PeekNative>;
-    return typeof n.peek === 'function' && typeof n.whenReadable === 'function' && typeof n.cancelReadable === 'function' ? (n as PeekNative) : undefined;
+    return typeof n.peek === 'function' && typeof n.whenReadable === 'function' && typeof n.cancelReadable === 'function' && typeof n.dupFd === 'function' ? (n as PeekNative) : undefined;
   } catch {
     return undefined;
   }
@@ -59,9 +61,15 @@ export interface PeekResult {
 const EMPTY = Buffer.alloc(0);
 
 /** Peek at `fd` (a connected socket no libuv handle is reading) until `want` is satisfied or the bound passes. */
-export function peekUntil(fd: number, o: PeekOptions): Promise<PeekResult> {
+export function peekUntil(sockFd: number, o: PeekOptions): Promise<PeekResult> {
   const n = addon();
   if (n === undefined) return Promise.resolve({ bytes: EMPTY, outcome: 'ended', errno: 38 /* ENOSYS */, looks: 0 });
+  let fd: number;
+  try {
+    fd = n.dupFd(sockFd); // our own descriptor of the socket: see native/sockets.c
+  } catch (e) {
+    return Promise.resolve({ bytes: EMPTY, outcome: 'ended', errno: (e as { errno?: number }).errno ?? 0, looks: 0 });
+  }
   return new Promise<PeekResult>((resolve) => {
     let last: Buffer = EMPTY;
     let handle: object | undefined;
@@ -78,6 +86,7 @@ export function peekUntil(fd: number, o: PeekOptions): Promise<PeekResult> {
         handle = undefined;
         n.cancelReadable(h);
       }
+      n.close(fd); // after the poll stopped: its registration is gone
       resolve({ ...r, looks });
     };
     const deadline = setTimeout(() => finish({ bytes: last, outcome: 'timeout' }), o.timeoutMs);
