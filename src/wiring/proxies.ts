@@ -86,7 +86,7 @@ export function startSelection(
       return null;
     }
   };
-  if (!peekAvailable()) log.warn({ code: 'DC_SOCKET_NATIVE' }, 'the socket addon cannot peek (rebuild it): SNI rules never match');
+  if (board.preset === 'cell' && !peekAvailable()) log.warn({ code: 'DC_SOCKET_NATIVE' }, 'the socket addon cannot peek (rebuild it): SNI rules never match');
   return {
     selector,
     front: () =>

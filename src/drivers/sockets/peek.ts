@@ -23,7 +23,15 @@ interface PeekNative {
   close(fd: number): void;
 }
 
+let cached: PeekNative | null | undefined;
+
 function addon(): PeekNative | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = load() ?? null;
+  return cached ?? undefined;
+}
+
+function load(): PeekNative | undefined {
   try {
     const n = native() as unknown as Partial<PeekNative>;
     return typeof n.peek === 'function' && typeof n.whenReadable === 'function' && typeof n.cancelReadable === 'function' && typeof n.dupFd === 'function' ? (n as PeekNative) : undefined;
