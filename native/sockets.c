@@ -1430,6 +1430,11 @@ static napi_value js_peek(napi_env env, napi_callback_info info) {
   } while (0)
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* the SNI peek (below fdWatch) */
+  EXPORT("whenReadable", js_when_readable);
+  EXPORT("cancelReadable", js_cancel_readable);
+  EXPORT("peek", js_peek);
+  EXPORT("dupFd", js_dup_fd);
   EXPORT("socket", js_socket);
   EXPORT("setInt", js_set_int);
   EXPORT("getInt", js_get_int);
@@ -1451,10 +1456,6 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("finHoldReady", js_fin_hold_ready);
   EXPORT("fdWatch", js_fd_watch);
   EXPORT("fdUnwatch", js_fd_unwatch);
-  EXPORT("whenReadable", js_when_readable);
-  EXPORT("cancelReadable", js_cancel_readable);
-  EXPORT("peek", js_peek);
-  EXPORT("dupFd", js_dup_fd);
   return exports;
 }
 
