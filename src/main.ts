@@ -100,7 +100,11 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
     const selection = startSelection(board, store);
     stops.push(() => selection.close());
-    const factories = { ...explicit.factories, connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l) };
+    const factories = {
+      ...explicit.factories,
+      fronts: { ...explicit.factories.fronts, transparent: selection.front }, // SNI rules (docs/proxies.md)
+      connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l),
+    };
     const listenerNames: string[] = [];
     for (const spec of listenerSpecs(board, factories)) {
       await engine.listen(spec);

@@ -59,6 +59,13 @@ export const CODES = {
   DC_SOCKS_PEER_REFUSED: 'the server refused the SOCKS5 proxy\'s connection (reply 05)',
   DC_SOCKS_PEER_ADDRESS_TYPE: 'the SOCKS5 proxy does not take the target\'s address type (reply 08): the next candidate is tried',
 
+  // protocols/tls + the transparent front's SNI peek (RFC 8446 records and ClientHello, RFC 6066 server_name)
+  DC_TLS_NOT_CLIENT_HELLO: 'the first bytes of a connection are not a TLS ClientHello: selection without SNI',
+  DC_TLS_MALFORMED: 'a TLS ClientHello could not be parsed (bad framing or lengths): selection without SNI',
+  DC_TLS_TOO_LARGE: 'a TLS ClientHello is larger than 16 KiB or spans more than 64 records: not read, selection without SNI',
+  DC_TLS_SERVER_NAME: 'the ClientHello\'s host_name is not an ASCII DNS name: selection without SNI',
+  DC_TLS_SNI_TIMEOUT: 'the client sent no whole ClientHello within the SNI wait bound (a server-speaks-first protocol?): selection without SNI',
+
   // drivers/nft + services/intercept, services/udp
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
   DC_ROUTE_COMMAND: 'a policy-routing command (ip rule/route) for steering failed',

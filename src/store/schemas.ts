@@ -87,11 +87,15 @@ export const nserverLimitSchema: Schema = {
   properties: { prefix: prefixSchema, maxSessions: int(0, 1_000_000) },
 };
 
+/** A TLS server name an application is matched by: `video.example` or `*.example.com` (any name under it). */
+export const SNI_RULE_PATTERN = '^(\\*\\.)?[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*$';
+export const sniRuleSchema: Schema = { type: 'string', maxLength: 255, pattern: SNI_RULE_PATTERN };
+
 export const proxyAppSchema: Schema = {
   type: 'object',
   additionalProperties: false,
   required: ['name'],
-  properties: { name: nameSchema, ports: list(port, 64), prefixes: list(prefixSchema, 256) },
+  properties: { name: nameSchema, ports: list(port, 64), prefixes: list(prefixSchema, 256), sni: list(sniRuleSchema, 64) },
 };
 
 export const proxySchema: Schema = {

@@ -55,12 +55,15 @@ export const PROXY_TYPES: readonly ProxyType[] = ['on-path', 'off-path'];
 
 /**
  * An application a candidate serves: sessions to one of `ports` (none = any) and one of
- * `prefixes` (none = any). TLS SNI matching is not built yet.
+ * `prefixes` (none = any) and, when `sni` lists names, whose TLS ClientHello names one of them
+ * (`video.example` exactly, `*.example.com` any name under it; case-insensitive). An application
+ * with `sni` must name its `ports`: the transparent front peeks at the ClientHello only there.
  */
 export interface ProxyAppSpec {
   name: string;
   ports?: number[];
   prefixes?: string[];
+  sni?: string[];
 }
 
 /** SOCKS5 credentials of a candidate (1–255 bytes each as UTF-8). */

@@ -204,14 +204,18 @@ function proxyAuth(p: ProxySpec, where: string, code: ErrorCode): ProxyAuth {
   return a.password === undefined ? { username: a.username } : { username: a.username, password: a.password };
 }
 
-function normalizeApp(a: ProxyAppSpec): Required<ProxyAppSpec> {
-  return { name: a.name, ports: unique(a.ports), prefixes: unique(a.prefixes, canonical) };
+function normalizeApp(a: ProxyAppSpec, code: ErrorCode, where: string): ProxyAppSpec & Required<Omit<ProxyAppSpec, 'sni'>> {
+  const ports = unique(a.ports);
+  // Names compare case-insensitively and without a trailing dot (the pattern allows none).
+  const sni = unique(a.sni?.map((n) => n.toLowerCase()));
+  if (sni.length > 0 && ports.length === 0) bad(code, `${where}.sni`, 'an application matched by TLS SNI must name its ports (the ClientHello is read only on those)');
+  return { name: a.name, ports, prefixes: unique(a.prefixes, canonical), ...(sni.length === 0 ? {} : { sni }) };
 }
 
 /** One candidate, already checked against proxySchema. */
 function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
   const address = endpointAddress(p.address, `${where}.address`, code);
-  const apps = unique(p.apps).map(normalizeApp);
+  const apps = unique(p.apps).map((a, i) => normalizeApp(a, code, `${where}.apps[${i}]`));
   if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
   return {
     address,

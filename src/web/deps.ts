@@ -257,7 +257,7 @@ export interface ProxyView {
   socks5?: string | null;
   /** A SOCKS5 candidate's credentials: the username only, never the password. */
   auth?: { username: string } | null;
-  apps?: Array<{ name: string; ports: number[]; prefixes: string[] }>;
+  apps?: Array<{ name: string; ports: number[]; prefixes: string[]; sni?: string[] }>;
   policies?: string[];
   /** Sessions chosen onto it now, and failed probes / sessions in a row. */
   sessions?: number;

@@ -5,6 +5,8 @@ import { convertConnectorFromOptions, probeConvert } from '../services/proxy/con
 import { ProxySelector, type SelectionOptions } from '../services/proxy/selection.js';
 import { selectingConnector } from '../services/proxy/select-connector.js';
 import { probeSocks5 } from '../services/proxy/socks5-client.js';
+import { SNI_WAIT_MS, transparentSniFront, type SniFront } from '../services/proxy/fronts/sni.js';
+import { peekAvailable, peekUntil } from '../drivers/sockets/peek.js';
 import type { Store } from '../store/index.js';
 import type { ProxyView } from '../web/deps.js';
 import { socketIo } from '../drivers/sockets/io.js';
@@ -23,6 +25,8 @@ export interface RunningSelection {
   readonly selector: ProxySelector;
   /** listenerSpecs() factory: the selecting connector for transparent listeners. */
   connector(l: ListenerProfile): Connector | undefined;
+  /** listenerSpecs() front factory: the transparent front that reads the ClientHello where an SNI rule applies. */
+  front(l: ListenerProfile): SniFront;
   view(): ProxyView[];
   set(list: unknown, origin: 'web' | 'cli'): ProxyView[];
   close(): void;
@@ -45,7 +49,7 @@ export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySe
       ...p,
       // Never the password: the username only (the list written back keeps the stored password).
       auth: p.auth === null ? null : { username: p.auth.username },
-      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [] })),
+      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [], ...(a.sni === undefined || a.sni.length === 0 ? {} : { sni: a.sni }) })),
       healthy: h?.healthy ?? true,
       ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
       sessions: h?.sessions ?? 0,
@@ -64,7 +68,7 @@ export function startSelection(
   if (board.proxies !== undefined && store.seedProxies(board.proxies)) log.info({ count: store.listProxies().length }, 'candidate proxies seeded from the board profile');
   const transparent = board.listeners.find((l) => l.kind === 'transparent');
   const cookie = cookieOf(transparent?.options);
-  const tuning = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>>;
+  const { sniWaitMs, ...tuning } = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>> & { sniWaitMs?: number };
   const timeoutMs = opts.timeoutMs ?? tuning.timeoutMs ?? 600;
   const selector = new ProxySelector({
     ...tuning,
@@ -82,22 +86,34 @@ export function startSelection(
           ),
   });
   if (board.preset === 'cell') selector.start();
+  const policyOf = (client: { address: string } | undefined): string | null => {
+    if (client === undefined) return null;
+    try {
+      return store.resolvePolicy(client.address).policy;
+    } catch {
+      return null;
+    }
+  };
+  if (board.preset === 'cell' && !peekAvailable()) log.warn({ code: 'DC_SOCKET_NATIVE' }, 'the socket addon cannot peek (rebuild it): SNI rules never match');
   return {
     selector,
+    front: () =>
+      transparentSniFront({
+        // One set lookup per connection unless a rule names this port; then the client's policy.
+        needsSni: (info, port) => board.preset === 'cell' && selector.sniPort(port) && peekAvailable() && selector.needsSni(policyOf(info.remote), port),
+        peek: (client, o) => {
+          const fd = socketIo.fdOf(client);
+          return fd === undefined ? Promise.resolve({ bytes: Buffer.alloc(0), outcome: 'ended' as const }) : peekUntil(fd, o);
+        },
+        waitMs: sniWaitMs ?? SNI_WAIT_MS,
+      }),
     connector(l) {
       if (board.preset !== 'cell' || l.kind !== 'transparent') return undefined;
       const o = l.options ?? {};
       return selectingConnector({
         selector,
         fallback: convertConnectorFromOptions(l.options) ?? directConnector,
-        policyOf: (client) => {
-          if (client === undefined) return null;
-          try {
-            return store.resolvePolicy(client.address).policy;
-          } catch {
-            return null;
-          }
-        },
+        policyOf,
         convert: {
           ...(cookie === undefined ? {} : { cookie }),
           ...(o.askGrant === true ? { askGrant: true } : {}),

@@ -152,6 +152,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
       s.target = req.target;
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
+      if (req.sni !== undefined) s.sni = req.sni;
       const verdict = this.#opts.targetFilter?.(req.target);
       if (verdict !== undefined) {
         throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
@@ -184,6 +185,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
         signal: abort.signal,
         client: s.clientEndpoint,
         ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }),
+        ...(req.sni === undefined ? {} : { sni: req.sni }),
         io: this.#io,
       });
       s.upstream = socket;

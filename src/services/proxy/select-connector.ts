@@ -82,14 +82,15 @@ export function selectingConnector(o: SelectingOptions): Connector {
       const host = unmapV4(req.target.host);
       if (ipFamily(host) === 0 || o.selector.size === 0) return o.fallback.connect(req);
       const policy = o.policyOf?.(req.client, req.subscriber) ?? null;
+      const sni = req.sni === undefined ? {} : { sni: req.sni };
       const tried = new Set<string>();
       let last: DuocellError | undefined;
       for (let i = 0; i < maxTries; i++) {
-        const choice = o.selector.choose({ policy, address: host, port: req.target.port }, tried);
+        const choice = o.selector.choose({ policy, address: host, port: req.target.port, ...sni }, tried);
         if (choice === undefined) break;
         const c = choice.candidate;
         tried.add(c.name);
-        const more = i + 1 < maxTries && o.selector.choose({ policy, address: host, port: req.target.port }, tried) !== undefined;
+        const more = i + 1 < maxTries && o.selector.choose({ policy, address: host, port: req.target.port, ...sni }, tried) !== undefined;
         const options = more ? { ...req.options, connectTimeoutMs: Math.min(req.options.connectTimeoutMs ?? 10_000, o.attemptTimeoutMs ?? 3000) } : req.options;
         try {
           const via = Object.assign({ ...req, options }, { [viaKey]: c }) as ViaRequest;

@@ -15,6 +15,7 @@ export class Session {
   subscriber: string | undefined;
   grant: Grant | undefined;
   via: string | undefined;
+  sni: string | undefined;
   release: (() => void) | undefined;
   action = 'pending';
   /** Last per-subflow figures, kept after the sockets close. */
@@ -87,6 +88,7 @@ export class Session {
       ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
       ...(this.grant === undefined ? {} : { grant: this.grant }),
       ...(this.via === undefined ? {} : { proxy: this.via }),
+      ...(this.sni === undefined ? {} : { sni: this.sni }),
       ...(this.lastClientInfo === undefined && this.lastServerInfo === undefined
         ? {}
         : {

@@ -78,6 +78,8 @@ export interface FrontRequest {
   early?: Buffer;
   /** Who the client is, when the front authenticated it (SOCKS5 user, Convert cookie owner). */
   subscriber?: string;
+  /** The TLS server name of the client's ClientHello, when the front peeked one (transparent, SNI rules). */
+  sni?: string;
 }
 
 /**
@@ -122,6 +124,8 @@ export interface ConnectRequest {
   /** Who asks (the engine fills these in): proxy selection resolves the subscriber policy from them. */
   client?: Endpoint;
   subscriber?: string;
+  /** The client's TLS server name, when the front read one: proxy selection matches applications by it. */
+  sni?: string;
   /** The socket operations to connect with (the engine passes its own). */
   io: ProxyIo;
 }
@@ -171,6 +175,8 @@ export interface SessionView {
   grant?: Grant;
   /** The candidate proxy chosen for this session (proxy selection), when one was. */
   proxy?: string;
+  /** The TLS server name the transparent front read from the ClientHello (SNI rules), when it did. */
+  sni?: string;
   /** MPTCP connection tokens (MPTCP_INFO) of the client and server sides: the path manager's key. */
   tokens?: { client?: number; server?: number };
   bytes: { up: number; down: number };

@@ -35,7 +35,7 @@ export async function proxiesView() {
           h('td', {}, p.enabled === false ? 'disabled' : p.healthy ? 'healthy' : 'DOWN', p.lastError ? h('div', { class: 'sub', title: p.lastError }, p.lastError.slice(0, 60)) : ''),
           h('td', { class: 'num' }, p.rttMs === undefined ? '—' : `${p.rttMs} ms`),
           h('td', { class: 'num' }, String(p.sessions ?? 0)),
-          h('td', {}, (p.apps ?? []).map((a) => `${a.name} (${[...(a.ports ?? []), ...(a.prefixes ?? [])].join(' ') || 'any'})`).join(', ') || 'all'),
+          h('td', {}, (p.apps ?? []).map((a) => `${a.name} (${[...(a.ports ?? []), ...(a.prefixes ?? []), ...(a.sni ?? []).map((n) => `sni ${n}`)].join(' ') || 'any'})`).join(', ') || 'all'),
           h('td', {}, (p.policies ?? []).join(', ') || 'all'),
         ),
       ),
