@@ -92,7 +92,7 @@ export const DEFAULT_MPTCP_SNDBUF = 393_216;
 /** DUOCELL_MPTCP_SNDBUF: bytes (0 = kernel autotuning), 4096..67108864; unset = the default. */
 export function parseMptcpSendBuffer(v: string | undefined): number {
   if (v === undefined || v.trim() === '') return DEFAULT_MPTCP_SNDBUF;
-  const n = Number(v.trim());
+  const n = /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
   if (!Number.isInteger(n) || (n !== 0 && (n < 4096 || n > 64 << 20))) {
     throw new DuocellError('DC_CONFIG_INVALID', `DUOCELL_MPTCP_SNDBUF must be 0 or an integer from 4096 to ${64 << 20} bytes, got '${v.slice(0, 40)}'`);
   }
