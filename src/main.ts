@@ -70,7 +70,7 @@ type Stopper = () => Promise<void> | void;
 export async function startAppliance(board: BoardProfile, opts: AppOptions): Promise<App> {
   const stops: Stopper[] = [];
   const startedAt = new Date();
-  // Bounded MPTCP send queues: a handover's reinjected data waits behind them (docs/relay.md).
+  // Optionally bounded MPTCP send queues: a handover's reinjected data waits behind them (docs/relay.md).
   setMptcpSendBuffer(parseMptcpSendBuffer(process.env['DUOCELL_MPTCP_SNDBUF']));
   const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
   // The kernel ledger undoes a crashed run's leftovers now, and everything this run changes at the very end.

@@ -2,6 +2,7 @@ import t from 'tap';
 import { DEFAULT_MPTCP_SNDBUF, parseMptcpSendBuffer } from '../../src/drivers/sockets/index.js';
 
 t.test('DUOCELL_MPTCP_SNDBUF: unset is the default, 0 turns the bound off, bad values have a code', async (t) => {
+  t.equal(DEFAULT_MPTCP_SNDBUF, 0, 'off by default: the kernel autotunes');
   t.equal(parseMptcpSendBuffer(undefined), DEFAULT_MPTCP_SNDBUF);
   t.equal(parseMptcpSendBuffer(' '), DEFAULT_MPTCP_SNDBUF);
   t.equal(parseMptcpSendBuffer('0'), 0, 'the kernel autotunes');
