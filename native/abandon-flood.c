@@ -204,8 +204,14 @@ static int est(const char *host, int port, int nsess, double seconds) {
 
 /* ───────────────────────── flood ───────────────────────── */
 struct pend {
-  double at; /* when to close an idle one (ms); 0 = still connecting */
+  double at;    /* when to close an idle one (ms); 0 = still connecting */
+  double since; /* when its connect() was issued (ms) */
 };
+
+/* A connect that has not completed in this long is given up (closed): a SYN the full accept
+ * queue dropped would otherwise hold the flooder's descriptor through its SYN retransmissions
+ * and cap the offered rate at the flooder's open-file limit. */
+#define CONNECT_GIVEUP_MS 250
 
 static int flood(const char *host, int port, double rate, double ms, const char *mode, const char *src, int nsrc) {
   int n = max_fds();
@@ -221,7 +227,7 @@ static int flood(const char *host, int port, double rate, double ms, const char 
   struct pend *p = calloc((size_t)n, sizeof *p);
   unsigned char *open_ = calloc((size_t)n, 1);
   int ep = epoll_create1(0);
-  long long attempted = 0, connected = 0, failed = 0, skipped = 0, refused = 0, timedout = 0, other = 0, inflight = 0, peak = 0, peerClosed = 0;
+  long long attempted = 0, connected = 0, failed = 0, skipped = 0, refused = 0, timedout = 0, other = 0, inflight = 0, peak = 0, peerClosed = 0, gaveUp = 0;
   double t0 = now_ms(), tend = t0 + ms;
   uint32_t base = ntohl(s0.sin_addr.s_addr);
   struct epoll_event evs[512];
@@ -254,6 +260,7 @@ static int flood(const char *host, int port, double rate, double ms, const char 
         continue;
       }
       p[fd].at = 0;
+      p[fd].since = t;
       open_[fd] = 1;
       inflight++;
       if (inflight > peak) peak = inflight;
@@ -288,10 +295,13 @@ static int flood(const char *host, int port, double rate, double ms, const char 
       inflight--;
       close(fd);
     }
-    if (hold >= 0 && t >= next_hold_check) {
+    if (t >= next_hold_check) {
       next_hold_check = t + 10;
       for (int fd = 0; fd < n; fd++) {
-        if (open_[fd] && p[fd].at > 0 && p[fd].at <= t) {
+        if (!open_[fd]) continue;
+        int late = p[fd].at == 0 && t - p[fd].since >= CONNECT_GIVEUP_MS;
+        if (late) gaveUp++;
+        if (late || (p[fd].at > 0 && p[fd].at <= t)) {
           epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
           open_[fd] = 0;
           inflight--;
@@ -307,8 +317,8 @@ static int flood(const char *host, int port, double rate, double ms, const char 
     if (p[fd].at == 0) pending++;
     close(fd);
   }
-  printf("{\"start\":%.1f,\"end\":%.1f,\"attempted\":%lld,\"connected\":%lld,\"failed\":%lld,\"refused\":%lld,\"timedOut\":%lld,\"otherErrors\":%lld,\"stillConnecting\":%lld,\"skipped\":%lld,\"peakOpen\":%lld,\"closedByPeer\":%lld,\"rate\":%.1f}\n",
-         t0, t1, attempted, connected, failed, refused, timedout, other, pending, skipped, peak, peerClosed, connected / ((t1 - t0) / 1000));
+  printf("{\"start\":%.1f,\"end\":%.1f,\"attempted\":%lld,\"connected\":%lld,\"failed\":%lld,\"refused\":%lld,\"timedOut\":%lld,\"otherErrors\":%lld,\"stillConnecting\":%lld,\"skipped\":%lld,\"peakOpen\":%lld,\"closedByPeer\":%lld,\"gaveUp\":%lld,\"rate\":%.1f}\n",
+         t0, t1, attempted, connected, failed, refused, timedout, other, pending, skipped, peak, peerClosed, gaveUp, connected / ((t1 - t0) / 1000));
   return 0;
 }
 
