@@ -133,8 +133,12 @@ export interface ConnectRequest {
 /** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */
 export interface Connector {
   readonly name: string;
-  /** `via`: the candidate proxy chosen for this session (proxy selection), when one was. */
-  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string }>;
+  /**
+   * `via`: the candidate proxy chosen for this session (proxy selection), when one was.
+   * `converter`: the socket's peer is a Transport Converter (RFC 8803), not the server: its
+   * speaking MPTCP says nothing about the server (no end-to-end bypass to remember).
+   */
+  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string; converter?: boolean }>;
 }
 
 /**
