@@ -28,6 +28,7 @@ import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
 import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { BIN } from '../helpers/appliance.js';
 import { instanceBird, POOL_ANYCAST } from '../../src/sim/pool.js';
+import type { Report } from '../../bench/pool-child.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
@@ -35,16 +36,7 @@ const ANYCAST = POOL_ANYCAST;
 const COOKIE = 'pool-cells';
 
 const reason = (await netnsUnavailable()) || birdMissing();
-interface Session {
-  id: string;
-  tag: string;
-  ok: boolean;
-  err?: string;
-  start: number;
-  end: number;
-  sent: number;
-  got: number;
-}
+type Session = Report;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const bfd = BIRD_BFD;
