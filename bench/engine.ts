@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
 import { cpuSeconds, failure, fromRuns, result, rssMiB, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
-import { applyShipped, nofileHere, underShippedLimits } from './sysctl.js';
+import { applyShipped, nofileHere, shippedNodeFlags, underShippedLimits } from './sysctl.js';
 
 /**
  * Loopback benchmarks of the proxy engine, in a namespace of their own with the shipped sysctls
@@ -67,7 +67,7 @@ async function startRelay(h: Host, listenPort: number, targetPort: number): Prom
   // One loopback client holds up to 10,000 sessions to one server: lift the default policy's
   // per-UE and per-N-server limits (256 / 1024) for the benchmark's store.
   execFileSync(process.execPath, [BIN, 'policy', 'set', 'default', '--max-sessions', '1000000', '--max-server-sessions', '1000000', '--state-dir', dir], { stdio: 'ignore' });
-  const child = h.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  const child = h.spawn(...underShippedLimits(process.execPath, [...shippedNodeFlags(), BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   await waitPort(h, listenPort);
   await waitPort(h, WEB);
   return child;

@@ -22,8 +22,11 @@ import { linkOptions, rateOf, worlds, type World } from './world.js';
  *                                  the other one (WLAN) 2.5 s in: bytes flow again after the
  *                                  longest stall; handover-80-…: the rate holds ≥ 80 % of the
  *                                  surviving path's single-path rate for 1 s (bench/handover.ts)
+ *   handover-upload-…, handover-80-upload-…   the same for an upload (M-UE → server), traced
+ *                                  at the server
  * The cell runs the shipped sysctls (systemd/60-duocell.conf). BENCH_NETNS=handover measures
- * only the handover figures (and the single-path rates they need).
+ * only the handover figures (and the single-path rates they need); BENCH_HANDOVER=download|upload
+ * only those of one direction.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
@@ -99,8 +102,11 @@ const CUT: Record<Case, { dev: string; survivor: 'cellular' | 'wlan' }> = {
   other: { dev: 'wap0', survivor: 'cellular' },
 };
 
-async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, c: Case, survivorMbit: number): Promise<{ resumeMs: number; to80Ms: number }> {
-  const p = transfer(r.mue, srv, { host, port, mptcp: true, receive: BYTES, trace: true, timeoutMs: 60_000 });
+type Dir = 'download' | 'upload';
+
+async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, c: Case, survivorMbit: number, dir: Dir = 'download'): Promise<{ resumeMs: number; to80Ms: number }> {
+  // A download is traced at the M-UE, an upload at the server (after the cell's relay, for duocell).
+  const p = transfer(r.mue, srv, { host, port, mptcp: true, ...(dir === 'download' ? { receive: BYTES } : { send: BYTES }), trace: true, timeoutMs: 60_000 });
   let cutAt = 0;
   const cut = (async () => {
     await sleep(CUT_AFTER_MS);
@@ -110,7 +116,7 @@ async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, 
   try {
     const t = await p;
     await cut;
-    const samples = t.client.samples ?? [];
+    const samples = (dir === 'download' ? t.client.samples : t.serverSamples) ?? [];
     const before = samples.filter(([x]) => x < cutAt);
     if (before.length === 0 || before[before.length - 1]![1] < 1 * MiB) throw new Error('the cut came before the transfer was flowing');
     const h = handoverOf(samples, cutAt, survivorMbit);
@@ -129,8 +135,9 @@ async function world(w: World): Promise<BenchResult[]> {
   try {
     const shipped = await applyShipped(r.cell);
     const tag: Partial<BenchResult> = { links: w, pm: shipped.pm };
-    const viaCell = await XferServer.start(r.srv, '::', 8000, false);
-    const mserver = await XferServer.start(r.srv, '::', 8001, true);
+    // The servers trace arrivals: an upload's handover is read at the receiver, the server.
+    const viaCell = await XferServer.start(r.srv, '::', 8000, false, true);
+    const mserver = await XferServer.start(r.srv, '::', 8001, true, true);
     await startCell(r.cell);
     await sleep(500);
     const sum = rateOf('cellular') + rateOf('wlan');
@@ -157,26 +164,30 @@ async function world(w: World): Promise<BenchResult[]> {
       single[acc] = e.value ?? NaN;
       out.push(e);
     }
-    for (const c of ['initial', 'other'] as const) {
-      const ref = single[CUT[c].survivor];
-      const what = `cut ${CUT[c].dev} (${c === 'initial' ? 'the initial subflow\'s path, cellular' : 'the other path, WLAN'}) ${CUT_AFTER_MS / 1000} s into a ${BYTES / MiB} MiB download`;
-      if (!Number.isFinite(ref)) {
-        out.push(failure(`handover-${c}-path`, 'ms', 'kernel-only MPTCP end to end', `no single-path rate of ${CUT[c].survivor} to compare with`, tag));
-        continue;
+    const dirs = (['download', 'upload'] as const).filter((d) => (process.env.BENCH_HANDOVER ?? d) === d);
+    for (const dir of dirs) {
+      for (const c of ['initial', 'other'] as const) {
+        const ref = single[CUT[c].survivor];
+        const up = dir === 'upload' ? 'upload-' : '';
+        const what = `cut ${CUT[c].dev} (${c === 'initial' ? 'the initial subflow\'s path, cellular' : 'the other path, WLAN'}) ${CUT_AFTER_MS / 1000} s into a ${BYTES / MiB} MiB ${dir === 'download' ? 'download (traced at the M-UE)' : 'upload, M-UE → server (traced at the server)'}`;
+        if (!Number.isFinite(ref)) {
+          out.push(failure(`handover-${up}${c}-path`, 'ms', 'kernel-only MPTCP end to end', `no single-path rate of ${CUT[c].survivor} to compare with`, tag));
+          continue;
+        }
+        const h = await alternate(n, () => handoverRun(r, viaCell, '10.71.0.1', 9000, c, ref, dir), () => handoverRun(r, mserver, '10.71.3.2', 8001, c, ref, dir));
+        const pick = (xs: Array<{ resumeMs: number; to80Ms: number } | Error>, k: 'resumeMs' | 'to80Ms'): Array<number | Error> =>
+          xs.map((x) => (x instanceof Error ? x : Number.isFinite(x[k]) ? x[k] : k === 'to80Ms' ? Infinity : new Error('no resume')));
+        out.push(
+          fromRuns(`handover-${up}${c}-path`, 'ms', pick(h.a, 'resumeMs'), pick(h.b, 'resumeMs'), 'kernel-only MPTCP end to end', { ...tag, target: '<= 300 ms', judge: (x) => x.value <= 300, note: what }),
+          fromRuns(`handover-80-${up}${c}-path`, 'ms', pick(h.a, 'to80Ms'), pick(h.b, 'to80Ms'), 'kernel-only MPTCP end to end', {
+            ...tag,
+            censored: true,
+            target: '<= 1000 ms',
+            judge: (x) => x.value <= 1000,
+            note: `${what}; 80 % of ${ref.toFixed(1)} Mbit/s (single-path ${CUT[c].survivor}${dir === 'upload' ? ', measured as a download: the links are symmetric' : ''}) in every 250 ms window for 1 s`,
+          }),
+        );
       }
-      const h = await alternate(n, () => handoverRun(r, viaCell, '10.71.0.1', 9000, c, ref), () => handoverRun(r, mserver, '10.71.3.2', 8001, c, ref));
-      const pick = (xs: Array<{ resumeMs: number; to80Ms: number } | Error>, k: 'resumeMs' | 'to80Ms'): Array<number | Error> =>
-        xs.map((x) => (x instanceof Error ? x : Number.isFinite(x[k]) ? x[k] : k === 'to80Ms' ? Infinity : new Error('no resume')));
-      out.push(
-        fromRuns(`handover-${c}-path`, 'ms', pick(h.a, 'resumeMs'), pick(h.b, 'resumeMs'), 'kernel-only MPTCP end to end', { ...tag, target: '<= 300 ms', judge: (x) => x.value <= 300, note: what }),
-        fromRuns(`handover-80-${c}-path`, 'ms', pick(h.a, 'to80Ms'), pick(h.b, 'to80Ms'), 'kernel-only MPTCP end to end', {
-          ...tag,
-          censored: true,
-          target: '<= 1000 ms',
-          judge: (x) => x.value <= 1000,
-          note: `${what}; 80 % of ${ref.toFixed(1)} Mbit/s (single-path ${CUT[c].survivor}) in every 250 ms window for 1 s`,
-        }),
-      );
     }
     return out;
   } finally {

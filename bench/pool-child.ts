@@ -53,7 +53,8 @@ async function echoServer(): Promise<void> {
   await new Promise<void>((r) => srv.listen(8000, '0.0.0.0', r));
 }
 
-interface Report {
+/** One session's line on stdout (also read by test/kernel/proxy-pool.test.ts). */
+export interface Report {
   id: string;
   tag: string;
   ok: boolean;

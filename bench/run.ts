@@ -23,6 +23,7 @@ const groups: Record<string, Group> = {
   ota: async () => ((await import('./ota.js')) as { run(): Promise<BenchResult[]> }).run(),
   udp: async () => (await import('./udp.js')).udpBenches(),
   pool: async () => (await import('./pool.js')).poolBenches(),
+  flood: async () => (await import('./flood.js')).floodBenches(),
 };
 
 /** Entries of groups that do not say their world or path manager (in-process, no links). */

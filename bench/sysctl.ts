@@ -90,6 +90,13 @@ export function shippedNofile(unit = path.join(ROOT, 'systemd/duocell.service'))
   return Number(m[1]);
 }
 
+/** Node's own flags on the shipped unit's ExecStart (`/usr/bin/node --flag … script`): the benchmarked proxy runs with them. */
+export function shippedNodeFlags(unit = path.join(ROOT, 'systemd/duocell.service')): string[] {
+  const m = /^ExecStart=\S*\/node((?:\s+--\S+)*)\s/m.exec(fs.readFileSync(unit, 'utf8'));
+  if (m === null) throw new DuocellError('DC_CONFIG_INVALID', `${unit}: no ExecStart= running node`);
+  return m[1]!.trim().split(/\s+/).filter((f) => f !== '');
+}
+
 /** This process's hard limit of open files (a child cannot get more without CAP_SYS_RESOURCE). */
 export function hardNofile(): number {
   const m = /^Max open files\s+\S+\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));

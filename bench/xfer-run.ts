@@ -11,6 +11,8 @@ export const XFER = path.join(ROOT, 'dist/bench/xfer.js');
 interface ServerReport extends Received {
   tag: string;
   acceptedAt: number;
+  /** Arrivals [epoch ms, cumulative bytes] when the server runs with trace (uploads' handover). */
+  samples?: Array<[number, number]>;
 }
 
 export class XferServer {
@@ -38,8 +40,8 @@ export class XferServer {
     });
   }
 
-  static async start(h: Host, host: string, port: number, mptcp: boolean): Promise<XferServer> {
-    const child = h.spawn(process.execPath, [XFER, 'server', host, String(port), ...(mptcp ? ['--mptcp'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  static async start(h: Host, host: string, port: number, mptcp: boolean, trace = false): Promise<XferServer> {
+    const child = h.spawn(process.execPath, [XFER, 'server', host, String(port), ...(mptcp ? ['--mptcp'] : []), ...(trace ? ['--trace'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     const s = new XferServer(child);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`xfer server on ${host}:${port} in ${h.ns} did not start`)), 10_000);
@@ -89,6 +91,8 @@ export interface TransferResult {
   mbit: number;
   ms: number;
   client: ClientReport;
+  /** The receiving server's arrivals (an upload to a tracing server). */
+  serverSamples?: Array<[number, number]>;
 }
 
 /**
@@ -119,7 +123,7 @@ export async function transfer(
     const srv = await server.report(tag, 10_000);
     const bad = verifyTransfer(srv, send) ?? (c.error === undefined ? undefined : `sender: ${c.error}`);
     if (bad !== undefined) throw new Error(`upload of ${send} bytes: ${bad}`);
-    return { mbit: transferMbit(send, c.startAt, srv!.lastByteAt!), ms: srv!.lastByteAt! - c.startAt, client: c };
+    return { mbit: transferMbit(send, c.startAt, srv!.lastByteAt!), ms: srv!.lastByteAt! - c.startAt, client: c, ...(srv!.samples === undefined ? {} : { serverSamples: srv!.samples }) };
   }
   void server.report(tag, 5000); // the server's line for this download: not needed, drop it
   const bad = verifyTransfer(c, receive);

@@ -11,7 +11,7 @@ import { patternChunks } from './transfer.js';
  * Wire: the client sends 16 bytes (u64 BE bytes it wants back, u64 BE tag), then SEND bytes of
  * the pattern and FIN; the server sends the bytes asked for, then FIN, and prints one JSON line
  * per connection with the tag.
- *   node xfer.js server HOST PORT [--mptcp]
+ *   node xfer.js server HOST PORT [--mptcp] [--trace]
  *   node xfer.js client HOST PORT SEND RECEIVE --tag N [--mptcp] [--from ADDR] [--trace] [--timeout MS]
  */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -41,7 +41,14 @@ function pump(sock: net.Socket, n: number): void {
   go();
 }
 
-function server(host: string, port: number, mptcp: boolean): void {
+/** One arrival sample per 2 ms at most: [epoch ms, cumulative bytes] (the handover figures' trace). */
+function sample(samples: Array<[number, number]>, t: number, total: number): void {
+  const last = samples.at(-1);
+  if (last !== undefined && t - last[0] < 2) last[1] = total;
+  else samples.push([t, total]);
+}
+
+function server(host: string, port: number, mptcp: boolean, trace: boolean): void {
   const fd = createListenSocket({ host, port, mptcp });
   const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
     const acceptedAt = now();
@@ -51,10 +58,11 @@ function server(host: string, port: number, mptcp: boolean): void {
     let received = 0;
     let lastByteAt: number | undefined;
     let reported = false;
+    const samples: Array<[number, number]> = [];
     const report = (error?: string): void => {
       if (reported) return;
       reported = true;
-      process.stdout.write(JSON.stringify({ tag, acceptedAt, received, receivedHash: rx.digest('hex'), ...(lastByteAt === undefined ? {} : { lastByteAt }), ...(error === undefined ? {} : { error }) }) + '\n');
+      process.stdout.write(JSON.stringify({ tag, acceptedAt, received, receivedHash: rx.digest('hex'), ...(lastByteAt === undefined ? {} : { lastByteAt }), ...(trace ? { samples } : {}), ...(error === undefined ? {} : { error }) }) + '\n');
     };
     sock.on('data', (d: Buffer) => {
       if (tag === '') {
@@ -69,6 +77,7 @@ function server(host: string, port: number, mptcp: boolean): void {
         received += d.length;
         rx.update(d);
         lastByteAt = now();
+        if (trace) sample(samples, lastByteAt, received);
       }
     });
     sock.on('end', () => {
@@ -115,12 +124,7 @@ function client(host: string, port: number, send: number, receive: number, o: { 
     lastByteAt = t;
     received += d.length;
     rx.update(d);
-    if (o.trace) {
-      // one sample per 2 ms is plenty for the handover figures
-      const last = samples.at(-1);
-      if (last !== undefined && t - last[0] < 2) last[1] = received;
-      else samples.push([t, received]);
-    }
+    if (o.trace) sample(samples, t, received);
   });
   // Done when the server's FIN has come and our own bytes are all handed to the kernel (an
   // upload's server sends its FIN at once: ending then would cut the upload short).
@@ -154,7 +158,7 @@ const valued = new Set(['--tag', '--from', '--timeout']);
 const pos = argv.filter((a, i) => !a.startsWith('--') && !valued.has(argv[i - 1] ?? ''));
 const [mode, host, port, send, receive] = pos;
 if (mode === 'server' && host !== undefined && port !== undefined) {
-  server(host, Number(port), argv.includes('--mptcp'));
+  server(host, Number(port), argv.includes('--mptcp'), argv.includes('--trace'));
 } else if (mode === 'client' && host !== undefined && port !== undefined && send !== undefined && receive !== undefined) {
   const from = flag('--from');
   client(host, Number(port), Number(send), Number(receive), {
@@ -165,6 +169,6 @@ if (mode === 'server' && host !== undefined && port !== undefined) {
     timeoutMs: Number(flag('--timeout') ?? 60_000),
   });
 } else {
-  process.stderr.write('usage: xfer server HOST PORT [--mptcp] | xfer client HOST PORT SEND RECEIVE --tag N [--mptcp] [--from ADDR] [--trace] [--timeout MS]\n');
+  process.stderr.write('usage: xfer server HOST PORT [--mptcp] [--trace] | xfer client HOST PORT SEND RECEIVE --tag N [--mptcp] [--from ADDR] [--trace] [--timeout MS]\n');
   process.exitCode = 2;
 }

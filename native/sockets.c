@@ -394,6 +394,59 @@ static napi_value js_unix_dgram(napi_env env, napi_callback_info info) {
   return ret_i32(env, fd);
 }
 
+/*
+ * Ping sockets (the ICMP echo path probes, src/drivers/probe/icmp.ts):
+ *   pingSocket(family 4|6)            -> fd: socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) or
+ *                                        AF_INET6 + IPPROTO_ICMPV6, non-blocking, close-on-exec.
+ *                                        The kernel allows it only to a group inside
+ *                                        net.ipv4.ping_group_range (EACCES otherwise, even for root).
+ *   sendTo(fd, buf, host, port[, scopeId]) -> bytes sent (one datagram; EAGAIN is thrown)
+ *   localPort(fd)                     -> the bound port (for a ping socket: the echo identifier)
+ * Reads go through fdWatch(fd, cb, true): each read() is one ICMP message without IP header.
+ */
+static napi_value js_ping_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  int v6 = arg_i32(env, argv[0]) == 6;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+  if (fd < 0) return throw_errno(env, "socket(SOCK_DGRAM, IPPROTO_ICMP)", errno);
+  return ret_i32(env, fd);
+}
+
+static napi_value js_send_to(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  int fd = arg_i32(env, argv[0]);
+  void *data = NULL;
+  size_t len = 0;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[1], &isbuf);
+  if (!isbuf || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_errno(env, "sendto", EINVAL);
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int fam = fill_addr(env, argv[2], arg_i32(env, argv[3]), &ss, &sl);
+  if (fam < 0) return throw_errno(env, "sendto", EINVAL);
+  if (fam == AF_INET6 && argc > 4) ((struct sockaddr_in6 *)&ss)->sin6_scope_id = (uint32_t)arg_i32(env, argv[4]);
+  ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+  if (n < 0) return throw_errno(env, "sendto", errno);
+  return ret_i32(env, (int32_t)n);
+}
+
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(arg_i32(env, argv[0]), (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, "getsockname", errno);
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ret_i32(env, port);
+}
+
 /* countFds() -> number of open descriptors of this process (leak checks) */
 static napi_value js_count_fds(napi_env env, napi_callback_info info) {
   int n = 0;
@@ -1561,6 +1614,161 @@ static napi_value js_close_reset(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* ======================================================================================
+ * Peeking at a client's first bytes without taking them (the transparent front's SNI rules,
+ * docs/proxies.md "Matching by TLS SNI"). The bytes stay queued in the kernel for whoever reads
+ * next (the spliced relay), exactly as if nobody had looked.
+ *
+ *   peek(fd, max) -> Buffer | null     recv(MSG_PEEK | MSG_DONTWAIT) of up to `max` octets;
+ *                                      null when nothing is queued yet (EAGAIN); an empty Buffer
+ *                                      at the end of the stream; throws on an error (ECONNRESET)
+ *   whenReadable(fd, lowat, cb(errno)) -> handle
+ *       SO_RCVLOWAT = lowat (so poll says readable only once that many octets are queued, or at
+ *       FIN/error), then a one-shot uv_poll: the first readiness stops and closes the poll,
+ *       puts SO_RCVLOWAT back to 1 and calls cb(0) (or cb(errno) when polling failed).
+ *       The fd must be a socket no libuv handle is polling (a paused net.Socket is not): else
+ *       it throws EEXIST.
+ *   cancelReadable(handle)             before cb ran: the same stop and close, no call
+ *
+ * The TypeScript face polls and peeks a duplicate of the socket's fd (dupFd), never Node's own
+ * number: its epoll registration and number stay the poll's even if Node closes its fd
+ * meanwhile (shutdown), and the duplicate is closed only after the poll is stopped (which
+ * removes the registration synchronously). Main thread only.
+ */
+struct dc_readable {
+  uv_poll_t h;
+  napi_env env;
+  napi_ref cb;
+  int fd;
+  int done;
+};
+
+static void readable_closed(uv_handle_t *h) {
+  struct dc_readable *w = h->data;
+  napi_delete_reference(w->env, w->cb);
+  free(w);
+}
+
+static void readable_finish(struct dc_readable *w) {
+  int one = 1;
+  w->done = 1;
+  uv_poll_stop(&w->h);
+  setsockopt(w->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+  uv_close((uv_handle_t *)&w->h, readable_closed);
+}
+
+static void readable_cb(uv_poll_t *h, int status, int events) {
+  (void)events;
+  struct dc_readable *w = h->data;
+  if (w->done) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb = NULL, global, arg, res;
+  napi_get_reference_value(env, w->cb, &cb);
+  readable_finish(w); /* the reference stays valid until the close callback */
+  napi_get_global(env, &global);
+  napi_create_int32(env, status < 0 ? -status : 0, &arg);
+  if (cb != NULL && napi_call_function(env, global, cb, 1, &arg, &res) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* whenReadable(fd, lowat, cb) -> external handle */
+static napi_value js_when_readable(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  int lowat = arg_i32(env, argv[1]);
+  if (fd < 0) return throw_errno(env, "whenReadable", EBADF);
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) return throw_errno(env, "whenReadable (event loop)", EINVAL);
+  if (lowat < 1) lowat = 1;
+  /* Best effort: a socket without SO_RCVLOWAT support wakes on every segment (the caller copes). */
+  setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+  struct dc_readable *w = calloc(1, sizeof *w);
+  if (w == NULL) return throw_errno(env, "whenReadable", ENOMEM);
+  w->env = env;
+  w->fd = fd;
+  int rc = uv_poll_init(loop, &w->h, fd);
+  if (rc < 0) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    free(w);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  w->h.data = w;
+  napi_create_reference(env, argv[2], 1, &w->cb);
+  rc = uv_poll_start(&w->h, UV_READABLE | UV_DISCONNECT, readable_cb);
+  if (rc < 0) {
+    readable_finish(w);
+    return throw_errno(env, "uv_poll_start", -rc);
+  }
+  napi_value ext;
+  napi_create_external(env, w, NULL, NULL, &ext);
+  return ext;
+}
+
+/* cancelReadable(handle): only before its callback ran (the TypeScript face keeps track) */
+static napi_value js_cancel_readable(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) return throw_errno(env, "cancelReadable", EINVAL);
+  struct dc_readable *w = p;
+  if (!w->done) readable_finish(w);
+  return undef(env);
+}
+
+/* dupFd(fd) -> a new close-on-exec descriptor of the same socket (the peek works on its own
+ * descriptor: Node closing its fd during a peek can then neither reuse the number under the poll
+ * nor drop the poll's epoll registration; the caller closes the duplicate with close()) */
+static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  int fd = fcntl(arg_i32(env, argv[0]), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "dup", errno);
+  return ret_i32(env, fd);
+}
+
+/* peek(fd, max) -> Buffer | null */
+static napi_value js_peek(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  int fd = arg_i32(env, argv[0]);
+  int max = arg_i32(env, argv[1]);
+  if (max < 1 || max > (1 << 20)) return throw_errno(env, "peek", EINVAL);
+  void *data = NULL;
+  napi_value buf;
+  if (napi_create_buffer(env, (size_t)max, &data, &buf) != napi_ok) return throw_errno(env, "peek", ENOMEM);
+  ssize_t n;
+  do n = recv(fd, data, (size_t)max, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    return throw_errno(env, "recv(MSG_PEEK)", errno);
+  }
+  napi_value out, fn, global, args[2];
+  /* buf.subarray(0, n): a view, no copy */
+  napi_get_named_property(env, buf, "subarray", &fn);
+  napi_create_int32(env, 0, &args[0]);
+  napi_create_int32(env, (int32_t)n, &args[1]);
+  (void)global;
+  if (napi_call_function(env, buf, fn, 2, args, &out) != napi_ok) return NULL;
+  return out;
+}
+
 #define EXPORT(name, fn)                                                   \
   do {                                                                     \
     napi_value f;                                                          \
@@ -1569,6 +1777,11 @@ static napi_value js_close_reset(napi_env env, napi_callback_info info) {
   } while (0)
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* the SNI peek (below fdWatch) */
+  EXPORT("whenReadable", js_when_readable);
+  EXPORT("cancelReadable", js_cancel_readable);
+  EXPORT("peek", js_peek);
+  EXPORT("dupFd", js_dup_fd);
   EXPORT("socket", js_socket);
   EXPORT("setInt", js_set_int);
   EXPORT("getInt", js_get_int);
@@ -1597,6 +1810,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("sockName", js_sock_name);
   EXPORT("closeReset", js_close_reset);
   EXPORT("isMptcp", js_is_mptcp);
+  EXPORT("pingSocket", js_ping_socket);
+  EXPORT("sendTo", js_send_to);
+  EXPORT("localPort", js_local_port);
   return exports;
 }
 

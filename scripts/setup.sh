@@ -27,6 +27,7 @@ want dnsmasq dnsmasq-base         # the simulated AT-only modem's DHCP server (s
 want bird bird2                   # the concentrator pool's BGP/BFD (test/kernel/proxy-anycast.test.ts)
 want gtlsclient ngtcp2-client     # a real QUIC client: the UDP flow move and quic: block (test/kernel/udp-quic*.test.ts)
 want gtlsserver ngtcp2-server     # its server (/usr/sbin; the tests run as root)
+want danted dante-server           # an independent SOCKS5 server as a proxy candidate (test/kernel/proxy-socks5.test.ts)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ "${DUOCELL_SKIP_APT:-0}" != 1 ] && [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

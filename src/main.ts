@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { socketIo } from './drivers/sockets/io.js';
+import { parseMptcpSendBuffer, setMptcpSendBuffer } from './drivers/sockets/index.js';
 
 function packageVersion(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,6 +70,8 @@ type Stopper = () => Promise<void> | void;
 export async function startAppliance(board: BoardProfile, opts: AppOptions): Promise<App> {
   const stops: Stopper[] = [];
   const startedAt = new Date();
+  // Optionally bounded MPTCP send queues: a handover's reinjected data waits behind them (docs/relay.md).
+  setMptcpSendBuffer(parseMptcpSendBuffer(process.env['DUOCELL_MPTCP_SNDBUF']));
   const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
   // The kernel ledger undoes a crashed run's leftovers now, and everything this run changes at the very end.
   const ledger = await startLedger(store);
@@ -100,7 +103,11 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.splice(1, 0, () => explicit.close()); // undone last before the ledger: draining sessions keep their subflows
     const selection = startSelection(board, store);
     stops.push(() => selection.close());
-    const factories = { ...explicit.factories, connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l) };
+    const factories = {
+      ...explicit.factories,
+      fronts: { ...explicit.factories.fronts, transparent: selection.front }, // SNI rules (docs/proxies.md)
+      connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l),
+    };
     const listenerNames: string[] = [];
     for (const spec of listenerSpecs(board, factories)) {
       await engine.listen(spec);

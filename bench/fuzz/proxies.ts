@@ -28,7 +28,7 @@ function candidate(r: () => number, i: number): Record<string, unknown> {
   if (r() < 0.5) c.weight = int(r, 1001);
   if (r() < 0.3) c.location = pick(r, ['site a', 'cdn-east', '']);
   if (r() < 0.3) c.socks5 = `${addr(r).includes(':') ? `[${addr(r)}]` : addr(r)}:${1 + int(r, 65535)}`;
-  if (r() < 0.4) c.apps = [{ name: 'video', ports: [443], prefixes: ['198.51.100.0/24'] }, { name: 'web', ports: [80, 8080] }].slice(0, 1 + int(r, 2));
+  if (r() < 0.4) c.apps = [{ name: 'video', ports: [443], prefixes: ['198.51.100.0/24'] }, { name: 'web', ports: [80, 8080] }, { name: 'tv', ports: [443], sni: ['TV.example', '*.cdn.example'] }].slice(int(r, 2), 1 + int(r, 3));
   if (r() < 0.3) c.policies = ['default', 'premium'].slice(0, 1 + int(r, 2));
   return c;
 }
@@ -72,7 +72,10 @@ export async function fuzz(iterations: number, seed = 1): Promise<{ iterations: 
     if (JSON.stringify(again) !== JSON.stringify(out)) throw new Error(`not idempotent: ${JSON.stringify(out)}`);
     if (new Set(out.map((p) => p.name)).size !== out.length) throw new Error('duplicate names accepted');
     const sel = new ProxySelector({ candidates: () => out, probe: async () => 1 });
-    sel.choose({ policy: r() < 0.5 ? 'premium' : null, address: r() < 0.5 ? '198.51.100.9' : '2001:db8::1', port: pick(r, [80, 443, 8080]) });
+    const port = pick(r, [80, 443, 8080]);
+    const policy = r() < 0.5 ? 'premium' : null;
+    sel.choose({ policy, address: r() < 0.5 ? '198.51.100.9' : '2001:db8::1', port, ...(r() < 0.5 ? { sni: pick(r, ['tv.example', 'a.cdn.example', 'x.example']) } : {}) });
+    if (sel.needsSni(policy, port) && !sel.sniPort(port)) throw new Error('needsSni on a port no sni application lists');
     if (i % 5000 === 4999) await new Promise((res) => setImmediate(res));
   }
   return { iterations, accepted, rejected };

@@ -23,6 +23,20 @@ import { compileSchema, dottedPath, toField, type FieldError } from './schema.js
 
 export type { Preset } from './model.js';
 
+/** How an uplink is probed: board/schema.json `uplinks[].probe.method` (a test keeps the two in step). */
+export const PROBE_METHODS = ['udp-echo', 'icmp'] as const;
+export type ProbeMethod = (typeof PROBE_METHODS)[number];
+
+/** board/schema.json `uplinks[].probe`. */
+export interface ProbeProfile {
+  /** Default `udp-echo`. */
+  method?: ProbeMethod;
+  address?: string;
+  /** udp-echo only (default 7). */
+  port?: number;
+  enabled?: boolean;
+}
+
 export interface UplinkProfile {
   name: string;
   access: AccessType;
@@ -30,8 +44,8 @@ export interface UplinkProfile {
   gateway4?: string;
   gateway6?: string;
   table?: number;
-  /** Active probes from this uplink (services/paths/measure.ts) to a UDP echo responder (default the gateway, port 7); absent: not probed. */
-  probe?: { address?: string; port?: number; enabled?: boolean };
+  /** Active probes from this uplink (services/paths/measure.ts) to `address` (default the gateway) by ICMP echo or UDP echo (default, port 7); absent: not probed. */
+  probe?: ProbeProfile;
   /** WLAN uplinks: the network to join as a station (wpa_supplicant's configuration is written from it). */
   wlan?: { ssid: string; passphrase?: string; country?: string };
 }
@@ -238,6 +252,12 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
       if (seen.has(key)) errs.push(`board.uplinks[${i}].${k}: ${JSON.stringify(v)} already used by ${seen.get(key)}`);
       else seen.set(key, `board.uplinks[${i}]`);
     }
+  });
+  (b.uplinks ?? []).forEach((u, i) => {
+    const pr = u.probe;
+    if (pr === undefined) return;
+    if (pr.address !== undefined && net.isIP(pr.address) === 0) errs.push(`board.uplinks[${i}].probe.address: ${JSON.stringify(pr.address)} is not a numeric address`);
+    if (pr.method === 'icmp' && pr.port !== undefined) errs.push(`board.uplinks[${i}].probe.port: ICMP echo has no port (only udp-echo does)`);
   });
   if (b.preset === 'cell' && (b.uplinks ?? []).length === 0) errs.push('board.uplinks: a cell needs at least one uplink');
   (b.uplinks ?? []).forEach((u, i) => {

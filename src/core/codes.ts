@@ -53,6 +53,18 @@ export const CODES = {
   DC_SOCKS_TRUNCATED: 'the stream ended or timed out before a whole SOCKS message arrived',
   DC_SOCKS_ENCODE: 'a SOCKS message could not be encoded (bad address, field too long)',
   DC_SOCKS_PEER_REPLY: 'the SOCKS server answered with a failure reply (reply code attached)',
+  DC_SOCKS_PEER_AUTH: 'the SOCKS5 proxy accepted none of the methods we offered, or refused our username/password (RFC 1929)',
+  DC_SOCKS_PEER_NOT_ALLOWED: 'the SOCKS5 proxy refused the CONNECT by its ruleset (reply 02)',
+  DC_SOCKS_PEER_UNREACHABLE: 'the SOCKS5 proxy could not reach the server (reply 03 network / 04 host unreachable, 06 TTL expired)',
+  DC_SOCKS_PEER_REFUSED: 'the server refused the SOCKS5 proxy\'s connection (reply 05)',
+  DC_SOCKS_PEER_ADDRESS_TYPE: 'the SOCKS5 proxy does not take the target\'s address type (reply 08): the next candidate is tried',
+
+  // protocols/tls + the transparent front's SNI peek (RFC 8446 records and ClientHello, RFC 6066 server_name)
+  DC_TLS_NOT_CLIENT_HELLO: 'the first bytes of a connection are not a TLS ClientHello: selection without SNI',
+  DC_TLS_MALFORMED: 'a TLS ClientHello could not be parsed (bad framing or lengths): selection without SNI',
+  DC_TLS_TOO_LARGE: 'a TLS ClientHello is larger than 16 KiB or spans more than 64 records: not read, selection without SNI',
+  DC_TLS_SERVER_NAME: 'the ClientHello\'s host_name is not an ASCII DNS name: selection without SNI',
+  DC_TLS_SNI_TIMEOUT: 'the client sent no whole ClientHello within the SNI wait bound (a server-speaks-first protocol?): selection without SNI',
 
   // drivers/nft + services/intercept, services/udp
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
@@ -149,6 +161,7 @@ export const CODES = {
   DC_PATH_ROUTING: 'installing or restoring an uplink routing table or source rule failed',
   DC_PM_SYNC: 'keeping kernel MPTCP endpoints or limits in step with the paths failed',
   DC_PROBE_MALFORMED: 'a path probe datagram (or a probe setting) is malformed: the reply is dropped',
+  DC_PROBE_PING_DENIED: 'the kernel refuses ping sockets (ICMP echo probes) to the service: its group is outside net.ipv4.ping_group_range (install the sysctl drop-in)',
   DC_UDP_STEER: 'installing the UDP steering ruleset or moving UDP flows (conntrack) failed',
 
   // web

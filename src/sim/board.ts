@@ -134,6 +134,8 @@ export async function buildSim(
       // as systemd/60-duocell.conf does on the box
       await cell.sysctl('net.mptcp.pm_type', 1);
       await cell.sysctl('net.ipv4.tcp_notsent_lowat', 16384);
+      // ping sockets for the ICMP path probes (a new namespace allows nobody: "1 0")
+      await cell.sysctl('net.ipv4.ping_group_range', '0 2147483647');
     }
     await conc.mptcpLimits(4, 4);
     await srv.mptcpLimits(4, 4);

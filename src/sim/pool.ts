@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DuocellError } from '../core/errors.js';
 import type { Host, Topology } from './hosts.js';
+import { birdConfig, type BirdProfile } from '../drivers/bird/config.js';
 
 /**
  * A concentrator pool in namespaces (issue 15): N instances of `duocell run` (concentrator
@@ -33,14 +34,28 @@ export function routerConf(n: number): string {
   return `router id 10.71.0.1;\nprotocol device { scan time 1; }\n${bfd}\nprotocol kernel { ipv4 { export all; }; merge paths on; }\n${peers.join('\n')}\n`;
 }
 
-/** The anycast route starts disabled: duocell enables it (announce) once it can serve. */
+/** Instance n's BIRD profile (board `anycast.bird`): AS 65100 toward the router's AS 65000, BFD 100 ms × 3, fast BGP timers. */
+export function instanceBird(n: number): BirdProfile {
+  return {
+    routerId: `10.71.${n}.2`,
+    localAs: 65100,
+    prefixes: [`${POOL_ANYCAST}/32`],
+    neighbors: [{ address: `10.71.${n}.1`, as: 65000, local: `10.71.${n}.2` }],
+    bfd: { intervalMs: 100, multiplier: 3 },
+    holdTime: 3,
+    keepaliveTime: 1,
+    connectRetryTime: 1,
+    scanTime: 1,
+  };
+}
+
+/**
+ * Instance n's BIRD configuration: what `duocell anycast bird-config --board` prints for its
+ * board (drivers/bird/config.ts, the one generator). The announcement starts disabled: duocell
+ * enables it once it can serve.
+ */
 export function instanceConf(n: number): string {
-  return `router id 10.71.${n}.2;
-protocol device { scan time 1; }
-${bfd}
-protocol static anycast { disabled; ipv4; route ${POOL_ANYCAST}/32 via "lo"; }
-protocol bgp edge { local 10.71.${n}.2 as 65100; neighbor 10.71.${n}.1 as 65000; bfd on; hold time 3; keepalive time 1; connect retry time 1; ipv4 { import none; export where proto = "anycast"; }; }
-`;
+  return birdConfig('anycast', instanceBird(n), `pool-i${n}`);
 }
 
 export function instanceBoard(n: number, dir: string): Record<string, unknown> {
@@ -55,7 +70,7 @@ export function instanceBoard(n: number, dir: string): Record<string, unknown> {
     accessNetworks: [],
     policy: { allowUnknownSubscribers: true },
     explicitSteering: { refuseInitialJoins: true, announce: [{ address: `10.71.${n}.2`, port: 5125, interface: 'eth0' }], subflows: 4 },
-    anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`), intervalMs: 500, upstreamCheck: { host: POOL_SERVER, port: 8000, timeoutMs: 500 } },
+    anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`), intervalMs: 500, upstreamCheck: { host: POOL_SERVER, port: 8000, timeoutMs: 500 }, bird: instanceBird(n) },
   };
 }
 

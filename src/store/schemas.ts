@@ -87,11 +87,15 @@ export const nserverLimitSchema: Schema = {
   properties: { prefix: prefixSchema, maxSessions: int(0, 1_000_000) },
 };
 
+/** A TLS server name an application is matched by: `video.example` or `*.example.com` (any name under it). */
+export const SNI_RULE_PATTERN = '^(\\*\\.)?[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*$';
+export const sniRuleSchema: Schema = { type: 'string', maxLength: 255, pattern: SNI_RULE_PATTERN };
+
 export const proxyAppSchema: Schema = {
   type: 'object',
   additionalProperties: false,
   required: ['name'],
-  properties: { name: nameSchema, ports: list(port, 64), prefixes: list(prefixSchema, 256) },
+  properties: { name: nameSchema, ports: list(port, 64), prefixes: list(prefixSchema, 256), sni: list(sniRuleSchema, 64) },
 };
 
 export const proxySchema: Schema = {
@@ -108,6 +112,13 @@ export const proxySchema: Schema = {
     location: { type: 'string', maxLength: 64, pattern: LOCATION_PATTERN },
     type: { type: 'string', enum: PROXY_TYPES },
     socks5: { type: ['string', 'null'], maxLength: 64, pattern: '^\\[?([^\\]]+?)\\]?:(\\d{1,5})$' },
+    // RFC 1929 credentials toward a SOCKS5 candidate; no password = keep the one stored for it.
+    auth: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['username'],
+      properties: { username: { type: 'string', minLength: 1, maxLength: 255 }, password: { type: 'string', minLength: 1, maxLength: 255 } },
+    },
     apps: list(proxyAppSchema, 64),
     policies: list(nameSchema, 64),
   },

@@ -55,12 +55,21 @@ export const PROXY_TYPES: readonly ProxyType[] = ['on-path', 'off-path'];
 
 /**
  * An application a candidate serves: sessions to one of `ports` (none = any) and one of
- * `prefixes` (none = any). TLS SNI matching is not built yet.
+ * `prefixes` (none = any) and, when `sni` lists names, whose TLS ClientHello names one of them
+ * (`video.example` exactly, `*.example.com` any name under it; case-insensitive). An application
+ * with `sni` must name its `ports`: the transparent front peeks at the ClientHello only there.
  */
 export interface ProxyAppSpec {
   name: string;
   ports?: number[];
   prefixes?: string[];
+  sni?: string[];
+}
+
+/** SOCKS5 credentials of a candidate (1–255 bytes each as UTF-8). */
+export interface ProxyAuth {
+  username: string;
+  password?: string;
 }
 
 /**
@@ -81,6 +90,11 @@ export interface ProxySpec {
   location?: string;
   type?: ProxyType;
   socks5?: string | null;
+  /**
+   * RFC 1929 username/password toward a `socks5` candidate. Never shown by the API, the page or
+   * the CLI (they show the username); a list written back without `password` keeps the stored one.
+   */
+  auth?: ProxyAuth | null;
   apps?: ProxyAppSpec[];
   /** Subscriber policies this candidate serves (names); empty = all. */
   policies?: string[];

@@ -15,7 +15,7 @@ import {
   subscriberSchema,
   type Schema,
 } from './schemas.js';
-import type { NServerLimitSpec, PolicySpec, ProxyAppSpec, ProxySpec, SubscriberSpec } from './types.js';
+import type { NServerLimitSpec, PolicySpec, ProxyAppSpec, ProxyAuth, ProxySpec, SubscriberSpec } from './types.js';
 
 /**
  * Values on their way into the store: checked against the store's JSON Schemas (schemas.ts,
@@ -196,14 +196,26 @@ function socks5Endpoint(v: string, where: string, code: ErrorCode): string {
   return a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`;
 }
 
-function normalizeApp(a: ProxyAppSpec): Required<ProxyAppSpec> {
-  return { name: a.name, ports: unique(a.ports), prefixes: unique(a.prefixes, canonical) };
+function proxyAuth(p: ProxySpec, where: string, code: ErrorCode): ProxyAuth {
+  const a = p.auth!;
+  if (p.protocol !== 'socks5') bad(code, where, 'credentials are for a socks5 candidate');
+  if (Buffer.byteLength(a.username, 'utf8') > 255) bad(code, `${where}.username`, 'at most 255 bytes');
+  if (a.password !== undefined && Buffer.byteLength(a.password, 'utf8') > 255) bad(code, `${where}.password`, 'at most 255 bytes');
+  return a.password === undefined ? { username: a.username } : { username: a.username, password: a.password };
+}
+
+function normalizeApp(a: ProxyAppSpec, code: ErrorCode, where: string): ProxyAppSpec & Required<Omit<ProxyAppSpec, 'sni'>> {
+  const ports = unique(a.ports);
+  // Names compare case-insensitively and without a trailing dot (the pattern allows none).
+  const sni = unique(a.sni?.map((n) => n.toLowerCase()));
+  if (sni.length > 0 && ports.length === 0) bad(code, `${where}.sni`, 'an application matched by TLS SNI must name its ports (the ClientHello is read only on those)');
+  return { name: a.name, ports, prefixes: unique(a.prefixes, canonical), ...(sni.length === 0 ? {} : { sni }) };
 }
 
 /** One candidate, already checked against proxySchema. */
 function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySpec> {
   const address = endpointAddress(p.address, `${where}.address`, code);
-  const apps = unique(p.apps).map(normalizeApp);
+  const apps = unique(p.apps).map((a, i) => normalizeApp(a, code, `${where}.apps[${i}]`));
   if (new Set(apps.map((a) => a.name)).size !== apps.length) bad(code, `${where}.apps`, 'duplicate application name');
   return {
     address,
@@ -216,6 +228,7 @@ function proxyOf(p: ProxySpec, code: ErrorCode, where: string): Required<ProxySp
     location: p.location ?? '',
     type: p.type ?? 'off-path',
     socks5: p.socks5 === undefined || p.socks5 === null ? null : socks5Endpoint(p.socks5, `${where}.socks5`, code),
+    auth: p.auth === undefined || p.auth === null ? null : proxyAuth(p, `${where}.auth`, code),
     apps,
     policies: unique(p.policies),
   };

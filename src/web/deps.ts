@@ -255,7 +255,9 @@ export interface ProxyView {
   weight?: number;
   enabled?: boolean;
   socks5?: string | null;
-  apps?: Array<{ name: string; ports: number[]; prefixes: string[] }>;
+  /** A SOCKS5 candidate's credentials: the username only, never the password. */
+  auth?: { username: string } | null;
+  apps?: Array<{ name: string; ports: number[]; prefixes: string[]; sni?: string[] }>;
   policies?: string[];
   /** Sessions chosen onto it now, and failed probes / sessions in a row. */
   sessions?: number;

@@ -143,6 +143,7 @@ export const SessionSchema = {
     id: { type: 'string' },
     subscriber: { type: 'string' },
     proxy: { type: 'string', description: 'the candidate proxy chosen for this session' },
+    sni: { type: 'string', description: 'the TLS server name the transparent front read from the ClientHello (only where an SNI rule applies)' },
     grant: {
       type: 'object',
       description: 'limits and path ratio in force for this session',
@@ -299,7 +300,11 @@ export const ProxySchema = {
     weight: num,
     enabled: { type: 'boolean' },
     socks5: { type: ['string', 'null'] },
-    apps: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, ports: { type: 'array', items: int(1, 65535) }, prefixes: { type: 'array', items: { type: 'string' } } } } },
+    auth: { type: ['object', 'null'], additionalProperties: false, properties: { username: { type: 'string' } } },
+    apps: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, ports: { type: 'array', items: int(1, 65535) }, prefixes: { type: 'array', items: { type: 'string' } }, sni: { type: 'array', items: { type: 'string' } } } },
+    },
     policies: { type: 'array', items: { type: 'string' } },
     sessions: num,
     probeFailures: num,

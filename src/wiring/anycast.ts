@@ -5,6 +5,7 @@ import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { birdAnnouncer, type Announcer } from '../drivers/bird/index.js';
 import { birdStatus } from '../drivers/bird/status.js';
+import { birdProfile, type BirdProfile } from '../drivers/bird/config.js';
 import { AnycastService, type AnycastOps, type AnycastView } from '../services/anycast/index.js';
 
 /**
@@ -29,6 +30,8 @@ export interface AnycastProfile {
   graceMs?: number;
   /** A server the instance must reach to be worth announcing (TCP connect). */
   upstreamCheck?: { host: string; port: number; timeoutMs?: number };
+  /** What `duocell anycast bird-config` writes for this instance's BIRD (drivers/bird/config.ts). */
+  bird?: BirdProfile;
 }
 
 const bad = (m: string): never => {
@@ -48,6 +51,7 @@ export function anycastProfile(board: BoardProfile): AnycastProfile | undefined 
     ...(typeof a.birdSocket === 'string' ? { birdSocket: a.birdSocket } : {}),
     ...(typeof a.intervalMs === 'number' ? { intervalMs: a.intervalMs } : {}),
     ...(typeof a.graceMs === 'number' ? { graceMs: a.graceMs } : {}),
+    ...(a.bird === undefined ? {} : { bird: birdProfile(a.bird, 'anycast.bird') }),
     ...(u === undefined ? {} : { upstreamCheck: { host: u.host as string, port: u.port as number, ...(typeof u.timeoutMs === 'number' ? { timeoutMs: u.timeoutMs } : {}) } }),
   };
 }

@@ -4,8 +4,9 @@ import { logger } from '../core/logger.js';
 import { openNetlinkStack, type NetlinkStack } from '../drivers/netlink/stack.js';
 import type { CellularModem } from '../drivers/modem/cellular.js';
 import { PathsService } from '../services/paths/index.js';
-import { PathMeter, type PathMeasure } from '../services/paths/measure.js';
+import { PathMeter, type PathMeasure, type ProbeTarget } from '../services/paths/measure.js';
 import { udpProbeTransport } from '../drivers/probe/udp.js';
+import { icmpProbeTransport } from '../drivers/probe/icmp.js';
 import type { CellularSource, CellularState, PathSignal } from '../services/paths/types.js';
 import type { PathView as WebPathView, SignalView, WlanView } from '../web/deps.js';
 import path from 'node:path';
@@ -135,6 +136,22 @@ const bars = (dbm: number | undefined, rsrp: number | undefined): number => {
   return x >= -85 ? 4 : x >= -95 ? 3 : x >= -105 ? 2 : x >= -115 ? 1 : 0;
 };
 
+/** The meter's per-path targets from the board: address, port, and the transport of `probe.method`. */
+export function probeTargets(board: Pick<BoardProfile, 'uplinks'>): Record<string, ProbeTarget> {
+  return Object.fromEntries(
+    board.uplinks
+      .filter((u) => u.probe !== undefined)
+      .map((u) => [
+        u.name,
+        {
+          ...(u.probe?.address === undefined ? {} : { address: u.probe.address }),
+          ...(u.probe?.port === undefined ? {} : { port: u.probe.port }),
+          transport: u.probe?.method === 'icmp' ? icmpProbeTransport : udpProbeTransport,
+        },
+      ]),
+  );
+}
+
 export async function startPaths(board: BoardProfile, modem: CellularModem | undefined, ledger?: KernelLedger, policy?: PathsPolicy, opts: { stateDir?: string; wpaSocket?: string } = {}): Promise<RunningPaths | undefined> {
   if (board.uplinks.length === 0) return undefined;
   let stack: NetlinkStack;
@@ -189,13 +206,13 @@ export async function startPaths(board: BoardProfile, modem: CellularModem | und
     counters: (i) => stack.rtnl.counters(i),
     rtt: async (p) => meter.rttMs(p.name),
   });
-  // Probed only where the board names an echo responder (or turns probing on for the gateway):
-  // most gateways answer nothing on UDP 7, and 100 % "loss" would mislead. Elsewhere the
-  // passive subflow RTTs stand alone.
+  // Probed only where the board asks: by ICMP echo (`method: icmp`, what the real boards ship:
+  // every gateway answers ping) or by UDP echo (the default method; most gateways answer nothing
+  // on UDP 7, and 100 % "loss" would mislead). Elsewhere the passive subflow RTTs stand alone.
   const off = new Set(board.uplinks.filter((u) => u.probe === undefined || u.probe.enabled === false).map((u) => u.name));
   const meter = new PathMeter({
     transport: udpProbeTransport,
-    targets: Object.fromEntries(board.uplinks.filter((u) => u.probe !== undefined).map((u) => [u.name, { ...(u.probe?.address === undefined ? {} : { address: u.probe.address }), ...(u.probe?.port === undefined ? {} : { port: u.probe.port }) }])),
+    targets: probeTargets(board),
     // never probe a path policy forbids, nor one the board turns probing off for
     allowed: (p) => !off.has(p.name) && (policy?.allowedAccess()?.includes(p.access) ?? true),
   });

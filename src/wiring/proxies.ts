@@ -4,6 +4,9 @@ import { directConnector, uplinkAddresses, type Connector } from '../services/pr
 import { convertConnectorFromOptions, probeConvert } from '../services/proxy/convert-client.js';
 import { ProxySelector, type SelectionOptions } from '../services/proxy/selection.js';
 import { selectingConnector } from '../services/proxy/select-connector.js';
+import { probeSocks5 } from '../services/proxy/socks5-client.js';
+import { SNI_WAIT_MS, transparentSniFront, type SniFront } from '../services/proxy/fronts/sni.js';
+import { peekAvailable, peekUntil } from '../drivers/sockets/peek.js';
 import type { Store } from '../store/index.js';
 import type { ProxyView } from '../web/deps.js';
 import { socketIo } from '../drivers/sockets/io.js';
@@ -11,7 +14,7 @@ import { socketIo } from '../drivers/sockets/io.js';
 /**
  * Proxy selection on a cell (issue 15): the candidate list lives in the store (board defaults
  * seeded once, then the page, the CLI and OTA bundles edit it); a selector probes the off-path
- * candidates with the RFC 8803 Info exchange and chooses one per new session for the
+ * candidates (Convert: the RFC 8803 Info exchange; SOCKS5: greeting and credentials) and chooses one per new session for the
  * transparent listeners. With no candidate in the store a listener keeps its own connector
  * (the concentrator its options name, or direct).
  */
@@ -22,6 +25,8 @@ export interface RunningSelection {
   readonly selector: ProxySelector;
   /** listenerSpecs() factory: the selecting connector for transparent listeners. */
   connector(l: ListenerProfile): Connector | undefined;
+  /** listenerSpecs() front factory: the transparent front that reads the ClientHello where an SNI rule applies. */
+  front(l: ListenerProfile): SniFront;
   view(): ProxyView[];
   set(list: unknown, origin: 'web' | 'cli'): ProxyView[];
   close(): void;
@@ -42,7 +47,9 @@ export function proxyViews(store: Pick<Store, 'listProxies'>, selector?: ProxySe
     return {
       id: p.name,
       ...p,
-      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [] })),
+      // Never the password: the username only (the list written back keeps the stored password).
+      auth: p.auth === null ? null : { username: p.auth.username },
+      apps: p.apps.map((a) => ({ name: a.name, ports: a.ports ?? [], prefixes: a.prefixes ?? [], ...(a.sni === undefined || a.sni.length === 0 ? {} : { sni: a.sni }) })),
       healthy: h?.healthy ?? true,
       ...(h?.rttMs === undefined ? {} : { rttMs: Math.round(h.rttMs * 100) / 100 }),
       sessions: h?.sessions ?? 0,
@@ -61,41 +68,60 @@ export function startSelection(
   if (board.proxies !== undefined && store.seedProxies(board.proxies)) log.info({ count: store.listProxies().length }, 'candidate proxies seeded from the board profile');
   const transparent = board.listeners.find((l) => l.kind === 'transparent');
   const cookie = cookieOf(transparent?.options);
-  const tuning = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>>;
+  const { sniWaitMs, ...tuning } = (board.proxySelection ?? {}) as Partial<Pick<SelectionOptions, 'intervalMs' | 'recoverIntervalMs' | 'timeoutMs' | 'failAfter' | 'sessionFailAfter'>> & { sniWaitMs?: number };
   const timeoutMs = opts.timeoutMs ?? tuning.timeoutMs ?? 600;
   const selector = new ProxySelector({
     ...tuning,
     ...opts,
     candidates: () => store.listProxies(),
     probe: (c, signal) =>
-      probeConvert(
-        { address: c.address, port: c.port },
-        { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
-      ),
+      c.protocol === 'socks5'
+        ? probeSocks5(
+            { address: c.address, port: c.port },
+            { ...(c.auth?.password === undefined ? {} : { auth: { username: c.auth.username, password: c.auth.password } }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
+          )
+        : probeConvert(
+            { address: c.address, port: c.port },
+            { ...(cookie === undefined ? {} : { cookie }), options: { mptcp: true, localAddresses: uplinkAddresses(board) }, signal, timeoutMs, io: socketIo },
+          ),
   });
   if (board.preset === 'cell') selector.start();
+  const policyOf = (client: { address: string } | undefined): string | null => {
+    if (client === undefined) return null;
+    try {
+      return store.resolvePolicy(client.address).policy;
+    } catch {
+      return null;
+    }
+  };
+  if (board.preset === 'cell' && !peekAvailable()) log.warn({ code: 'DC_SOCKET_NATIVE' }, 'the socket addon cannot peek (rebuild it): SNI rules never match');
   return {
     selector,
+    front: () =>
+      transparentSniFront({
+        // One set lookup per connection unless a rule names this port; then the client's policy.
+        needsSni: (info, port) => board.preset === 'cell' && selector.sniPort(port) && peekAvailable() && selector.needsSni(policyOf(info.remote), port),
+        peek: (client, o) => {
+          const fd = socketIo.fdOf(client);
+          return fd === undefined ? Promise.resolve({ bytes: Buffer.alloc(0), outcome: 'ended' as const }) : peekUntil(fd, o);
+        },
+        waitMs: sniWaitMs ?? SNI_WAIT_MS,
+      }),
     connector(l) {
       if (board.preset !== 'cell' || l.kind !== 'transparent') return undefined;
       const o = l.options ?? {};
       return selectingConnector({
         selector,
         fallback: convertConnectorFromOptions(l.options) ?? directConnector,
-        policyOf: (client) => {
-          if (client === undefined) return null;
-          try {
-            return store.resolvePolicy(client.address).policy;
-          } catch {
-            return null;
-          }
-        },
+        policyOf,
         convert: {
           ...(cookie === undefined ? {} : { cookie }),
           ...(o.askGrant === true ? { askGrant: true } : {}),
           ...(typeof o.replyTimeoutMs === 'number' ? { replyTimeoutMs: o.replyTimeoutMs } : {}),
           ...(typeof o.fastOpen === 'boolean' ? { fastOpen: o.fastOpen } : {}),
         },
+        // The same bound for a SOCKS5 candidate's whole handshake as for a converter's reply.
+        socks5: typeof o.replyTimeoutMs === 'number' ? { handshakeTimeoutMs: o.replyTimeoutMs } : {},
       });
     },
     view: () => proxyViews(store, selector),

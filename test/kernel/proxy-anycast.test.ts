@@ -21,8 +21,10 @@ import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { birdAnnouncer } from '../../src/drivers/bird/index.js';
 import { startAnycast } from '../../src/wiring/anycast.js';
 import { isDuocellError } from '../../src/core/errors.js';
+import { birdConfig } from '../../src/drivers/bird/config.js';
+import { instanceBird, POOL_ANYCAST } from '../../src/sim/pool.js';
 
-const ANYCAST = '10.80.0.1';
+const ANYCAST = POOL_ANYCAST;
 
 
 const reason = (await netnsUnavailable()) || birdMissing();
@@ -47,20 +49,9 @@ ${peer(2)}
 `;
 }
 
-function instanceConf(n: number): string {
-  return `router id 10.71.${n}.2;
-protocol device { scan time 1; }
-${bfd}
-protocol static anycast { ipv4; route ${ANYCAST}/32 via "lo"; }
-protocol bgp edge {
-  local 10.71.${n}.2 as 65100;
-  neighbor 10.71.${n}.1 as 65000;
-  bfd on;
-  hold time 3; keepalive time 1;
-  ipv4 { import none; export where proto = "anycast"; };
-}
-`;
-}
+// An instance's BIRD configuration is the product's (duocell anycast bird-config; the same
+// profile as the simulated pool's instances): the announcement starts disabled, enabled below.
+const instanceConf = (n: number): string => birdConfig('anycast', instanceBird(n), `pol-i${n}`);
 
 /** The next hops of the anycast route in the router (empty: no route). */
 async function nexthops(rtr: Host): Promise<string[]> {
@@ -107,6 +98,12 @@ t.test('kernel, root, netns, bird2: anycast pool over BGP + ECMP + BFD, an insta
     const server = h.spawn(process.execPath, ['-e', `require('net').createServer(c=>{c.on('error',()=>{});c.end('i${n}')}).listen(8000,'${ANYCAST}',()=>console.log('ready'))`]);
     await new Promise<void>((r) => server.stdout!.once('data', () => r()));
     procs.push({ bird: spawnBird(h, `i${n}`, instanceConf(n)), server });
+  }
+  // Announce on both (what duocell does once it can serve): BIRD's socket first.
+  for (const n of [1, 2]) {
+    const ctl = path.join(dir, `i${n}.ctl`);
+    for (let i = 0; i < 400 && !fs.existsSync(ctl); i++) await sleep(50);
+    await birdAnnouncer(ctl, 'anycast').announce();
   }
   spawnBird(rtr, 'rtr', routerConf());
 

@@ -23,27 +23,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
 import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { BIN } from '../helpers/appliance.js';
+import { instanceBird, POOL_ANYCAST } from '../../src/sim/pool.js';
+import type { Report } from '../../bench/pool-child.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
-const ANYCAST = '10.80.0.1';
+const ANYCAST = POOL_ANYCAST;
 const COOKIE = 'pool-cells';
 
 const reason = (await netnsUnavailable()) || birdMissing();
-interface Session {
-  id: string;
-  tag: string;
-  ok: boolean;
-  err?: string;
-  start: number;
-  end: number;
-  sent: number;
-  got: number;
-}
+type Session = Report;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const bfd = BIRD_BFD;
@@ -57,13 +50,8 @@ protocol kernel { ipv4 { export all; }; merge paths on; }
     .map((k) => `protocol bgp i${k} { local 10.71.${k}.1 as 65000; neighbor 10.71.${k}.2 as 65100; bfd on; hold time 3; keepalive time 1; connect retry time 1; ipv4 { import all; export none; }; }`)
     .join('\n') +
   '\n';
-// The anycast route starts disabled: duocell enables it (announce) once it can serve.
-const instanceConf = (n: number): string => `router id 10.71.${n}.2;
-protocol device { scan time 1; }
-${bfd}
-protocol static anycast { disabled; ipv4; route ${ANYCAST}/32 via "lo"; }
-protocol bgp edge { local 10.71.${n}.2 as 65100; neighbor 10.71.${n}.1 as 65000; bfd on; hold time 3; keepalive time 1; connect retry time 1; ipv4 { import none; export where proto = "anycast"; }; }
-`;
+// An instance's BIRD configuration is what the product prints for its board (`duocell anycast
+// bird-config`, below): the anycast route starts disabled, duocell enables it once it can serve.
 
 interface Lines {
   child: ChildProcess;
@@ -175,7 +163,6 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
   }
   const startInstance = async (n: number): Promise<Instance> => {
     const h = inst[n - 1]!;
-    const bird = spawnBird(h, `i${n}`, instanceConf(n));
     const board = {
       name: `pool-i${n}`,
       preset: 'concentrator',
@@ -186,9 +173,11 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
       accessNetworks: [],
       policy: { allowUnknownSubscribers: true },
       explicitSteering: { refuseInitialJoins: true, announce: [{ address: `10.71.${n}.2`, port: 5125, interface: 'eth0' }], subflows: 4 },
-      anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`), intervalMs: 500, upstreamCheck: { host: '10.63.0.1', port: 8000, timeoutMs: 500 } },
+      anycast: { protocol: 'anycast', birdSocket: path.join(dir, `i${n}.ctl`), intervalMs: 500, upstreamCheck: { host: '10.63.0.1', port: 8000, timeoutMs: 500 }, bird: instanceBird(n) },
     };
     fs.writeFileSync(path.join(dir, `i${n}.json`), JSON.stringify(board));
+    const conf = execFileSync(process.execPath, [BIN, 'anycast', 'bird-config', '--board', path.join(dir, `i${n}.json`)], { encoding: 'utf8' });
+    const bird = spawnBird(h, `i${n}`, conf);
     // BIRD's control socket first: duocell's announcement is refused while BIRD is not there
     await until(`i${n}'s BIRD socket`, 20_000, async () => fs.existsSync(path.join(dir, `i${n}.ctl`)));
     const child = h.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, `i${n}.json`), '--state-dir', path.join(dir, `i${n}-state`)], {

@@ -51,7 +51,7 @@ async function chain(
   mptcp: boolean,
   before?: (ci: net.Socket, so: net.Socket, client: net.Socket, server: net.Socket) => Promise<void> | void,
   mode: RelayMode = 'splice',
-): Promise<{ client: net.Socket; server: net.Socket; relay: Relay }> {
+): Promise<{ client: net.Socket; server: net.Socket; relay: Relay; ci: net.Socket; so: net.Socket }> {
   const front = await listener(mptcp);
   const back = await listener(mptcp);
   const client = await connect(front.port, mptcp);
@@ -66,7 +66,7 @@ async function chain(
   so.on('error', () => undefined);
   if (before !== undefined) await before(ci, so, client, server);
   const relay = new Relay(ci, so, socketIo, mode);
-  return { client, server, relay };
+  return { client, server, relay, ci, so };
 }
 
 /** Read everything until EOF (or error), hashing it. */
@@ -125,9 +125,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon has no spliced relay (rebuild it)' }, async (t) => {
   t.test('hands over: both sockets closed in Node, mode splice', async (t) => {
-    const { client, server, relay } = await chain(false);
+    const { client, server, relay, ci, so } = await chain(false);
     t.equal(relay.mode, 'splice');
-    t.ok(relay.client.destroyed && relay.server.destroyed, "Node's handles are closed after the hand-over");
+    t.ok(ci.destroyed && so.destroyed, "Node's handles are closed after the hand-over");
+    let spliced = 0;
+    relay.onSpliced(() => spliced++);
+    t.equal(spliced, 1, 'onSpliced runs at once after the hand-over (the owner lets go of its sockets)');
     t.ok(relay.fd('client') !== undefined && relay.fd('server') !== undefined, 'live fds for getsockopt');
     client.end();
     server.end();

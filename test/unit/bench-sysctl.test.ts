@@ -1,6 +1,8 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { parseSysctlConf, pmModeOf, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
+import os from 'node:os';
+import path from 'node:path';
+import { parseSysctlConf, pmModeOf, shippedNodeFlags, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
 
 t.test('sysctl.d syntax', async (t) => {
   const s = parseSysctlConf('# c\n; c\n\nnet.a.b = 1\n-net/c/d=2 3\n  kernel.x =  y  z \n');
@@ -20,4 +22,15 @@ t.test('the shipped file chooses the userspace path manager and a small unsent q
   t.ok(s.some((x) => x.key === 'net.ipv4.tcp_notsent_lowat'));
   t.equal(pmModeOf([{ key: 'net.mptcp.pm_type', value: '0', optional: false }]), 'kernel');
   t.equal(pmModeOf([{ key: 'net.mptcp.path_manager', value: 'userspace', optional: false }]), 'userspace');
+});
+
+t.test("the benchmarked proxy gets the shipped unit's node flags", async (t) => {
+  t.same(shippedNodeFlags(), ['--max-semi-space-size=4'], 'the shipped unit: a 4 MiB young generation');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-mem-unit-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const unit = path.join(dir, 'u.service');
+  fs.writeFileSync(unit, '[Service]\nExecStart=/usr/bin/node /usr/lib/duocell/bin/duocell.js run --board x --max-old\n');
+  t.same(shippedNodeFlags(unit), [], 'no flag before the script: none (a flag of the script is not node\'s)');
+  fs.writeFileSync(unit, '[Service]\nExecStart=/usr/bin/socat x y\n');
+  t.throws(() => shippedNodeFlags(unit), { code: 'DC_CONFIG_INVALID' });
 });

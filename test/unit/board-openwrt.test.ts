@@ -41,6 +41,7 @@ t.test('under busybox ash: UCI becomes a valid board profile; procd gets respawn
     ],
     'uplinks from the uplink sections, in order',
   );
+  t.same(board.uplinks.map((u) => u.probe), [{ method: 'icmp' }, undefined], 'probed by ICMP echo to the gateway by default; `probe off` turns it off');
   t.same(board.lan.interfaces, ['br-lan'], 'LAN device from /etc/config/network');
   t.same(board.lan.addresses, ['10.77.0.1/24'], 'ipaddr + netmask → CIDR');
   t.same(board.web.listen, [{ host: '10.77.0.1', port: 8080 }], 'web page on the LAN address');

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { boardDir, boardSchema, checkSchema, decodeEd25519, loadBoard, trustedOtaKeys, validateBoard } from '../../src/core/board.js';
+import { boardDir, boardSchema, checkSchema, decodeEd25519, loadBoard, PROBE_METHODS, trustedOtaKeys, validateBoard } from '../../src/core/board.js';
 import { isDuocellError } from '../../src/core/errors.js';
 
 const dir = boardDir();
@@ -98,6 +98,9 @@ t.test('bad profiles are rejected with DC_CONFIG_INVALID and the field path', as
   rejects(t, mut((d) => (d.ledz = [])), /board\.ledz: unknown field/, 'unknown top-level field');
   rejects(t, mut((d) => (d.modem.apn.ipType = 'ipx')), /apn\.ipType/, 'bad APN type');
   rejects(t, mut((d) => (d.uplinks = [])), /at least one uplink/, 'cell without uplinks');
+  rejects(t, mut((d) => (d.uplinks[0].probe = { method: 'tcp' })), /uplinks\[0\]\.probe\.method: expected one of/, 'unknown probe method');
+  rejects(t, mut((d) => (d.uplinks[0].probe = { method: 'icmp', port: 7 })), /uplinks\[0\]\.probe\.port: ICMP echo has no port/, 'a port for ICMP');
+  rejects(t, mut((d) => (d.uplinks[0].probe = { method: 'icmp', address: 'gw.example' })), /uplinks\[0\]\.probe\.address: .* not a numeric address/, 'probe target by name');
 });
 
 t.test('loadBoard: missing file and broken JSON', async (t) => {
@@ -114,4 +117,18 @@ t.test('the schema uses only the keywords the validator implements', async (t) =
   t.same(checkSchema({ type: 'string', maxLength: 3 }, 'abcd'), ['board: expected at most 3 character(s)']);
   t.same(checkSchema({ type: 'array', maxItems: 1 }, [1, 2]), ['board: expected at most 1 item(s)']);
   t.same(checkSchema({ type: 'string', maxLength: 3 }, 'abc'), []);
+});
+
+t.test('probe methods: the schema and the type say the same; the real boards ping their gateways', async (t) => {
+  const up = (boardSchema().properties as any).uplinks.items.properties.probe.properties.method;
+  t.same([...up.enum].sort(), [...PROBE_METHODS].sort(), 'board/schema.json probe.method enum = PROBE_METHODS');
+  for (const n of ['rpi4-ec25', 'rpi5-rm520n', 'openwrt-generic']) {
+    const b = loadBoard(n);
+    for (const u of b.uplinks) t.same(u.probe, { method: 'icmp' }, `${n}: ${u.name} probed by ICMP echo to its gateway (no address: the gateway; default rate 1/s)`);
+  }
+  t.same(
+    loadBoard('sim').uplinks.map((u) => u.probe),
+    [undefined, undefined],
+    'sim: left unprobed on purpose (see docs/board.md, "Path probes")',
+  );
 });

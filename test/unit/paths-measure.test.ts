@@ -124,3 +124,25 @@ t.test('bad settings are refused with a code', async (t) => {
   t.throws(() => new PathMeter({ transport, window: 0 }), { code: 'DC_CONFIG_INVALID' });
   t.throws(() => new PathMeter({ transport, targets: { a: { port: 70000 } } }), { code: 'DC_CONFIG_INVALID' });
 });
+
+t.test('a path may have its own transport (probe.method): it gets the device, and its target is shown its way', async (t) => {
+  const clock = { now: 0 };
+  const udp = fakeNet(clock);
+  const opened: Array<{ local: string; target: string; device?: string }> = [];
+  const icmp: ProbeTransport = {
+    describe: (target) => `icmp:${target}`,
+    async open({ local, target, device }) {
+      opened.push({ local, target, ...(device === undefined ? {} : { device }) });
+      return { send: () => undefined, close: () => undefined };
+    },
+  };
+  const m = new PathMeter({ transport: udp.transport, intervalMs: 100_000, now: () => clock.now, targets: { cellular: { transport: icmp }, wlan: {} } });
+  t.teardown(() => m.stop());
+  m.update(view('cellular', { interface: 'wwan0', addresses: ['10.1.0.2'], gateway4: '10.1.0.1' }));
+  m.update(view('wlan', { interface: 'wlan0', addresses: ['10.2.0.2'], gateway4: '10.2.0.1' }));
+  await tick();
+  t.same(opened, [{ local: '10.1.0.2', target: '10.1.0.1', device: 'wwan0' }], 'the ICMP path opens its own transport, on its device');
+  t.same(udp.opened, ['10.2.0.2>10.2.0.1:7'], 'the other path keeps the default transport');
+  t.equal(m.get('cellular')?.target, 'icmp:10.1.0.1');
+  t.equal(m.get('wlan')?.target, '10.2.0.1:7', 'a transport without describe(): address:port');
+});

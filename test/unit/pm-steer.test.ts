@@ -260,3 +260,19 @@ t.test('the policy function is asked once per connection per tick', async (t) =>
   await c.tick();
   t.equal(asked, 6, 'asked again on the next tick (a changed policy takes effect)');
 });
+
+t.test('no M-session: no counters dump (sock_diag lists every TCP socket of the box)', async (t) => {
+  const ss = new FakeSessions();
+  let dumps = 0;
+  const counters = async (): Promise<SteerCounters[]> => {
+    dumps++;
+    return [];
+  };
+  const c = new SteeringController({ sessions: ss, backend: new FakeBackend(), counters, policy: () => ({ mode: 'ratio', ratio: { cellular: 20, wlan: 80 } }) });
+  for (let i = 0; i < 4; i++) await c.tick();
+  t.equal(dumps, 0, 'four ticks without a session, no dump');
+  ss.list = [session(9, [sf(9, CELL, 1000), sf(9, WLAN, 2000)])];
+  await c.tick();
+  t.equal(dumps, 1, 'with one, the tick measures again');
+  t.equal(c.stats().ticks, 5);
+});

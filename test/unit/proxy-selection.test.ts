@@ -17,8 +17,8 @@ const base = [
   { name: 'near', address: '192.0.2.2', port: 5124, protocol: 'convert', priority: 1 },
   { name: 'far', address: '192.0.2.3', port: 5124, protocol: 'convert', priority: 1 },
   { name: 'self', address: '127.0.0.1', port: 5124, protocol: 'convert', type: 'on-path', priority: 0 },
-  { name: 'socks-only', address: '192.0.2.4', port: 1080, protocol: 'socks5', priority: 100 },
 ];
+const socksOnly = { name: 'socks-only', address: '192.0.2.4', port: 1080, protocol: 'socks5', priority: 100 };
 
 function selector(xs: unknown[] = base, probe: (c: Candidate) => Promise<number> = async () => 10, extra = {}): ProxySelector {
   return new ProxySelector({ candidates: () => list(xs), probe, failAfter: 2, sessionFailAfter: 2, random: () => 0, ...extra });
@@ -33,7 +33,8 @@ t.test('eligibility: application and subscriber policy', async (t) => {
   t.equal(s.choose({ policy: null, ...vid })?.candidate.name, 'near', 'no policy known: the default');
   t.equal(s.choose({ policy: 'premium', address: '198.51.100.7', port: 80 })?.candidate.name, 'near', 'other port: not video');
   t.equal(s.choose({ policy: 'premium', address: '203.0.113.1', port: 443 })?.candidate.name, 'near', 'other prefix: not video');
-  t.not(s.choose({ policy: null, address: '203.0.113.1', port: 443 })?.candidate.name, 'socks-only', 'a SOCKS5-only concentrator is not for the cell');
+  // A SOCKS5-only candidate is one like any other (the cell speaks SOCKS5 to it): here the highest priority.
+  t.equal(selector([...base, socksOnly]).choose({ policy: null, address: '203.0.113.1', port: 443 })?.candidate.name, 'socks-only', 'a SOCKS5-only candidate is chosen by the same rules');
   t.equal(s.choose({ policy: null, address: '203.0.113.1', port: 443 }, new Set(['near', 'far']))?.candidate.name, 'self', 'next: on-path');
   t.equal(s.choose({ policy: null, address: '203.0.113.1', port: 443 }, new Set(['near', 'far', 'self'])), undefined, 'none left');
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadBoard } from '../../src/core/board.js';
 import { anycastProfile } from '../../src/wiring/anycast.js';
-import { instanceBoard, instanceConf, Pool, routerConf, POOL_ANYCAST } from '../../src/sim/pool.js';
+import { instanceBird, instanceBoard, instanceConf, Pool, routerConf, POOL_ANYCAST } from '../../src/sim/pool.js';
 import type { Topology } from '../../src/sim/hosts.js';
 
 /** The simulated anycast pool's configurations (src/sim/pool.ts): what `duocell sim up --concentrators N`, the pool benchmarks and test/kernel/proxy-pool.test.ts run. */
@@ -14,7 +14,7 @@ t.test('an instance board is a valid concentrator board with an anycast announce
   fs.writeFileSync(path.join(dir, 'i2.json'), JSON.stringify(instanceBoard(2, dir)));
   const b = loadBoard(path.join(dir, 'i2.json'));
   t.equal(b.preset, 'concentrator');
-  t.same(anycastProfile(b), { protocol: 'anycast', birdSocket: path.join(dir, 'i2.ctl'), intervalMs: 500, upstreamCheck: { host: '10.63.0.1', port: 8000, timeoutMs: 500 } });
+  t.same(anycastProfile(b), { protocol: 'anycast', birdSocket: path.join(dir, 'i2.ctl'), intervalMs: 500, upstreamCheck: { host: '10.63.0.1', port: 8000, timeoutMs: 500 }, bird: { ...instanceBird(2), neighbors: [{ address: '10.71.2.1', as: 65000, local: '10.71.2.2', name: 'edge' }] } });
   t.match(JSON.stringify(b.explicitSteering), /"address":"10\.71\.2\.2","port":5125/, 'the unique address announced with its port (C flag)');
 });
 

@@ -96,18 +96,29 @@ t.test('SockDiag.destroy: dumps, destroys only the sockets of that 4-tuple, ENOE
   };
   const diag = new SockDiag(k);
   t.teardown(() => diag.close());
+  const dumps = (fam: number): number => k.sent.filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.payload[0] === fam).length;
   const n = await diag.destroy({ local: { address: '10.1.0.2', port: 5000 }, remote: { address: '::ffff:10.9.0.1', port: 80 } });
-  t.equal(n, 2, 'the IPv4 socket and the dual-stack one with that tuple');
-  t.same(destroyed, [41n, 43n], 'each by its own cookie');
+  t.equal(n, 1, 'the IPv4 socket with that tuple');
+  t.same(destroyed, [41n], 'by its own cookie');
+  t.equal(dumps(10), 0, 'a tuple is unique among established sockets: found in the IPv4 dump, no IPv6 dump');
+  // the same tuple only as a dual-stack socket: found in the IPv6 dump, which is then asked first
+  sockets4.splice(0, 1);
+  destroyed.length = 0;
+  t.equal(await diag.destroy({ local: { address: '10.1.0.2', port: 5000 }, remote: { address: '10.9.0.1', port: 80 } }), 1, 'the dual-stack socket (v4-mapped)');
+  t.same(destroyed, [43n], 'by its own cookie');
+  const [d4, d6] = [dumps(2), dumps(10)];
+  t.equal(await diag.destroy({ local: { address: '10.1.0.2', port: 5000 }, remote: { address: '10.9.0.1', port: 80 } }), 1);
+  t.same([dumps(2) - d4, dumps(10) - d6], [0, 1], 'the family of the last find is asked first: one dump');
+  sockets4.unshift(diagMsg({ family: 4, saddr: [10, 1, 0, 2], sport: 5000, daddr: [10, 9, 0, 1], dport: 80, ifindex: 3, cookie: 41n }));
   t.equal(await diag.destroy({ local: { address: '10.1.0.2', port: 6000 }, remote: { address: '10.9.0.1', port: 80 } }), 0, 'no socket with that tuple: nothing');
   destroyErrno = 2;
   t.equal(await diag.destroy({ local: { address: '10.1.0.2', port: 5001 }, remote: { address: '10.9.0.1', port: 80 } }), 0, 'ENOENT: closed meanwhile, not an error');
   destroyErrno = 95;
   await t.rejects(diag.destroy({ local: { address: '10.1.0.2', port: 5001 }, remote: { address: '10.9.0.1', port: 80 } }), { code: 'DC_NETLINK_ERRNO', errno: 95, origin: 'kernel' }, 'a kernel without CONFIG_INET_DIAG_DESTROY: its errno');
-  const sent6 = k.sent.filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.payload[0] === 10).length;
+  const [s4, s6] = [dumps(2), dumps(10)];
   await diag.destroy({ local: { address: 'fd00::1', port: 1 }, remote: { address: 'fd00::2', port: 2 } });
-  t.equal(k.sent.filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.payload[0] === 2).length, 4, 'an IPv6 tuple: no IPv4 dump');
-  t.equal(k.sent.filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.payload[0] === 10).length, sent6 + 1);
+  t.equal(dumps(2), s4, 'an IPv6 tuple: no IPv4 dump');
+  t.equal(dumps(10), s6 + 1);
 });
 
 t.test('path-manager ops: detected once; the in-kernel PM closes a join with SOCK_DESTROY, the userspace one with SUBFLOW_DESTROY', async (t) => {

@@ -112,7 +112,7 @@ t.test('N-server limits, proxies, M-server cache', async (t) => {
   t.equal(s.nserverLimit('203.0.113.1'), 1024, 'default');
   s.setProxy({ address: '192.0.2.1', port: 5124, protocol: 'convert', priority: 10 }, 'cli');
   t.equal(codeOf(() => s.setProxy({ address: '192.0.2.0/24', port: 5124, protocol: 'convert' }, 'cli')), 'DC_STORE_INVALID');
-  t.same(s.listProxies(), [{ address: '192.0.2.1', port: 5124, protocol: 'convert', priority: 10, weight: 1, enabled: true, name: 'px-192.0.2.1-5124', location: '', type: 'off-path', socks5: null, apps: [], policies: [] }]);
+  t.same(s.listProxies(), [{ address: '192.0.2.1', port: 5124, protocol: 'convert', priority: 10, weight: 1, enabled: true, name: 'px-192.0.2.1-5124', location: '', type: 'off-path', socks5: null, apps: [], policies: [], auth: null }]);
   s.rememberMServer('203.0.113.5', 443, 1000);
   t.ok(s.isMServer('203.0.113.5', 443));
   now += 1001;

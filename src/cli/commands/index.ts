@@ -11,6 +11,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./ota.js'),
     import('./mservers.js'),
     import('./proxies.js'),
+    import('./anycast.js'),
     import('./status.js'),
     import('./sessions.js'),
     import('./paths.js'),

@@ -24,7 +24,12 @@ RTT and sessions.
 A candidate: {"name": "site-a", "address": "192.0.2.10", "port": 5124, "protocol": "convert",
   "location": "cdn-east", "type": "off-path", "priority": 10, "weight": 1,
   "apps": [{"name": "video", "ports": [443], "prefixes": ["198.51.100.0/24"]}],
-  "policies": ["premium"], "socks5": "192.0.2.10:1080"}`;
+  "policies": ["premium"], "socks5": "192.0.2.10:1080"}
+A SOCKS5-only candidate: {"name": "dante-east", "address": "192.0.2.30", "port": 1080,
+  "protocol": "socks5", "auth": {"username": "cell-17", "password": "…"}} (the password is
+  never listed; a list set again without it keeps the stored one)
+An application may also match the TLS server name of the ClientHello (transparent listeners):
+  {"name": "video", "ports": [443], "sni": ["video.example", "*.cdn.example"]}`;
 
 function render(list: ProxyView[], out: (l: string) => void): void {
   const rows = list.map((p) => [

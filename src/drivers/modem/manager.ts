@@ -44,6 +44,9 @@ export type { DataSessionDeps, ModemManagerEvents, ModemManagerOptions, StateCha
 
 /** The most a vanished modem waits between probes (see #waitThenProbe). */
 const PROBE_BACKOFF_CAP_MS = 2000;
+/** Probe attempts logged at their own level, then a reminder every 150 (≈ 5 min): #quietProbe. */
+const PROBE_LOGGED_ATTEMPTS = 3;
+const PROBE_REMIND_EVERY = 150;
 const log = logger('duocell:modem');
 
 export class ModemManager extends TypedEmitter<ModemManagerEvents> {
@@ -251,8 +254,21 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
     this.#lastReason = reason;
     this.#lastError = error;
     const ev: StateChange = { state: tr.state, previous: tr.previous, event, reason, ...(error ? { error: error.toJSON() } : {}) };
-    (error ? log.warn : log.info).call(log, { state: tr.state, previous: tr.previous, event, ...(error ? { code: error.code } : {}) }, `modem ${tr.previous} → ${tr.state}: ${reason}`);
+    const fields = { state: tr.state, previous: tr.previous, event, ...(error ? { code: error.code } : {}) };
+    const level = this.#quietProbe(tr.previous, tr.state) ? 'debug' : error ? 'warn' : 'info';
+    log[level](fields, `modem ${tr.previous} → ${tr.state}: ${reason}`);
     this.emit('state', ev);
+    return true;
+  }
+
+  /** The probe loop (absent ⇄ probing, every 2 s with no modem) goes to debug after its first
+   *  attempts, with a warn reminder now and then: a pulled modem neither floods nor goes silent. */
+  #quietProbe(previous: string, state: string): boolean {
+    const loop = (x: string): boolean => x === 'absent' || x === 'probing';
+    if (!loop(previous) || !loop(state) || this.#probeAttempt <= PROBE_LOGGED_ATTEMPTS) return false;
+    if (state === 'absent' && this.#probeAttempt % PROBE_REMIND_EVERY === 0) {
+      log.warn({ attempt: this.#probeAttempt, code: this.#lastError?.code }, `modem: still not found after ${this.#probeAttempt} probes (${this.#lastReason})`);
+    }
     return true;
   }
 
@@ -315,7 +331,7 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       // comes back is found within 5 s (the connect back-off keeps the full cap). Only the first
       // attempts are logged at info: a pulled modem must not fill a journal kept in RAM.
       const d = backoffDelay(this.#probeAttempt - 1, this.#o.backoffBaseMs, Math.min(this.#o.backoffCapMs, PROBE_BACKOFF_CAP_MS), this.#o.rand);
-      (this.#probeAttempt <= 3 ? log.info : log.debug).call(log, { delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
+      (this.#probeAttempt <= PROBE_LOGGED_ATTEMPTS ? log.info : log.debug).call(log, { delayMs: d, attempt: this.#probeAttempt }, 'modem: waiting before probing again');
       await this.#sleep(d);
       if (!this.#running) return;
     }

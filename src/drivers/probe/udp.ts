@@ -11,6 +11,7 @@ import type { ProbeSocket, ProbeTransport } from './types.js';
  * picks, so the source address is not checked; the probe's random session and sequence are.
  */
 export const udpProbeTransport: ProbeTransport = {
+  describe: (target, port) => `${target}:${port}`,
   open({ local, target, port, onMessage, onError }) {
     if (net.isIP(local) === 0 || net.isIP(target) === 0) return Promise.reject(new DuocellError('DC_PROBE_MALFORMED', `probe addresses must be numeric (${local} → ${target})`));
     if (net.isIP(local) !== net.isIP(target)) return Promise.reject(new DuocellError('DC_PROBE_MALFORMED', `probe source ${local} and target ${target} differ in family`));

@@ -28,6 +28,7 @@ const SOL_TCP = 6;
 const SOL_MPTCP = 284;
 const SO_REUSEADDR = 2;
 const SO_MARK = 36;
+const SO_SNDBUF = 7;
 const IP_TRANSPARENT = 19;
 const IPV6_TRANSPARENT = 75;
 const IP_FREEBIND = 15;
@@ -73,6 +74,37 @@ export interface ListenOptions {
   v6Only?: boolean;
 }
 
+/**
+ * The send buffer of every MPTCP socket the product makes (SO_SNDBUF, bytes as given to the
+ * kernel, which doubles it; 0 = the kernel's autotuning). The kernel copies it to every subflow
+ * (locked) and an accepted connection and its joins inherit the listener's. Why: a subflow's
+ * queue is bounded only by its send buffer (MPTCP sets its subflows' notsent_lowat to
+ * UINT_MAX), and the data of a subflow that is destroyed is reinjected at the TAIL of the
+ * survivors' queues, so a handover waits for them to drain (docs/relay.md, "Handover"). Off by
+ * default here: main.ts sets the product's value (DUOCELL_MPTCP_SNDBUF); tools and baselines
+ * keep the kernel's.
+ */
+let mptcpSndbuf = 0;
+export function setMptcpSendBuffer(bytes: number): void {
+  mptcpSndbuf = bytes;
+}
+/**
+ * Off (the kernel's autotuning) until the trade-off is measured on a quiet host: 393216 (768 KiB
+ * in the kernel) cut the survivors' queues to ~1/3 but, in one run at a load average of 20, also
+ * the aggregate download (ratio 0.92 on lte + wlan). docs/relay.md, "Handover".
+ */
+export const DEFAULT_MPTCP_SNDBUF = 0;
+
+/** DUOCELL_MPTCP_SNDBUF: bytes (0 = kernel autotuning), 4096..67108864; unset = the default. */
+export function parseMptcpSendBuffer(v: string | undefined): number {
+  if (v === undefined || v.trim() === '') return DEFAULT_MPTCP_SNDBUF;
+  const n = /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!Number.isInteger(n) || (n !== 0 && (n < 4096 || n > 64 << 20))) {
+    throw new DuocellError('DC_CONFIG_INVALID', `DUOCELL_MPTCP_SNDBUF must be 0 or an integer from 4096 to ${64 << 20} bytes, got '${v.slice(0, 40)}'`);
+  }
+  return n;
+}
+
 /** Create, prepare and bind a listening socket; returns its fd for net.Server.listen({ fd }). */
 export function createListenSocket(o: ListenOptions): number {
   const n = native();
@@ -86,6 +118,7 @@ export function createListenSocket(o: ListenOptions): number {
       else n.setInt(fd, SOL_IP, IP_TRANSPARENT, 1);
     }
     if (o.fastOpen !== undefined && o.fastOpen > 0) n.setInt(fd, SOL_TCP, TCP_FASTOPEN, o.fastOpen);
+    if (o.mptcp && mptcpSndbuf > 0) n.setInt(fd, SOL_SOCKET, SO_SNDBUF, mptcpSndbuf);
     n.bind(fd, o.host, o.port);
   } catch (e) {
     n.close(fd);
@@ -117,6 +150,7 @@ export function createConnectSocket(o: ConnectSocketOptions): number {
   const fd = sys('socket', () => n.socket(o.family, o.mptcp));
   try {
     if (o.mark !== undefined) n.setInt(fd, SOL_SOCKET, SO_MARK, o.mark);
+    if (o.mptcp && mptcpSndbuf > 0) n.setInt(fd, SOL_SOCKET, SO_SNDBUF, mptcpSndbuf);
     if (o.device !== undefined) n.bindToDevice(fd, o.device);
     if (o.transparent === true) {
       if (o.family === 6) {

@@ -48,6 +48,10 @@ export interface NativeSockets {
   closeReset?(fd: number): void;
   /** MPTCP_INFO answers on fd (plain TCP and fallen-back connections: false). */
   isMptcp?(fd: number): boolean;
+  /** Ping sockets (native/sockets.c, the ICMP echo probes). Absent in older builds. */
+  pingSocket?(family: 4 | 6): number;
+  sendTo?(fd: number, datagram: Buffer, host: string, port: number, scopeId?: number): number;
+  localPort?(fd: number): number;
 }
 
 let cached: NativeSockets | undefined;

@@ -10,7 +10,7 @@ import type { PathView } from './types.js';
  * MPTCP subflows leaving through it (TCP_INFO, when there are any).
  *
  *   every intervalMs, for each path that is up, allowed by policy and has a target:
- *     send probe(seq) from the path's address ──► echo responder (configured target / gateway)
+ *     send probe(seq) from the path's address ──► responder (configured target / gateway)
  *     reply(seq) within timeoutMs ─► sample rtt = now − sent   (our own clock, never the packet's)
  *     no reply by timeoutMs       ─► sample lost
  *   window: the last `window` samples ─► median, p95, min RTT; jitter; loss %
@@ -18,7 +18,8 @@ import type { PathView } from './types.js';
  * Jitter is the mean absolute difference of consecutive received RTTs (RFC 3550's estimator
  * without its smoothing). A path that goes down or that policy forbids is not probed and its
  * window is cleared: stale figures would mislead the smallest-delay mode. The socket is the
- * injected ProbeTransport (drivers/probe); this file does no I/O.
+ * injected ProbeTransport (drivers/probe: UDP echo or ICMP echo, chosen per path by whoever
+ * builds the targets); this file does no I/O and never asks which transport it has.
  */
 const log = logger('duocell:paths:measure');
 
@@ -26,10 +27,12 @@ import type { ProbeSocket, ProbeTransport } from '../../drivers/probe/types.js';
 export type { ProbeSocket, ProbeTransport };
 
 export interface ProbeTarget {
-  /** Numeric address of the echo responder; absent: the path's gateway. */
+  /** Numeric address of the responder; absent: the path's gateway. */
   readonly address?: string;
-  /** UDP port of the echo responder (default 7, RFC 862 echo). */
+  /** UDP port of the echo responder (default 7, RFC 862 echo; a transport without ports ignores it). */
   readonly port?: number;
+  /** This path's transport, when not the meter's default `transport`. */
+  readonly transport?: ProbeTransport;
 }
 
 export interface MeasureOptions {
@@ -67,8 +70,11 @@ export interface PathMeasure {
 
 type Sample = { at: number; rttMs: number | null };
 
+type Wanted = { key: string; label: string; target: string; port: number; local: string; device: string; transport: ProbeTransport };
+
 interface Probing {
   key: string;
+  label: string;
   target: string;
   port: number;
   session: number;
@@ -156,7 +162,7 @@ export class PathMeter {
     const passive = view === undefined ? [] : (this.#o.passive?.(view) ?? []).filter((x) => Number.isFinite(x) && x > 0);
     if (pr === undefined && passive.length === 0) return undefined;
     return {
-      target: pr === undefined ? '' : `${pr.target}:${pr.port}`,
+      target: pr === undefined ? '' : pr.label,
       ...windowStats((pr?.samples ?? []).map((s) => s.rttMs)),
       ...(passive.length === 0 ? {} : { passiveRttMs: Math.round((passive.reduce((a, b) => a + b, 0) / passive.length) * 1000) / 1000, passiveSubflows: passive.length }),
     };
@@ -168,7 +174,7 @@ export class PathMeter {
     return m?.rttMs?.median ?? m?.passiveRttMs;
   }
 
-  #wanted(p: PathView): { key: string; target: string; port: number; local: string } | undefined {
+  #wanted(p: PathView): Wanted | undefined {
     if (p.state !== 'up') return undefined;
     if (this.#o.allowed !== undefined && !this.#o.allowed(p)) return undefined;
     const t = this.#o.targets?.[p.name];
@@ -178,17 +184,20 @@ export class PathMeter {
     const local = p.addresses.find((a) => a.includes(':') === v6 && !(v6 && a.toLowerCase().startsWith('fe80')));
     if (local === undefined) return undefined;
     const port = t?.port ?? 7;
-    return { key: `${local}>${target}:${port}`, target, port, local };
+    const transport = t?.transport ?? this.#o.transport;
+    const label = transport.describe?.(target, port) ?? `${target}:${port}`;
+    return { key: `${p.interface}|${local}>${label}`, label, target, port, local, device: p.interface, transport };
   }
 
-  #start(name: string, w: { key: string; target: string; port: number; local: string }): void {
-    const pr: Probing = { key: w.key, target: w.target, port: w.port, session: randomInt(1, 0xffffffff), socket: undefined, opening: true, seq: 0, pending: new Map(), samples: [], timer: undefined };
+  #start(name: string, w: Wanted): void {
+    const pr: Probing = { key: w.key, label: w.label, target: w.target, port: w.port, session: randomInt(1, 0xffffffff), socket: undefined, opening: true, seq: 0, pending: new Map(), samples: [], timer: undefined };
     this.#probing.set(name, pr);
-    this.#o.transport
+    w.transport
       .open({
         local: w.local,
         target: w.target,
         port: w.port,
+        device: w.device,
         onMessage: (b) => this.#reply(pr, b),
         onError: (e) => log.debug({ path: name, err: e.message }, 'probe socket error'),
       })
@@ -199,7 +208,7 @@ export class PathMeter {
           return;
         }
         pr.socket = sock;
-        log.info({ path: name, local: w.local, target: `${w.target}:${w.port}`, intervalMs: this.#o.intervalMs }, 'probing path');
+        log.info({ path: name, device: w.device, local: w.local, target: w.label, intervalMs: this.#o.intervalMs }, 'probing path');
         this.#tick(name, pr);
         pr.timer = setInterval(() => this.#tick(name, pr), this.#o.intervalMs);
         pr.timer.unref();

@@ -70,6 +70,8 @@ export interface ConvertClientOptions {
 export interface ConvertConnectResult {
   socket: net.Socket;
   serverMptcp: boolean;
+  /** Always true: the peer is the converter. */
+  converter: true;
   grant?: Grant;
 }
 
@@ -200,7 +202,7 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
       // Errors from here on are the relay's; never let one go unheard between hand-over and relay.
       socket.on('error', () => undefined);
       log.debug({ target: req.target, concentrator: conc, mptcp: serverMptcp, grant }, 'converted');
-      return { socket, serverMptcp, ...(grant === undefined ? {} : { grant }) };
+      return { socket, serverMptcp, converter: true, ...(grant === undefined ? {} : { grant }) };
     },
   };
 }

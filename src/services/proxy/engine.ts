@@ -176,6 +176,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     const onGone = (): void => abort.abort();
     client.once('close', onGone);
     let req: FrontRequest;
+    let viaConverter = false;
     // Fronts that read a request (Convert, SOCKS5) need the client's bytes now. For explicit and
     // transparent ones the bytes stay in the kernel until the relay takes the socket: no read
     // start/stop round trip and no handshake timer per connection.
@@ -186,6 +187,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
       s.target = req.target;
       if (req.subscriber !== undefined) s.subscriber = req.subscriber;
+      if (req.sni !== undefined) s.sni = req.sni;
       const verdict = this.#opts.targetFilter?.(req.target);
       if (verdict !== undefined) {
         throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
@@ -211,18 +213,20 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     try {
       if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away before connect');
       if (reads) client.pause();
-      const { socket, serverMptcp, via } = await spec.connector.connect({
+      const { socket, serverMptcp, via, converter } = await spec.connector.connect({
         target: req.target,
         ...(req.early === undefined ? {} : { early: req.early }),
         options: spec.upstream ?? { mptcp: false },
         signal: abort.signal,
         client: s.clientEndpoint,
         ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }),
+        ...(req.sni === undefined ? {} : { sni: req.sni }),
         io: this.#io,
       });
       s.upstream = socket;
       if (via !== undefined) s.via = via;
       s.serverMptcp = serverMptcp;
+      viaConverter = converter === true;
       s.server = { address: unmapV4(socket.remoteAddress ?? req.target.host), port: socket.remotePort ?? req.target.port };
       socket.setKeepAlive(true, 60_000);
       socket.setNoDelay(true);
@@ -251,8 +255,10 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     client.setKeepAlive(true, 60_000);
     s.action = actionOf(s.combination, spec.front.name);
     // Through a converter the MPTCP peer is the concentrator, not the server: nothing to bypass
-    // (remembering it cost an nft run and a store write on every pooled N-UE session).
-    if (s.serverMptcp && spec.transparent === true && s.server !== undefined && spec.connector.name !== 'convert') {
+    // (remembering it cost an nft run and a store write on every pooled N-UE session). The
+    // connector says so per session: a cell's transparent listener has the selecting connector,
+    // whose sessions go through a converter or not (a name check missed them: convert-setup).
+    if (s.serverMptcp && spec.transparent === true && s.server !== undefined && !viaConverter) {
       s.action += '; M-server remembered for end-to-end bypass';
       try {
         this.#opts.onMptcpServer?.(s.server);

@@ -94,19 +94,32 @@ export class Relay {
   #reset = false;
   #error: Error | undefined;
   readonly #io: RelayIo;
+  /**
+   * Node's sockets: let go once the fds are handed to the addon (an idle spliced session then
+   * holds no Socket, stream states or listeners: docs/relay.md "Memory per session").
+   */
+  #client: net.Socket | undefined;
+  #server: net.Socket | undefined;
+  #onSpliced: (() => void) | undefined;
 
   /** `client` → `server` is "up"; `server` → `client` is "down". */
-  constructor(
-    readonly client: net.Socket,
-    readonly server: net.Socket,
-    io: RelayIo,
-    mode: RelayMode = relayMode(io),
-  ) {
+  constructor(client: net.Socket, server: net.Socket, io: RelayIo, mode: RelayMode = relayMode(io)) {
+    this.#client = client;
+    this.#server = server;
     this.#io = io;
     this.done = new Promise((r) => (this.#finish = r));
     this.#mode = mode;
     if (mode === 'splice') this.#splice();
     else this.#pipe();
+  }
+
+  /**
+   * `f` runs once the fds belong to the addon and Node's sockets are closed and let go (at once
+   * if that is done already): the owner drops its own references too. Never in JS mode.
+   */
+  onSpliced(f: () => void): void {
+    if (this.#id >= 0 && this.#client === undefined) f();
+    else this.#onSpliced = f;
   }
 
   /** How this session's bytes move (a failed splice hand-over falls back to js). */
@@ -131,7 +144,8 @@ export class Relay {
       const s = this.#io.spliceStats(this.#id);
       return s === undefined ? undefined : side === 'client' ? s.clientFd : s.serverFd;
     }
-    return this.#io.fdOf(side === 'client' ? this.client : this.server);
+    const s = side === 'client' ? this.#client : this.#server;
+    return s === undefined ? undefined : this.#io.fdOf(s);
   }
 
   /** Reset both sides now (idle timeout, policy, shutdown deadline). */
@@ -142,8 +156,15 @@ export class Relay {
       if (this.#final === undefined) this.#io.spliceAbort(this.#id);
       return;
     }
-    if (!this.client.destroyed) this.client.resetAndDestroy();
-    if (!this.server.destroyed) this.server.resetAndDestroy();
+    const { client, server } = this.#sockets();
+    if (!client.destroyed) client.resetAndDestroy();
+    if (!server.destroyed) server.resetAndDestroy();
+  }
+
+  /** Node's two sockets; only called before the hand-over or in JS mode, while they are held. */
+  #sockets(): { client: net.Socket; server: net.Socket } {
+    if (this.#client === undefined || this.#server === undefined) throw new DuocellError('DC_INTERNAL', 'relay sockets used after the splice hand-over');
+    return { client: this.#client, server: this.#server };
   }
 
   #settle(r: RelayResult): void {
@@ -155,7 +176,7 @@ export class Relay {
   // ---- splice ------------------------------------------------------------------------------
 
   #splice(): void {
-    const { client, server } = this;
+    const { client, server } = this.#sockets();
     // Writes Node still holds (a front's reply, early bytes toward the server) must reach the
     // kernel before the fds change hands: closing a handle would drop them.
     const pending: Array<Promise<void>> = [];
@@ -178,7 +199,7 @@ export class Relay {
   }
 
   #handover(): void {
-    const { client, server } = this;
+    const { client, server } = this.#sockets();
     if (this.#aborted || client.destroyed || server.destroyed) {
       // A side failed or closed while its writes drained, or abort() came first: reset the rest.
       if (!client.destroyed) client.resetAndDestroy();
@@ -211,6 +232,11 @@ export class Relay {
     // resets; the addon relays on its own duplicates.
     client.destroy();
     server.destroy();
+    this.#client = undefined;
+    this.#server = undefined;
+    const f = this.#onSpliced;
+    this.#onSpliced = undefined;
+    f?.();
   }
 
   #spliced(r: SpliceDone): void {
@@ -226,7 +252,7 @@ export class Relay {
   // ---- js ----------------------------------------------------------------------------------
 
   #pipe(): void {
-    const { client, server } = this;
+    const { client, server } = this.#sockets();
     const st: RelayStats = { up: 0, down: 0, lastActivity: Date.now() };
     this.#js = st;
     client.on('data', (d: Buffer) => {

@@ -1,6 +1,7 @@
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { parsePrefix, prefixContains, type Prefix } from '../../core/net.js';
+import { normalizeRule, serverNameMatches } from '../../protocols/tls/index.js';
 import type { ProxySpec } from '../../store/types.js';
 
 /**
@@ -8,7 +9,7 @@ import type { ProxySpec } from '../../store/types.js';
  * of failure"): which candidate carries a new session, and how healthy each one is.
  *
  *   candidates (store) ──► eligible for (policy, destination)  ──► rank ──► choice
- *                               apps: port + prefix              healthy first
+ *                               apps: port + prefix (+ TLS SNI)  healthy first
  *                               policies: subscriber policy      app-specific before generic
  *                                                                priority (high first)
  *                                                                RTT (near-equal ones tie)
@@ -30,7 +31,7 @@ import type { ProxySpec } from '../../store/types.js';
  * noticed first by the sessions that fail on it (sessionFailAfter; each such session is retried
  * on the next candidate, so no client sees it), and when idle within about
  * interval + failAfter × (recoverInterval + timeout); one that comes back within recoverInterval. The probe itself is injected (the wiring uses the RFC 8803
- * Info exchange); nothing here does I/O.
+ * Info exchange for Convert candidates, the greeting and credentials for SOCKS5 ones); nothing here does I/O.
  */
 
 const log = logger('duocell:proxy:selection');
@@ -81,11 +82,16 @@ export interface SelectRequest {
   /** Destination address (numeric) and port. */
   address: string;
   port: number;
+  /**
+   * The server name of the client's TLS ClientHello, when the transparent front read one
+   * (lower case). An application with `sni` names matches only a session that has one of them.
+   */
+  sni?: string;
 }
 
 interface Compiled {
   c: Candidate;
-  apps: Array<{ name: string; ports: Set<number>; prefixes: Prefix[] }>;
+  apps: Array<{ name: string; ports: Set<number>; prefixes: Prefix[]; sni: string[] }>;
 }
 
 export class ProxySelector {
@@ -94,6 +100,8 @@ export class ProxySelector {
   readonly #inFlight = new Set<string>();
   readonly #lastProbe = new Map<string, number>();
   #compiled: Compiled[] = [];
+  /** Every port some application with SNI names lists. */
+  #sniPorts = new Set<number>();
   #key = '';
   #timer: NodeJS.Timeout | undefined;
   readonly #aborts = new Set<AbortController>();
@@ -129,8 +137,14 @@ export class ProxySelector {
           if (pp === undefined) throw new DuocellError('DC_CONFIG_INVALID', `proxy ${c.name}: bad prefix ${p}`);
           return pp;
         }),
+        sni: (a.sni ?? []).map((n) => {
+          const r = normalizeRule(n);
+          if (r === undefined) throw new DuocellError('DC_CONFIG_INVALID', `proxy ${c.name}: bad SNI name ${n}`);
+          return r;
+        }),
       })),
     }));
+    this.#sniPorts = new Set(this.#compiled.flatMap(({ apps }) => apps.filter((a) => a.sni.length > 0).flatMap((a) => [...a.ports])));
     const names = new Set(list.map((c) => c.name));
     for (const n of [...this.#health.keys()]) if (!names.has(n)) this.#health.delete(n);
     for (const c of list) if (!this.#health.has(c.name)) this.#health.set(c.name, fresh(c));
@@ -138,6 +152,25 @@ export class ProxySelector {
 
   get size(): number {
     return this.#compiled.length;
+  }
+
+  /** Whether some application with `sni` names lists `port` (one set lookup: the cheap first test). */
+  sniPort(port: number): boolean {
+    return this.#sniPorts.has(port);
+  }
+
+  /**
+   * Whether a new session of a client with `policy` to `port` could be placed by a TLS server
+   * name: some enabled candidate serving that policy has an application with `sni` names that
+   * lists this port. Only then does the transparent front wait for the ClientHello.
+   */
+  needsSni(policy: string | null, port: number): boolean {
+    if (!this.#sniPorts.has(port)) return false; // the common case: one set lookup
+    for (const { c, apps } of this.#compiled) {
+      if (!c.enabled || (c.type === 'off-path' && c.protocol !== 'convert') || (c.policies.length > 0 && (policy === null || !c.policies.includes(policy)))) continue;
+      if (apps.some((a) => a.sni.length > 0 && a.ports.has(port))) return true;
+    }
+    return false;
   }
 
   health(name: string): Health | undefined {
@@ -157,11 +190,15 @@ export class ProxySelector {
     let bestRank: number[] | undefined;
     for (const { c, apps } of this.#compiled) {
       if (!c.enabled || exclude.has(c.name)) continue;
-      if (c.type === 'off-path' && c.protocol !== 'convert') continue; // the cell speaks Convert to concentrators
       if (c.policies.length > 0 && (req.policy === null || !c.policies.includes(req.policy))) continue;
       let app: string | null = null;
       if (apps.length > 0) {
-        const hit = apps.find((a) => (a.ports.size === 0 || a.ports.has(req.port)) && (a.prefixes.length === 0 || a.prefixes.some((p) => prefixContains(p, req.address))));
+        const hit = apps.find(
+          (a) =>
+            (a.ports.size === 0 || a.ports.has(req.port)) &&
+            (a.prefixes.length === 0 || a.prefixes.some((p) => prefixContains(p, req.address))) &&
+            (a.sni.length === 0 || (req.sni !== undefined && a.sni.some((r) => serverNameMatches(r, req.sni!)))),
+        );
         if (hit === undefined) continue;
         app = hit.name;
       }
@@ -269,7 +306,7 @@ export class ProxySelector {
       log.warn({ err: (e as Error).message }, 'cannot re-read candidates');
     }
     for (const { c } of this.#compiled) {
-      if (!c.enabled || c.type === 'on-path' || c.protocol !== 'convert' || this.#inFlight.has(c.name)) continue;
+      if (!c.enabled || c.type === 'on-path' || this.#inFlight.has(c.name)) continue;
       const h = this.#health.get(c.name);
       const every = h !== undefined && (!h.healthy || h.probeFailures > 0) ? this.#o.recoverIntervalMs : this.#o.intervalMs;
       const last = this.#lastProbe.get(c.name);

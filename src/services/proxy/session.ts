@@ -4,20 +4,37 @@ import { unmapV4 } from '../../core/net.js';
 import type { Relay } from './relay.js';
 import type { AccessType, Combination, Endpoint, FrontName, Grant, ProxyIo, SessionView, SubflowView, Target } from './types.js';
 
+/**
+ * What `Session.client` is once the relay has spliced the session: Node's socket is closed and
+ * let go (about 2 KiB a session with its stream states and listeners), and the engine only asks
+ * whether it is destroyed or destroys it again.
+ */
+const HANDED_OVER = Object.freeze({
+  destroyed: true,
+  destroy(): unknown {
+    return HANDED_OVER;
+  },
+  resetAndDestroy(): unknown {
+    return HANDED_OVER;
+  },
+}) as unknown as net.Socket;
+
 /** What a session needs of its relay (the JS/splice Relay, or the fast path's FastRelay). */
-export type RelayLike = Pick<Relay, 'stats' | 'fd' | 'abort'>;
+export type RelayLike = Pick<Relay, 'stats' | 'fd' | 'abort'> & Partial<Pick<Relay, 'onSpliced'>>;
 
 /** One client connection through the proxy, from accept to the last byte. */
 export class Session {
-  readonly startedAt = new Date();
+  readonly #startedAt = Date.now();
   state: SessionView['state'] = 'connecting';
   upstream: net.Socket | undefined;
-  relay: RelayLike | undefined;
+  #relay: RelayLike | undefined;
+  #client: net.Socket | undefined;
   serverMptcp = false;
   server: Endpoint | undefined;
   subscriber: string | undefined;
   grant: Grant | undefined;
   via: string | undefined;
+  sni: string | undefined;
   release: (() => void) | undefined;
   action = 'pending';
   /** Last per-subflow figures, kept after the sockets close. */
@@ -29,12 +46,37 @@ export class Session {
     readonly listener: string,
     readonly front: FrontName,
     /** Undefined on the fast path (no Node socket: the addon holds the fd). */
-    readonly client: net.Socket | undefined,
+    client: net.Socket | undefined,
     readonly clientEndpoint: Endpoint,
     readonly clientMptcp: boolean,
     public target: Target | undefined,
     readonly io: Pick<ProxyIo, 'fdOf' | 'fullInfo'>,
-  ) {}
+  ) {
+    this.#client = client;
+  }
+
+  get startedAt(): Date {
+    return new Date(this.#startedAt);
+  }
+
+  /** The client's socket; a destroyed stand-in once the relay has spliced the session. */
+  get client(): net.Socket {
+    return this.#client ?? HANDED_OVER;
+  }
+
+  get relay(): RelayLike | undefined {
+    return this.#relay;
+  }
+
+  /** Setting the relay lets go of both sockets once it has handed their fds to the addon. */
+  set relay(r: RelayLike | undefined) {
+    this.#relay = r;
+    r?.onSpliced?.(() => {
+      if (this.#relay !== r) return;
+      this.#client = undefined;
+      this.upstream = undefined;
+    });
+  }
 
   get combination(): Combination {
     return `${this.clientMptcp ? 'M' : 'N'}-${this.serverMptcp ? 'M' : 'N'}` as Combination;
@@ -43,7 +85,7 @@ export class Session {
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
     // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
-    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.client === undefined ? undefined : this.io.fdOf(this.client);
+    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.#client === undefined ? undefined : this.io.fdOf(this.#client);
     if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
     const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
     if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
@@ -87,10 +129,11 @@ export class Session {
       combination: this.combination,
       action: this.action,
       state: this.state,
-      startedAt: this.startedAt.toISOString(),
+      startedAt: new Date(this.#startedAt).toISOString(),
       ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
       ...(this.grant === undefined ? {} : { grant: this.grant }),
       ...(this.via === undefined ? {} : { proxy: this.via }),
+      ...(this.sni === undefined ? {} : { sni: this.sni }),
       ...(this.lastClientInfo === undefined && this.lastServerInfo === undefined
         ? {}
         : {

@@ -91,6 +91,8 @@ export interface FrontRequest {
   early?: Buffer;
   /** Who the client is, when the front authenticated it (SOCKS5 user, Convert cookie owner). */
   subscriber?: string;
+  /** The TLS server name of the client's ClientHello, when the front peeked one (transparent, SNI rules). */
+  sni?: string;
 }
 
 /**
@@ -140,6 +142,8 @@ export interface ConnectRequest {
   /** Who asks (the engine fills these in): proxy selection resolves the subscriber policy from them. */
   client?: Endpoint;
   subscriber?: string;
+  /** The client's TLS server name, when the front read one: proxy selection matches applications by it. */
+  sni?: string;
   /** The socket operations to connect with (the engine passes its own). */
   io: ProxyIo;
 }
@@ -147,8 +151,12 @@ export interface ConnectRequest {
 /** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */
 export interface Connector {
   readonly name: string;
-  /** `via`: the candidate proxy chosen for this session (proxy selection), when one was. */
-  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string }>;
+  /**
+   * `via`: the candidate proxy chosen for this session (proxy selection), when one was.
+   * `converter`: the socket's peer is a Transport Converter (RFC 8803), not the server: its
+   * speaking MPTCP says nothing about the server (no end-to-end bypass to remember).
+   */
+  connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string; converter?: boolean }>;
 }
 
 /**
@@ -189,6 +197,8 @@ export interface SessionView {
   grant?: Grant;
   /** The candidate proxy chosen for this session (proxy selection), when one was. */
   proxy?: string;
+  /** The TLS server name the transparent front read from the ClientHello (SNI rules), when it did. */
+  sni?: string;
   /** MPTCP connection tokens (MPTCP_INFO) of the client and server sides: the path manager's key. */
   tokens?: { client?: number; server?: number };
   bytes: { up: number; down: number };

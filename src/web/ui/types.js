@@ -28,7 +28,7 @@
 /**
  * A session as GET /api/v1/sessions sends it: web/schemas.ts SessionSchema also carries the
  * candidate proxy chosen for it, which deps.ts SessionDto does not declare.
- * @typedef {SessionDto & { proxy?: string }} SessionRow
+ * @typedef {SessionDto & { proxy?: string, sni?: string }} SessionRow
  */
 
 /**

@@ -145,6 +145,13 @@ export function convertErrorFor(err: DuocellError): { code: number; icmpCode?: n
       return { code: ConvertErrorCode.NETWORK_FAILURE, delaySeconds: PER_REQUEST_RETRY_SECONDS };
     case 'DC_SOCKET_SYSCALL':
       return { code: ConvertErrorCode.RESOURCE_EXCEEDED };
+    // A SOCKS5 candidate answered about the server (services/proxy/socks5-client.ts): say the same.
+    case 'DC_SOCKS_PEER_REFUSED':
+      return { code: ConvertErrorCode.CONNECTION_RESET };
+    case 'DC_SOCKS_PEER_UNREACHABLE':
+      return { code: ConvertErrorCode.DESTINATION_UNREACHABLE, icmpCode: err.detail.socksReply === 3 ? 0 : 1 };
+    case 'DC_SOCKS_PEER_NOT_ALLOWED':
+      return { code: ConvertErrorCode.DESTINATION_UNREACHABLE, icmpCode: 13 };
     case 'DC_PROXY_CONNECT_FAILED':
       switch (sys) {
         case 'ECONNREFUSED':

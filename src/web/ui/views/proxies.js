@@ -18,6 +18,7 @@ export async function proxiesView() {
     /** @type {Record<string, unknown>} */
     const o = { name: p.name ?? p.id, address: p.address, port: p.port, protocol: p.protocol, type: p.type, location: p.location, priority: p.priority, weight: p.weight, enabled: p.enabled };
     if (p.socks5) o.socks5 = p.socks5;
+    if (p.auth) o.auth = { username: p.auth.username }; // no password: the stored one is kept
     if (p.apps?.length) o.apps = p.apps;
     if (p.policies?.length) o.policies = p.policies;
     return o;
@@ -34,7 +35,7 @@ export async function proxiesView() {
           h('td', {}, p.enabled === false ? 'disabled' : p.healthy ? 'healthy' : 'DOWN', p.lastError ? h('div', { class: 'sub', title: p.lastError }, p.lastError.slice(0, 60)) : ''),
           h('td', { class: 'num' }, p.rttMs === undefined ? '—' : `${p.rttMs} ms`),
           h('td', { class: 'num' }, String(p.sessions ?? 0)),
-          h('td', {}, (p.apps ?? []).map((a) => `${a.name} (${[...(a.ports ?? []), ...(a.prefixes ?? [])].join(' ') || 'any'})`).join(', ') || 'all'),
+          h('td', {}, (p.apps ?? []).map((a) => `${a.name} (${[...(a.ports ?? []), ...(a.prefixes ?? []), ...(a.sni ?? []).map((n) => `sni ${n}`)].join(' ') || 'any'})`).join(', ') || 'all'),
           h('td', {}, (p.policies ?? []).join(', ') || 'all'),
         ),
       ),

@@ -21,7 +21,7 @@ function renderSessionsTable() {
         h('td', {}, `${s.client.address}:${s.client.port}`, h('div', { class: 'sub' }, s.client.mptcp ? 'MPTCP' : 'TCP')),
         h('td', {}, `${s.server.address}:${s.server.port}`, h('div', { class: 'sub' }, s.server.mptcp ? 'MPTCP' : 'TCP')),
         h('td', {}, s.combination, h('div', { class: 'sub' }, s.front)),
-        h('td', {}, s.action, s.proxy ? h('div', { class: 'sub' }, `via ${s.proxy}`) : ''),
+        h('td', {}, s.action, s.proxy ? h('div', { class: 'sub' }, `via ${s.proxy}${s.sni ? ` (sni ${s.sni})` : ''}`) : ''),
         h('td', {}, s.subflows.map((f) => h('span', { class: `chip ${f.access}`, title: `${f.side} ${f.local.address} → ${f.remote.address}, rtt ${(f.rttUs / 1000).toFixed(1)} ms` }, `${f.side[0]}:${f.access} ${fmtBytes(f.bytesSent + f.bytesReceived)}`))),
         h('td', { class: 'num' }, `↓ ${fmtBytes(s.bytes.down)}`, h('div', { class: 'sub' }, `↑ ${fmtBytes(s.bytes.up)}`)),
       ),
