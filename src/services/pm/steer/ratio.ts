@@ -13,9 +13,6 @@ import type { Placement } from './types.js';
 
 const log = logger('duocell:pm:steer');
 
-/** The ratio loop's measurement window (ms): shorter than the controller's 3 s. */
-export const RATIO_WINDOW_MS = 1500;
-
 /** Placements of n connections (in first-seen order) at a ladder level 0..2n. */
 export function placementsAt(level: number, n: number): Placement[] {
   const l = Math.max(0, Math.min(2 * n, Math.round(level)));
@@ -139,22 +136,15 @@ export const ratioMode: SteerMode<RatioGroup> = {
   init: (_now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0 }),
   tick(s, m) {
     resize(s, m.movable);
-    // The loop's own window is the last RATIO_WINDOW_MS of the controller's samples, with no
-    // look-ahead: the controller's 3 s share lags by 1.5 s, which made the ladder hunt with a
-    // 4-5 s period and ±6-12 point swings (bench pm, ratio-convergence; docs/policy.md).
-    const win = m.samples.filter((x) => x.t > m.now - RATIO_WINDOW_MS);
-    const wc = win.reduce((x, y) => x + y.cell, 0);
-    const wt = wc + win.reduce((x, y) => x + y.wlan, 0);
-    const share = wt >= m.minWindowBytes ? wc / wt : undefined;
     // what the current level gives: bytes since the last move (its first 150 ms are the queues draining)
     const since = s.ratio.lastMoveAt + 150;
-    const recent = win.filter((x) => x.t > since);
+    const recent = m.samples.filter((x) => x.t > since);
     const rc = recent.reduce((x, y) => x + y.cell, 0);
     const rt = rc + recent.reduce((x, y) => x + y.wlan, 0);
     const fast = rt >= m.minWindowBytes / 4 && recent.length >= 2 ? rc / rt : undefined;
     const before = s.ratio.level;
     s.ratio = ratioStep(s.ratio, {
-      target: m.policy.ratio.cellular / 100, share, fast, slope: 0, n: s.n,
+      target: m.policy.ratio.cellular / 100, share: m.share, fast, slope: m.slope, n: s.n,
       deadband: m.deadband, settleMs: m.settleMs, lookaheadMs: m.lookaheadMs, now: m.now,
     });
     if (s.n > 0) s.frac = s.ratio.level / (2 * s.n);
