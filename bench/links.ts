@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
+import { realtime } from '../src/sim/realtime.js';
 import type { SinkReport } from '../src/sim/probe.js';
 import type { PeerReport } from '../src/sim/peer.js';
 import { cpuSeconds, fromRuns, sleep, type BenchResult } from './lib.js';
@@ -18,8 +19,8 @@ import { cpuSeconds, fromRuns, sleep, type BenchResult } from './lib.js';
  *                         carries 50 Mbit/s (tbf) of TCP with 20 ms delay. Target <= 10 %.
  *   links-rate-delayline  goodput at 20 Mbit/s, 20 ms one-way, rate in the delay line;
  *                         baseline: the rate as a tbf at the sender (the default).
- * Probes and transfers run at real-time priority (chrt) so that a busy machine's scheduling is
- * not counted as link delay; the delay line runs SCHED_FIFO itself.
+ * Probes and transfers run at real-time priority (src/sim/realtime.ts) so that a busy machine's
+ * scheduling is not counted as link delay; the delay line runs SCHED_FIFO itself.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROBE = path.join(ROOT, 'dist/src/sim/probe.js');
@@ -35,13 +36,13 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
 const spread = (xs: number[]): string => `runs ${xs.map(r2).join(', ')} (min ${r2(Math.min(...xs))}, max ${r2(Math.max(...xs))})`;
 
 async function json<T>(h: Host, script: string, args: string[]): Promise<T> {
-  const out = await h.exec('chrt', ['-f', '5', process.execPath, script, ...args]);
+  const out = await h.exec(...realtime([process.execPath, script, ...args]));
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
 /** A long-running tool; resolves with a function that awaits its second line (the report). */
 async function start(h: Host, script: string, args: string[]): Promise<() => Promise<string>> {
-  const child = h.spawn('chrt', ['-f', '5', process.execPath, script, ...args]);
+  const child = h.spawn(...realtime([process.execPath, script, ...args]));
   const lines: string[] = [];
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -66,6 +67,11 @@
 #define COALESCE_NS 20000LL /* release frames due within 20 us in one batch */
 #endif
 #define DRAIN_NS (5 * 1000000LL)          /* read a socket we do not poll at least this often */
+#define MIN_READ_NS (100 * 1000LL)        /* ... and at most this often (no busy loop at zero delay) */
+/* Real-time guard: RLIMIT_RTTIME makes the kernel send SIGXCPU once the process has run this long
+ * at real-time priority without sleeping. The loop sleeps in ppoll between frames, so only a busy
+ * loop reaches it; then it goes back to normal priority instead of starving the machine. */
+#define RT_GUARD_US 1000000UL
 
 struct params {
   double delay_ms, jitter_ms, loss_pct, rate_mbit, queue_ms;
@@ -357,7 +363,10 @@ static void dir_init(struct dir *d, const char *name, int rx, int tx, uint32_t s
   d->jitter_ns = ms_to_ns(d->p.jitter_ms);
   d->queue_ns = ms_to_ns((d->p.queue_ms > 0 ? d->p.queue_ms : 50.0));
   d->read_every_ns = d->delay_ns - d->jitter_ns; /* the least delay a frame can get */
-  if (d->read_every_ns < 0) d->read_every_ns = 0;
+  /* At zero least delay (no delay, or jitter as large as the delay) a queue that waits for the
+   * rate would otherwise be re-read on every pass: a busy loop at real-time priority. A frame
+   * read up to MIN_READ_NS late keeps its kernel arrival stamp, so only its release can slip. */
+  if (d->read_every_ns < MIN_READ_NS) d->read_every_ns = MIN_READ_NS;
   if (d->read_every_ns > DRAIN_NS) d->read_every_ns = DRAIN_NS;
   d->ns_per_byte = d->p.rate_mbit > 0 ? 8.0 * 1000.0 / d->p.rate_mbit : 0.0;
   d->cap = slots;
@@ -610,8 +619,16 @@ int main(int argc, char **argv) {
     /* A wire should not wait behind other processes' time slices: FIFO priority, event-driven
      * (it sleeps in ppoll between frames), so it takes only the CPU the traffic needs. */
     struct sched_param sp = {.sched_priority = 10};
-    if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
       fprintf(stderr, "delayline: SCHED_FIFO not available (%s): timing may be less precise\n", strerror(errno));
+    } else {
+      struct rlimit rl;
+      if (getrlimit(RLIMIT_RTTIME, &rl) == 0) {
+        rl.rlim_cur = RT_GUARD_US;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur) rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_RTTIME, &rl);
+      }
+    }
   }
 
   ctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -644,6 +661,7 @@ int main(int argc, char **argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGUSR1);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGXCPU);
   sigprocmask(SIG_BLOCK, &sigs, NULL);
   int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   int nl = open_rtnl();
@@ -715,10 +733,17 @@ int main(int argc, char **argv) {
     if (pfd[2].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGUSR1)
+        if (si.ssi_signo == SIGUSR1) {
           print_counters("counters");
-        else
+        } else if (si.ssi_signo == SIGXCPU) {
+          /* the real-time guard: a busy loop, never a wire's normal work; say so, stop starving others */
+          struct sched_param np = {.sched_priority = 0};
+          if (sched_getscheduler(0) != SCHED_OTHER && sched_setscheduler(0, SCHED_OTHER, &np) == 0)
+            fprintf(stderr, "delayline %s<->%s: ran %lu ms at real-time priority without sleeping (a busy loop: a bug); "
+                    "now at normal priority\n", if_a, if_b, RT_GUARD_US / 1000UL);
+        } else {
           running = false;
+        }
       }
     }
     if (nl >= 0 && (pfd[3].revents & (POLLIN | POLLERR))) {

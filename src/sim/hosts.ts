@@ -227,14 +227,23 @@ export class Topology {
     const child = this.#spawnWire(mid.wire, `delayline-${name}`, [delaylinePath(), ...delaylineArgs(mid.ifA, mid.ifB, o)]);
     this.delayLines.set(name, child);
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    let started = false;
+    // before it is up: kept for the error; after: passed on (e.g. its real-time guard's warning)
+    child.stderr?.on('data', (d: Buffer) => {
+      if (started) process.stderr.write(d);
+      else stderr += d.toString();
+    });
     const carrier = async (h: Host, dev: string): Promise<boolean> => (await h.ip('-o', 'link', 'show', 'dev', dev)).includes('LOWER_UP');
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new DuocellError('DC_LINK_EMULATOR', `the delay line of ${name} exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
       }
-      if ((await carrier(a, aIf)) && (await carrier(b, bIf))) return;
+      if ((await carrier(a, aIf)) && (await carrier(b, bIf))) {
+        started = true;
+        if (stderr !== '') process.stderr.write(stderr);
+        return;
+      }
       if (Date.now() > deadline) throw new DuocellError('DC_LINK_EMULATOR', `the delay line of ${name} did not bring its link up in 10 s: ${stderr.trim()}`);
       await new Promise((r) => setTimeout(r, 10));
     }

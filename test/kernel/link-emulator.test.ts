@@ -1,14 +1,16 @@
 // Needs root and network namespaces (runs in CI as root). The link emulator (build/delayline in
 // the topology's wire namespace) against the real kernel: measured RTT, jitter without
 // reordering, loss, rate, carrier mirroring, MPTCP over two emulated links, refused settings.
-// The probes run at a real-time priority (chrt) so that a busy machine's scheduling delays do not
+// The probes run at a real-time priority (src/sim/realtime.ts) so that a busy machine's scheduling delays do not
 // count as link delay; the delay line itself runs SCHED_FIFO.
 import t from 'tap';
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
 import { delaylinePath, profileShape } from '../../src/sim/links.js';
+import { realtime } from '../../src/sim/realtime.js';
 import type { RttReport, SinkReport } from '../../src/sim/probe.js';
 import type { PeerReport } from '../../src/sim/peer.js';
 
@@ -29,7 +31,7 @@ const quantile = (xs: number[], q: number): number => {
 };
 
 /** node (at real-time priority) running a TypeScript tool in host h. */
-const rtNode = (script: string, args: string[]): [string, string[]] => ['chrt', ['-f', '5', process.execPath, ...loader, script, ...args]];
+const rtNode = (script: string, args: string[]): [string, string[]] => realtime([process.execPath, ...loader, script, ...args]);
 
 async function runJson<T>(h: Host, script: string, args: string[]): Promise<T> {
   const [cmd, argv] = rtNode(script, args);
@@ -142,7 +144,19 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
   await topo.link(a, 'l4', b, 'l4', { a: ['10.81.4.1/24'], b: ['10.81.4.2/24'], rateMbit: 20, delayMs: 10 });
   await topo.link(a, 'l5', b, 'l5', { a: ['10.81.5.1/24'], b: ['10.81.5.2/24'], rateMbit: 20, delayMs: 10, rateIn: 'delayline' });
   await topo.link(a, 'l6', b, 'l6', { a: ['10.81.6.1/24', 'fd81:6::1/64'], b: ['10.81.6.2/24', 'fd81:6::2/64'], delayMs: 1, lossPct: 100 });
-  t.equal(topo.delayLines.size, 6, 'one delay line per emulated link (none for the plain veth)');
+  // a rate and no delay (the `ideal` profile with a rate): frames wait only for the rate
+  await topo.link(a, 'l7', b, 'l7', { a: ['10.81.7.1/24'], b: ['10.81.7.2/24'], rateMbit: 20, rateIn: 'delayline' });
+  t.equal(topo.delayLines.size, 7, 'one delay line per emulated link (none for the plain veth)');
+
+  await t.test('every delay line runs at real-time priority under the kernel guard against busy loops (RLIMIT_RTTIME)', async (t) => {
+    for (const [name, child] of topo.delayLines) {
+      const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+      t.equal(policy, 1, `${name}: SCHED_FIFO`);
+      const limits = fs.readFileSync(`/proc/${child.pid}/limits`, 'utf8');
+      t.match(limits, /Max realtime timeout\s+1000000\s/, `${name}: SIGXCPU after 1 s at real-time priority without sleeping`);
+    }
+  });
   const echo = await startJson(b, PROBE, ['echo', '7007']);
   t.teardown(() => void echo.child.kill());
 
@@ -246,6 +260,25 @@ t.test('link emulator: delay line between namespaces (needs root)', { skip: why 
       t.ok(mbit >= 20 * 0.75, `goodput ${mbit.toFixed(2)} Mbit/s is near the rate`);
     });
   }
+
+  await t.test('a rate with no delay: the queue waiting for the rate is not a busy loop (the delay line sleeps between releases)', async (t) => {
+    const child = topo.delayLines.get('a-l7')!;
+    const cpu = (): number => {
+      const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return (Number(x[11]) + Number(x[12])) / 100; // utime + stime, in clock ticks of 10 ms
+    };
+    const size = 4_000_000;
+    const c0 = cpu();
+    const t0 = performance.now();
+    const r = await runJson<PeerReport>(a, PEER, ['client', '10.81.7.2', '8100', '0', String(size)]);
+    const wall = (performance.now() - t0) / 1000;
+    const used = cpu() - c0;
+    t.equal(r.received, size, 'every byte arrived');
+    t.comment(`delay line CPU ${used.toFixed(2)} s over ${wall.toFixed(2)} s of transfer (${((100 * used) / wall).toFixed(1)} % of a core)`);
+    // a busy loop takes the whole core while frames wait for the rate (~100 %); forwarding 20 Mbit/s takes a few %
+    t.ok(used < 0.35 * wall, `the delay line used ${((100 * used) / wall).toFixed(1)} % of a core, not a busy loop`);
+  });
 
   await t.test('MPTCP over two emulated links (lte + wlan): both subflows carry data, every byte arrives', async (t) => {
     await a.mptcpLimits(4, 4);

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
 import { profileShape } from '../../src/sim/links.js';
+import { realtime } from '../../src/sim/realtime.js';
 import type { PathMeasure } from '../../src/services/paths/measure.js';
 import { parseSysctlConf, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
 
@@ -38,7 +39,7 @@ const PATHS: Record<'cellular' | 'wlan' | 'wlan6', PathCfg> = {
 
 /** Start the child in the cell; resolves with a function that awaits its final line. */
 async function runChild(cell: Host, cfg: { intervalMs: number; durationMs: number; forbid?: string[]; paths: PathCfg[] }): Promise<{ done: Promise<Out>; exit: Promise<number | null> }> {
-  const c = cell.spawn('chrt', ['-f', '5', process.execPath, ...loader, CHILD, JSON.stringify(cfg)]);
+  const c = cell.spawn(...realtime([process.execPath, ...loader, CHILD, JSON.stringify(cfg)]));
   let buf = '';
   let err = '';
   const lines: string[] = [];

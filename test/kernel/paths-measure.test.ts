@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, netnsUnavailable } from '../helpers/hosts.js';
 import { profileShape } from '../../src/sim/links.js';
+import { realtime } from '../../src/sim/realtime.js';
 import type { PathMeasure } from '../../src/services/paths/measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,13 +32,13 @@ t.test('path measurement: probe medians match the lte and wlan links (needs root
   // per-uplink source routing, as the routing keeper installs it on the box
   await cell.sourceRoute('10.181.1.2', 'wwan0', '10.181.1.1', 201);
   await cell.sourceRoute('10.181.2.2', 'wlan0', '10.181.2.1', 202);
-  const echo = inet.spawn('chrt', ['-f', '5', process.execPath, ...loader, PROBE, 'echo', '7']);
+  const echo = inet.spawn(...realtime([process.execPath, ...loader, PROBE, 'echo', '7']));
   await new Promise<void>((resolve, reject) => {
     echo.stdout!.once('data', () => resolve());
     echo.once('exit', (c) => reject(new Error(`echo exited ${c}`)));
   });
   // 200 ms interval (5/s, a test setting; the product's default is 1/s) for 12 s: ~60 samples per path
-  const out = await cell.exec('chrt', ['-f', '5', process.execPath, ...loader, CHILD, '200', '12000', '10.181.9.1', '7', 'cellular=10.181.1.2', 'wlan=10.181.2.2']);
+  const out = await cell.exec(...realtime([process.execPath, ...loader, CHILD, '200', '12000', '10.181.9.1', '7', 'cellular=10.181.1.2', 'wlan=10.181.2.2']));
   const res = JSON.parse(out.trim().split('\n').pop()!) as { figures: Record<string, PathMeasure>; counters: { sent: number; received: number; dropped: number } };
   for (const [name, shape] of [['cellular', lte], ['wlan', wlan]] as const) {
     const f = res.figures[name]!;
