@@ -29,6 +29,10 @@ function fakeIo() {
     socketOn: () => {
       throw new Error('fake: no Node socket on the fast path');
     },
+    acceptedOn: (fd) => {
+      calls.push(`acceptedOn ${fd}`);
+      throw new Error('fake: handed to the JS path');
+    },
     server: () => {
       calls.push('server');
       throw new Error('fake: the JS path was taken');
