@@ -21,7 +21,10 @@ import { applyShipped, shippedNodeFlags, underShippedLimits } from './sysctl.js'
  * cell restarted with each), so both modes see the same load; figures are ratios to the
  * same-run direct rate.
  *   setup-cell-fast / setup-cell-js      conn/s with the fast path / without it (JS path)
- *   setup-cell-cpu-fast / -js            the cell process's CPU µs per proxied connection
+ *   setup-cell-cpu-fast                  the cell process's CPU µs per proxied connection,
+ *                                        against the same with DUOCELL_FAST_PATH=0
+ * BENCH_SETUP_TOTAL (5000): connections per run; BENCH_SETUP_UPSTREAM=tcp: the listener's
+ * upstream plain TCP instead of MPTCP (the path manager then has nothing to do per connection).
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
@@ -48,7 +51,7 @@ function cellBoard(): object {
     ],
     lan: { interfaces: ['lan0'] },
     web: { listen: [{ host: '127.0.0.1', port: WEB }] },
-    listeners: [{ kind: 'transparent', host: '::', port: 7001, mptcp: true, claim: 'all', upstream: 'mptcp' }],
+    listeners: [{ kind: 'transparent', host: '::', port: 7001, mptcp: true, claim: 'all', upstream: process.env.BENCH_SETUP_UPSTREAM ?? 'mptcp' }],
     accessNetworks: [],
     steering: { table: 'duocell_bsc' },
     proxies: [
