@@ -12,7 +12,8 @@ and half a second later the link comes back and the sender's endpoint is re-adde
 subflow joins. On the first wrong byte it prints the offset, the source offset the bytes there
 came from, and the MPTCP counters (nstat) of both ends, and exits 1.
 
-  python3 scripts/mptcp-handover-repro.py [--duration 60] [--cycle 1.5] [--prefix uplr] [--read recv|splice]
+  python3 scripts/mptcp-handover-repro.py [--duration 60] [--cycle 1.5] [--prefix uplr] [--read recv|splice] [--backup]
+--backup first marks the subflow backup from the receiver (MP_PRIO), as duocell's handover does.
 """
 import argparse
 import array
@@ -84,6 +85,7 @@ def main():
     ap.add_argument('--cycle', type=float, default=1.5)
     ap.add_argument('--prefix', default='uplr')
     ap.add_argument('--read', choices=('recv', 'splice'), default='splice')
+    ap.add_argument('--backup', action='store_true', help='mark the dying subflow backup (MP_PRIO) from the receiver first, as duocell does')
     ap.add_argument('--role', choices=('run', 'sender', 'receiver'), default='run')
     o = ap.parse_args()
     if o.role == 'sender':
@@ -93,6 +95,9 @@ def main():
     p = o.prefix
     teardown(p)
     a, b = setup(p)
+    if o.backup:
+        # an endpoint on the receiver's second address: `change ... backup` sends MP_PRIO on its subflows
+        ns(b, 'ip', 'mptcp', 'endpoint', 'add', '10.90.2.2', 'dev', f'{p}b2', 'id', '5')
     try:
         before = (counters(a), counters(b))
         rx = subprocess.Popen(['ip', 'netns', 'exec', b, sys.executable, __file__, '--role', 'receiver', '--read', o.read], stdout=subprocess.PIPE, text=True)
@@ -101,6 +106,8 @@ def main():
         cuts = 0
         time.sleep(1.0)
         while tx.poll() is None and rx.poll() is None:
+            if o.backup:
+                ns(b, 'ip', 'mptcp', 'endpoint', 'change', 'id', '5', 'backup', check=False)
             for n, side in ((a, 'a'), (b, 'b')):
                 ns(n, 'ip', 'link', 'set', f'{p}{side}2', 'down')
             # the receiver aborts the dead path's subflows at once, as duocell's handover does
@@ -110,6 +117,8 @@ def main():
             for n, side in ((a, 'a'), (b, 'b')):
                 ns(n, 'ip', 'link', 'set', f'{p}{side}2', 'up')
             ns(a, 'ip', 'route', 'replace', 'default', 'dev', f'{p}a2', 'table', '12')
+            if o.backup:
+                ns(b, 'ip', 'mptcp', 'endpoint', 'change', 'id', '5', 'nobackup', check=False)
             ns(a, 'ip', 'mptcp', 'endpoint', 'delete', 'id', '2', check=False)
             ns(a, 'ip', 'mptcp', 'endpoint', 'add', '10.90.2.1', 'dev', f'{p}a2', 'id', '2', 'subflow', check=False)
             time.sleep(max(0.1, o.cycle - 0.5))
