@@ -26,7 +26,7 @@ import { linkOptions, rateOf, worlds, type World } from './world.js';
  *                                  at the server
  * The cell runs the shipped sysctls (systemd/60-duocell.conf). BENCH_NETNS=handover measures
  * only the handover figures (and the single-path rates they need); BENCH_HANDOVER=download|upload
- * only those of one direction.
+ * only those of one direction, BENCH_HANDOVER_CASE=initial|other only one cut.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
@@ -34,7 +34,7 @@ const MiB = 1 << 20;
 const BYTES = 24 * MiB;
 const CUT_AFTER_MS = 2500;
 
-interface Rig {
+export interface Rig {
   topo: Topology;
   mue: Host;
   cell: Host;
@@ -42,8 +42,8 @@ interface Rig {
   restore(): Promise<void>;
 }
 
-async function rig(w: World): Promise<Rig> {
-  const topo = new Topology(w === 'ideal' ? 'bnxi' : 'bnxr');
+export async function rig(w: World, prefix = w === 'ideal' ? 'bnxi' : 'bnxr'): Promise<Rig> {
+  const topo = new Topology(prefix);
   try {
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
@@ -72,7 +72,7 @@ async function rig(w: World): Promise<Rig> {
   }
 }
 
-async function startCell(cell: Host): Promise<void> {
+export async function startCell(cell: Host): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
   const board = {
     name: 'bench-cell',
@@ -96,20 +96,20 @@ async function startCell(cell: Host): Promise<void> {
   throw new Error('cell did not start');
 }
 
-type Case = 'initial' | 'other';
+export type Case = 'initial' | 'other';
 const CUT: Record<Case, { dev: string; survivor: 'cellular' | 'wlan' }> = {
   initial: { dev: 'ran0', survivor: 'wlan' }, // the M-UE's default route: the initial subflow
   other: { dev: 'wap0', survivor: 'cellular' },
 };
 
-type Dir = 'download' | 'upload';
+export type Dir = 'download' | 'upload';
 
-async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, c: Case, survivorMbit: number, dir: Dir = 'download'): Promise<{ resumeMs: number; to80Ms: number }> {
+export async function handoverRun(r: Rig, srv: XferServer, host: string, port: number, c: Case, survivorMbit: number, dir: Dir = 'download', size = BYTES, cutAfterMs = CUT_AFTER_MS): Promise<{ resumeMs: number; to80Ms: number }> {
   // A download is traced at the M-UE, an upload at the server (after the cell's relay, for duocell).
-  const p = transfer(r.mue, srv, { host, port, mptcp: true, ...(dir === 'download' ? { receive: BYTES } : { send: BYTES }), trace: true, timeoutMs: 60_000 });
+  const p = transfer(r.mue, srv, { host, port, mptcp: true, ...(dir === 'download' ? { receive: size } : { send: size }), trace: true, timeoutMs: 60_000 });
   let cutAt = 0;
   const cut = (async () => {
-    await sleep(CUT_AFTER_MS);
+    await sleep(cutAfterMs);
     cutAt = performance.timeOrigin + performance.now();
     await Promise.all([r.cell.linkSet(CUT[c].dev, 'down'), r.mue.linkSet(CUT[c].dev, 'down')]);
   })();
@@ -166,7 +166,7 @@ async function world(w: World): Promise<BenchResult[]> {
     }
     const dirs = (['download', 'upload'] as const).filter((d) => (process.env.BENCH_HANDOVER ?? d) === d);
     for (const dir of dirs) {
-      for (const c of ['initial', 'other'] as const) {
+      for (const c of (['initial', 'other'] as const).filter((x) => (process.env.BENCH_HANDOVER_CASE ?? x) === x)) {
         const ref = single[CUT[c].survivor];
         const up = dir === 'upload' ? 'upload-' : '';
         const what = `cut ${CUT[c].dev} (${c === 'initial' ? 'the initial subflow\'s path, cellular' : 'the other path, WLAN'}) ${CUT_AFTER_MS / 1000} s into a ${BYTES / MiB} MiB ${dir === 'download' ? 'download (traced at the M-UE)' : 'upload, M-UE → server (traced at the server)'}`;

@@ -1,38 +1,19 @@
 import { createHash } from 'node:crypto';
+import { positionChunks } from './position.js';
 
 /**
  * What a benchmark transfer carries and how it is checked (pure; bench/xfer.ts moves the bytes).
  *
- * Payload: a pseudo-random block of 1 MiB + 13 bytes repeated, so that a lost, duplicated or
- * misplaced segment changes the SHA-256. A transfer counts only if the receiver got exactly the
- * bytes asked for and their hash is the pattern's; its time runs to the receiver's last byte.
+ * Payload: the position pattern (bench/position.ts: every aligned 8-byte word holds its own
+ * offset), so that a lost, duplicated or misplaced segment changes the SHA-256 and the receiver,
+ * which checks the stream as it arrives, can say where the first wrong byte is and where the
+ * bytes there came from. A transfer counts only if the receiver got exactly the bytes asked for
+ * and their hash is the pattern's; its time runs to the receiver's last byte.
  */
-export const BLOCK: Buffer = (() => {
-  const b = Buffer.allocUnsafe((1 << 20) + 13);
-  let x = 0x2545f491;
-  for (let i = 0; i < b.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-})();
 
 /** The first `n` bytes of the pattern, in chunks of at most `chunk` (undefined when done). */
 export function patternChunks(n: number, chunk: number): { next(): Buffer | undefined } {
-  let left = n;
-  let off = 0;
-  return {
-    next(): Buffer | undefined {
-      if (left <= 0) return undefined;
-      const k = Math.min(left, chunk, BLOCK.length - off);
-      const b = BLOCK.subarray(off, off + k);
-      off = (off + k) % BLOCK.length;
-      left -= k;
-      return b;
-    },
-  };
+  return positionChunks(n, chunk);
 }
 
 const hashCache = new Map<number, string>();
@@ -56,14 +37,17 @@ export interface Received {
   /** Epoch ms of the last byte (all namespaces share one clock). */
   lastByteAt?: number;
   error?: string;
+  /** The receiver's position check when a byte was out of place (bench/position.ts describeFault). */
+  fault?: string;
 }
 
 /** Undefined when the receiver got every byte of the pattern; otherwise what went wrong. */
 export function verifyTransfer(r: Received | undefined, expected: number): string | undefined {
   if (r === undefined) return 'no report from the receiver';
-  if (r.error !== undefined) return `receiver: ${r.error}`;
-  if (r.received !== expected) return `receiver got ${r.received} of ${expected} bytes`;
-  if (r.receivedHash !== patternSha256(expected)) return `receiver's SHA-256 ${r.receivedHash.slice(0, 12)}… is not the payload's`;
+  const fault = r.fault === undefined ? '' : `; ${r.fault}`;
+  if (r.error !== undefined) return `receiver: ${r.error}${fault}`;
+  if (r.received !== expected) return `receiver got ${r.received} of ${expected} bytes${fault}`;
+  if (r.receivedHash !== patternSha256(expected)) return `receiver's SHA-256 ${r.receivedHash.slice(0, 12)}… is not the payload's${fault}`;
   if (r.lastByteAt === undefined || !Number.isFinite(r.lastByteAt)) return 'receiver did not stamp its last byte';
   return undefined;
 }

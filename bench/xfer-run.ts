@@ -5,7 +5,9 @@ import type { Host } from '../src/sim/hosts.js';
 import { transferMbit, verifyTransfer, type Received } from './transfer.js';
 
 /** Drives bench/xfer.ts in namespaces: a server that reports per tag, and verified transfers. */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The checkout: this file runs as dist/bench/xfer-run.js, or from source (tests) as bench/xfer-run.ts. */
+const ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '../..') : path.resolve(HERE, '..');
 export const XFER = path.join(ROOT, 'dist/bench/xfer.js');
 
 interface ServerReport extends Received {

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createConnectSocket, createListenSocket, familyOf } from '../src/drivers/sockets/index.js';
 import { patternChunks } from './transfer.js';
+import { describeFault, PositionChecker } from './position.js';
 
 /**
  * The benchmarks' transfer tool; runs inside a namespace. Both ends hash what they receive and
@@ -53,6 +54,7 @@ function server(host: string, port: number, mptcp: boolean, trace: boolean): voi
   const srv = net.createServer({ allowHalfOpen: true }, (sock) => {
     const acceptedAt = now();
     const rx = createHash('sha256');
+    const pos = new PositionChecker();
     let head = Buffer.alloc(0);
     let tag = '';
     let received = 0;
@@ -62,7 +64,8 @@ function server(host: string, port: number, mptcp: boolean, trace: boolean): voi
     const report = (error?: string): void => {
       if (reported) return;
       reported = true;
-      process.stdout.write(JSON.stringify({ tag, acceptedAt, received, receivedHash: rx.digest('hex'), ...(lastByteAt === undefined ? {} : { lastByteAt }), ...(trace ? { samples } : {}), ...(error === undefined ? {} : { error }) }) + '\n');
+      const fault = describeFault(pos.end());
+      process.stdout.write(JSON.stringify({ tag, acceptedAt, received, receivedHash: rx.digest('hex'), ...(lastByteAt === undefined ? {} : { lastByteAt }), ...(trace ? { samples } : {}), ...(error === undefined ? {} : { error }), ...(fault === undefined ? {} : { fault }) }) + '\n');
     };
     sock.on('data', (d: Buffer) => {
       if (tag === '') {
@@ -76,6 +79,7 @@ function server(host: string, port: number, mptcp: boolean, trace: boolean): voi
       if (d.length > 0) {
         received += d.length;
         rx.update(d);
+        pos.update(d);
         lastByteAt = now();
         if (trace) sample(samples, lastByteAt, received);
       }
@@ -100,6 +104,7 @@ function client(host: string, port: number, send: number, receive: number, o: { 
   const fd = createConnectSocket({ family: familyOf(host), mptcp: o.mptcp, ...(o.from === undefined ? {} : { localAddress: o.from }) });
   const sock = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
   const rx = createHash('sha256');
+  const pos = new PositionChecker();
   let received = 0;
   let connectedAt: number | undefined;
   let firstByteAt: number | undefined;
@@ -109,10 +114,12 @@ function client(host: string, port: number, send: number, receive: number, o: { 
   const finish = (error?: string): void => {
     if (done) return;
     done = true;
+    const fault = describeFault(pos.end());
     const r = {
       tag: o.tag, startAt, connectedAt, firstByteAt, lastByteAt, received, receivedHash: rx.digest('hex'), sent: send,
       ...(o.trace ? { samples } : {}),
       ...(error === undefined ? {} : { error }),
+      ...(fault === undefined ? {} : { fault }),
     };
     process.stdout.write(JSON.stringify(r) + '\n', () => process.exit(error === undefined ? 0 : 1));
     sock.destroy();
@@ -124,6 +131,7 @@ function client(host: string, port: number, send: number, receive: number, o: { 
     lastByteAt = t;
     received += d.length;
     rx.update(d);
+    pos.update(d);
     if (o.trace) sample(samples, t, received);
   });
   // Done when the server's FIN has come and our own bytes are all handed to the kernel (an
