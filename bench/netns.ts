@@ -43,7 +43,8 @@ interface Rig {
 }
 
 async function rig(w: World): Promise<Rig> {
-  const topo = new Topology(w === 'ideal' ? 'bnxi' : 'bnxr');
+  // BENCH_NS_PREFIX: a namespace prefix of one's own when others may run the same group at once.
+  const topo = new Topology(`${process.env.BENCH_NS_PREFIX ?? 'bnx'}${w === 'ideal' ? 'i' : 'r'}`);
   try {
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
@@ -87,7 +88,14 @@ async function startCell(cell: Host): Promise<void> {
     ],
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  // BENCH_CELL_LOG=FILE keeps the cell's log (at DUOCELL_LOG_LEVEL, default warn) for tracing.
+  const logFile = process.env.BENCH_CELL_LOG;
+  const out = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a');
+  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, DUOCELL_LOG_LEVEL: logFile === undefined ? 'warn' : (process.env.DUOCELL_LOG_LEVEL ?? 'warn') },
+  });
+  if (typeof out === 'number') fs.closeSync(out);
   for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
     if (ok.trim() !== '') return;

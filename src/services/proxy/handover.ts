@@ -82,20 +82,37 @@ export class Handover {
     return victims.length;
   }
 
+  /**
+   * Per subflow: MP_PRIO, then the destroy at once. `backup` has written its command to the
+   * kernel when it returns (RunningPm.backupSubflow), so the kernel marks the subflow backup
+   * before the destroy reaches it; the destroy never waits for the answer, which only counts
+   * (backedUp) or is logged at debug (a subflow the PM does not follow, or already gone).
+   */
   async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<void> {
+    const tuple = (v: FourTuple): string => `${v.local.address}:${v.local.port} → ${v.remote.address}:${v.remote.port}`;
     await Promise.all(
-      victims.map((v) =>
-        (backup === undefined
-          ? Promise.resolve()
-          : backup(v).then(
-              () => void this.backedUp++,
-              (e: Error) => log.debug({ err: e.message, session: v.session }, 'no MP_PRIO for this subflow'),
-            )
-        ).then(() => this.#d.destroy(v)).then(
-          () => this.aborted++,
+      victims.map((v) => {
+        let prio: Promise<void> = Promise.resolve();
+        if (backup !== undefined) {
+          try {
+            prio = backup(v);
+          } catch (e) {
+            prio = Promise.reject(e as Error);
+          }
+          prio = prio.then(
+            () => {
+              this.backedUp++;
+              log.debug({ subflow: tuple(v), session: v.session }, 'subflow marked backup (MP_PRIO)');
+            },
+            (e: Error) => log.debug({ err: e.message, subflow: tuple(v), session: v.session }, 'no MP_PRIO for this subflow'),
+          );
+        }
+        const gone = this.#d.destroy(v).then(
+          () => void this.aborted++,
           (e: Error) => log.debug({ err: e.message, session: v.session }, 'subflow already gone'),
-        ),
-      ),
+        );
+        return Promise.all([prio, gone]);
+      }),
     );
   }
 }
