@@ -74,3 +74,19 @@ t.test('the link event and the path-down at once: the subflows are handled once'
   t.same(log, ['destroy 40004']);
   t.equal(await h.linkDown('wlan0'), 0, 'an interface without prefixes has nothing to abort');
 });
+
+t.test('two interfaces at once: each aborts its own subflows, every one marked backup', async (t) => {
+  const victims: Record<string, ReturnType<typeof victim>[]> = { wwan0: [victim(7)], wlan0: [victim(8), victim(9)] };
+  const engine = { subflowsWithin: (p: unknown[]) => victims[(p[0] as { text: string }).text === '10.21.0.0/24' ? 'wwan0' : 'wlan0'] } as unknown as ProxyEngine;
+  const h = new Handover({
+    engine,
+    prefixesOf: (i) => [parsePrefix(i === 'wwan0' ? '10.21.0.0/24' : '10.22.0.0/24')!],
+    destroy: async () => undefined,
+    backup: (v) => new Promise((r) => setTimeout(r, v.local.port === 40007 ? 50 : 5)),
+  });
+  const seen: number[] = [];
+  const [a, b] = await Promise.all([h.linkDown('wwan0'), h.linkDown('wlan0')]);
+  seen.push(a, b);
+  t.same(seen, [1, 2], 'one subflow on wwan0, two on wlan0');
+  t.equal(h.backedUp, 3, 'all three marked backup');
+});

@@ -72,13 +72,13 @@ export class Handover {
     if (victims.length === 0) return 0;
     this.#busy.add(ifname);
     const backup = this.#backup;
-    const before = this.backedUp;
+    let backedUp = 0;
     try {
-      await this.#abort(victims, backup);
+      backedUp = await this.#abort(victims, backup);
     } finally {
       this.#busy.delete(ifname);
     }
-    log.info({ ifname, subflows: victims.length, backedUp: this.backedUp - before }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
+    log.info({ ifname, subflows: victims.length, backedUp }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
     return victims.length;
   }
 
@@ -86,9 +86,11 @@ export class Handover {
    * Per subflow: MP_PRIO, then the destroy at once. `backup` has written its command to the
    * kernel when it returns (RunningPm.backupSubflow), so the kernel marks the subflow backup
    * before the destroy reaches it; the destroy never waits for the answer, which only counts
-   * (backedUp) or is logged at debug (a subflow the PM does not follow, or already gone).
+   * (backedUp; resolves with this call's count) or is logged at debug (a subflow the PM does not
+   * follow, or already gone).
    */
-  async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<void> {
+  async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<number> {
+    let applied = 0;
     const tuple = (v: FourTuple): string => `${v.local.address}:${v.local.port} → ${v.remote.address}:${v.remote.port}`;
     await Promise.all(
       victims.map((v) => {
@@ -101,6 +103,7 @@ export class Handover {
           }
           prio = prio.then(
             () => {
+              applied++;
               this.backedUp++;
               log.debug({ subflow: tuple(v), session: v.session }, 'subflow marked backup (MP_PRIO)');
             },
@@ -114,5 +117,6 @@ export class Handover {
         return Promise.all([prio, gone]);
       }),
     );
+    return applied;
   }
 }
