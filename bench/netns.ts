@@ -42,7 +42,8 @@ export interface Rig {
   restore(): Promise<void>;
 }
 
-export async function rig(w: World, prefix = w === 'ideal' ? 'bnxi' : 'bnxr'): Promise<Rig> {
+// BENCH_NS_PREFIX: a namespace prefix of one's own when others may run the same group at once.
+export async function rig(w: World, prefix = `${process.env.BENCH_NS_PREFIX ?? 'bnx'}${w === 'ideal' ? 'i' : 'r'}`): Promise<Rig> {
   const topo = new Topology(prefix);
   try {
     const mue = await topo.host('mue');
@@ -87,7 +88,14 @@ export async function startCell(cell: Host): Promise<void> {
     ],
   };
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: 'ignore', env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  // BENCH_CELL_LOG=FILE keeps the cell's log (at DUOCELL_LOG_LEVEL, default warn) for tracing.
+  const logFile = process.env.BENCH_CELL_LOG;
+  const out = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a');
+  cell.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, DUOCELL_LOG_LEVEL: logFile === undefined ? 'warn' : (process.env.DUOCELL_LOG_LEVEL ?? 'warn') },
+  });
+  if (typeof out === 'number') fs.closeSync(out);
   for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
     if (ok.trim() !== '') return;

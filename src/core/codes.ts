@@ -160,6 +160,7 @@ export const CODES = {
   DC_PATH_UNKNOWN: 'no such path (uplink)',
   DC_PATH_ROUTING: 'installing or restoring an uplink routing table or source rule failed',
   DC_PM_SYNC: 'keeping kernel MPTCP endpoints or limits in step with the paths failed',
+  DC_PM_SUBFLOW_UNKNOWN: 'no established MPTCP subflow with these addresses and ports among the connections the path manager follows',
   DC_PROBE_MALFORMED: 'a path probe datagram (or a probe setting) is malformed: the reply is dropped',
   DC_PROBE_PING_DENIED: 'the kernel refuses ping sockets (ICMP echo probes) to the service: its group is outside net.ipv4.ping_group_range (install the sysctl drop-in)',
   DC_UDP_STEER: 'installing the UDP steering ruleset or moving UDP flows (conntrack) failed',

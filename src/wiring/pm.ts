@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../core/board.js';
+import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { hostPort } from '../core/net.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
@@ -45,7 +47,10 @@ export interface RunningPm {
   /**
    * MP_PRIO: mark one of the box's subflows backup (userspace PM: the set-flags command of its
    * connection), so the sender stops scheduling on it at once; the handover does it before it
-   * destroys a dying path's subflows. Rejects when no tracked connection has that subflow.
+   * destroys a dying path's subflows. The request is on its way to the kernel when this returns
+   * (the caller need not wait for the answer to order a later command after it); rejects with
+   * DC_PM_SUBFLOW_UNKNOWN when no followed connection has that subflow established, or with the
+   * kernel's refusal.
    */
   backupSubflow?(t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void>;
   close(): void;
@@ -109,17 +114,15 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     log.warn('the in-kernel MPTCP path manager is in use: steering modes (active-standby, priority, ratio, smallest-delay) are off; net.mptcp.pm_type=1 turns them on');
   }
   log.info({ mode, endpoints: service.endpoints(), steering: steering !== undefined }, 'path manager running');
-  const bare = (a: string): string => (a.startsWith('::ffff:') ? a.slice(7) : a);
-  const backupSubflow = async (t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void> => {
-    const [la, ra] = [bare(t.local.address), bare(t.remote.address)];
-    for (const sess of service.sessions()) {
-      for (const sf of sess.subflows) {
-        if (sf.state !== 'established' || sf.sport !== t.local.port || sf.dport !== t.remote.port || bare(sf.saddr) !== la || bare(sf.daddr) !== ra) continue;
-        await kernelPm.setSubflowFlags(sess.token, { address: la, port: t.local.port }, { address: ra, port: t.remote.port }, ['backup']);
-        return;
-      }
+  // Synchronous up to the kernel: the set-flags request is written (and, netlink being
+  // synchronous for the kernel, applied) before this returns; the promise tells the answer.
+  const backupSubflow = (t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void> => {
+    const sf = service.established(t.local, t.remote);
+    if (sf === undefined) {
+      return Promise.reject(new DuocellError('DC_PM_SUBFLOW_UNKNOWN', `no established MPTCP subflow ${hostPort(t.local.address, t.local.port)} → ${hostPort(t.remote.address, t.remote.port)} among the ${service.size} connections followed`));
     }
-    throw new Error(`no tracked MPTCP subflow ${la}:${t.local.port} → ${ra}:${t.remote.port}`);
+    // The subflow's addresses as the kernel reported them (the family of its socket).
+    return kernelPm.setSubflowFlags(sf.token, { address: sf.saddr, port: sf.sport }, { address: sf.daddr, port: sf.dport }, ['backup']);
   };
   return {
     service,

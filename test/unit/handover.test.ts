@@ -1,7 +1,8 @@
 // The handover's order of work for a dying interface (src/services/proxy/handover.ts): every
-// subflow within its prefixes is marked backup (MP_PRIO) first, then destroyed; a subflow the
-// path manager does not know is still destroyed; a second trigger for the same interface while
-// the first runs (the link event and the radio's path-down both come) does nothing twice.
+// subflow within its prefixes is marked backup (MP_PRIO) first, then destroyed without waiting
+// for the MP_PRIO's answer; a subflow the path manager does not know is still destroyed; a
+// second trigger for the same interface while the first runs (the link event and the radio's
+// path-down both come) does nothing twice.
 import t from 'tap';
 import { Handover } from '../../src/services/proxy/handover.js';
 import { parsePrefix } from '../../src/core/net.js';
@@ -36,9 +37,27 @@ t.test('backup (MP_PRIO) before destroy, for every subflow on the interface', as
     if (v.local.port === 40002) throw new Error('no tracked MPTCP subflow');
   });
   t.equal(await h.linkDown('wwan0'), 2);
-  for (const p of [40001, 40002]) t.ok(log.indexOf(`backup ${p}`) >= 0 && log.indexOf(`backup ${p}`) < log.indexOf(`destroy ${p}`), `${p}: backup, then destroy`);
+  for (const p of [40001, 40002]) t.ok(log.indexOf(`backup ${p}`) >= 0 && log.indexOf(`backup ${p}`) < log.indexOf(`destroy ${p}`), `${p}: backup asked, then destroy`);
   t.equal(h.backedUp, 1, 'one MP_PRIO done (the other subflow was unknown to the PM)');
   t.equal(h.aborted, 2, 'both destroyed anyway');
+});
+
+t.test('the destroy does not wait for the MP_PRIO answer; a backup that throws at once is no obstacle', async (t) => {
+  const { h, log } = rig([victim(5), victim(6)]);
+  h.useBackup((v) => {
+    log.push(`backup ${v.local.port}`);
+    if (v.local.port === 40006) throw new Error('thrown before any promise');
+    // the kernel's answer comes late (a loaded event loop)
+    return new Promise((r) => setTimeout(() => {
+      log.push(`answer ${v.local.port}`);
+      r();
+    }, 200));
+  });
+  t.equal(await h.linkDown('wwan0'), 2);
+  t.ok(log.indexOf('backup 40005') < log.indexOf('destroy 40005'), 'backup asked first');
+  t.ok(log.indexOf('destroy 40005') < log.indexOf('answer 40005'), `destroyed before the MP_PRIO answer came (${log.join(', ')})`);
+  t.equal(h.backedUp, 1, 'the late answer still counts once it comes');
+  t.equal(h.aborted, 2, 'the subflow whose backup threw is destroyed too');
 });
 
 t.test('without a path manager that can: destroy only', async (t) => {
@@ -54,4 +73,20 @@ t.test('the link event and the path-down at once: the subflows are handled once'
   t.same([a, b].sort(), [0, 1], 'the second trigger found the first at work');
   t.same(log, ['destroy 40004']);
   t.equal(await h.linkDown('wlan0'), 0, 'an interface without prefixes has nothing to abort');
+});
+
+t.test('two interfaces at once: each aborts its own subflows, every one marked backup', async (t) => {
+  const victims: Record<string, ReturnType<typeof victim>[]> = { wwan0: [victim(7)], wlan0: [victim(8), victim(9)] };
+  const engine = { subflowsWithin: (p: unknown[]) => victims[(p[0] as { text: string }).text === '10.21.0.0/24' ? 'wwan0' : 'wlan0'] } as unknown as ProxyEngine;
+  const h = new Handover({
+    engine,
+    prefixesOf: (i) => [parsePrefix(i === 'wwan0' ? '10.21.0.0/24' : '10.22.0.0/24')!],
+    destroy: async () => undefined,
+    backup: (v) => new Promise((r) => setTimeout(r, v.local.port === 40007 ? 50 : 5)),
+  });
+  const seen: number[] = [];
+  const [a, b] = await Promise.all([h.linkDown('wwan0'), h.linkDown('wlan0')]);
+  seen.push(a, b);
+  t.same(seen, [1, 2], 'one subflow on wwan0, two on wlan0');
+  t.equal(h.backedUp, 3, 'all three marked backup');
 });

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { canonicalAddress } from '../../core/net.js';
 import type { MptcpEvent } from '../../protocols/mptcp-pm/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
 import { EndpointTable } from './endpoints.js';
@@ -440,6 +441,28 @@ export class PmService extends EventEmitter<PmServiceEvents> {
 
   sessions(): PmConnectionView[] {
     return [...this.#sessions.values()].map((s) => this.#view(s));
+  }
+
+  /**
+   * The established subflow with these two ends (the box's own first) among the connections
+   * followed, or undefined. Addresses compare by value, not by spelling: the kernel reports a
+   * subflow accepted on a dual-stack listener IPv4-mapped, which the netlink codec writes in hex
+   * (`::ffff:a47:1`), while the proxy names the same flow `10.71.0.1`.
+   */
+  established(local: { address: string; port: number }, remote: { address: string; port: number }): SubflowView | undefined {
+    const canon = (a: string): string => canonicalAddress(a) ?? a;
+    const [la, ra] = [canon(local.address), canon(remote.address)];
+    for (const s of this.#sessions.values()) {
+      for (const sf of s.subflows.values()) {
+        if (sf.state === 'established' && sf.sport === local.port && sf.dport === remote.port && canon(sf.saddr) === la && canon(sf.daddr) === ra) return sf;
+      }
+    }
+    return undefined;
+  }
+
+  /** How many connections are followed. */
+  get size(): number {
+    return this.#sessions.size;
   }
 
   session(token: number): PmConnectionView | undefined {

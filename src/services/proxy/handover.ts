@@ -72,30 +72,51 @@ export class Handover {
     if (victims.length === 0) return 0;
     this.#busy.add(ifname);
     const backup = this.#backup;
-    const before = this.backedUp;
+    let backedUp = 0;
     try {
-      await this.#abort(victims, backup);
+      backedUp = await this.#abort(victims, backup);
     } finally {
       this.#busy.delete(ifname);
     }
-    log.info({ ifname, subflows: victims.length, backedUp: this.backedUp - before }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
+    log.info({ ifname, subflows: victims.length, backedUp }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
     return victims.length;
   }
 
-  async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<void> {
+  /**
+   * Per subflow: MP_PRIO, then the destroy at once. `backup` has written its command to the
+   * kernel when it returns (RunningPm.backupSubflow), so the kernel marks the subflow backup
+   * before the destroy reaches it; the destroy never waits for the answer, which only counts
+   * (backedUp; resolves with this call's count) or is logged at debug (a subflow the PM does not
+   * follow, or already gone).
+   */
+  async #abort(victims: ReturnType<ProxyEngine['subflowsWithin']>, backup: ((t: FourTuple) => Promise<void>) | undefined): Promise<number> {
+    let applied = 0;
+    const tuple = (v: FourTuple): string => `${v.local.address}:${v.local.port} → ${v.remote.address}:${v.remote.port}`;
     await Promise.all(
-      victims.map((v) =>
-        (backup === undefined
-          ? Promise.resolve()
-          : backup(v).then(
-              () => void this.backedUp++,
-              (e: Error) => log.debug({ err: e.message, session: v.session }, 'no MP_PRIO for this subflow'),
-            )
-        ).then(() => this.#d.destroy(v)).then(
-          () => this.aborted++,
+      victims.map((v) => {
+        let prio: Promise<void> = Promise.resolve();
+        if (backup !== undefined) {
+          try {
+            prio = backup(v);
+          } catch (e) {
+            prio = Promise.reject(e as Error);
+          }
+          prio = prio.then(
+            () => {
+              applied++;
+              this.backedUp++;
+              log.debug({ subflow: tuple(v), session: v.session }, 'subflow marked backup (MP_PRIO)');
+            },
+            (e: Error) => log.debug({ err: e.message, subflow: tuple(v), session: v.session }, 'no MP_PRIO for this subflow'),
+          );
+        }
+        const gone = this.#d.destroy(v).then(
+          () => void this.aborted++,
           (e: Error) => log.debug({ err: e.message, session: v.session }, 'subflow already gone'),
-        ),
-      ),
+        );
+        return Promise.all([prio, gone]);
+      }),
     );
+    return applied;
   }
 }
