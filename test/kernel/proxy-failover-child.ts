@@ -35,6 +35,13 @@ async function echoServer(): Promise<void> {
 }
 
 /** One short session: 1 KiB out, the same back. */
+/**
+ * The proxy each session of the cell went through, by the N-UE's port, from the engine's session
+ * events. Read when the session ends: a client port is reused by later sessions (tcp_tw_reuse
+ * on loopback), so a look-up after the run would give the last session's proxy.
+ */
+const viaByPort = new Map<number, string>();
+
 function shortSession(): Promise<{ start: number; end: number; ok: boolean; err?: string; via?: string; port: number }> {
   const start = Date.now();
   const data = randomBytes(1024);
@@ -46,7 +53,8 @@ function shortSession(): Promise<{ start: number; end: number; ok: boolean; err?
     const done = (ok: boolean, err?: string): void => {
       clearTimeout(timer);
       s.destroy();
-      resolve({ start, end: Date.now(), ok, port, ...(err === undefined ? {} : { err }) });
+      const via = viaByPort.get(port);
+      resolve({ start, end: Date.now(), ok, port, ...(err === undefined ? {} : { err }), ...(via === undefined ? {} : { via }) });
     };
     s.on('connect', () => {
       port = s.localPort ?? 0;
@@ -89,7 +97,6 @@ async function main(): Promise<void> {
         failAfter: 2,
       });
       const e = new ProxyEngine({ io: socketIo });
-      const viaByPort = new Map<number, string>();
       e.on('session', (v) => {
         if (v.proxy !== undefined) viaByPort.set(v.client.port, v.proxy);
       });
@@ -144,7 +151,7 @@ async function main(): Promise<void> {
       clearInterval(watch);
       selector.stop();
       longR.via = viaByPort.get(Number(longR.port));
-      out({ long: longR, shorts: shorts.map((s) => ({ ...s, via: viaByPort.get(s.port) })), downAt: selector.health('c1')?.downAt ?? null });
+      out({ long: longR, shorts, downAt: selector.health('c1')?.downAt ?? null });
       await e.close(100);
       process.exit(0);
       return;
