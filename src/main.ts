@@ -147,8 +147,10 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     const deps = buildWebDeps({ board, engine, store, startedAt, version: packageVersion(), modem: () => modemView(modem), ota, limits, selection, ...(pm === undefined ? {} : { pm }), ...(paths === undefined ? {} : { paths: () => paths.list() }), ...(paths?.wlan === undefined ? {} : { wlan: paths.wlan }), ...(udp === undefined ? {} : { udp }), ...(anycast === undefined ? {} : { anycast: anycast.view }) });
     paths?.service.on('event', () => deps.emit('paths'));
     // Handover from the radio itself (nl80211 disconnect, the modem's data session), not only the
-    // link: a path-down aborts its subflows too, each marked backup (MP_PRIO) first where the PM can.
-    if (process.env['DUOCELL_HANDOVER_BACKUP'] !== '0') links.handover.useBackup(pm?.backupSubflow);
+    // link: a path-down aborts its subflows too. MP_PRIO before the abort is opt-in
+    // (DUOCELL_HANDOVER_BACKUP=1): once it applied, the benchmark's realistic other-path handover
+    // went from 187 ms to 713 ms (median of 5; docs/relay.md), so the default is the abort alone.
+    if (process.env['DUOCELL_HANDOVER_BACKUP'] === '1') links.handover.useBackup(pm?.backupSubflow);
     paths?.service.on('event', (e) => {
       if (e.type === 'path-down') void links.handover.linkDown(e.path.interface).catch((err: Error) => log.warn({ err: err.message }, 'handover failed'));
     });

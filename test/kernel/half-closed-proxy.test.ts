@@ -108,7 +108,8 @@ t.test('half-closed N-UE download through the cell over lte + wlan uplinks, init
   t.teardown(() => sim.topo.destroy());
 
   await t.test('with the FIN hold: every byte arrives, hash-checked', async (t) => {
-    const o = await run(sim, {}, 120_000);
+    // MP_PRIO before the abort is opt-in (src/main.ts): turned on here so that its step is checked too
+    const o = await run(sim, { DUOCELL_HANDOVER_BACKUP: '1' }, 120_000);
     t.comment(`cut ${o.cutDev} at ${o.atCut} bytes; received ${o.received} of ${SIZE}`);
     t.ok(o.atCut > 0 && o.atCut < SIZE, `the initial uplink died mid-download (${o.atCut} of ${SIZE} bytes)`);
     t.ok(o.complete, `every byte arrived (${o.received} of ${SIZE})`);

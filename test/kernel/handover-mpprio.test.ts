@@ -155,7 +155,7 @@ t.test('handover: the dying path\'s subflows get MP_PRIO (backup) before the des
   t.equal((await cell.exec('sysctl', ['-n', 'net.mptcp.pm_type'])).trim(), '1', 'the cell runs the userspace path manager, as shipped');
 
   await t.test('MP_PRIO on the cut path\'s subflow, then the destroy; the download completes on WLAN', async (t) => {
-    const o = await run({ mue, cell, srv }, {});
+    const o = await run({ mue, cell, srv }, { DUOCELL_HANDOVER_BACKUP: '1' });
     t.comment(`handover ${JSON.stringify(o.handover)}; MPTcpExtMPPrioTx +${o.prioTx}; received ${o.report.received} of ${SIZE}`);
     t.ok(o.handover !== undefined && o.handover.subflows >= 1, `the handover aborted the cut path's subflow (${JSON.stringify(o.handover)})`);
     t.ok(o.handover !== undefined && o.handover.backedUp >= 1, 'the kernel accepted the set-flags (backup) for it');
