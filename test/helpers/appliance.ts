@@ -102,3 +102,29 @@ export async function waitFor<T>(f: () => T | undefined | Promise<T | undefined>
     await new Promise((r) => setTimeout(r, step));
   }
 }
+
+/**
+ * `duocell run` with `board` in h (no web page), resolved once its path manager runs and its
+ * listener on `port` is up; the process and its log lines (stdout and stderr). Throws with the
+ * log's tail when it exits or is not up within 90 s.
+ */
+export async function startDuocellRun(h: Host, board: object, env: Record<string, string>, opts: { tmpPrefix: string; port?: number }): Promise<{ child: ChildProcess; logs: string[] }> {
+  const dir = tmpDir(opts.tmpPrefix);
+  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
+  const child = h.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
+    env: { ...process.env, ...env },
+  });
+  const logs: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const ok = await waitFor(async () => {
+    if (child.exitCode !== null) return false;
+    if (!logs.join('').includes('path manager running')) return undefined;
+    return (await h.exec('ss', ['-Hltn', `sport = :${opts.port ?? 9000}`], { allowFail: true })).trim() !== '' ? true : undefined;
+  }, 90_000, 200);
+  if (ok !== true) {
+    child.kill('SIGKILL');
+    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
+  }
+  return { child, logs };
+}

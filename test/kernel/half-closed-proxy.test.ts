@@ -7,9 +7,8 @@
 import t from 'tap';
 import fs from 'node:fs';
 import { netnsUnavailable } from '../helpers/hosts.js';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { BIN, peerClient, startPeerServerIn, tmpDir, waitFor } from '../helpers/appliance.js';
+import { peerClient, startPeerServerIn, waitFor, startDuocellRun } from '../helpers/appliance.js';
 import { buildSim, SIM_ADDR, SIM_RATES, type SimLayout } from '../../src/sim/board.js';
 import { delaylinePath } from '../../src/sim/links.js';
 import type { Host } from '../../src/sim/hosts.js';
@@ -45,25 +44,8 @@ async function upstreamReceived(cell: Host): Promise<number> {
  * FIN hold counts the usable uplinks). Not through the web API: its first-boot set-up can take
  * long on a loaded host, and this test needs no web page.
  */
-async function startDuocell(cell: Host, env: Record<string, string>): Promise<{ child: ChildProcess; logs: string[] }> {
-  const dir = tmpDir('dc-speed');
-  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  const child = cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'info', ...env },
-  });
-  const logs: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ok = await waitFor(async () => {
-    if (child.exitCode !== null) return false;
-    if (!logs.join('').includes('path manager running')) return undefined;
-    return (await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
-  }, 90_000, 200);
-  if (ok !== true) {
-    child.kill('SIGKILL');
-    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
-  }
-  return { child, logs };
+function startDuocell(cell: Host, env: Record<string, string>): Promise<{ child: ChildProcess; logs: string[] }> {
+  return startDuocellRun(cell, board, { DUOCELL_LOG_LEVEL: 'info', ...env }, { tmpPrefix: 'dc-speed' });
 }
 
 interface Outcome {

@@ -10,10 +10,9 @@
 // rise is the handover's and no one else's (steering).
 import t from 'tap';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Topology, netnsUnavailable, type Host } from '../helpers/hosts.js';
-import { BIN, PEER, startPeerServerIn, tmpDir, waitFor } from '../helpers/appliance.js';
+import { PEER, startPeerServerIn, waitFor, startDuocellRun } from '../helpers/appliance.js';
 import { parseSysctlConf, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
 import type { PeerReport } from '../../src/sim/peer.js';
 
@@ -61,25 +60,8 @@ async function subflows(cell: Host): Promise<Array<{ peer: string; acked: number
   return res;
 }
 
-async function startDuocell(cell: Host, env: Record<string, string>): Promise<{ child: ChildProcess; logs: string[] }> {
-  const dir = tmpDir('dc-prio');
-  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  const child = cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'debug', DUOCELL_LOG_FORMAT: 'json', ...env },
-  });
-  const logs: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ok = await waitFor(async () => {
-    if (child.exitCode !== null) return false;
-    if (!logs.join('').includes('path manager running')) return undefined;
-    return (await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
-  }, 90_000, 200);
-  if (ok !== true) {
-    child.kill('SIGKILL');
-    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
-  }
-  return { child, logs };
+function startDuocell(cell: Host, env: Record<string, string>): Promise<{ child: ChildProcess; logs: string[] }> {
+  return startDuocellRun(cell, board, { DUOCELL_LOG_LEVEL: 'debug', DUOCELL_LOG_FORMAT: 'json', ...env }, { tmpPrefix: 'dc-prio' });
 }
 
 interface Outcome {
