@@ -24,6 +24,7 @@ const groups: Record<string, Group> = {
   udp: async () => (await import('./udp.js')).udpBenches(),
   pool: async () => (await import('./pool.js')).poolBenches(),
   flood: async () => (await import('./flood.js')).floodBenches(),
+  'setup-cell': async () => (await import('./setup-cell.js')).setupCellBench(),
 };
 
 /** Entries of groups that do not say their world or path manager (in-process, no links). */

@@ -513,6 +513,9 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_POOL_IDLE_MS 2000  /* ... and closed after this long without any event */
 #define DC_START_CONNECTING 1 /* spliceStart flag: the server fd's connect is in flight (fast path) */
 #define DC_START_ADOPT 2      /* spliceStart flag: take the fds themselves, no duplicates */
+#define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
+                                * connect completes, the client fd is handed back open (no RST):
+                                * JS may try another way (proxy selection's next candidate) */
 
 struct dc_sess;
 
@@ -553,6 +556,7 @@ struct dc_sess {
   uint8_t connecting;  /* fast path: the server side's non-blocking connect is in flight */
   uint8_t fail_side;   /* which side ended a connecting session: 0 client, 1 server, 2 abort */
   uint8_t server_mptcp;/* set when the connect completed: MPTCP_INFO answered (not fallen back) */
+  uint8_t keep_client; /* DC_START_KEEP_CLIENT */
   int err;
   struct dc_sess *next_abort;
   struct dc_sess *next_connected;
@@ -714,11 +718,17 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
 }
 
 /* Relay thread: the session is over. Stop polling its fds; on reset, make their close send RST. */
+/* The client fd goes back to JS open: kept, and the session ends before its connect completed
+ * because of the server side or an abort (never the client's own going). */
+static int sess_gives_back(const struct dc_sess *s) {
+  return s->keep_client && s->connecting && s->fail_side != 0;
+}
+
 static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err) {
   if (s->done) return;
   for (int k = 0; k < 2; k++) {
     epoll_ctl(r->ep, EPOLL_CTL_DEL, s->fd[k], NULL);
-    if (reset) {
+    if (reset && !(k == 0 && sess_gives_back(s))) {
       struct linger l = {1, 0};
       setsockopt(s->fd[k], SOL_SOCKET, SO_LINGER, &l, sizeof l);
     }
@@ -984,7 +994,8 @@ static void splice_done_js(napi_env env, napi_value cb, void *context, void *dat
   /* 0: relayed to the end; 2: the upstream connect failed; 3: the client went first; 4: aborted
    * while connecting */
   int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
-  close(s->fd[0]);
+  int kept = sess_gives_back(s) ? s->fd[0] : -1;
+  if (kept < 0) close(s->fd[0]);
   close(s->fd[1]);
   free(s->d[0].early);
   free(s->d[1].early);
@@ -992,16 +1003,20 @@ static void splice_done_js(napi_env env, napi_value cb, void *context, void *dat
   r->freelist[r->nfree++] = s->slot;
   free(s);
   if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
-  if (env == NULL || cb == NULL) return;
-  napi_value argv[6], u;
+  if (env == NULL || cb == NULL) {
+    if (kept >= 0) close(kept);
+    return;
+  }
+  napi_value argv[7], u;
   napi_create_double(env, id, &argv[0]);
   napi_create_double(env, up, &argv[1]);
   napi_create_double(env, down, &argv[2]);
   napi_get_boolean(env, reset != 0, &argv[3]);
   napi_create_int32(env, err, &argv[4]);
   napi_create_int32(env, kind, &argv[5]);
+  napi_create_int32(env, kept, &argv[6]);
   napi_get_undefined(env, &u);
-  napi_call_function(env, u, cb, 6, argv, NULL);
+  napi_call_function(env, u, cb, 7, argv, NULL);
 }
 
 static void splice_cleanup(void *arg) {
@@ -1159,6 +1174,7 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   const char *what = "dup";
   int adopt = (flags & DC_START_ADOPT) != 0;
   s->connecting = (flags & DC_START_CONNECTING) != 0;
+  s->keep_client = s->connecting && (flags & DC_START_KEEP_CLIENT) != 0;
   if (adopt) {
     s->fd[0] = cfd;
     s->fd[1] = sfd;

@@ -7,7 +7,7 @@ import { DuocellError } from '../../src/core/errors.js';
 import { ProxyEngine } from '../../src/services/proxy/engine.js';
 import { directConnector } from '../../src/services/proxy/connector.js';
 import { explicitFront, transparentFront } from '../../src/services/proxy/fronts/basic.js';
-import type { ListenerSpec, ProxyIo, SessionView } from '../../src/services/proxy/types.js';
+import type { Connector, ListenerSpec, Placement, ProxyIo, SessionView } from '../../src/services/proxy/types.js';
 
 interface Live {
   cfd: number;
@@ -28,6 +28,10 @@ function fakeIo() {
   const io: ProxyIo = {
     socketOn: () => {
       throw new Error('fake: no Node socket on the fast path');
+    },
+    acceptedOn: (fd) => {
+      calls.push(`acceptedOn ${fd}`);
+      throw new Error('fake: handed to the JS path');
     },
     server: () => {
       calls.push('server');
@@ -75,9 +79,9 @@ function fakeIo() {
     sockName: () => ({ address: '127.0.0.1', port: 7000 }),
     closeReset: (fd) => calls.push(`closeReset ${fd}`),
     close: (fd) => calls.push(`close ${fd}`),
-    spliceConnect: (cfd, sfd, connected, done) => {
+    spliceConnect: (cfd, sfd, connected, done, keep) => {
       const id = nextId++;
-      calls.push(`spliceConnect ${cfd} ${sfd} → ${id}`);
+      calls.push(`spliceConnect ${cfd} ${sfd} → ${id}${keep === true ? ' keep' : ''}`);
       live.set(id, { cfd, sfd, connected, done, isConnected: false });
       return id;
     },
@@ -279,4 +283,51 @@ t.test('idle sessions are aborted; EMFILE pauses and resumes; DUOCELL_FAST_PATH=
   const e2 = new ProxyEngine({ io: g.io });
   await t.rejects(e2.listen(spec()), /JS path was taken/);
   t.ok(g.calls.includes('server'));
+});
+
+t.test('a connector that places sessions (proxy selection): direct ones here, the rest to the JS path', async (t) => {
+  const f = fakeIo();
+  const log: string[] = [];
+  let released = 0;
+  // port 80: on-path with another candidate behind; 81: on-path, the last; 82: off-path
+  const placing: Connector = {
+    name: 'select',
+    connect: () => Promise.reject(new Error('not on the fast path')),
+    place: (req): Placement =>
+      req.target.port === 82
+        ? { direct: false, resume: 'conc' }
+        : {
+            direct: true,
+            via: 'self',
+            options: { ...req.options, connectTimeoutMs: 3000 },
+            more: req.target.port === 80,
+            connected: () => log.push(`connected ${req.target.port}`),
+            ended: () => log.push(`ended ${req.target.port}`),
+            failed: (err) => (log.push(`failed ${req.target.port} ${err.code}`), req.target.port === 80 ? { resume: 'next' } : undefined),
+          },
+  };
+  const engine = new ProxyEngine({ io: f.io, admit: () => ({ release: () => released++ }) });
+  const opened: SessionView[] = [];
+  engine.on('session', (v) => opened.push(v));
+  await engine.listen(spec({ front: transparentFront, connector: placing, transparent: true }));
+  f.accept([[11, '10.0.0.5', '192.0.2.9', 80], [12, '10.0.0.6', '192.0.2.9', 81], [13, '10.0.0.7', '192.0.2.9', 82]]);
+  t.ok(f.calls.includes('spliceConnect 11 20 → 1 keep'), 'on-path with a next candidate: the relay thread keeps the client if the connect fails');
+  t.ok(f.calls.includes('spliceConnect 12 21 → 2'), 'the last candidate: no keep');
+  t.ok(f.calls.includes('acceptedOn 13'), 'off-path: handed to the JS path with its fd');
+  t.equal(engine.fastCounts.handedOver, 0, 'the fake could not wrap it: not counted as handed over');
+  t.equal(released, 1, 'the refused hand-over released its admission at once');
+  f.connected(2, false);
+  t.same(log, ['connected 81'], 'the candidate told of the connect');
+  t.equal(opened[0]?.proxy, 'self', 'the session shows its proxy');
+  t.equal(engine.fastCounts.fast, 1);
+  f.finish(2, { up: 1, down: 1, reset: false, errno: 0 });
+  t.same(log, ['connected 81', 'ended 81'], 'and of its end');
+  // the kept client comes back: the JS path takes it on with the next candidate
+  f.finish(1, { up: 0, down: 0, reset: true, errno: 111, errnoName: 'ECONNREFUSED', before: 'server', clientFd: 11 });
+  t.same(log.slice(2), ['failed 80 DC_PROXY_CONNECT_FAILED'], 'the failure told to the connector');
+  t.ok(f.calls.includes('acceptedOn 11'), 'the handed-back client fd goes to the JS path');
+  await waitFor(() => engine.registry.size === 0);
+  t.ok(f.calls.includes('closeReset 11') && f.calls.includes('closeReset 13'), 'not wrapped (the fake): reset, never leaked');
+  t.equal(released, 3, 'released once each');
+  await engine.close(10);
 });

@@ -29,6 +29,7 @@ function fakeIo(): ProxyIo & { calls: string[]; done?: (r: SpliceDone) => void }
       return socketIo.createConnectSocket({ ...o, mptcp: false });
     },
     socketOn: socketIo.socketOn,
+    acceptedOn: socketIo.acceptedOn,
     server(onClient) {
       calls.push('server');
       return socketIo.server(onClient);

@@ -149,6 +149,65 @@ t.test('selecting connector: next candidate on failure, fallback with none', asy
   t.equal(fellBack, 1);
 });
 
+t.test('selecting connector place(): the fast path\'s choice, the same attempts as connect()', async (t) => {
+  const srv = net.createServer((c) => {
+    c.on('error', () => undefined);
+    c.end('hi');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const port = (srv.address() as net.AddressInfo).port;
+  const xs = [
+    { name: 'self', address: '127.0.0.1', port: 1, protocol: 'convert', type: 'on-path', priority: 10, apps: [{ name: 'web', ports: [port] }] },
+    { name: 'conc', address: '127.0.0.1', port: 2, protocol: 'convert', priority: 5 },
+  ];
+  const s = new ProxySelector({ candidates: () => list(xs), probe: async () => 1, sessionFailAfter: 5 });
+  let fellBack = 0;
+  const direct: Connector = { name: 'direct', connect: async () => (fellBack++, Promise.reject(new DuocellError('DC_PROXY_CONNECT_FAILED', 'fallback'))) };
+  const c = selectingConnector({ selector: s, fallback: direct });
+  const ask = (p: number, host = '127.0.0.1') => c.place!({ target: { host, port: p }, options: { mptcp: false, connectTimeoutMs: 9000 }, client: { address: '10.0.0.2', port: 1 } });
+
+  const on = ask(port);
+  t.ok(on.direct, 'on-path choice: direct (the fast path connects it)');
+  if (!on.direct) return;
+  t.equal(on.via, 'self');
+  t.equal(on.more, true, 'conc follows if it fails');
+  t.equal(on.options.connectTimeoutMs, 3000, 'the attempt timeout of an attempt with a next candidate');
+  on.connected();
+  t.equal(s.health('self')?.sessions, 1, 'counted on its candidate once connected');
+  on.ended();
+  t.equal(s.health('self')?.sessions, 0, 'uncounted when it ends');
+
+  const off = ask(port + 1);
+  t.equal(off.direct, false, 'off-path choice: the JS path');
+
+  // An on-path attempt that failed goes on in connect() from the same state: conc next, never self again.
+  const again = ask(port);
+  if (!again.direct) return t.fail('direct');
+  t.equal(again.failed(new DuocellError('DC_ABORTED', 'client went')), undefined, 'the client going is not the candidate\'s failure');
+  t.equal(s.health('self')?.sessionFailures, 0);
+  const next = again.failed(new DuocellError('DC_PROXY_CONNECT_FAILED', 'refused', { origin: 'kernel' }));
+  t.ok(next !== undefined, 'a refused direct attempt with a next candidate: the JS path goes on');
+  t.equal(s.health('self')?.sessionFailures, 1, 'counted as a failed session of self');
+  const ac = new AbortController();
+  await t.rejects(c.connect({ target: { host: '127.0.0.1', port }, options: { mptcp: false }, signal: ac.signal, io: socketIo, placed: next!.resume }), { code: 'DC_PROXY_CONNECT_FAILED' }, 'conc (nothing on port 2) tried next and failed');
+  t.equal(s.health('conc')?.sessionFailures, 1, 'the attempt went to conc');
+  t.equal(s.health('self')?.sessionFailures, 1, 'self was not tried again');
+
+  // The off-path choice handed over: connect() takes it as made.
+  if (off.direct) return;
+  await t.rejects(c.connect({ target: { host: '127.0.0.1', port: port + 1 }, options: { mptcp: false }, signal: ac.signal, io: socketIo, placed: off.resume }), { code: 'DC_PROXY_CONNECT_FAILED' });
+  t.equal(s.health('conc')?.sessionFailures, 2, 'the placed choice (conc) was tried');
+
+  // With no candidate: the fallback's kind decides (direct: the fast path; otherwise the JS path).
+  const none = selectingConnector({ selector: new ProxySelector({ candidates: () => [], probe: async () => 1 }), fallback: direct });
+  const fb = none.place!({ target: { host: '127.0.0.1', port }, options: { mptcp: false }, client: { address: '10.0.0.2', port: 1 } });
+  t.ok(fb.direct && fb.via === undefined && !fb.more, 'no candidate, direct fallback: the fast path, no proxy');
+  const viaConvert = selectingConnector({ selector: new ProxySelector({ candidates: () => [], probe: async () => 1 }), fallback: { name: 'convert', connect: direct.connect } });
+  t.equal(viaConvert.place!({ target: { host: '127.0.0.1', port }, options: { mptcp: false }, client: { address: '10.0.0.2', port: 1 } }).direct, false, 'a Convert fallback: the JS path');
+  t.equal(fellBack, 0, 'place() connects nothing');
+});
+
 t.test('probe schedule: healthy candidates slowly (2 s default), failing or unhealthy ones every recoverIntervalMs', async (t) => {
   let now = 0;
   const probed: string[] = [];

@@ -9,6 +9,13 @@ import { finHoldReady, spliceAbort, spliceAvailable, spliceConnect, spliceFinHol
  */
 export const socketIo = {
   socketOn: (fd: number): net.Socket => new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true }),
+  // As net.Server hands a connection with pauseOnConnect (Node's own option for that,
+  // `pauseOnCreate`): nothing read, so the client's bytes stay in the kernel for the relay.
+  acceptedOn: (fd: number): net.Socket => {
+    const s = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+    s.setNoDelay(true);
+    return s;
+  },
   server: (onClient: (c: net.Socket) => void): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onClient),
   createListenSocket,
   createConnectSocket,

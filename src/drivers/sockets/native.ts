@@ -30,7 +30,7 @@ export interface NativeSockets {
   unixDgram?(local: string, remote: string): number;
   /** Spliced relay (see the top of the splice section in native/sockets.c). Absent in older builds. */
   /** `kind`: 0 relayed to the end, 1 the upstream connect completed (`up`: 1 when MPTCP), 2 the connect failed, 3 the client went first, 4 aborted while connecting (fast path). */
-  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number, kind?: number) => void): void;
+  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number, kind?: number, keptClientFd?: number) => void): void;
   /** `flags`: 1 the server fd's connect is in flight, 2 adopt the fds (no duplicates). */
   spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer, flags?: number): number;
   spliceStats?(id: number, out: Float64Array): boolean;

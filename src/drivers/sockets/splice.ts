@@ -21,6 +21,12 @@ export interface SpliceDone {
   errnoName?: string;
   /** spliceConnect only: the session ended before its upstream connect completed, because the server side failed, the client went or abort() came. */
   before?: 'server' | 'client' | 'abort';
+  /**
+   * spliceConnect with keepClient only: the client's fd, handed back open (no RST) because the
+   * session ended before its connect completed for the server side or an abort (`before`
+   * 'server' | 'abort'). The caller owns it from here.
+   */
+  clientFd?: number;
 }
 
 export interface SpliceStats {
@@ -49,7 +55,7 @@ function load(): Spliced | null {
       api = null;
       return api;
     }
-    n.spliceInit((id, up, down, reset, errno, kind = 0) => {
+    n.spliceInit((id, up, down, reset, errno, kind = 0, kept = -1) => {
       if (kind === 1) {
         const c = connecting.get(id);
         connecting.delete(id);
@@ -63,6 +69,7 @@ function load(): Spliced | null {
       const r: SpliceDone = { up, down, reset, errno };
       if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
       if (errno !== 0) r.errnoName = errnoName(errno);
+      if (kept >= 0) r.clientFd = kept;
       cb(r);
     });
     api = n as Spliced;
@@ -108,14 +115,17 @@ export function spliceStart(clientFd: number, serverFd: number, onDone: (r: Spli
  * The fast path: relay between an accepted client fd and a server fd whose non-blocking connect
  * is in flight. The addon takes both fds (the caller must not close them); `onConnected` runs
  * when the connect completes (with MPTCP or not), `onDone` once at the end (`before` set when
- * it ended before the connect completed). Throws DC_SOCKET_SYSCALL (fds still the caller's).
+ * it ended before the connect completed). `keepClient`: when the server side fails or an abort
+ * comes before the connect completes, the client fd comes back open in `onDone` (`clientFd`)
+ * instead of being reset. Throws DC_SOCKET_SYSCALL (fds still the caller's).
  */
-export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void): number {
+export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient = false): number {
   const n = load();
   if (n === null) throw new DuocellError('DC_SOCKET_NATIVE', 'this build of the socket addon has no spliced relay');
   let id: number;
   try {
-    id = n.spliceStart(clientFd, serverFd, undefined, undefined, 3);
+    // flags: 1 connecting, 2 adopt the fds, 4 hand the client back if the connect fails (native/sockets.c)
+    id = n.spliceStart(clientFd, serverFd, undefined, undefined, keepClient ? 7 : 3);
   } catch (e) {
     const err = e as Error & { errno?: number; syscall?: string };
     throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });

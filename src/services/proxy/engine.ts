@@ -87,7 +87,21 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
       refuse: (spec, s, err) => this.#refuse(spec, s, err),
       emitSession: (v) => this.emit('session', v),
       emitClosed: (v) => this.emit('closed', v),
+      toJs: (spec, client, admitted) => {
+        if (admitted === undefined) {
+          this.#onClient(spec, client);
+          return;
+        }
+        client.on('error', () => undefined); // as #onClient: the session's own path handles errors
+        admitted.s.adoptClient(client);
+        void this.#runSession(spec, admitted.s, admitted.info, { req: { target: admitted.s.target! }, placed: admitted.placed });
+      },
     });
+  }
+
+  /** Connections the fast path relayed itself, and those it handed to the JS path (proxy selection, SNI). */
+  get fastCounts(): Readonly<{ fast: number; handedOver: number }> {
+    return this.#fast.counts;
   }
 
   /** Open a listener; resolves with its bound address. */
@@ -170,7 +184,11 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     void this.#runSession(spec, s, info);
   }
 
-  async #runSession(spec: ListenerSpec, s: Session, info: FrontInfo): Promise<void> {
+  /**
+   * `admitted`: a session the fast path accepted, filtered and admitted, handed over to connect
+   * from `placed` on (the connector's own state, proxy selection).
+   */
+  async #runSession(spec: ListenerSpec, s: Session, info: FrontInfo, admitted?: { req: FrontRequest; placed: unknown }): Promise<void> {
     const client = s.client!;
     const abort = new AbortController();
     const onGone = (): void => abort.abort();
@@ -181,34 +199,37 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
     // transparent ones the bytes stay in the kernel until the relay takes the socket: no read
     // start/stop round trip and no handshake timer per connection.
     const reads = spec.front.name !== 'explicit' && spec.front.name !== 'transparent';
-    try {
-      if (reads) client.resume();
-      const accepted = spec.front.accept(client, info);
-      req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
-      s.target = req.target;
-      if (req.subscriber !== undefined) s.subscriber = req.subscriber;
-      if (req.sni !== undefined) s.sni = req.sni;
-      const verdict = this.#opts.targetFilter?.(req.target);
-      if (verdict !== undefined) {
-        throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
-          origin: 'local',
-          reason: verdict.reason,
-        });
-      }
-      if (this.#opts.admit !== undefined) {
-        const a = await this.#opts.admit(info, req);
-        if (a !== undefined) {
-          s.grant = a.grant;
-          s.release = a.release;
-          if (a.grant?.subscriber != null && s.subscriber === undefined) s.subscriber = a.grant.subscriber;
+    if (admitted !== undefined) req = admitted.req;
+    else {
+      try {
+        if (reads) client.resume();
+        const accepted = spec.front.accept(client, info);
+        req = reads ? await withTimeout(accepted, this.#opts.handshakeTimeoutMs, 'client request') : await accepted;
+        s.target = req.target;
+        if (req.subscriber !== undefined) s.subscriber = req.subscriber;
+        if (req.sni !== undefined) s.sni = req.sni;
+        const verdict = this.#opts.targetFilter?.(req.target);
+        if (verdict !== undefined) {
+          throw new DuocellError('DC_TARGET_FORBIDDEN', `target ${req.target.host}:${req.target.port} is not allowed (${verdict.reason}: ${verdict.judged})`, {
+            origin: 'local',
+            reason: verdict.reason,
+          });
         }
+        if (this.#opts.admit !== undefined) {
+          const a = await this.#opts.admit(info, req);
+          if (a !== undefined) {
+            s.grant = a.grant;
+            s.release = a.release;
+            if (a.grant?.subscriber != null && s.subscriber === undefined) s.subscriber = a.grant.subscriber;
+          }
+        }
+      } catch (e) {
+        const err = toDuocellError(e, 'DC_PROXY_CLIENT_ERROR');
+        this.#refuse(spec, s, err);
+        await safeAnswer(spec, client, { ok: false, error: err }, info);
+        this.#end(s, false);
+        return;
       }
-    } catch (e) {
-      const err = toDuocellError(e, 'DC_PROXY_CLIENT_ERROR');
-      this.#refuse(spec, s, err);
-      await safeAnswer(spec, client, { ok: false, error: err }, info);
-      this.#end(s, false);
-      return;
     }
     try {
       if (abort.signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away before connect');
@@ -222,6 +243,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
         ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }),
         ...(req.sni === undefined ? {} : { sni: req.sni }),
         io: this.#io,
+        ...(admitted === undefined ? {} : { placed: admitted.placed }),
       });
       s.upstream = socket;
       if (via !== undefined) s.via = via;

@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { ipFamily, unmapV4 } from '../../core/net.js';
@@ -6,11 +7,12 @@ import { pickLocal } from './connector.js';
 import { relayMode, type RelayStats } from './relay.js';
 import { Session, type RelayLike, type SessionRegistry } from './session.js';
 import type { TargetFilter } from './target-filter.js';
-import type { Admission, Admit, FrontInfo, ListenerSpec, ProxyIo, SessionView } from './types.js';
+import type { Admission, Admit, FrontInfo, ListenerSpec, Placement, ProxyIo, SessionView } from './types.js';
 
 /**
  * The fast path for fronts that read nothing from the client (explicit, transparent) with the
- * direct connector: no Node socket on either side, one JS call per accept wake-up.
+ * direct connector or one that places sessions (proxy selection: select-connector.ts place()):
+ * no Node socket on either side, one JS call per accept wake-up.
  *
  *   listen fd readable ──► addon: accept4 × n ──► batch(fds, addresses) ──► per connection, in JS:
  *       Session record, target filter, admission (the policy's own exact counters), socket(),
@@ -24,6 +26,16 @@ import type { Admission, Admit, FrontInfo, ListenerSpec, ProxyIo, SessionView } 
  * timeout, half-close, FIN hold, reset propagation and idle timeout (in the relay thread and
  * the engine's sweep), per-subflow figures through the live fds. DUOCELL_FAST_PATH=0 turns it
  * off (A/B runs): every listener then takes the JS path.
+ *
+ * With proxy selection (a cell's transparent listener) the batch asks, per connection:
+ *   front.reads(info)? (an SNI rule could place it) ──yes──► JS path from the start
+ *   target filter, admission, then connector.place():
+ *       direct (on-path candidate, or a direct fallback) ──► connect here as above, the session's
+ *           `proxy` is the candidate; its connect failing with another candidate behind it: the
+ *           relay thread hands the client fd back, the JS path goes on with the next candidate
+ *       not direct (Convert, SOCKS5 to a concentrator) ──► JS path, admitted, with the choice made
+ * The JS path takes the accepted fd in a Node socket as its own listener would have handed it
+ * (paused: the client's bytes are still in the kernel).
  */
 
 const log = logger('duocell:proxy:fast');
@@ -43,12 +55,17 @@ export interface FastHost {
   refuse(spec: ListenerSpec, s: Session, err: DuocellError): void;
   emitSession(v: SessionView): void;
   emitClosed(v: SessionView): void;
+  /**
+   * The JS path takes a connection on: a new one (`admitted` undefined), or an admitted session
+   * whose connector goes on from `placed`.
+   */
+  toJs(spec: ListenerSpec, client: net.Socket, admitted?: { s: Session; info: FrontInfo; placed: unknown }): void;
 }
 
 /** Whether a listener runs on the fast path. */
 export function fastEligible(spec: ListenerSpec, io: ProxyIo): boolean {
   if (process.env['DUOCELL_FAST_PATH'] === '0') return false;
-  if (spec.front.fixed === undefined || spec.connector.name !== 'direct') return false;
+  if (spec.front.fixed === undefined || (spec.connector.name !== 'direct' && spec.connector.place === undefined)) return false;
   if (!io.fastAvailable() || relayMode(io) !== 'splice') return false;
   // An explicit target given by name would need a resolver per connection: the JS path has one.
   if (spec.front.name === 'explicit') {
@@ -85,6 +102,9 @@ export class FastRelay implements RelayLike {
     readonly io: Pick<ProxyIo, 'spliceStats' | 'spliceAbort'>,
     readonly id: number,
     readonly deadline: number,
+    /** Proxy selection: where the connector placed the session (direct), told how it went. */
+    readonly placement?: Extract<Placement, { direct: true }>,
+    readonly info?: FrontInfo,
   ) {}
 
   get stats(): RelayStats {
@@ -117,6 +137,8 @@ export class FastPath {
   /** Sessions whose upstream connect is in flight: swept for the connect timeout. */
   readonly #connecting = new Set<Session>();
   #sweep: NodeJS.Timeout | undefined;
+  /** Connections relayed here / handed to the JS path (proxy selection, SNI): for tests and /metrics. */
+  readonly counts = { fast: 0, handedOver: 0 };
 
   constructor(host: FastHost) {
     this.#host = host;
@@ -171,6 +193,10 @@ export class FastPath {
     const local = { address: unmapV4(a.local.address), port: a.local.port };
     const clientMptcp = spec.mptcp && io.isMptcp(a.fd);
     const info: FrontInfo = { listener: spec, local, remote, clientMptcp };
+    if (spec.front.reads?.(info) === true) {
+      this.#handOver(spec, a.fd, undefined);
+      return;
+    }
     const target = spec.front.fixed!(info);
     const s = new Session(h.registry.nextId(), spec.name, spec.front.name, undefined, remote, clientMptcp, target, io);
     h.registry.add(s);
@@ -190,23 +216,59 @@ export class FastPath {
     }
     if (admission instanceof Promise) {
       admission.then(
-        (x) => this.#connect(spec, s, a.fd, x),
+        (x) => this.#admitted(spec, s, info, a.fd, x),
         (e: unknown) => this.#fail(spec, s, a.fd, toDuocellError(e, 'DC_PROXY_CLIENT_ERROR')),
       );
     } else {
-      this.#connect(spec, s, a.fd, admission);
+      this.#admitted(spec, s, info, a.fd, admission);
     }
   }
 
-  #connect(spec: ListenerSpec, s: Session, cfd: number, a: void | Admission): void {
-    const { io } = this.#host;
+  #admitted(spec: ListenerSpec, s: Session, info: FrontInfo, cfd: number, a: void | Admission): void {
     if (a !== undefined) {
       s.grant = a.grant;
       s.release = a.release;
       if (a.grant?.subscriber != null && s.subscriber === undefined) s.subscriber = a.grant.subscriber;
     }
+    const upstream = spec.upstream ?? { mptcp: false };
+    const place = spec.connector.place;
+    if (place === undefined) {
+      this.#connect(spec, s, cfd, upstream, undefined, info);
+      return;
+    }
+    let p: Placement;
+    try {
+      p = place.call(spec.connector, { target: s.target!, options: upstream, client: s.clientEndpoint, ...(s.subscriber === undefined ? {} : { subscriber: s.subscriber }) });
+    } catch (e) {
+      this.#fail(spec, s, cfd, toDuocellError(e, 'DC_PROXY_CONNECT_FAILED'));
+      return;
+    }
+    if (p.direct) this.#connect(spec, s, cfd, p.options, p, info);
+    else this.#handOver(spec, cfd, { s, info, placed: p.resume });
+  }
+
+  /** The JS path takes the connection on (its own listener's socket, paused). */
+  #handOver(spec: ListenerSpec, cfd: number, admitted: { s: Session; info: FrontInfo; placed: unknown } | undefined): void {
+    const h = this.#host;
+    let client: net.Socket;
+    try {
+      client = h.io.acceptedOn(cfd);
+    } catch (e) {
+      const err = toDuocellError(e, 'DC_PROXY_CLIENT_ERROR');
+      if (admitted !== undefined) this.#fail(spec, admitted.s, cfd, err);
+      else {
+        h.count(err.code);
+        h.io.closeReset(cfd);
+      }
+      return;
+    }
+    this.counts.handedOver++;
+    h.toJs(spec, client, admitted);
+  }
+
+  #connect(spec: ListenerSpec, s: Session, cfd: number, o: NonNullable<ListenerSpec['upstream']>, p: Extract<Placement, { direct: true }> | undefined, info: FrontInfo): void {
+    const { io } = this.#host;
     const target = s.target!;
-    const o = spec.upstream ?? { mptcp: false };
     let sfd = -1;
     try {
       const family = ipFamily(target.host) as 4 | 6;
@@ -224,8 +286,9 @@ export class FastPath {
         sfd,
         (m) => this.#connected(spec, s, m),
         (r) => this.#done(spec, s, r),
+        p?.more === true,
       );
-      const relay = new FastRelay(io, id, Date.now() + (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS));
+      const relay = new FastRelay(io, id, Date.now() + (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS), p, info);
       s.relay = relay;
       this.#connecting.add(s);
       this.#sweep ??= setInterval(() => this.#timeouts(), 250).unref();
@@ -236,7 +299,10 @@ export class FastPath {
         e instanceof DuocellError && e.code === 'DC_SOCKET_SYSCALL'
           ? new DuocellError('DC_PROXY_CONNECT_FAILED', `connect ${target.host}:${target.port}: ${e.message}`, { cause: e, origin: 'kernel', errno: typeof d.errno === 'number' ? d.errno : undefined })
           : toDuocellError(e, 'DC_PROXY_CONNECT_FAILED');
-      this.#fail(spec, s, cfd, err);
+      // The client fd is still ours: another candidate may take the session.
+      const next = p?.failed(err);
+      if (next !== undefined) this.#handOver(spec, cfd, { s, info, placed: next.resume });
+      else this.#fail(spec, s, cfd, err);
     }
   }
 
@@ -247,6 +313,11 @@ export class FastPath {
     this.#connecting.delete(s);
     s.serverMptcp = serverMptcp;
     s.server = { address: unmapV4(s.target!.host), port: s.target!.port };
+    if (relay.placement !== undefined) {
+      relay.placement.connected();
+      if (relay.placement.via !== undefined) s.via = relay.placement.via;
+    }
+    this.counts.fast++;
     s.action = actionOf(s.combination, spec.front.name);
     if (s.serverMptcp && spec.transparent === true) {
       s.action += '; M-server remembered for end-to-end bypass';
@@ -274,11 +345,19 @@ export class FastPath {
           : r.before === 'abort' && relay.abortCode === 'DC_PROXY_CONNECT_TIMEOUT'
             ? new DuocellError('DC_PROXY_CONNECT_TIMEOUT', `no answer from ${t} in time`)
             : new DuocellError('DC_ABORTED', 'client went away during connect');
-      // The relay thread already closed both fds, with a RST (the client sees the failure).
-      this.#fail(spec, s, -1, err);
+      // Handed back (keepClient): another candidate may take the session; else reset it here.
+      // Otherwise the relay thread already closed both fds, with a RST (the client sees the failure).
+      const next = relay.placement?.failed(err);
+      if (r.clientFd !== undefined && next !== undefined && !h.draining()) {
+        s.relay = undefined;
+        this.#handOver(spec, r.clientFd, { s, info: relay.info!, placed: next.resume });
+        return;
+      }
+      this.#fail(spec, s, r.clientFd ?? -1, err);
       return;
     }
     relay.final = { up: r.up, down: r.down, lastActivity: Date.now() };
+    relay.placement?.ended();
     if (r.reset) {
       h.registry.totals.reset++;
       log.debug({ code: 'DC_PROXY_RESET', errno: r.errnoName ?? r.errno, up: r.up, down: r.down }, 'spliced session reset');

@@ -59,6 +59,11 @@ export class Session {
     return new Date(this.#startedAt);
   }
 
+  /** A fast-path session the JS path takes on (proxy selection): its client socket from now on. */
+  adoptClient(c: net.Socket): void {
+    this.#client = c;
+  }
+
   /** The client's socket; a destroyed stand-in once the relay has spliced the session. */
   get client(): net.Socket {
     return this.#client ?? HANDED_OVER;

@@ -13,6 +13,8 @@ import type { Accepted, AcceptWatch, ConnectSocketOptions, FullInfo, ListenOptio
 export interface ProxyIo {
   /** A Node socket over a connected (or connecting) kernel socket. */
   socketOn(fd: number): net.Socket;
+  /** A Node socket over an fd the fast path accepted, as the server would hand it (paused, half-open, no delay): the JS path takes it on. */
+  acceptedOn(fd: number): net.Socket;
   /** A Node server (paused, half-open, no delay) whose connections go to `onClient`; listened on an fd by the engine. */
   server(onClient: (c: net.Socket) => void): net.Server;
   createListenSocket(o: ListenOptions): number;
@@ -41,8 +43,12 @@ export interface ProxyIo {
   /** Close so that the peer sees a RST. */
   closeReset(fd: number): void;
   close(fd: number): void;
-  /** Relay between an accepted fd and a connecting one (the relay takes both fds); see drivers/sockets/splice.ts. */
-  spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void): number;
+  /**
+   * Relay between an accepted fd and a connecting one (the relay takes both fds); `keepClient`:
+   * a connect that fails (or an abort before it completes) hands the client fd back in
+   * SpliceDone.clientFd. See drivers/sockets/splice.ts.
+   */
+  spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient?: boolean): number;
 }
 
 export interface Endpoint {
@@ -118,6 +124,11 @@ export interface FrontProtocol {
    * connection alone. Such a front may run on the fast path (fast.ts), with no Node socket.
    */
   readonly fixed?: (info: FrontInfo) => Target;
+  /**
+   * A front with `fixed` that still reads some connections (the SNI front peeks a ClientHello
+   * where a rule could use it): true sends this connection to the JS path.
+   */
+  readonly reads?: (info: FrontInfo) => boolean;
   accept(client: net.Socket, info: FrontInfo): Promise<FrontRequest>;
   answer(client: net.Socket, result: FrontResult, info: FrontInfo): Promise<void> | void;
 }
@@ -146,7 +157,39 @@ export interface ConnectRequest {
   sni?: string;
   /** The socket operations to connect with (the engine passes its own). */
   io: ProxyIo;
+  /** What place() decided for this session on the fast path (the connector's own): go on from there. */
+  placed?: unknown;
 }
+
+/** What place() is asked: the session as the fast path knows it after admission. */
+export interface PlaceRequest {
+  target: Target;
+  options: UpstreamOptions;
+  client: Endpoint;
+  subscriber?: string;
+}
+
+/**
+ * Where a connector that chooses per session (proxy selection) puts one, asked by the fast
+ * path before it connects. `direct`: straight from the cell to `target` with `options`, no
+ * protocol to speak; the fast path connects it and reports back. Otherwise the JS path takes
+ * the session and passes `resume` to connect() as `placed`.
+ */
+export type Placement =
+  | { direct: false; resume: unknown }
+  | {
+      direct: true;
+      /** The candidate chosen, when one was (the session's `proxy`). */
+      via?: string;
+      options: UpstreamOptions;
+      /** Another attempt follows if this one fails: keep the client for it. */
+      more: boolean;
+      /** The connect completed (the session is the candidate's until ended()). */
+      connected(): void;
+      ended(): void;
+      /** The connect failed: `resume` for connect() when another attempt follows, else undefined (refuse with `err`). */
+      failed(err: DuocellError): { resume: unknown } | undefined;
+    };
 
 /** Reaches the server: directly (plain TCP or MPTCP) or through a concentrator (Convert client). */
 export interface Connector {
@@ -157,6 +200,8 @@ export interface Connector {
    * speaking MPTCP says nothing about the server (no end-to-end bypass to remember).
    */
   connect(req: ConnectRequest): Promise<{ socket: net.Socket; serverMptcp: boolean; via?: string; converter?: boolean }>;
+  /** A connector that chooses per session tells the fast path where this one goes (see Placement). */
+  place?(req: PlaceRequest): Placement;
 }
 
 /**

@@ -61,6 +61,9 @@ export function transparentSniFront(o: SniFrontOptions): SniFront {
   return {
     name: 'transparent',
     counts,
+    // The fast path (fast.ts) takes a connection no rule could place by SNI; the rest come here.
+    fixed: transparentFront.fixed!,
+    reads: (info) => o.needsSni(info, info.local.port),
     async accept(client, info): Promise<FrontRequest> {
       const target = { host: unmapV4(info.local.address), port: info.local.port };
       if (!o.needsSni(info, target.port)) return { target };
