@@ -197,7 +197,11 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
       i?.bird.kill('SIGKILL');
     }
   });
-  await until('an ECMP route through i1..i3', 60_000, async () => (await nexthops()).length === 3, 100);
+  // (on failure, say what BIRD saw: a loaded machine can starve BFD's timers and flap sessions)
+  await until('an ECMP route through i1..i3', 90_000, async () => (await nexthops()).length === 3, 100).catch(async (e: unknown) => {
+    const seen = `${await birdc('rtr', 'show', 'protocols')}\n${await birdc('rtr', 'show', 'bfd', 'sessions')}\nnext hops: ${(await nexthops()).join(' ')}`;
+    throw new Error(`${e instanceof Error ? e.message : String(e)}; the edge router's BIRD:\n${seen}`);
+  });
   await until('BFD up to i1..i3', 20_000, async () => ((await birdc('rtr', 'show', 'bfd', 'sessions')).match(/\bUp\b/g) ?? []).length >= 3, 100);
   t.same(await nexthops(), ['10.71.1.2', '10.71.2.2', '10.71.3.2'], 'the edge router has one ECMP route through the three instances (announced by duocell)');
   /** An instance's GET /health (its web listens on loopback in its namespace). */
