@@ -1,0 +1,56 @@
+import type { PmConnectionView, SubflowView } from './types.js';
+
+/**
+ * Which local addresses to withdraw (REMOVE_ADDR, RFC 8684 section 3.4.2) when a path dies.
+ *
+ * Destroying the box's subflow on a dead path sends its RST into that dead path: the peer never
+ * hears it and, where the peer is the sender, keeps scheduling data on its own end of the subflow
+ * until its retransmission timers call it stale (Linux: net.mptcp.stale_loss_cnt MPTCP retransmit
+ * periods, MPTcpExtSubflowStale) and only then reinjects. A REMOVE_ADDR for the box's address id
+ * of that subflow travels over a surviving subflow instead, and the peer's kernel closes every
+ * subflow with that remote id at once and reinjects (MPTcpExtRmAddr, MPTcpExtRmSubflow).
+ *
+ * The option names an address id, not a subflow: it must not name an id that a surviving subflow
+ * of the same connection also uses, or the peer would close the survivor too. That is the common
+ * case on the cell's M-UE side today: an M-UE joins the cell's one service address over each of
+ * its radios, so every subflow has the cell's local id 0 (docs/relay.md) and nothing is
+ * withdrawn there. The box's own upstream connections (it creates every join itself, one local
+ * id per uplink address) always qualify.
+ *
+ *   victims  the established subflows of the dead path, as the path manager follows them
+ *   result   per connection, each local id of a victim that no other established subflow of that
+ *            connection uses; connections left without any other established subflow are
+ *            skipped (no path to carry the option, and the connection ends anyway)
+ */
+export interface Withdrawal {
+  readonly token: number;
+  readonly locId: number;
+}
+
+export interface WithdrawalPlan {
+  readonly withdraw: Withdrawal[];
+  /** Local ids not withdrawn because a surviving subflow shares them (token:id). */
+  readonly shared: string[];
+}
+
+const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
+
+export function planWithdrawals(victims: readonly SubflowView[], session: (token: number) => PmConnectionView | undefined): WithdrawalPlan {
+  const withdraw: Withdrawal[] = [];
+  const shared: string[] = [];
+  const byToken = new Map<number, SubflowView[]>();
+  for (const v of victims) byToken.set(v.token, [...(byToken.get(v.token) ?? []), v]);
+  for (const [token, vs] of byToken) {
+    const sess = session(token);
+    if (sess === undefined) continue;
+    const dead = new Set(vs.map(sfKey));
+    const survivors = sess.subflows.filter((s) => s.state === 'established' && !dead.has(sfKey(s)));
+    if (survivors.length === 0) continue;
+    const used = new Set(survivors.map((s) => s.locId));
+    for (const id of new Set(vs.map((v) => v.locId))) {
+      if (used.has(id)) shared.push(`${token}:${id}`);
+      else withdraw.push({ token, locId: id });
+    }
+  }
+  return { withdraw, shared };
+}
