@@ -17,8 +17,10 @@ t.test('the box\'s own connection: each uplink its own id, both cuts withdraw', 
   const initial = sf(1, '10.21.0.2', 40000, 0);
   const join = sf(1, '10.22.0.2', 40001, 3);
   const sessions = new Map([[1, conn(1, [initial, join])]]);
-  t.same(planWithdrawals([join], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 3 }], 'the join\'s path: its id');
-  t.same(planWithdrawals([initial], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 0 }], 'the initial path: id 0, which the survivor does not use');
+  t.same(planWithdrawals([join], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 3, when: 'before' }], 'the join\'s path: its id, before the destroy (the initial subflow heads the list)');
+  t.same(planWithdrawals([initial], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 0, when: 'after' }], 'the initial path: id 0, which the survivor does not use, after the destroy');
+  const mapped = conn(1, [{ ...initial, saddr: '::ffff:10.21.0.2' }, join]);
+  t.same(planWithdrawals([join], () => ({ ...mapped, saddr: '10.21.0.2' })).withdraw, [{ token: 1, locId: 3, when: 'before' }], 'the initial subflow found whatever the address spelling');
 });
 
 t.test('the M-UE side: every subflow on the service address (id 0) → nothing withdrawn', async (t) => {
@@ -43,5 +45,14 @@ t.test('two victims of one connection with one id: withdrawn once; two connectio
   const w1 = sf(5, '10.22.0.2', 40003, 1);
   const w0 = sf(5, '10.21.0.2', 40004, 0);
   const sessions = new Map([[4, conn(4, [s, v1, v2])], [5, conn(5, [w0, w1])]]);
-  t.same(planWithdrawals([v1, v2, w1], (k) => sessions.get(k)).withdraw, [{ token: 4, locId: 2 }, { token: 5, locId: 1 }]);
+  t.same(planWithdrawals([v1, v2, w1], (k) => sessions.get(k)).withdraw, [{ token: 4, locId: 2, when: 'before' }, { token: 5, locId: 1, when: 'before' }]);
+});
+
+t.test('a join dies while the initial subflow is gone too: not withdrawn (the option could leave on the dying join)', async (t) => {
+  const init = sf(6, '10.21.0.2', 40000, 0, 'closed');
+  const j1 = sf(6, '10.22.0.2', 40001, 2);
+  const j2 = sf(6, '10.23.0.2', 40002, 3);
+  const p = planWithdrawals([j1], () => conn(6, [init, j1, j2]));
+  t.same(p.withdraw, []);
+  t.same(p.unordered, ['6:2']);
 });

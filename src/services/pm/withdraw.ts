@@ -1,3 +1,4 @@
+import { canonicalAddress } from '../../core/net.js';
 import type { PmConnectionView, SubflowView } from './types.js';
 
 /**
@@ -17,20 +18,38 @@ import type { PmConnectionView, SubflowView } from './types.js';
  * withdrawn there. The box's own upstream connections (it creates every join itself, one local
  * id per uplink address) always qualify.
  *
+ * When to send it (Linux 6.x, net/mptcp): the kernel writes the option on the next ACK of the
+ * first *active* subflow of the connection's list (mptcp_pm_addr_send_ack: list order, TCP state
+ * established or close-wait), and for an id other than 0 only while a subflow with that local
+ * address is still in the list (mptcp_pm_remove_addr_entry, else it does nothing and answers 0).
+ *   - id ≠ 0 (a join died): before the destroy, while the subflow is still listed, and only if the
+ *     connection's initial subflow survives: it heads the list, so the option goes out on it and
+ *     not on the dying subflow, which is still active until the destroy.
+ *   - id 0 (the initial subflow died): after the destroy. The kernel keeps the first subflow in
+ *     the list once closed (mptcp_userspace_pm_remove_id_zero_address finds it), and, closed, it
+ *     is no longer active, so the option goes out on a survivor.
+ *   - id ≠ 0 with the initial subflow gone too: skipped (the list order of the joins is the
+ *     kernel's; the option could go out on the dying subflow).
+ *
  *   victims  the established subflows of the dead path, as the path manager follows them
  *   result   per connection, each local id of a victim that no other established subflow of that
- *            connection uses; connections left without any other established subflow are
- *            skipped (no path to carry the option, and the connection ends anyway)
+ *            connection uses, with when to send it; connections left without any other
+ *            established subflow are skipped (no path to carry the option, and the connection
+ *            ends anyway)
  */
 export interface Withdrawal {
   readonly token: number;
   readonly locId: number;
+  /** Send it before the box destroys the dying subflows, or after (see above). */
+  readonly when: 'before' | 'after';
 }
 
 export interface WithdrawalPlan {
   readonly withdraw: Withdrawal[];
   /** Local ids not withdrawn because a surviving subflow shares them (token:id). */
   readonly shared: string[];
+  /** Local ids not withdrawn because the initial subflow is gone too (token:id). */
+  readonly unordered: string[];
 }
 
 const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
@@ -38,6 +57,8 @@ const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): str
 export function planWithdrawals(victims: readonly SubflowView[], session: (token: number) => PmConnectionView | undefined): WithdrawalPlan {
   const withdraw: Withdrawal[] = [];
   const shared: string[] = [];
+  const unordered: string[] = [];
+  const canon = (a: string): string => canonicalAddress(a) ?? a;
   const byToken = new Map<number, SubflowView[]>();
   for (const v of victims) byToken.set(v.token, [...(byToken.get(v.token) ?? []), v]);
   for (const [token, vs] of byToken) {
@@ -47,10 +68,13 @@ export function planWithdrawals(victims: readonly SubflowView[], session: (token
     const survivors = sess.subflows.filter((s) => s.state === 'established' && !dead.has(sfKey(s)));
     if (survivors.length === 0) continue;
     const used = new Set(survivors.map((s) => s.locId));
+    const initialSurvives = survivors.some((s) => s.sport === sess.sport && s.dport === sess.dport && canon(s.saddr) === canon(sess.saddr) && canon(s.daddr) === canon(sess.daddr));
     for (const id of new Set(vs.map((v) => v.locId))) {
       if (used.has(id)) shared.push(`${token}:${id}`);
-      else withdraw.push({ token, locId: id });
+      else if (id === 0) withdraw.push({ token, locId: id, when: 'after' });
+      else if (initialSurvives) withdraw.push({ token, locId: id, when: 'before' });
+      else unordered.push(`${token}:${id}`);
     }
   }
-  return { withdraw, shared };
+  return { withdraw, shared, unordered };
 }

@@ -32,10 +32,13 @@ export interface HandoverDeps {
   prefixesOf?: (ifname: string) => Prefix[];
 }
 
+/** One REMOVE_ADDR: before or after the destroy (services/pm/withdraw.ts says why). */
+export type PlannedWithdrawal = { token: number; locId: number; when: 'before' | 'after' };
+
 /** The path manager's REMOVE_ADDR (wiring/pm.ts RunningPm.withdrawal). */
 export interface Withdrawer {
   /** Synchronous, before the destroy: which (token, local id) to withdraw. */
-  plan(victims: readonly FourTuple[]): { withdraw: ReadonlyArray<{ token: number; locId: number }>; shared: readonly string[] };
+  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[]; unordered: readonly string[] };
   remove(token: number, locId: number): Promise<void>;
 }
 
@@ -98,8 +101,10 @@ export class Handover {
     try {
       // Planned before the destroy: once the subflows close, the PM no longer lists them as established.
       const plan = this.#plan(victims);
+      // Written to the kernel before the destroys' requests (the call writes it; see #withdraw).
+      const early = this.#withdraw(plan.filter((p) => p.when === 'before'));
       backedUp = await this.#abort(victims, backup);
-      withdrawn = await this.#withdraw(plan);
+      withdrawn = (await early) + (await this.#withdraw(plan.filter((p) => p.when === 'after')));
     } finally {
       this.#busy.delete(ifname);
     }
@@ -107,12 +112,13 @@ export class Handover {
     return victims.length;
   }
 
-  #plan(victims: readonly FourTuple[]): ReadonlyArray<{ token: number; locId: number }> {
+  #plan(victims: readonly FourTuple[]): readonly PlannedWithdrawal[] {
     const w = this.#withdrawal;
     if (w === undefined) return [];
     try {
       const p = w.plan(victims);
       if (p.shared.length > 0) log.debug({ shared: p.shared }, 'address ids kept: a surviving subflow uses them too');
+      if (p.unordered.length > 0) log.debug({ unordered: p.unordered }, 'address ids kept: the initial subflow is gone too, the option could leave on the dying subflow');
       return p.withdraw;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'cannot plan REMOVE_ADDR for the dead path');
@@ -121,11 +127,11 @@ export class Handover {
   }
 
   /**
-   * After the destroy, so that the kernel sends the REMOVE_ADDR on a surviving subflow (it takes
-   * the first active one, and the destroyed subflow is no longer active). Resolves with how many
-   * the kernel accepted; a refusal (the connection already gone) is logged at debug.
+   * Each REMOVE is written to the kernel when `remove` is called (as backupSubflow's set-flags),
+   * so the `before` ones reach it ahead of the destroy. Resolves with how many the kernel
+   * accepted; a refusal (the connection already gone) is logged at debug.
    */
-  async #withdraw(plan: ReadonlyArray<{ token: number; locId: number }>): Promise<number> {
+  async #withdraw(plan: readonly PlannedWithdrawal[]): Promise<number> {
     const w = this.#withdrawal;
     if (w === undefined || plan.length === 0) return 0;
     let n = 0;
