@@ -25,9 +25,11 @@ import type { PmConnectionView, SubflowView } from './types.js';
  *   - id ≠ 0 (a join died): before the destroy, while the subflow is still listed, and only if the
  *     connection's initial subflow survives: it heads the list, so the option goes out on it and
  *     not on the dying subflow, which is still active until the destroy.
- *   - id 0 (the initial subflow died): after the destroy. The kernel keeps the first subflow in
- *     the list once closed (mptcp_userspace_pm_remove_id_zero_address finds it), and, closed, it
- *     is no longer active, so the option goes out on a survivor.
+ *   - id 0 (the initial subflow died): not withdrawn. Before the destroy the option would leave
+ *     on the dying subflow (it heads the list and is still active); after it, Linux 6.18 answers
+ *     EINVAL ("address with id 0 not found": the closed first subflow no longer counts), measured
+ *     in test/kernel/handover-remove-addr.test.ts's set-up. The peer then finds the subflow stale
+ *     by its timers, as before.
  *   - id ≠ 0 with the initial subflow gone too: skipped (the list order of the joins is the
  *     kernel's; the option could go out on the dying subflow).
  *
@@ -48,7 +50,7 @@ export interface WithdrawalPlan {
   readonly withdraw: Withdrawal[];
   /** Local ids not withdrawn because a surviving subflow shares them (token:id). */
   readonly shared: string[];
-  /** Local ids not withdrawn because the initial subflow is gone too (token:id). */
+  /** Local ids not withdrawn because the option could leave on the dying subflow: id 0, or the initial subflow gone too (token:id). */
   readonly unordered: string[];
 }
 
@@ -71,8 +73,7 @@ export function planWithdrawals(victims: readonly SubflowView[], session: (token
     const initialSurvives = survivors.some((s) => s.sport === sess.sport && s.dport === sess.dport && canon(s.saddr) === canon(sess.saddr) && canon(s.daddr) === canon(sess.daddr));
     for (const id of new Set(vs.map((v) => v.locId))) {
       if (used.has(id)) shared.push(`${token}:${id}`);
-      else if (id === 0) withdraw.push({ token, locId: id, when: 'after' });
-      else if (initialSurvives) withdraw.push({ token, locId: id, when: 'before' });
+      else if (id !== 0 && initialSurvives) withdraw.push({ token, locId: id, when: 'before' });
       else unordered.push(`${token}:${id}`);
     }
   }
