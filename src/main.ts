@@ -151,6 +151,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     // (DUOCELL_HANDOVER_BACKUP=1): once it applied, the benchmark's realistic other-path handover
     // went from 187 ms to 713 ms (median of 5; docs/relay.md), so the default is the abort alone.
     if (process.env['DUOCELL_HANDOVER_BACKUP'] === '1') links.handover.useBackup(pm?.backupSubflow);
+    // REMOVE_ADDR over a survivor for the dead path's address ids no survivor shares (docs/relay.md
+    // "REMOVE_ADDR"): on by default, DUOCELL_HANDOVER_REMOVE=0 turns it off.
+    if (process.env['DUOCELL_HANDOVER_REMOVE'] !== '0') links.handover.useWithdrawal(pm?.withdrawal);
     paths?.service.on('event', (e) => {
       if (e.type === 'path-down') void links.handover.linkDown(e.path.interface).catch((err: Error) => log.warn({ err: err.message }, 'handover failed'));
     });

@@ -8,6 +8,8 @@ import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js'
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
 import { planSubflows } from '../services/pm/planner.js';
+import { planWithdrawals, type WithdrawalPlan } from '../services/pm/withdraw.js';
+import type { SubflowView } from '../services/pm/types.js';
 import { cached } from '../services/policy/cache.js';
 import { connectionPolicy, steeringPolicy, type PmPolicyInput } from '../services/policy/connection.js';
 import { subflowPolicy } from '../services/policy/limits.js';
@@ -53,6 +55,16 @@ export interface RunningPm {
    * kernel's refusal.
    */
   backupSubflow?(t: { local: { address: string; port: number }; remote: { address: string; port: number } }): Promise<void>;
+  /**
+   * REMOVE_ADDR for a dying path (userspace PM only; services/pm/withdraw.ts): `plan` picks, from
+   * the path's subflows as the PM follows them and before they are destroyed, the local address
+   * ids no surviving subflow shares; `remove` sends MPTCP_PM_CMD_REMOVE (token, id), which the
+   * kernel announces over a surviving subflow (and closes any local subflow left with that id).
+   */
+  withdrawal?: {
+    plan(tuples: ReadonlyArray<{ local: { address: string; port: number }; remote: { address: string; port: number } }>): WithdrawalPlan;
+    remove(token: number, locId: number): Promise<void>;
+  };
   close(): void;
 }
 
@@ -124,11 +136,18 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     // The subflow's addresses as the kernel reported them (the family of its socket).
     return kernelPm.setSubflowFlags(sf.token, { address: sf.saddr, port: sf.sport }, { address: sf.daddr, port: sf.dport }, ['backup']);
   };
+  const withdrawal = {
+    plan: (tuples: ReadonlyArray<{ local: { address: string; port: number }; remote: { address: string; port: number } }>): WithdrawalPlan => {
+      const victims = tuples.map((t) => service.established(t.local, t.remote)).filter((x): x is SubflowView => x !== undefined);
+      return planWithdrawals(victims, (token) => service.session(token));
+    },
+    remove: (token: number, locId: number): Promise<void> => kernelPm.remove(token, locId),
+  };
   return {
     service,
     mode,
     steering,
-    ...(mode === 'userspace' ? { backupSubflow } : {}),
+    ...(mode === 'userspace' ? { backupSubflow, withdrawal } : {}),
     close() {
       steering?.stop();
       service.stop();

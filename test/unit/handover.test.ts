@@ -90,3 +90,36 @@ t.test('two interfaces at once: each aborts its own subflows, every one marked b
   t.same(seen, [1, 2], 'one subflow on wwan0, two on wlan0');
   t.equal(h.backedUp, 3, 'all three marked backup');
 });
+
+t.test('REMOVE_ADDR: planned before the destroy; `before` ones sent ahead of it, `after` ones behind it; a refusal is no obstacle', async (t) => {
+  const { h, log } = rig([victim(10), victim(11)]);
+  let plannedWith = -1;
+  h.useWithdrawal({
+    plan: (vs) => {
+      plannedWith = vs.length;
+      log.push('plan');
+      return { withdraw: [{ token: 7, locId: 2, when: 'before' }, { token: 8, locId: 0, when: 'after' }], shared: ['9:0'], unordered: [] };
+    },
+    remove: async (token, locId) => {
+      log.push(`remove ${token}:${locId}`);
+      if (token === 8) throw new Error('EINVAL');
+    },
+  });
+  t.equal(await h.linkDown('wwan0'), 2);
+  t.equal(plannedWith, 2, 'the plan saw both victims');
+  t.equal(log[0], 'plan', 'planned first, while the subflows were still established');
+  const firstDestroy = Math.min(log.indexOf('destroy 40010'), log.indexOf('destroy 40011'));
+  const lastDestroy = Math.max(log.indexOf('destroy 40010'), log.indexOf('destroy 40011'));
+  t.ok(log.indexOf('remove 7:2') > 0 && log.indexOf('remove 7:2') < firstDestroy, `the join's id before any destroy (${log.join(', ')})`);
+  t.ok(log.indexOf('remove 8:0') > lastDestroy, 'id 0 after every destroy');
+  t.equal(h.withdrawn, 1, 'one accepted, one refused');
+  t.equal(h.aborted, 2);
+});
+
+t.test('REMOVE_ADDR: a plan that throws does not stop the destroy', async (t) => {
+  const { h, log } = rig([victim(12)]);
+  h.useWithdrawal({ plan: () => { throw new Error('boom'); }, remove: async () => { log.push('remove'); } });
+  t.equal(await h.linkDown('wwan0'), 1);
+  t.same(log, ['destroy 40012']);
+  t.equal(h.withdrawn, 0);
+});

@@ -13,7 +13,10 @@ export type FourTuple = { local: Endpoint; remote: Endpoint };
  * path-down from an nl80211 disconnect or the modem's data session), every subflow it carried is
  * first marked backup (MP_PRIO, where the path manager can: the box's own scheduler stops
  * sending on it at once) and then aborted (SOCK_DESTROY); the kernel's MPTCP reinjects the
- * unacknowledged data on the surviving subflows.
+ * unacknowledged data on the surviving subflows. Then, where the path manager can and no
+ * surviving subflow shares the address id (services/pm/withdraw.ts), the dead subflows' local
+ * address ids are withdrawn (REMOVE_ADDR over a survivor): the RST of the destroy went into the
+ * dead path, and this is how a peer that is the sender learns at once that its end is dead.
  */
 const log = logger('duocell:handover');
 
@@ -23,8 +26,20 @@ export interface HandoverDeps {
   destroy: (t: FourTuple) => Promise<unknown>;
   /** MP_PRIO backup for one subflow before it is destroyed (optional; see useBackup). */
   backup?: (t: FourTuple) => Promise<void>;
+  /** REMOVE_ADDR after the destroy (optional; see useWithdrawal). */
+  withdrawal?: Withdrawer;
   /** Connected prefixes of an interface (default: from os.networkInterfaces, kept while down). */
   prefixesOf?: (ifname: string) => Prefix[];
+}
+
+/** One REMOVE_ADDR: before or after the destroy (services/pm/withdraw.ts says why). */
+export type PlannedWithdrawal = { token: number; locId: number; when: 'before' | 'after' };
+
+/** The path manager's REMOVE_ADDR (wiring/pm.ts RunningPm.withdrawal). */
+export interface Withdrawer {
+  /** Synchronous, before the destroy: which (token, local id) to withdraw. */
+  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[]; unordered: readonly string[] };
+  remove(token: number, locId: number): Promise<void>;
 }
 
 export function interfacePrefixes(ifname: string): Prefix[] {
@@ -44,12 +59,21 @@ export class Handover {
   /** Interfaces whose subflows are being aborted now (a link event and a radio event both come). */
   readonly #busy = new Set<string>();
   #backup: ((t: FourTuple) => Promise<void>) | undefined;
+  #withdrawal: Withdrawer | undefined;
   aborted = 0;
   backedUp = 0;
+  /** REMOVE_ADDR commands the kernel accepted. */
+  withdrawn = 0;
 
   constructor(d: HandoverDeps) {
     this.#d = d;
     this.#backup = d.backup;
+    this.#withdrawal = d.withdrawal;
+  }
+
+  /** The path manager arrived after the handover was built: withdraw dead addresses through it. */
+  useWithdrawal(w: Withdrawer | undefined): void {
+    this.#withdrawal = w;
   }
 
   /** The path manager arrived after the handover was built: mark subflows backup through it. */
@@ -73,13 +97,63 @@ export class Handover {
     this.#busy.add(ifname);
     const backup = this.#backup;
     let backedUp = 0;
+    let withdrawn = 0;
     try {
+      // Planned before the destroy: once the subflows close, the PM no longer lists them as established.
+      const plan = this.#plan(victims);
+      // Written to the kernel before the destroys' requests (the call writes it; see #withdraw).
+      const early = this.#withdraw(plan.filter((p) => p.when === 'before'));
       backedUp = await this.#abort(victims, backup);
+      withdrawn = (await early) + (await this.#withdraw(plan.filter((p) => p.when === 'after')));
     } finally {
       this.#busy.delete(ifname);
     }
-    log.info({ ifname, subflows: victims.length, backedUp }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
+    log.info({ ifname, subflows: victims.length, backedUp, withdrawn }, 'link down: subflows on it marked backup and aborted, data reinjected on the others');
     return victims.length;
+  }
+
+  #plan(victims: readonly FourTuple[]): readonly PlannedWithdrawal[] {
+    const w = this.#withdrawal;
+    if (w === undefined) return [];
+    try {
+      const p = w.plan(victims);
+      if (p.shared.length > 0) log.debug({ shared: p.shared }, 'address ids kept: a surviving subflow uses them too');
+      if (p.unordered.length > 0) log.debug({ unordered: p.unordered }, 'address ids kept: the initial subflow is gone too, the option could leave on the dying subflow');
+      return p.withdraw;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot plan REMOVE_ADDR for the dead path');
+      return [];
+    }
+  }
+
+  /**
+   * Each REMOVE is written to the kernel when `remove` is called (as backupSubflow's set-flags),
+   * so the `before` ones reach it ahead of the destroy. Resolves with how many the kernel
+   * accepted; a refusal (the connection already gone) is logged at debug.
+   */
+  async #withdraw(plan: readonly PlannedWithdrawal[]): Promise<number> {
+    const w = this.#withdrawal;
+    if (w === undefined || plan.length === 0) return 0;
+    let n = 0;
+    await Promise.all(
+      plan.map((p) => {
+        let sent: Promise<void>;
+        try {
+          sent = w.remove(p.token, p.locId);
+        } catch (e) {
+          sent = Promise.reject(e as Error);
+        }
+        return sent.then(
+          () => {
+            n++;
+            this.withdrawn++;
+            log.debug({ token: p.token, locId: p.locId }, 'local address id withdrawn (REMOVE_ADDR)');
+          },
+          (e: Error) => log.debug({ err: e.message, token: p.token, locId: p.locId }, 'REMOVE_ADDR refused'),
+        );
+      }),
+    );
+    return n;
   }
 
   /**
