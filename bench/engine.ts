@@ -116,9 +116,14 @@ export async function relayLoopback(): Promise<BenchResult[]> {
     const runs = await alternate(runsWanted(), () => iperfThrough(h, relay, rp, sp, '1G'), () => iperfThrough(h, socat, socatPort, sp, '1G'));
     const pick = (xs: Array<{ gbps: number; cpuPerGiB: number } | Error>, k: 'gbps' | 'cpuPerGiB'): Array<number | Error> => xs.map((x) => (x instanceof Error ? x : x[k]));
     const tag = { links: 'loopback', pm: lo.pm };
+    // The namespace inherits the host's congestion control (the shipped sysctls do not set it).
+    // It weighs on both relays alike: BBR paces, and on a VM every pacing timer it arms costs
+    // a timer reprogramming (see docs/relay.md, "Per-byte cost"); reported so figures compare.
+    const cc = (await h.exec('sysctl', ['-n', 'net.ipv4.tcp_congestion_control'], { allowFail: true })).trim() || 'unknown';
+    const note = `iperf3 -n 1G -l 128K, relay first then socat per run; congestion control ${cc}`;
     return [
-      fromRuns('relay-loopback', 'Gbit/s', pick(runs.a, 'gbps'), pick(runs.b, 'gbps'), 'socat -b 131072', { ...tag, target: 'ratio >= 0.8', judge: (x) => x.ratio >= 0.8 }),
-      fromRuns('relay-cpu-per-gib', 'CPU s/GiB', pick(runs.a, 'cpuPerGiB'), pick(runs.b, 'cpuPerGiB'), 'socat -b 131072', { ...tag, target: 'ratio <= 1.5', judge: (x) => x.ratio <= 1.5 }),
+      fromRuns('relay-loopback', 'Gbit/s', pick(runs.a, 'gbps'), pick(runs.b, 'gbps'), 'socat -b 131072', { ...tag, target: 'ratio >= 1.0', judge: (x) => x.ratio >= 1.0, note }),
+      fromRuns('relay-cpu-per-gib', 'CPU s/GiB', pick(runs.a, 'cpuPerGiB'), pick(runs.b, 'cpuPerGiB'), 'socat -b 131072', { ...tag, target: 'ratio <= 0.7', judge: (x) => x.ratio <= 0.7, note }),
     ];
   } finally {
     await lo.topo.destroy();

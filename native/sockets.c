@@ -645,6 +645,7 @@ static int fin_held(struct dc_relay *r, struct dc_dir *d) {
 /* Move what can move in one direction. 0: src dry (EPOLLIN will come), 1: budget spent
  * (requeue), 2: dst full (arm EPOLLOUT on dst), <0: -errno (reset the session). */
 static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
+  int dry = 0; /* src is empty (EAGAIN into an empty pipe): its next bytes bring a new edge */
   for (;;) {
     int progress = 0;
     while (d->early != NULL) {
@@ -673,7 +674,7 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
       moved(d, (size_t)n, budget);
       progress = 1;
     }
-    if (!d->eof && d->inpipe < d->cap) {
+    if (!d->eof && !dry && d->inpipe < d->cap) {
       if (d->pr < 0) {
         if (r->npool > 0) {
           r->npool--;
@@ -700,7 +701,11 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
         progress = 1;
       } else if (errno == EINTR) {
         continue;
-      } else if (errno != EAGAIN) {
+      } else if (errno == EAGAIN) {
+        /* With the pipe empty the EAGAIN is src's own. A pipe that holds bytes may be out of
+         * slots instead (small buffers, e.g. a NIC's segments): try again once it drained. */
+        if (d->inpipe == 0) dry = 1;
+      } else {
         return -errno;
       }
     }
