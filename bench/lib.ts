@@ -158,6 +158,17 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds a process has used so far, split into user and system time (its own threads only). */
+export function cpuSplit(pid: number): { user: number; system: number } {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(rest[11]) / 100, system: Number(rest[12]) / 100 };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 export function rssMiB(pid: number): number {
   try {
     const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
