@@ -2,7 +2,7 @@
 // behind the Convert message, before its reply; the reply is stripped from the downstream and
 // whatever the converter sent with it reaches the client untouched. Loopback only, no root: the
 // converters are stubs that speak the wire format from the codec.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 import { ProxyEngine } from '../../src/services/proxy/engine.js';
@@ -29,7 +29,7 @@ interface Stub {
  * client, which waited for the reply before sending them, deadlocks here until its reply timer).
  * `answer(ahead)` is written in one write(); `end`: then a FIN; else it echoes what follows.
  */
-async function stub(t: Tap.Test, want: number, answer: (ahead: Buffer) => Buffer, end = false): Promise<Stub> {
+async function stub(t: Test, want: number, answer: (ahead: Buffer) => Buffer, end = false): Promise<Stub> {
   const st: Stub = { port: 0, ahead: [], connections: 0 };
   const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, (c) => {
     st.connections++;
@@ -62,7 +62,7 @@ async function stub(t: Tap.Test, want: number, answer: (ahead: Buffer) => Buffer
 }
 
 /** An engine with an explicit listener toward TARGET through `connector`; resolves its port. */
-async function engineWith(t: Tap.Test, connector: Connector): Promise<number> {
+async function engineWith(t: Test, connector: Connector): Promise<number> {
   const engine = new ProxyEngine({ io: socketIo });
   t.teardown(() => engine.close(100));
   const a = await engine.listen({ name: 'cell', host: '127.0.0.1', port: 0, mptcp: false, front: explicitFront(TARGET), connector, upstream: { mptcp: false } });

@@ -28,14 +28,22 @@ import type { ConnectRequest, Connector, Endpoint, Grant, ProxyIo, UpstreamOptio
  *      options name (the kernel path manager adds the other subflows).
  *   2. Convert message (Connect [+ Cookie]) followed by the client's early bytes, written before
  *      connect() completes: with `fastOpen` (TCP_FASTOPEN_CONNECT) they ride in the SYN (0-RTT).
- *   3. Wait for the converter's reply: an Error TLV becomes DC_CONVERT_PEER_ERROR (origin 'peer',
- *      detail.convertError), which the engine turns into a reset toward the N-UE; anything
- *      else (Extended TCP Header, Supported TCP Extensions) means go.
- *   4. Bytes the server sent right after the reply are put back in front of the stream.
- *   5. Resource Exceeded / Network Failure carry the delay the converter asks for before any new
+ *   3. 0-RTT data: once connected, whatever the client sends (req.clientSocket) goes on to the
+ *      converter at once, behind the Convert message, without waiting for the reply (at most
+ *      MAX_UNANSWERED_BYTES; then the client waits). RFC 8803 section 3: the converter keeps it
+ *      for the server, which it reaches only after the message; the reply comes back in front of
+ *      the server's bytes.
+ *   4. Meanwhile the converter's reply is read off the downstream: an Error TLV becomes
+ *      DC_CONVERT_PEER_ERROR (origin 'peer', detail.convertError), which the engine turns into a
+ *      reset toward the N-UE (or selection into the next candidate); anything else (Extended TCP
+ *      Header, Supported TCP Extensions) means go. On any failure the bytes sent ahead are put
+ *      back in front of the client's stream, so the next attempt sends them again, once.
+ *   5. Bytes the server sent with the reply (same segment, even with a FIN) are put back in
+ *      front of the downstream: the relay hands them to the client first, untouched.
+ *   6. Resource Exceeded / Network Failure carry the delay the converter asks for before any new
  *      connection through it (RFC 8803 4.2.8; 0 = at least 30 s): until then connect() fails at
  *      once with DC_CONVERT_BACKOFF instead of soliciting the converter again.
- *   6. With `askGrant` the Connect carries the duocell grant request (a Private Use TLV only a
+ *   7. With `askGrant` the Connect carries the duocell grant request (a Private Use TLV only a
  *      duocell concentrator understands) and the grant it answers is on the result.
  */
 
