@@ -134,7 +134,7 @@ function stamp(id: number, stage: ConvertTraceStage, extra?: Record<string, unkn
  * (the server's first bytes, even with its FIN in the same segment) can always be put back in
  * front of the stream for the relay.
  */
-function readReplyMessage(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<{ msg: ConvertMessage; rest: Buffer }> {
+export function readReplyMessage(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<{ msg: ConvertMessage; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = EMPTY;
     let settled = false;
@@ -198,7 +198,7 @@ function readReplyMessage(socket: net.Socket, timeoutMs: number, signal: AbortSi
 }
 
 /** The reply as the session sees it: the grant, or the converter's Error TLV as DC_CONVERT_PEER_ERROR. */
-function checkReply(msg: ConvertMessage): { grant?: Grant } {
+export function checkReply(msg: ConvertMessage): { grant?: Grant } {
   const res = validateResponse(msg);
   if (res.error !== undefined) {
     const code = res.error.code;
