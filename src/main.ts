@@ -109,7 +109,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
       connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l),
     };
     const listenerNames: string[] = [];
-    for (const spec of listenerSpecs(board, factories)) {
+    for (const spec of listenerSpecs(board, { ...factories, interfaces: local.interfaces })) {
       await engine.listen(spec);
       listenerNames.push(spec.name);
     }

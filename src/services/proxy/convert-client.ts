@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import diagnostics from 'node:diagnostics_channel';
 import dns from 'node:dns/promises';
 import { checkListenerOptions } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
@@ -12,6 +13,7 @@ import {
   parseIPv4,
   parseIPv6,
   validateResponse,
+  type ConvertMessage,
   type ConvertTlv,
   type TcpOption,
 } from '../../protocols/convert/index.js';
@@ -26,14 +28,22 @@ import type { ConnectRequest, Connector, Endpoint, Grant, ProxyIo, UpstreamOptio
  *      options name (the kernel path manager adds the other subflows).
  *   2. Convert message (Connect [+ Cookie]) followed by the client's early bytes, written before
  *      connect() completes: with `fastOpen` (TCP_FASTOPEN_CONNECT) they ride in the SYN (0-RTT).
- *   3. Wait for the converter's reply: an Error TLV becomes DC_CONVERT_PEER_ERROR (origin 'peer',
- *      detail.convertError), which the engine turns into a reset toward the N-UE; anything
- *      else (Extended TCP Header, Supported TCP Extensions) means go.
- *   4. Bytes the server sent right after the reply are put back in front of the stream.
- *   5. Resource Exceeded / Network Failure carry the delay the converter asks for before any new
+ *   3. 0-RTT data: once connected, whatever the client sends (req.clientSocket) goes on to the
+ *      converter at once, behind the Convert message, without waiting for the reply (at most
+ *      MAX_UNANSWERED_BYTES; then the client waits). RFC 8803 section 3: the converter keeps it
+ *      for the server, which it reaches only after the message; the reply comes back in front of
+ *      the server's bytes.
+ *   4. Meanwhile the converter's reply is read off the downstream: an Error TLV becomes
+ *      DC_CONVERT_PEER_ERROR (origin 'peer', detail.convertError), which the engine turns into a
+ *      reset toward the N-UE (or selection into the next candidate); anything else (Extended TCP
+ *      Header, Supported TCP Extensions) means go. On any failure the bytes sent ahead are put
+ *      back in front of the client's stream, so the next attempt sends them again, once.
+ *   5. Bytes the server sent with the reply (same segment, even with a FIN) are put back in
+ *      front of the downstream: the relay hands them to the client first, untouched.
+ *   6. Resource Exceeded / Network Failure carry the delay the converter asks for before any new
  *      connection through it (RFC 8803 4.2.8; 0 = at least 30 s): until then connect() fails at
  *      once with DC_CONVERT_BACKOFF instead of soliciting the converter again.
- *   6. With `askGrant` the Connect carries the duocell grant request (a Private Use TLV only a
+ *   7. With `askGrant` the Connect carries the duocell grant request (a Private Use TLV only a
  *      duocell concentrator understands) and the grant it answers is on the result.
  */
 
@@ -100,51 +110,139 @@ async function numeric(host: string, signal: AbortSignal): Promise<string> {
   }
 }
 
-/** Read and check the converter's reply; resolves once it is whole, leaving later bytes on the socket. */
-async function readReply(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<{ grant?: Grant }> {
-  const reader = new FrontReader(socket, 0);
-  let grant: Grant | undefined;
-  const onAbort = (): void => {
-    socket.destroy();
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const msg = await reader.next(
-      (b) => {
-        const r = parseConvertMessage(b);
-        return 'need' in r ? r : { value: r.message, consumed: r.consumed };
-      },
-      "the converter's reply",
-      timeoutMs,
-      'DC_CONVERT_TRUNCATED',
-    );
-    if (signal.aborted) throw new DuocellError('DC_ABORTED', 'client went away while the converter answered');
-    const res = validateResponse(msg);
-    if (res.error !== undefined) {
-      const code = res.error.code;
-      const delay = code === ConvertErrorCode.RESOURCE_EXCEEDED || code === ConvertErrorCode.NETWORK_FAILURE ? res.error.value[0] ?? 0 : undefined;
-      throw new DuocellError(
-        'DC_CONVERT_PEER_ERROR',
-        `converter refused: ${res.error.name} (${code})`,
-        {
-          origin: 'peer',
-          convertError: code,
-          value: res.error.value.toString('hex'),
-          ...(code === ConvertErrorCode.DESTINATION_UNREACHABLE ? { icmpCode: res.error.value[0] } : {}),
-          ...(delay === undefined ? {} : { retryAfterSeconds: delay === 0 ? DEFAULT_RETRY_SECONDS : delay }),
-        },
+/** Client bytes sent to the converter ahead of its reply, at most (then the client waits for it). */
+export const MAX_UNANSWERED_BYTES = 64 * 1024;
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * Per-connection stamps for tracing the Convert exchange (docs/convert.md, "Where the time
+ * goes"): published on this diagnostics channel only while someone subscribes, so the data path
+ * pays nothing otherwise. Message: { id, stage, t } with `t` from performance.now().
+ */
+export const CONVERT_TRACE_CHANNEL = 'duocell:convert-client';
+const trace = diagnostics.channel(CONVERT_TRACE_CHANNEL);
+let traceSeq = 0;
+export type ConvertTraceStage = 'start' | 'connected' | 'first-up' | 'reply' | 'refused';
+function stamp(id: number, stage: ConvertTraceStage, extra?: Record<string, unknown>): void {
+  if (trace.hasSubscribers) trace.publish({ id, stage, t: performance.now(), ...extra });
+}
+
+/**
+ * Read the converter's reply. The socket is read in paused mode, taking exactly what is buffered
+ * (read(readableLength)), so the stream's end is never consumed here: the bytes behind the reply
+ * (the server's first bytes, even with its FIN in the same segment) can always be put back in
+ * front of the stream for the relay.
+ */
+export function readReplyMessage(socket: net.Socket, timeoutMs: number, signal: AbortSignal): Promise<{ msg: ConvertMessage; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = EMPTY;
+    let settled = false;
+    const finish = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      socket.pause();
+      f();
+    };
+    const truncated = (why: string, extra: Record<string, unknown> = {}): DuocellError =>
+      new DuocellError('DC_CONVERT_TRUNCATED', `${why} with ${buf.length} bytes of the converter's reply`, { origin: 'local', received: buf.length, ...extra });
+    const onReadable = (): void => {
+      while (!settled && socket.readableLength > 0) {
+        const d = socket.read(socket.readableLength) as Buffer | null;
+        if (d === null) break;
+        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+        let r: ReturnType<typeof parseConvertMessage>;
+        try {
+          r = parseConvertMessage(buf);
+        } catch (e) {
+          finish(() => reject(e));
+          return;
+        }
+        if (!('need' in r)) {
+          const { message, consumed } = r;
+          finish(() => resolve({ msg: message, rest: buf.subarray(consumed) }));
+          return;
+        }
+      }
+      // Nothing buffered: read(0) lets a pending end of stream be seen ('end'), or asks for more.
+      if (!settled) socket.read(0);
+    };
+    const onEnd = (): void => finish(() => reject(truncated('the converter closed')));
+    const onError = (e: NodeJS.ErrnoException): void =>
+      finish(() =>
+        reject(
+          new DuocellError('DC_CONVERT_TRUNCATED', `socket failed while reading the converter's reply: ${e.message}`, {
+            origin: 'kernel',
+            cause: e,
+            ...(typeof e.code === 'string' ? { sysCode: e.code } : {}),
+            ...(typeof e.errno === 'number' ? { errno: Math.abs(e.errno) } : {}),
+          }),
+        ),
       );
-    }
-    grant = res.grant;
-  } catch (e) {
-    reader.detach();
-    throw e;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
+    const onAbort = (): void => finish(() => reject(new DuocellError('DC_ABORTED', 'client went away while the converter answered')));
+    const timer = setTimeout(() => finish(() => reject(truncated(`timed out after ${timeoutMs} ms`))), timeoutMs);
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else onReadable();
+  });
+}
+
+/** The reply as the session sees it: the grant, or the converter's Error TLV as DC_CONVERT_PEER_ERROR. */
+export function checkReply(msg: ConvertMessage): { grant?: Grant } {
+  const res = validateResponse(msg);
+  if (res.error !== undefined) {
+    const code = res.error.code;
+    const delay = code === ConvertErrorCode.RESOURCE_EXCEEDED || code === ConvertErrorCode.NETWORK_FAILURE ? res.error.value[0] ?? 0 : undefined;
+    throw new DuocellError('DC_CONVERT_PEER_ERROR', `converter refused: ${res.error.name} (${code})`, {
+      origin: 'peer',
+      convertError: code,
+      value: res.error.value.toString('hex'),
+      ...(code === ConvertErrorCode.DESTINATION_UNREACHABLE ? { icmpCode: res.error.value[0] } : {}),
+      ...(delay === undefined ? {} : { retryAfterSeconds: delay === 0 ? DEFAULT_RETRY_SECONDS : delay }),
+    });
   }
-  const rest = reader.detach();
-  if (rest.length > 0) socket.unshift(rest);
-  return grant === undefined ? {} : { grant };
+  return res.grant === undefined ? {} : { grant: res.grant };
+}
+
+/**
+ * 0-RTT (RFC 8803 section 3): while the converter's reply is outstanding, the client's bytes go
+ * to the converter at once, behind the Convert message, up to `limit` bytes. Read in paused mode
+ * (exactly what is buffered), so the client's end of stream is left for the relay. stop() pauses
+ * the client and returns what was sent, which a refusal puts back in front of the client's
+ * stream (client.unshift) for the next attempt or candidate: nothing is lost.
+ */
+function forwardAhead(client: net.Socket, upstream: net.Socket, limit: number, onFirst: () => void): { stop(): Buffer } {
+  const sent: Buffer[] = [];
+  let bytes = 0;
+  const pump = (): void => {
+    while (bytes < limit && client.readableLength > 0) {
+      const d = client.read(client.readableLength) as Buffer | null;
+      if (d === null) break;
+      if (bytes === 0) onFirst();
+      sent.push(d);
+      bytes += d.length;
+      upstream.write(d);
+    }
+  };
+  client.on('readable', pump);
+  pump();
+  return {
+    stop(): Buffer {
+      client.removeListener('readable', pump);
+      client.pause();
+      return sent.length === 1 ? sent[0]! : Buffer.concat(sent, bytes);
+    },
+  };
 }
 
 export function convertConnector(o: ConvertClientOptions): ConvertConnector {
@@ -177,6 +275,8 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
       if (o.askGrant === true) tlvs.push({ type: 'grant-request' });
       const hello = encodeConvertMessage(tlvs);
       const early = req.early === undefined ? hello : Buffer.concat([hello, req.early]);
+      const id = ++traceSeq;
+      stamp(id, 'start');
       const { socket, serverMptcp } = await openUpstream({
         target: { host: conc.address, port: conc.port },
         early,
@@ -184,21 +284,39 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
         signal: req.signal,
         io: req.io,
       });
+      stamp(id, 'connected');
+      // The Convert message and the client's bytes behind it must not wait for ACKs (Nagle).
+      socket.setNoDelay(true);
+      const client = req.clientSocket;
+      const ahead = client === undefined || client.destroyed ? undefined : forwardAhead(client, socket, MAX_UNANSWERED_BYTES, () => stamp(id, 'first-up'));
       let grant: Grant | undefined;
+      let rest: Buffer;
       try {
-        ({ grant } = await readReply(socket, o.replyTimeoutMs ?? 10_000, req.signal));
+        const r = await readReplyMessage(socket, o.replyTimeoutMs ?? 10_000, req.signal);
+        rest = r.rest;
+        ({ grant } = checkReply(r.msg));
+        stamp(id, 'reply', { rest: rest.length });
       } catch (e) {
+        // Put what the client sent ahead back in front of its stream: another attempt (the next
+        // candidate) sends it again, a refused session loses nothing it had not already lost.
+        const sent = ahead?.stop();
+        if (sent !== undefined && sent.length > 0 && client !== undefined && !client.destroyed) client.unshift(sent);
         // The converter said no (or never said anything): reset our side, report with the code.
         if (!socket.destroyed) socket.resetAndDestroy();
-        const err = e instanceof DuocellError ? e : new DuocellError('DC_CONVERT_TRUNCATED', String(e), { cause: e });
+        const err0 = e instanceof DuocellError ? e : new DuocellError('DC_CONVERT_TRUNCATED', String(e), { cause: e });
+        const err = req.signal.aborted && err0.code !== 'DC_ABORTED' ? new DuocellError('DC_ABORTED', 'client went away while the converter answered', { cause: err0 }) : err0;
+        stamp(id, 'refused', { code: err.code, ahead: sent?.length ?? 0 });
         if (typeof err.detail.retryAfterSeconds === 'number') {
           lastUntil = now() + err.detail.retryAfterSeconds * 1000;
           backoff.set(key, lastUntil);
           log.warn({ concentrator: conc, convertError: err.detail.convertError, seconds: err.detail.retryAfterSeconds }, 'the converter asked to wait before new connections');
         }
-        log.debug({ code: err.code, convertError: err.detail.convertError, target: req.target, concentrator: conc }, 'convert refused');
+        log.debug({ code: err.code, convertError: err.detail.convertError, target: req.target, concentrator: conc, ahead: sent?.length ?? 0 }, 'convert refused');
         throw err;
       }
+      ahead?.stop();
+      // The server's bytes that came with the reply go first to the client (the relay drains them).
+      if (rest.length > 0) socket.unshift(rest);
       // Errors from here on are the relay's; never let one go unheard between hand-over and relay.
       socket.on('error', () => undefined);
       log.debug({ target: req.target, concentrator: conc, mptcp: serverMptcp, grant }, 'converted');

@@ -244,6 +244,7 @@ export class ProxyEngine extends EventEmitter<EngineEvents> {
         ...(req.sni === undefined ? {} : { sni: req.sni }),
         io: this.#io,
         ...(admitted === undefined ? {} : { placed: admitted.placed }),
+        clientSocket: client,
       });
       s.upstream = socket;
       if (via !== undefined) s.via = via;

@@ -17,8 +17,15 @@ export { createTargetFilter, specialPurpose, FORBIDDEN_REASONS, type ForbiddenRe
 export { directConnector, openUpstream } from './connector.js';
 export { explicitFront, transparentFront } from './fronts/basic.js';
 
-/** Label addresses with their access type from the board's prefix table. */
-export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'uplinks'>): (address: string) => AccessType {
+/** The interfaces and their addresses (os.networkInterfaces: two rtnetlink dumps, 0.2-0.4 ms a call). */
+export type InterfaceReader = () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+
+/**
+ * Label addresses with their access type from the board's prefix table; `interfaces` for the
+ * uplinks' own addresses (a snapshot such as LocalAddresses.interfaces: this runs per subflow of
+ * every session view).
+ */
+export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'uplinks'>, interfaces: InterfaceReader = os.networkInterfaces): (address: string) => AccessType {
   const table: Array<{ prefix: Prefix; value: AccessType }> = [];
   for (const a of board.accessNetworks) {
     const p = parsePrefix(a.prefix);
@@ -29,7 +36,8 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
     const hit = longestMatch(table, address);
     if (hit !== undefined) return hit;
     // Fall back to the uplinks' current interface addresses.
-    const ifs = os.networkInterfaces();
+    if (board.uplinks.length === 0) return 'unknown';
+    const ifs = interfaces();
     for (const u of board.uplinks) {
       if (ifs[u.interface]?.some((i) => i.address === address) === true) return u.access;
     }
@@ -38,8 +46,7 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
 }
 
 /** Current addresses of the board's uplink interfaces (candidate sources for MPTCP upstreams). */
-export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>): string[] {
-  const ifs = os.networkInterfaces();
+export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>, ifs: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): string[] {
   const out: string[] = [];
   for (const u of board.uplinks) {
     for (const i of ifs[u.interface] ?? []) {
@@ -53,6 +60,13 @@ export interface ListenerFactories {
   /** Extra fronts (convert, socks5) and connectors by name, provided by main.ts. */
   fronts?: Partial<Record<ListenerProfile['kind'], (l: ListenerProfile) => FrontProtocol>>;
   connector?: (l: ListenerProfile) => Connector | undefined;
+  /**
+   * Where an MPTCP upstream's source addresses are read per session (default: the interfaces
+   * now). The composition root passes LocalAddresses.interfaces, a snapshot refreshed on every
+   * rtnetlink address event: reading the interfaces per session cost both proxies about a
+   * millisecond of main thread per connection (docs/convert.md, "Where the time goes").
+   */
+  interfaces?: InterfaceReader;
 }
 
 /** Turn the board's listener profiles into engine listener specs. */
@@ -70,7 +84,7 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
       front = explicitFront(t);
     } else throw new DuocellError('DC_CONFIG_INVALID', `listener ${i}: no front for kind ${l.kind} in this build`);
     const upstream: UpstreamOptions =
-      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return uplinkAddresses(board); } } : { mptcp: false };
+      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return uplinkAddresses(board, (f.interfaces ?? os.networkInterfaces)()); } } : { mptcp: false };
     return {
       name: `${l.kind}-${l.port}-${i}`,
       host: l.host,
@@ -94,16 +108,21 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
  */
 export class LocalAddresses {
   #keys = new Set<string>();
+  #ifs: NodeJS.Dict<os.NetworkInterfaceInfo[]> = {};
   #at = -Infinity;
   constructor(
     readonly read: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces,
     readonly maxAgeMs = 1000,
     readonly now: () => number = Date.now,
+    /** interfaces() is at most this old when no address event refreshed it (ms). */
+    readonly snapshotMaxAgeMs = 250,
   ) {}
 
   refresh(): void {
     const keys = new Set<string>();
-    for (const list of Object.values(this.read())) {
+    const ifs = this.read();
+    this.#ifs = ifs;
+    for (const list of Object.values(ifs)) {
       for (const i of list ?? []) {
         const k = addressTextKey(i.address);
         if (k !== undefined) keys.add(k);
@@ -121,6 +140,16 @@ export class LocalAddresses {
   get size(): number {
     return this.#keys.size;
   }
+
+  /**
+   * The interfaces and their addresses as last read: on each address event (refresh()) and at
+   * most `snapshotMaxAgeMs` old otherwise. For per-session readers (upstream source addresses,
+   * access labels), which must not dump the kernel's tables on every connection.
+   */
+  readonly interfaces = (): NodeJS.Dict<os.NetworkInterfaceInfo[]> => {
+    if (this.now() - this.#at > this.snapshotMaxAgeMs) this.refresh();
+    return this.#ifs;
+  };
 }
 
 /**
@@ -140,7 +169,8 @@ export function boardTargetFilter(board: Pick<BoardProfile, 'listeners' | 'web' 
  * the live set of own addresses (default: a LocalAddresses reading the interfaces).
  */
 export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> & { local?: LocalAddresses }): ProxyEngine {
-  const { local, ...rest } = opts;
-  const targetFilter = rest.targetFilter ?? boardTargetFilter(board, local ?? new LocalAddresses());
-  return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board) });
+  const { local: given, ...rest } = opts;
+  const local = given ?? new LocalAddresses();
+  const targetFilter = rest.targetFilter ?? boardTargetFilter(board, local);
+  return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board, local.interfaces) });
 }

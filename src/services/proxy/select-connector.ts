@@ -23,9 +23,15 @@ import type { ConnectRequest, Connector, Endpoint, Placement, Target, UpstreamOp
  * Exceeded / Network Failure; SOCKS5: replies 02–06). A SOCKS5 proxy that fails itself (reply
  * 01 or 07, no acceptable method, refused credentials, no or garbled reply) fails the attempt
  * like a dead one; reply 08 (address type) sends the session on without counting. Nothing has been
- * relayed to the client before connect() resolves, so a retry never repeats or loses a byte:
- * the same early bytes go to the next candidate. With no eligible candidate the listener's own
- * connector (`fallback`) applies.
+ * relayed to the client before connect() resolves, so a retry never repeats or loses a byte
+ * toward the client: the same early bytes go to the next candidate. The Convert client sends the
+ * client's bytes ahead of the converter's reply (0-RTT) and puts them back in front of the
+ * client's stream when an attempt fails, so the next candidate gets them once, in order. A
+ * converter that refuses with an Error TLV has not reached the server (RFC 8803: the error
+ * replaces the connection), so no server sees them twice; one that accepted, relayed them and
+ * then said nothing before the reply timer (10 s) may have, and the next candidate's server
+ * sees them again: the price of 0-RTT, as with the early bytes of a SYN. With no eligible
+ * candidate the listener's own connector (`fallback`) applies.
  *
  * The fast path (fast.ts) asks place() instead, per accepted connection: the same choice and
  * attempts as connect(). An on-path candidate (or a direct fallback) is `direct`: the fast path

@@ -159,6 +159,13 @@ export interface ConnectRequest {
   io: ProxyIo;
   /** What place() decided for this session on the fast path (the connector's own): go on from there. */
   placed?: unknown;
+  /**
+   * The client's socket (paused), for a connector that sends the client's bytes on before its
+   * own reply came (the Convert client's 0-RTT). Such a connector leaves it paused when it
+   * returns, and puts back in front of its stream (unshift) what it took when it fails, so the
+   * next attempt and the relay see every byte once, in order.
+   */
+  clientSocket?: net.Socket;
 }
 
 /** What place() is asked: the session as the fast path knows it after admission. */
