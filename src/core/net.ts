@@ -40,6 +40,16 @@ export function mappedIPv4(address: string): number | undefined {
 }
 
 /**
+ * The family of the address a text names, by value: 4 for IPv4 and for IPv4-mapped IPv6 in any
+ * spelling, 6 for other IPv6 (a zone id allowed), 0 for anything else. (ipFamily gives the
+ * family of the text: 6 for `::ffff:a47:1`, as node:net and a dual-stack socket see it.)
+ */
+export function addressFamily(address: string): 0 | 4 | 6 {
+  const f = ipFamily(address);
+  return f === 6 && mappedIPv4(address) !== undefined ? 4 : f;
+}
+
+/**
  * The dotted IPv4 address of an IPv4-mapped IPv6 address in any spelling (see mappedIPv4):
  * `::ffff:a47:1` → `10.71.0.1`; anything else is returned unchanged (an IPv4 address, another
  * IPv6 address, text that is not an address). Never throws.

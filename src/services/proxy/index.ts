@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { BoardProfile, ListenerProfile } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
-import { longestMatch, parseHostPort, parsePrefix, type Prefix } from '../../core/net.js';
+import { longestMatch, parseHostPort, parsePrefix, sameAddress, type Prefix } from '../../core/net.js';
 import { directConnector } from './connector.js';
 import { ProxyEngine, type EngineOptions } from './engine.js';
 import { explicitFront, transparentFront } from './fronts/basic.js';
@@ -31,7 +31,7 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
     // Fall back to the uplinks' current interface addresses.
     const ifs = os.networkInterfaces();
     for (const u of board.uplinks) {
-      if (ifs[u.interface]?.some((i) => i.address === address) === true) return u.access;
+      if (ifs[u.interface]?.some((i) => sameAddress(i.address, address)) === true) return u.access;
     }
     return 'unknown';
   };
