@@ -115,3 +115,18 @@ t.test('first boot: loopback by value', async (t) => {
   for (const h of ['::ffff:a00:1', '::7f00:1', 'x127.0.0.1']) t.notOk(isLoopback(h), h);
 });
 
+
+t.test('steering groups: an unnamed UE is one group whatever the spelling of its address', async (t) => {
+  const { steeringPolicy } = await import('../../src/services/policy/connection.js');
+  const eff = { subscriber: null, matched: null, policy: 'steer', maxSessionsPerUe: 9, maxSubflowsPerSession: 8, maxSessionsPerNServer: 9, allowedNetworks: [], steeringMode: 'ratio', ratio: { cellular: 30, wlan: 70 }, interceptPorts: [] };
+  const f = steeringPolicy({
+    resolvePolicy: () => eff as never, nserverCap: () => undefined, getPolicy: (n: string) => ({ name: n, steeringMode: 'ratio' }) as never, onChange: () => () => undefined,
+    connectionOf: (tok: number) => (tok === 2 ? { side: 'server' as const, client: '10.71.0.2' } : undefined),
+  }, 'wlan');
+  const groups = [
+    f({ token: 1, serverSide: true, daddr: '::ffff:a47:2' } as never)?.group, // accepted on `::`
+    f({ token: 3, serverSide: true, daddr: '10.71.0.2' } as never)?.group, // accepted on 0.0.0.0
+    f({ token: 2, serverSide: false, daddr: '192.0.2.1' } as never)?.group, // the box's own, for that client
+  ];
+  t.same(groups, ['10.71.0.2', '10.71.0.2', '10.71.0.2']);
+});
