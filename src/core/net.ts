@@ -19,10 +19,10 @@ export function ipFamily(address: string): 0 | 4 | 6 {
   return typeof address === 'string' ? (net.isIP(address) as 0 | 4 | 6) : 0;
 }
 
-/** An IPv6 text without its zone id (`fe80::1%eth0` → `fe80::1`). */
+/** An IPv6 text without its zone id (`fe80::1%eth0` → `fe80::1`); an empty zone (`fe80::1%`) is left for the parser to refuse. */
 function withoutZone(s: string): string {
   const zone = s.indexOf('%');
-  return zone === -1 ? s : s.slice(0, zone);
+  return zone === -1 || zone === s.length - 1 ? s : s.slice(0, zone);
 }
 
 /**
