@@ -20,7 +20,7 @@ const MiB = 1 << 20;
 
 for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
   t.test(`resource policy in namespaces (${mode} path manager): session limits, subflow limit, allowed networks, grants`, { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
-    const topo = new Topology(mode === 'kernel' ? 'tpol' : 'tpou');
+    const topo = new Topology(mode === 'kernel' ? 'v4mapk' : 'v4mapu');
     t.teardown(() => topo.destroy());
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
