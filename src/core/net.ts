@@ -14,14 +14,49 @@ import net from 'node:net';
  * convert from and to the 16-bit groups used here.
  */
 
-/** 4 or 6 for a numeric address (an IPv6 zone id allowed), else 0 (as node:net's isIP). */
+/** 4 or 6 for a numeric address (an IPv6 zone id allowed), else 0 (as node:net's isIP). Never throws. */
 export function ipFamily(address: string): 0 | 4 | 6 {
-  return net.isIP(address) as 0 | 4 | 6;
+  return typeof address === 'string' ? (net.isIP(address) as 0 | 4 | 6) : 0;
 }
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`; anything else unchanged. */
+/** An IPv6 text without its zone id (`fe80::1%eth0` → `fe80::1`); an empty zone (`fe80::1%`) is left for the parser to refuse. */
+function withoutZone(s: string): string {
+  const zone = s.indexOf('%');
+  return zone === -1 || zone === s.length - 1 ? s : s.slice(0, zone);
+}
+
+/**
+ * The IPv4 address (as a 32-bit number) that an IPv4-mapped IPv6 address carries, in any of its
+ * spellings (`::ffff:10.71.0.1`, `::ffff:a47:1` as the netlink codec writes it,
+ * `0:0:0:0:0:ffff:a47:1`, `::FFFF:0A47:0001`, with a zone id, which is ignored); undefined for
+ * anything else (an IPv4 address, another IPv6 address, not an address). Only ::ffff:0:0/96
+ * is IPv4-mapped: IPv4-compatible `::a.b.c.d` and NAT64 `64:ff9b::/96` stay IPv6.
+ */
+export function mappedIPv4(address: string): number | undefined {
+  if (typeof address !== 'string' || address.indexOf(':') === -1) return undefined;
+  const g = parseIPv6Groups(withoutZone(address));
+  if (g === undefined || g[0] !== 0 || g[1] !== 0 || g[2] !== 0 || g[3] !== 0 || g[4] !== 0 || g[5] !== 0xffff) return undefined;
+  return ((g[6]! << 16) | g[7]!) >>> 0;
+}
+
+/**
+ * The family of the address a text names, by value: 4 for IPv4 and for IPv4-mapped IPv6 in any
+ * spelling, 6 for other IPv6 (a zone id allowed), 0 for anything else. (ipFamily gives the
+ * family of the text: 6 for `::ffff:a47:1`, as node:net and a dual-stack socket see it.)
+ */
+export function addressFamily(address: string): 0 | 4 | 6 {
+  const f = ipFamily(address);
+  return f === 6 && mappedIPv4(address) !== undefined ? 4 : f;
+}
+
+/**
+ * The dotted IPv4 address of an IPv4-mapped IPv6 address in any spelling (see mappedIPv4):
+ * `::ffff:a47:1` → `10.71.0.1`; anything else is returned unchanged (an IPv4 address, another
+ * IPv6 address, text that is not an address). Never throws.
+ */
 export function unmapV4(address: string): string {
-  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+  const v4 = mappedIPv4(address);
+  return v4 === undefined ? address : formatIPv4Number(v4);
 }
 
 /** host:port text with brackets for IPv6. */
@@ -157,9 +192,11 @@ export function formatIPv6Groups(g: ArrayLike<number>): string {
 
 /**
  * One text per numeric address: IPv4 dotted (also an IPv4-mapped IPv6 address, in any
- * spelling), IPv6 in RFC 5952 form; undefined if `s` is not a numeric address.
+ * spelling), IPv6 in RFC 5952 form; undefined if `s` is not a numeric address (a zone id
+ * included). Never throws.
  */
 export function canonicalAddress(s: string): string | undefined {
+  if (typeof s !== 'string') return undefined;
   const v4 = parseIPv4Number(s);
   if (v4 !== undefined) return formatIPv4Number(v4);
   const g = parseIPv6Groups(s);
@@ -169,21 +206,38 @@ export function canonicalAddress(s: string): string | undefined {
 }
 
 /**
- * The value of an address of family `fam` (as net.isIP reported it, which also allows an IPv6
- * zone id: ignored here); undefined if the strict parsers disagree.
+ * The key to compare or index an address by: its canonical text (canonicalAddress), or the text
+ * itself when it is not a numeric address (a hostname, a zoned IPv6 address: `fe80::1%eth0`),
+ * so two spellings of one address share a key and nothing is lost. An IPv4-mapped address is
+ * keyed by its IPv4 address even with a zone id (which means nothing for IPv4). Never throws.
  */
-function toBigInt(fam: number, a: string): bigint | undefined {
-  if (fam === 4) {
-    const v = parseIPv4Number(a);
-    return v === undefined ? undefined : BigInt(v);
-  }
-  const zone = a.indexOf('%');
-  const g = parseIPv6Groups(zone === -1 ? a : a.slice(0, zone));
+export function addressKey(s: string): string {
+  return canonicalAddress(unmapV4(s)) ?? s;
+}
+
+/** Do two texts name the same address (`10.71.0.1`, `::ffff:a47:1`, `::FFFF:10.71.0.1`…)? */
+export function sameAddress(a: string, b: string): boolean {
+  return a === b || addressKey(a) === addressKey(b);
+}
+
+/**
+ * The value of a numeric address, IPv4-mapped IPv6 addresses (any spelling) as IPv4; an IPv6
+ * zone id is ignored. undefined if `a` is not a numeric address.
+ */
+function addressValue(a: string): { family: 4 | 6; value: bigint } | undefined {
+  if (typeof a !== 'string') return undefined;
+  const v4 = parseIPv4Number(a) ?? mappedIPv4(a);
+  if (v4 !== undefined) return { family: 4, value: BigInt(v4) };
+  const g = parseIPv6Groups(withoutZone(a));
   if (g === undefined) return undefined;
   let acc = 0n;
   for (const x of g) acc = (acc << 16n) | BigInt(x);
-  return acc;
+  return { family: 6, value: acc };
 }
+
+const maskOf = (bits: number, max: number): bigint => (bits <= 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(max - bits));
+/** ::ffff:0:0 — the IPv4-mapped range ::ffff:0:0/96. */
+const MAPPED = 0xffffn << 32n;
 
 export interface Prefix {
   family: 4 | 6;
@@ -192,52 +246,78 @@ export interface Prefix {
   text: string;
 }
 
-/** Parse `10.0.0.0/8`, `fd00::/8`, or a bare address (host prefix). undefined if invalid. */
+/**
+ * Parse `10.0.0.0/8`, `fd00::/8`, or a bare address (host prefix); undefined if invalid (one `/`
+ * at most, a decimal length within the family's). An IPv6 prefix keeps its family even inside
+ * the IPv4-mapped range (`::ffff:10.0.0.0/104`): prefixContains gives it the same meaning as the
+ * IPv4 prefix. Never throws.
+ */
 export function parsePrefix(text: string): Prefix | undefined {
-  const [addr, len] = text.split('/');
-  if (addr === undefined) return undefined;
-  const fam = net.isIP(addr);
-  if (fam === 0) return undefined;
+  if (typeof text !== 'string') return undefined;
+  const slash = text.indexOf('/');
+  const addr = slash === -1 ? text : text.slice(0, slash);
+  const len = slash === -1 ? undefined : text.slice(slash + 1);
+  if (len !== undefined && !/^\d{1,3}$/.test(len)) return undefined;
+  let fam: 4 | 6;
+  let v: bigint;
+  const v4 = parseIPv4Number(addr);
+  if (v4 !== undefined) {
+    fam = 4;
+    v = BigInt(v4);
+  } else {
+    const g = addr.indexOf(':') === -1 ? undefined : parseIPv6Groups(withoutZone(addr));
+    if (g === undefined) return undefined;
+    fam = 6;
+    v = 0n;
+    for (const x of g) v = (v << 16n) | BigInt(x);
+  }
   const max = fam === 4 ? 32 : 128;
   const bits = len === undefined ? max : Number(len);
-  if (!Number.isInteger(bits) || bits < 0 || bits > max || (len !== undefined && !/^\d+$/.test(len))) return undefined;
-  const v = toBigInt(fam, addr);
-  if (v === undefined) return undefined;
-  const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(max - bits);
-  return { family: fam as 4 | 6, bits, value: v & mask, text };
+  if (bits > max) return undefined;
+  return { family: fam, bits, value: v & maskOf(bits, max), text };
 }
 
-/** Does `prefix` contain `address`? IPv4-mapped IPv6 addresses match IPv4 prefixes. */
+/**
+ * Does `prefix` contain `address`? By value, not spelling: an IPv4-mapped IPv6 address, in any
+ * spelling, is its IPv4 address, so it matches IPv4 prefixes (`10.0.0.0/8` contains
+ * `::ffff:a00:1`). An IPv6 prefix inside the mapped range (`::ffff:0:0/96` or longer) matches
+ * the IPv4 addresses it maps, in either form; a shorter IPv6 prefix (`::/0`, `::/64`) never
+ * matches an IPv4 address, mapped or not: it names IPv6 space. false for text that is not a
+ * numeric address. Never throws.
+ */
 export function prefixContains(prefix: Prefix, address: string): boolean {
-  const a = unmapV4(address);
-  const fam = net.isIP(a);
-  if (fam !== prefix.family) return false;
-  const max = fam === 4 ? 32 : 128;
-  const v = toBigInt(fam, a);
-  if (v === undefined) return false;
-  const mask = prefix.bits === 0 ? 0n : ((1n << BigInt(prefix.bits)) - 1n) << BigInt(max - prefix.bits);
-  return (v & mask) === prefix.value;
+  const a = addressValue(address);
+  if (a === undefined || prefix === null || typeof prefix !== 'object') return false;
+  if (prefix.family === 4) {
+    if (a.family !== 4) return false;
+    const m = maskOf(prefix.bits, 32);
+    return (a.value & m) === (prefix.value & m);
+  }
+  if (prefix.family !== 6) return false;
+  if (a.family === 4 && prefix.bits < 96) return false;
+  const v = a.family === 4 ? MAPPED | a.value : a.value;
+  const m = maskOf(prefix.bits, 128);
+  return (v & m) === (prefix.value & m);
 }
 
-/** How many leading bits two addresses of the same family share (-1: different families or not addresses). */
+/** How many leading bits two addresses of the same family share (-1: different families or not addresses); IPv4-mapped counts as IPv4. */
 export function commonPrefixBits(a: string, b: string): number {
-  const x = unmapV4(a);
-  const y = unmapV4(b);
-  const fam = net.isIP(x);
-  if (fam === 0 || fam !== net.isIP(y)) return -1;
-  const max = fam === 4 ? 32 : 128;
-  const vx = toBigInt(fam, x);
-  const vy = toBigInt(fam, y);
-  if (vx === undefined || vy === undefined) return -1;
-  const diff = vx ^ vy;
+  const x = addressValue(a);
+  const y = addressValue(b);
+  if (x === undefined || y === undefined || x.family !== y.family) return -1;
+  const max = x.family === 4 ? 32 : 128;
+  const diff = x.value ^ y.value;
   return diff === 0n ? max : max - diff.toString(2).length;
 }
 
-/** Longest-prefix match over a list of (prefix, value). */
+/** A prefix's length counted in IPv6 space (an IPv4 /n is the mapped /96+n), to rank matches of both families. */
+const rank = (p: Prefix): number => (p.family === 4 ? p.bits + 96 : p.bits);
+
+/** Longest-prefix match over a list of (prefix, value); IPv4 and IPv4-mapped prefixes rank together. */
 export function longestMatch<T>(table: ReadonlyArray<{ prefix: Prefix; value: T }>, address: string): T | undefined {
   let best: { prefix: Prefix; value: T } | undefined;
   for (const e of table) {
-    if (prefixContains(e.prefix, address) && (best === undefined || e.prefix.bits > best.prefix.bits)) best = e;
+    if (prefixContains(e.prefix, address) && (best === undefined || rank(e.prefix) > rank(best.prefix))) best = e;
   }
   return best?.value;
 }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
+import { canonicalAddress } from '../core/net.js';
 import { formatSecret, generateSetupSecret, normalizeSecret } from '../web/secret.js';
 
 /**
@@ -30,9 +31,10 @@ const log = logger('duocell:first-boot');
 const run = promisify(execFile);
 
 export function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return net.isIPv4(v4) && v4.startsWith('127.');
+  if (host === 'localhost') return true;
+  // by value: `::1`, `0:0:0:0:0:0:0:1`, `::ffff:127.0.0.1`, `::ffff:7f00:1` …
+  const a = canonicalAddress(host);
+  return a === '::1' || (a !== undefined && net.isIPv4(a) && a.startsWith('127.'));
 }
 
 export interface WebSocketSpec {

@@ -2,7 +2,9 @@
 // Per-subscriber resource policy in the running cell: an M-UE with a cellular and a WLAN access
 // path → cell (duocell run, in-kernel path manager) → N-server. The policy comes from the store
 // (changed with the CLI while the cell runs) and is enforced when sessions are admitted and when
-// subflows join.
+// subflows join. The cell also listens dual stack (`::`), where the kernel reports the UE's IPv4
+// subflows IPv4-mapped (the netlink codec writes them `::ffff:a41:102`): they must be labelled,
+// counted, authenticated and steered as on the IPv4 listener.
 import t from 'tap';
 import { execFile, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -18,7 +20,7 @@ const MiB = 1 << 20;
 
 for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
   t.test(`resource policy in namespaces (${mode} path manager): session limits, subflow limit, allowed networks, grants`, { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
-    const topo = new Topology(mode === 'kernel' ? 'tpol' : 'tpou');
+    const topo = new Topology(mode === 'kernel' ? 'v4mapk' : 'v4mapu');
     t.teardown(() => topo.destroy());
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
@@ -46,7 +48,10 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
       uplinks: [{ name: 'up', access: 'wlan', interface: 'up0' }],
       lan: { interfaces: ['ran0', 'wap0'] },
       web: { listen: [{ host: '127.0.0.1', port: 18090 + n }] },
-      listeners: [{ kind: 'explicit', host: '0.0.0.0', port: 9000, mptcp: true, target: `10.${n}.3.2:8000`, upstream: 'tcp' }],
+      listeners: [
+        { kind: 'explicit', host: '0.0.0.0', port: 9000, mptcp: true, target: `10.${n}.3.2:8000`, upstream: 'tcp' },
+        { kind: 'explicit', host: '::', port: 9001, mptcp: true, target: `10.${n}.3.2:8000`, upstream: 'tcp' },
+      ],
       accessNetworks: [
         { prefix: `10.${n}.1.0/24`, access: 'cellular' },
         { prefix: `10.${n}.2.0/24`, access: 'wlan' },
@@ -153,6 +158,47 @@ for (const [mode, n] of [['kernel', 62], ['userspace', 65]] as const) {
       const wlan = (r2.subflows ?? []).filter((f) => f.local.startsWith(`10.${n}.2.2`)).reduce((a, f) => a + f.bytesSent + f.bytesReceived, 0);
       t.ok(wlan > 1 * MiB, `the allowed WLAN subflow carried data (${(wlan / MiB).toFixed(1)} MiB)`);
       t.equal((await api<PathManagerView>('pm')).stats.subflowsRefused[`origin 10.${n}.2.2 outside allowed networks`], after, 'nothing more refused');
+    });
+
+    t.test('dual-stack listener (::): the UE\'s IPv4-mapped subflows get their access, counts, origin check and steering', async (t) => {
+      await cli('policy', 'set', 'dual', '--max-subflows', '2', '--networks', `10.${n}.1.0/24,10.${n}.2.0/24`, '--mode', 'ratio', '--ratio', '30:70');
+      await cli('subscribers', 'set', 'alice', '--policy', 'dual');
+      t.teardown(() => cli('subscribers', 'set', 'alice', '--policy', 'both'));
+      const before = (await api<PathManagerView>('pm')).stats;
+      const held = mue.spawn(process.execPath, [PEER, 'hold', `10.${n}.1.1`, '9001', '--mptcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      t.teardown(() => {
+        held.kill('SIGKILL');
+      });
+      // the connection accepted on `::` from the UE's cellular address, in whatever spelling
+      const ue = (a: string): boolean => a === `10.${n}.1.2` || /^::ffff:/i.test(a);
+      type Conn = PathManagerView['connections'][number];
+      let last: Conn | undefined;
+      const seen = await waitFor(async () => {
+        last = (await api<PathManagerView>('pm')).connections.find((x) => x.serverSide && x.local.port === 9001 && ue(x.remote.address));
+        return last !== undefined && last.subflows.filter((f) => f.state === 'established').length === 2 ? last : undefined;
+      }, 30_000, 300);
+      t.ok(seen, `the connection holds both subflows (${JSON.stringify(last?.subflows.map((f) => `${f.remote.address} ${f.access} ${f.state}`))})`);
+      t.match(seen?.remote.address ?? last?.remote.address, /^::ffff:[0-9a-f]+:[0-9a-f]+$/, 'the kernel reported the UE IPv4-mapped, in hex: the case under test');
+      const est = (seen?.subflows ?? []).filter((f) => f.state === 'established');
+      t.same(est.map((f) => f.access).sort(), ['cellular', 'wlan'], 'labelled with the access the UE joined from, not unknown');
+      // per-access totals: counters (sock_diag) merged into the labelled subflows
+      const totals: Record<string, number> = {};
+      for (const f of est) totals[f.access] = (totals[f.access] ?? 0) + (f.bytesReceived ?? 0);
+      t.ok((totals.cellular ?? 0) >= 4, `per-access bytes: the held connection's 4 bytes counted on cellular (${JSON.stringify(totals)})`);
+      const after = (await api<PathManagerView>('pm')).stats;
+      const delta = (k: string, m: 'subflowsOpened'): number => (after[m][k] ?? 0) - (before[m][k] ?? 0);
+      t.ok(delta('cellular', 'subflowsOpened') >= 1 && delta('wlan', 'subflowsOpened') >= 1, `subflows counted per access (${JSON.stringify(after.subflowsOpened)})`);
+      t.equal(delta('unknown', 'subflowsOpened'), 0, 'none counted as unknown');
+      t.same(Object.keys(after.subflowsRefused).filter((k) => k.startsWith('origin') && (after.subflowsRefused[k] ?? 0) > (before.subflowsRefused[k] ?? 0)), [], 'the WLAN join passed origin authentication (inside the allowed networks by value)');
+      if (mode === 'userspace') {
+        // steering: a connection with a cellular and a WLAN subflow is movable; one whose
+        // subflows are unknown would stay fixed, never steered
+        const g = await waitFor(async () => {
+          const x = (await api<PathManagerView>('pm')).steering?.groups.find((y) => y.group === 'alice');
+          return x !== undefined && x.connections >= 1 && x.placements.fixed === 0 ? x : undefined;
+        }, 15_000, 300);
+        t.ok(g, `the steering group sees the connection as movable over both accesses (${JSON.stringify((await api<PathManagerView>('pm')).steering?.groups)})`);
+      }
     });
 
     if (mode === 'userspace') {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { addressKey } from '../../core/net.js';
 import { bufferToIp, RTPROT_DUOCELL, splitPrefix, type Route, type RouteSpec, type Rule, type RuleSpec } from '../../protocols/netlink/index.js';
 import type { Rtnl } from './rtnetlink.js';
 
@@ -68,8 +69,13 @@ function canonicalPrefix(p: string): string {
   return `${bufferToIp(b)}/${len}`;
 }
 
-const routeKey = (r: { dst: string; table: number; gateway?: string }): string => `${r.table} ${r.dst} ${r.gateway ?? '-'}`;
-const ruleKey = (r: { src?: string; table: number; priority?: number }): string => `${r.table} ${r.src ?? 'all'} ${r.priority ?? '-'}`;
+/** A prefix or address by value (`2001:DB8::1/128` = `2001:db8::1/128`): a configured gateway may be spelled otherwise than the kernel writes it. */
+const prefixKey = (p: string): string => {
+  const slash = p.indexOf('/');
+  return slash === -1 ? addressKey(p) : `${addressKey(p.slice(0, slash))}${p.slice(slash)}`;
+};
+const routeKey = (r: { dst: string; table: number; gateway?: string }): string => `${r.table} ${prefixKey(r.dst)} ${r.gateway === undefined ? '-' : addressKey(r.gateway)}`;
+const ruleKey = (r: { src?: string; table: number; priority?: number }): string => `${r.table} ${r.src === undefined ? 'all' : prefixKey(r.src)} ${r.priority ?? '-'}`;
 
 export interface RoutingKeeperEvents {
   /** Something of an uplink's routing was (re)installed or cleaned. */

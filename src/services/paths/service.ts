@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
+import { sameAddress } from '../../core/net.js';
 import type {
   CellularSource, CellularState, CounterReader, NetAddress, NetLink, NetSource, PathEvent, PathSignal, PathStateName,
   PathView, RoutingBackend, RttProbe, UplinkConfig, WlanSource, WlanSourceState,
@@ -91,8 +92,8 @@ export class PathsService extends EventEmitter<{ event: [PathEvent] }> {
 
   /** The path whose interface carries this local address (labels subflows with access types). */
   byAddress(address: string): PathView | undefined {
-    const a = address.toLowerCase();
-    return this.list().find((p) => p.addresses.some((x) => x.toLowerCase() === a));
+    // by value: the kernel may name a local address IPv4-mapped (`::ffff:a47:1`) or in upper case
+    return this.list().find((p) => p.addresses.some((x) => sameAddress(x, address)));
   }
 
   readonly #onLink = ({ op, link }: { op: 'new' | 'del'; link: NetLink }): void => {

@@ -1,4 +1,4 @@
-import { commonPrefixBits } from '../../core/net.js';
+import { addressFamily, commonPrefixBits, sameAddress } from '../../core/net.js';
 import type { PmServiceOptions } from './types.js';
 
 /**
@@ -9,9 +9,10 @@ import type { PmServiceOptions } from './types.js';
  */
 export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess, up) => {
   if (sess.serverSide) return [];
-  const v6 = sess.daddr.includes(':');
+  // families by value: a dual-stack socket's IPv4 peer is reported IPv4-mapped (`::ffff:a47:1`)
+  const fam = addressFamily(sess.daddr);
   const announced = Object.entries(sess.announced)
-    .filter(([, a]) => a.includes(':') === v6)
+    .filter(([, a]) => addressFamily(a) === fam)
     .map(([id, address]) => ({ address, port: sess.announcedPorts[Number(id)] ?? sess.dport }));
   // Each local address joins the announced address nearest to it (most leading bits in common:
   // the peer's address on the same access network), else the connection's remote address.
@@ -25,7 +26,7 @@ export const planSubflows: NonNullable<PmServiceOptions['planSubflows']> = (sess
     ).r;
   return up.flatMap((p) =>
     p.addresses
-      .filter((a) => a.includes(':') === v6 && a !== sess.saddr)
+      .filter((a) => addressFamily(a) === fam && !sameAddress(a, sess.saddr))
       .map((address) => {
         const remote = nearest(address);
         return { path: p, address, ...(remote === undefined ? {} : { remote }) };

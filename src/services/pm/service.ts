@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
-import { canonicalAddress } from '../../core/net.js';
+import { addressKey, canonicalAddress, sameAddress } from '../../core/net.js';
 import type { MptcpEvent } from '../../protocols/mptcp-pm/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
 import { EndpointTable } from './endpoints.js';
@@ -37,7 +37,7 @@ interface Session {
   serverSide: boolean;
   denyJoinInitial: boolean;
   state: 'created' | 'established';
-  /** Local address → the userspace subflow create in flight from it (one at a time). */
+  /** Local address (addressKey) → the userspace subflow create in flight from it (one at a time). */
   creating: Map<string, number>;
   /** Creates tried per `local→remote:port`: a join the peer keeps refusing is given up after 3. */
   attempts: Map<string, number>;
@@ -51,7 +51,8 @@ interface Session {
 type Dist<E, K> = E extends { type: infer T } ? (K extends T ? E & { type: K } : never) : never;
 export type EventOf<K extends MptcpEvent['type']> = Dist<MptcpEvent, K>;
 
-const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
+/** A subflow's key by value: the events and sock_diag may spell one address differently (`::ffff:a47:1`, `10.71.0.1`). */
+const sfKey = (s: { saddr?: string; sport?: number; daddr?: string; dport?: number }): string => `${addressKey(s.saddr ?? '')}|${s.sport}|${addressKey(s.daddr ?? '')}|${s.dport}`;
 
 export class PmService extends EventEmitter<PmServiceEvents> {
   readonly #o: PmServiceOptions;
@@ -270,7 +271,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     const sub = this.#subflow(e, now);
     if (sub === undefined) return;
     const { sess, key, base } = sub;
-    sess.creating.delete(e.saddr);
+    sess.creating.delete(addressKey(e.saddr));
     sess.subflows.set(key, base);
     this.#count('subflowsOpened', base.access);
     this.emit('subflow', { type: 'opened', subflow: base });
@@ -289,7 +290,7 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     const sub = this.#subflow(e, now);
     if (sub === undefined) return;
     const { sess, key, prev, base } = sub;
-    const wasCreating = sess.creating.delete(e.saddr);
+    const wasCreating = sess.creating.delete(addressKey(e.saddr));
     const closed: SubflowView = { ...base, state: 'closed', since: now, ...(e.error === undefined || e.error === 0 ? {} : { error: e.error }) };
     if (e.error !== undefined && e.error !== 0) this.#stats.subflowErrors++;
     if (prev?.state !== 'closed') this.#count('subflowsClosed', closed.access);
@@ -352,10 +353,11 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     }
     const taken = new Set([...this.#eps.owned.values()]);
     for (const w of wanted) {
-      if (sess.creating.has(w.address) || [...sess.subflows.values()].some((f) => f.state === 'established' && f.saddr === w.address)) continue;
+      const from = addressKey(w.address);
+      if (sess.creating.has(from) || [...sess.subflows.values()].some((f) => f.state === 'established' && sameAddress(f.saddr, w.address))) continue;
       const remote = w.remote ?? { address: sess.daddr, port: sess.dport };
       // the peer refuses joins to its initial address and port: wait for what it announces
-      if (sess.denyJoinInitial && remote.address === sess.daddr && remote.port === sess.dport) continue;
+      if (sess.denyJoinInitial && remote.port === sess.dport && sameAddress(remote.address, sess.daddr)) continue;
       const pair = `${w.address}>${remote.address}:${remote.port}`;
       const tried = sess.attempts.get(pair) ?? 0;
       if (tried >= 3) continue;
@@ -366,9 +368,9 @@ export class PmService extends EventEmitter<PmServiceEvents> {
         this.#eps.owned.set(w.address, id);
       }
       const mark = ++this.#createSeq;
-      sess.creating.set(w.address, mark);
+      sess.creating.set(from, mark);
       // this attempt's marker only: a newer create from the same address keeps its own
-      const done = (): boolean => sess.creating.get(w.address) === mark && sess.creating.delete(w.address);
+      const done = (): boolean => sess.creating.get(from) === mark && sess.creating.delete(from);
       create.call(this.#o.pm, token, { address: w.address, id, ...(w.path.ifindex === undefined ? {} : { ifIndex: w.path.ifindex }) }, remote)
         .then(() => {
           this.#stats.subflowsCreated++;

@@ -1,9 +1,10 @@
+import { sameAddress } from '../../core/net.js';
 import type { AccessTotals, SubflowView } from './types.js';
 
 /** Smoothed RTTs (TCP_INFO, ms) of the established subflows leaving from these addresses. */
 export function subflowRtts(subflows: Iterable<SubflowView>, addresses: readonly string[]): number[] {
   const out: number[] = [];
-  for (const f of subflows) if (f.state === 'established' && f.rttMs !== undefined && addresses.includes(f.saddr)) out.push(f.rttMs);
+  for (const f of subflows) if (f.state === 'established' && f.rttMs !== undefined && addresses.some((a) => sameAddress(a, f.saddr))) out.push(f.rttMs);
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { addressKey } from '../../core/net.js';
 import type { EffectivePolicy, PolicySpec } from '../../store/types.js';
 import type { PmConnectionView, SteerPolicy } from '../pm/index.js';
 import { cached } from './cache.js';
@@ -31,7 +32,9 @@ export function steeringPolicy(src: PmPolicyInput, preferred: 'cellular' | 'wlan
     // looked up again on every call: a policy change reaches live connections at the next tick
     const p = connPolicy(sess);
     if (p === undefined || !explicit.get(p.policy)) return undefined;
-    const group = p.subscriber ?? (sess.serverSide ? sess.daddr : (src.connectionOf?.(sess.token)?.client ?? sess.daddr));
+    // an unnamed UE's group is its address by value: the kernel names it `::ffff:a47:2` on a
+    // dual-stack listener, the proxy `10.71.0.2`; one UE, one group
+    const group = p.subscriber ?? addressKey(sess.serverSide ? sess.daddr : (src.connectionOf?.(sess.token)?.client ?? sess.daddr));
     return { mode: p.steeringMode, ratio: p.ratio, preferred: src.preferredOf?.(p.policy) ?? preferred, group };
   };
 }

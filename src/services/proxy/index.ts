@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { BoardProfile, ListenerProfile } from '../../core/board.js';
 import { DuocellError } from '../../core/errors.js';
-import { longestMatch, parseHostPort, parsePrefix, type Prefix } from '../../core/net.js';
+import { longestMatch, parseHostPort, parsePrefix, sameAddress, type Prefix } from '../../core/net.js';
 import { directConnector } from './connector.js';
 import { ProxyEngine, type EngineOptions } from './engine.js';
 import { explicitFront, transparentFront } from './fronts/basic.js';
@@ -39,7 +39,7 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
     if (board.uplinks.length === 0) return 'unknown';
     const ifs = interfaces();
     for (const u of board.uplinks) {
-      if (ifs[u.interface]?.some((i) => i.address === address) === true) return u.access;
+      if (ifs[u.interface]?.some((i) => sameAddress(i.address, address)) === true) return u.access;
     }
     return 'unknown';
   };

@@ -1,5 +1,5 @@
 import { DuocellError } from '../../core/errors.js';
-import { ipFamily, parsePrefix } from '../../core/net.js';
+import { formatIPv4Number, ipFamily, mappedIPv4, parsePrefix } from '../../core/net.js';
 
 /**
  * The UDP steering ruleset: each new UDP flow from the LAN gets an uplink (ATSSS-LL style, per
@@ -85,8 +85,12 @@ function checkDecision(d: UdpDecision, names: Set<string>): void {
 function prefixOf(s: string): { text: string; v6: boolean; len: number } {
   const withLen = s.includes('/') ? s : `${s}/${ipFamily(s) === 6 ? 128 : 32}`;
   const p = parsePrefix(withLen);
-  if (p === undefined) bad(`bad address or prefix ${JSON.stringify(s)}`);
+  if (p === undefined) return bad(`bad address or prefix ${JSON.stringify(s)}`);
   const [addr, len] = withLen.split('/') as [string, string];
+  // an IPv4-mapped prefix (::ffff:10.0.0.0/104, ::ffff:a00:0/104) names IPv4 devices: the
+  // ruleset sees their packets as IPv4, so it gets the IPv4 prefix
+  const v4 = p.family === 6 && p.bits >= 96 ? mappedIPv4(addr) : undefined;
+  if (v4 !== undefined) return { text: `${formatIPv4Number(v4)}/${p.bits - 96}`, v6: false, len: p.bits - 96 };
   return { text: `${addr}/${len}`, v6: ipFamily(addr) === 6, len: Number(len) };
 }
 

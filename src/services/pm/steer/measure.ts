@@ -1,3 +1,4 @@
+import { addressKey } from '../../../core/net.js';
 import type { SubflowView } from '../types.js';
 import type { AccessRtt } from './mode.js';
 import type { SteerAccess, SteerCounters } from './types.js';
@@ -9,7 +10,8 @@ export interface SteerSample {
   wlan: number;
 }
 
-export const sfKey = (s: { saddr: string; sport: number; daddr: string; dport: number }): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
+/** A subflow's key by value (sock_diag and the events may spell one address differently). */
+export const sfKey = (s: { saddr: string; sport: number; daddr: string; dport: number }): string => `${addressKey(s.saddr)}|${s.sport}|${addressKey(s.daddr)}|${s.dport}`;
 
 /**
  * One measurement round over the subflow counters (sock_diag): per group, the bytes each access
