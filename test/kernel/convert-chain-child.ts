@@ -40,6 +40,9 @@ async function socksClient(port: number, user: string | undefined, pass: string 
   let received = 0;
   let maxSubflows = 0;
   const perSubflow = new Map<string, number>();
+  // the upload: the server may finish its download first, and the socket must not be destroyed
+  // (dropping what Node still holds) before the upload has been handed to the kernel
+  let uploaded: Promise<void> = Promise.resolve();
   const sampler = setInterval(() => {
     const fi = fullInfo(fd);
     if (fi === undefined) return;
@@ -55,7 +58,7 @@ async function socksClient(port: number, user: string | undefined, pass: string 
     s.on('error', (e) => done({ error: e.message, handshake: head.toString('hex') }));
     s.on('end', () => {
       if (phase < 3) done({ refused: true, handshake: head.toString('hex') });
-      else done({ received, rxHash: rx.digest('hex'), txHash: tx.digest('hex'), mptcp: isMptcp(fd) });
+      else void uploaded.then(() => done({ received, rxHash: rx.digest('hex'), txHash: tx.digest('hex'), mptcp: isMptcp(fd) }));
     });
     s.connect({ host: '10.31.0.1', port }, () => s.write(encodeGreeting(user === undefined ? [0] : [2])));
     s.on('data', (d: Buffer) => {
@@ -85,7 +88,7 @@ async function socksClient(port: number, user: string | undefined, pass: string 
         const h = Buffer.alloc(8);
         h.writeBigUInt64BE(BigInt(size));
         s.write(h);
-        void pump(s, size, tx);
+        uploaded = pump(s, size, tx);
       }
     });
   });
@@ -107,7 +110,7 @@ async function pump(s: net.Socket, n: number, h: ReturnType<typeof createHash>):
     left -= c.length;
     if (!s.write(c)) await new Promise((r) => s.once('drain', r));
   }
-  s.end();
+  await new Promise<void>((r) => s.end(r));
 }
 
 async function main(): Promise<void> {
