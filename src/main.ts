@@ -107,6 +107,9 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
       ...explicit.factories,
       fronts: { ...explicit.factories.fronts, transparent: selection.front }, // SNI rules (docs/proxies.md)
       connector: (l: Parameters<typeof selection.connector>[0]) => explicit.factories.connector?.(l) ?? selection.connector(l),
+      // MPTCP upstreams' source addresses from the table `local` keeps (read again on rtnetlink
+      // address events), not a getifaddrs dump per connection (docs/relay.md, "The cell's CPU")
+      interfaces: () => local.interfaces(),
     };
     const listenerNames: string[] = [];
     for (const spec of listenerSpecs(board, factories)) {

@@ -17,8 +17,14 @@ export { createTargetFilter, specialPurpose, FORBIDDEN_REASONS, type ForbiddenRe
 export { directConnector, openUpstream } from './connector.js';
 export { explicitFront, transparentFront } from './fronts/basic.js';
 
-/** Label addresses with their access type from the board's prefix table. */
-export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'uplinks'>): (address: string) => AccessType {
+/** The interfaces and their addresses, as os.networkInterfaces() gives them. */
+export type InterfaceTable = NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+
+/**
+ * Label addresses with their access type from the board's prefix table. `interfaces`: where the
+ * fallback reads the uplinks' current addresses (default: os.networkInterfaces() at each call).
+ */
+export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'uplinks'>, interfaces: () => InterfaceTable = os.networkInterfaces): (address: string) => AccessType {
   const table: Array<{ prefix: Prefix; value: AccessType }> = [];
   for (const a of board.accessNetworks) {
     const p = parsePrefix(a.prefix);
@@ -29,7 +35,7 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
     const hit = longestMatch(table, address);
     if (hit !== undefined) return hit;
     // Fall back to the uplinks' current interface addresses.
-    const ifs = os.networkInterfaces();
+    const ifs = interfaces();
     for (const u of board.uplinks) {
       if (ifs[u.interface]?.some((i) => i.address === address) === true) return u.access;
     }
@@ -38,8 +44,7 @@ export function accessLabeler(board: Pick<BoardProfile, 'accessNetworks' | 'upli
 }
 
 /** Current addresses of the board's uplink interfaces (candidate sources for MPTCP upstreams). */
-export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>): string[] {
-  const ifs = os.networkInterfaces();
+export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>, ifs: InterfaceTable = os.networkInterfaces()): string[] {
   const out: string[] = [];
   for (const u of board.uplinks) {
     for (const i of ifs[u.interface] ?? []) {
@@ -49,14 +54,41 @@ export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>): string[] 
   return out;
 }
 
+/**
+ * The uplinks' addresses from a table that is read again only when it changes: computed once
+ * per table object `interfaces` returns (a LocalAddresses' snapshot: the same object until its
+ * next refresh). Each call returns the same array until then; callers do not modify it.
+ */
+export function uplinkSources(board: Pick<BoardProfile, 'uplinks'>, interfaces: () => InterfaceTable): () => string[] {
+  let from: InterfaceTable | undefined;
+  let list: string[] = [];
+  return () => {
+    const ifs = interfaces();
+    if (ifs !== from) {
+      list = uplinkAddresses(board, ifs);
+      from = ifs;
+    }
+    return list;
+  };
+}
+
 export interface ListenerFactories {
   /** Extra fronts (convert, socks5) and connectors by name, provided by main.ts. */
   fronts?: Partial<Record<ListenerProfile['kind'], (l: ListenerProfile) => FrontProtocol>>;
   connector?: (l: ListenerProfile) => Connector | undefined;
+  /**
+   * Where an MPTCP upstream's candidate source addresses come from (the uplinks' addresses),
+   * asked at each connection. Default: os.networkInterfaces() at each connection, a getifaddrs
+   * netlink dump of every link and address of the box (100–250 µs each, measured in setup-cell:
+   * docs/relay.md); main.ts passes its LocalAddresses' table, read again on rtnetlink address
+   * events and at most once a second otherwise.
+   */
+  interfaces?: () => InterfaceTable;
 }
 
 /** Turn the board's listener profiles into engine listener specs. */
 export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): ListenerSpec[] {
+  const sources = uplinkSources(board, f.interfaces ?? os.networkInterfaces);
   return board.listeners.map((l, i) => {
     let front: FrontProtocol;
     const custom = f.fronts?.[l.kind];
@@ -70,7 +102,7 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
       front = explicitFront(t);
     } else throw new DuocellError('DC_CONFIG_INVALID', `listener ${i}: no front for kind ${l.kind} in this build`);
     const upstream: UpstreamOptions =
-      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return uplinkAddresses(board); } } : { mptcp: false };
+      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return sources(); } } : { mptcp: false };
     return {
       name: `${l.kind}-${l.port}-${i}`,
       host: l.host,
@@ -94,28 +126,40 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
  */
 export class LocalAddresses {
   #keys = new Set<string>();
+  #table: InterfaceTable = {};
   #at = -Infinity;
   constructor(
-    readonly read: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces,
+    readonly read: () => InterfaceTable = os.networkInterfaces,
     readonly maxAgeMs = 1000,
     readonly now: () => number = Date.now,
   ) {}
 
   refresh(): void {
     const keys = new Set<string>();
-    for (const list of Object.values(this.read())) {
+    const table = this.read();
+    for (const list of Object.values(table)) {
       for (const i of list ?? []) {
         const k = addressTextKey(i.address);
         if (k !== undefined) keys.add(k);
       }
     }
     this.#keys = keys;
+    this.#table = table;
     this.#at = this.now();
   }
 
   has(key: string): boolean {
     if (this.now() - this.#at > this.maxAgeMs) this.refresh();
     return this.#keys.has(key);
+  }
+
+  /**
+   * The interface table of the last refresh (read again when older than maxAgeMs): the same
+   * object until the next refresh, so derived lists can be kept per table (uplinkSources).
+   */
+  interfaces(): InterfaceTable {
+    if (this.now() - this.#at > this.maxAgeMs) this.refresh();
+    return this.#table;
   }
 
   get size(): number {
@@ -141,6 +185,7 @@ export function boardTargetFilter(board: Pick<BoardProfile, 'listeners' | 'web' 
  */
 export function createEngine(board: BoardProfile, opts: Omit<EngineOptions, 'label'> & { local?: LocalAddresses }): ProxyEngine {
   const { local, ...rest } = opts;
-  const targetFilter = rest.targetFilter ?? boardTargetFilter(board, local ?? new LocalAddresses());
-  return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board) });
+  const own = local ?? new LocalAddresses();
+  const targetFilter = rest.targetFilter ?? boardTargetFilter(board, own);
+  return new ProxyEngine({ ...rest, targetFilter, label: accessLabeler(board, () => own.interfaces()) });
 }
