@@ -25,6 +25,11 @@ import { applyShipped, shippedNodeFlags, underShippedLimits } from './sysctl.js'
  *                                        against the same with DUOCELL_FAST_PATH=0
  * BENCH_SETUP_TOTAL (5000): connections per run; BENCH_SETUP_UPSTREAM=tcp: the listener's
  * upstream plain TCP instead of MPTCP (the path manager then has nothing to do per connection).
+ * For profiling and A/B of builds (stderr lines only, the entries stay those of this build):
+ * BENCH_SETUP_MODES=fast|js|fast,js (default both); BENCH_CELL_NODE_FLAGS: extra node flags for
+ * the cell only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`); BENCH_CELL_BIN_B: another build's
+ * bin/duocell.js, run after this one's in every run and mode (the order alternating per run),
+ * its lines tagged `B`.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
@@ -61,11 +66,14 @@ function cellBoard(): object {
   };
 }
 
-async function startCell(h: Host, fast: '0' | '1'): Promise<{ child: ChildProcess; dir: string }> {
+const NODE_FLAGS = (process.env.BENCH_CELL_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+const BIN_B = process.env.BENCH_CELL_BIN_B;
+
+async function startCell(h: Host, fast: '0' | '1', bin = BIN): Promise<{ child: ChildProcess; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-cell-'));
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(cellBoard()));
   execFileSync(process.execPath, [BIN, 'policy', 'set', 'default', '--max-sessions', '1000000', '--max-server-sessions', '1000000', '--state-dir', dir], { stdio: 'ignore' });
-  const child = h.spawn(...underShippedLimits(process.execPath, [...shippedNodeFlags(), BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), {
+  const child = h.spawn(...underShippedLimits(process.execPath, [...shippedNodeFlags(), ...NODE_FLAGS, bin, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn', DUOCELL_FAST_PATH: fast },
   });
@@ -106,26 +114,38 @@ export async function setupCellBench(): Promise<BenchResult[]> {
     const runs = { fast: [] as Array<number | Error>, js: [] as Array<number | Error>, fastDirect: [] as Array<number | Error>, jsDirect: [] as Array<number | Error> };
     const cpu = { fast: [] as number[], js: [] as number[] };
     const failed = { fast: 0, js: 0, direct: 0 };
+    const modes = (process.env.BENCH_SETUP_MODES ?? 'fast,js').split(',').filter((m): m is 'fast' | 'js' => m === 'fast' || m === 'js');
     for (let i = 0; i < n; i++) {
-      for (const mode of (i % 2 === 0 ? ['fast', 'js'] : ['js', 'fast']) as Array<'fast' | 'js'>) {
-        const cell = await startCell(sim.cell, mode === 'fast' ? '1' : '0');
-        try {
-          await rate(sim.lan, 7001).catch(() => undefined); // warm-up: ARP, the path manager's first joins
-          const c0 = cpuSeconds(cell.child.pid!);
-          const p = await rate(sim.lan, 7001);
-          await sleep(200);
-          cpu[mode].push(((cpuSeconds(cell.child.pid!) - c0) * 1e6) / Math.max(1, p.ok));
-          const d = await rate(sim.lan, 7000);
-          runs[mode].push(p.failed > 0 ? new Error(`${p.failed} of ${TOTAL} proxied connections failed: ${JSON.stringify(p.errors)}`) : p.rate);
-          runs[mode === 'fast' ? 'fastDirect' : 'jsDirect'].push(d.rate);
-          failed[mode] += p.failed;
-          failed.direct += d.failed;
-          process.stderr.write(`setup-cell run ${i + 1} ${mode}: proxied ${p.rate.toFixed(0)} conn/s, direct ${d.rate.toFixed(0)} conn/s, ratio ${(p.rate / d.rate).toFixed(3)}, cell CPU ${cpu[mode].at(-1)!.toFixed(0)} µs/conn\n`);
-        } catch (e) {
-          runs[mode].push(e instanceof Error ? e : new Error(String(e)));
-          runs[mode === 'fast' ? 'fastDirect' : 'jsDirect'].push(e instanceof Error ? e : new Error(String(e)));
-        } finally {
-          await stop(cell.child, cell.dir);
+      const order = i % 2 === 0 ? modes : [...modes].reverse();
+      const builds = BIN_B === undefined ? ['A'] : i % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
+      for (const mode of order) {
+        for (const build of builds) {
+          const cell = await startCell(sim.cell, mode === 'fast' ? '1' : '0', build === 'A' ? BIN : BIN_B);
+          const tagB = BIN_B === undefined ? '' : ` ${build}`;
+          try {
+            await rate(sim.lan, 7001).catch(() => undefined); // warm-up: ARP, the path manager's first joins
+            const c0 = cpuSeconds(cell.child.pid!);
+            const p = await rate(sim.lan, 7001);
+            await sleep(200);
+            const us = ((cpuSeconds(cell.child.pid!) - c0) * 1e6) / Math.max(1, p.ok);
+            const d = await rate(sim.lan, 7000);
+            if (build === 'A') {
+              cpu[mode].push(us);
+              runs[mode].push(p.failed > 0 ? new Error(`${p.failed} of ${TOTAL} proxied connections failed: ${JSON.stringify(p.errors)}`) : p.rate);
+              runs[mode === 'fast' ? 'fastDirect' : 'jsDirect'].push(d.rate);
+              failed[mode] += p.failed;
+              failed.direct += d.failed;
+            }
+            process.stderr.write(`setup-cell run ${i + 1} ${mode}${tagB}: proxied ${p.rate.toFixed(0)} conn/s, direct ${d.rate.toFixed(0)} conn/s, ratio ${(p.rate / d.rate).toFixed(3)}, cell CPU ${us.toFixed(0)} µs/conn${p.failed > 0 ? `, ${p.failed} failed` : ''}\n`);
+          } catch (e) {
+            if (build === 'A') {
+              runs[mode].push(e instanceof Error ? e : new Error(String(e)));
+              runs[mode === 'fast' ? 'fastDirect' : 'jsDirect'].push(e instanceof Error ? e : new Error(String(e)));
+            }
+            process.stderr.write(`setup-cell run ${i + 1} ${mode}${tagB}: failed: ${String(e)}\n`);
+          } finally {
+            await stop(cell.child, cell.dir);
+          }
         }
       }
     }

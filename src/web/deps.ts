@@ -316,6 +316,10 @@ export interface WebDeps {
   refusals?(): Record<string, number>;
   /** DC_TARGET_FORBIDDEN refusals keyed "FRONT REASON" (e.g. "socks5 own-address"), for /metrics. */
   targetRefusals?(): Record<string, number>;
+  /** Connections the fast path relayed / handed to the JS path since start (engine.fastCounts), for /metrics. */
+  fastPath?(): { fast: number; handedOver: number };
+  /** Outcomes of the SNI front's ClientHello reads since start ('sni', 'no-sni', DC_TLS_… codes), for /metrics. */
+  sniOutcomes?(): Record<string, number>;
   /** UDP steering per flow (absent: not enabled on this box). */
   udp?(): Promise<UdpView>;
   /** Change notifications; the returned function unsubscribes. */

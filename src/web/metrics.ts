@@ -89,6 +89,22 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
   const refusals = new TotalFollower(
     new Counter({ name: 'duocell_refusals_total', help: 'sessions or subflows refused, by reason', labelNames: ['reason'] as const, registers: [registry] }),
   );
+  const fastPath = new TotalFollower(
+    new Counter({
+      name: 'duocell_proxy_fast_path_total',
+      help: 'connections of fast-path listeners since start: relayed by the fast path (fast) or handed to the JS path (js: proxy selection off-path, SNI rules)',
+      labelNames: ['path'] as const,
+      registers: [registry],
+    }),
+  );
+  const sniOutcomes = new TotalFollower(
+    new Counter({
+      name: 'duocell_sni_outcomes_total',
+      help: "the transparent front's ClientHello reads where an SNI rule applies, by outcome (sni, no-sni, ended, or a DC_TLS_… code)",
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+  );
   const otaVersion = new Gauge({ name: 'duocell_ota_policy_version', help: 'version of the policy bundle in force (-1: none)', registers: [registry] });
   const otaError = new Gauge({ name: 'duocell_ota_last_error', help: '1 while the last OTA check or push failed', labelNames: ['code'] as const, registers: [registry] });
   const modemState = new Gauge({ name: 'duocell_modem_state', help: '1 for the modem state the box is in now', labelNames: ['state'] as const, registers: [registry] });
@@ -159,6 +175,15 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
         const [front = 'unknown', reason = 'unknown'] = key.split(' ');
         targetForbidden.set({ code: 'DC_TARGET_FORBIDDEN', front, reason }, n);
       }
+    });
+    guard('fast path', () => {
+      const f = deps.fastPath?.();
+      if (f === undefined) return;
+      fastPath.set({ path: 'fast' }, f.fast);
+      fastPath.set({ path: 'js' }, f.handedOver);
+    });
+    guard('sni outcomes', () => {
+      for (const [outcome, n] of Object.entries(deps.sniOutcomes?.() ?? {})) sniOutcomes.set({ outcome }, n);
     });
     otaError.reset();
     guard('ota', () => {

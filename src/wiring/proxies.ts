@@ -27,6 +27,8 @@ export interface RunningSelection {
   connector(l: ListenerProfile): Connector | undefined;
   /** listenerSpecs() front factory: the transparent front that reads the ClientHello where an SNI rule applies. */
   front(l: ListenerProfile): SniFront;
+  /** The SNI fronts' outcome counts since start, summed over the listeners (for /metrics). */
+  sniOutcomes(): Record<string, number>;
   view(): ProxyView[];
   set(list: unknown, origin: 'web' | 'cli'): ProxyView[];
   close(): void;
@@ -95,9 +97,16 @@ export function startSelection(
     }
   };
   if (board.preset === 'cell' && !peekAvailable()) log.warn({ code: 'DC_SOCKET_NATIVE' }, 'the socket addon cannot peek (rebuild it): SNI rules never match');
+  const fronts: SniFront[] = [];
+  const keep = (f: SniFront): SniFront => (fronts.push(f), f);
   return {
     selector,
-    front: () =>
+    sniOutcomes: () => {
+      const out: Record<string, number> = {};
+      for (const f of fronts) for (const [k, n] of f.counts) out[k] = (out[k] ?? 0) + n;
+      return out;
+    },
+    front: () => keep(
       transparentSniFront({
         // One set lookup per connection unless a rule names this port; then the client's policy.
         needsSni: (info, port) => board.preset === 'cell' && selector.sniPort(port) && peekAvailable() && selector.needsSni(policyOf(info.remote), port),
@@ -107,6 +116,7 @@ export function startSelection(
         },
         waitMs: sniWaitMs ?? SNI_WAIT_MS,
       }),
+    ),
     connector(l) {
       if (board.preset !== 'cell' || l.kind !== 'transparent') return undefined;
       const o = l.options ?? {};

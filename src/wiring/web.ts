@@ -104,6 +104,8 @@ export function buildWebDeps(i: WebWiringInput): WebDeps & { emit(name: WebEvent
         }),
     refusals: () => Object.fromEntries(i.engine.refusals),
     targetRefusals: () => Object.fromEntries(i.engine.targetRefusals),
+    fastPath: () => ({ ...i.engine.fastCounts }),
+    ...(i.selection === undefined ? {} : { sniOutcomes: () => i.selection!.sniOutcomes() }),
     events: {
       on(name, fn) {
         bus.on(name, fn);

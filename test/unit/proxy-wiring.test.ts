@@ -39,6 +39,13 @@ t.test('a cell seeds the board candidates, selects for transparent listeners onl
   t.throws(() => board({ proxySelection: { intervalMs: 1 } }), { code: 'DC_CONFIG_INVALID' }, 'probe tuning checked by the board schema');
   t.equal(sel.connector(b.listeners[0]!)?.name, 'select', 'the transparent listener selects');
   t.equal(sel.connector(b.listeners[1]!), undefined, 'the explicit one keeps its own connector');
+  t.same(sel.sniOutcomes(), {}, 'no SNI front made yet: no outcomes');
+  const f1 = sel.front(b.listeners[0]!);
+  const f2 = sel.front(b.listeners[0]!);
+  f1.counts.set('sni', 2);
+  f2.counts.set('sni', 3);
+  f2.counts.set('DC_TLS_MALFORMED', 1);
+  t.same(sel.sniOutcomes(), { sni: 5, DC_TLS_MALFORMED: 1 }, "/metrics' SNI outcomes: every front's counts, summed");
   t.match(sel.view(), [{ id: 'site-a', name: 'site-a', priority: 5 }]);
   sel.set([{ name: 'site-b', address: '192.0.2.11', port: 5124, protocol: 'convert' }], 'web');
   t.same(sel.selector.list().map((x) => x.candidate.name), ['site-b'], 'the selector follows an edit at once');

@@ -467,8 +467,10 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     return this.#sessions.size;
   }
 
+  /** One connection's view, by its token (a map look-up: the steering asks on every subflow event). */
   session(token: number): PmConnectionView | undefined {
-    return this.sessions().find((s) => s.token === token);
+    const s = this.#sessions.get(token);
+    return s === undefined ? undefined : this.#view(s);
   }
 
   /** Endpoint id per local address that this service installed. */

@@ -56,6 +56,24 @@ export function uplinkAddresses(board: Pick<BoardProfile, 'uplinks'>, ifs: NodeJ
   return out;
 }
 
+/**
+ * An MPTCP upstream's candidate sources, computed again only when `interfaces` gives a new table
+ * object (LocalAddresses.interfaces keeps one until its next read): one list for every
+ * connection in between.
+ */
+export function uplinkSources(board: Pick<BoardProfile, 'uplinks'>, interfaces: InterfaceReader): () => string[] {
+  let from: NodeJS.Dict<os.NetworkInterfaceInfo[]> | undefined;
+  let list: string[] = [];
+  return () => {
+    const ifs = interfaces();
+    if (ifs !== from) {
+      list = uplinkAddresses(board, ifs);
+      from = ifs;
+    }
+    return list;
+  };
+}
+
 export interface ListenerFactories {
   /** Extra fronts (convert, socks5) and connectors by name, provided by main.ts. */
   fronts?: Partial<Record<ListenerProfile['kind'], (l: ListenerProfile) => FrontProtocol>>;
@@ -71,6 +89,7 @@ export interface ListenerFactories {
 
 /** Turn the board's listener profiles into engine listener specs. */
 export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): ListenerSpec[] {
+  const sources = uplinkSources(board, f.interfaces ?? os.networkInterfaces);
   return board.listeners.map((l, i) => {
     let front: FrontProtocol;
     const custom = f.fronts?.[l.kind];
@@ -84,7 +103,7 @@ export function listenerSpecs(board: BoardProfile, f: ListenerFactories = {}): L
       front = explicitFront(t);
     } else throw new DuocellError('DC_CONFIG_INVALID', `listener ${i}: no front for kind ${l.kind} in this build`);
     const upstream: UpstreamOptions =
-      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return uplinkAddresses(board, (f.interfaces ?? os.networkInterfaces)()); } } : { mptcp: false };
+      l.upstream === 'mptcp' ? { mptcp: true, get localAddresses() { return sources(); } } : { mptcp: false };
     return {
       name: `${l.kind}-${l.port}-${i}`,
       host: l.host,

@@ -16,7 +16,7 @@ import type { Placement, SteerAccess, SteerCounters, SteerGroupView, SteeringEve
  * so on. Per-connection SET_FLAGS needs net.mptcp.path_manager=userspace in the namespace: the
  * in-kernel PM answers EINVAL (the session is then marked unsupported and left alone).
  *
- *   PmService 'subflow' events ──► reconcile that connection at once (new joins get their flag)
+ *   PmService 'subflow' events ──► reconcile those connections once per event-loop turn (new joins get their flag)
  *   paths 'path-down' ───────────► destroy subflows on it, re-flag every connection (failover)
  *   every intervalMs: counters (sock_diag, one dump) ─► per-access byte deltas per group
  *        ─► sliding window share ─► ratio: move the group's level ─► placements ─► SET_FLAGS
@@ -101,18 +101,40 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     return (this.#o.now ?? Date.now)();
   }
 
+  /**
+   * Connections whose subflows changed since the last flush: the first event's time and whether
+   * a subflow that carried traffic closed. Reconciled together once per event-loop turn
+   * (setImmediate): one look at every connection per batch, not per event (bench/pm-events-cost).
+   */
+  readonly #pending = new Map<number, { t0: number; carrying: boolean }>();
+  #flushing: NodeJS.Immediate | undefined;
+
   readonly #onSubflow = (e: { type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }): void => {
     if (e.type === 'priority') return;
-    const t0 = this.#now();
-    const sess = this.#o.sessions.session(e.subflow.token);
-    if (sess === undefined) return;
-    const wasCarrying = e.type === 'closed' ? this.#carrying(sess, e.subflow) : false;
-    void this.#reconcile([sess])
-      .then((cleared) => {
-        if (wasCarrying && cleared > 0) this.#failedOver(t0, 1, 'subflow closed');
+    const token = e.subflow.token;
+    let p = this.#pending.get(token);
+    if (p === undefined) {
+      p = { t0: this.#now(), carrying: false };
+      this.#pending.set(token, p);
+    }
+    // judged now, against the flags as they were when it closed
+    if (e.type === 'closed' && this.#carrying(token, e.subflow)) p.carrying = true;
+    this.#flushing ??= setImmediate(() => this.#flush());
+  };
+
+  /** Reconcile the connections of the events since the last flush (those still followed). */
+  #flush(): void {
+    this.#flushing = undefined;
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending];
+    this.#pending.clear();
+    const cleared = new Map<number, number>();
+    void this.#reconcileTokens(new Set(batch.map(([token]) => token)), cleared)
+      .then(() => {
+        for (const [token, p] of batch) if (p.carrying && (cleared.get(token) ?? 0) > 0) this.#failedOver(p.t0, 1, 'subflow closed');
       })
       .catch((x: unknown) => log.warn({ err: x }, 'steering after a subflow event failed'));
-  };
+  }
 
   readonly #onSession = (e: { type: 'opened' | 'established' | 'closed'; token: number }): void => {
     if (e.type !== 'closed') return;
@@ -154,6 +176,9 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     this.#started = false;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#flushing !== undefined) clearImmediate(this.#flushing);
+    this.#flushing = undefined;
+    this.#pending.clear();
     this.#o.sessions.off('subflow', this.#onSubflow);
     this.#o.sessions.off('session', this.#onSession);
     this.#o.paths?.off('event', this.#onPath);
@@ -245,8 +270,8 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   }
 
   /** Was this (now closed) subflow one of the accesses its connection sent on? */
-  #carrying(sess: PmConnectionView, sf: SubflowView): boolean {
-    const c = this.#conns.get(sess.token);
+  #carrying(token: number, sf: SubflowView): boolean {
+    const c = this.#conns.get(token);
     return c !== undefined && c.applied.get(sfKey(sf)) === false;
   }
 
@@ -279,16 +304,27 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
    * Resolves to the number of backup flags cleared (a standby taking over).
    */
   async #reconcile(sessions: readonly PmConnectionView[]): Promise<number> {
-    const all = this.#members(sessions.length === 0 ? [] : this.#o.sessions.sessions());
-    const wanted = new Set(sessions.map((s) => s.token));
+    return this.#reconcileTokens(new Set(sessions.map((s) => s.token)));
+  }
+
+  /** The same by tokens; `cleared` (if given) gets the flags cleared per token. */
+  async #reconcileTokens(wanted: ReadonlySet<number>, cleared?: Map<number, number>): Promise<number> {
+    const all = this.#members(wanted.size === 0 ? [] : this.#o.sessions.sessions());
     const jobs: Array<Promise<boolean>> = [];
+    const add = (g: Group, s: PmConnectionView, placement: Placement | undefined): void => {
+      for (const j of this.#apply(g, s, placement)) {
+        jobs.push(cleared === undefined ? j : j.then((x) => {
+          if (x) cleared.set(s.token, (cleared.get(s.token) ?? 0) + 1);
+          return x;
+        }));
+      }
+    };
     for (const { group: g, movable, fixed } of all.values()) {
       const places: Placement[] = g.mode.place?.(g.state, movable.length) ?? [];
       movable.forEach((s, i) => {
-        if (!wanted.has(s.token)) return;
-        jobs.push(...this.#apply(g, s, places[i]));
+        if (wanted.has(s.token)) add(g, s, places[i]);
       });
-      for (const s of fixed) if (wanted.has(s.token)) jobs.push(...this.#apply(g, s, undefined));
+      for (const s of fixed) if (wanted.has(s.token)) add(g, s, undefined);
     }
     const r = await Promise.all(jobs);
     return r.filter((x) => x).length;
