@@ -31,17 +31,8 @@ import type { Placement, SteerAccess, SteerCounters, SteerGroupView, SteeringEve
  * belong to anyone), and it would cost one syscall per connection per tick. Bytes = acked sent
  * + received, per subflow, per tick.
  *
- * With greedy flows on separate bottlenecks, any connection on a path fills it, so the ladder's
- * middle levels all give the natural capacity split (after the connections' windows have grown);
- * the loop then alternates between low levels and the window average meets the target (a
- * delta-sigma modulation in time): measured on 20 bulk transfers over 20/30 Mbit/s, 30:70 is
- * reached in about 3 s and the 3 s window then swings about ±5 points around it with a period of
- * about 4-5 s. The kernel takes about 1 s to act on a backup flag when the subflow's send buffer
- * is full: net.ipv4.tcp_notsent_lowat (e.g. 16384) in the namespace shortens that.
- * With application-limited traffic the middle levels give intermediate shares and the loop
- * settles on one.
+ * How the ratio loop behaves with greedy and with application-limited flows: docs/policy.md.
  */
-
 
 const log = logger('duocell:pm:steer');
 
