@@ -58,7 +58,11 @@ async function socksClient(port: number, user: string | undefined, pass: string 
     s.on('error', (e) => done({ error: e.message, handshake: head.toString('hex') }));
     s.on('end', () => {
       if (phase < 3) done({ refused: true, handshake: head.toString('hex') });
-      else void uploaded.then(() => done({ received, rxHash: rx.digest('hex'), txHash: tx.digest('hex'), mptcp: isMptcp(fd) }));
+      else {
+        // (MPTCP_INFO answers only while the connection is open: ask now, before our own FIN)
+        const mptcp = isMptcp(fd);
+        void uploaded.then(() => done({ received, rxHash: rx.digest('hex'), txHash: tx.digest('hex'), mptcp }));
+      }
     });
     s.connect({ host: '10.31.0.1', port }, () => s.write(encodeGreeting(user === undefined ? [0] : [2])));
     s.on('data', (d: Buffer) => {
