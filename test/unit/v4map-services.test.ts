@@ -3,7 +3,7 @@
 // sock_diag codecs, `::ffff:10.71.0.1` by node:net, `10.71.0.1` by rtnetlink and the proxy.
 import { EventEmitter } from 'node:events';
 import t from 'tap';
-import { PmService, type PathsLike, type PmBackend } from '../../src/services/pm/index.js';
+import { PmService, type PathsLike } from '../../src/services/pm/index.js';
 import { planSubflows } from '../../src/services/pm/planner.js';
 import { subflowRtts } from '../../src/services/pm/totals.js';
 import { subflowPolicy } from '../../src/services/policy/limits.js';
@@ -12,35 +12,11 @@ import { buildUdpRuleset } from '../../src/services/udp/ruleset.js';
 import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
 import type { Rtnl } from '../../src/drivers/netlink/rtnetlink.js';
 import { isLoopback } from '../../src/wiring/first-boot.js';
-import { parseEvent, type MptcpEvent } from '../../src/protocols/mptcp-pm/index.js';
-import { attr, encodeGenl, ipToBuffer } from '../../src/protocols/netlink/index.js';
+import { FakePm, pmEvent } from '../helpers/pm-fakes.js';
 import type { PathView } from '../../src/services/paths/types.js';
 import type { EffectivePolicy } from '../../src/store/types.js';
 
-class FakePm extends EventEmitter implements PmBackend {
-  async limits() {
-    return { subflows: 8, addAddrAccepted: 8 };
-  }
-  async setLimits() {}
-  async endpoints() {
-    return [];
-  }
-  async addEndpoint() {}
-  async deleteEndpoint() {}
-  async setEndpointFlags() {}
-  subscribe() {}
-}
 
-/** An mptcp_pm event of an AF_INET6 socket, through the real codec (which writes addresses in hex). */
-function event(type: number, o: { token: number; saddr: string; daddr: string; sport: number; dport: number; serverSide?: boolean }): MptcpEvent {
-  const a = (s: string) => ipToBuffer(s).bytes;
-  return parseEvent(encodeGenl(type, 1, [
-    attr.u32(1, o.token), attr.u16(2, 10), attr.u8(3, 0), attr.u8(4, 0),
-    attr.binary(6, a(o.saddr)), attr.binary(8, a(o.daddr)),
-    attr.u16(9, o.sport, { be: true }), attr.u16(10, o.dport, { be: true }), attr.u8(11, 0),
-    ...(o.serverSide === true ? [attr.u8(18, 1)] : []),
-  ]));
-}
 
 const path = (name: string, access: 'cellular' | 'wlan', addresses: string[]): PathView => ({ name, access, addresses, state: 'up' }) as unknown as PathView;
 
@@ -53,7 +29,7 @@ t.test('pm service: subflows of a mapped socket get their path, their counters a
   const counters = [{ token: 9, saddr: '10.71.0.1', sport: 5000, daddr: '10.9.9.9', dport: 443, bytesSent: 1000, bytesReceived: 2000, rttMs: 20 }];
   const svc = new PmService({ pm, paths, manageEndpoints: false, counters: async () => counters as never });
   await svc.start();
-  pm.emit('event', event(2, { token: 9, saddr: '::ffff:10.71.0.1', daddr: '::ffff:10.9.9.9', sport: 5000, dport: 443 }));
+  pm.emit('event', pmEvent(2, { token: 9, saddr: '::ffff:10.71.0.1', daddr: '::ffff:10.9.9.9', sport: 5000, dport: 443 }));
   const first = svc.session(9)?.subflows[0];
   t.equal(first?.saddr, '::ffff:a47:1', 'the kernel\'s spelling is kept in the view');
   t.equal(first?.access, 'cellular', 'labelled from the path whose address it is, by value');
