@@ -276,3 +276,25 @@ t.test('no M-session: no counters dump (sock_diag lists every TCP socket of the 
   t.equal(dumps, 1, 'with one, the tick measures again');
   t.equal(c.stats().ticks, 5);
 });
+
+t.test('a path down matches its subflows by address value, whatever the spelling (IPv4-mapped on the :: listener)', async (t) => {
+  const ss = new FakeSessions();
+  const be = new FakeBackend();
+  const paths = new FakePaths();
+  const c = new SteeringController({ sessions: ss, backend: be, paths, policy: () => ({ mode: 'active-standby', ratio: { cellular: 50, wlan: 50 }, preferred: 'wlan' }), now: () => 0 });
+  t.teardown(() => c.stop());
+  c.start();
+  // the kernel writes a dual-stack listener's subflows in hex: 10.0.2.1 is ::ffff:a00:201
+  const mappedWlan = '::ffff:a00:201';
+  const mappedCell = '::FFFF:10.0.1.1';
+  ss.list = [session(1, [{ ...sf(1, CELL, 1000), saddr: mappedCell, access: 'cellular' }, { ...sf(1, WLAN, 2000), saddr: mappedWlan, access: 'wlan' }])];
+  ss.emit('subflow', { type: 'opened', subflow: ss.list[0]!.subflows[1]! });
+  await flush();
+  be.calls = [];
+  paths.emit('event', { type: 'path-down', path: { name: 'wifi', access: 'wlan', addresses: [WLAN] } as unknown as PathView });
+  await flush();
+  await flush();
+  t.ok(be.calls.includes(`destroy 1 ${mappedWlan}:2000`), `the WLAN subflow is destroyed although the path names it ${WLAN} (calls: ${be.calls.join(', ')})`);
+  t.notOk(be.calls.some((x) => x.startsWith('destroy') && x.includes(':1000')), 'the cellular subflow is kept');
+  t.equal(c.stats().subflowsDestroyed, 1);
+});

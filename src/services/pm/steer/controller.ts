@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DuocellError, toDuocellError } from '../../../core/errors.js';
 import { logger } from '../../../core/logger.js';
+import { addressKey } from '../../../core/net.js';
 import type { PathEvent } from '../../paths/types.js';
 import type { PmConnectionView, SubflowView } from '../types.js';
 import type { SteerMode } from './mode.js';
@@ -136,8 +137,8 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   readonly #onPath = (e: PathEvent): void => {
     if (e.type === 'path-changed') return;
     const t0 = this.#now();
-    if (e.type === 'path-down') for (const a of e.path.addresses) this.#down.add(a);
-    else for (const a of e.path.addresses) this.#down.delete(a);
+    if (e.type === 'path-down') for (const a of e.path.addresses) this.#down.add(addressKey(a));
+    else for (const a of e.path.addresses) this.#down.delete(addressKey(a));
     const sessions = this.#o.sessions.sessions();
     if (e.type === 'path-down' && this.#o.closeDownPaths !== false) {
       void this.#destroyOn(sessions, e.path.addresses).catch((x: unknown) => log.warn({ err: x }, 'closing subflows on a dead path failed'));
@@ -152,7 +153,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (const p of this.#o.paths?.list() ?? []) if (p.state !== 'up') for (const a of p.addresses) this.#down.add(a);
+    for (const p of this.#o.paths?.list() ?? []) if (p.state !== 'up') for (const a of p.addresses) this.#down.add(addressKey(a));
     this.#o.sessions.on('subflow', this.#onSubflow);
     this.#o.sessions.on('session', this.#onSession);
     this.#o.paths?.on('event', this.#onPath);
@@ -257,7 +258,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   }
 
   #alive(sf: SubflowView): boolean {
-    return sf.state === 'established' && !this.#down.has(sf.saddr);
+    return sf.state === 'established' && !this.#down.has(addressKey(sf.saddr));
   }
 
   /** Was this (now closed) subflow one of the accesses its connection sent on? */
@@ -382,15 +383,14 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     const destroy = this.#o.backend.subflowDestroy;
     if (destroy === undefined) return;
     const jobs: Array<Promise<void>> = [];
+    const dead = new Set(addresses.map(addressKey));
     for (const s of sessions) {
       if (this.#conns.get(s.token)?.unsupported === true || this.#policy(s) === undefined) continue;
       const est = s.subflows.filter((f) => f.state === 'established');
       for (const f of est) {
-        if (!addresses.includes(f.saddr) || est.length < 2) continue;
+        if (!dead.has(addressKey(f.saddr)) || est.length < 2) continue;
         jobs.push(destroy.call(this.#o.backend, f.token, { address: f.saddr, port: f.sport }, { address: f.daddr, port: f.dport })
-          .then(() => {
-            this.#s.subflowsDestroyed++;
-          })
+          .then(() => void this.#s.subflowsDestroyed++)
           .catch((e: unknown) => log.debug({ err: e, token: f.token }, 'destroying a subflow on a down path failed')));
       }
     }
