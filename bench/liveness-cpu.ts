@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { DuocellError } from '../src/core/errors.js';
 import { applyRuleset, interceptNft, NftElements } from '../src/drivers/nft/index.js';
@@ -12,7 +13,8 @@ import { Intercept } from '../src/services/intercept/index.js';
  *   nft      renewals through the `nft` program (the fallback, and what shipped before)
  *   idle     the same process with steering started but no renewals (livenessMs 0)
  * Each child reads its own /proc/self/stat: utime+stime (itself) and cutime+cstime (the nft
- * processes it waited for). Needs root and nft.
+ * processes it waited for), and the event loop's delay (monitorEventLoopDelay, 1 ms
+ * resolution: what a connection in flight waits). Needs root and nft.
  *
  *   node --import=@tapjs/typescript/import bench/liveness-cpu.ts [seconds=60]
  */
@@ -33,12 +35,15 @@ async function child(mode: 'netlink' | 'nft' | 'idle', seconds: number): Promise
   const i = new Intercept({ table: 'nftnlcpu', lanInterfaces: ['lan0'], ports: [{ port: 8000, claim: 'mptcp' }, { port: 8002, claim: 'all' }], mark: 0x10, routeTable: 110, mserverTtlS: 60, synRate: 100, synBurst: 200, perSourceMax: 10, livenessMs: mode === 'idle' ? 0 : 1500 }, interceptNft(elements));
   await i.start();
   await new Promise((r) => setTimeout(r, 1000)); // the first renewal chose its path
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
   const t0 = ticks();
   const w0 = Date.now();
   const keep = setInterval(() => {}, 1000); // renewals' timer is unref'd
   await new Promise((r) => setTimeout(r, seconds * 1000));
   clearInterval(keep);
   const t1 = ticks();
+  h.disable();
   const wall = (Date.now() - w0) / 1000;
   const ms = (n: number): number => Math.round((n * 1000) / TCK);
   process.stdout.write(JSON.stringify({
@@ -48,6 +53,8 @@ async function child(mode: 'netlink' | 'nft' | 'idle', seconds: number): Promise
     renewals: i.renewals,
     selfCpuMs: ms(t1.self - t0.self),
     childrenCpuMs: ms(t1.children - t0.children),
+    // how long the event loop was held up (a connection in flight waits that long)
+    loopDelayMs: { p50: Number((h.percentile(50) / 1e6).toFixed(2)), p99: Number((h.percentile(99) / 1e6).toFixed(2)), max: Number((h.max / 1e6).toFixed(2)) },
     totalCpuPct: Number((((ms(t1.self - t0.self) + ms(t1.children - t0.children)) / 1000 / wall) * 100).toFixed(2)),
   }) + '\n');
   await i.stop();

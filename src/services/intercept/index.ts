@@ -95,6 +95,7 @@ export class Intercept {
           this.#renewFailing = false;
         })
         .catch((e: Error & { code?: string }) => {
+          if (!this.#active) return; // stopped meanwhile (the socket closed under it)
           this.renewals.failed++;
           if (!this.#renewFailing) log.warn({ code: 'DC_NFT_APPLY', cause: e.code, err: e.message }, 'cannot renew the liveness set: interception lapses (fail-open) until it works again');
           this.#renewFailing = true;
