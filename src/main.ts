@@ -223,7 +223,7 @@ export function steeringFor(board: BoardProfile): Intercept | undefined {
     synBurst: sp.synBurst ?? 4000,
     perSourceMax: sp.perSourceMax ?? 512,
     livenessMs: sp.livenessMs ?? 1500,
-  }, nft);
+  }, nft.interceptNft());
 }
 
 /** Abort the subflows of a radio the moment it goes down (see services/proxy/handover.ts). */

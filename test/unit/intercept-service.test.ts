@@ -17,6 +17,7 @@ function fakeNft(fail = false) {
     async ensureLocalDelivery(mark, table) { calls.push(`route+ ${mark} ${table}`); },
     async removeLocalDelivery(mark, table) { calls.push(`route- ${mark} ${table}`); },
     async addAddrPortElement(_f, _t, s, address, port, timeoutS) { calls.push(`add ${s} ${address}:${port} ${timeoutS}`); set.push({ address, port }); },
+    async renewTimeoutPorts(_f, _t, s, ports, ms) { calls.push(`renew ${s} ${ports.join(',')} ${ms}`); if (fail) throw new Error('nft refused'); },
     async flushSet(_f, _t, s) { calls.push(`flush ${s}`); set.length = 0; },
     async listSetJson(_f, _t, s) { return s === 'mservers4' ? [...set] : []; },
   };

@@ -3,8 +3,11 @@ import { promisify } from 'node:util';
 import { DuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { parseTableCounters, type TableCounters } from './counters.js';
+import { NftElements } from './elements.js';
 
 export type { TableCounters } from './counters.js';
+export { NftElements, renewalOps, renewalText, type ElementWriter, type NftProgram } from './elements.js';
+export { NfTables } from './netlink.js';
 
 /**
  * nftables and policy routing through the `nft` and `ip` programs, always with an argument
@@ -123,4 +126,23 @@ export async function removeMarkRules(rules: ReadonlyArray<{ mark: number; mask:
   for (const fam of ['-4', '-6']) {
     for (const r of rules) await run('ip', [fam, 'rule', 'del', 'fwmark', `0x${r.mark.toString(16)}/0x${r.mask.toString(16)}`, 'priority', String(r.priority)]).catch(() => undefined);
   }
+}
+
+/**
+ * The calls services/intercept makes: the `nft` program for whole rulesets, lists and flushes
+ * (rare), and set elements on the hot paths (liveness renewals, M-servers) over nfnetlink,
+ * falling back to the program where nfnetlink is unavailable (elements.ts).
+ */
+export function interceptNft(elements = new NftElements({ program: { applyRuleset } })) {
+  return {
+    applyRuleset,
+    deleteTable,
+    ensureLocalDelivery,
+    removeLocalDelivery,
+    flushSet,
+    listSetJson,
+    renewTimeoutPorts: elements.renewTimeoutPorts.bind(elements),
+    addAddrPortElement: elements.addAddrPortElement.bind(elements),
+    close: () => elements.close(),
+  };
 }

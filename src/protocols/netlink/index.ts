@@ -3,3 +3,4 @@ export * from './message.js';
 export * from './genl-ctrl.js';
 export * from './rtnetlink.js';
 export * from './sock-diag.js';
+export * from './nftables.js';

@@ -1,6 +1,6 @@
 import { logger } from '../../core/logger.js';
 import { ipFamily, unmapV4 } from '../../core/net.js';
-import { buildRuleset, livenessRenewal, validateIntercept, type InterceptConfig } from './ruleset.js';
+import { ALIVE_SET, buildRuleset, validateIntercept, type InterceptConfig } from './ruleset.js';
 
 export { buildRuleset, validateIntercept, type InterceptConfig, type InterceptPort } from './ruleset.js';
 
@@ -10,7 +10,15 @@ export interface InterceptNft {
   deleteTable(family: 'inet', name: string): Promise<void>;
   ensureLocalDelivery(mark: number, table: number): Promise<void>;
   removeLocalDelivery(mark: number, table: number): Promise<void>;
+  /** Add `address . port` to a timeout set (hot path: on every M-server detection). */
   addAddrPortElement(family: 'inet', table: string, set: string, address: string, port: number, timeoutS: number): Promise<void>;
+  /**
+   * Re-arm ports in an inet_service timeout set, in one transaction: present afterwards with a
+   * fresh timeout (hot path: every livenessMs/3; drivers/nft does it over nfnetlink, no fork).
+   */
+  renewTimeoutPorts(family: 'inet', table: string, set: string, ports: readonly number[], timeoutMs: number): Promise<void>;
+  /** Release what the calls above keep open (the nfnetlink socket). */
+  close?(): void;
   flushSet(family: 'inet', table: string, set: string): Promise<void>;
   listSetJson(family: 'inet', table: string, set: string): Promise<Array<{ address: string; port: number; expiresS?: number }>>;
 }
@@ -67,6 +75,7 @@ export class Intercept {
     this.#active = false;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#nft.close?.();
     await this.#nft.deleteTable('inet', this.#o.table);
     await this.#nft.removeLocalDelivery(this.#o.mark, this.#o.routeTable);
     log.info({ table: this.#o.table }, 'steering removed');
@@ -75,19 +84,20 @@ export class Intercept {
   #startRenewals(): void {
     const live = this.#o.livenessMs ?? 0;
     if (live <= 0 || this.#timer !== undefined) return;
-    const text = livenessRenewal(this.#o);
+    const ports = [...new Set(this.#o.ports.map((p) => p.port))];
     this.#timer = setInterval(() => {
-      if (this.#renewing || !this.#active) return; // one nft at a time; a slow one is a late one
+      if (this.#renewing || !this.#active) return; // one renewal at a time; a slow one is a late one
       this.#renewing = true;
-      this.#nft.applyRuleset(text, false, { quiet: true })
+      this.#nft.renewTimeoutPorts('inet', this.#o.table, ALIVE_SET, ports, live)
         .then(() => {
           this.renewals.ok++;
           if (this.#renewFailing) log.info({ table: this.#o.table }, 'liveness renewals work again: interception resumes');
           this.#renewFailing = false;
         })
-        .catch((e: Error) => {
+        .catch((e: Error & { code?: string }) => {
+          if (!this.#active) return; // stopped meanwhile (the socket closed under it)
           this.renewals.failed++;
-          if (!this.#renewFailing) log.warn({ code: 'DC_NFT_APPLY', err: e.message }, 'cannot renew the liveness set: interception lapses (fail-open) until it works again');
+          if (!this.#renewFailing) log.warn({ code: 'DC_NFT_APPLY', cause: e.code, err: e.message }, 'cannot renew the liveness set: interception lapses (fail-open) until it works again');
           this.#renewFailing = true;
         })
         .finally(() => {

@@ -21,7 +21,8 @@ import { DuocellError } from '../../core/errors.js';
  * there — the marks after it are never set, so the SYN is forwarded as if duocell did not exist.
  * Fail-open when hung: a stopped (SIGSTOP) or wedged duocell still owns its sockets, so the set
  * `alive` holds each intercepted port with a short timeout (`livenessMs`) that the running event
- * loop renews (services/intercept/index.ts); when renewals stop, the elements expire and new SYNs
+ * loop renews (services/intercept/index.ts, one add/delete/add transaction over nfnetlink:
+ * drivers/nft/elements.ts); when renewals stop, the elements expire and new SYNs
  * pass untouched until they resume.
  */
 
@@ -49,19 +50,6 @@ export interface InterceptConfig {
 
 /** The liveness set's name (renewed by Intercept while the event loop runs). */
 export const ALIVE_SET = 'alive';
-
-/**
- * One transaction that renews the liveness elements: add (creates it if it had expired), delete,
- * add again with a fresh timeout. nft applies it atomically, so a present element never blinks out.
- */
-export function livenessRenewal(c: Pick<InterceptConfig, 'table' | 'ports' | 'livenessMs'>): string {
-  const live = c.livenessMs ?? 0;
-  if (!TABLE.test(c.table) || !Number.isInteger(live) || live <= 0) throw new DuocellError('DC_CONFIG_INVALID', 'steering: no liveness set to renew');
-  const ports = [...new Set(c.ports.map((p) => int(p.port, 1, 65535, 'port')))];
-  const el = (withTimeout: boolean): string => ports.map((p) => (withTimeout ? `${p} timeout ${live}ms` : String(p))).join(', ');
-  const at = `inet ${c.table} ${ALIVE_SET}`;
-  return `add element ${at} { ${el(true)} }\ndelete element ${at} { ${el(false)} }\nadd element ${at} { ${el(true)} }\n`;
-}
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 const TABLE = /^[a-z][a-z0-9_]{0,30}$/;
