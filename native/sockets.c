@@ -516,6 +516,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
                                 * connect completes, the client fd is handed back open (no RST):
                                 * JS may try another way (proxy selection's next candidate) */
+#define DC_START_PLAIN 8       /* with CONNECTING: the server fd is a plain TCP socket (not
+                                * IPPROTO_MPTCP): no MPTCP_INFO question when it connects */
 
 struct dc_sess;
 
@@ -557,6 +559,8 @@ struct dc_sess {
   uint8_t fail_side;   /* which side ended a connecting session: 0 client, 1 server, 2 abort */
   uint8_t server_mptcp;/* set when the connect completed: MPTCP_INFO answered (not fallen back) */
   uint8_t keep_client; /* DC_START_KEEP_CLIENT */
+  uint8_t plain;       /* DC_START_PLAIN */
+  uint8_t client_edge; /* fast path: the client's fd reported bytes or a FIN while connecting */
   int err;
   struct dc_sess *next_abort;
   struct dc_sess *next_connected;
@@ -785,30 +789,35 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   if (s->done) return;
   int k = e->side;
   if (s->connecting) {
-    /* Fast path: nothing moves until the upstream connect completes; the client's bytes or
-     * FIN that came meanwhile are reported again when its fd is re-armed then. */
-    if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) return;
+    /* Fast path: nothing moves until the upstream connect completes; an edge of the client's
+     * (bytes or a FIN that came meanwhile) is remembered and its direction run then. */
+    if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) {
+      if (k == 0 && (m & (EPOLLIN | EPOLLRDHUP))) s->client_edge = 1;
+      return;
+    }
     int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && (m & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    /* EPOLLOUT without an error or hang-up: the connect completed (a socket in SYN_SENT is not
+     * writable), so SO_ERROR is asked only when the kernel reported trouble. */
+    if (m & (EPOLLERR | EPOLLHUP)) {
+      socklen_t len = sizeof err;
+      if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0) err = ECONNRESET;
+    }
     if (err != 0) {
       s->fail_side = (uint8_t)k;
       sess_done(r, s, 1, err);
       return;
     }
     s->connecting = 0;
-    s->server_mptcp = (uint8_t)is_mptcp_fd(s->fd[1]);
+    s->server_mptcp = s->plain ? 0 : (uint8_t)is_mptcp_fd(s->fd[1]);
     s->next_connected = r->connected;
     r->connected = s;
-    /* The client's edge may have come and gone while connecting: re-arming it (EPOLL_CTL_MOD)
-     * reports what is pending now. Running the direction blindly would make its pipe for a
-     * client that sent nothing (an idle session would hold two pipes). */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[0]}};
-    if (epoll_ctl(r->ep, EPOLL_CTL_MOD, s->fd[0], &ev) < 0) {
-      sess_done(r, s, 1, errno);
-      return;
-    }
+    /* The client's fd stays armed as registered (edge-triggered, EPOLLIN | EPOLLRDHUP): an
+     * edge that came while connecting was remembered and its direction runs now; without one
+     * there is nothing to read yet (running it blindly would make a pipe for a client that sent
+     * nothing), and its next bytes bring a new edge. No EPOLL_CTL_MOD per session. */
+    if (s->client_edge) run(r, &s->d[0], now);
+    if (s->done) return;
     if (m & (EPOLLIN | EPOLLRDHUP)) run(r, &s->d[1], now);
     return;
   }
@@ -1180,6 +1189,7 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   int adopt = (flags & DC_START_ADOPT) != 0;
   s->connecting = (flags & DC_START_CONNECTING) != 0;
   s->keep_client = s->connecting && (flags & DC_START_KEEP_CLIENT) != 0;
+  s->plain = s->connecting && (flags & DC_START_PLAIN) != 0;
   if (adopt) {
     s->fd[0] = cfd;
     s->fd[1] = sfd;
@@ -1441,6 +1451,8 @@ struct dc_accept {
   napi_ref cb;
   int fd;
   int stopped; /* the poll is stopped (error or unwatch) */
+  int no_local; /* the caller knows the local address (a listener bound to one address, not
+                 * transparent): no getsockname per connection, null in its place */
   int closed;
 };
 
@@ -1448,6 +1460,21 @@ static void accept_closed(uv_handle_t *h) {
   struct dc_accept *a = h->data;
   napi_delete_reference(a->env, a->cb);
   free(a);
+}
+
+/* Dotted IPv4 text of 4 bytes into buf (at least 16 bytes): glibc's inet_ntop goes through
+ * sprintf, which showed in the fast path's profile. */
+static size_t ipv4_text(const uint8_t *b, char *buf) {
+  size_t n = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = b[i];
+    if (v >= 100) buf[n++] = (char)('0' + v / 100);
+    if (v >= 10) buf[n++] = (char)('0' + v / 10 % 10);
+    buf[n++] = (char)('0' + v % 10);
+    if (i < 3) buf[n++] = '.';
+  }
+  buf[n] = 0;
+  return n;
 }
 
 static napi_value addr_string(napi_env env, const struct sockaddr_storage *ss, int *port) {
@@ -1458,7 +1485,7 @@ static napi_value addr_string(napi_env env, const struct sockaddr_storage *ss, i
     *port = ntohs(a->sin6_port);
   } else if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *a = (const void *)ss;
-    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    ipv4_text((const uint8_t *)&a->sin_addr, buf);
     *port = ntohs(a->sin_port);
   } else {
     *port = 0;
@@ -1489,14 +1516,18 @@ static void accept_cb(uv_poll_t *h, int status, int events) {
       err = errno;
       break;
     }
-    /* the local address: a TPROXY'd connection's original destination */
-    if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) memset(&ls, 0, sizeof ls);
     int rport = 0, lport = 0;
     napi_value v[5];
     napi_create_int32(env, fd, &v[0]);
     v[1] = addr_string(env, &rs, &rport);
     napi_create_int32(env, rport, &v[2]);
-    v[3] = addr_string(env, &ls, &lport);
+    if (a->no_local) {
+      napi_get_null(env, &v[3]);
+    } else {
+      /* the local address: a TPROXY'd connection's original destination */
+      if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) memset(&ls, 0, sizeof ls);
+      v[3] = addr_string(env, &ls, &lport);
+    }
     napi_create_int32(env, lport, &v[4]);
     for (int k = 0; k < 5; k++) napi_set_element(env, list, n++, v[k]);
   }
@@ -1529,10 +1560,18 @@ static struct dc_accept *accept_of(napi_env env, napi_value v) {
   return p;
 }
 
-/* acceptWatch(listenFd, onBatch) -> external handle */
+/* acceptWatch(listenFd, onBatch[, noLocal]) -> external handle. noLocal: the caller knows every
+ * connection's local address (no getsockname; null in the list instead) */
 static napi_value js_accept_watch(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  size_t argc = 3;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  bool no_local = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &no_local);
   int fd = arg_i32(env, argv[0]);
   if (fd < 0) return throw_errno(env, "acceptWatch", EBADF);
   uv_loop_t *loop = NULL;
@@ -1543,6 +1582,7 @@ static napi_value js_accept_watch(napi_env env, napi_callback_info info) {
   if (a == NULL) return throw_errno(env, "acceptWatch", ENOMEM);
   a->env = env;
   a->fd = fd;
+  a->no_local = no_local;
   int rc = uv_poll_init(loop, &a->h, fd);
   if (rc < 0) {
     free(a);

@@ -117,15 +117,17 @@ export function spliceStart(clientFd: number, serverFd: number, onDone: (r: Spli
  * when the connect completes (with MPTCP or not), `onDone` once at the end (`before` set when
  * it ended before the connect completed). `keepClient`: when the server side fails or an abort
  * comes before the connect completes, the client fd comes back open in `onDone` (`clientFd`)
- * instead of being reset. Throws DC_SOCKET_SYSCALL (fds still the caller's).
+ * instead of being reset. `plain`: the server fd is a plain TCP socket (not IPPROTO_MPTCP), so
+ * `onConnected` gets false without asking the kernel. Throws DC_SOCKET_SYSCALL (fds still the caller's).
  */
-export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient = false): number {
+export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient = false, plain = false): number {
   const n = load();
   if (n === null) throw new DuocellError('DC_SOCKET_NATIVE', 'this build of the socket addon has no spliced relay');
   let id: number;
   try {
-    // flags: 1 connecting, 2 adopt the fds, 4 hand the client back if the connect fails (native/sockets.c)
-    id = n.spliceStart(clientFd, serverFd, undefined, undefined, keepClient ? 7 : 3);
+    // flags: 1 connecting, 2 adopt the fds, 4 hand the client back if the connect fails, 8 the
+    // server fd is plain TCP: no MPTCP_INFO question when it connects (native/sockets.c)
+    id = n.spliceStart(clientFd, serverFd, undefined, undefined, 3 | (keepClient ? 4 : 0) | (plain ? 8 : 0));
   } catch (e) {
     const err = e as Error & { errno?: number; syscall?: string };
     throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });

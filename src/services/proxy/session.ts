@@ -90,10 +90,15 @@ export class Session {
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
     // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
-    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.#client === undefined ? undefined : this.io.fdOf(this.#client);
-    if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
-    const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
-    if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
+    // A plain TCP side has no subflows to sample: its fd is not even looked up.
+    if (this.clientMptcp) {
+      const cfd = this.relay !== undefined ? this.relay.fd('client') : this.#client === undefined ? undefined : this.io.fdOf(this.#client);
+      if (cfd !== undefined) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
+    }
+    if (this.serverMptcp) {
+      const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
+      if (sfd !== undefined) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
+    }
   }
 
   view(label: (address: string) => AccessType): SessionView {
@@ -121,6 +126,7 @@ export class Session {
     add('server', this.lastServerInfo);
     const target = this.target;
     const server = this.server ?? { address: target?.host ?? '', port: target?.port ?? 0 };
+    const stats = this.relay?.stats;
     return {
       id: this.id,
       listener: this.listener,
@@ -147,7 +153,7 @@ export class Session {
               ...(this.lastServerInfo === undefined ? {} : { server: this.lastServerInfo.info.token }),
             },
           }),
-      bytes: { up: this.relay?.stats.up ?? 0, down: this.relay?.stats.down ?? 0 },
+      bytes: { up: stats?.up ?? 0, down: stats?.down ?? 0 },
       subflows,
     };
   }
@@ -180,8 +186,9 @@ export class SessionRegistry {
 
   remove(s: Session): void {
     if (!this.#live.delete(s.id)) return;
-    this.totals.bytesUp += s.relay?.stats.up ?? 0;
-    this.totals.bytesDown += s.relay?.stats.down ?? 0;
+    const stats = s.relay?.stats;
+    this.totals.bytesUp += stats?.up ?? 0;
+    this.totals.bytesDown += stats?.down ?? 0;
   }
 
   get(id: string): Session | undefined {
