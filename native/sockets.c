@@ -511,6 +511,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_EVENTS 256
 #define DC_POOL 64            /* empty pipes kept for the next sessions */
 #define DC_POOL_IDLE_MS 2000  /* ... and closed after this long without any event */
+#define DC_COPY_UNTIL (64 * 1024) /* a direction's first bytes are copied (recv/send), not spliced */
+#define DC_COPY_BUF (16 * 1024)
 #define DC_START_CONNECTING 1 /* spliceStart flag: the server fd's connect is in flight (fast path) */
 #define DC_START_ADOPT 2      /* spliceStart flag: take the fds themselves, no duplicates */
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
@@ -544,6 +546,7 @@ struct dc_end {
   struct dc_sess *s;
   int side;
   int out;            /* EPOLLOUT armed (only once a write to this fd would block) */
+  int fin_seen;       /* an event for this fd said EPOLLRDHUP/HUP/ERR: read it until 0 or EAGAIN */
 };
 
 struct dc_sess {
@@ -585,6 +588,7 @@ struct dc_relay {
   struct dc_sess *finished;
   struct dc_sess *connected;   /* fast path: connects completed in this batch (posted first) */
   int pool[DC_POOL][2];
+  uint8_t copy[DC_COPY_BUF];   /* a direction's first bytes go through here (see pump) */
   uint32_t npool;
   /* main thread only */
   struct dc_sess **slots;
@@ -678,7 +682,42 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
       moved(d, (size_t)n, budget);
       progress = 1;
     }
-    if (!d->eof && !dry && d->inpipe < d->cap) {
+    if (!d->eof && !dry && d->pr < 0 && d->early == NULL && d->bytes < DC_COPY_UNTIL) {
+      /* A direction's first DC_COPY_UNTIL bytes: recv into the thread's buffer and send. For
+       * the short exchanges most connections are, this is cheaper than splice (no pipe to take
+       * or make, no page references), and a short read ends the pump without an EAGAIN call:
+       * the receive queue was empty then, and whatever comes later brings a new edge. A FIN
+       * that came before this event is in its mask (fin_seen): then src is read to 0. What dst
+       * does not take waits as early bytes (at most DC_COPY_BUF) until EPOLLOUT. */
+      ssize_t n = recv(d->src, r->copy, sizeof r->copy, MSG_DONTWAIT);
+      if (n > 0) {
+        ssize_t w = send(d->dst, r->copy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+          w = 0;
+        }
+        if (w > 0) moved(d, (size_t)w, budget);
+        progress = 1;
+        if (w < n) {
+          d->early = malloc((size_t)(n - w));
+          if (d->early == NULL) return -ENOMEM;
+          memcpy(d->early, r->copy + w, (size_t)(n - w));
+          d->early_len = (size_t)(n - w);
+          d->early_off = 0;
+          return 2;
+        }
+        if ((size_t)n < sizeof r->copy && !d->s->end[d == &d->s->d[0] ? 0 : 1].fin_seen) dry = 1;
+      } else if (n == 0) {
+        d->eof = 1;
+        progress = 1;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        dry = 1;
+      } else {
+        return -errno;
+      }
+    } else if (!d->eof && !dry && d->inpipe < d->cap) {
       if (d->pr < 0) {
         if (r->npool > 0) {
           r->npool--;
@@ -788,6 +827,7 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   struct dc_sess *s = e->s;
   if (s->done) return;
   int k = e->side;
+  if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e->fin_seen = 1;
   if (s->connecting) {
     /* Fast path: nothing moves until the upstream connect completes; an edge of the client's
      * (bytes or a FIN that came meanwhile) is remembered and its direction run then. */
