@@ -476,7 +476,7 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  *                         (relaxed atomics)          both (reset), stop
  *   spliceAbort(id) ─── abort list + eventfd ───►  abort list → reset both
  *                                                  both directions shut → done
- *   onDone(id, up, down, reset, errno) ◄── tsfn ── finished: EPOLL_CTL_DEL, pipes closed; posted
+ *   onBatch(records) ◄──── tsfn ──── finished: EPOLL_CTL_DEL, pipes closed; posted
  *     close both fds (a RST if lingered),            at the end of each epoll batch
  *     free the slot
  *
@@ -939,18 +939,35 @@ static void take_work(struct dc_relay *r) {
   }
 }
 
+/* What the relay thread posts once per batch: sessions whose connect completed (pointer | 1)
+ * and finished sessions (pointer), in that order. */
+struct dc_post {
+  uint32_t n;
+  uintptr_t item[];
+};
+
 /* End of a batch: hand finished sessions to the main thread (which frees them). */
 static void post_finished(struct dc_relay *r) {
   /* Connects first (a session that connected and finished in one batch: in that order; the
    * tsfn's queue is FIFO, so a connect item is always handled before the session is freed). */
+  if (r->connected == NULL && r->finished == NULL) return;
+  /* One tsfn item (one JS call) per batch: connects first, then ends. */
+  uint32_t n = 0;
+  for (struct dc_sess *x = r->connected; x != NULL; x = x->next_connected) n++;
+  for (struct dc_sess *x = r->finished; x != NULL; x = x->next_done) n++;
+  struct dc_post *post = malloc(sizeof *post + n * sizeof post->item[0]);
+  if (post == NULL) return; /* keep both lists: posted after the next batch */
+  post->n = 0;
   struct dc_sess *c = r->connected;
   r->connected = NULL;
   while (c != NULL) {
-    struct dc_sess *next = c->next_connected;
-    napi_call_threadsafe_function(r->tsfn, (void *)((uintptr_t)c | 1u), napi_tsfn_nonblocking);
-    c = next;
+    post->item[post->n++] = (uintptr_t)c | 1u;
+    c = c->next_connected;
   }
-  if (r->finished == NULL) return;
+  if (r->finished == NULL) {
+    napi_call_threadsafe_function(r->tsfn, post, napi_tsfn_nonblocking);
+    return;
+  }
   pthread_mutex_lock(&r->mu);
   for (struct dc_sess **pp = &r->aborts; *pp != NULL;) {
     if ((*pp)->done) {
@@ -976,10 +993,10 @@ static void post_finished(struct dc_relay *r) {
   struct dc_sess *s = r->finished;
   r->finished = NULL;
   while (s != NULL) {
-    struct dc_sess *next = s->next_done;
-    napi_call_threadsafe_function(r->tsfn, s, napi_tsfn_nonblocking);
-    s = next;
+    post->item[post->n++] = (uintptr_t)s;
+    s = s->next_done;
   }
+  napi_call_threadsafe_function(r->tsfn, post, napi_tsfn_nonblocking);
 }
 
 static void *relay_main(void *arg) {
@@ -1023,54 +1040,72 @@ static void *relay_main(void *arg) {
   }
 }
 
-/* Main thread, from the tsfn: the session is over. Close its fds, free it, tell JS. */
+/* Main thread, from the tsfn: one batch of the relay thread. A finished session's fds are
+ * closed and it is freed here; JS gets one call with a Float64Array of DC_REC numbers per item:
+ * [id, kind, up, down, reset, errno, keptClientFd]. kind 0: relayed to the end; 1: the upstream
+ * connect completed (up: 1 when MPTCP); 2: the upstream connect failed; 3: the client went
+ * first; 4: aborted while connecting. */
+#define DC_REC 7
 static void splice_done_js(napi_env env, napi_value cb, void *context, void *data) {
   struct dc_relay *r = context;
-  if ((uintptr_t)data & 1u) {
-    /* fast path: the upstream connect completed (the session lives on) */
-    struct dc_sess *cs = (struct dc_sess *)((uintptr_t)data & ~(uintptr_t)1u);
-    if (env == NULL || cb == NULL) return;
-    napi_value av[6], uu;
-    napi_create_double(env, (double)cs->gen * (double)DC_MAX_SLOTS + (double)cs->slot, &av[0]);
-    napi_create_double(env, cs->server_mptcp ? 1 : 0, &av[1]);
-    napi_create_double(env, 0, &av[2]);
-    napi_get_boolean(env, false, &av[3]);
-    napi_create_int32(env, 0, &av[4]);
-    napi_create_int32(env, 1, &av[5]);
-    napi_get_undefined(env, &uu);
-    napi_call_function(env, uu, cb, 6, av, NULL);
-    return;
+  struct dc_post *post = data;
+  int call = env != NULL && cb != NULL;
+  double *rec = NULL;
+  napi_value arr = NULL;
+  if (call) {
+    napi_value ab;
+    void *p = NULL;
+    if (napi_create_arraybuffer(env, (size_t)post->n * DC_REC * sizeof(double), &p, &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, (size_t)post->n * DC_REC, ab, 0, &arr) != napi_ok)
+      call = 0;
+    else
+      rec = p;
   }
-  struct dc_sess *s = data;
-  double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
-  double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
-  int reset = s->reset, err = s->err;
-  /* 0: relayed to the end; 2: the upstream connect failed; 3: the client went first; 4: aborted
-   * while connecting */
-  int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
-  int kept = sess_gives_back(s) ? s->fd[0] : -1;
-  if (kept < 0) close(s->fd[0]);
-  close(s->fd[1]);
-  free(s->d[0].early);
-  free(s->d[1].early);
-  r->slots[s->slot] = NULL;
-  r->freelist[r->nfree++] = s->slot;
-  free(s);
-  if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
-  if (env == NULL || cb == NULL) {
-    if (kept >= 0) close(kept);
-    return;
+  for (uint32_t i = 0; i < post->n; i++) {
+    if (post->item[i] & 1u) {
+      /* fast path: the upstream connect completed (the session lives on) */
+      struct dc_sess *cs = (struct dc_sess *)(post->item[i] & ~(uintptr_t)1u);
+      if (!call) continue;
+      double *o = rec + (size_t)i * DC_REC;
+      o[0] = (double)cs->gen * (double)DC_MAX_SLOTS + (double)cs->slot;
+      o[1] = 1;
+      o[2] = cs->server_mptcp ? 1 : 0;
+      o[3] = o[4] = o[5] = 0;
+      o[6] = -1;
+      continue;
+    }
+    struct dc_sess *s = (struct dc_sess *)post->item[i];
+    double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
+    double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
+    int reset = s->reset, err = s->err;
+    int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
+    int kept = sess_gives_back(s) ? s->fd[0] : -1;
+    if (kept < 0) close(s->fd[0]);
+    close(s->fd[1]);
+    free(s->d[0].early);
+    free(s->d[1].early);
+    r->slots[s->slot] = NULL;
+    r->freelist[r->nfree++] = s->slot;
+    free(s);
+    if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
+    if (!call) {
+      if (kept >= 0) close(kept);
+      continue;
+    }
+    double *o = rec + (size_t)i * DC_REC;
+    o[0] = id;
+    o[1] = kind;
+    o[2] = up;
+    o[3] = down;
+    o[4] = reset != 0;
+    o[5] = err;
+    o[6] = kept;
   }
-  napi_value argv[7], u;
-  napi_create_double(env, id, &argv[0]);
-  napi_create_double(env, up, &argv[1]);
-  napi_create_double(env, down, &argv[2]);
-  napi_get_boolean(env, reset != 0, &argv[3]);
-  napi_create_int32(env, err, &argv[4]);
-  napi_create_int32(env, kind, &argv[5]);
-  napi_create_int32(env, kept, &argv[6]);
+  free(post);
+  if (!call) return;
+  napi_value u;
   napi_get_undefined(env, &u);
-  napi_call_function(env, u, cb, 7, argv, NULL);
+  napi_call_function(env, u, cb, 1, &arr, NULL);
 }
 
 static void splice_cleanup(void *arg) {
@@ -1091,7 +1126,7 @@ static struct dc_relay *relay_of(napi_env env) {
   return p;
 }
 
-/* spliceInit(onDone(id, up, down, reset, errno)) — once per environment */
+/* spliceInit(onBatch(records: Float64Array)) — once per environment (records: see splice_done_js) */
 static napi_value js_splice_init(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv)) return NULL;

@@ -55,28 +55,47 @@ function load(): Spliced | null {
       api = null;
       return api;
     }
-    n.spliceInit((id, up, down, reset, errno, kind = 0, kept = -1) => {
-      if (kind === 1) {
-        const c = connecting.get(id);
-        connecting.delete(id);
-        c?.(up === 1);
-        return;
+    // One call per batch of the relay thread: DC_REC numbers per item (native/sockets.c
+    // splice_done_js). A callback that throws does not cost the others theirs: the first error
+    // is thrown again once the whole batch is delivered.
+    n.spliceInit((rec) => {
+      let failed: { e: unknown } | undefined;
+      for (let i = 0; i + REC <= rec.length; i += REC) {
+        try {
+          deliver(rec[i]!, rec[i + 1]!, rec[i + 2]!, rec[i + 3]!, rec[i + 4]! !== 0, rec[i + 5]!, rec[i + 6]!);
+        } catch (e) {
+          failed ??= { e };
+        }
       }
-      const cb = waiting.get(id);
-      if (cb === undefined) return;
-      waiting.delete(id);
-      connecting.delete(id);
-      const r: SpliceDone = { up, down, reset, errno };
-      if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
-      if (errno !== 0) r.errnoName = errnoName(errno);
-      if (kept >= 0) r.clientFd = kept;
-      cb(r);
+      if (failed !== undefined) throw failed.e;
     });
     api = n as Spliced;
   } catch {
     api = null;
   }
   return api;
+}
+
+/** Numbers per item of a relay batch: id, kind, up, down, reset, errno, kept client fd. */
+const REC = 7;
+
+/** kind 0: relayed to the end; 1: the upstream connect completed (a: 1 when MPTCP); 2 the connect failed; 3 the client went first; 4 aborted while connecting. */
+function deliver(id: number, kind: number, up: number, down: number, reset: boolean, errno: number, kept: number): void {
+  if (kind === 1) {
+    const c = connecting.get(id);
+    connecting.delete(id);
+    c?.(up === 1);
+    return;
+  }
+  const cb = waiting.get(id);
+  if (cb === undefined) return;
+  waiting.delete(id);
+  connecting.delete(id);
+  const r: SpliceDone = { up, down, reset, errno };
+  if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
+  if (errno !== 0) r.errnoName = errnoName(errno);
+  if (kept >= 0) r.clientFd = kept;
+  cb(r);
 }
 
 function errnoName(errno: number): string {
