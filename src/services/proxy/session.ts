@@ -19,6 +19,13 @@ const HANDED_OVER = Object.freeze({
   },
 }) as unknown as net.Socket;
 
+/** ISO 8601 text of a wall-clock ms; sessions started in the same ms share the last one made. */
+let lastIso = { ms: NaN, text: '' };
+function isoOf(ms: number): string {
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
+}
+
 /** What a session needs of its relay (the JS/splice Relay, or the fast path's FastRelay). */
 export type RelayLike = Pick<Relay, 'stats' | 'fd' | 'abort'> & Partial<Pick<Relay, 'onSpliced'>>;
 
@@ -141,7 +148,7 @@ export class Session {
       combination: this.combination,
       action: this.action,
       state: this.state,
-      startedAt: (this.#startedIso ??= new Date(this.#startedAt).toISOString()),
+      startedAt: (this.#startedIso ??= isoOf(this.#startedAt)),
     } as SessionView;
     if (this.subscriber !== undefined) v.subscriber = this.subscriber;
     if (this.grant !== undefined) v.grant = this.grant;
