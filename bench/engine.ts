@@ -50,14 +50,14 @@ async function waitPort(h: Host, port: number, ms = 15_000): Promise<void> {
 }
 
 /** Start duocell in `h` with one explicit listener → target; resolves once it listens. */
-async function startRelay(h: Host, listenPort: number, targetPort: number): Promise<ChildProcess> {
+async function startRelay(h: Host, listenPort: number, targetPort: number, bin = BIN, web = WEB, nodeFlags: readonly string[] = []): Promise<ChildProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
   const board = {
     name: 'bench',
     preset: 'concentrator',
     uplinks: [],
     lan: { interfaces: ['lo'] },
-    web: { listen: [{ host: '127.0.0.1', port: WEB }] },
+    web: { listen: [{ host: '127.0.0.1', port: web }] },
     listeners: [{ kind: 'explicit', host: '127.0.0.1', port: listenPort, mptcp: false, target: `127.0.0.1:${targetPort}`, upstream: 'tcp' }],
     accessNetworks: [],
     // The benchmark's server is on loopback: allowed on purpose (the target filter refuses it).
@@ -66,10 +66,10 @@ async function startRelay(h: Host, listenPort: number, targetPort: number): Prom
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
   // One loopback client holds up to 10,000 sessions to one server: lift the default policy's
   // per-UE and per-N-server limits (256 / 1024) for the benchmark's store.
-  execFileSync(process.execPath, [BIN, 'policy', 'set', 'default', '--max-sessions', '1000000', '--max-server-sessions', '1000000', '--state-dir', dir], { stdio: 'ignore' });
-  const child = h.spawn(...underShippedLimits(process.execPath, [...shippedNodeFlags(), BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
+  execFileSync(process.execPath, [bin, 'policy', 'set', 'default', '--max-sessions', '1000000', '--max-server-sessions', '1000000', '--state-dir', dir], { stdio: 'ignore' });
+  const child = h.spawn(...underShippedLimits(process.execPath, [...shippedNodeFlags(), ...nodeFlags, bin, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   await waitPort(h, listenPort);
-  await waitPort(h, WEB);
+  await waitPort(h, web);
   return child;
 }
 
@@ -130,32 +130,57 @@ export async function relayLoopback(): Promise<BenchResult[]> {
   }
 }
 
+/**
+ * `setup` knobs (A/B and profiling, not figures of their own): BENCH_SETUP_BIN_B=…/bin/duocell.js
+ * runs a second build's proxy (port 7401) beside this one's, and every setup run measures both,
+ * A then B or B then A alternately, before the direct run; the entries stay this build's, B's
+ * figures go to the setup-cpu note and stderr. BENCH_SETUP_NODE_FLAGS adds node flags to this
+ * build's proxy (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, written when the group stops it).
+ */
+const SETUP_BIN_B = process.env.BENCH_SETUP_BIN_B;
+const SETUP_NODE_FLAGS = (process.env.BENCH_SETUP_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+
 export async function setupBench(): Promise<BenchResult[]> {
   const lo = await loopbackHost('bnls');
+  const children: ChildProcess[] = [];
   try {
     const { h } = lo;
-    const [ep, rp] = [7300, 7400];
+    const [ep, rp, rpB] = [7300, 7400, 7401];
     const echo = h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
-    const relay = await startRelay(h, rp, ep);
+    const relay = await startRelay(h, rp, ep, BIN, WEB, SETUP_NODE_FLAGS);
+    children.push(relay);
+    const relayB = SETUP_BIN_B === undefined ? undefined : await startRelay(h, rpB, ep, SETUP_BIN_B, WEB + 1);
+    if (relayB !== undefined) children.push(relayB);
     const total = 5000;
     // setup-cpu: CPU µs per connection of the proxy process (all threads), and of the echo
     // server in the direct runs as the baseline (what a minimal Node server spends per connection)
-    const cpu = { proxied: [] as number[], direct: [] as number[] };
+    const cpu = { proxied: [] as number[], direct: [] as number[], proxiedB: [] as number[] };
     // the proxy's user-space share of it: the rest is the kernel's work for its two sockets
     const userUs: number[] = [];
-    const failures = { proxied: 0, direct: 0, errors: {} as Record<string, number> };
-    const rate = (port: number, who: 'proxied' | 'direct') => async (): Promise<number> => {
-      const pid = who === 'proxied' ? relay.pid! : echo.pid!;
+    const userUsB: number[] = [];
+    const ratesB: number[] = [];
+    const failures = { proxied: 0, direct: 0, proxiedB: 0, errors: {} as Record<string, number> };
+    const measure = async (port: number, who: 'proxied' | 'direct' | 'proxiedB'): Promise<number> => {
+      const pid = who === 'proxied' ? relay.pid! : who === 'proxiedB' ? relayB!.pid! : echo.pid!;
       const c0 = cpuSeconds(pid);
       const u0 = cpuSplit(pid).user;
       const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
       await sleep(100); // the last completions
       cpu[who].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok));
-      if (who === 'proxied') userUs.push(((cpuSplit(pid).user - u0) * 1e6) / Math.max(1, r.ok));
+      if (who !== 'direct') (who === 'proxied' ? userUs : userUsB).push(((cpuSplit(pid).user - u0) * 1e6) / Math.max(1, r.ok));
       failures[who] += r.failed;
       for (const [k, v] of Object.entries(r.errors)) failures.errors[k] = (failures.errors[k] ?? 0) + v;
+      if (who !== 'direct') process.stderr.write(`setup run: ${who === 'proxied' ? 'A' : 'B'} ${Math.round(r.rate)} conn/s, ${Math.round(cpu[who].at(-1)!)} CPU µs/conn\n`);
       return r.rate;
+    };
+    const rate = (port: number, who: 'proxied' | 'direct') => async (i: number): Promise<number> => {
+      if (who === 'direct' || relayB === undefined) return measure(port, who);
+      // A/B: both builds' proxies in every run, the order alternating
+      if (i % 2 === 1) ratesB.push(await measure(rpB, 'proxiedB'));
+      const a = await measure(port, who);
+      if (i % 2 === 0) ratesB.push(await measure(rpB, 'proxiedB'));
+      return a;
     };
     const lat = (port: number) => async (): Promise<number> => {
       const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'latency', '127.0.0.1', String(port), '400'])) as { medianMs?: number; failed: number };
@@ -171,6 +196,12 @@ export async function setupBench(): Promise<BenchResult[]> {
     });
     const tag = { links: 'loopback', pm: lo.pm };
     const errs = Object.entries(failures.errors).map(([k, v]) => `${k} ${v}`).join(', ');
+    const fmt = (u: { median: number; min: number; max: number }): string => `${Math.round(u.median)} (${Math.round(u.min)}–${Math.round(u.max)})`;
+    const perRun = cpu.proxied.map((a, i) => a / cpu.proxiedB[i]!).filter((x) => Number.isFinite(x));
+    const abNote =
+      relayB === undefined
+        ? ''
+        : `; B (BENCH_SETUP_BIN_B=${SETUP_BIN_B}, same runs, order alternating): ${fmt(spread(ratesB))} conn/s, ${fmt(spread(cpu.proxiedB))} CPU µs/conn, of which user space ${fmt(spread(userUsB))}, failed ${failures.proxiedB}; per-run CPU ratio A/B ${spread(perRun).median.toFixed(2)} (${perRun.map((x) => x.toFixed(2)).join(', ')})`;
     return [
       fromRuns('setup', 'conn/s', rates.a, rates.b, 'direct to the echo server', {
         ...tag,
@@ -182,7 +213,7 @@ export async function setupBench(): Promise<BenchResult[]> {
         ...tag,
         target: '<= 60 µs',
         judge: (x) => x.value <= 60,
-        note: `the proxy process's CPU (all threads, /proc, user + system) over each setup run divided by its echoed connections, of which user space ${((u) => `${Math.round(u.median)} (${Math.round(u.min)}–${Math.round(u.max)})`)(spread(userUs))} µs (the rest is the kernel's work for the connection's two sockets); DUOCELL_FAST_PATH=${process.env['DUOCELL_FAST_PATH'] ?? 'unset'}`,
+        note: `the proxy process's CPU (all threads, /proc, user + system) over each setup run divided by its echoed connections, of which user space ${fmt(spread(userUs))} µs (the rest is the kernel's work for the connection's two sockets); DUOCELL_FAST_PATH=${process.env['DUOCELL_FAST_PATH'] ?? 'unset'}${abNote}`,
       }),
       fromRuns('setup-latency', 'ms added', added, lats.b, 'direct connect+echo median (ms)', {
         ...tag,
@@ -192,6 +223,8 @@ export async function setupBench(): Promise<BenchResult[]> {
       }),
     ];
   } finally {
+    // stopped (SIGTERM) before the namespace goes, so a --cpu-prof is written
+    await Promise.all(children.map((c) => stop(c)));
     await lo.topo.destroy();
   }
 }

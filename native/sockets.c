@@ -476,7 +476,7 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
  *                         (relaxed atomics)          both (reset), stop
  *   spliceAbort(id) ─── abort list + eventfd ───►  abort list → reset both
  *                                                  both directions shut → done
- *   onDone(id, up, down, reset, errno) ◄── tsfn ── finished: EPOLL_CTL_DEL, pipes closed; posted
+ *   onBatch(records) ◄──── tsfn ──── finished: EPOLL_CTL_DEL, pipes closed; posted
  *     close both fds (a RST if lingered),            at the end of each epoll batch
  *     free the slot
  *
@@ -511,11 +511,15 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_EVENTS 256
 #define DC_POOL 64            /* empty pipes kept for the next sessions */
 #define DC_POOL_IDLE_MS 2000  /* ... and closed after this long without any event */
+#define DC_COPY_UNTIL (64 * 1024) /* a direction's first bytes are copied (recv/send), not spliced */
+#define DC_COPY_BUF (16 * 1024)
 #define DC_START_CONNECTING 1 /* spliceStart flag: the server fd's connect is in flight (fast path) */
 #define DC_START_ADOPT 2      /* spliceStart flag: take the fds themselves, no duplicates */
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
                                 * connect completes, the client fd is handed back open (no RST):
                                 * JS may try another way (proxy selection's next candidate) */
+#define DC_START_PLAIN 8       /* with CONNECTING: the server fd is a plain TCP socket (not
+                                * IPPROTO_MPTCP): no MPTCP_INFO question when it connects */
 
 struct dc_sess;
 
@@ -542,6 +546,7 @@ struct dc_end {
   struct dc_sess *s;
   int side;
   int out;            /* EPOLLOUT armed (only once a write to this fd would block) */
+  int fin_seen;       /* an event for this fd said EPOLLRDHUP/HUP/ERR: read it until 0 or EAGAIN */
 };
 
 struct dc_sess {
@@ -557,6 +562,8 @@ struct dc_sess {
   uint8_t fail_side;   /* which side ended a connecting session: 0 client, 1 server, 2 abort */
   uint8_t server_mptcp;/* set when the connect completed: MPTCP_INFO answered (not fallen back) */
   uint8_t keep_client; /* DC_START_KEEP_CLIENT */
+  uint8_t plain;       /* DC_START_PLAIN */
+  uint8_t client_edge; /* fast path: the client's fd reported bytes or a FIN while connecting */
   int err;
   struct dc_sess *next_abort;
   struct dc_sess *next_connected;
@@ -581,6 +588,7 @@ struct dc_relay {
   struct dc_sess *finished;
   struct dc_sess *connected;   /* fast path: connects completed in this batch (posted first) */
   int pool[DC_POOL][2];
+  uint8_t copy[DC_COPY_BUF];   /* a direction's first bytes go through here (see pump) */
   uint32_t npool;
   /* main thread only */
   struct dc_sess **slots;
@@ -674,7 +682,42 @@ static int pump(struct dc_relay *r, struct dc_dir *d, size_t *budget) {
       moved(d, (size_t)n, budget);
       progress = 1;
     }
-    if (!d->eof && !dry && d->inpipe < d->cap) {
+    if (!d->eof && !dry && d->pr < 0 && d->early == NULL && d->bytes < DC_COPY_UNTIL) {
+      /* A direction's first DC_COPY_UNTIL bytes: recv into the thread's buffer and send. For
+       * the short exchanges most connections are, this is cheaper than splice (no pipe to take
+       * or make, no page references), and a short read ends the pump without an EAGAIN call:
+       * the receive queue was empty then, and whatever comes later brings a new edge. A FIN
+       * that came before this event is in its mask (fin_seen): then src is read to 0. What dst
+       * does not take waits as early bytes (at most DC_COPY_BUF) until EPOLLOUT. */
+      ssize_t n = recv(d->src, r->copy, sizeof r->copy, MSG_DONTWAIT);
+      if (n > 0) {
+        ssize_t w = send(d->dst, r->copy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -errno;
+          w = 0;
+        }
+        if (w > 0) moved(d, (size_t)w, budget);
+        progress = 1;
+        if (w < n) {
+          d->early = malloc((size_t)(n - w));
+          if (d->early == NULL) return -ENOMEM;
+          memcpy(d->early, r->copy + w, (size_t)(n - w));
+          d->early_len = (size_t)(n - w);
+          d->early_off = 0;
+          return 2;
+        }
+        if ((size_t)n < sizeof r->copy && !d->s->end[d == &d->s->d[0] ? 0 : 1].fin_seen) dry = 1;
+      } else if (n == 0) {
+        d->eof = 1;
+        progress = 1;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        dry = 1;
+      } else {
+        return -errno;
+      }
+    } else if (!d->eof && !dry && d->inpipe < d->cap) {
       if (d->pr < 0) {
         if (r->npool > 0) {
           r->npool--;
@@ -784,31 +827,37 @@ static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t n
   struct dc_sess *s = e->s;
   if (s->done) return;
   int k = e->side;
+  if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e->fin_seen = 1;
   if (s->connecting) {
-    /* Fast path: nothing moves until the upstream connect completes; the client's bytes or
-     * FIN that came meanwhile are reported again when its fd is re-armed then. */
-    if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) return;
+    /* Fast path: nothing moves until the upstream connect completes; an edge of the client's
+     * (bytes or a FIN that came meanwhile) is remembered and its direction run then. */
+    if (!(m & (EPOLLERR | EPOLLHUP | (k == 1 ? EPOLLOUT : 0)))) {
+      if (k == 0 && (m & (EPOLLIN | EPOLLRDHUP))) s->client_edge = 1;
+      return;
+    }
     int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && (m & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    /* EPOLLOUT without an error or hang-up: the connect completed (a socket in SYN_SENT is not
+     * writable), so SO_ERROR is asked only when the kernel reported trouble. */
+    if (m & (EPOLLERR | EPOLLHUP)) {
+      socklen_t len = sizeof err;
+      if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0) err = ECONNRESET;
+    }
     if (err != 0) {
       s->fail_side = (uint8_t)k;
       sess_done(r, s, 1, err);
       return;
     }
     s->connecting = 0;
-    s->server_mptcp = (uint8_t)is_mptcp_fd(s->fd[1]);
+    s->server_mptcp = s->plain ? 0 : (uint8_t)is_mptcp_fd(s->fd[1]);
     s->next_connected = r->connected;
     r->connected = s;
-    /* The client's edge may have come and gone while connecting: re-arming it (EPOLL_CTL_MOD)
-     * reports what is pending now. Running the direction blindly would make its pipe for a
-     * client that sent nothing (an idle session would hold two pipes). */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data = {.ptr = &s->end[0]}};
-    if (epoll_ctl(r->ep, EPOLL_CTL_MOD, s->fd[0], &ev) < 0) {
-      sess_done(r, s, 1, errno);
-      return;
-    }
+    /* The client's fd stays armed as registered (edge-triggered, EPOLLIN | EPOLLRDHUP): an
+     * edge that came while connecting was remembered and its direction runs now; without one
+     * there is nothing to read yet (running it blindly would make a pipe for a client that sent
+     * nothing), and its next bytes bring a new edge. No EPOLL_CTL_MOD per session. */
+    if (s->client_edge) run(r, &s->d[0], now);
+    if (s->done) return;
     if (m & (EPOLLIN | EPOLLRDHUP)) run(r, &s->d[1], now);
     return;
   }
@@ -890,18 +939,35 @@ static void take_work(struct dc_relay *r) {
   }
 }
 
+/* What the relay thread posts once per batch: sessions whose connect completed (pointer | 1)
+ * and finished sessions (pointer), in that order. */
+struct dc_post {
+  uint32_t n;
+  uintptr_t item[];
+};
+
 /* End of a batch: hand finished sessions to the main thread (which frees them). */
 static void post_finished(struct dc_relay *r) {
   /* Connects first (a session that connected and finished in one batch: in that order; the
    * tsfn's queue is FIFO, so a connect item is always handled before the session is freed). */
+  if (r->connected == NULL && r->finished == NULL) return;
+  /* One tsfn item (one JS call) per batch: connects first, then ends. */
+  uint32_t n = 0;
+  for (struct dc_sess *x = r->connected; x != NULL; x = x->next_connected) n++;
+  for (struct dc_sess *x = r->finished; x != NULL; x = x->next_done) n++;
+  struct dc_post *post = malloc(sizeof *post + n * sizeof post->item[0]);
+  if (post == NULL) return; /* keep both lists: posted after the next batch */
+  post->n = 0;
   struct dc_sess *c = r->connected;
   r->connected = NULL;
   while (c != NULL) {
-    struct dc_sess *next = c->next_connected;
-    napi_call_threadsafe_function(r->tsfn, (void *)((uintptr_t)c | 1u), napi_tsfn_nonblocking);
-    c = next;
+    post->item[post->n++] = (uintptr_t)c | 1u;
+    c = c->next_connected;
   }
-  if (r->finished == NULL) return;
+  if (r->finished == NULL) {
+    napi_call_threadsafe_function(r->tsfn, post, napi_tsfn_nonblocking);
+    return;
+  }
   pthread_mutex_lock(&r->mu);
   for (struct dc_sess **pp = &r->aborts; *pp != NULL;) {
     if ((*pp)->done) {
@@ -927,10 +993,10 @@ static void post_finished(struct dc_relay *r) {
   struct dc_sess *s = r->finished;
   r->finished = NULL;
   while (s != NULL) {
-    struct dc_sess *next = s->next_done;
-    napi_call_threadsafe_function(r->tsfn, s, napi_tsfn_nonblocking);
-    s = next;
+    post->item[post->n++] = (uintptr_t)s;
+    s = s->next_done;
   }
+  napi_call_threadsafe_function(r->tsfn, post, napi_tsfn_nonblocking);
 }
 
 static void *relay_main(void *arg) {
@@ -974,54 +1040,72 @@ static void *relay_main(void *arg) {
   }
 }
 
-/* Main thread, from the tsfn: the session is over. Close its fds, free it, tell JS. */
+/* Main thread, from the tsfn: one batch of the relay thread. A finished session's fds are
+ * closed and it is freed here; JS gets one call with a Float64Array of DC_REC numbers per item:
+ * [id, kind, up, down, reset, errno, keptClientFd]. kind 0: relayed to the end; 1: the upstream
+ * connect completed (up: 1 when MPTCP); 2: the upstream connect failed; 3: the client went
+ * first; 4: aborted while connecting. */
+#define DC_REC 7
 static void splice_done_js(napi_env env, napi_value cb, void *context, void *data) {
   struct dc_relay *r = context;
-  if ((uintptr_t)data & 1u) {
-    /* fast path: the upstream connect completed (the session lives on) */
-    struct dc_sess *cs = (struct dc_sess *)((uintptr_t)data & ~(uintptr_t)1u);
-    if (env == NULL || cb == NULL) return;
-    napi_value av[6], uu;
-    napi_create_double(env, (double)cs->gen * (double)DC_MAX_SLOTS + (double)cs->slot, &av[0]);
-    napi_create_double(env, cs->server_mptcp ? 1 : 0, &av[1]);
-    napi_create_double(env, 0, &av[2]);
-    napi_get_boolean(env, false, &av[3]);
-    napi_create_int32(env, 0, &av[4]);
-    napi_create_int32(env, 1, &av[5]);
-    napi_get_undefined(env, &uu);
-    napi_call_function(env, uu, cb, 6, av, NULL);
-    return;
+  struct dc_post *post = data;
+  int call = env != NULL && cb != NULL;
+  double *rec = NULL;
+  napi_value arr = NULL;
+  if (call) {
+    napi_value ab;
+    void *p = NULL;
+    if (napi_create_arraybuffer(env, (size_t)post->n * DC_REC * sizeof(double), &p, &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, (size_t)post->n * DC_REC, ab, 0, &arr) != napi_ok)
+      call = 0;
+    else
+      rec = p;
   }
-  struct dc_sess *s = data;
-  double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
-  double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
-  int reset = s->reset, err = s->err;
-  /* 0: relayed to the end; 2: the upstream connect failed; 3: the client went first; 4: aborted
-   * while connecting */
-  int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
-  int kept = sess_gives_back(s) ? s->fd[0] : -1;
-  if (kept < 0) close(s->fd[0]);
-  close(s->fd[1]);
-  free(s->d[0].early);
-  free(s->d[1].early);
-  r->slots[s->slot] = NULL;
-  r->freelist[r->nfree++] = s->slot;
-  free(s);
-  if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
-  if (env == NULL || cb == NULL) {
-    if (kept >= 0) close(kept);
-    return;
+  for (uint32_t i = 0; i < post->n; i++) {
+    if (post->item[i] & 1u) {
+      /* fast path: the upstream connect completed (the session lives on) */
+      struct dc_sess *cs = (struct dc_sess *)(post->item[i] & ~(uintptr_t)1u);
+      if (!call) continue;
+      double *o = rec + (size_t)i * DC_REC;
+      o[0] = (double)cs->gen * (double)DC_MAX_SLOTS + (double)cs->slot;
+      o[1] = 1;
+      o[2] = cs->server_mptcp ? 1 : 0;
+      o[3] = o[4] = o[5] = 0;
+      o[6] = -1;
+      continue;
+    }
+    struct dc_sess *s = (struct dc_sess *)post->item[i];
+    double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
+    double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
+    int reset = s->reset, err = s->err;
+    int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
+    int kept = sess_gives_back(s) ? s->fd[0] : -1;
+    if (kept < 0) close(s->fd[0]);
+    close(s->fd[1]);
+    free(s->d[0].early);
+    free(s->d[1].early);
+    r->slots[s->slot] = NULL;
+    r->freelist[r->nfree++] = s->slot;
+    free(s);
+    if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
+    if (!call) {
+      if (kept >= 0) close(kept);
+      continue;
+    }
+    double *o = rec + (size_t)i * DC_REC;
+    o[0] = id;
+    o[1] = kind;
+    o[2] = up;
+    o[3] = down;
+    o[4] = reset != 0;
+    o[5] = err;
+    o[6] = kept;
   }
-  napi_value argv[7], u;
-  napi_create_double(env, id, &argv[0]);
-  napi_create_double(env, up, &argv[1]);
-  napi_create_double(env, down, &argv[2]);
-  napi_get_boolean(env, reset != 0, &argv[3]);
-  napi_create_int32(env, err, &argv[4]);
-  napi_create_int32(env, kind, &argv[5]);
-  napi_create_int32(env, kept, &argv[6]);
+  free(post);
+  if (!call) return;
+  napi_value u;
   napi_get_undefined(env, &u);
-  napi_call_function(env, u, cb, 7, argv, NULL);
+  napi_call_function(env, u, cb, 1, &arr, NULL);
 }
 
 static void splice_cleanup(void *arg) {
@@ -1042,7 +1126,7 @@ static struct dc_relay *relay_of(napi_env env) {
   return p;
 }
 
-/* spliceInit(onDone(id, up, down, reset, errno)) — once per environment */
+/* spliceInit(onBatch(records: Float64Array)) — once per environment (records: see splice_done_js) */
 static napi_value js_splice_init(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv)) return NULL;
@@ -1180,6 +1264,7 @@ static napi_value js_splice_start(napi_env env, napi_callback_info info) {
   int adopt = (flags & DC_START_ADOPT) != 0;
   s->connecting = (flags & DC_START_CONNECTING) != 0;
   s->keep_client = s->connecting && (flags & DC_START_KEEP_CLIENT) != 0;
+  s->plain = s->connecting && (flags & DC_START_PLAIN) != 0;
   if (adopt) {
     s->fd[0] = cfd;
     s->fd[1] = sfd;
@@ -1441,6 +1526,8 @@ struct dc_accept {
   napi_ref cb;
   int fd;
   int stopped; /* the poll is stopped (error or unwatch) */
+  int no_local; /* the caller knows the local address (a listener bound to one address, not
+                 * transparent): no getsockname per connection, null in its place */
   int closed;
 };
 
@@ -1448,6 +1535,21 @@ static void accept_closed(uv_handle_t *h) {
   struct dc_accept *a = h->data;
   napi_delete_reference(a->env, a->cb);
   free(a);
+}
+
+/* Dotted IPv4 text of 4 bytes into buf (at least 16 bytes): glibc's inet_ntop goes through
+ * sprintf, which showed in the fast path's profile. */
+static size_t ipv4_text(const uint8_t *b, char *buf) {
+  size_t n = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = b[i];
+    if (v >= 100) buf[n++] = (char)('0' + v / 100);
+    if (v >= 10) buf[n++] = (char)('0' + v / 10 % 10);
+    buf[n++] = (char)('0' + v % 10);
+    if (i < 3) buf[n++] = '.';
+  }
+  buf[n] = 0;
+  return n;
 }
 
 static napi_value addr_string(napi_env env, const struct sockaddr_storage *ss, int *port) {
@@ -1458,7 +1560,7 @@ static napi_value addr_string(napi_env env, const struct sockaddr_storage *ss, i
     *port = ntohs(a->sin6_port);
   } else if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *a = (const void *)ss;
-    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    ipv4_text((const uint8_t *)&a->sin_addr, buf);
     *port = ntohs(a->sin_port);
   } else {
     *port = 0;
@@ -1489,14 +1591,18 @@ static void accept_cb(uv_poll_t *h, int status, int events) {
       err = errno;
       break;
     }
-    /* the local address: a TPROXY'd connection's original destination */
-    if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) memset(&ls, 0, sizeof ls);
     int rport = 0, lport = 0;
     napi_value v[5];
     napi_create_int32(env, fd, &v[0]);
     v[1] = addr_string(env, &rs, &rport);
     napi_create_int32(env, rport, &v[2]);
-    v[3] = addr_string(env, &ls, &lport);
+    if (a->no_local) {
+      napi_get_null(env, &v[3]);
+    } else {
+      /* the local address: a TPROXY'd connection's original destination */
+      if (getsockname(fd, (struct sockaddr *)&ls, &ll) < 0) memset(&ls, 0, sizeof ls);
+      v[3] = addr_string(env, &ls, &lport);
+    }
     napi_create_int32(env, lport, &v[4]);
     for (int k = 0; k < 5; k++) napi_set_element(env, list, n++, v[k]);
   }
@@ -1529,10 +1635,18 @@ static struct dc_accept *accept_of(napi_env env, napi_value v) {
   return p;
 }
 
-/* acceptWatch(listenFd, onBatch) -> external handle */
+/* acceptWatch(listenFd, onBatch[, noLocal]) -> external handle. noLocal: the caller knows every
+ * connection's local address (no getsockname; null in the list instead) */
 static napi_value js_accept_watch(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  size_t argc = 3;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    napi_throw_type_error(env, "DC_NATIVE_ARGS", "missing arguments");
+    return NULL;
+  }
+  bool no_local = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &no_local);
   int fd = arg_i32(env, argv[0]);
   if (fd < 0) return throw_errno(env, "acceptWatch", EBADF);
   uv_loop_t *loop = NULL;
@@ -1543,6 +1657,7 @@ static napi_value js_accept_watch(napi_env env, napi_callback_info info) {
   if (a == NULL) return throw_errno(env, "acceptWatch", ENOMEM);
   a->env = env;
   a->fd = fd;
+  a->no_local = no_local;
   int rc = uv_poll_init(loop, &a->h, fd);
   if (rc < 0) {
     free(a);

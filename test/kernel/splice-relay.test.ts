@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Relay, setFinHold, type RelayMode } from '../../src/services/proxy/relay.js';
 import { createConnectSocket, createListenSocket, fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
+import { native } from '../../src/drivers/sockets/native.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const mptcpOn = (await sh('sysctl', ['-n', 'net.mptcp.enabled'], { allowFail: true })).trim() === '1';
@@ -302,6 +303,46 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
     const r = await relay.done;
     t.equal(r.reset, false, 'clean end');
     t.same({ up: relay.stats.up, down: relay.stats.down }, { up: total, down: 4 }, 'final counts');
+  });
+
+  t.test('copy mode (a direction\'s first 64 KiB): a server with a 4 KiB receive buffer takes part of a copy, the rest waits, every byte in order', async (t) => {
+    // The relay thread copies a direction's first 64 KiB through a 16 KiB buffer (recv/send)
+    // instead of splicing it. A destination that takes only part of a copy leaves the rest
+    // held as early bytes until EPOLLOUT: a server whose listener had SO_RCVBUF 4096 (its
+    // window stays small), behind a relay socket with SO_SNDBUF 4096, and that does not read at
+    // first makes that happen within 64 KiB.
+    const front = await listener(false);
+    const lfd = createListenSocket({ host: '127.0.0.1', port: 0, mptcp: false });
+    native().setInt(lfd, 1 /* SOL_SOCKET */, 8 /* SO_RCVBUF */, 4096);
+    const backQ: net.Socket[] = [];
+    const srv = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (x) => backQ.push(x));
+    await new Promise<void>((r) => srv.listen({ fd: lfd }, r));
+    const client = await connect(front.port, false);
+    const ci = await front.next();
+    const so = await connect((srv.address() as net.AddressInfo).port, false);
+    while (backQ.length === 0) await sleep(5);
+    const server = backQ.shift()!;
+    srv.close();
+    front.close();
+    ci.on('error', () => undefined);
+    so.on('error', () => undefined);
+    native().setInt(fdOf(so)!, 1 /* SOL_SOCKET */, 7 /* SO_SNDBUF */, 4096); // and a small send buffer toward it
+    const relay = new Relay(ci, so, socketIo, 'splice');
+    t.equal(relay.mode, 'splice');
+    const sent = send(client, 48 * 1024);
+    await sleep(300);
+    t.ok(relay.stats.up < 48 * 1024, `held back within the copied bytes while the server does not read (${relay.stats.up} of ${48 * 1024} delivered)`);
+    const atServer = collect(server);
+    const h = await sent;
+    const got = await atServer;
+    t.equal(got.bytes, 48 * 1024, 'every byte arrived');
+    t.equal(got.hash, h, 'in order, once each');
+    const atClient = collect(client);
+    server.end(Buffer.from('ok'));
+    t.equal((await atClient).bytes, 2, 'the reply after the half-close');
+    const r = await relay.done;
+    t.equal(r.reset, false, 'clean end');
+    t.same({ up: relay.stats.up, down: relay.stats.down }, { up: 48 * 1024, down: 2 }, 'final counts');
   });
 
   t.test('early bytes and pending writes go first, in order', async (t) => {

@@ -55,19 +55,30 @@ export function fastAvailable(): boolean {
  * Accept on `fd` (bound, listening) from now on: `onBatch(accepted, errno)` once per readiness
  * wake-up with every connection accept4 returned (at most 128). `errno` ≠ 0: accepting stopped
  * on that error (EMFILE, ENFILE, …) after the listed ones; call resume() to go on.
+ * `local`: every connection's local address when the caller knows it (a listener bound to one
+ * address, not transparent): no getsockname per connection, and each Accepted shares this object.
  */
-export function acceptWatch(fd: number, onBatch: (accepted: Accepted[], errno: number) => void): AcceptWatch {
+export function acceptWatch(fd: number, onBatch: (accepted: Accepted[], errno: number) => void, local?: { address: string; port: number }): AcceptWatch {
   const n = fast();
   let live = true;
   const h = sys('acceptWatch', () =>
-    n.acceptWatch(fd, (list, errno) => {
-      if (!live) return;
-      const out: Accepted[] = [];
-      for (let i = 0; i + 4 < list.length; i += 5) {
-        out.push({ fd: list[i] as number, remote: { address: list[i + 1] as string, port: list[i + 2] as number }, local: { address: list[i + 3] as string, port: list[i + 4] as number } });
-      }
-      onBatch(out, errno);
-    }),
+    n.acceptWatch(
+      fd,
+      (list, errno) => {
+        if (!live) return;
+        const out: Accepted[] = [];
+        for (let i = 0; i + 4 < list.length; i += 5) {
+          const la = list[i + 3];
+          out.push({
+            fd: list[i] as number,
+            remote: { address: list[i + 1] as string, port: list[i + 2] as number },
+            local: la === null || local !== undefined ? local ?? { address: '', port: 0 } : { address: la as string, port: list[i + 4] as number },
+          });
+        }
+        onBatch(out, errno);
+      },
+      local !== undefined,
+    ),
   );
   return {
     resume() {

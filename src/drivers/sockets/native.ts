@@ -29,9 +29,14 @@ export interface NativeSockets {
   /** A non-blocking AF_UNIX datagram socket bound to `local`, connected to `remote` ('@' = abstract). Absent in older builds. */
   unixDgram?(local: string, remote: string): number;
   /** Spliced relay (see the top of the splice section in native/sockets.c). Absent in older builds. */
-  /** `kind`: 0 relayed to the end, 1 the upstream connect completed (`up`: 1 when MPTCP), 2 the connect failed, 3 the client went first, 4 aborted while connecting (fast path). */
-  spliceInit?(onDone: (id: number, up: number, down: number, reset: boolean, errno: number, kind?: number, keptClientFd?: number) => void): void;
-  /** `flags`: 1 the server fd's connect is in flight, 2 adopt the fds (no duplicates). */
+  /**
+   * One call per batch of the relay thread, 7 numbers per item: id, kind, up, down, reset (0/1),
+   * errno, kept client fd (-1: none). `kind`: 0 relayed to the end, 1 the upstream connect
+   * completed (`up`: 1 when MPTCP), 2 the connect failed, 3 the client went first, 4 aborted
+   * while connecting (fast path).
+   */
+  spliceInit?(onBatch: (records: Float64Array) => void): void;
+  /** `flags`: 1 the server fd's connect is in flight, 2 adopt the fds (no duplicates), 4 hand the client back if the connect fails, 8 the server fd is plain TCP (no MPTCP_INFO question). */
   spliceStart?(clientFd: number, serverFd: number, earlyUp?: Buffer, earlyDown?: Buffer, flags?: number): number;
   spliceStats?(id: number, out: Float64Array): boolean;
   spliceAbort?(id: number): boolean;
@@ -40,7 +45,8 @@ export interface NativeSockets {
   spliceFinHold?(joins: number, capMs: number): void;
   finHoldReady?(fd: number, joins: number): boolean;
   /** The fast path's calls (native/sockets.c "fast path"). Absent in older builds. */
-  acceptWatch?(fd: number, onBatch: (list: Array<number | string>, errno: number) => void): object;
+  /** `noLocal`: the caller knows the local address (no getsockname per connection; null in the list instead). */
+  acceptWatch?(fd: number, onBatch: (list: Array<number | string | null>, errno: number) => void, noLocal?: boolean): object;
   acceptResume?(h: object): void;
   acceptUnwatch?(h: object): void;
   connectStart?(fd: number, host: string, port: number): void;

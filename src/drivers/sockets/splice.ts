@@ -55,28 +55,47 @@ function load(): Spliced | null {
       api = null;
       return api;
     }
-    n.spliceInit((id, up, down, reset, errno, kind = 0, kept = -1) => {
-      if (kind === 1) {
-        const c = connecting.get(id);
-        connecting.delete(id);
-        c?.(up === 1);
-        return;
+    // One call per batch of the relay thread: DC_REC numbers per item (native/sockets.c
+    // splice_done_js). A callback that throws does not cost the others theirs: the first error
+    // is thrown again once the whole batch is delivered.
+    n.spliceInit((rec) => {
+      let failed: { e: unknown } | undefined;
+      for (let i = 0; i + REC <= rec.length; i += REC) {
+        try {
+          deliver(rec[i]!, rec[i + 1]!, rec[i + 2]!, rec[i + 3]!, rec[i + 4]! !== 0, rec[i + 5]!, rec[i + 6]!);
+        } catch (e) {
+          failed ??= { e };
+        }
       }
-      const cb = waiting.get(id);
-      if (cb === undefined) return;
-      waiting.delete(id);
-      connecting.delete(id);
-      const r: SpliceDone = { up, down, reset, errno };
-      if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
-      if (errno !== 0) r.errnoName = errnoName(errno);
-      if (kept >= 0) r.clientFd = kept;
-      cb(r);
+      if (failed !== undefined) throw failed.e;
     });
     api = n as Spliced;
   } catch {
     api = null;
   }
   return api;
+}
+
+/** Numbers per item of a relay batch: id, kind, up, down, reset, errno, kept client fd. */
+const REC = 7;
+
+/** kind 0: relayed to the end; 1: the upstream connect completed (a: 1 when MPTCP); 2 the connect failed; 3 the client went first; 4 aborted while connecting. */
+function deliver(id: number, kind: number, up: number, down: number, reset: boolean, errno: number, kept: number): void {
+  if (kind === 1) {
+    const c = connecting.get(id);
+    connecting.delete(id);
+    c?.(up === 1);
+    return;
+  }
+  const cb = waiting.get(id);
+  if (cb === undefined) return;
+  waiting.delete(id);
+  connecting.delete(id);
+  const r: SpliceDone = { up, down, reset, errno };
+  if (kind > 1) r.before = kind === 2 ? 'server' : kind === 3 ? 'client' : 'abort';
+  if (errno !== 0) r.errnoName = errnoName(errno);
+  if (kept >= 0) r.clientFd = kept;
+  cb(r);
 }
 
 function errnoName(errno: number): string {
@@ -117,15 +136,17 @@ export function spliceStart(clientFd: number, serverFd: number, onDone: (r: Spli
  * when the connect completes (with MPTCP or not), `onDone` once at the end (`before` set when
  * it ended before the connect completed). `keepClient`: when the server side fails or an abort
  * comes before the connect completes, the client fd comes back open in `onDone` (`clientFd`)
- * instead of being reset. Throws DC_SOCKET_SYSCALL (fds still the caller's).
+ * instead of being reset. `plain`: the server fd is a plain TCP socket (not IPPROTO_MPTCP), so
+ * `onConnected` gets false without asking the kernel. Throws DC_SOCKET_SYSCALL (fds still the caller's).
  */
-export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient = false): number {
+export function spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient = false, plain = false): number {
   const n = load();
   if (n === null) throw new DuocellError('DC_SOCKET_NATIVE', 'this build of the socket addon has no spliced relay');
   let id: number;
   try {
-    // flags: 1 connecting, 2 adopt the fds, 4 hand the client back if the connect fails (native/sockets.c)
-    id = n.spliceStart(clientFd, serverFd, undefined, undefined, keepClient ? 7 : 3);
+    // flags: 1 connecting, 2 adopt the fds, 4 hand the client back if the connect fails, 8 the
+    // server fd is plain TCP: no MPTCP_INFO question when it connects (native/sockets.c)
+    id = n.spliceStart(clientFd, serverFd, undefined, undefined, 3 | (keepClient ? 4 : 0) | (plain ? 8 : 0));
   } catch (e) {
     const err = e as Error & { errno?: number; syscall?: string };
     throw new DuocellError('DC_SOCKET_SYSCALL', `splice hand-over: ${err.message}`, { errno: err.errno, syscall: err.syscall, cause: e });

@@ -75,6 +75,10 @@ export class SessionLimits {
   /** Sessions per N-server, all clients: what the operator's N-server limits bound. */
   readonly #perServer = new Map<string, number>();
   readonly #refused = { perUe: 0, perNServer: 0 };
+  /** canonicalHost() of the texts seen lately (clients and servers repeat): one parse per text. */
+  readonly #canon = new Map<string, string>();
+  /** One frozen grant per policy object and N-server cap: the index's policies are replaced, never changed, on a policy change. */
+  readonly #grants = new WeakMap<EffectivePolicy, Map<number, Grant>>();
 
   constructor(src: PolicySource) {
     this.#src = src;
@@ -82,13 +86,13 @@ export class SessionLimits {
 
   /** The engine's admission hook: throws DC_POLICY_LIMIT, or admits and returns the grant. */
   readonly admit = (info: FrontInfo, req: FrontRequest): Admission => {
-    const ue = canonicalHost(info.remote.address);
+    const ue = this.#canonical(info.remote.address);
     // A client that authenticated (Convert cookie, SOCKS user) is that subscriber wherever it
     // connects from; else the subscriber owning its address.
     const named = req.subscriber === undefined ? undefined : this.#src.resolveSubscriber?.(req.subscriber);
     const pol = named ?? this.#src.resolvePolicy(ue);
     const ueKey = pol.subscriber ?? (req.subscriber === undefined ? clientKey(ue) : `user:${req.subscriber}`);
-    const server = canonicalHost(req.target.host);
+    const server = this.#canonical(req.target.host);
     const pairKey = `${ueKey}|${server}`;
     const cap = this.#src.nserverCap(server);
     const ueNow = this.#perUe.get(ueKey) ?? 0;
@@ -115,7 +119,7 @@ export class SessionLimits {
     this.#perServer.set(server, serverNow + 1);
     let released = false;
     return {
-      grant: grantOf(pol, cap === undefined ? pol.maxSessionsPerNServer : Math.min(cap, pol.maxSessionsPerNServer)),
+      grant: this.#grant(pol, cap === undefined ? pol.maxSessionsPerNServer : Math.min(cap, pol.maxSessionsPerNServer)),
       release: () => {
         if (released) return;
         released = true;
@@ -125,6 +129,28 @@ export class SessionLimits {
       },
     };
   };
+
+  #canonical(text: string): string {
+    let c = this.#canon.get(text);
+    if (c === undefined) {
+      c = canonicalHost(text);
+      if (this.#canon.size >= 4096) this.#canon.clear();
+      this.#canon.set(text, c);
+    }
+    return c;
+  }
+
+  #grant(pol: EffectivePolicy, nserverMax: number): Grant {
+    let byCap = this.#grants.get(pol);
+    if (byCap === undefined) this.#grants.set(pol, (byCap = new Map()));
+    let g = byCap.get(nserverMax);
+    if (g === undefined) {
+      g = grantOf(pol, nserverMax);
+      Object.freeze(g.ratio);
+      byCap.set(nserverMax, Object.freeze(g));
+    }
+    return g;
+  }
 
   counts(): LimitCounts {
     return { perUe: Object.fromEntries(this.#perUe), perNServer: Object.fromEntries(this.#perServer), refused: { ...this.#refused } };

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { DuocellError, toDuocellError } from '../../core/errors.js';
 import { logger } from '../../core/logger.js';
 import { ipFamily, unmapV4 } from '../../core/net.js';
-import type { Accepted, AcceptWatch, SpliceDone } from '../../drivers/sockets/index.js';
+import type { Accepted, AcceptWatch, ConnectSocketOptions, SpliceDone } from '../../drivers/sockets/index.js';
 import { pickLocal } from './connector.js';
 import { relayMode, type RelayStats } from './relay.js';
 import { Session, type RelayLike, type SessionRegistry } from './session.js';
@@ -129,7 +129,21 @@ interface Listening {
   fd: number;
   watch: AcceptWatch;
   pause: NodeJS.Timeout | undefined;
+  /** Every connection's local address, when the listener's own says it (bound to one address, not transparent). */
+  local: { address: string; port: number } | undefined;
 }
+
+/** The connect socket's options (no spreads: one object shape, built per connection). */
+function connectOptions(o: NonNullable<ListenerSpec['upstream']>, family: 4 | 6): ConnectSocketOptions {
+  const c: ConnectSocketOptions = { family, mptcp: o.mptcp };
+  const localAddress = pickLocal(o.localAddresses, family);
+  if (localAddress !== undefined) c.localAddress = localAddress;
+  if (o.mark !== undefined) c.mark = o.mark;
+  if (o.device !== undefined) c.device = o.device;
+  return c;
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '::ffff:0.0.0.0', '']);
 
 export class FastPath {
   readonly #host: FastHost;
@@ -149,8 +163,13 @@ export class FastPath {
     const { io } = this.#host;
     io.listen(fd, spec.backlog ?? 4096);
     const addr = io.sockName(fd);
-    const l: Listening = { fd, watch: undefined as unknown as AcceptWatch, pause: undefined };
-    l.watch = io.acceptWatch(fd, (list, errno) => this.#batch(spec, l, list, errno));
+    // Bound to one address and not transparent: every connection's local address is the
+    // listener's, so the addon asks no getsockname per connection (TPROXY's original
+    // destination and a wildcard listener's address need it).
+    const known = spec.transparent !== true && !WILDCARD.has(addr.address);
+    const local = known ? { address: unmapV4(addr.address), port: addr.port } : undefined;
+    const l: Listening = { fd, watch: undefined as unknown as AcceptWatch, pause: undefined, local };
+    l.watch = local === undefined ? io.acceptWatch(fd, (list, errno) => this.#batch(spec, l, list, errno)) : io.acceptWatch(fd, (list, errno) => this.#batch(spec, l, list, errno), local);
     this.#listening.set(spec.name, l);
     return addr;
   }
@@ -168,7 +187,7 @@ export class FastPath {
   }
 
   #batch(spec: ListenerSpec, l: Listening, list: Accepted[], errno: number): void {
-    for (const a of list) this.#accept(spec, a);
+    for (const a of list) this.#accept(spec, l, a);
     if (errno !== 0) {
       // Accept errors (EMFILE/ENFILE/ENOBUFS) are survived: pause, the backlog keeps the rest.
       const code = errno === 24 || errno === 23 ? 'DC_PROXY_EMFILE' : 'DC_PROXY_LISTEN';
@@ -181,7 +200,7 @@ export class FastPath {
     }
   }
 
-  #accept(spec: ListenerSpec, a: Accepted): void {
+  #accept(spec: ListenerSpec, l: Listening, a: Accepted): void {
     const h = this.#host;
     const { io } = h;
     if (h.draining()) {
@@ -189,8 +208,9 @@ export class FastPath {
       io.closeReset(a.fd);
       return;
     }
-    const remote = { address: unmapV4(a.remote.address), port: a.remote.port };
-    const local = { address: unmapV4(a.local.address), port: a.local.port };
+    const ra = unmapV4(a.remote.address);
+    const remote = ra === a.remote.address ? a.remote : { address: ra, port: a.remote.port };
+    const local = l.local !== undefined && a.local === l.local ? l.local : { address: unmapV4(a.local.address), port: a.local.port };
     const clientMptcp = spec.mptcp && io.isMptcp(a.fd);
     const info: FrontInfo = { listener: spec, local, remote, clientMptcp };
     if (spec.front.reads?.(info) === true) {
@@ -272,14 +292,7 @@ export class FastPath {
     let sfd = -1;
     try {
       const family = ipFamily(target.host) as 4 | 6;
-      const localAddress = pickLocal(o.localAddresses, family);
-      sfd = io.createConnectSocket({
-        family,
-        mptcp: o.mptcp,
-        ...(localAddress === undefined ? {} : { localAddress }),
-        ...(o.mark === undefined ? {} : { mark: o.mark }),
-        ...(o.device === undefined ? {} : { device: o.device }),
-      });
+      sfd = io.createConnectSocket(connectOptions(o, family));
       io.connectStart(sfd, target.host, target.port);
       const id = io.spliceConnect(
         cfd,
@@ -287,6 +300,7 @@ export class FastPath {
         (m) => this.#connected(spec, s, m),
         (r) => this.#done(spec, s, r),
         p?.more === true,
+        !o.mptcp,
       );
       const relay = new FastRelay(io, id, Date.now() + (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS), p, info);
       s.relay = relay;

@@ -19,12 +19,20 @@ const HANDED_OVER = Object.freeze({
   },
 }) as unknown as net.Socket;
 
+/** ISO 8601 text of a wall-clock ms; sessions started in the same ms share the last one made. */
+let lastIso = { ms: NaN, text: '' };
+function isoOf(ms: number): string {
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
+}
+
 /** What a session needs of its relay (the JS/splice Relay, or the fast path's FastRelay). */
 export type RelayLike = Pick<Relay, 'stats' | 'fd' | 'abort'> & Partial<Pick<Relay, 'onSpliced'>>;
 
 /** One client connection through the proxy, from accept to the last byte. */
 export class Session {
   readonly #startedAt = Date.now();
+  #startedIso: string | undefined;
   state: SessionView['state'] = 'connecting';
   upstream: net.Socket | undefined;
   #relay: RelayLike | undefined;
@@ -90,10 +98,15 @@ export class Session {
   /** Refresh per-subflow figures from the kernel (MPTCP_FULL_INFO); cheap, not on the data path. */
   sample(): void {
     // Once relaying, the relay knows the live fds (a spliced session's are no longer Node's).
-    const cfd = this.relay !== undefined ? this.relay.fd('client') : this.#client === undefined ? undefined : this.io.fdOf(this.#client);
-    if (cfd !== undefined && this.clientMptcp) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
-    const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
-    if (sfd !== undefined && this.serverMptcp) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
+    // A plain TCP side has no subflows to sample: its fd is not even looked up.
+    if (this.clientMptcp) {
+      const cfd = this.relay !== undefined ? this.relay.fd('client') : this.#client === undefined ? undefined : this.io.fdOf(this.#client);
+      if (cfd !== undefined) this.lastClientInfo = this.io.fullInfo(cfd) ?? this.lastClientInfo;
+    }
+    if (this.serverMptcp) {
+      const sfd = this.relay !== undefined ? this.relay.fd('server') : this.upstream === undefined ? undefined : this.io.fdOf(this.upstream);
+      if (sfd !== undefined) this.lastServerInfo = this.io.fullInfo(sfd) ?? this.lastServerInfo;
+    }
   }
 
   view(label: (address: string) => AccessType): SessionView {
@@ -121,35 +134,35 @@ export class Session {
     add('server', this.lastServerInfo);
     const target = this.target;
     const server = this.server ?? { address: target?.host ?? '', port: target?.port ?? 0 };
-    return {
+    const stats = this.relay?.stats;
+    // Built property by property in one order (the JSON's): object spreads of conditional
+    // literals made V8 build new hidden classes on every call (two views per session).
+    const sv: SessionView['server'] = { address: server.address, port: server.port, mptcp: this.serverMptcp };
+    if (target !== undefined && target.host !== server.address) sv.host = target.host;
+    const v: SessionView = {
       id: this.id,
       listener: this.listener,
       front: this.front,
-      client: { ...this.clientEndpoint, mptcp: this.clientMptcp },
-      server: {
-        ...server,
-        mptcp: this.serverMptcp,
-        ...(target !== undefined && target.host !== server.address ? { host: target.host } : {}),
-      },
+      client: { address: this.clientEndpoint.address, port: this.clientEndpoint.port, mptcp: this.clientMptcp },
+      server: sv,
       combination: this.combination,
       action: this.action,
       state: this.state,
-      startedAt: new Date(this.#startedAt).toISOString(),
-      ...(this.subscriber === undefined ? {} : { subscriber: this.subscriber }),
-      ...(this.grant === undefined ? {} : { grant: this.grant }),
-      ...(this.via === undefined ? {} : { proxy: this.via }),
-      ...(this.sni === undefined ? {} : { sni: this.sni }),
-      ...(this.lastClientInfo === undefined && this.lastServerInfo === undefined
-        ? {}
-        : {
-            tokens: {
-              ...(this.lastClientInfo === undefined ? {} : { client: this.lastClientInfo.info.token }),
-              ...(this.lastServerInfo === undefined ? {} : { server: this.lastServerInfo.info.token }),
-            },
-          }),
-      bytes: { up: this.relay?.stats.up ?? 0, down: this.relay?.stats.down ?? 0 },
-      subflows,
-    };
+      startedAt: (this.#startedIso ??= isoOf(this.#startedAt)),
+    } as SessionView;
+    if (this.subscriber !== undefined) v.subscriber = this.subscriber;
+    if (this.grant !== undefined) v.grant = this.grant;
+    if (this.via !== undefined) v.proxy = this.via;
+    if (this.sni !== undefined) v.sni = this.sni;
+    if (this.lastClientInfo !== undefined || this.lastServerInfo !== undefined) {
+      const tokens: NonNullable<SessionView['tokens']> = {};
+      if (this.lastClientInfo !== undefined) tokens.client = this.lastClientInfo.info.token;
+      if (this.lastServerInfo !== undefined) tokens.server = this.lastServerInfo.info.token;
+      v.tokens = tokens;
+    }
+    v.bytes = { up: stats?.up ?? 0, down: stats?.down ?? 0 };
+    v.subflows = subflows;
+    return v;
   }
 }
 
@@ -180,8 +193,9 @@ export class SessionRegistry {
 
   remove(s: Session): void {
     if (!this.#live.delete(s.id)) return;
-    this.totals.bytesUp += s.relay?.stats.up ?? 0;
-    this.totals.bytesDown += s.relay?.stats.down ?? 0;
+    const stats = s.relay?.stats;
+    this.totals.bytesUp += stats?.up ?? 0;
+    this.totals.bytesDown += stats?.down ?? 0;
   }
 
   get(id: string): Session | undefined {

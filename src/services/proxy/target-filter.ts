@@ -212,21 +212,24 @@ function textOf(b16: Uint8Array): string {
   return g.join(':');
 }
 
-function prefixHas(p: Prefix, b16: Uint8Array): boolean {
-  const mapped = isMapped(b16);
-  let value = 0n;
-  let max: number;
-  if (p.family === 4) {
-    if (!mapped) return false;
-    for (let i = 12; i < 16; i++) value = (value << 8n) | BigInt(b16[i]!);
-    max = 32;
-  } else {
-    if (mapped) return false;
-    for (let i = 0; i < 16; i++) value = (value << 8n) | BigInt(b16[i]!);
-    max = 128;
-  }
-  const mask = p.bits === 0 ? 0n : ((1n << BigInt(p.bits)) - 1n) << BigInt(max - p.bits);
-  return (value & mask) === p.value;
+/** An allow-list prefix compiled to bytes once: an IPv4 one as its v4-mapped /96+bits range. */
+interface Compiled {
+  family: 4 | 6;
+  range: Range;
+}
+
+function compile(p: Prefix): Compiled {
+  const n = p.family === 4 ? 4 : 16;
+  const bytes: number[] = [];
+  for (let i = 0; i < n; i++) bytes.push(Number((p.value >> BigInt(8 * (n - 1 - i))) & 0xffn));
+  if (p.family === 4) return { family: 4, range: { net: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...bytes], bits: 96 + p.bits, reason: 'reserved' } };
+  return { family: 6, range: { net: bytes, bits: p.bits, reason: 'reserved' } };
+}
+
+/** Whether 16 address bytes (IPv4 as v4-mapped) are in an allow-list prefix: IPv4 prefixes hold only v4-mapped ones, IPv6 prefixes none of them. */
+function prefixHas(p: Compiled, b16: Uint8Array): boolean {
+  if (p.family === 6 && isMapped(b16)) return false;
+  return inRange(b16, 0, p.range);
 }
 
 /** Parse an allow-list; throws nothing, returns the bad entries apart so the caller can say which. */
@@ -242,7 +245,7 @@ export function parseAllowList(list: readonly string[]): { prefixes: Prefix[]; b
 }
 
 export function createTargetFilter(o: TargetFilterOptions = {}): TargetFilter {
-  const { prefixes: allow } = parseAllowList(o.allow ?? []);
+  const allow = parseAllowList(o.allow ?? []).prefixes.map(compile);
   const own = o.ownAddresses;
   const ports = o.listenerPorts;
   return (target) => {

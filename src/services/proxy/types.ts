@@ -34,8 +34,11 @@ export interface ProxyIo {
   finHoldReady(fd: number, joins: number): boolean;
   /** The fast path (services/proxy/fast.ts) can run: accept, connect and splice without Node sockets. */
   fastAvailable(): boolean;
-  /** Accept on a listening fd in batches, one call per wake-up; `errno` ≠ 0: stopped on that error, resume() goes on. */
-  acceptWatch(fd: number, onBatch: (accepted: Accepted[], errno: number) => void): AcceptWatch;
+  /**
+   * Accept on a listening fd in batches, one call per wake-up; `errno` ≠ 0: stopped on that error, resume() goes on.
+   * `local`: the connections' local address when it is known (no getsockname per connection).
+   */
+  acceptWatch(fd: number, onBatch: (accepted: Accepted[], errno: number) => void, local?: Endpoint): AcceptWatch;
   listen(fd: number, backlog: number): void;
   /** A non-blocking connect to a numeric address (throws when it fails at once). */
   connectStart(fd: number, host: string, port: number): void;
@@ -46,9 +49,10 @@ export interface ProxyIo {
   /**
    * Relay between an accepted fd and a connecting one (the relay takes both fds); `keepClient`:
    * a connect that fails (or an abort before it completes) hands the client fd back in
-   * SpliceDone.clientFd. See drivers/sockets/splice.ts.
+   * SpliceDone.clientFd; `plain`: the server fd is plain TCP (onConnected(false) without asking).
+   * See drivers/sockets/splice.ts.
    */
-  spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient?: boolean): number;
+  spliceConnect(clientFd: number, serverFd: number, onConnected: (serverMptcp: boolean) => void, onDone: (r: SpliceDone) => void, keepClient?: boolean, plain?: boolean): number;
 }
 
 export interface Endpoint {
