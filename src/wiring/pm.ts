@@ -90,11 +90,14 @@ export interface RunningPm {
  * with C-flag" (4b1ff850e0c1, 6.18, sent to the stable kernels in October 2025), and other M-UEs'
  * stacks are not known here.
  */
-export function radioAnnouncer(board: Pick<BoardProfile, 'lan'>, interfaces: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces): (s: PmConnectionView) => Array<{ address: string; id: number }> {
+export function radioAnnouncer(board: Pick<BoardProfile, 'lan' | 'accessNetworks'>, interfaces: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces): (s: PmConnectionView) => Array<{ address: string; id: number }> {
+  // Only the radios' addresses: those inside an access network of the board (all, if it names none).
+  const access = (board.accessNetworks ?? []).map((a) => parsePrefix(a.prefix)).filter((p) => p !== undefined);
+  const isAccess = (address: string): boolean => access.length === 0 || access.some((p) => prefixContains(p, address));
   return (s) => {
     const all = interfaces();
     const fam = addressFamily(s.daddr);
-    const ifs = board.lan.interfaces.map((name, i) => ({ id: i + 1, addrs: (all[name] ?? []).filter((a) => a.cidr !== null && !a.address.startsWith('fe80')) }));
+    const ifs = board.lan.interfaces.map((name, i) => ({ id: i + 1, addrs: (all[name] ?? []).filter((a) => a.cidr !== null && !a.address.startsWith('fe80') && isAccess(a.address)) }));
     const came = ifs.find((f) => f.addrs.some((a) => { const p = parsePrefix(a.cidr!); return p !== undefined && prefixContains(p, s.daddr); }));
     if (came === undefined) return []; // not from a radio the board knows: nothing to tell apart
     const out: Array<{ address: string; id: number }> = [];

@@ -25,12 +25,14 @@ const view = (daddr: string): PmConnectionView => ({
 });
 
 t.test('radioAnnouncer: the cell\'s address on every other radio, id = 1 + its index in lan.interfaces', async (t) => {
-  const a = radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] } }, () => ifs);
+  const a = radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] }, accessNetworks: [] }, () => ifs);
   t.same(a(view('::ffff:a47:102')), [{ address: '10.71.2.1', id: 2 }], 'over cellular (hex-mapped spelling): the WLAN address');
   t.same(a(view('10.71.2.2')), [{ address: '10.71.1.1', id: 1 }], 'over WLAN: the cellular address');
   t.same(a(view('2001:db8:2::99')), [{ address: '2001:db8:1::1', id: 1 }], 'an IPv6 M-UE: the other radio\'s IPv6 address (never link-local)');
   t.same(a(view('192.168.1.50')), [], 'not from a radio of lan.interfaces: nothing');
-  t.same(radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] } }, () => ({ ran0: ifs.ran0 }))(view('10.71.1.2')), [], 'the other radio has no address (down): nothing');
+  t.same(radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] }, accessNetworks: [] }, () => ({ ran0: ifs.ran0 }))(view('10.71.1.2')), [], 'the other radio has no address (down): nothing');
+  const acc = radioAnnouncer({ lan: { interfaces: ['lan0', 'ran0', 'wap0'] }, accessNetworks: [{ prefix: '10.71.1.0/24', access: 'cellular' }, { prefix: '10.71.2.0/24', access: 'wlan' }] }, () => ifs);
+  t.same(acc(view('10.71.1.2')), [{ address: '10.71.2.1', id: 3 }], 'with access networks: only addresses inside them (not the wired LAN\'s), ids by lan.interfaces index');
 });
 
 t.test('PmService: announceOnAccept is asked once per accepted connection and each address announced', async (t) => {
