@@ -165,7 +165,8 @@ t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and wi
   // With the setting.
   let app = await startDuocell(r, true);
   t.teardown(() => void app.child.kill('SIGKILL'));
-  t.equal(await joinInit(), '0', 'the C flag is set while duocell runs with mueRadioAddresses');
+  // The path manager starts after the listeners: wait for its sysctl write (and so its ADD_ADDRs).
+  t.ok(await waitFor(async () => ((await joinInit()) === '0' ? true : undefined), 30_000, 100), 'the C flag is set while duocell runs with mueRadioAddresses');
   const wlanJoin = '10.71.2.2';
   for (const [label, accept] of [['M-UE accepting ADD_ADDR (limit 4)', 4], ['M-UE at Linux\'s default limits (add_addr_accepted 0)', 0]] as const) {
     await r.mue.exec('ip', ['mptcp', 'limits', 'set', 'add_addr_accepted', String(accept), 'subflows', '4']);
