@@ -66,6 +66,10 @@ export async function rig(w: World, prefix = `${process.env.BENCH_NS_PREFIX ?? '
     await restore();
     await mue.mptcpEndpoint('10.71.2.2', 'wap0', ['subflow']);
     for (const h of [mue, cell, srv]) await h.mptcpLimits(4, 4);
+    // BENCH_MUE_ADD_ADDR=N: the M-UE's own add_addr_accepted limit (the UE's business, a bench
+    // variant: Linux's default is 0; the rig's default stays 4).
+    const accept = process.env.BENCH_MUE_ADD_ADDR;
+    if (accept !== undefined) await mue.exec('ip', ['mptcp', 'limits', 'set', 'add_addr_accepted', String(Number(accept)), 'subflows', '4']);
     return { topo, mue, cell, srv, restore };
   } catch (e) {
     await topo.destroy();
@@ -82,6 +86,8 @@ export async function startCell(cell: Host): Promise<void> {
     lan: { interfaces: ['ran0', 'wap0'] },
     web: { listen: [{ host: '127.0.0.1', port: 18081 }] },
     listeners: [{ kind: 'explicit', host: '::', port: 9000, mptcp: true, target: '10.71.3.2:8000', upstream: 'tcp' }],
+    // BENCH_MUE_RADIO_IDS=1: per-radio address ids for M-UE sessions (the product's opt-in).
+    ...(process.env.BENCH_MUE_RADIO_IDS === '1' ? { mueRadioAddresses: true } : {}),
     accessNetworks: [
       { prefix: '10.71.1.0/24', access: 'cellular' },
       { prefix: '10.71.2.0/24', access: 'wlan' },

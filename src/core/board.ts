@@ -157,6 +157,8 @@ export interface BoardProfile {
   /** Per-flow UDP steering for the LAN (services/udp/steering.ts); off unless enabled. */
   udpSteering?: { enabled?: boolean; table?: string; mode?: 'active-standby' | 'priority' | 'smallest-delay' | 'load-balancing'; perSourceFlows?: number; rulePriority?: number };
   explicitSteering?: ExplicitSteeringProfile;
+  /** Per-radio address ids for M-UE sessions (wiring/pm.ts radioAnnouncer; opt-in, userspace PM). */
+  mueRadioAddresses?: boolean;
   /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
   proxyTargets?: { allow?: string[] };
   /** Anything else the schema allows, kept as is. */
@@ -291,6 +293,8 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
       errs.push(`board.ota.trustedKeys[${i}].ed25519: ${(e as Error).message}`);
     }
   });
+  if (b.mueRadioAddresses !== undefined && typeof b.mueRadioAddresses !== 'boolean') errs.push('board.mueRadioAddresses: must be true or false');
+  if (b.mueRadioAddresses === true && b.preset !== 'cell') errs.push('board.mueRadioAddresses: only a cell serves M-UEs over its radios');
   const es = b.explicitSteering;
   if (es !== undefined) {
     if (b.preset !== 'concentrator') errs.push('board.explicitSteering: only a concentrator announces its addresses this way');

@@ -1,15 +1,18 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
 import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
-import { hostPort } from '../core/net.js';
+import { addressFamily, hostPort, parsePrefix, prefixContains } from '../core/net.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
 import { planSubflows } from '../services/pm/planner.js';
 import { planWithdrawals, type WithdrawalPlan } from '../services/pm/withdraw.js';
-import type { SubflowView } from '../services/pm/types.js';
+import type { PmConnectionView, SubflowView } from '../services/pm/types.js';
+import { JOIN_SYSCTL } from '../services/announce/index.js';
 import { cached } from '../services/policy/cache.js';
 import { connectionPolicy, steeringPolicy, type PmPolicyInput } from '../services/policy/connection.js';
 import { subflowPolicy } from '../services/policy/limits.js';
@@ -68,6 +71,49 @@ export interface RunningPm {
   close(): void;
 }
 
+/**
+ * Per-radio address ids for M-UE sessions (board `mueRadioAddresses: true`, opt-in; userspace PM
+ * only; docs/relay.md "Per-radio address ids"). Every subflow of an M-UE that joins the cell's
+ * one service address has the cell's local id 0, so a REMOVE_ADDR cannot name one radio. With
+ * this on, the cell
+ *   1. refuses joins to the address and port a connection started on: the MP_CAPABLE C flag,
+ *      net.mptcp.allow_join_initial_addr_port = 0 for the namespace (kept in the kernel ledger,
+ *      put back on exit);
+ *   2. announces (ADD_ADDR), as soon as an accepted connection is established, its own address on
+ *      each LAN/access interface other than the one the connection came in on, with the id
+ *      1 + that interface's index in `lan.interfaces`: the M-UE's join from that radio lands
+ *      there, with an id of its own.
+ * The handover then withdraws a dead radio's id over the survivor (services/pm/withdraw.ts), and
+ * id 0 when the initial subflow's radio dies, since only the initial subflow has it.
+ * Opt-in because an M-UE that takes no announcement loses its second subflow: Linux takes one
+ * under the C flag with the default limits only since "mptcp: pm: in-kernel: usable client side
+ * with C-flag" (4b1ff850e0c1, 6.18, sent to the stable kernels in October 2025), and other M-UEs'
+ * stacks are not known here.
+ */
+export function radioAnnouncer(board: Pick<BoardProfile, 'lan' | 'accessNetworks'>, interfaces: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces): (s: PmConnectionView) => Array<{ address: string; id: number }> {
+  // Only the radios' addresses: those inside an access network of the board (all, if it names none).
+  const access = (board.accessNetworks ?? []).map((a) => parsePrefix(a.prefix)).filter((p) => p !== undefined);
+  const isAccess = (address: string): boolean => access.length === 0 || access.some((p) => prefixContains(p, address));
+  return (s) => {
+    const all = interfaces();
+    const fam = addressFamily(s.daddr);
+    const ifs = board.lan.interfaces.map((name, i) => ({ id: i + 1, addrs: (all[name] ?? []).filter((a) => a.cidr !== null && !a.address.startsWith('fe80') && isAccess(a.address)) }));
+    const came = ifs.find((f) => f.addrs.some((a) => { const p = parsePrefix(a.cidr!); return p !== undefined && prefixContains(p, s.daddr); }));
+    if (came === undefined) return []; // not from a radio the board knows: nothing to tell apart
+    const out: Array<{ address: string; id: number }> = [];
+    for (const f of ifs) {
+      if (f === came) continue;
+      const a = f.addrs.find((x) => (x.family === 'IPv4' ? 4 : 6) === fam);
+      if (a !== undefined) out.push({ address: a.address, id: f.id });
+    }
+    return out;
+  };
+}
+
+function sysctlPath(name: string): string {
+  return `/proc/sys/${name.replace(/\./g, '/')}`;
+}
+
 export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined, ledger?: KernelLedger): Promise<RunningPm | undefined> {
   let pm = paths?.pm;
   let own = false;
@@ -88,6 +134,16 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   // operator made are left alone (src/services/restore/ledger.ts).
   const backend: PmBackend = ledger?.wrap(ops) ?? ops;
   const accessOf = accessLabeler(board);
+  const radioIds = board.mueRadioAddresses === true && mode === 'userspace';
+  if (board.mueRadioAddresses === true && mode !== 'userspace') log.warn('mueRadioAddresses needs the userspace path manager (net.mptcp.pm_type=1): off');
+  let joinSaved: string | undefined;
+  if (radioIds) {
+    // The C flag: M-UEs join the per-radio addresses announced below, not the service address.
+    ledger?.recordSysctl(JOIN_SYSCTL);
+    joinSaved = fs.readFileSync(sysctlPath(JOIN_SYSCTL), 'utf8').trim();
+    fs.writeFileSync(sysctlPath(JOIN_SYSCTL), '0\n');
+    log.info('per-radio address ids for M-UE sessions: joins to the initial address refused (C flag), each other radio\'s address announced');
+  }
   const service = new PmService({
     pm: backend,
     paths: paths?.service ?? noPaths,
@@ -99,6 +155,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     },
     admitSubflow: subflowPolicy({ ...policy, connectionPolicy: connectionPolicy(policy) }),
     ...(mode === 'userspace' ? { planSubflows } : {}),
+    ...(radioIds ? { announceOnAccept: radioAnnouncer(board) } : {}),
     counters: () => diag.subflows(),
   });
   try {
@@ -151,6 +208,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     close() {
       steering?.stop();
       service.stop();
+      if (joinSaved !== undefined && ledger === undefined) fs.writeFileSync(sysctlPath(JOIN_SYSCTL), `${joinSaved}\n`);
       diag.close();
       if (own) kernelPm.close();
     },

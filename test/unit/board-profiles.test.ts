@@ -132,3 +132,11 @@ t.test('probe methods: the schema and the type say the same; the real boards pin
     'sim: left unprobed on purpose (see docs/board.md, "Path probes")',
   );
 });
+
+t.test('mueRadioAddresses: a boolean, on a cell only', async (t) => {
+  const good = JSON.parse(fs.readFileSync(path.join(dir, 'rpi4-ec25.json'), 'utf8')) as Record<string, any>;
+  t.equal(validateBoard({ ...good, mueRadioAddresses: true }).mueRadioAddresses, true, 'a cell may turn it on');
+  rejects(t, { ...good, mueRadioAddresses: 'yes' }, /mueRadioAddresses/, 'not a boolean');
+  const conc = JSON.parse(fs.readFileSync(path.join(dir, 'concentrator-sim.json'), 'utf8')) as Record<string, any>;
+  rejects(t, { ...conc, mueRadioAddresses: true }, /mueRadioAddresses: only a cell/, 'a concentrator');
+});

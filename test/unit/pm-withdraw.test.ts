@@ -17,12 +17,12 @@ t.test('the box\'s own connection: each join its own id, withdrawn before the de
   const initial = sf(1, '10.21.0.2', 40000, 0);
   const join = sf(1, '10.22.0.2', 40001, 3);
   const sessions = new Map([[1, conn(1, [initial, join])]]);
-  t.same(planWithdrawals([join], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 3, when: 'before' }], 'the join\'s path: its id, before the destroy (the initial subflow heads the list)');
+  t.same(planWithdrawals([join], (k) => sessions.get(k)).withdraw, [{ token: 1, locId: 3 }], 'the join\'s path: its id');
   const p0 = planWithdrawals([initial], (k) => sessions.get(k));
-  t.same(p0.withdraw, [], 'the initial path: id 0 is not withdrawn (before the destroy it would leave on the dying subflow; after it the kernel refuses)');
-  t.same(p0.unordered, ['1:0']);
+  t.same(p0.withdraw, [{ token: 1, locId: 0 }], 'the initial path: id 0 too (the kernel sends it on a subflow without that id)');
+  t.same(p0.shared, []);
   const mapped = conn(1, [{ ...initial, saddr: '::ffff:10.21.0.2' }, join]);
-  t.same(planWithdrawals([join], () => ({ ...mapped, saddr: '10.21.0.2' })).withdraw, [{ token: 1, locId: 3, when: 'before' }], 'the initial subflow found whatever the address spelling');
+  t.same(planWithdrawals([join], () => ({ ...mapped, saddr: '10.21.0.2' })).withdraw, [{ token: 1, locId: 3 }], 'the initial subflow found whatever the address spelling');
 });
 
 t.test('the M-UE side: every subflow on the service address (id 0) → nothing withdrawn', async (t) => {
@@ -47,14 +47,21 @@ t.test('two victims of one connection with one id: withdrawn once; two connectio
   const w1 = sf(5, '10.22.0.2', 40003, 1);
   const w0 = sf(5, '10.21.0.2', 40004, 0);
   const sessions = new Map([[4, conn(4, [s, v1, v2])], [5, conn(5, [w0, w1])]]);
-  t.same(planWithdrawals([v1, v2, w1], (k) => sessions.get(k)).withdraw, [{ token: 4, locId: 2, when: 'before' }, { token: 5, locId: 1, when: 'before' }]);
+  t.same(planWithdrawals([v1, v2, w1], (k) => sessions.get(k)).withdraw, [{ token: 4, locId: 2 }, { token: 5, locId: 1 }]);
 });
 
-t.test('a join dies while the initial subflow is gone too: not withdrawn (the option could leave on the dying join)', async (t) => {
+t.test('a join dies while the initial subflow is gone too: withdrawn (another join carries it)', async (t) => {
   const init = sf(6, '10.21.0.2', 40000, 0, 'closed');
   const j1 = sf(6, '10.22.0.2', 40001, 2);
   const j2 = sf(6, '10.23.0.2', 40002, 3);
   const p = planWithdrawals([j1], () => conn(6, [init, j1, j2]));
-  t.same(p.withdraw, []);
-  t.same(p.unordered, ['6:2']);
+  t.same(p.withdraw, [{ token: 6, locId: 2 }]);
+});
+
+t.test('the M-UE side with per-radio addresses: each radio its own id, the initial one 0', async (t) => {
+  const init = { ...sf(7, '::ffff:a47:1', 9000, 0), daddr: '::ffff:a47:102', dport: 40000 };
+  const wlan = { ...sf(7, '::ffff:a47:201', 9000, 2), daddr: '::ffff:a47:202', dport: 40001 };
+  const c = { ...conn(7, [init, wlan]), serverSide: true };
+  t.same(planWithdrawals([wlan], () => c).withdraw, [{ token: 7, locId: 2 }], 'the WLAN radio\'s id');
+  t.same(planWithdrawals([init], () => c).withdraw, [{ token: 7, locId: 0 }], 'the initial radio: id 0, which no survivor has');
 });

@@ -45,6 +45,7 @@ export interface PathManagerOps {
   /** Close one subflow of a connection: SUBFLOW_DESTROY (userspace) or SOCK_DESTROY (kernel). */
   subflowDestroy(token: number, ...ends: Ends): Promise<void>;
   subflowCreate?: MptcpPm['subflowCreate'];
+  announce?: MptcpPm['announce'];
   setSubflowFlags?: MptcpPm['setSubflowFlags'];
   subscribe: MptcpPm['subscribe'];
   on: MptcpPm['on'];
@@ -77,6 +78,7 @@ export function pathManagerOps(pm: MptcpPm, diag: Pick<SockDiag, 'destroy'>, mod
     ...common,
     subflowDestroy: (token, local, remote) => pm.subflowDestroy(token, local, remote),
     subflowCreate: (token, local, remote) => pm.subflowCreate(token, local, remote),
+    announce: (token, local) => pm.announce(token, local),
     setSubflowFlags: (token, local, remote, flags) => pm.setSubflowFlags(token, local, remote, flags),
   };
 }

@@ -23,6 +23,8 @@ export interface PmBackend {
   /** Userspace PM (per connection); only in namespaces with net.mptcp.path_manager=userspace. */
   subflowCreate?(token: number, local: { address: string; id: number; ifIndex?: number }, remote: { address: string; port: number }): Promise<void>;
   subflowDestroy?(token: number, local: { address: string; port: number }, remote: { address: string; port: number }): Promise<void>;
+  /** Userspace PM: ADD_ADDR of one local address with its id, on one connection. */
+  announce?(token: number, local: { address: string; id: number }): Promise<void>;
   subscribe(): void;
   on(ev: 'event', cb: (e: MptcpEvent) => void): unknown;
   on(ev: 'lost', cb: (e: Error) => void): unknown;
@@ -140,6 +142,12 @@ export interface PmServiceOptions {
    * connection's remote address and port, unless one from that address exists.
    */
   planSubflows?: (session: PmConnectionView, up: readonly PathView[]) => ReadonlyArray<{ path: PathView; address: string; remote?: { address: string; port: number } }>;
+  /**
+   * Userspace PM, connections the box accepted: the local addresses (with their ids) to announce
+   * (ADD_ADDR) once the connection is established (the per-radio address ids of an M-UE session;
+   * wiring/pm.ts `mueRadioAddresses`). Asked once per connection; nothing by default.
+   */
+  announceOnAccept?: (session: PmConnectionView) => ReadonlyArray<{ address: string; id: number }>;
   /** Per-subflow counters source (sock_diag); used by refreshCounters(). */
   counters?: () => Promise<readonly SubflowCountersLike[]>;
   /**

@@ -1,4 +1,3 @@
-import { canonicalAddress } from '../../core/net.js';
 import type { PmConnectionView, SubflowView } from './types.js';
 
 /**
@@ -13,45 +12,41 @@ import type { PmConnectionView, SubflowView } from './types.js';
  *
  * The option names an address id, not a subflow: it must not name an id that a surviving subflow
  * of the same connection also uses, or the peer would close the survivor too. That is the common
- * case on the cell's M-UE side today: an M-UE joins the cell's one service address over each of
- * its radios, so every subflow has the cell's local id 0 (docs/relay.md) and nothing is
- * withdrawn there. The box's own upstream connections (it creates every join itself, one local
- * id per uplink address) always qualify.
+ * case on the cell's M-UE side by default: an M-UE joins the cell's one service address over each
+ * of its radios, so every subflow has the cell's local id 0 (docs/relay.md) and nothing is
+ * withdrawn there, unless the board turns on per-radio address ids (`mueRadioAddresses`: the cell
+ * announces its own address on each other radio and refuses joins to the service address, so
+ * each radio's subflows have an id of their own). The box's own upstream connections (it creates
+ * every join itself, one local id per uplink address) always qualify.
  *
- * When to send it (Linux 6.x, net/mptcp): the kernel writes the option on the next ACK of the
- * first *active* subflow of the connection's list (mptcp_pm_addr_send_ack: list order, TCP state
- * established or close-wait), and for an id other than 0 only while a subflow with that local
- * address is still in the list (mptcp_pm_remove_addr_entry, else it does nothing and answers 0).
- *   - id ≠ 0 (a join died): before the destroy, while the subflow is still listed, and only if the
- *     connection's initial subflow survives: it heads the list, so the option goes out on it and
- *     not on the dying subflow, which is still active until the destroy.
- *   - id 0 (the initial subflow died): not withdrawn. Before the destroy the option would leave
- *     on the dying subflow (it heads the list and is still active); after it, Linux 6.18 answers
- *     EINVAL ("address with id 0 not found": the closed first subflow no longer counts), measured
- *     in test/kernel/handover-remove-addr.test.ts's set-up. The peer then finds the subflow stale
- *     by its timers, as before.
- *   - id ≠ 0 with the initial subflow gone too: skipped (the list order of the joins is the
- *     kernel's; the option could go out on the dying subflow).
+ * When to send it: before the box destroys the dying subflows, while the kernel still lists them
+ * (for an id other than 0 the userspace PM does nothing, and answers 0, once no subflow with that
+ * local address is left: mptcp_pm_remove_addr_entry; for id 0, Linux 6.18 answers EINVAL after
+ * the destroy, "address with id 0 not found"). The kernel writes the option on the next ACK of
+ * an active subflow, and since the upstream fix of mptcp_net-next issue 612 (Linux 7.0-rc2, sent
+ * to the stable kernels; the 6.18.44 this project tests on behaves so) it skips the
+ * subflows whose local id is the one withdrawn (mptcp_pm_addr_send_ack_avoid_list): the option
+ * leaves on a survivor whichever subflow heads the list, the initial one included. So id 0 (the
+ * initial subflow's path died) is withdrawn like any other, and so is a join's id when the
+ * initial subflow dies with it. On a kernel without that fix the option may leave on the dying
+ * subflow and be lost: the peer then finds the subflow stale by its timers, as it would anyway.
+ * test/kernel/handover-remove-addr.test.ts (a join's path, the box's upstream) and
+ * test/kernel/mue-radio-ids.test.ts (both paths, an M-UE's upload) show it on this kernel.
  *
  *   victims  the established subflows of the dead path, as the path manager follows them
  *   result   per connection, each local id of a victim that no other established subflow of that
- *            connection uses, with when to send it; connections left without any other
- *            established subflow are skipped (no path to carry the option, and the connection
- *            ends anyway)
+ *            connection uses; connections left without any other established subflow are
+ *            skipped (no path to carry the option, and the connection ends anyway)
  */
 export interface Withdrawal {
   readonly token: number;
   readonly locId: number;
-  /** Send it before the box destroys the dying subflows, or after (see above). */
-  readonly when: 'before' | 'after';
 }
 
 export interface WithdrawalPlan {
   readonly withdraw: Withdrawal[];
   /** Local ids not withdrawn because a surviving subflow shares them (token:id). */
   readonly shared: string[];
-  /** Local ids not withdrawn because the option could leave on the dying subflow: id 0, or the initial subflow gone too (token:id). */
-  readonly unordered: string[];
 }
 
 const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
@@ -59,8 +54,6 @@ const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): str
 export function planWithdrawals(victims: readonly SubflowView[], session: (token: number) => PmConnectionView | undefined): WithdrawalPlan {
   const withdraw: Withdrawal[] = [];
   const shared: string[] = [];
-  const unordered: string[] = [];
-  const canon = (a: string): string => canonicalAddress(a) ?? a;
   const byToken = new Map<number, SubflowView[]>();
   for (const v of victims) byToken.set(v.token, [...(byToken.get(v.token) ?? []), v]);
   for (const [token, vs] of byToken) {
@@ -70,12 +63,10 @@ export function planWithdrawals(victims: readonly SubflowView[], session: (token
     const survivors = sess.subflows.filter((s) => s.state === 'established' && !dead.has(sfKey(s)));
     if (survivors.length === 0) continue;
     const used = new Set(survivors.map((s) => s.locId));
-    const initialSurvives = survivors.some((s) => s.sport === sess.sport && s.dport === sess.dport && canon(s.saddr) === canon(sess.saddr) && canon(s.daddr) === canon(sess.daddr));
     for (const id of new Set(vs.map((v) => v.locId))) {
       if (used.has(id)) shared.push(`${token}:${id}`);
-      else if (id !== 0 && initialSurvives) withdraw.push({ token, locId: id, when: 'before' });
-      else unordered.push(`${token}:${id}`);
+      else withdraw.push({ token, locId: id });
     }
   }
-  return { withdraw, shared, unordered };
+  return { withdraw, shared };
 }

@@ -26,19 +26,19 @@ export interface HandoverDeps {
   destroy: (t: FourTuple) => Promise<unknown>;
   /** MP_PRIO backup for one subflow before it is destroyed (optional; see useBackup). */
   backup?: (t: FourTuple) => Promise<void>;
-  /** REMOVE_ADDR after the destroy (optional; see useWithdrawal). */
+  /** REMOVE_ADDR, written to the kernel before the destroy (optional; see useWithdrawal). */
   withdrawal?: Withdrawer;
   /** Connected prefixes of an interface (default: from os.networkInterfaces, kept while down). */
   prefixesOf?: (ifname: string) => Prefix[];
 }
 
-/** One REMOVE_ADDR: before or after the destroy (services/pm/withdraw.ts says why). */
-export type PlannedWithdrawal = { token: number; locId: number; when: 'before' | 'after' };
+/** One REMOVE_ADDR, sent before the destroy (services/pm/withdraw.ts says why). */
+export type PlannedWithdrawal = { token: number; locId: number };
 
 /** The path manager's REMOVE_ADDR (wiring/pm.ts RunningPm.withdrawal). */
 export interface Withdrawer {
   /** Synchronous, before the destroy: which (token, local id) to withdraw. */
-  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[]; unordered: readonly string[] };
+  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[] };
   remove(token: number, locId: number): Promise<void>;
 }
 
@@ -102,9 +102,9 @@ export class Handover {
       // Planned before the destroy: once the subflows close, the PM no longer lists them as established.
       const plan = this.#plan(victims);
       // Written to the kernel before the destroys' requests (the call writes it; see #withdraw).
-      const early = this.#withdraw(plan.filter((p) => p.when === 'before'));
+      const early = this.#withdraw(plan);
       backedUp = await this.#abort(victims, backup);
-      withdrawn = (await early) + (await this.#withdraw(plan.filter((p) => p.when === 'after')));
+      withdrawn = await early;
     } finally {
       this.#busy.delete(ifname);
     }
@@ -118,7 +118,6 @@ export class Handover {
     try {
       const p = w.plan(victims);
       if (p.shared.length > 0) log.debug({ shared: p.shared }, 'address ids kept: a surviving subflow uses them too');
-      if (p.unordered.length > 0) log.debug({ unordered: p.unordered }, 'address ids kept: the initial subflow is gone too, the option could leave on the dying subflow');
       return p.withdraw;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'cannot plan REMOVE_ADDR for the dead path');
@@ -128,7 +127,7 @@ export class Handover {
 
   /**
    * Each REMOVE is written to the kernel when `remove` is called (as backupSubflow's set-flags),
-   * so the `before` ones reach it ahead of the destroy. Resolves with how many the kernel
+   * so it reaches the kernel ahead of the destroy. Resolves with how many the kernel
    * accepted; a refusal (the connection already gone) is logged at debug.
    */
   async #withdraw(plan: readonly PlannedWithdrawal[]): Promise<number> {

@@ -1,0 +1,200 @@
+// Needs root, network namespaces and the kernel's MPTCP (runs in CI as root).
+// Per-radio address ids for M-UE sessions (board `mueRadioAddresses`, wiring/pm.ts): an M-UE with
+// a cellular and a WLAN access link uploads through the cell's explicit MPTCP listener to a
+// plain-TCP server, and one access link dies mid-upload on both ends.
+//   - with the setting, the cell sets the C flag and announces its WLAN address (id 2) to a
+//     connection that came in over cellular: the M-UE joins 10.71.2.1 from its WLAN address, not
+//     the service address. On the cut the cell withdraws the dead radio's id over the survivor
+//     (REMOVE_ADDR; id 0 for the initial subflow's radio), so the M-UE counts MPTcpExtRmAddr and
+//     closes its end of the dead subflow at once instead of waiting for its stale detection.
+//     Also with the M-UE at Linux's default limits (add_addr_accepted 0): it still takes the one
+//     announcement under the C flag and keeps two subflows.
+//   - without it (the default), every cell-side subflow has id 0, nothing is withdrawn, the
+//     M-UE's counter stays put and its dead subflow is still there seconds later.
+// Every upload must arrive byte-exact. Bounds are generous: "gone within 6 s" against "still
+// there after 6 s" (the M-UE's own timers would take tens of seconds to give the subflow up).
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { netnsUnavailable } from '../helpers/hosts.js';
+import { BIN, tmpDir, waitFor } from '../helpers/appliance.js';
+import { rig, type Rig } from '../../bench/netns.js';
+import { applyShipped } from '../../bench/sysctl.js';
+import { transfer, XferServer, XFER } from '../../bench/xfer-run.js';
+import { sleep } from '../../bench/lib.js';
+import type { Host } from '../../src/sim/hosts.js';
+
+const why = (await netnsUnavailable()) || (fs.existsSync(XFER) ? false : `no ${XFER} (scripts/setup.sh builds dist/)`);
+const MiB = 1 << 20;
+const SIZE = 24 * MiB; // long enough to outlast the GONE_MS window on the survivor alone
+const CUT_AT = 2 * MiB;
+const GONE_MS = 6000;
+
+const board = (radioIds: boolean): Record<string, unknown> => ({
+  name: 'test-mue-radio-ids',
+  preset: 'cell',
+  uplinks: [{ name: 'up', access: 'wlan', interface: 'up0' }],
+  lan: { interfaces: ['ran0', 'wap0'] },
+  web: { listen: [{ host: '127.0.0.1', port: 18097 }] },
+  listeners: [{ kind: 'explicit', host: '::', port: 9000, mptcp: true, target: '10.71.3.2:8000', upstream: 'tcp' }],
+  accessNetworks: [
+    { prefix: '10.71.1.0/24', access: 'cellular' },
+    { prefix: '10.71.2.0/24', access: 'wlan' },
+  ],
+  ...(radioIds ? { mueRadioAddresses: true } : {}),
+});
+
+/** One MPTcpExt counter of a namespace, absolute (/proc/net/netstat; no shared nstat history). */
+async function mptcpCounter(h: Host, name: string): Promise<number> {
+  const lines = (await h.exec('cat', ['/proc/net/netstat'])).split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    if (!lines[i]!.startsWith('MPTcpExt:')) continue;
+    const keys = lines[i]!.trim().split(/\s+/);
+    const vals = lines[i + 1]!.trim().split(/\s+/);
+    const k = keys.indexOf(name);
+    return k < 0 ? 0 : Number(vals[k]);
+  }
+  return 0;
+}
+
+/** The M-UE's established subflows to port 9000 as "local remote" pairs. */
+async function ueSubflows(r: Rig): Promise<string[]> {
+  const out = await r.mue.exec('ss', ['-Htn', 'state', 'established', 'dport', '=', ':9000'], { allowFail: true });
+  return out.split('\n').map((l) => l.trim().split(/\s+/).filter((f) => /:\d+$/.test(f))).filter((f) => f.length >= 2).map((f) => `${f[0]!.replace(/%\w+/, '')} ${f[1]}`);
+}
+
+async function serverReceived(r: Rig): Promise<number> {
+  const out = await r.srv.exec('ss', ['-Htni', 'state', 'established', 'sport', '= :8000'], { allowFail: true });
+  let sum = 0;
+  for (const m of out.matchAll(/bytes_received:(\d+)/g)) sum += Number(m[1]);
+  return sum;
+}
+
+async function startDuocell(r: Rig, radioIds: boolean): Promise<{ child: ChildProcess; logs: string[] }> {
+  const dir = tmpDir('dc-radioids');
+  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board(radioIds)));
+  const child = r.cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
+    env: { ...process.env, DUOCELL_LOG_LEVEL: 'info' },
+  });
+  const logs: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const ok = await waitFor(async () => {
+    if (child.exitCode !== null) return false;
+    return (await r.cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
+  }, 90_000, 200);
+  if (ok !== true) {
+    child.kill('SIGKILL');
+    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
+  }
+  return { child, logs };
+}
+
+async function stopDuocell(app: { child: ChildProcess }): Promise<void> {
+  if (app.child.exitCode !== null) return;
+  const done = new Promise((res) => app.child.once('exit', res));
+  app.child.kill('SIGTERM');
+  await Promise.race([done, sleep(15_000)]);
+}
+
+interface Round {
+  /** Subflows of the M-UE before the cut. */
+  before: string[];
+  rmAddr: number;
+  /** The dead radio's subflow left ESTABLISHED within GONE_MS of the cut, while the upload still ran. */
+  gone: boolean;
+  /** When it left, ms after the cut (a figure for the message, never asserted). */
+  goneMs?: number;
+  ok: boolean;
+  error?: string;
+  midUpload: boolean;
+}
+
+/** One upload with `dev` cut on both ends once the server has CUT_AT bytes. */
+async function round(r: Rig, srv: XferServer, dev: 'ran0' | 'wap0'): Promise<Round> {
+  const ueAddr = dev === 'ran0' ? '10.71.1.2' : '10.71.2.2';
+  const rm0 = await mptcpCounter(r.mue, 'RmAddr');
+  let before: string[] = [];
+  let gone = false;
+  let goneMs: number | undefined;
+  let cutAt = 0;
+  let done = false;
+  const up = transfer(r.mue, srv, { host: '10.71.0.1', port: 9000, mptcp: true, send: SIZE, trace: true, timeoutMs: 90_000 }).finally(() => {
+    done = true;
+  });
+  const cut = (async () => {
+    await waitFor(async () => ((await serverReceived(r)) >= CUT_AT ? true : undefined), 30_000, 50);
+    before = await ueSubflows(r);
+    const dead = before.filter((s) => s.startsWith(`${ueAddr}:`));
+    cutAt = performance.timeOrigin + performance.now();
+    await Promise.all([r.cell.linkSet(dev, 'down'), r.mue.linkSet(dev, 'down')]);
+    // While the upload runs (its end closes every subflow anyway) and for at most GONE_MS.
+    const t0 = Date.now();
+    while (!done && Date.now() - t0 < GONE_MS && dead.length > 0) {
+      const now = await ueSubflows(r);
+      if (!dead.some((d) => now.includes(d))) {
+        gone = !done;
+        goneMs = Date.now() - t0;
+        break;
+      }
+      await sleep(50);
+    }
+  })();
+  try {
+    const res = await up.then((x) => ({ ok: true as const, x }), (e: Error) => ({ ok: false as const, e }));
+    await cut;
+    const samples = res.ok ? res.x.serverSamples ?? [] : [];
+    const atCut = samples.filter(([x]) => x < cutAt).at(-1)?.[1] ?? 0;
+    return { before, rmAddr: (await mptcpCounter(r.mue, 'RmAddr')) - rm0, gone, ...(goneMs === undefined ? {} : { goneMs }), ok: res.ok, ...(res.ok ? {} : { error: res.e.message }), midUpload: atCut > 0 && atCut < SIZE };
+  } finally {
+    await cut.catch(() => undefined);
+    await r.restore();
+    await sleep(500);
+  }
+}
+
+t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and without them it is not (needs root, MPTCP)', { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
+  const r = await rig('ideal', `uph${process.pid % 1000}`);
+  t.teardown(() => r.topo.destroy());
+  await applyShipped(r.cell);
+  const joinInit = async (): Promise<string> => (await r.cell.exec('sysctl', ['-n', 'net.mptcp.allow_join_initial_addr_port'])).trim();
+  t.equal(await joinInit(), '1', 'the shipped sysctls allow joins to the initial address');
+  const srv = await XferServer.start(r.srv, '::', 8000, false, true);
+
+  // With the setting.
+  let app = await startDuocell(r, true);
+  t.teardown(() => void app.child.kill('SIGKILL'));
+  // The path manager starts after the listeners: wait for its sysctl write (and so its ADD_ADDRs).
+  t.ok(await waitFor(async () => ((await joinInit()) === '0' ? true : undefined), 30_000, 100), 'the C flag is set while duocell runs with mueRadioAddresses');
+  const wlanJoin = '10.71.2.2';
+  for (const [label, accept] of [['M-UE accepting ADD_ADDR (limit 4)', 4], ['M-UE at Linux\'s default limits (add_addr_accepted 0)', 0]] as const) {
+    await r.mue.exec('ip', ['mptcp', 'limits', 'set', 'add_addr_accepted', String(accept), 'subflows', '4']);
+    const o = await round(r, srv, 'wap0');
+    t.ok(o.ok, `${label}, WLAN cut: upload byte-exact${o.error === undefined ? '' : `: ${o.error}`}`);
+    t.ok(o.midUpload, `${label}: the cut came mid-upload`);
+    t.ok(o.before.some((s) => s.startsWith(`${wlanJoin}:`) && s.endsWith('10.71.2.1:9000')), `${label}: the WLAN join went to the cell's WLAN address (${o.before.join(', ')})`);
+    t.notOk(o.before.some((s) => s.startsWith(`${wlanJoin}:`) && s.endsWith('10.71.0.1:9000')), `${label}: no join to the service address (the C flag)`);
+    t.ok(o.rmAddr >= 1, `${label}: the M-UE received REMOVE_ADDR (MPTcpExtRmAddr +${o.rmAddr})`);
+    t.ok(o.gone, `${label}: the M-UE closed its dead WLAN subflow within ${GONE_MS} ms, before the upload ended (${o.goneMs ?? '-'} ms)`);
+  }
+  await r.mue.exec('ip', ['mptcp', 'limits', 'set', 'add_addr_accepted', '4', 'subflows', '4']);
+  const init = await round(r, srv, 'ran0');
+  t.ok(init.ok, `initial subflow's radio cut: upload byte-exact${init.error === undefined ? '' : `: ${init.error}`}`);
+  t.ok(init.midUpload, 'initial cut came mid-upload');
+  t.ok(init.rmAddr >= 1, `initial cut: REMOVE_ADDR of id 0 reached the M-UE over the survivor (MPTcpExtRmAddr +${init.rmAddr})`);
+  t.ok(init.gone, `initial cut: the M-UE closed its dead initial subflow within ${GONE_MS} ms, before the upload ended (${init.goneMs ?? '-'} ms)`);
+  t.match(app.logs.join(''), /"ifname":"ran0","subflows":1,"backedUp":\d+,"withdrawn":1/, 'the cell logged the withdrawal');
+  await stopDuocell(app);
+  t.equal(await joinInit(), '1', 'the sysctl is put back on exit');
+
+  // Without it (the default): the control.
+  app = await startDuocell(r, false);
+  const ctl = await round(r, srv, 'wap0');
+  t.ok(ctl.ok, `control, WLAN cut: upload byte-exact${ctl.error === undefined ? '' : `: ${ctl.error}`}`);
+  t.ok(ctl.midUpload, 'control: the cut came mid-upload');
+  t.ok(ctl.before.some((s) => s.startsWith(`${wlanJoin}:`) && s.endsWith('10.71.0.1:9000')), `control: the WLAN join went to the service address (${ctl.before.join(', ')})`);
+  t.equal(ctl.rmAddr, 0, 'control: no REMOVE_ADDR (every cell-side subflow has id 0)');
+  t.notOk(ctl.gone, `control: the dead WLAN subflow stayed established while the upload ran (at most ${GONE_MS} ms watched)`);
+  await stopDuocell(app);
+});
