@@ -34,15 +34,16 @@ export interface LevelRates {
 }
 
 export interface DitherState {
-  /** The bracket: level L gives too little cellular, L + 1 too much. */
+  /** The bracket: level `low` gives too little cellular, `high` too much. */
   readonly low: number;
-  /** Duty: the share of ticks at L + 1 (0..1). */
+  readonly high: number;
+  /** Duty: the share of ticks at `high` (0..1). */
   readonly u: number;
-  /** Sigma-delta accumulator (−0.5..0.5). */
-  readonly acc: number;
-  /** Level in force this tick (L or L + 1). */
+  /** Start of the current modulation period. */
+  readonly periodStart: number;
+  /** Level in force this tick (low or high). */
   readonly out: number;
-  /** Cellular share span of the bracket (share at L + 1 minus share at L), ≥ minSpan. */
+  /** Cellular share span of the bracket (share at high minus share at low), ≥ MIN_SPAN. */
   readonly span: number;
   readonly since: number;
   /** Since when u has been pinned at a bound with the error beyond the exit band (undefined: not). */
@@ -51,18 +52,24 @@ export interface DitherState {
 
 export interface DitherInput {
   readonly target: number;
-  /** Cellular share of the bytes since the hold began (within the window), undefined: too few. */
+  /** Cellular share of the bytes of the last periodMs (undefined: too few bytes, or the hold is younger). */
   readonly split: number | undefined;
   /** Highest level (2N). */
   readonly max: number;
   readonly now: number;
-  /** Integral gain per tick (fraction of the span's worth of duty per unit of normalised error). */
+  /** Integral gain per period (duty change per unit of error / span). */
   readonly gain: number;
+  /** Modulation period (ms): the controller's window, so every window holds one whole period. */
+  readonly periodMs: number;
   readonly exitBand: number;
   readonly exitMs: number;
 }
 
-const MIN_SPAN = 0.05;
+/** Span assumed when a level's rates were not seen, and the least span used (a larger span: a gentler loop). */
+const DEFAULT_SPAN = 0.2;
+const MIN_SPAN = 0.1;
+/** How long a path's bytes keep being acked after its subflows became backup (its queue draining). */
+const DRAIN_MS = 800;
 const clamp = (x: number, a: number, b: number): number => Math.max(a, Math.min(b, x));
 
 /**
@@ -83,33 +90,55 @@ export function dutyFor(target: number, low: LevelRates, high: LevelRates): numb
 
 const shareOf = (r: LevelRates | undefined): number | undefined => (r === undefined || r.cell + r.wlan <= 0 ? undefined : r.cell / (r.cell + r.wlan));
 
-/** Enter the hold phase on the bracket [low, low + 1], with the rates seen at both levels (if any). */
-export function ditherEnter(low: number, target: number, rl: LevelRates | undefined, rh: LevelRates | undefined, now: number): DitherState {
-  const sl = shareOf(rl) ?? target - MIN_SPAN / 2;
-  const sh = shareOf(rh) ?? target + MIN_SPAN / 2;
-  const span = Math.max(MIN_SPAN, sh - sl);
-  const byRates = rl !== undefined && rh !== undefined ? dutyFor(target, rl, rh) : undefined;
-  const u0 = clamp(byRates ?? (target - sl) / span, 0.1, 0.9);
-  return { low, u: u0, acc: 0, out: low, span, since: now, pinnedSince: undefined };
+/**
+ * The levels to time-divide between when `low` gives too little and `low + 1` too much, on a
+ * ladder of n connections. At the ends of the ladder the gate is widened: "no connection on
+ * cellular" (0) is paired with "every connection on both" (n), and "every connection on
+ * cellular only" (2n) with n. With greedy flows every level strictly inside the ladder gives the
+ * natural split, so the wide gate gives the same average, but the on-phase starts n subflows at
+ * once (each from its initial window, as a backup subflow's window is reset after idle), which
+ * fill the path within a round trip, where one subflow takes seconds to ramp up (seen in the
+ * bench: the time-divided split then lagged the duty by 2 s).
+ */
+export function bracketOf(low: number, n: number): { low: number; high: number } {
+  if (low === 0) return { low: 0, high: Math.max(1, n) };
+  if (low + 1 === 2 * n) return { low: Math.min(low, n), high: 2 * n };
+  return { low, high: low + 1 };
 }
 
-/** One tick of the hold phase; undefined: leave it (the bracket no longer holds the target). */
+/** Enter the hold phase on the bracket [low, high], with the rates seen at both levels (if any). */
+export function ditherEnter(low: number, high: number, target: number, rl: LevelRates | undefined, rh: LevelRates | undefined, now: number, periodMs: number): DitherState {
+  const sl = shareOf(rl) ?? target - DEFAULT_SPAN / 2;
+  const sh = shareOf(rh) ?? target + DEFAULT_SPAN / 2;
+  const span = Math.max(MIN_SPAN, sh - sl);
+  const byRates = rl !== undefined && rh !== undefined ? dutyFor(target, rl, rh) : undefined;
+  // the low phase bites only once the path's queue drained (about DRAIN_MS seen): start shorter
+  const u0 = clamp((byRates ?? (target - sl) / span) - DRAIN_MS / periodMs, 0.05, 0.95);
+  return { low, high, u: u0, periodStart: now, out: high, span, since: now, pinnedSince: undefined };
+}
+
+/**
+ * One tick of the hold phase; undefined: leave it (the bracket no longer holds the target).
+ * Pulse-width modulation with a fixed period: `high` for the first u·period of each period,
+ * `low` for the rest (the time is taken from the clock, not counted in ticks, so a late tick
+ * does not stretch the period). At the end of each period u is corrected by the error of that
+ * period's split.
+ */
 export function ditherStep(s: DitherState, i: DitherInput): DitherState | undefined {
-  if (s.low < 0 || s.low + 1 > i.max) return undefined;
-  let u = s.u;
-  let pinnedSince = s.pinnedSince;
-  if (i.split !== undefined) {
-    const e = i.target - i.split;
-    u = clamp(u + (i.gain * e) / s.span, 0, 1);
-    const pinned = (u <= 0 && e < -i.exitBand) || (u >= 1 && e > i.exitBand);
-    pinnedSince = pinned ? (pinnedSince ?? i.now) : undefined;
-    if (pinnedSince !== undefined && i.now - pinnedSince >= i.exitMs) return undefined;
+  if (s.low < 0 || s.high > i.max || s.high <= s.low) return undefined;
+  let { u, periodStart, pinnedSince } = s;
+  if (i.now - periodStart >= i.periodMs) {
+    if (i.split !== undefined) {
+      const e = i.target - i.split;
+      u = clamp(u + (i.gain * e) / s.span, 0, 1);
+      const pinned = (u <= 0 && e < -i.exitBand) || (u >= 1 && e > i.exitBand);
+      pinnedSince = pinned ? (pinnedSince ?? i.now) : undefined;
+      if (pinnedSince !== undefined && i.now - pinnedSince >= i.exitMs) return undefined;
+    }
+    const periods = Math.floor((i.now - periodStart) / i.periodMs);
+    // one period late or more (a stalled event loop): start afresh rather than catch up
+    periodStart = periods === 1 ? periodStart + i.periodMs : i.now;
   }
-  let acc = s.acc + u;
-  let out = s.low;
-  if (acc >= 0.5) {
-    out = s.low + 1;
-    acc -= 1;
-  }
-  return { ...s, u, acc: clamp(acc, -0.5, 0.5), out, pinnedSince };
+  const out = i.now - periodStart < u * i.periodMs ? s.high : s.low;
+  return { ...s, u, periodStart, out, pinnedSince };
 }

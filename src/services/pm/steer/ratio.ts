@@ -1,7 +1,7 @@
 import { logger } from '../../../core/logger.js';
 import type { SteerMode } from './mode.js';
 import { accesses } from './mode.js';
-import { ditherEnter, ditherStep, type DitherState, type LevelRates } from './ratio-dither.js';
+import { bracketOf, ditherEnter, ditherStep, type DitherState, type LevelRates } from './ratio-dither.js';
 import type { Placement } from './types.js';
 
 /**
@@ -120,25 +120,32 @@ export interface RatioGroup {
   hold: DitherState | undefined;
   /** Rates (bytes/ms per access) last seen at each level, for the hold phase's first duty. */
   rates: Map<number, LevelRates>;
+  /** Since when n has not changed. */
+  nSince: number;
 }
 
 /** Integral gain of the hold phase per tick (see ratio-dither.ts). */
-const HOLD_GAIN = 0.08;
+const HOLD_GAIN = 0.5;
+/** Modulation period: the default measurement window (and the bench's), so each window holds one period. */
+const HOLD_PERIOD_MS = 3000;
 /** Leave the hold phase when the duty is pinned and the error beyond this many points for HOLD_EXIT_MS. */
 const HOLD_EXIT_POINTS = 3;
-const HOLD_EXIT_MS = 2000;
+const HOLD_EXIT_MS = 6000;
+/** Enter the hold phase only once the number of movable connections has been steady this long. */
+const HOLD_STABLE_MS = 1000;
 
 /** The level in force: the hold phase's output, else the seek phase's level. */
 const levelOf = (s: RatioGroup): number => s.hold?.out ?? s.ratio.level;
 
 /** Follow a change of the number of movable connections, keeping the level's fraction. */
-function resize(s: RatioGroup, n: number): void {
+function resize(s: RatioGroup, n: number, now: number): void {
   if (s.n === n) return;
   s.n = n;
+  s.nSince = now;
   s.rates.clear();
-  // the bracket's levels keep their meaning (L connections on both) while L + 1 exists
-  if (s.hold !== undefined && s.hold.low + 1 > 2 * n) s.hold = undefined;
-  s.ratio = { ...s.ratio, level: s.hold?.low ?? Math.round(s.frac * 2 * n) };
+  // the levels change meaning: seek again from the same fraction of the ladder
+  s.hold = undefined;
+  s.ratio = { ...s.ratio, level: Math.round(s.frac * 2 * n) };
 }
 
 /** Bytes per access and their span (ms) over the samples after `since`. */
@@ -161,16 +168,16 @@ export const ratioMode: SteerMode<RatioGroup> = {
     if (Math.abs(c + w - 100) > 0.5) return `ratio ${c}:${w} does not add up to 100`;
     return undefined;
   },
-  init: (_now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0, hold: undefined, rates: new Map() }),
+  init: (now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0, hold: undefined, rates: new Map(), nSince: now }),
   tick(s, m) {
-    resize(s, m.movable);
+    resize(s, m.movable, m.now);
     const target = m.policy.ratio.cellular / 100;
     const before = levelOf(s);
     if (s.hold !== undefined && target > 0 && target < 1) {
-      // hold: integral action on the split since the hold began (at most the window)
-      const h = sumSince(m.samples, s.hold.since);
-      const split = h.n >= 4 && h.cell + h.wlan >= m.minWindowBytes / 4 ? h.cell / (h.cell + h.wlan) : undefined;
-      const next = ditherStep(s.hold, { target, split, max: 2 * s.n, now: m.now, gain: HOLD_GAIN, exitBand: HOLD_EXIT_POINTS / 100, exitMs: HOLD_EXIT_MS });
+      // hold: at the end of each modulation period, integral action on that period's split
+      const h = sumSince(m.samples, m.now - HOLD_PERIOD_MS);
+      const split = m.now - s.hold.since >= HOLD_PERIOD_MS && h.cell + h.wlan >= m.minWindowBytes ? h.cell / (h.cell + h.wlan) : undefined;
+      const next = ditherStep(s.hold, { target, split, max: 2 * s.n, now: m.now, gain: HOLD_GAIN, exitBand: HOLD_EXIT_POINTS / 100, exitMs: HOLD_EXIT_MS, periodMs: HOLD_PERIOD_MS });
       if (next !== undefined) {
         s.hold = next;
         if (s.n > 0) s.frac = next.out / (2 * s.n);
@@ -181,7 +188,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
       // the bracket no longer holds the target (the traffic changed): seek again from its nearer end
       const up = split !== undefined && split < target;
       log.debug({ group: m.group, share: m.share, split, low: s.hold.low, up }, 'ratio: bracket left, seeking');
-      s.ratio = { ...initialRatioState(s.n), level: s.hold.low + (up ? 1 : 0), lastMoveAt: m.now };
+      s.ratio = { ...initialRatioState(s.n), level: up ? s.hold.high : s.hold.low, lastMoveAt: m.now };
       s.hold = undefined;
       s.rates.clear();
       if (levelOf(s) !== before) m.moved();
@@ -197,12 +204,14 @@ export const ratioMode: SteerMode<RatioGroup> = {
       target, share: m.share, fast, slope: m.slope, n: s.n,
       deadband: m.deadband, settleMs: m.settleMs, lookaheadMs: m.lookaheadMs, now: m.now,
     });
-    const { lo, hi } = s.ratio;
-    if (s.n > 0 && target > 0 && target < 1 && hi <= 2 * s.n && lo === hi - 1) {
-      // two adjacent levels bracket the target: time-divide between them
-      const h = ditherEnter(lo, target, s.rates.get(lo), s.rates.get(hi), m.now);
-      s.hold = ditherStep(h, { target, split: undefined, max: 2 * s.n, now: m.now, gain: 0, exitBand: 1, exitMs: Infinity });
-      log.debug({ group: m.group, share: m.share, fast, low: lo, duty: h.u, span: h.span, rates: [s.rates.get(lo), s.rates.get(hi)] }, 'ratio: bracket seen, holding');
+    const { hi } = s.ratio;
+    // the level just measured gives too little and the one above it too much: the target lies
+    // between two adjacent levels, so time-divide between them (not while connections still join)
+    if (s.n > 0 && target > 0 && target < 1 && fast !== undefined && fast < target - m.deadband && before === hi - 1 && hi <= 2 * s.n && m.now - s.nSince >= HOLD_STABLE_MS) {
+      const b = bracketOf(before, s.n);
+      const h = ditherEnter(b.low, b.high, target, s.rates.get(before), s.rates.get(hi), m.now, HOLD_PERIOD_MS);
+      s.hold = ditherStep(h, { target, split: undefined, max: 2 * s.n, now: m.now, gain: 0, exitBand: 1, exitMs: Infinity, periodMs: HOLD_PERIOD_MS });
+      log.debug({ group: m.group, share: m.share, fast, low: before, duty: h.u, span: h.span, rates: [s.rates.get(before), s.rates.get(hi)] }, 'ratio: bracket seen, holding');
     }
     if (s.n > 0) s.frac = levelOf(s) / (2 * s.n);
     if (levelOf(s) !== before) {
@@ -211,8 +220,8 @@ export const ratioMode: SteerMode<RatioGroup> = {
     }
   },
   place(s, n) {
-    resize(s, n);
-    return placementsAt(levelOf(s), n);
+    // a connection joined or left since the tick: the same fraction of the ladder until the next tick resizes
+    return placementsAt(n === s.n ? levelOf(s) : Math.round(s.frac * 2 * n), n);
   },
   carry(_s, _p, placement) {
     if (placement === 'cellular') return accesses('cellular');
