@@ -91,19 +91,19 @@ export function dutyFor(target: number, low: LevelRates, high: LevelRates): numb
 const shareOf = (r: LevelRates | undefined): number | undefined => (r === undefined || r.cell + r.wlan <= 0 ? undefined : r.cell / (r.cell + r.wlan));
 
 /**
- * The levels to time-divide between when `low` gives too little and `low + 1` too much, on a
- * ladder of n connections. At the ends of the ladder the gate is widened: "no connection on
- * cellular" (0) is paired with "every connection on both" (n), and "every connection on
- * cellular only" (2n) with n. With greedy flows every level strictly inside the ladder gives the
- * natural split, so the wide gate gives the same average, but the on-phase starts n subflows at
- * once (each from its initial window, as a backup subflow's window is reset after idle), which
- * fill the path within a round trip, where one subflow takes seconds to ramp up (seen in the
- * bench: the time-divided split then lagged the duty by 2 s).
+ * The levels to time-divide between when level `low` gives too little and `high` (> low) too
+ * much, on a ladder of n connections. At the ends of the ladder the gate is widened: "no
+ * connection on cellular" (0) is paired with at least "every connection on both" (n), and "every
+ * connection on cellular only" (2n) with at most n. With greedy flows every level strictly inside
+ * the ladder gives the natural split, so the wide gate gives the same average, but the on-phase
+ * starts n subflows at once (each from its initial window, as a backup subflow's window is reset
+ * after idle), which fill the path within a round trip, where one subflow takes seconds to ramp
+ * up (seen in the bench: a time-divided split then lagged the duty by 2 s).
  */
-export function bracketOf(low: number, n: number): { low: number; high: number } {
-  if (low === 0) return { low: 0, high: Math.max(1, n) };
-  if (low + 1 === 2 * n) return { low: Math.min(low, n), high: 2 * n };
-  return { low, high: low + 1 };
+export function bracketOf(low: number, high: number, n: number): { low: number; high: number } {
+  if (low === 0) return { low: 0, high: Math.max(high, n, 1) };
+  if (high === 2 * n) return { low: Math.min(low, n), high };
+  return { low, high };
 }
 
 /** Enter the hold phase on the bracket [low, high], with the rates seen at both levels (if any). */

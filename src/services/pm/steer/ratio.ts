@@ -10,8 +10,8 @@ import type { Placement } from './types.js';
  * accesses and the rest WLAN only; L > N gives L−N connections cellular only and the rest both.
  * Outside a deadband the level moves towards the target (step ∝ error; going down, doubled while
  * the error does not shrink), then waits settleMs for the kernel's queues to follow (the seek
- * phase). Once two adjacent levels are seen to bracket the target (L too little, L + 1 too much),
- * the hold phase (ratio-dither.ts) time-divides between them with a duty under integral control.
+ * phase). Once a level is seen to give too little while a level above it gave too much, the
+ * hold phase (ratio-dither.ts) time-divides between them with a duty under integral control.
  */
 
 const log = logger('duocell:pm:steer');
@@ -122,6 +122,18 @@ export interface RatioGroup {
   rates: Map<number, LevelRates>;
   /** Since when n has not changed. */
   nSince: number;
+  /** The seek phase's recent moves (the last SWING_MS). */
+  moves: Array<{ t: number; level: number }>;
+}
+
+/** The seek phase swings when its last four moves within this time alternate between two levels. */
+const SWING_MS = 4000;
+
+/** The two levels of a swing (low, high), or undefined. */
+function swingOf(moves: ReadonlyArray<{ level: number }>): { low: number; high: number } | undefined {
+  if (moves.length < 4) return undefined;
+  const [a, b, c, d] = moves.slice(-4).map((x) => x.level) as [number, number, number, number];
+  return a === c && b === d && a !== b ? { low: Math.min(a, b), high: Math.max(a, b) } : undefined;
 }
 
 /** Integral gain of the hold phase per tick (see ratio-dither.ts). */
@@ -168,7 +180,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
     if (Math.abs(c + w - 100) > 0.5) return `ratio ${c}:${w} does not add up to 100`;
     return undefined;
   },
-  init: (now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0, hold: undefined, rates: new Map(), nSince: now }),
+  init: (now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0, hold: undefined, rates: new Map(), nSince: now, moves: [] }),
   tick(s, m) {
     resize(s, m.movable, m.now);
     const target = m.policy.ratio.cellular / 100;
@@ -191,6 +203,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
       s.ratio = { ...initialRatioState(s.n), level: up ? s.hold.high : s.hold.low, lastMoveAt: m.now };
       s.hold = undefined;
       s.rates.clear();
+      s.moves = [];
       if (levelOf(s) !== before) m.moved();
       return;
     }
@@ -205,13 +218,19 @@ export const ratioMode: SteerMode<RatioGroup> = {
       deadband: m.deadband, settleMs: m.settleMs, lookaheadMs: m.lookaheadMs, now: m.now,
     });
     const { hi } = s.ratio;
-    // the level just measured gives too little and the one above it too much: the target lies
-    // between two adjacent levels, so time-divide between them (not while connections still join)
-    if (s.n > 0 && target > 0 && target < 1 && fast !== undefined && fast < target - m.deadband && before === hi - 1 && hi <= 2 * s.n && m.now - s.nSince >= HOLD_STABLE_MS) {
-      const b = bracketOf(before, s.n);
-      const h = ditherEnter(b.low, b.high, target, s.rates.get(before), s.rates.get(hi), m.now, HOLD_PERIOD_MS);
+    if (s.ratio.level !== before) s.moves = [...s.moves.filter((x) => m.now - x.t <= SWING_MS), { t: m.now, level: s.ratio.level }];
+    // Enter the hold phase (not while connections still join) when the level just measured gives
+    // too little and a level above it too much, or when the seek keeps swinging between two
+    // levels (with a queue that drains for longer than a settle, the lower one never looks low)
+    const swing = swingOf(s.moves);
+    const seen = fast !== undefined && fast < target - m.deadband && before < hi && hi <= 2 * s.n ? { low: before, high: hi } : undefined;
+    const bracket = seen ?? swing;
+    if (bracket !== undefined && s.n > 0 && target > 0 && target < 1 && m.now - s.nSince >= HOLD_STABLE_MS) {
+      const b = bracketOf(bracket.low, bracket.high, s.n);
+      const h = ditherEnter(b.low, b.high, target, s.rates.get(bracket.low), s.rates.get(bracket.high), m.now, HOLD_PERIOD_MS);
       s.hold = ditherStep(h, { target, split: undefined, max: 2 * s.n, now: m.now, gain: 0, exitBand: 1, exitMs: Infinity, periodMs: HOLD_PERIOD_MS });
-      log.debug({ group: m.group, share: m.share, fast, low: before, duty: h.u, span: h.span, rates: [s.rates.get(before), s.rates.get(hi)] }, 'ratio: bracket seen, holding');
+      s.moves = [];
+      log.debug({ group: m.group, share: m.share, fast, low: b.low, high: b.high, by: seen !== undefined ? 'bracket' : 'swing', duty: h.u, span: h.span }, 'ratio: bracket seen, holding');
     }
     if (s.n > 0) s.frac = levelOf(s) / (2 * s.n);
     if (levelOf(s) !== before) {
