@@ -27,7 +27,7 @@ t.test('bracketOf widens the gate at the ends of the ladder', async (t) => {
 
 t.test('ditherStep: a fixed-period PWM whose duty follows the error of each period', async (t) => {
   const P = 3000;
-  const base = { target: 0.3, max: 40, gain: 0.5, exitBand: 0.03, exitMs: 6000, periodMs: P };
+  const base = { target: 0.3, max: 40, gain: 0.5, exitBand: 0.03, exitMs: 6000, periodMs: P, deadband: 0.025 };
   let s: DitherState = { ...ditherEnter(0, 20, 0.3, undefined, undefined, 0, P), u: 0.5 };
   t.ok(Math.abs(s.span - 0.2) < 1e-9, 'a default span when the levels were not measured');
   const outs: number[] = [];
@@ -36,12 +36,14 @@ t.test('ditherStep: a fixed-period PWM whose duty follows the error of each peri
     outs.push(s.out);
   }
   t.same(outs, [20, 20, 20, 20, 20, 20, 0, 0, 0, 0, 0, 0], 'high for the first half of the period, low for the rest');
-  // the period ends with too little cellular: longer high phase, by gain × error / span
-  s = ditherStep(s, { ...base, split: 0.2, now: P })!;
-  t.equal(Math.round(s.u * 1000) / 1000, 0.75);
+  // the period ends with too little cellular: longer high phase, by gain × error / span (0.025)
+  s = ditherStep(s, { ...base, split: 0.27, now: P })!;
+  t.equal(Math.round(s.u * 1000) / 1000, 0.575);
   t.equal(s.periodStart, P);
+  // … at most 0.1 per period
   s = ditherStep(s, { ...base, split: 0.4, now: 2 * P })!;
-  t.equal(Math.round(s.u * 1000) / 1000, 0.5, 'too much: shorter');
+  t.equal(Math.round(s.u * 1000) / 1000, 0.475, 'too much: shorter, by at most 0.1');
+  t.equal(ditherStep(s, { ...base, split: 0.32, now: 3 * P })!.u, s.u, 'inside the deadband: unchanged');
   // no correction inside a period, nor without a split
   t.equal(ditherStep(s, { ...base, split: 0.9, now: 2 * P + 500 })!.u, s.u);
   t.equal(ditherStep(s, { ...base, split: undefined, now: 3 * P })!.u, s.u);
@@ -110,6 +112,7 @@ t.test('greedy flows whose queue drains for 1 s: every 3 s split after 10 s (one
     const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
     t.comment(`n=${n}: 3 s splits after ${from} s ${Math.min(...tail).toFixed(1)}–${Math.max(...tail).toFixed(1)} %, mean ${mean.toFixed(1)} %, ${moves} moves`);
     t.ok(worst <= 5, `n=${n}: worst 3 s split after ${from} s is ${worst.toFixed(1)} points off (≤ 5)`);
-    t.ok(Math.abs(mean - 30) <= 2, `n=${n}: mean ${mean.toFixed(1)} % within 2 points`);
+    // the hold phase's deadband is 2.5 points (the model's tick quantisation sits at 28 %)
+    t.ok(Math.abs(mean - 30) <= 3, `n=${n}: mean ${mean.toFixed(1)} % within 3 points`);
   }
 });

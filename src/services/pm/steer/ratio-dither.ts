@@ -1,30 +1,32 @@
 /**
- * ratio, hold phase: time-division between two adjacent ladder levels.
+ * ratio, hold phase: time division between two ladder levels.
  *
  * Why: with greedy flows on two separate bottlenecks every ladder level between "no connection
  * on cellular" and "all on cellular only" gives the natural capacity split, so no level gives the
- * target. The seek phase (ratio.ts ratioStep) then alternates between the bracketing levels
- * L (too little cellular) and H = L + 1 (too much) at its own pace (a move, a settle, a 3 s
- * window to notice): a period of 4–5 s, which a 3 s window cannot average, so the 3 s split
- * swung 6–9 points around the target.
+ * target. The seek phase (ratio.ts ratioStep) then alternates between the bracketing levels at
+ * its own pace (a move, a settle, a 3 s window to notice): a period of 4–5 s that a 3 s window
+ * cannot average, so the 3 s split swung 6–9 points around the target (bench at af04e04).
  *
- * Here the alternation is made deliberate: every tick the output is H or L, chosen by a
- * first-order sigma-delta modulator on a duty u (the share of ticks at H), so the H ticks are
- * spread as evenly as the tick allows (u = 0.64: H H L H H L H L …, a period of about 1 s, each
- * 3 s window holds 12 ticks of which round(12u) ± 1 are at H). The kernel's queues smooth the
- * switching further. u starts where the two levels' measured rates say the target lies and is
- * then corrected by integral action on the split measured since the hold began (at most the
- * controller's window), normalised by the share span of the bracket so the loop gain does not
- * depend on the traffic. Adjacent levels differ by one connection's placement: one SET_FLAGS
- * per switch.
+ * Here the alternation is made deliberate: pulse-width modulation with a fixed period equal to
+ * the measurement window (3 s), `high` for the first u·period and `low` for the rest. Every
+ * trailing 3 s window then holds exactly one period, so its split is the same wherever it starts
+ * (as long as the kernel answers each period alike): the receiver's 3 s split stays flat where
+ * the old alternation swung. The duty u starts where the levels' measured rates put the target
+ * (shortened by the time a path's queue keeps delivering after its subflows became backup, about
+ * 0.8–1 s in the bench: short low phases do not bite at all, which is why a faster modulation,
+ * tried first, failed) and is corrected once per period by integral action on that period's
+ * split, normalised by the bracket's share span so that the loop gain does not depend on the
+ * traffic (gain 0.5: half the error per period, one period of lag).
  *
- *   seek (ratioStep) ──bracket [L, L+1] seen──► hold: out = sigmaDelta(u); u += g·(t − split)/span
- *        ▲                                              │
- *        └── u pinned at 0 or 1 with the error beyond ±exitBand for exitMs, or L+1 > 2N ──┘
+ *   seek (ratioStep) ──bracket seen / seek swinging──► hold: out = high for u·P, else low;
+ *        ▲                                                  each period: u += g·(t − split)/span
+ *        └──── u pinned at 0 or 1 with the error beyond ±exitBand for exitMs, or n changed ────┘
  *
- * Few connections: one connection has levels 0 (WLAN only), 1 (both), 2 (cellular only), and
- * the hold phase time-divides between two of them, so even one greedy connection reaches any
- * ratio on average (its traffic moves between accesses every few hundred ms).
+ * Few connections: one connection has levels 0 (WLAN only), 1 (both), 2 (cellular only); the
+ * hold phase time-divides between two of them, so even one greedy connection reaches any ratio
+ * over a window (its traffic moves between the accesses once per 3 s period), which placement
+ * alone cannot do. The price: the connection's bytes on the `high` access stop for part of each
+ * period (the other access carries them; MPTCP reinjects nothing, the scheduler just moves on).
  */
 
 /** Bytes per ms per access measured while a level was in force. */
@@ -63,6 +65,8 @@ export interface DitherInput {
   readonly periodMs: number;
   readonly exitBand: number;
   readonly exitMs: number;
+  /** No correction while |target − split| is at most this. */
+  readonly deadband: number;
 }
 
 /** Span assumed when a level's rates were not seen, and the least span used (a larger span: a gentler loop). */
@@ -70,6 +74,8 @@ const DEFAULT_SPAN = 0.2;
 const MIN_SPAN = 0.1;
 /** How long a path's bytes keep being acked after its subflows became backup (its queue draining). */
 const DRAIN_MS = 800;
+/** Largest duty change per period (a little more than one 250 ms tick of a 3 s period). */
+const MAX_STEP = 0.1;
 const clamp = (x: number, a: number, b: number): number => Math.max(a, Math.min(b, x));
 
 /**
@@ -130,7 +136,11 @@ export function ditherStep(s: DitherState, i: DitherInput): DitherState | undefi
   if (i.now - periodStart >= i.periodMs) {
     if (i.split !== undefined) {
       const e = i.target - i.split;
-      u = clamp(u + (i.gain * e) / s.span, 0, 1);
+      // inside the deadband the duty stays (the split's noise and the tick's quantisation of the
+      // high phase are a few points); outside, one step of at most MAX_STEP (a bufferbloated
+      // path turns a short high phase into seconds of delivery, so the split is steep near u = 0
+      // and flat above: a larger step swung between 0 % and 40 % on the bench's ideal links)
+      if (Math.abs(e) > i.deadband) u = clamp(u + clamp((i.gain * e) / s.span, -MAX_STEP, MAX_STEP), 0, 1);
       const pinned = (u <= 0 && e < -i.exitBand) || (u >= 1 && e > i.exitBand);
       pinnedSince = pinned ? (pinnedSince ?? i.now) : undefined;
       if (pinnedSince !== undefined && i.now - pinnedSince >= i.exitMs) return undefined;

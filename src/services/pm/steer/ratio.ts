@@ -143,6 +143,8 @@ const HOLD_PERIOD_MS = 3000;
 /** Leave the hold phase when the duty is pinned and the error beyond this many points for HOLD_EXIT_MS. */
 const HOLD_EXIT_POINTS = 3;
 const HOLD_EXIT_MS = 6000;
+/** The hold phase leaves the duty alone while a period's split is this close to the target. */
+const HOLD_DEADBAND_POINTS = 2.5;
 /** Enter the hold phase only once the number of movable connections has been steady this long. */
 const HOLD_STABLE_MS = 1000;
 
@@ -189,7 +191,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
       // hold: at the end of each modulation period, integral action on that period's split
       const h = sumSince(m.samples, m.now - HOLD_PERIOD_MS);
       const split = m.now - s.hold.since >= HOLD_PERIOD_MS && h.cell + h.wlan >= m.minWindowBytes ? h.cell / (h.cell + h.wlan) : undefined;
-      const next = ditherStep(s.hold, { target, split, max: 2 * s.n, now: m.now, gain: HOLD_GAIN, exitBand: HOLD_EXIT_POINTS / 100, exitMs: HOLD_EXIT_MS, periodMs: HOLD_PERIOD_MS });
+      const next = ditherStep(s.hold, { target, split, max: 2 * s.n, now: m.now, gain: HOLD_GAIN, exitBand: HOLD_EXIT_POINTS / 100, exitMs: HOLD_EXIT_MS, periodMs: HOLD_PERIOD_MS, deadband: HOLD_DEADBAND_POINTS / 100 });
       if (next !== undefined) {
         s.hold = next;
         if (s.n > 0) s.frac = next.out / (2 * s.n);
@@ -228,7 +230,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
     if (bracket !== undefined && s.n > 0 && target > 0 && target < 1 && m.now - s.nSince >= HOLD_STABLE_MS) {
       const b = bracketOf(bracket.low, bracket.high, s.n);
       const h = ditherEnter(b.low, b.high, target, s.rates.get(bracket.low), s.rates.get(bracket.high), m.now, HOLD_PERIOD_MS);
-      s.hold = ditherStep(h, { target, split: undefined, max: 2 * s.n, now: m.now, gain: 0, exitBand: 1, exitMs: Infinity, periodMs: HOLD_PERIOD_MS });
+      s.hold = ditherStep(h, { target, split: undefined, max: 2 * s.n, now: m.now, gain: 0, exitBand: 1, exitMs: Infinity, periodMs: HOLD_PERIOD_MS, deadband: 1 });
       s.moves = [];
       log.debug({ group: m.group, share: m.share, fast, low: b.low, high: b.high, by: seen !== undefined ? 'bracket' : 'swing', duty: h.u, span: h.span }, 'ratio: bracket seen, holding');
     }
