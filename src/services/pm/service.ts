@@ -4,6 +4,7 @@ import { logger } from '../../core/logger.js';
 import { addressKey, canonicalAddress, sameAddress } from '../../core/net.js';
 import type { MptcpEvent } from '../../protocols/mptcp-pm/index.js';
 import type { AccessType, PathEvent, PathView } from '../paths/types.js';
+import { announceOnAccept } from './announce.js';
 import { EndpointTable } from './endpoints.js';
 import { accessTotals, subflowRtts } from './totals.js';
 import type { AccessTotals, EndpointFlag, PmConnectionView, PmServiceEvents, PmServiceOptions, PmStats, SubflowView } from './types.js';
@@ -225,35 +226,8 @@ export class PmService extends EventEmitter<PmServiceEvents> {
     if (sess.state === 'established') return;
     sess.state = 'established';
     this.emit('session', { type: 'established', token: e.token });
-    this.#announce(sess);
+    if (sess.serverSide && this.#o.announceOnAccept !== undefined) announceOnAccept(this.#o.pm, this.#o.announceOnAccept, this.#view(sess), () => this.#stats.announced++);
     this.#plan(e.token);
-  }
-
-  /**
-   * Userspace PM: announce the addresses the policy wants a connection the box accepted to join
-   * (ADD_ADDR), at once: a Linux peer with the default limits takes one announcement only if it
-   * comes right after the handshake, under the C flag (docs/relay.md "per-radio address ids").
-   */
-  #announce(sess: Session): void {
-    const want = this.#o.announceOnAccept;
-    const announce = this.#o.pm.announce;
-    if (want === undefined || announce === undefined || !sess.serverSide) return;
-    let addrs: ReadonlyArray<{ address: string; id: number }>;
-    try {
-      addrs = want(this.#view(sess));
-    } catch (e) {
-      log.error({ err: e }, 'announceOnAccept threw');
-      return;
-    }
-    for (const a of addrs) {
-      announce.call(this.#o.pm, sess.token, a).then(
-        () => {
-          this.#stats.announced++;
-          log.debug({ token: sess.token, address: a.address, id: a.id }, 'address announced (ADD_ADDR)');
-        },
-        (e: unknown) => log.warn({ err: e, token: sess.token, address: a.address, id: a.id }, 'ADD_ADDR refused (the connection is gone, or not the userspace PM)'),
-      );
-    }
   }
 
   #onClosed(e: EventOf<'closed'>): void {
