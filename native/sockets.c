@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -839,6 +840,21 @@ static int bulk_hold(struct dc_relay *r, struct dc_dir *d) {
   return bulk_stopped(s);
 }
 
+/* A worker's blocking call timed out: did either side fail meanwhile? A worker only notices an
+ * error on the fd it is blocked on, so an RST on the other fd (the client resets while the
+ * upload worker waits for the server to read, say) is found here, within DC_BULK_TIMEO_MS. */
+static int bulk_side_error(struct dc_sess *s) {
+  struct pollfd p[2] = {{.fd = s->fd[0]}, {.fd = s->fd[1]}};
+  if (poll(p, 2, 0) <= 0) return 0;
+  for (int k = 0; k < 2; k++) {
+    if (!(p[k].revents & POLLERR)) continue;
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) return e;
+  }
+  return 0;
+}
+
 /* One direction, blocking, until it is shut (0), stopped (0) or fails (errno). */
 static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
   struct dc_sess *s = d->s;
@@ -848,8 +864,11 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
     if (d->inpipe > 0) {
       ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->inpipe, SPLICE_F_MOVE);
       if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue; /* EAGAIN: SO_SNDTIMEO, look at the stop */
-        return errno;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return errno;
+        int e = bulk_side_error(s); /* SO_SNDTIMEO: look at the other side and the stop */
+        if (e != 0) return e;
+        continue;
       }
       d->inpipe -= (size_t)n;
       bulk_moved(d, (size_t)n);
@@ -880,7 +899,10 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
     } else if (n == 0) {
       if (bulk_stopped(s)) return 0; /* the stop's SHUT_RD, not the peer's FIN */
       __atomic_store_n(&d->eof, 1, __ATOMIC_RELEASE);
-    } else if (errno != EINTR && errno != EAGAIN) {
+    } else if (errno == EAGAIN) {
+      int e = bulk_side_error(s); /* SO_RCVTIMEO: look at the other side and the stop */
+      if (e != 0) return e;
+    } else if (errno != EINTR) {
       return errno;
     }
   }
