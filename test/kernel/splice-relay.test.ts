@@ -178,18 +178,27 @@ for (const bulk of [false, true]) t.test(`spliced relay${bulk ? ', bulk workers 
     client.setNoDelay(true);
     const h = createHash('sha256');
     let total = 0;
+    let heldBack = false; // a write said "wait for drain": the client is held back now
+    let written = false;
     const writer = (async () => {
       for (let i = 0; i < 12_000; i++) {
         const b = Buffer.alloc(1 + ((i * 7919) % 700), i & 0xff);
         if (b.length >= 2) b.writeUInt16BE(i & 0xffff, 0);
         h.update(b);
         total += b.length;
-        if (!client.write(b)) await new Promise((r) => client.once('drain', r));
+        if (!client.write(b)) {
+          heldBack = true;
+          await new Promise((r) => client.once('drain', r));
+        }
         if (i % 8 === 7) await new Promise((r) => setImmediate(r));
       }
+      written = true;
       client.end();
     })();
-    await sleep(500); // the server has not read a byte yet: the relay's side of it is full
+    // The server has not read a byte yet: wait until the relay's side of it is full and the
+    // client held back (a fixed wait was too short for the writer on a loaded host).
+    for (let waited = 0; !heldBack && !written && waited < 30_000; waited += 20) await sleep(20);
+    await sleep(200);
     // (the bulk workers' 1 MiB pipe and blocking writes can fit all 4 MB into the server's receive
     // buffer: the bound itself is checked by the backpressure case above, in both variants)
     if (!bulk) t.ok(relay.stats.up < total, `held back while the server does not read (${relay.stats.up} of ${total} bytes delivered so far)`);
