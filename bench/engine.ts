@@ -110,6 +110,9 @@ export async function relayLoopback(): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [sp, rp, socatPort] = [5201, 7100, 7200];
+    // BENCH_RELAY_CC=reno|bbr|…: this namespace's congestion control for the run (A/B of the pacing cost).
+    const wantCc = process.env['BENCH_RELAY_CC'];
+    if (wantCc !== undefined && wantCc !== '') await h.exec('sysctl', ['-qw', `net.ipv4.tcp_congestion_control=${wantCc}`]);
     const relay = await startRelay(h, rp, sp);
     const socat = h.spawn('socat', ['-b', '131072', `TCP-LISTEN:${socatPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${sp}`], { stdio: 'ignore' });
     await waitPort(h, socatPort);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -515,6 +516,9 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_COPY_BUF (16 * 1024)
 #define DC_START_CONNECTING 1 /* spliceStart flag: the server fd's connect is in flight (fast path) */
 #define DC_START_ADOPT 2      /* spliceStart flag: take the fds themselves, no duplicates */
+#define DC_BULK_PIPE (1024 * 1024) /* a bulk worker's pipe, once its direction carried DC_PIPE_GROW_AT */
+#define DC_BULK_TIMEO_MS 100    /* a bulk worker's blocking calls return at least this often */
+#define DC_BULK_STACK (256 * 1024)
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
                                 * connect completes, the client fd is handed back open (no RST):
                                 * JS may try another way (proxy selection's next candidate) */
@@ -565,6 +569,16 @@ struct dc_sess {
   uint8_t plain;       /* DC_START_PLAIN */
   uint8_t client_edge; /* fast path: the client's fd reported bytes or a FIN while connecting */
   int err;
+  /* bulk hand-off (see "Bulk sessions" below): set by the relay thread when the session moves to
+   * its two blocking workers; the rest is shared with them */
+  uint8_t bulk;
+  int bulk_stop;       /* atomic: workers stop (abort, error, exit) */
+  int bulk_abort;      /* atomic: the stop is an abort (ECONNABORTED, unless an error came first) */
+  int bulk_err;        /* atomic: the first error a worker met (0: none) */
+  int bulk_left;       /* under mu: workers still running */
+  struct dc_relay *r;
+  struct dc_sess *next_bulk;      /* under mu: r->bulk_live_list */
+  struct dc_sess *next_bulk_done; /* under mu: r->bulk_done */
   struct dc_sess *next_abort;
   struct dc_sess *next_connected;
   struct dc_sess *next_start;
@@ -581,6 +595,15 @@ struct dc_relay {
   struct dc_sess *aborts;      /* under mu */
   napi_threadsafe_function tsfn;
   int hold_joins, hold_ms;     /* atomics: the FIN hold's setting (spliceFinHold) */
+  int64_t bulk_at;             /* atomic: bytes one direction carries before the session moves to
+                                * the bulk workers; < 0: never (spliceBulk) */
+  int bulk_max;                /* atomic: at most this many sessions with workers at once */
+  uint64_t bulk_moved;         /* atomic: sessions moved so far */
+  struct dc_sess *bulk_live_list; /* under mu: sessions whose workers may still run */
+  struct dc_sess *bulk_done;   /* under mu: sessions whose workers have all finished */
+  int workers;                 /* under mu: live worker threads */
+  pthread_cond_t bulk_cv;      /* workers == 0 (for the cleanup hook) */
+  uint32_t bulk_live;          /* relay thread only: sessions moved and not yet completed */
   /* relay thread only */
   struct dc_dir *ready;
   struct dc_dir *held;         /* directions whose FIN waits for the upstream's joins */
@@ -791,9 +814,242 @@ static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err)
   r->finished = s;
 }
 
+/* ======================================================================================
+ * Bulk sessions: a session one of whose directions has carried bulk_at bytes moves from the
+ * epoll thread to two blocking worker threads of its own, one per direction, at most bulk_max
+ * such sessions at a time (the rest stay on the epoll thread).
+ *
+ *   relay thread, run(): direction carried >= bulk_at, room in the pool, nothing special
+ *   pending (early bytes, a connect, a held FIN)
+ *     └► bulk_move: EPOLL_CTL_DEL both fds, O_NONBLOCK off (fds and pipes: the flag belongs to
+ *        the open file, so both directions move together), SO_RCVTIMEO/SO_SNDTIMEO
+ *        DC_BULK_TIMEO_MS, one thread per direction not yet shut
+ *   worker (one direction): loop { pipe → dst (blocking splice); src → pipe (blocking splice,
+ *        up to 1 MiB once the direction carried 256 KiB); EOF → FIN hold → shutdown(SHUT_WR) }
+ *        counters and last activity as on the epoll thread (relaxed atomics)
+ *   error on a side → bulk_err, stop: shutdown(SHUT_RD) on both fds wakes a blocked reader
+ *        (nothing is sent: SHUT_WR would send a FIN before the RST), a blocked writer returns
+ *        within DC_BULK_TIMEO_MS and sees the stop
+ *   spliceAbort → relay thread (abort list): bulk_abort + the same stop
+ *   last worker out → r->bulk_done + eventfd → relay thread: sess_done (SO_LINGER {1,0} if
+ *        reset) → completion to JS as for any session → JS closes the fds
+ *
+ * Why blocking: a blocking splice from a socket keeps taking what arrives (it drops and retakes
+ * the socket lock between passes instead of returning), one into a socket sleeps until the
+ * send buffer has room instead of returning EAGAIN; for a bulk flow that is fewer wake-ups and
+ * calls on both ends of the connection (docs/relay.md, "Per-byte cost").
+ * Ownership: the workers are the only ones doing I/O on the fds while they run; the relay
+ * thread only calls shutdown(SHUT_RD) on them (abort), the main thread getsockopt. The fds stay
+ * open until the completion, which comes after the last worker let go of the session.
+ * ==================================================================================== */
+
+static void relay_wake(struct dc_relay *r);
+
+static void bulk_stop(struct dc_sess *s) {
+  if (__atomic_exchange_n(&s->bulk_stop, 1, __ATOMIC_SEQ_CST)) return;
+  shutdown(s->fd[0], SHUT_RD);
+  shutdown(s->fd[1], SHUT_RD);
+}
+
+static void bulk_fail(struct dc_sess *s, int err) {
+  int none = 0;
+  __atomic_compare_exchange_n(&s->bulk_err, &none, err, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  bulk_stop(s);
+}
+
+static int bulk_stopped(struct dc_sess *s) {
+  return __atomic_load_n(&s->bulk_stop, __ATOMIC_ACQUIRE);
+}
+
+static void bulk_moved(struct dc_dir *d, size_t n) {
+  __atomic_store_n(&d->bytes, d->bytes + n, __ATOMIC_RELAXED);
+  __atomic_store_n(&d->s->last_ms, now_ms(), __ATOMIC_RELAXED);
+}
+
+/* The FIN hold (fin_held's rule) in a worker: poll every DC_HOLD_TICK_MS. 0: the FIN may go,
+ * 1: stopped meanwhile. */
+static int bulk_hold(struct dc_relay *r, struct dc_dir *d) {
+  struct dc_sess *s = d->s;
+  if (d != &s->d[0] || d->hold == 2) return 0;
+  int joins = __atomic_load_n(&r->hold_joins, __ATOMIC_RELAXED);
+  int ms = __atomic_load_n(&r->hold_ms, __ATOMIC_RELAXED);
+  int64_t until = now_ms() + ms;
+  while (joins > 0 && ms > 0 && !__atomic_load_n(&s->d[1].eof, __ATOMIC_ACQUIRE) && !fin_hold_check(d->dst, joins) && now_ms() < until) {
+    if (bulk_stopped(s)) return 1;
+    struct timespec ts = {0, DC_HOLD_TICK_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  d->hold = 2;
+  return bulk_stopped(s);
+}
+
+/* A worker's blocking call timed out: did either side fail meanwhile? A worker only notices an
+ * error on the fd it is blocked on, so an RST on the other fd (the client resets while the
+ * upload worker waits for the server to read, say) is found here, within DC_BULK_TIMEO_MS. */
+static int bulk_side_error(struct dc_sess *s) {
+  struct pollfd p[2] = {{.fd = s->fd[0]}, {.fd = s->fd[1]}};
+  if (poll(p, 2, 0) <= 0) return 0;
+  for (int k = 0; k < 2; k++) {
+    if (!(p[k].revents & POLLERR)) continue;
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) return e;
+  }
+  return 0;
+}
+
+/* One direction, blocking, until it is shut (0), stopped (0) or fails (errno). */
+static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
+  struct dc_sess *s = d->s;
+  int big = 0;
+  for (;;) {
+    if (bulk_stopped(s)) return 0;
+    if (d->inpipe > 0) {
+      ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->inpipe, SPLICE_F_MOVE);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return errno;
+        int e = bulk_side_error(s); /* SO_SNDTIMEO: look at the other side and the stop */
+        if (e != 0) return e;
+        continue;
+      }
+      d->inpipe -= (size_t)n;
+      bulk_moved(d, (size_t)n);
+      continue;
+    }
+    if (d->eof) {
+      if (bulk_hold(r, d)) return 0;
+      if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return errno;
+      d->shut = 1;
+      return 0;
+    }
+    if (d->pr < 0) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) < 0) return errno;
+      d->pr = p[0];
+      d->pw = p[1];
+      d->cap = DC_PIPE_DEFAULT;
+      d->grown = 0;
+    }
+    if (!big && d->bytes >= DC_PIPE_GROW_AT) {
+      big = 1;
+      int sz = fcntl(d->pw, F_SETPIPE_SZ, DC_BULK_PIPE); /* EPERM past the user's soft limit: keep */
+      if (sz > 0) d->cap = (size_t)sz;
+    }
+    ssize_t n = splice(d->src, NULL, d->pw, NULL, d->cap, SPLICE_F_MOVE);
+    if (n > 0) {
+      d->inpipe = (size_t)n;
+    } else if (n == 0) {
+      if (bulk_stopped(s)) return 0; /* the stop's SHUT_RD, not the peer's FIN */
+      __atomic_store_n(&d->eof, 1, __ATOMIC_RELEASE);
+    } else if (errno == EAGAIN) {
+      int e = bulk_side_error(s); /* SO_RCVTIMEO: look at the other side and the stop */
+      if (e != 0) return e;
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+}
+
+static void *bulk_main(void *arg) {
+  struct dc_dir *d = arg;
+  struct dc_sess *s = d->s;
+  struct dc_relay *r = s->r;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  int err = bulk_pump(r, d);
+  if (err != 0) bulk_fail(s, err);
+  if (d->pr >= 0) {
+    close(d->pr);
+    close(d->pw);
+    d->pr = d->pw = -1;
+  }
+  d->inpipe = 0;
+  /* Under mu, the wake-up included: after workers-- the cleanup hook may close the eventfd. */
+  pthread_mutex_lock(&r->mu);
+  if (--s->bulk_left == 0) {
+    s->next_bulk_done = r->bulk_done;
+    r->bulk_done = s;
+    relay_wake(r);
+  }
+  r->workers--;
+  pthread_cond_broadcast(&r->bulk_cv);
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
+static int set_blocking(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? -1 : 0;
+}
+
+/* Relay thread: may s move to the bulk workers now (d just ran)? */
+static int bulk_due(struct dc_relay *r, struct dc_sess *s, struct dc_dir *d) {
+  int64_t at = __atomic_load_n(&r->bulk_at, __ATOMIC_RELAXED);
+  if (at < 0 || (int64_t)d->bytes < at || s->bulk || s->done || s->connecting) return 0;
+  if (s->d[0].early != NULL || s->d[1].early != NULL || s->d[0].hold == 1) return 0;
+  return r->bulk_live < (uint32_t)__atomic_load_n(&r->bulk_max, __ATOMIC_RELAXED);
+}
+
+/* Relay thread: hand s to two workers. 0: moved (or failed and reset: the workers see the
+ * stop); -1: not moved, s stays on the epoll thread as it was. */
+static int bulk_move(struct dc_relay *r, struct dc_sess *s) {
+  struct timeval tv = {0, DC_BULK_TIMEO_MS * 1000};
+  for (int k = 0; k < 2; k++) {
+    if (setsockopt(s->fd[k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 || setsockopt(s->fd[k], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+      return -1;
+  }
+  for (int k = 0; k < 2; k++) epoll_ctl(r->ep, EPOLL_CTL_DEL, s->fd[k], NULL);
+  int ok = set_blocking(s->fd[0]) == 0 && set_blocking(s->fd[1]) == 0;
+  for (int k = 0; k < 2 && ok; k++) {
+    if (s->d[k].pr >= 0 && (set_blocking(s->d[k].pr) < 0 || set_blocking(s->d[k].pw) < 0)) ok = 0;
+  }
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, DC_BULK_STACK);
+  int want = !s->d[0].shut + !s->d[1].shut;
+  s->r = r;
+  s->bulk = 1;
+  s->bulk_left = want;
+  pthread_mutex_lock(&r->mu);
+  r->workers += want;
+  s->next_bulk = r->bulk_live_list;
+  r->bulk_live_list = s;
+  pthread_mutex_unlock(&r->mu);
+  r->bulk_live++;
+  __atomic_add_fetch(&r->bulk_moved, 1, __ATOMIC_RELAXED);
+  int started = 0, err = ok ? 0 : errno;
+  for (int k = 0; k < 2; k++) {
+    if (s->d[k].shut) continue;
+    pthread_t t;
+    int rc = err != 0 ? err : pthread_create(&t, &at, bulk_main, &s->d[k]);
+    if (rc == 0) {
+      started++;
+      continue;
+    }
+    /* Could not start this direction's worker: the session is reset (a worker already running
+     * sees the stop; with none, the session is handed back here). */
+    if (err == 0) err = rc;
+    bulk_fail(s, err);
+    pthread_mutex_lock(&r->mu);
+    r->workers--;
+    if (--s->bulk_left == 0) {
+      s->next_bulk_done = r->bulk_done;
+      r->bulk_done = s;
+      relay_wake(r);
+    }
+    pthread_mutex_unlock(&r->mu);
+  }
+  (void)started;
+  pthread_attr_destroy(&at);
+  return 0;
+}
+
 static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
   struct dc_sess *s = d->s;
-  if (s->done || d->shut) return;
+  if (s->done || s->bulk || d->shut) return;
   size_t budget = DC_PUMP_BUDGET;
   int rc = pump(r, d, &budget);
   if (budget != DC_PUMP_BUDGET) __atomic_store_n(&s->last_ms, now, __ATOMIC_RELAXED);
@@ -821,11 +1077,12 @@ static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
     }
   }
   if (s->d[0].shut && s->d[1].shut) sess_done(r, s, 0, 0);
+  else if (bulk_due(r, s, d)) bulk_move(r, s);
 }
 
 static void on_event(struct dc_relay *r, struct dc_end *e, uint32_t m, int64_t now) {
   struct dc_sess *s = e->s;
-  if (s->done) return;
+  if (s->done || s->bulk) return; /* bulk: an event of the batch in which it moved */
   int k = e->side;
   if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e->fin_seen = 1;
   if (s->connecting) {
@@ -916,10 +1173,19 @@ static void relay_wake(struct dc_relay *r) {
  * an edge-triggered ADD reports what is already readable. */
 static void take_work(struct dc_relay *r) {
   pthread_mutex_lock(&r->mu);
-  struct dc_sess *st = r->starts, *ab = r->aborts;
+  struct dc_sess *st = r->starts, *ab = r->aborts, *bd = r->bulk_done;
   r->starts = NULL;
   r->aborts = NULL;
+  r->bulk_done = NULL;
   for (struct dc_sess *x = ab; x != NULL; x = x->next_abort) x->abort_queued = 0;
+  for (struct dc_sess *x = bd; x != NULL; x = x->next_bulk_done) {
+    for (struct dc_sess **pp = &r->bulk_live_list; *pp != NULL; pp = &(*pp)->next_bulk) {
+      if (*pp == x) {
+        *pp = x->next_bulk;
+        break;
+      }
+    }
+  }
   pthread_mutex_unlock(&r->mu);
   while (st != NULL) {
     struct dc_sess *next = st->next_start;
@@ -933,9 +1199,27 @@ static void take_work(struct dc_relay *r) {
   }
   while (ab != NULL) {
     struct dc_sess *next = ab->next_abort;
-    if (ab->connecting && !ab->done) ab->fail_side = 2;
-    sess_done(r, ab, 1, ECONNABORTED);
+    if (ab->bulk) {
+      /* its workers stop; the completion comes when the last one is out (bulk_done) */
+      if (!ab->done) {
+        __atomic_store_n(&ab->bulk_abort, 1, __ATOMIC_SEQ_CST);
+        bulk_stop(ab);
+      }
+    } else {
+      if (ab->connecting && !ab->done) ab->fail_side = 2;
+      sess_done(r, ab, 1, ECONNABORTED);
+    }
     ab = next;
+  }
+  /* Bulk sessions whose workers have all let go: the completion as for any session. */
+  while (bd != NULL) {
+    struct dc_sess *next = bd->next_bulk_done;
+    int err = __atomic_load_n(&bd->bulk_err, __ATOMIC_SEQ_CST);
+    if (err == 0 && __atomic_load_n(&bd->bulk_abort, __ATOMIC_SEQ_CST)) err = ECONNABORTED;
+    if (err == 0 && !(bd->d[0].shut && bd->d[1].shut)) err = ECONNABORTED; /* stopped otherwise (cannot happen) */
+    r->bulk_live--;
+    sess_done(r, bd, err != 0, err);
+    bd = next;
   }
 }
 
@@ -1115,6 +1399,15 @@ static void splice_cleanup(void *arg) {
   ssize_t w = write(r->ev, &one, sizeof one);
   (void)w;
   pthread_join(r->thread, NULL);
+  /* Bulk workers: stop them and wait until every one has let go (a blocked writer within
+   * DC_BULK_TIMEO_MS); their sessions are left as the relay thread's are. */
+  pthread_mutex_lock(&r->mu);
+  for (struct dc_sess *x = r->bulk_live_list; x != NULL; x = x->next_bulk) {
+    __atomic_store_n(&x->bulk_abort, 1, __ATOMIC_SEQ_CST);
+    bulk_stop(x);
+  }
+  while (r->workers > 0) pthread_cond_wait(&r->bulk_cv, &r->mu);
+  pthread_mutex_unlock(&r->mu);
   close(r->ep);
   close(r->ev);
   /* r stays allocated: the tsfn may still be finalised after this hook. */
@@ -1149,6 +1442,9 @@ static napi_value js_splice_init(napi_env env, napi_callback_info info) {
     return throw_errno(env, "eventfd", er);
   }
   pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->bulk_cv, NULL);
+  r->bulk_at = -1; /* off until spliceBulk (the product sets it from DUOCELL_RELAY_BULK_MIB) */
+  r->bulk_max = 0;
   napi_value name;
   napi_create_string_utf8(env, "duocell:splice", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, r, splice_done_js, &r->tsfn) != napi_ok) {
@@ -1372,6 +1668,42 @@ static napi_value js_splice_fin_hold(napi_env env, napi_callback_info info) {
   __atomic_store_n(&r->hold_joins, joins < 0 ? 0 : joins > DC_MAX_SUBFLOWS - 1 ? DC_MAX_SUBFLOWS - 1 : joins, __ATOMIC_RELAXED);
   __atomic_store_n(&r->hold_ms, ms < 0 ? 0 : ms, __ATOMIC_RELAXED);
   return undef(env);
+}
+
+/* spliceBulk(atBytes, maxSessions): from now on a session one of whose directions has carried
+ * atBytes (0: any byte; < 0: never) moves to two blocking workers of its own, at most
+ * maxSessions such sessions at a time. */
+static napi_value js_splice_bulk(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  struct dc_relay *r = relay_of(env);
+  if (r == NULL) return throw_errno(env, "spliceBulk (spliceInit first)", EINVAL);
+  double at = -1;
+  napi_get_value_double(env, argv[0], &at);
+  int max = arg_i32(env, argv[1]);
+  __atomic_store_n(&r->bulk_at, at != at || at < 0 ? (int64_t)-1 : (int64_t)at, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->bulk_max, max < 0 ? 0 : max > 4096 ? 4096 : max, __ATOMIC_RELAXED);
+  return undef(env);
+}
+
+/* spliceBulkStats() -> [sessions moved so far, worker threads running] */
+static napi_value js_splice_bulk_stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct dc_relay *r = relay_of(env);
+  double moved = 0, workers = 0;
+  if (r != NULL) {
+    moved = (double)__atomic_load_n(&r->bulk_moved, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&r->mu);
+    workers = r->workers;
+    pthread_mutex_unlock(&r->mu);
+  }
+  napi_value arr, v;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_double(env, moved, &v);
+  napi_set_element(env, arr, 0, v);
+  napi_create_double(env, workers, &v);
+  napi_set_element(env, arr, 1, v);
+  return arr;
 }
 
 /* spliceActive() -> live spliced sessions (completion not yet delivered) */
@@ -1936,6 +2268,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("spliceAbort", js_splice_abort);
   EXPORT("spliceActive", js_splice_active);
   EXPORT("spliceFinHold", js_splice_fin_hold);
+  EXPORT("spliceBulk", js_splice_bulk);
+  EXPORT("spliceBulkStats", js_splice_bulk_stats);
   EXPORT("finHoldReady", js_fin_hold_ready);
   EXPORT("fdWatch", js_fd_watch);
   EXPORT("fdUnwatch", js_fd_unwatch);

@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { socketIo } from './drivers/sockets/io.js';
-import { parseMptcpSendBuffer, setMptcpSendBuffer } from './drivers/sockets/index.js';
+import { parseMptcpSendBuffer, parseRelayBulk, setMptcpSendBuffer, spliceBulk } from './drivers/sockets/index.js';
 
 function packageVersion(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -72,6 +72,8 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
   const startedAt = new Date();
   // Optionally bounded MPTCP send queues: a handover's reinjected data waits behind them (docs/relay.md).
   setMptcpSendBuffer(parseMptcpSendBuffer(process.env['DUOCELL_MPTCP_SNDBUF']));
+  // Long bulk sessions leave the relay thread for blocking workers (docs/relay.md, "Bulk sessions").
+  spliceBulk(parseRelayBulk(process.env['DUOCELL_RELAY_BULK_MIB'], process.env['DUOCELL_RELAY_BULK_MAX']));
   const store = await Store.open({ dir: opts.stateDir, boardDefaults: boardPolicyDefaults(board) });
   // The kernel ledger undoes a crashed run's leftovers now, and everything this run changes at the very end.
   const ledger = await startLedger(store);

@@ -1,130 +1,29 @@
 // The spliced relay (native/sockets.c, src/services/proxy/relay.ts) on loopback: every semantic
 // of the JS relay — bytes intact both ways, half-close both ways, reset both ways, abort,
 // backpressure, live counters, early bytes — and no fd left behind. MPTCP cases need
-// net.mptcp.enabled=1 (runs in CI as root).
-import t from 'tap';
-import net from 'node:net';
+// net.mptcp.enabled=1 (runs in CI as root). Every spliced case runs twice: on the epoll thread
+// (bulk hand-off off) and with every session moved to its blocking bulk workers at its first
+// byte (spliceBulk atBytes 0; native/sockets.c "Bulk sessions").
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { Relay, setFinHold, type RelayMode } from '../../src/services/proxy/relay.js';
-import { createConnectSocket, createListenSocket, fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable } from '../../src/drivers/sockets/index.js';
+import { Relay, setFinHold } from '../../src/services/proxy/relay.js';
+import { chain, closed, collect, MiB, send, sleep } from '../helpers/relay-chain.js';
+import { fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable, spliceBulk, spliceBulkStats } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
 import { native } from '../../src/drivers/sockets/native.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const mptcpOn = (await sh('sysctl', ['-n', 'net.mptcp.enabled'], { allowFail: true })).trim() === '1';
-const MiB = 1 << 20;
 
-/** A listener that hands accepted sockets to whoever waits (paused, half-open allowed). */
-async function listener(mptcp: boolean): Promise<{ port: number; next(): Promise<net.Socket>; close(): void }> {
-  const fd = createListenSocket({ host: '127.0.0.1', port: 0, mptcp });
-  const queue: net.Socket[] = [];
-  const waiters: Array<(s: net.Socket) => void> = [];
-  const srv = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
-    const w = waiters.shift();
-    if (w !== undefined) w(s);
-    else queue.push(s);
-  });
-  await new Promise<void>((r) => srv.listen({ fd }, r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    next: () => new Promise((r) => (queue.length > 0 ? r(queue.shift()!) : waiters.push(r))),
-    // (stop listening; net.Server.close's callback would wait for the accepted sockets)
-    close: () => void srv.close(),
-  };
+/** Bulk workers from the first byte for the rest of test `t` (off again at its end). */
+function bulkFromFirstByte(t: Test, on: boolean): void {
+  if (!on) return;
+  spliceBulk({ atBytes: 0, maxSessions: 4096 });
+  t.teardown(() => spliceBulk({ atBytes: -1, maxSessions: 0 }));
 }
 
-function connect(port: number, mptcp: boolean): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = new net.Socket({ fd: createConnectSocket({ family: 4, mptcp }), allowHalfOpen: true, readable: true, writable: true });
-    s.once('error', reject);
-    s.connect(port, '127.0.0.1', () => {
-      s.removeListener('error', reject);
-      resolve(s);
-    });
-  });
-}
-
-/**
- * client ──► [ci  relay  so] ──► si (server). Returns the two outer ends and the relay.
- * `before` runs on (ci, so) before the relay takes them (early bytes, pending writes).
- */
-async function chain(
-  mptcp: boolean,
-  before?: (ci: net.Socket, so: net.Socket, client: net.Socket, server: net.Socket) => Promise<void> | void,
-  mode: RelayMode = 'splice',
-): Promise<{ client: net.Socket; server: net.Socket; relay: Relay; ci: net.Socket; so: net.Socket }> {
-  const front = await listener(mptcp);
-  const back = await listener(mptcp);
-  const client = await connect(front.port, mptcp);
-  const ci = await front.next();
-  const so = await connect(back.port, mptcp);
-  const server = await back.next();
-  server.resume();
-  server.pause();
-  front.close();
-  back.close();
-  ci.on('error', () => undefined);
-  so.on('error', () => undefined);
-  if (before !== undefined) await before(ci, so, client, server);
-  const relay = new Relay(ci, so, socketIo, mode);
-  return { client, server, relay, ci, so };
-}
-
-/** Read everything until EOF (or error), hashing it. */
-function collect(s: net.Socket): Promise<{ bytes: number; hash: string; error?: string }> {
-  return new Promise((resolve) => {
-    const h = createHash('sha256');
-    let bytes = 0;
-    s.on('data', (d: Buffer) => {
-      bytes += d.length;
-      h.update(d);
-    });
-    s.once('end', () => resolve({ bytes, hash: h.digest('hex') }));
-    s.once('error', (e: NodeJS.ErrnoException) => resolve({ bytes, hash: '', error: e.code ?? e.message }));
-    s.resume();
-  });
-}
-
-/** Write `n` pseudo-random bytes with backpressure, then FIN unless told not to; resolves with the hash. */
-function send(s: net.Socket, n: number, end = true): Promise<string> {
-  const block = Buffer.alloc(256 * 1024);
-  for (let i = 0; i < block.length; i++) block[i] = (i * 2654435761) >>> 24;
-  const h = createHash('sha256');
-  return new Promise((resolve) => {
-    let left = n;
-    let round = 0;
-    const pump = (): void => {
-      while (left > 0) {
-        const c = block.subarray(0, Math.min(left, block.length));
-        c[0] = round++ & 0xff; // vary blocks so reordering would show
-        const copy = Buffer.from(c);
-        h.update(copy);
-        left -= copy.length;
-        if (!s.write(copy)) {
-          s.once('drain', pump);
-          return;
-        }
-      }
-      if (end) s.end();
-      resolve(h.digest('hex'));
-    };
-    pump();
-  });
-}
-
-function closed(s: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    if (s.destroyed) return resolve('closed');
-    let code = 'closed';
-    s.once('error', (e: NodeJS.ErrnoException) => (code = e.code ?? 'error'));
-    s.once('close', () => resolve(code));
-    s.resume();
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon has no spliced relay (rebuild it)' }, async (t) => {
+for (const bulk of [false, true]) t.test(`spliced relay${bulk ? ', bulk workers from the first byte' : ', epoll thread'}`, { skip: spliceAvailable() ? false : 'the socket addon has no spliced relay (rebuild it)' }, async (t) => {
+  bulkFromFirstByte(t, bulk);
   t.test('hands over: both sockets closed in Node, mode splice', async (t) => {
     const { client, server, relay, ci, so } = await chain(false);
     t.equal(relay.mode, 'splice');
@@ -143,6 +42,7 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
 
   for (const mptcp of [false, true]) {
     t.test(`${mptcp ? 'MPTCP' : 'TCP'}: 16 MiB each way at once, intact, counted`, { skip: mptcp && !mptcpOn ? 'net.mptcp.enabled is not 1' : false }, async (t) => {
+      const moved0 = spliceBulkStats().moved;
       const { client, server, relay } = await chain(mptcp);
       const atServer = collect(server);
       const atClient = collect(client);
@@ -155,6 +55,7 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
       const r = await relay.done;
       t.equal(r.reset, false, 'clean end');
       t.same({ up: relay.stats.up, down: relay.stats.down }, { up: 16 * MiB, down: 16 * MiB }, 'final counts');
+      t.equal(spliceBulkStats().moved - moved0, bulk ? 1 : 0, bulk ? 'relayed by the bulk workers' : 'stayed on the epoll thread');
     });
   }
 
@@ -278,19 +179,30 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
     client.setNoDelay(true);
     const h = createHash('sha256');
     let total = 0;
+    let heldBack = false; // a write said "wait for drain": the client is held back now
+    let written = false;
     const writer = (async () => {
       for (let i = 0; i < 12_000; i++) {
         const b = Buffer.alloc(1 + ((i * 7919) % 700), i & 0xff);
         if (b.length >= 2) b.writeUInt16BE(i & 0xffff, 0);
         h.update(b);
         total += b.length;
-        if (!client.write(b)) await new Promise((r) => client.once('drain', r));
+        if (!client.write(b)) {
+          heldBack = true;
+          await new Promise((r) => client.once('drain', r));
+        }
         if (i % 8 === 7) await new Promise((r) => setImmediate(r));
       }
+      written = true;
       client.end();
     })();
-    await sleep(500); // the server has not read a byte yet: the relay's side of it is full
-    t.ok(relay.stats.up < total, `held back while the server does not read (${relay.stats.up} of ${total} bytes delivered so far)`);
+    // The server has not read a byte yet: wait until the relay's side of it is full and the
+    // client held back (a fixed wait was too short for the writer on a loaded host).
+    for (let waited = 0; !heldBack && !written && waited < 30_000; waited += 20) await sleep(20);
+    await sleep(200);
+    // (the bulk workers' 1 MiB pipe and blocking writes can fit all 4 MB into the server's receive
+    // buffer: the bound itself is checked by the backpressure case above, in both variants)
+    if (!bulk) t.ok(relay.stats.up < total, `held back while the server does not read (${relay.stats.up} of ${total} bytes delivered so far)`);
     const atServer = collect(server);
     await writer;
     const s = await atServer;
@@ -401,6 +313,7 @@ t.test('spliced relay', { skip: spliceAvailable() ? false : 'the socket addon ha
     t.equal(spliceActive(), 0, 'no spliced session alive');
     t.ok(openFdCount() <= base + 2, `fds back to baseline (${base} → ${openFdCount()})`);
     t.ok(relays.every((r) => r.mode === 'splice'), 'all were spliced');
+    t.equal(spliceBulkStats().workers, 0, 'no bulk worker left running');
   });
 });
 
@@ -423,9 +336,13 @@ t.test('FIN hold towards an MPTCP upstream', { skip: !spliceAvailable() ? 'the s
     await Promise.all([closed(tcp.client), closed(tcp.server), tcp.relay.done]);
   });
 
-  for (const mode of ['splice', 'js'] as const) {
-    t.test(`${mode}: the client's FIN reaches an MPTCP upstream after the cap, the download goes on meanwhile, bytes intact`, async (t) => {
+  for (const variant of ['splice', 'splice+bulk', 'js'] as const) {
+    const mode = variant === 'js' ? 'js' : 'splice';
+    const bulk = variant === 'splice+bulk';
+    t.test(`${variant}: the client's FIN reaches an MPTCP upstream after the cap, the download goes on meanwhile, bytes intact`, async (t) => {
+      bulkFromFirstByte(t, bulk);
       setFinHold(socketIo, { joins: 1, capMs: 600 });
+      const moved0 = spliceBulkStats().moved;
       const { client, server, relay } = await chain(true, undefined, mode);
       const up = collect(server);
       const down = collect(client);
@@ -441,9 +358,11 @@ t.test('FIN hold towards an MPTCP upstream', { skip: !spliceAvailable() ? 'the s
       t.equal(d.hash, sentDown, 'download intact');
       const r = await relay.done;
       t.equal(r.reset, false, 'a clean end');
+      if (bulk) t.equal(spliceBulkStats().moved - moved0, 1, 'the bulk workers held the FIN');
     });
 
-    t.test(`${mode}: a plain TCP upstream is never held`, async (t) => {
+    t.test(`${variant}: a plain TCP upstream is never held`, async (t) => {
+      bulkFromFirstByte(t, bulk);
       setFinHold(socketIo, { joins: 1, capMs: 60_000 });
       const { client, server, relay } = await chain(false, undefined, mode);
       const up = collect(server);
@@ -457,7 +376,8 @@ t.test('FIN hold towards an MPTCP upstream', { skip: !spliceAvailable() ? 'the s
       t.equal((await relay.done).reset, false);
     });
 
-    t.test(`${mode}: abort() during the hold resets both sides`, async (t) => {
+    t.test(`${variant}: abort() during the hold resets both sides`, async (t) => {
+      bulkFromFirstByte(t, bulk);
       setFinHold(socketIo, { joins: 1, capMs: 60_000 });
       const { client, server, relay } = await chain(true, undefined, mode);
       const cs = closed(client);

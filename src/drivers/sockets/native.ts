@@ -43,6 +43,9 @@ export interface NativeSockets {
   spliceActive?(): number;
   /** The upstream FIN hold (native/sockets.c fin_hold_check). Absent in older builds. */
   spliceFinHold?(joins: number, capMs: number): void;
+  /** Bulk sessions to blocking workers (native/sockets.c "Bulk sessions"). Absent in older builds. */
+  spliceBulk?(atBytes: number, maxSessions: number): void;
+  spliceBulkStats?(): number[];
   finHoldReady?(fd: number, joins: number): boolean;
   /** The fast path's calls (native/sockets.c "fast path"). Absent in older builds. */
   /** `noLocal`: the caller knows the local address (no getsockname per connection; null in the list instead). */

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { DuocellError } from '../../core/errors.js';
 import { native, type NativeSockets } from './native.js';
@@ -39,7 +40,7 @@ export interface SpliceStats {
   serverFd: number;
 }
 
-type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'spliceActive'>> & Pick<NativeSockets, 'spliceFinHold'>;
+type Spliced = Required<Pick<NativeSockets, 'spliceInit' | 'spliceStart' | 'spliceStats' | 'spliceAbort' | 'spliceActive'>> & Pick<NativeSockets, 'spliceFinHold' | 'spliceBulk' | 'spliceBulkStats'>;
 
 let api: Spliced | null | undefined;
 const waiting = new Map<number, (r: SpliceDone) => void>();
@@ -194,4 +195,63 @@ export function finHoldReady(fd: number, joins: number): boolean {
     return true;
   }
   return typeof n.finHoldReady !== 'function' || n.finHoldReady(fd, joins);
+}
+
+/**
+ * Bulk sessions (native/sockets.c "Bulk sessions", docs/relay.md): a spliced session one of whose
+ * directions has carried `atBytes` leaves the epoll thread for two blocking worker threads of its
+ * own (one per direction), at most `maxSessions` such sessions at a time. `atBytes` 0: at the
+ * first byte; negative: never. Same semantics either way; fewer wake-ups and calls per byte.
+ */
+export interface RelayBulk {
+  atBytes: number;
+  maxSessions: number;
+}
+
+export const DEFAULT_RELAY_BULK_MIB = 4;
+/** Two threads per bulk session: at most the number of CPUs, 2 to 4 sessions. */
+export function defaultBulkSessions(): number {
+  return Math.min(4, Math.max(2, os.availableParallelism()));
+}
+
+/**
+ * DUOCELL_RELAY_BULK_MIB: MiB one direction carries before the session moves (0 = at once,
+ * `off` = never; unset = 4), DUOCELL_RELAY_BULK_MAX: sessions with workers at once (1..4096;
+ * unset = defaultBulkSessions()). Bad values: DC_CONFIG_INVALID.
+ */
+export function parseRelayBulk(mib: string | undefined, max: string | undefined): RelayBulk {
+  let atBytes = DEFAULT_RELAY_BULK_MIB * 2 ** 20;
+  const m = mib?.trim() ?? '';
+  if (m === 'off') atBytes = -1;
+  else if (m !== '') {
+    const n = /^\d+(\.\d+)?$/.test(m) ? Number(m) : NaN;
+    if (!Number.isFinite(n) || n > 1 << 20) {
+      throw new DuocellError('DC_CONFIG_INVALID', `DUOCELL_RELAY_BULK_MIB must be 'off' or a number of MiB from 0 to ${1 << 20}, got '${m.slice(0, 40)}'`);
+    }
+    atBytes = Math.round(n * 2 ** 20);
+  }
+  let maxSessions = defaultBulkSessions();
+  const x = max?.trim() ?? '';
+  if (x !== '') {
+    const n = /^\d+$/.test(x) ? Number(x) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > 4096) {
+      throw new DuocellError('DC_CONFIG_INVALID', `DUOCELL_RELAY_BULK_MAX must be an integer from 1 to 4096, got '${x.slice(0, 40)}'`);
+    }
+    maxSessions = n;
+  }
+  return { atBytes, maxSessions };
+}
+
+/** Set the bulk hand-off for sessions from now on (no-op without the addon's bulk workers). */
+export function spliceBulk(o: RelayBulk): void {
+  const n = load();
+  if (n !== null && typeof n.spliceBulk === 'function') n.spliceBulk(o.atBytes, o.maxSessions);
+}
+
+/** Sessions moved to bulk workers so far, and worker threads running now. */
+export function spliceBulkStats(): { moved: number; workers: number } {
+  const n = load();
+  if (n === null || typeof n.spliceBulkStats !== 'function') return { moved: 0, workers: 0 };
+  const [moved = 0, workers = 0] = n.spliceBulkStats();
+  return { moved, workers };
 }
