@@ -10,14 +10,12 @@ import { profileShape, worldProfiles, type LinkShape } from '../src/sim/links.js
  *              (src/sim/links.ts `rateIn: 'delayline'`, delay 0, its 50 ms tail-drop queue)
  * BENCH_LINKS=realistic,ideal (the default) chooses which; the first is the world of the targets.
  *
- * Why not a tbf at the sender's interface on `ideal` (what a rate alone gives, the sim board's
- * default): with no delay, the sender's TCP Small Queues limit is the sysctl's (4 MiB here), not
- * ~1 ms at the pacing rate as on a link with an RTT, so each socket queues far more than the
- * tbf's 40 ms and the qdisc drops in the sender's own stack. Measured on the netns rig, one 24
- * MiB download through the cell: the cell's ran0 tbf dropped 3,183 of 7,304 packets and the cell
- * retransmitted 3,389 segments (docs/relay.md, "The ideal world's rate"). In the delay line the
- * queue is a hop away from both senders, as a radio's is from the server, and losses are the
- * queue's overflow only.
+ * Why not a tbf at the sender's interface on `ideal` (what a rate alone gives, and the sim
+ * board's default): with no delay the flows' windows sat in that tbf's 40 ms queue and it dropped
+ * what the cell itself sent. One 24 MiB download through the cell on the netns rig: the cell's
+ * ran0 tbf dropped 3,183 of 7,304 packets and the cell retransmitted 3,389 segments; through the
+ * delay line at the same rate, 16 queue drops and 16 retransmissions (docs/relay.md, "The
+ * benchmark rigs"). There the queue is a hop away from both ends, as a radio's is.
  */
 export type World = 'realistic' | 'ideal';
 export type Access = 'cellular' | 'wlan';
