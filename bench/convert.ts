@@ -9,7 +9,7 @@ import { fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
 import { applyShipped, underShippedLimits } from './sysctl.js';
 import { transfer, XferServer } from './xfer-run.js';
-import { worlds, type World } from './world.js';
+import { rateIn, worlds, type World } from './world.js';
 
 /**
  * N-UE pooling through the cell and the concentrator (group `convert`), on the simulated board's
@@ -62,7 +62,7 @@ async function latencyRun(lan: Host, port: number, k: number): Promise<number> {
 }
 
 async function world(w: World): Promise<BenchResult[]> {
-  const sim = await buildSim(w === 'ideal' ? 'bsmi' : 'bsmr', SIM_RATES, { links: w });
+  const sim = await buildSim(w === 'ideal' ? 'bsmi' : 'bsmr', SIM_RATES, { links: w, rateIn: rateIn(w) });
   const n = runsWanted();
   try {
     const A = SIM_ADDR;

@@ -28,8 +28,9 @@ import { profileShape, worldProfiles, type LinksWorld } from './links.js';
  *
  * Links (`opts.links`, src/sim/links.ts): `realistic` runs the cellular links (ran0, wwan0)
  * with the `lte` profile and the WLAN links (wap0, wlan0) with `wlan`, through delay lines in
- * dc-wire; `ideal` (buildSim's default) makes them plain veth pairs at the same rates. lan0 and
- * srv0 are always ideal.
+ * dc-wire; `ideal` (buildSim's default) makes them plain veth pairs at the same rates (a tbf
+ * at each sender; `opts.rateIn: 'delayline'` puts the rate in a delay line with no delay
+ * instead, as the benchmarks' ideal world does, bench/world.ts). lan0 and srv0 are always ideal.
  */
 
 export const SIM_PREFIX = 'dc';
@@ -72,12 +73,14 @@ const withLen = (a: readonly string[]): string[] => a.map((x) => (x.includes(':'
 export async function buildSim(
   prefix = SIM_PREFIX,
   rates = SIM_RATES,
-  opts: { modem?: boolean | 'at'; pathManager?: 'kernel' | 'userspace'; links?: LinksWorld; spawnWire?: WireSpawner } = {},
+  opts: { modem?: boolean | 'at'; pathManager?: 'kernel' | 'userspace'; links?: LinksWorld; rateIn?: 'tbf' | 'delayline'; spawnWire?: WireSpawner } = {},
 ): Promise<SimLayout> {
   const topo = new Topology(prefix, opts.spawnWire === undefined ? {} : { spawnWire: opts.spawnWire });
   const world = worldProfiles(opts.links ?? 'ideal');
-  const cellular = profileShape(world.cellular, rates.cellular);
-  const wlan = profileShape(world.wlan, rates.wlan);
+  // `rateIn`: where the radio links' rate is enforced (src/sim/links.ts); default the senders' tbf.
+  const at = opts.rateIn === undefined ? {} : { rateIn: opts.rateIn };
+  const cellular = { ...profileShape(world.cellular, rates.cellular), ...at };
+  const wlan = { ...profileShape(world.wlan, rates.wlan), ...at };
   try {
     const mue = await topo.host('mue');
     const cell = await topo.host('cell', { forward: true });
