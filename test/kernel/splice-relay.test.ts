@@ -5,10 +5,11 @@
 // (bulk hand-off off) and with every session moved to its blocking bulk workers at its first
 // byte (spliceBulk atBytes 0; native/sockets.c "Bulk sessions").
 import t, { type Test } from 'tap';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { Relay, setFinHold } from '../../src/services/proxy/relay.js';
-import { chain, closed, collect, MiB, send, sleep } from '../helpers/relay-chain.js';
-import { fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable, spliceBulk, spliceBulkStats } from '../../src/drivers/sockets/index.js';
+import { chain, closed, collect, connect, listener, MiB, send, sleep } from '../helpers/relay-chain.js';
+import { createListenSocket, fdOf, finHoldReady, openFdCount, spliceActive, spliceAvailable, spliceBulk, spliceBulkStats } from '../../src/drivers/sockets/index.js';
 import { sh } from '../helpers/hosts.js';
 import { native } from '../../src/drivers/sockets/native.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
