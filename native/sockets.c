@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -576,6 +577,7 @@ struct dc_sess {
   int bulk_abort;      /* atomic: the stop is an abort (ECONNABORTED, unless an error came first) */
   int bulk_err;        /* atomic: the first error a worker met (0: none) */
   int bulk_left;       /* under mu: workers still running */
+  int bulk_probing;    /* atomic: workers inside bulk_side_error (reading SO_ERROR clears it) */
   struct dc_relay *r;
   struct dc_sess *next_bulk;      /* under mu: r->bulk_live_list */
   struct dc_sess *next_bulk_done; /* under mu: r->bulk_done */
@@ -889,13 +891,27 @@ static int bulk_hold(struct dc_relay *r, struct dc_dir *d) {
 static int bulk_side_error(struct dc_sess *s) {
   struct pollfd p[2] = {{.fd = s->fd[0]}, {.fd = s->fd[1]}};
   if (poll(p, 2, 0) <= 0) return 0;
-  for (int k = 0; k < 2; k++) {
+  /* Reading SO_ERROR clears it: a worker blocked reading that socket then sees a plain end (0)
+   * and would forward the peer's RST as a FIN. So the failure is recorded (bulk_fail) before
+   * bulk_probing drops, and a worker that reads 0 waits for bulk_probing == 0 (bulk_eof_real). */
+  __atomic_add_fetch(&s->bulk_probing, 1, __ATOMIC_SEQ_CST);
+  int found = 0;
+  for (int k = 0; k < 2 && found == 0; k++) {
     if (!(p[k].revents & POLLERR)) continue;
     int e = 0;
     socklen_t len = sizeof e;
-    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) return e;
+    if (getsockopt(s->fd[k], SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e != 0) found = e;
   }
-  return 0;
+  if (found != 0) bulk_fail(s, found);
+  __atomic_sub_fetch(&s->bulk_probing, 1, __ATOMIC_SEQ_CST);
+  return found;
+}
+
+/* A worker's read gave 0: the peer's FIN, unless the other worker took a reset's error from
+ * this socket meanwhile (bulk_side_error), or the stop's SHUT_RD. 1: a real FIN. */
+static int bulk_eof_real(struct dc_sess *s) {
+  while (__atomic_load_n(&s->bulk_probing, __ATOMIC_SEQ_CST) != 0) sched_yield();
+  return !bulk_stopped(s);
 }
 
 /* One direction, blocking, until it is shut (0), stopped (0) or fails (errno). */
@@ -940,7 +956,7 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
     if (n > 0) {
       d->inpipe = (size_t)n;
     } else if (n == 0) {
-      if (bulk_stopped(s)) return 0; /* the stop's SHUT_RD, not the peer's FIN */
+      if (!bulk_eof_real(s)) return 0; /* the stop's SHUT_RD or a reset, not the peer's FIN */
       __atomic_store_n(&d->eof, 1, __ATOMIC_RELEASE);
     } else if (errno == EAGAIN) {
       int e = bulk_side_error(s); /* SO_RCVTIMEO: look at the other side and the stop */
@@ -1325,7 +1341,7 @@ static void *relay_main(void *arg) {
 }
 
 /* Main thread, from the tsfn: one batch of the relay thread. A finished session's fds are
- * closed and it is freed here; JS gets one call with a Float64Array of DC_REC numbers per item:
+ * closed and it is freed here, after JS's one call with a Float64Array of DC_REC numbers per item:
  * [id, kind, up, down, reset, errno, keptClientFd]. kind 0: relayed to the end; 1: the upstream
  * connect completed (up: 1 when MPTCP); 2: the upstream connect failed; 3: the client went
  * first; 4: aborted while connecting. */
@@ -1359,12 +1375,28 @@ static void splice_done_js(napi_env env, napi_value cb, void *context, void *dat
       continue;
     }
     struct dc_sess *s = (struct dc_sess *)post->item[i];
-    double id = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
-    double up = (double)s->d[0].bytes, down = (double)s->d[1].bytes;
-    int reset = s->reset, err = s->err;
-    int kind = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
+    if (!call) continue;
+    double *o = rec + (size_t)i * DC_REC;
+    o[0] = (double)s->gen * (double)DC_MAX_SLOTS + (double)s->slot;
+    o[1] = !s->connecting ? 0 : s->fail_side == 1 ? 2 : s->fail_side == 0 ? 3 : 4;
+    o[2] = (double)s->d[0].bytes;
+    o[3] = (double)s->d[1].bytes;
+    o[4] = s->reset != 0;
+    o[5] = s->err;
+    o[6] = sess_gives_back(s) ? s->fd[0] : -1;
+  }
+  if (call) {
+    /* JS before the frees: a session that connected and ended in this batch is still there
+     * (spliceStats, its fds' MPTCP_FULL_INFO) while JS handles its connect record. */
+    napi_value u;
+    napi_get_undefined(env, &u);
+    napi_call_function(env, u, cb, 1, &arr, NULL);
+  }
+  for (uint32_t i = 0; i < post->n; i++) {
+    if (post->item[i] & 1u) continue;
+    struct dc_sess *s = (struct dc_sess *)post->item[i];
     int kept = sess_gives_back(s) ? s->fd[0] : -1;
-    if (kept < 0) close(s->fd[0]);
+    if (kept < 0 || !call) close(s->fd[0]); /* a kept client fd is JS's now, unless JS was not called */
     close(s->fd[1]);
     free(s->d[0].early);
     free(s->d[1].early);
@@ -1372,24 +1404,8 @@ static void splice_done_js(napi_env env, napi_value cb, void *context, void *dat
     r->freelist[r->nfree++] = s->slot;
     free(s);
     if (r->active > 0 && --r->active == 0 && env != NULL) napi_unref_threadsafe_function(env, r->tsfn);
-    if (!call) {
-      if (kept >= 0) close(kept);
-      continue;
-    }
-    double *o = rec + (size_t)i * DC_REC;
-    o[0] = id;
-    o[1] = kind;
-    o[2] = up;
-    o[3] = down;
-    o[4] = reset != 0;
-    o[5] = err;
-    o[6] = kept;
   }
   free(post);
-  if (!call) return;
-  napi_value u;
-  napi_get_undefined(env, &u);
-  napi_call_function(env, u, cb, 1, &arr, NULL);
 }
 
 static void splice_cleanup(void *arg) {
