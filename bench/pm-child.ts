@@ -10,10 +10,6 @@ import { createConnectSocket, createListenSocket } from '../src/drivers/sockets/
 import { PathsService, type UplinkConfig } from '../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../src/services/pm/index.js';
 import { serveRpc } from '../src/sim/rpc.js';
-import { logToStderr } from '../src/core/logger.js';
-
-// stdout carries the RPC: logs (BENCH_PM_LOG=LEVEL in bench/pm.ts) go to stderr
-logToStderr();
 
 let stack: NetlinkStack | undefined;
 let pmsvc: PmService | undefined;

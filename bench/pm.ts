@@ -32,7 +32,7 @@ const RUN_MS = 21_000;
 /** The benchmark's helper process in a namespace (bench/pm-child.ts). */
 class Child extends RpcClient {
   constructor(h: Host) {
-    super(h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: process.env.BENCH_PM_LOG ?? 'silent' } }));
+    super(h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }));
   }
 }
 
@@ -207,9 +207,6 @@ async function ratioWorld(w: World): Promise<BenchResult[]> {
     const s = await ratioRun(w, true);
     pm = s.pm;
     steered.push(convergence(s.samples, 30));
-    if (process.env.BENCH_PM_LOG !== undefined) {
-      process.stderr.write(`ratio run ${i + 1} [${w}]: receiver's trailing 3 s split ${steered.at(-1)!.splits.map((x) => `${(x.t / 1000).toFixed(2)}s=${x.share.toFixed(1)}`).join(' ')}\n`);
-    }
     if (i < 2) free.push(convergence((await ratioRun(w, false)).samples, 30));
   }
   const tag = { links: w, pm };

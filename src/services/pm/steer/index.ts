@@ -5,6 +5,5 @@ export * from './controller.js';
 export * from './active-standby.js';
 export * from './priority.js';
 export * from './ratio.js';
-export * from './ratio-dither.js';
 export * from './smallest-delay.js';
 export * from './measure.js';

@@ -104,8 +104,6 @@ export interface SteerGroupView {
   readonly share?: number;
   readonly windowBytes: number;
   readonly level?: number;
-  /** ratio, hold phase: percent of the time at the upper of the two bracketing levels. */
-  readonly duty?: number;
   readonly connections: number;
   readonly placements: Readonly<Record<Placement | 'fixed', number>>;
   readonly overflow?: boolean;
