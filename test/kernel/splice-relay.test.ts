@@ -201,9 +201,12 @@ for (const bulk of [false, true]) t.test(`spliced relay${bulk ? ', bulk workers 
     // client held back (a fixed wait was too short for the writer on a loaded host).
     for (let waited = 0; !heldBack && !written && waited < 30_000; waited += 20) await sleep(20);
     await sleep(200);
-    // (the bulk workers' 1 MiB pipe and blocking writes can fit all 4 MB into the server's receive
-    // buffer: the bound itself is checked by the backpressure case above, in both variants)
-    if (!bulk) t.ok(relay.stats.up < total, `held back while the server does not read (${relay.stats.up} of ${total} bytes delivered so far)`);
+    // Only when the client was held back: the server's receive buffer autotunes (up to
+    // tcp_rmem[2], 6 MB by default) and the bulk workers' 1 MiB pipe, so all 4 MB can fit before
+    // the server reads (seen in CI). The bound itself is checked by the backpressure case above,
+    // in both variants; this case is about order, FIN and counts.
+    if (heldBack) t.ok(relay.stats.up < total, `held back while the server does not read (${relay.stats.up} of ${total} bytes delivered so far)`);
+    else t.comment(`the client was never held back: the ${total} bytes fit in the buffers (${relay.stats.up} delivered before the server read)`);
     const atServer = collect(server);
     await writer;
     const s = await atServer;
