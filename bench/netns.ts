@@ -70,6 +70,21 @@ export async function rig(w: World, prefix = `${process.env.BENCH_NS_PREFIX ?? '
     // variant: Linux's default is 0; the rig's default stays 4).
     const accept = process.env.BENCH_MUE_ADD_ADDR;
     if (accept !== undefined) await mue.exec('ip', ['mptcp', 'limits', 'set', 'add_addr_accepted', String(Number(accept)), 'subflows', '4']);
+    // BENCH_MUE_STALE_LOSS=N: the M-UE's own net.mptcp.stale_loss_cnt (Linux's default 4), the
+    // UE-side knob of an upload's handover (docs/relay.md "Upload handover: whose time it is").
+    const stale = process.env.BENCH_MUE_STALE_LOSS;
+    if (stale !== undefined) await mue.sysctl('net.mptcp.stale_loss_cnt', Number(stale));
+    // BENCH_JOIN_DNAT=1 (an experiment, not the product; docs/relay.md "Upload handover: whose
+    // time it is"): the cell DNATs MP_JOIN SYNs for the service address to the address of the radio
+    // they came in on, so a join gets a local id of its own without the C flag. Only with
+    // BENCH_HANDOVER_CASE=initial: withdrawing a join's id ≠ 0 trips a WARN_ON_ONCE in the M-UE's
+    // kernel (the rig's M-UE shares this machine's kernel).
+    if (process.env.BENCH_JOIN_DNAT === '1') {
+      if (process.env.BENCH_HANDOVER_CASE !== 'initial') throw new Error('BENCH_JOIN_DNAT=1 needs BENCH_HANDOVER_CASE=initial');
+      await cell.exec('nft', ['add', 'table', 'ip', 'upjoin']);
+      await cell.exec('nft', ['add', 'chain', 'ip', 'upjoin', 'pre', '{ type nat hook prerouting priority -100; }']);
+      for (const [dev, a] of [['ran0', '10.71.1.1'], ['wap0', '10.71.2.1']]) await cell.exec('nft', ['add', 'rule', 'ip', 'upjoin', 'pre', 'iifname', dev, 'ip', 'daddr', '10.71.0.1', 'tcp', 'flags', 'syn', 'tcp', 'option', 'mptcp', 'subtype', '1', 'dnat', 'to', a]);
+    }
     return { topo, mue, cell, srv, restore };
   } catch (e) {
     await topo.destroy();
