@@ -20,7 +20,7 @@ import { applyShipped, nofileHere, shippedNodeFlags, underShippedLimits } from '
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
-const LOAD = path.join(ROOT, 'dist/bench/connload.js');
+const LOAD = path.join(ROOT, 'build/connload'); // native/connload.c
 const WEB = 18090;
 
 interface Lo {
@@ -149,7 +149,7 @@ export async function setupBench(): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [ep, rp, rpB] = [7300, 7400, 7401];
-    const echo = h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
+    const echo = h.spawn(LOAD, ['echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
     const relay = await startRelay(h, rp, ep, BIN, WEB, SETUP_NODE_FLAGS);
     children.push(relay);
@@ -157,7 +157,7 @@ export async function setupBench(): Promise<BenchResult[]> {
     if (relayB !== undefined) children.push(relayB);
     const total = 5000;
     // setup-cpu: CPU µs per connection of the proxy process (all threads), and of the echo
-    // server in the direct runs as the baseline (what a minimal Node server spends per connection)
+    // server in the direct runs as the baseline (what a minimal native epoll server spends per connection)
     const cpu = { proxied: [] as number[], direct: [] as number[], proxiedB: [] as number[] };
     // the proxy's user-space share of it: the rest is the kernel's work for its two sockets
     const userUs: number[] = [];
@@ -168,7 +168,7 @@ export async function setupBench(): Promise<BenchResult[]> {
       const pid = who === 'proxied' ? relay.pid! : who === 'proxiedB' ? relayB!.pid! : echo.pid!;
       const c0 = cpuSeconds(pid);
       const u0 = cpuSplit(pid).user;
-      const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
+      const r = JSON.parse(await h.exec(LOAD, ['rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
       await sleep(100); // the last completions
       cpu[who].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok));
       if (who !== 'direct') (who === 'proxied' ? userUs : userUsB).push(((cpuSplit(pid).user - u0) * 1e6) / Math.max(1, r.ok));
@@ -186,7 +186,7 @@ export async function setupBench(): Promise<BenchResult[]> {
       return a;
     };
     const lat = (port: number) => async (): Promise<number> => {
-      const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'latency', '127.0.0.1', String(port), '400'])) as { medianMs?: number; failed: number };
+      const r = JSON.parse(await h.exec(LOAD, ['latency', '127.0.0.1', String(port), '400'])) as { medianMs?: number; failed: number };
       if (r.failed > 0 || r.medianMs === undefined) throw new Error(`${r.failed} of 400 connections failed`);
       return r.medianMs;
     };
@@ -258,12 +258,12 @@ export async function sessionsMemory(n = 10_000): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [ep, rp] = [7500, 7600];
-    h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
+    h.spawn(LOAD, ['echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
     const relay = await startRelay(h, rp, ep);
     await sleep(500);
     const idle = rssMiB(relay.pid!);
-    const holder = h.spawn(process.execPath, [LOAD, 'hold', '127.0.0.1', String(rp), String(hold)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = h.spawn(LOAD, ['hold', '127.0.0.1', String(rp), String(hold)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((r) => holder.stdout!.once('data', (d: Buffer) => r(d.toString())));
     const open = (JSON.parse(line) as { open: number }).open;
     // Wait until the proxy itself counts them (each session also connects upstream).
