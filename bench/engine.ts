@@ -164,12 +164,15 @@ export async function setupBench(): Promise<BenchResult[]> {
     const userUsB: number[] = [];
     const ratesB: number[] = [];
     const failures = { proxied: 0, direct: 0, proxiedB: 0, errors: {} as Record<string, number> };
+    // the load generator's own CPU µs per connection (it shares the 2 cores with the proxy)
+    const genUs = { proxied: [] as number[], direct: [] as number[], proxiedB: [] as number[] };
     const measure = async (port: number, who: 'proxied' | 'direct' | 'proxiedB'): Promise<number> => {
       const pid = who === 'proxied' ? relay.pid! : who === 'proxiedB' ? relayB!.pid! : echo.pid!;
       const c0 = cpuSeconds(pid);
       const u0 = cpuSplit(pid).user;
-      const r = JSON.parse(await h.exec(LOAD, ['rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
+      const r = JSON.parse(await h.exec(LOAD, ['rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number>; cpuS: number };
       await sleep(100); // the last completions
+      genUs[who].push((r.cpuS * 1e6) / Math.max(1, r.ok));
       cpu[who].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok));
       if (who !== 'direct') (who === 'proxied' ? userUs : userUsB).push(((cpuSplit(pid).user - u0) * 1e6) / Math.max(1, r.ok));
       failures[who] += r.failed;
@@ -200,6 +203,9 @@ export async function setupBench(): Promise<BenchResult[]> {
     const tag = { links: 'loopback', pm: lo.pm };
     const errs = Object.entries(failures.errors).map(([k, v]) => `${k} ${v}`).join(', ');
     const fmt = (u: { median: number; min: number; max: number }): string => `${Math.round(u.median)} (${Math.round(u.min)}–${Math.round(u.max)})`;
+    // CPU of everything on the 2 cores per proxied connection, and the rate it allows at best
+    const perConn = spread(cpu.proxied).median + spread(genUs.proxied).median + spread(cpu.direct).median;
+    const genNote = `; the load generator's own CPU ${fmt(spread(genUs.proxied))} µs/conn through the proxy, ${fmt(spread(genUs.direct))} direct; proxy + generator + echo server ${Math.round(perConn)} µs/conn, so at most ${Math.round((os.availableParallelism() * 1e6) / perConn)} conn/s on ${os.availableParallelism()} cores`;
     const perRun = cpu.proxied.map((a, i) => a / cpu.proxiedB[i]!).filter((x) => Number.isFinite(x));
     const abNote =
       relayB === undefined
@@ -210,7 +216,7 @@ export async function setupBench(): Promise<BenchResult[]> {
         ...tag,
         target: '>= 5000 conn/s',
         judge: (x) => x.value >= 5000 && failures.proxied === 0,
-        note: `${n} runs of ${total} connections, 64 at a time; counted only with the echo back; failed: proxied ${failures.proxied}, direct ${failures.direct}${errs === '' ? '' : ` (${errs})`}; the load generator shares the 2 cores`,
+        note: `${n} runs of ${total} connections, 64 at a time; counted only with the echo back; failed: proxied ${failures.proxied}, direct ${failures.direct}${errs === '' ? '' : ` (${errs})`}; the load generator shares the 2 cores${genNote}`,
       }),
       fromRuns('setup-cpu', 'CPU µs/conn', cpu.proxied, cpu.direct, 'the echo server, direct runs (CPU µs/conn)', {
         ...tag,

@@ -11,7 +11,8 @@
  *   → the server's FIN read (EOF) → close(): ok. An error at any step (even after the echo)
  *   fails it with the errno's name (ECONNREFUSED, ECONNRESET, EADDRNOTAVAIL…).
  *
- *   connload rate HOST PORT TOTAL CONCURRENCY  → {"rate": ok conns/s, "ok": n, "failed": n, "errors": {…}}
+ *   connload rate HOST PORT TOTAL CONCURRENCY  → {"rate": ok conns/s, "ok": n, "failed": n, "errors": {…}, "cpuS": s}
+ *        (cpuS: this process's own CPU, user + system, so a bench can say what the generator cost)
  *   connload latency HOST PORT COUNT           → {"medianMs": …, "meanMs": …, "failed": n}
  *        (sequential; ms from connect() to the echoed byte; stops after 3 failures)
  *   connload hold HOST PORT COUNT              → opens COUNT idle connections (200 in flight),
@@ -264,9 +265,12 @@ static void mode_rate(long count, int conc) {
   int64_t t0 = now_ns();
   run(count, conc, count + 1);
   double s = (double)(now_ns() - t0) / 1e9;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   printf("{\"rate\":%.3f,\"ok\":%ld,\"failed\":%ld,", (double)ok / s, ok, failed);
   print_errors();
-  printf("}\n");
+  printf(",\"cpuS\":%.6f}\n", cpu);
 }
 
 static void mode_latency(long count) {

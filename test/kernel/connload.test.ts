@@ -14,6 +14,7 @@ interface Rate {
   ok: number;
   failed: number;
   errors: Record<string, number>;
+  cpuS: number;
 }
 
 function run<T>(args: string[]): Promise<T> {
@@ -112,6 +113,7 @@ t.test('rate, latency and hold against the native echo server', async (t) => {
   t.equal(r.failed, 0);
   t.same(r.errors, {});
   t.ok(r.rate > 0);
+  t.ok(r.cpuS > 0 && r.cpuS < 60, `its own CPU time (${r.cpuS} s)`);
 
   const l = await run<{ medianMs?: number; meanMs: number; failed: number }>(['latency', '127.0.0.1', String(port), '50']);
   t.equal(l.failed, 0);
