@@ -24,7 +24,7 @@ import { rateIn, worlds, type World } from './world.js';
  *                      TCP connection over the same uplink; -tfo: the Convert message in the SYN
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LOAD = path.join(ROOT, 'dist/bench/connload.js');
+const LOAD = path.join(ROOT, 'build/connload'); // native/connload.c
 const BIN = path.join(ROOT, 'bin/duocell.js');
 const MiB = 1 << 20;
 const BYTES = 24 * MiB;
@@ -53,7 +53,7 @@ async function stop(c: ChildProcess): Promise<void> {
 
 /** One latency run: the median ms of `k` sequential connect + echo + close; failures reject. */
 async function latencyRun(lan: Host, port: number, k: number): Promise<number> {
-  const out = await lan.exec(process.execPath, [LOAD, 'latency', SIM_ADDR.srv.srv0[0], String(port), String(k)], { allowFail: true });
+  const out = await lan.exec(LOAD, ['latency', SIM_ADDR.srv.srv0[0], String(port), String(k)], { allowFail: true });
   const r = JSON.parse(out.trim().split('\n').pop() || '{}') as { medianMs?: number; failed?: number; error?: string };
   if (r.error !== undefined) throw new Error(r.error);
   if ((r.failed ?? 0) > 0) throw new Error(`${r.failed} of ${k} connections failed`);
@@ -73,7 +73,7 @@ async function world(w: World): Promise<BenchResult[]> {
     const deviation = 'shipped sysctls in the cell and the concentrator';
     const nserver = await XferServer.start(sim.srv, '::', 8000, false);
     const mserver = await XferServer.start(sim.srv, '::', 8001, true);
-    for (const p of ['7000', '7001', '7002']) sim.srv.spawn(process.execPath, [LOAD, 'echo', p, '0.0.0.0'], { stdio: 'ignore' });
+    for (const p of ['7000', '7001', '7002']) sim.srv.spawn(LOAD, ['echo', p, '0.0.0.0'], { stdio: 'ignore' });
     await appliance(
       sim.conc,
       {

@@ -20,7 +20,7 @@ import { applyShipped, nofileHere, shippedNodeFlags, underShippedLimits } from '
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
-const LOAD = path.join(ROOT, 'dist/bench/connload.js');
+const LOAD = path.join(ROOT, 'build/connload'); // native/connload.c
 const WEB = 18090;
 
 interface Lo {
@@ -149,7 +149,7 @@ export async function setupBench(): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [ep, rp, rpB] = [7300, 7400, 7401];
-    const echo = h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
+    const echo = h.spawn(LOAD, ['echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
     const relay = await startRelay(h, rp, ep, BIN, WEB, SETUP_NODE_FLAGS);
     children.push(relay);
@@ -157,19 +157,22 @@ export async function setupBench(): Promise<BenchResult[]> {
     if (relayB !== undefined) children.push(relayB);
     const total = 5000;
     // setup-cpu: CPU µs per connection of the proxy process (all threads), and of the echo
-    // server in the direct runs as the baseline (what a minimal Node server spends per connection)
+    // server in the direct runs as the baseline (what a minimal native epoll server spends per connection)
     const cpu = { proxied: [] as number[], direct: [] as number[], proxiedB: [] as number[] };
     // the proxy's user-space share of it: the rest is the kernel's work for its two sockets
     const userUs: number[] = [];
     const userUsB: number[] = [];
     const ratesB: number[] = [];
     const failures = { proxied: 0, direct: 0, proxiedB: 0, errors: {} as Record<string, number> };
+    // the load generator's own CPU µs per connection (it shares the 2 cores with the proxy)
+    const genUs = { proxied: [] as number[], direct: [] as number[], proxiedB: [] as number[] };
     const measure = async (port: number, who: 'proxied' | 'direct' | 'proxiedB'): Promise<number> => {
       const pid = who === 'proxied' ? relay.pid! : who === 'proxiedB' ? relayB!.pid! : echo.pid!;
       const c0 = cpuSeconds(pid);
       const u0 = cpuSplit(pid).user;
-      const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number> };
+      const r = JSON.parse(await h.exec(LOAD, ['rate', '127.0.0.1', String(port), String(total), '64'])) as { rate: number; ok: number; failed: number; errors: Record<string, number>; cpuS: number };
       await sleep(100); // the last completions
+      genUs[who].push((r.cpuS * 1e6) / Math.max(1, r.ok));
       cpu[who].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok));
       if (who !== 'direct') (who === 'proxied' ? userUs : userUsB).push(((cpuSplit(pid).user - u0) * 1e6) / Math.max(1, r.ok));
       failures[who] += r.failed;
@@ -186,7 +189,7 @@ export async function setupBench(): Promise<BenchResult[]> {
       return a;
     };
     const lat = (port: number) => async (): Promise<number> => {
-      const r = JSON.parse(await h.exec(process.execPath, [LOAD, 'latency', '127.0.0.1', String(port), '400'])) as { medianMs?: number; failed: number };
+      const r = JSON.parse(await h.exec(LOAD, ['latency', '127.0.0.1', String(port), '400'])) as { medianMs?: number; failed: number };
       if (r.failed > 0 || r.medianMs === undefined) throw new Error(`${r.failed} of 400 connections failed`);
       return r.medianMs;
     };
@@ -200,6 +203,9 @@ export async function setupBench(): Promise<BenchResult[]> {
     const tag = { links: 'loopback', pm: lo.pm };
     const errs = Object.entries(failures.errors).map(([k, v]) => `${k} ${v}`).join(', ');
     const fmt = (u: { median: number; min: number; max: number }): string => `${Math.round(u.median)} (${Math.round(u.min)}–${Math.round(u.max)})`;
+    // CPU of everything on the 2 cores per proxied connection, and the rate it allows at best
+    const perConn = spread(cpu.proxied).median + spread(genUs.proxied).median + spread(cpu.direct).median;
+    const genNote = `; the load generator's own CPU ${fmt(spread(genUs.proxied))} µs/conn through the proxy, ${fmt(spread(genUs.direct))} direct; proxy + generator + echo server ${Math.round(perConn)} µs/conn, so at most ${Math.round((os.availableParallelism() * 1e6) / perConn)} conn/s on ${os.availableParallelism()} cores`;
     const perRun = cpu.proxied.map((a, i) => a / cpu.proxiedB[i]!).filter((x) => Number.isFinite(x));
     const abNote =
       relayB === undefined
@@ -210,7 +216,7 @@ export async function setupBench(): Promise<BenchResult[]> {
         ...tag,
         target: '>= 5000 conn/s',
         judge: (x) => x.value >= 5000 && failures.proxied === 0,
-        note: `${n} runs of ${total} connections, 64 at a time; counted only with the echo back; failed: proxied ${failures.proxied}, direct ${failures.direct}${errs === '' ? '' : ` (${errs})`}; the load generator shares the 2 cores`,
+        note: `${n} runs of ${total} connections, 64 at a time; counted only with the echo back; failed: proxied ${failures.proxied}, direct ${failures.direct}${errs === '' ? '' : ` (${errs})`}; the load generator shares the 2 cores${genNote}`,
       }),
       fromRuns('setup-cpu', 'CPU µs/conn', cpu.proxied, cpu.direct, 'the echo server, direct runs (CPU µs/conn)', {
         ...tag,
@@ -258,12 +264,12 @@ export async function sessionsMemory(n = 10_000): Promise<BenchResult[]> {
   try {
     const { h } = lo;
     const [ep, rp] = [7500, 7600];
-    h.spawn(process.execPath, [LOAD, 'echo', String(ep)], { stdio: 'ignore' });
+    h.spawn(LOAD, ['echo', String(ep)], { stdio: 'ignore' });
     await waitPort(h, ep);
     const relay = await startRelay(h, rp, ep);
     await sleep(500);
     const idle = rssMiB(relay.pid!);
-    const holder = h.spawn(process.execPath, [LOAD, 'hold', '127.0.0.1', String(rp), String(hold)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = h.spawn(LOAD, ['hold', '127.0.0.1', String(rp), String(hold)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((r) => holder.stdout!.once('data', (d: Buffer) => r(d.toString())));
     const open = (JSON.parse(line) as { open: number }).open;
     // Wait until the proxy itself counts them (each session also connects upstream).

@@ -36,7 +36,7 @@ import { applyShipped, shippedNodeFlags, underShippedLimits } from './sysctl.js'
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/duocell.js');
-const LOAD = path.join(ROOT, 'dist/bench/connload.js');
+const LOAD = path.join(ROOT, 'build/connload'); // native/connload.c
 const WEB = 18093;
 const TOTAL = Number(process.env.BENCH_SETUP_TOTAL ?? 5000);
 
@@ -119,7 +119,7 @@ async function clientPorts(lan: Host): Promise<void> {
 }
 
 async function rate(lan: Host, port: number): Promise<Rate> {
-  return JSON.parse(await lan.exec(process.execPath, [LOAD, 'rate', SIM_ADDR.srv.srv0[0], String(port), String(TOTAL), '64'])) as Rate;
+  return JSON.parse(await lan.exec(LOAD, ['rate', SIM_ADDR.srv.srv0[0], String(port), String(TOTAL), '64'])) as Rate;
 }
 
 export async function setupCellBench(): Promise<BenchResult[]> {
@@ -127,7 +127,7 @@ export async function setupCellBench(): Promise<BenchResult[]> {
   try {
     const shipped = await applyShipped(sim.cell);
     await clientPorts(sim.lan);
-    for (const p of ['7000', '7001']) sim.srv.spawn(process.execPath, [LOAD, 'echo', p, '0.0.0.0'], { stdio: 'ignore' });
+    for (const p of ['7000', '7001']) sim.srv.spawn(LOAD, ['echo', p, '0.0.0.0'], { stdio: 'ignore' });
     await waitPort(sim.srv, 7001);
     const n = runsWanted();
     const runs = { fast: [] as Array<number | Error>, js: [] as Array<number | Error>, fastDirect: [] as Array<number | Error>, jsDirect: [] as Array<number | Error> };

@@ -15,7 +15,7 @@ want socat socat
 want tcpdump tcpdump
 want conntrack conntrack
 want ethtool ethtool
-want cc gcc                       # build/delayline (native/delayline.c)
+want cc gcc                       # build/delayline, build/connload (native/*.c)
 want systemd-analyze systemd
 want python3 python3
 want shellcheck shellcheck        # the OpenWrt init script's checks
@@ -58,6 +58,13 @@ if [ ! -x build/delayline ] || [ native/delayline.c -nt build/delayline ]; then
   echo "setup: building build/delayline" >&2
   mkdir -p build
   cc -O2 -Wall -Wextra -o build/delayline native/delayline.c
+fi
+
+# The benchmarks' connection load generator and echo server (bench/engine.ts, setup-cell.ts, convert.ts).
+if [ ! -x build/connload ] || [ native/connload.c -nt build/connload ]; then
+  echo "setup: building build/connload" >&2
+  mkdir -p build
+  cc -O2 -Wall -Wextra -o build/connload native/connload.c
 fi
 
 # TypeScript → dist/ (what `duocell` runs).
