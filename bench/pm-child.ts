@@ -10,6 +10,9 @@ import { createConnectSocket, createListenSocket } from '../src/drivers/sockets/
 import { PathsService, type UplinkConfig } from '../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../src/services/pm/index.js';
 import { serveRpc } from '../src/sim/rpc.js';
+import { logToStderr } from '../src/core/logger.js';
+
+logToStderr(); // stdout is the RPC channel (BENCH_CELL_LOG keeps these logs)
 
 let stack: NetlinkStack | undefined;
 let pmsvc: PmService | undefined;

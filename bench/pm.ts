@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
@@ -29,10 +30,26 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CHILD = path.join(ROOT, 'dist/bench/pm-child.js');
 const RUN_MS = 21_000;
 
-/** The benchmark's helper process in a namespace (bench/pm-child.ts). */
+/**
+ * BENCH_NS_PREFIX: the namespaces' prefix (default `bp`: bpmi-, bpmr-, bpr-, bpk-), for a run
+ * beside someone else's: two runs under the same names delete and set down each other's links.
+ */
+export function pmPrefixes(env: NodeJS.ProcessEnv = process.env): { ideal: string; realistic: string; enforce: string; pathDown: string } {
+  const p = env.BENCH_NS_PREFIX ?? 'bp';
+  return { ideal: `${p}mi`, realistic: `${p}mr`, enforce: `${p}r`, pathDown: `${p}k` };
+}
+const NS = pmPrefixes();
+
+/**
+ * The benchmark's helper process in a namespace (bench/pm-child.ts). BENCH_CELL_LOG=FILE appends
+ * the helpers' logs to FILE at DUOCELL_LOG_LEVEL (default info: the paths service's path up/down).
+ */
 class Child extends RpcClient {
   constructor(h: Host) {
-    super(h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }));
+    const logFile = process.env.BENCH_CELL_LOG;
+    const err = logFile === undefined ? 'inherit' : fs.openSync(logFile, 'a');
+    super(h.spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', err], env: { ...process.env, DUOCELL_LOG_LEVEL: logFile === undefined ? 'silent' : (process.env.DUOCELL_LOG_LEVEL ?? 'info') } }));
+    if (typeof err === 'number') fs.closeSync(err);
   }
 }
 
@@ -46,7 +63,7 @@ interface SteerRig {
 }
 
 async function steerRig(w: World, policy: unknown): Promise<SteerRig> {
-  const topo = new Topology(w === 'ideal' ? 'bpmi' : 'bpmr');
+  const topo = new Topology(w === 'ideal' ? NS.ideal : NS.realistic);
   try {
     const cell = await topo.host('cell');
     const srv = await topo.host('srv');
@@ -83,6 +100,7 @@ async function ratioRun(w: World, steered: boolean, ms = RUN_MS): Promise<{ samp
   const r = await steerRig(w, steered ? { mode: 'ratio', ratio: { cellular: 30, wlan: 70 } } : null);
   try {
     const t0 = Date.now();
+    if (process.env.BENCH_CELL_LOG !== undefined) fs.appendFileSync(process.env.BENCH_CELL_LOG, `${JSON.stringify({ bench: 'ratio-run', links: w, steered, time: t0 })}\n`);
     await r.C.call('bulk', '10.79.1.2', r.port, 20, ['10.79.1.1', '10.79.2.1']);
     const samples: SplitSample[] = [];
     while (Date.now() - t0 < ms) {
@@ -125,7 +143,7 @@ async function failoverRun(w: World): Promise<{ ms: number; acked?: number }> {
 }
 
 async function enforceRun(n: number): Promise<{ enforce: number[]; rtt: number[] }> {
-  const topo = new Topology('bpr');
+  const topo = new Topology(NS.enforce);
   try {
     const ue = await topo.host('ue');
     const gw = await topo.host('gw');
@@ -165,7 +183,7 @@ async function enforceRun(n: number): Promise<{ enforce: number[]; rtt: number[]
 }
 
 async function pathDownRun(n: number): Promise<number[]> {
-  const topo = new Topology('bpk');
+  const topo = new Topology(NS.pathDown);
   try {
     const cell = await topo.host('cell');
     const nt = await topo.host('net');

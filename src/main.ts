@@ -4,7 +4,7 @@ import { LocalAddresses, createEngine, listenerSpecs, type ProxyEngine } from '.
 import { Store } from './store/index.js';
 import { Intercept } from './services/intercept/index.js';
 import * as nft from './drivers/nft/index.js';
-import { Handover } from './services/proxy/handover.js';
+import { Handover, interfacePrefixes } from './services/proxy/handover.js';
 import { setFinHold } from './services/proxy/relay.js';
 import { Rtnl } from './drivers/netlink/rtnetlink.js';
 import { SockDiag } from './drivers/netlink/sock-diag.js';
@@ -141,7 +141,7 @@ export async function startAppliance(board: BoardProfile, opts: AppOptions): Pro
     stops.push(() => ota.stop());
     const paths = await startPaths(board, modem, ledger.ledger, { allowedAccess: () => storedExtra(store, 'default')?.allowedAccess, onChange: (f) => store.onChange(f) }, { stateDir: opts.stateDir });
     if (paths !== undefined) stops.push(() => paths.close());
-    const pm = await startPm(board, pmPolicyInput(store, engine), paths, ledger.ledger);
+    const pm = await startPm(board, pmPolicyInput(store, engine), paths, { ledger: ledger.ledger, interfaces: local.interfaces });
     if (pm !== undefined) stops.push(() => pm.close());
     if (pm !== undefined) paths?.meter.setPassive((p) => pm.service.subflowRtts(p.addresses));
     const udp = await startUdpSteering(board, store, paths, ledger.ledger);
@@ -232,7 +232,8 @@ export function steeringFor(board: BoardProfile): Intercept | undefined {
 function watchLinks(board: BoardProfile, engine: ProxyEngine, local: LocalAddresses): { stop: Stopper; handover: Handover } {
   const names = new Set([...board.lan.interfaces, ...board.uplinks.map((u) => u.interface)]);
   let diag: SockDiag | undefined; // opened at the first link down
-  const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t) });
+  // Prefixes from the address snapshot, refreshed below before learn() reads it.
+  const handover = new Handover({ engine, destroy: (t) => (diag ??= new SockDiag()).destroy(t), prefixesOf: (n) => interfacePrefixes(n, local.interfaces) });
   for (const n of names) handover.learn(n);
   let rtnl: Rtnl | undefined;
   try {

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import type { BoardProfile } from '../core/board.js';
 import { DuocellError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
@@ -18,7 +17,7 @@ import { connectionPolicy, steeringPolicy, type PmPolicyInput } from '../service
 import { subflowPolicy } from '../services/policy/limits.js';
 import type { ProxyEngine } from '../services/proxy/index.js';
 import type { Store } from '../store/index.js';
-import { accessLabeler } from '../services/proxy/index.js';
+import { accessLabeler, type InterfaceReader } from '../services/proxy/index.js';
 import type { RunningPaths } from './paths.js';
 import { storedExtra } from './policy.js';
 import type { KernelLedger } from '../services/restore/ledger.js';
@@ -89,8 +88,11 @@ export interface RunningPm {
  * under the C flag with the default limits only since "mptcp: pm: in-kernel: usable client side
  * with C-flag" (4b1ff850e0c1, 6.18, sent to the stable kernels in October 2025), and other M-UEs'
  * stacks are not known here.
+ * `interfaces` is read on every established connection: give it a snapshot (the composition
+ * root's LocalAddresses.interfaces, refreshed on each rtnetlink address event), never
+ * os.networkInterfaces itself (two rtnetlink dumps a call).
  */
-export function radioAnnouncer(board: Pick<BoardProfile, 'lan' | 'accessNetworks'>, interfaces: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces): (s: PmConnectionView) => Array<{ address: string; id: number }> {
+export function radioAnnouncer(board: Pick<BoardProfile, 'lan' | 'accessNetworks'>, interfaces: InterfaceReader): (s: PmConnectionView) => Array<{ address: string; id: number }> {
   // Only the radios' addresses: those inside an access network of the board (all, if it names none).
   const access = (board.accessNetworks ?? []).map((a) => parsePrefix(a.prefix)).filter((p) => p !== undefined);
   const isAccess = (address: string): boolean => access.length === 0 || access.some((p) => prefixContains(p, address));
@@ -114,7 +116,12 @@ function sysctlPath(name: string): string {
   return `/proc/sys/${name.replace(/\./g, '/')}`;
 }
 
-export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined, ledger?: KernelLedger): Promise<RunningPm | undefined> {
+/**
+ * `io.interfaces`: the box's interfaces as the per-connection readers (access labels, per-radio
+ * announcements) see them — the composition root's LocalAddresses.interfaces snapshot.
+ */
+export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths: RunningPaths | undefined, io: { ledger?: KernelLedger; interfaces: InterfaceReader }): Promise<RunningPm | undefined> {
+  const { ledger } = io;
   let pm = paths?.pm;
   let own = false;
   if (pm === undefined) {
@@ -133,7 +140,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   // Limits and endpoints are recorded in the kernel ledger before they change; endpoints the
   // operator made are left alone (src/services/restore/ledger.ts).
   const backend: PmBackend = ledger?.wrap(ops) ?? ops;
-  const accessOf = accessLabeler(board);
+  const accessOf = accessLabeler(board, io.interfaces);
   const radioIds = board.mueRadioAddresses === true && mode === 'userspace';
   if (board.mueRadioAddresses === true && mode !== 'userspace') log.warn('mueRadioAddresses needs the userspace path manager (net.mptcp.pm_type=1): off');
   let joinSaved: string | undefined;
@@ -155,7 +162,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     },
     admitSubflow: subflowPolicy({ ...policy, connectionPolicy: connectionPolicy(policy) }),
     ...(mode === 'userspace' ? { planSubflows } : {}),
-    ...(radioIds ? { announceOnAccept: radioAnnouncer(board) } : {}),
+    ...(radioIds ? { announceOnAccept: radioAnnouncer(board, io.interfaces) } : {}),
     counters: () => diag.subflows(),
   });
   try {

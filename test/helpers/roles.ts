@@ -4,24 +4,27 @@ import type { Host } from './hosts.js';
 /** The TypeScript loader flags of this tap process, for children that run .ts files. */
 export const tsLoader = (): string[] => process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 
+type Line = Record<string, unknown>;
+
 /** A child that prints one JSON object per line on stdout (a test's role in a namespace). */
 export interface Role {
   child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
+  lines: Line[];
   /** The first line with `key` (already printed or to come); rejects if the child exits first. */
-  line: (key: string) => Promise<Record<string, unknown>>;
+  line: (key: string) => Promise<Line>;
   /** The next line with `key` printed from now on. */
-  next: (key: string) => Promise<Record<string, unknown>>;
+  next: (key: string) => Promise<Line>;
+  /** The first line (printed or to come) that `pred` accepts; rejects if the child exits first or after `ms` (default 30 s). */
+  wait: (pred: (l: Line) => boolean, what: string, ms?: number) => Promise<Line>;
+  exited: Promise<number | null>;
+  /** Its stderr and the stdout lines that were not JSON. */
+  stderr: () => string;
 }
 
-/** Run `file role ...args` with node (and tap's TS loader) in `h`, logging silenced. */
-export function startRole(h: Host, file: string, role: string, args: string[] = [], stdin: 'pipe' | 'ignore' = 'ignore'): Role {
-  const child = h.spawn(process.execPath, [...tsLoader(), file, role, ...args], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ key: string; resolve: (l: Record<string, unknown>) => void }> = [];
+/** Follow a child's JSON lines; `name` says which child in errors. */
+export function followRole(child: ChildProcess, name: string): Role {
+  const lines: Line[] = [];
+  const checks = new Set<() => void>();
   let err = '';
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -31,27 +34,50 @@ export function startRole(h: Host, file: string, role: string, args: string[] = 
       const raw = buf.slice(0, i);
       buf = buf.slice(i + 1);
       try {
-        const l = JSON.parse(raw) as Record<string, unknown>;
-        lines.push(l);
-        for (const w of [...waiters]) if (l[w.key] !== undefined) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
+        lines.push(JSON.parse(raw) as Line);
       } catch {
         err += raw + '\n';
       }
+      for (const c of [...checks]) c();
     }
   });
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const wait = (key: string, what: () => string): Promise<Record<string, unknown>> =>
-    Promise.race([
-      new Promise<Record<string, unknown>>((resolve) => waiters.push({ key, resolve })),
-      exited.then((c) => {
-        throw new Error(`${role} exited (${c}) before "${key}": ${what()}`);
-      }),
-    ]);
-  const line = (key: string): Promise<Record<string, unknown>> => {
-    const have = lines.find((l) => l[key] !== undefined);
-    return have !== undefined ? Promise.resolve(have) : wait(key, () => `${JSON.stringify(lines).slice(-1000)} ${err.slice(-2000)}`);
+  const waitFrom = (from: number, pred: (l: Line) => boolean, what: string, ms?: number): Promise<Line> =>
+    new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        checks.delete(check);
+        clearTimeout(timer);
+      };
+      const check = (): void => {
+        const l = lines.slice(from).find(pred);
+        if (l !== undefined) (done(), resolve(l));
+      };
+      if (ms !== undefined) timer = setTimeout(() => (done(), reject(new Error(`${name}: timed out waiting for ${what}: ${err.slice(-1500)} ${JSON.stringify(lines.slice(-3))}`))), ms);
+      checks.add(check);
+      check();
+      void exited.then((c) => {
+        if (checks.has(check)) (done(), reject(new Error(`${name} exited (${c}) before ${what}: ${JSON.stringify(lines).slice(-1000)} ${err.slice(-2000)}`)));
+      });
+    });
+  const has = (key: string) => (l: Line): boolean => l[key] !== undefined;
+  return {
+    child,
+    lines,
+    line: (key) => waitFrom(0, has(key), `"${key}"`),
+    next: (key) => waitFrom(lines.length, has(key), `"${key}"`),
+    wait: (pred, what, ms = 30_000) => waitFrom(0, pred, what, ms),
+    exited,
+    stderr: () => err,
   };
-  const next = (key: string): Promise<Record<string, unknown>> => wait(key, () => err.slice(-2000));
-  return { child, lines, line, next };
+}
+
+/** Run `file role ...args` with node (and tap's TS loader) in `h`, logging silenced. */
+export function startRole(h: Host, file: string, role: string, args: string[] = [], stdin: 'pipe' | 'ignore' = 'ignore'): Role {
+  const child = h.spawn(process.execPath, [...tsLoader(), file, role, ...args], {
+    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  return followRole(child, role);
 }

@@ -15,10 +15,9 @@
 // there after 6 s" (the M-UE's own timers would take tens of seconds to give the subflow up).
 import t from 'tap';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable } from '../helpers/hosts.js';
-import { BIN, tmpDir, waitFor } from '../helpers/appliance.js';
+import { startDuocellRun, waitFor } from '../helpers/appliance.js';
 import { rig, type Rig } from '../../bench/netns.js';
 import { applyShipped } from '../../bench/sysctl.js';
 import { transfer, XferServer, XFER } from '../../bench/xfer-run.js';
@@ -69,26 +68,6 @@ async function serverReceived(r: Rig): Promise<number> {
   let sum = 0;
   for (const m of out.matchAll(/bytes_received:(\d+)/g)) sum += Number(m[1]);
   return sum;
-}
-
-async function startDuocell(r: Rig, radioIds: boolean): Promise<{ child: ChildProcess; logs: string[] }> {
-  const dir = tmpDir('dc-radioids');
-  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board(radioIds)));
-  const child = r.cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'info' },
-  });
-  const logs: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ok = await waitFor(async () => {
-    if (child.exitCode !== null) return false;
-    return (await r.cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
-  }, 90_000, 200);
-  if (ok !== true) {
-    child.kill('SIGKILL');
-    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
-  }
-  return { child, logs };
 }
 
 async function stopDuocell(app: { child: ChildProcess }): Promise<void> {
@@ -163,7 +142,7 @@ t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and wi
   const srv = await XferServer.start(r.srv, '::', 8000, false, true);
 
   // With the setting.
-  let app = await startDuocell(r, true);
+  let app = await startDuocellRun(r.cell, board(true), { DUOCELL_LOG_LEVEL: 'info' }, { tmpPrefix: 'dc-radioids' });
   t.teardown(() => void app.child.kill('SIGKILL'));
   // The path manager starts after the listeners: wait for its sysctl write (and so its ADD_ADDRs).
   t.ok(await waitFor(async () => ((await joinInit()) === '0' ? true : undefined), 30_000, 100), 'the C flag is set while duocell runs with mueRadioAddresses');
@@ -189,7 +168,7 @@ t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and wi
   t.equal(await joinInit(), '1', 'the sysctl is put back on exit');
 
   // Without it (the default): the control.
-  app = await startDuocell(r, false);
+  app = await startDuocellRun(r.cell, board(false), { DUOCELL_LOG_LEVEL: 'info' }, { tmpPrefix: 'dc-radioids' });
   const ctl = await round(r, srv, 'wap0');
   t.ok(ctl.ok, `control, WLAN cut: upload byte-exact${ctl.error === undefined ? '' : `: ${ctl.error}`}`);
   t.ok(ctl.midUpload, 'control: the cut came mid-upload');

@@ -9,64 +9,16 @@
 import t from 'tap';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { startRole, type Role } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const reason = await netnsUnavailable();
-const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 
-interface Role {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  ready: Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-  stderr: () => string;
-  line: (key: string) => Promise<Record<string, unknown>>;
-}
-
-function start(h: Host, role: string, args: string[] = []): Role {
-  const child = h.spawn(process.execPath, [...loader, path.join(here, 'proxy-failover-child.ts'), role, ...args], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ key: string; resolve: (l: Record<string, unknown>) => void }> = [];
-  let err = '';
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const l = JSON.parse(raw) as Record<string, unknown>;
-        lines.push(l);
-        for (const w of [...waiters]) {
-          if (l[w.key] !== undefined) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(l);
-          }
-        }
-      } catch {
-        err += raw + '\n';
-      }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const line = (key: string): Promise<Record<string, unknown>> => {
-    const have = lines.find((l) => l[key] !== undefined);
-    if (have !== undefined) return Promise.resolve(have);
-    return Promise.race([
-      new Promise<Record<string, unknown>>((resolve) => waiters.push({ key, resolve })),
-      exited.then((c) => {
-        throw new Error(`${role} exited (${c}) before "${key}": ${err.slice(-2000)}`);
-      }),
-    ]);
-  };
-  return { child, lines, ready: line('ready'), exited, stderr: () => err, line };
+/** A role of proxy-failover-child.ts (stdin: the cell's `stop`), with its `ready` line. */
+function start(h: Host, role: string, args: string[] = []): Role & { ready: Promise<Record<string, unknown>> } {
+  const r = startRole(h, path.join(here, 'proxy-failover-child.ts'), role, args, 'pipe');
+  return { ...r, ready: r.line('ready') };
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>

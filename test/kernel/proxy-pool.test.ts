@@ -25,13 +25,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { followRole, tsLoader, type Role } from '../helpers/roles.js';
 import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { BIN } from '../helpers/appliance.js';
 import { instanceBird, POOL_ANYCAST } from '../../src/sim/pool.js';
 import type { Report } from '../../bench/pool-child.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+const loader = tsLoader();
 const ANYCAST = POOL_ANYCAST;
 const COOKIE = 'pool-cells';
 
@@ -52,63 +53,6 @@ protocol kernel { ipv4 { export all; }; merge paths on; }
   '\n';
 // An instance's BIRD configuration is what the product prints for its board (`duocell anycast
 // bird-config`, below): the anycast route starts disabled, duocell enables it once it can serve.
-
-interface Lines {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  log: () => string;
-  exited: Promise<number | null>;
-  wait: (pred: (l: Record<string, unknown>) => boolean, what: string, ms?: number) => Promise<Record<string, unknown>>;
-}
-
-function follow(child: ChildProcess, name: string): Lines {
-  const lines: Array<Record<string, unknown>> = [];
-  let log = '';
-  let buf = '';
-  const waiters = new Set<() => void>();
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(raw) as Record<string, unknown>);
-      } catch {
-        log += raw + '\n';
-      }
-      for (const w of [...waiters]) w();
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const wait = (pred: (l: Record<string, unknown>) => boolean, what: string, ms = 30_000): Promise<Record<string, unknown>> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const l = lines.find(pred);
-        if (l !== undefined) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(l);
-        }
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`${name}: timed out waiting for ${what}: ${log.slice(-1500)} ${JSON.stringify(lines.slice(-3))}`));
-      }, ms);
-      waiters.add(check);
-      check();
-      void exited.then((c) => {
-        if (waiters.has(check)) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`${name} exited (${c}) before ${what}: ${log.slice(-1500)}`));
-        }
-      });
-    });
-  return { child, lines, log: () => log, exited, wait };
-}
-
 
 t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behind BGP + ECMP + BFD', { skip: reason, timeout: 300_000 }, async (t) => {
   const topo = new Topology(`pool${process.pid}`);
@@ -159,7 +103,7 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
   interface Instance {
     n: number;
     bird: ChildProcess;
-    duo: Lines;
+    duo: Role;
   }
   const startInstance = async (n: number): Promise<Instance> => {
     const h = inst[n - 1]!;
@@ -183,11 +127,11 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
     const child = h.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, `i${n}.json`), '--state-dir', path.join(dir, `i${n}-state`)], {
       env: { ...process.env, DUOCELL_LOG_LEVEL: 'info' },
     });
-    const duo = follow(child, `i${n}`);
+    const duo = followRole(child, `i${n}`);
     await duo.wait((l) => l.msg === 'duocell running', `i${n} running`, 60_000);
     return { n, bird, duo };
   };
-  const srvP = follow(srv.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
+  const srvP = followRole(srv.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
   await srvP.wait((l) => l.ready !== undefined, 'srv ready');
   const instances: Array<Instance | undefined> = [];
   for (const n of [1, 2, 3]) instances[n] = await startInstance(n);
@@ -215,7 +159,7 @@ get('http','http://'+u).then(b=>{JSON.parse(b);return b}).catch(()=>get('https',
   t.equal(h1.anycast?.state, 'announced', `/health of an instance: announced (${JSON.stringify(h1.anycast?.problems)})`);
   t.ok(h1.checks.anycast === true && h1.anycast?.bgp[0]?.info === 'Established' && h1.anycast.bfd[0]?.state === 'Up', `/health shows BIRD's BGP session Established and BFD Up (${JSON.stringify(h1.anycast)})`);
 
-  const cellP = cells.map((c, i) => follow(c.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
+  const cellP = cells.map((c, i) => followRole(c.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
   for (const c of cellP) await c.wait((l) => l.ready !== undefined, 'cell ready', 60_000);
   const both = (cmd: object): void => {
     for (const c of cellP) c.child.stdin!.write(JSON.stringify(cmd) + '\n');

@@ -11,34 +11,13 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
+import { startRole } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 const DANTED = ['/usr/sbin/danted', '/usr/bin/danted'].find((p) => existsSync(p));
 const reason = (await netnsUnavailable()) || (DANTED === undefined ? 'danted is not installed (Debian package dante-server; scripts/setup.sh installs it)' : false);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function lines(child: ChildProcess): { all: Array<Record<string, unknown>>; stderr: () => string; exited: Promise<number | null> } {
-  const all: Array<Record<string, unknown>> = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        all.push(JSON.parse(raw) as Record<string, unknown>);
-      } catch {
-        err += raw + '\n';
-      }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return { all, stderr: () => err, exited: new Promise((r) => child.on('exit', (c) => r(c))) };
-}
 
 async function listening(h: Host, addr: string): Promise<boolean> {
   for (let i = 0; i < 200; i++) {
@@ -86,13 +65,9 @@ t.test('SOCKS5-only candidates: duocell front (MPTCP) and danted (plain TCP), fa
   danted.stderr!.on('data', (d: Buffer) => (dantedLog += d.toString()));
   t.ok(await listening(box, '10.77.0.3:1080'), `danted listens on 10.77.0.3:1080 ${dantedLog.slice(-500)}`);
 
-  const child = box.spawn(process.execPath, [...loader, path.join(here, 'proxy-socks5-child.ts')], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out = lines(child);
+  const out = startRole(box, path.join(here, 'proxy-socks5-child.ts'), 'cell'); // the child takes no arguments
   const code = await out.exited;
-  const get = (k: string): Record<string, unknown> | undefined => out.all.find((l) => l[k] !== undefined);
+  const get = (k: string): Record<string, unknown> | undefined => out.lines.find((l) => l[k] !== undefined);
   t.equal(get('fatal'), undefined, `no fatal error ${JSON.stringify(get('fatal'))} ${out.stderr().slice(-2000)}`);
   t.equal(code, 0, 'the cell ran to the end');
 

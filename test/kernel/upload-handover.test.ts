@@ -9,10 +9,8 @@
 // the initial subflow's path (cellular) and the other one (WLAN), so that a rare fault can show.
 import t from 'tap';
 import fs from 'node:fs';
-import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable } from '../helpers/hosts.js';
-import { BIN, tmpDir, waitFor } from '../helpers/appliance.js';
+import { startDuocellRun, waitFor } from '../helpers/appliance.js';
 import { rig, type Rig } from '../../bench/netns.js';
 import { applyShipped } from '../../bench/sysctl.js';
 import { transfer, XferServer, XFER } from '../../bench/xfer-run.js';
@@ -45,32 +43,12 @@ async function serverReceived(r: Rig): Promise<number> {
   return sum;
 }
 
-async function startDuocell(r: Rig): Promise<{ child: ChildProcess; logs: string[] }> {
-  const dir = tmpDir('dc-upload');
-  fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
-  const child = r.cell.spawn(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', path.join(dir, 'state')], {
-    env: { ...process.env, DUOCELL_LOG_LEVEL: 'info' },
-  });
-  const logs: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ok = await waitFor(async () => {
-    if (child.exitCode !== null) return false;
-    return (await r.cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true })).trim() !== '' ? true : undefined;
-  }, 90_000, 200);
-  if (ok !== true) {
-    child.kill('SIGKILL');
-    throw new Error(`duocell did not start:\n${logs.join('').slice(-3000)}`);
-  }
-  return { child, logs };
-}
-
 t.test('uploads through duocell across a handover arrive byte-exact (needs root, MPTCP)', { skip: why === false ? false : why, timeout: 180_000 }, async (t) => {
   const r = await rig('ideal', `upload${process.pid % 1000}`);
   t.teardown(() => r.topo.destroy());
   await applyShipped(r.cell);
   const srv = await XferServer.start(r.srv, '::', 8000, false, true);
-  const app = await startDuocell(r);
+  const app = await startDuocellRun(r.cell, board, { DUOCELL_LOG_LEVEL: 'info' }, { tmpPrefix: 'dc-upload' });
   t.teardown(() => void app.child.kill('SIGTERM'));
 
   for (let i = 0; i < ROUNDS; i++) {

@@ -6,6 +6,7 @@ import type os from 'node:os';
 import { PmService, type PathsLike } from '../../src/services/pm/index.js';
 import type { PmConnectionView } from '../../src/services/pm/types.js';
 import { radioAnnouncer } from '../../src/wiring/pm.js';
+import { LocalAddresses } from '../../src/services/proxy/index.js';
 import { FakePm, pmEvent } from '../helpers/pm-fakes.js';
 
 const paths: PathsLike = { list: () => [], byAddress: () => undefined, on: () => undefined, off: () => undefined };
@@ -33,6 +34,22 @@ t.test('radioAnnouncer: the cell\'s address on every other radio, id = 1 + its i
   t.same(radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] }, accessNetworks: [] }, () => ({ ran0: ifs.ran0 }))(view('10.71.1.2')), [], 'the other radio has no address (down): nothing');
   const acc = radioAnnouncer({ lan: { interfaces: ['lan0', 'ran0', 'wap0'] }, accessNetworks: [{ prefix: '10.71.1.0/24', access: 'cellular' }, { prefix: '10.71.2.0/24', access: 'wlan' }] }, () => ifs);
   t.same(acc(view('10.71.1.2')), [{ address: '10.71.2.1', id: 3 }], 'with access networks: only addresses inside them (not the wired LAN\'s), ids by lan.interfaces index');
+});
+
+t.test('radioAnnouncer over the LocalAddresses snapshot: no interface dump per connection, an address event seen at once', async (t) => {
+  let reads = 0;
+  let table: NodeJS.Dict<os.NetworkInterfaceInfo[]> = ifs;
+  const now = 0; // the clock stands still: only refresh() (an rtnetlink address event) reads again
+  const local = new LocalAddresses(() => (reads++, table), 1000, () => now, 250);
+  local.refresh();
+  const a = radioAnnouncer({ lan: { interfaces: ['ran0', 'wap0'] }, accessNetworks: [] }, local.interfaces);
+  for (let i = 0; i < 50; i++) t.same(a(view('10.71.1.2')), [{ address: '10.71.2.1', id: 2 }]);
+  t.equal(reads, 1, '50 established connections, the one read of the last address event');
+  table = { ...ifs, wap0: [nic('10.71.2.7', '10.71.2.7/24')] };
+  t.same(a(view('10.71.1.2')), [{ address: '10.71.2.1', id: 2 }], 'before the event: the snapshot');
+  local.refresh(); // the WLAN radio's address changed: main.ts refreshes on the event
+  t.same(a(view('10.71.1.2')), [{ address: '10.71.2.7', id: 2 }], 'after the event: the new address');
+  t.equal(reads, 2);
 });
 
 t.test('PmService: announceOnAccept is asked once per accepted connection and each address announced', async (t) => {

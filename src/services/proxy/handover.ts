@@ -28,7 +28,7 @@ export interface HandoverDeps {
   backup?: (t: FourTuple) => Promise<void>;
   /** REMOVE_ADDR, written to the kernel before the destroy (optional; see useWithdrawal). */
   withdrawal?: Withdrawer;
-  /** Connected prefixes of an interface (default: from os.networkInterfaces, kept while down). */
+  /** Connected prefixes of an interface (default: interfacePrefixes over os.networkInterfaces; kept while down). */
   prefixesOf?: (ifname: string) => Prefix[];
 }
 
@@ -42,9 +42,10 @@ export interface Withdrawer {
   remove(token: number, locId: number): Promise<void>;
 }
 
-export function interfacePrefixes(ifname: string): Prefix[] {
+/** Connected prefixes of an interface as `read` gives the interfaces (main.ts: the LocalAddresses snapshot). */
+export function interfacePrefixes(ifname: string, read: () => NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces): Prefix[] {
   const out: Prefix[] = [];
-  for (const a of os.networkInterfaces()[ifname] ?? []) {
+  for (const a of read()[ifname] ?? []) {
     if (a.cidr === null || a.address.startsWith('fe80')) continue;
     const p = parsePrefix(a.cidr);
     if (p !== undefined) out.push(p);
