@@ -40,7 +40,7 @@ function parseElems(text: string): Elem[] {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 t.test('liveness over nfnetlink in a namespace: expiry refreshed, no nft process, lapses when stopped', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('nftnl-a');
+  const topo = new Topology(`nfa${process.pid % 10000}`);
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');
   const table = 'nftnlt';
@@ -110,7 +110,7 @@ t.test('liveness over nfnetlink in a namespace: expiry refreshed, no nft process
 });
 
 t.test('the nfnetlink driver in a namespace: refusals are DC_NFT_APPLY with the errno, all or nothing, and the renewal moves the expiry', { skip: why === false ? false : why, timeout: 60_000 }, async (t) => {
-  const topo = new Topology('nftnl-b');
+  const topo = new Topology(`nfb${process.pid % 10000}`);
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');
   const table = 'nftnlt';
