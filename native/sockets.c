@@ -611,7 +611,7 @@ struct dc_relay {
   struct dc_sess *bulk_done;   /* under mu: sessions whose workers have all finished */
   int workers;                 /* under mu: live worker threads */
   pthread_cond_t bulk_cv;      /* workers == 0 (for the cleanup hook) */
-  uint32_t bulk_live;          /* relay thread only: sessions moved and not yet completed */
+  uint32_t bulk_live;          /* relay thread only: sessions moved and not yet completed or taken back */
   /* relay thread only */
   struct dc_dir *ready;
   struct dc_dir *held;         /* directions whose FIN waits for the upstream's joins */
@@ -841,6 +841,10 @@ static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err)
  *   spliceAbort → relay thread (abort list): bulk_abort + the same stop
  *   last worker out → r->bulk_done + eventfd → relay thread: sess_done (SO_LINGER {1,0} if
  *        reset) → completion to JS as for any session → JS closes the fds
+ *   no byte either way for DC_BULK_IDLE_MS → bulk_yield: both workers leave (a pipe holding
+ *        bytes stays) → last out, as above → relay thread: bulk_resume (O_NONBLOCK and no
+ *        timeouts again, EPOLL_CTL_ADD both): the epoll thread's again, slot free; it moves
+ *        again after another bulk_at bytes
  *
  * Why blocking: a blocking splice from a socket keeps taking what arrives (it drops and retakes
  * the socket lock between passes instead of returning), one into a socket sleeps until the
