@@ -287,6 +287,29 @@ if (process.argv[2] === 'exit-child') {
       t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
     });
 
+    t.test('bytes and FINs that arrive around the hand-back (both ways) are relayed intact', async (t) => {
+      spliceBulk({ atBytes: MiB, maxSessions: 8 });
+      t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+      const at = [950, 1000, 1030, 1060, 1100, 1200];
+      const back0 = spliceBulkStats().handedBack;
+      const ends = await Promise.all(
+        at.map(async (ms) => {
+          const { client, server, relay } = await chain(false);
+          const atServer = collect(server);
+          const atClient = collect(client);
+          await send(client, 2 * MiB, false);
+          await waitFor(() => relay.stats.up === 2 * MiB);
+          await sleep(ms);
+          const [, down] = await Promise.all([send(client, 300_000), send(server, 300_000)]);
+          const [s, c] = await Promise.all([atServer, atClient]);
+          const r = await relay.done;
+          return s.bytes === 2 * MiB + 300_000 && c.hash === down && !r.reset;
+        }),
+      );
+      t.same(ends, at.map(() => true), 'every session: every byte, then the FIN, a clean end');
+      t.ok(spliceBulkStats().handedBack > back0, `some went back meanwhile (${spliceBulkStats().handedBack - back0} of ${at.length})`);
+    });
+
     t.test('abort() while idle: before, around and after the hand-back', async (t) => {
       spliceBulk({ atBytes: MiB, maxSessions: 8 });
       t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
