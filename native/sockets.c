@@ -521,7 +521,7 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_BULK_TIMEO_MS 100    /* a bulk worker's blocking calls return at least this often */
 #define DC_BULK_STACK (256 * 1024)
 #define DC_BULK_IDLE_MS 1000    /* a bulk session that moved no byte either way this long goes back
-                                 * to the epoll thread (see "Idle bulk sessions") */
+                                 * to the epoll thread (bulk_resume) */
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
                                 * connect completes, the client fd is handed back open (no RST):
                                 * JS may try another way (proxy selection's next candidate) */
@@ -877,7 +877,7 @@ static int bulk_stopped(struct dc_sess *s) {
 
 static int64_t mono_ms(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a tick's resolution is plenty against DC_BULK_IDLE_MS */
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -1017,7 +1017,7 @@ static void *bulk_main(void *arg) {
   if (err != 0) bulk_fail(s, err);
   /* Leaving because the session is idle: a pipe that holds bytes stays with the session (the
    * relay thread sends them on); an empty one goes (the next bytes take one from the pool). On a
-   * stop the relay thread closes a kept one (bulk_end). */
+   * stop the relay thread closes a kept one (take_work). */
   int keep = !bulk_stopped(s) && d->inpipe > 0;
   if (d->pr >= 0 && !keep) {
     close(d->pr);

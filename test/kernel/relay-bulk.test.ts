@@ -5,7 +5,7 @@
 // workers blocked, live counters and lastActivity (the idle sweep's input), the pool's bound, no
 // worker or fd left behind, and a process that exits with workers blocked. Plain TCP on loopback:
 // needs only the built addon.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
@@ -13,6 +13,22 @@ import { fileURLToPath } from 'node:url';
 import { openFdCount, spliceActive, spliceAvailable, spliceBulk, spliceBulkStats } from '../../src/drivers/sockets/index.js';
 import { chain, closed, collect, MiB, send, sleep } from '../helpers/relay-chain.js';
 import { tsLoader } from '../helpers/roles.js';
+
+/** For one test: at most `max` bulk sessions at once (then back to the file's 2). */
+function bound(t: Test, max: number): void {
+  spliceBulk({ atBytes: MiB, maxSessions: max });
+  t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+}
+
+/** The server resets: the client sees a reset, the relay ends as a reset. */
+async function serverResets(t: Test, x: Awaited<ReturnType<typeof chain>>): Promise<void> {
+  const atClient = closed(x.client);
+  x.server.resetAndDestroy();
+  t.equal(await atClient, 'ECONNRESET');
+  const r = await x.relay.done;
+  t.equal(r.reset, true);
+  t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+}
 
 async function waitFor(cond: () => boolean, ms = 30_000): Promise<boolean> {
   const end = Date.now() + ms;
@@ -98,17 +114,12 @@ if (process.argv[2] === 'exit-child') {
 
     t.test('reset from the server mid-transfer reaches the client as a reset', async (t) => {
       const moved0 = spliceBulkStats().moved;
-      const { client, server, relay } = await chain(false);
-      client.on('error', () => undefined);
-      const atClient = closed(client);
-      void send(client, 256 * MiB, false).catch(() => undefined);
-      server.resume();
+      const x = await chain(false);
+      x.client.on('error', () => undefined);
+      void send(x.client, 256 * MiB, false).catch(() => undefined);
+      x.server.resume();
       t.ok(await waitFor(() => spliceBulkStats().moved > moved0), 'moved to the workers');
-      server.resetAndDestroy();
-      t.equal(await atClient, 'ECONNRESET');
-      const r = await relay.done;
-      t.equal(r.reset, true);
-      t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+      await serverResets(t, x);
     });
 
     t.test('reset from the client while the upload worker is blocked on a server that does not read', async (t) => {
@@ -195,8 +206,7 @@ if (process.argv[2] === 'exit-child') {
     const idleBack = (n0: number): Promise<boolean> => waitFor(() => spliceBulkStats().handedBack > n0, 15_000);
 
     t.test('an idle bulk session goes back to the epoll thread, its slot goes to the next one, bytes exact across the hand-back and a second move', async (t) => {
-      spliceBulk({ atBytes: MiB, maxSessions: 1 });
-      t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+      bound(t, 1);
       const { moved: moved0, handedBack: back0 } = spliceBulkStats();
       const pipes0 = pipes();
       const a = await chain(false);
@@ -274,22 +284,16 @@ if (process.argv[2] === 'exit-child') {
 
     t.test('reset from the server after the hand-back reaches the client as a reset', async (t) => {
       const back0 = spliceBulkStats().handedBack;
-      const { client, server, relay } = await chain(false);
-      server.resume();
-      client.on('error', () => undefined);
-      await send(client, 2 * MiB, false);
+      const x = await chain(false);
+      x.server.resume();
+      x.client.on('error', () => undefined);
+      await send(x.client, 2 * MiB, false);
       t.ok(await idleBack(back0), 'handed back');
-      const atClient = closed(client);
-      server.resetAndDestroy();
-      t.equal(await atClient, 'ECONNRESET');
-      const r = await relay.done;
-      t.equal(r.reset, true);
-      t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+      await serverResets(t, x);
     });
 
     t.test('bytes and FINs that arrive around the hand-back (both ways) are relayed intact', async (t) => {
-      spliceBulk({ atBytes: MiB, maxSessions: 8 });
-      t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+      bound(t, 8);
       const at = [950, 1000, 1030, 1060, 1100, 1200];
       const back0 = spliceBulkStats().handedBack;
       const ends = await Promise.all(
@@ -311,8 +315,7 @@ if (process.argv[2] === 'exit-child') {
     });
 
     t.test('abort() while idle: before, around and after the hand-back', async (t) => {
-      spliceBulk({ atBytes: MiB, maxSessions: 8 });
-      t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+      bound(t, 8);
       const at = [300, 950, 1000, 1050, 1100, 1500];
       const ends = await Promise.all(
         at.map(async (ms) => {
