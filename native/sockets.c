@@ -520,6 +520,8 @@ static napi_value js_count_fds(napi_env env, napi_callback_info info) {
 #define DC_BULK_PIPE (1024 * 1024) /* a bulk worker's pipe, once its direction carried DC_PIPE_GROW_AT */
 #define DC_BULK_TIMEO_MS 100    /* a bulk worker's blocking calls return at least this often */
 #define DC_BULK_STACK (256 * 1024)
+#define DC_BULK_IDLE_MS 1000    /* a bulk session that moved no byte either way this long goes back
+                                 * to the epoll thread (bulk_resume) */
 #define DC_START_KEEP_CLIENT 4 /* with CONNECTING: if the upstream fails or abort comes before the
                                 * connect completes, the client fd is handed back open (no RST):
                                 * JS may try another way (proxy selection's next candidate) */
@@ -543,6 +545,7 @@ struct dc_dir {
   uint8_t hold;       /* the FIN hold (up only): 0 not decided, 1 holding, 2 FIN may go */
   int64_t hold_until; /* wall clock (ms) when a held FIN goes regardless */
   uint64_t bytes;     /* delivered to dst (relaxed atomic: read by the main thread) */
+  uint64_t bulk_from; /* bytes when the session last came back from the bulk workers */
   struct dc_dir *next;
   struct dc_dir *next_held;
 };
@@ -578,6 +581,8 @@ struct dc_sess {
   int bulk_err;        /* atomic: the first error a worker met (0: none) */
   int bulk_left;       /* under mu: workers still running */
   int bulk_probing;    /* atomic: workers inside bulk_side_error (reading SO_ERROR clears it) */
+  int bulk_yield;      /* atomic: idle, the workers leave and the relay thread takes it back */
+  int64_t bulk_active; /* atomic: monotonic ms of the workers' last byte or EOF */
   struct dc_relay *r;
   struct dc_sess *next_bulk;      /* under mu: r->bulk_live_list */
   struct dc_sess *next_bulk_done; /* under mu: r->bulk_done */
@@ -601,11 +606,12 @@ struct dc_relay {
                                 * the bulk workers; < 0: never (spliceBulk) */
   int bulk_max;                /* atomic: at most this many sessions with workers at once */
   uint64_t bulk_moved;         /* atomic: sessions moved so far */
+  uint64_t bulk_idled;         /* atomic: idle bulk sessions taken back by the relay thread */
   struct dc_sess *bulk_live_list; /* under mu: sessions whose workers may still run */
   struct dc_sess *bulk_done;   /* under mu: sessions whose workers have all finished */
   int workers;                 /* under mu: live worker threads */
   pthread_cond_t bulk_cv;      /* workers == 0 (for the cleanup hook) */
-  uint32_t bulk_live;          /* relay thread only: sessions moved and not yet completed */
+  uint32_t bulk_live;          /* relay thread only: sessions moved and not yet completed or taken back */
   /* relay thread only */
   struct dc_dir *ready;
   struct dc_dir *held;         /* directions whose FIN waits for the upstream's joins */
@@ -835,6 +841,10 @@ static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err)
  *   spliceAbort → relay thread (abort list): bulk_abort + the same stop
  *   last worker out → r->bulk_done + eventfd → relay thread: sess_done (SO_LINGER {1,0} if
  *        reset) → completion to JS as for any session → JS closes the fds
+ *   no byte either way for DC_BULK_IDLE_MS → bulk_yield: both workers leave (a pipe holding
+ *        bytes stays) → last out, as above → relay thread: bulk_resume (O_NONBLOCK and no
+ *        timeouts again, EPOLL_CTL_ADD both): the epoll thread's again, slot free; it moves
+ *        again after another bulk_at bytes
  *
  * Why blocking: a blocking splice from a socket keeps taking what arrives (it drops and retakes
  * the socket lock between passes instead of returning), one into a socket sleeps until the
@@ -846,6 +856,8 @@ static void sess_done(struct dc_relay *r, struct dc_sess *s, int reset, int err)
  * ==================================================================================== */
 
 static void relay_wake(struct dc_relay *r);
+static void bulk_resume(struct dc_relay *r, struct dc_sess *s);
+static void bulk_close_pipe(struct dc_dir *d);
 
 static void bulk_stop(struct dc_sess *s) {
   if (__atomic_exchange_n(&s->bulk_stop, 1, __ATOMIC_SEQ_CST)) return;
@@ -863,9 +875,32 @@ static int bulk_stopped(struct dc_sess *s) {
   return __atomic_load_n(&s->bulk_stop, __ATOMIC_ACQUIRE);
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a tick's resolution is plenty against DC_BULK_IDLE_MS */
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int bulk_yielding(struct dc_sess *s) {
+  return __atomic_load_n(&s->bulk_yield, __ATOMIC_ACQUIRE);
+}
+
+static void bulk_active(struct dc_sess *s) {
+  __atomic_store_n(&s->bulk_active, mono_ms(), __ATOMIC_RELAXED);
+}
+
 static void bulk_moved(struct dc_dir *d, size_t n) {
   __atomic_store_n(&d->bytes, d->bytes + n, __ATOMIC_RELAXED);
   __atomic_store_n(&d->s->last_ms, now_ms(), __ATOMIC_RELAXED);
+  bulk_active(d->s);
+}
+
+/* A worker's blocking call timed out and neither side failed: if the session moved no byte in
+ * either direction for DC_BULK_IDLE_MS (bulk_active is shared: a byte of the other worker counts,
+ * and a direction whose worker has finished moves none), both workers leave (bulk_yield). */
+static void bulk_idle_check(struct dc_sess *s) {
+  if (mono_ms() - __atomic_load_n(&s->bulk_active, __ATOMIC_RELAXED) >= DC_BULK_IDLE_MS)
+    __atomic_store_n(&s->bulk_yield, 1, __ATOMIC_RELEASE);
 }
 
 /* The FIN hold (fin_held's rule) in a worker: poll every DC_HOLD_TICK_MS. 0: the FIN may go,
@@ -919,7 +954,8 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
   struct dc_sess *s = d->s;
   int big = 0;
   for (;;) {
-    if (bulk_stopped(s)) return 0;
+    /* stopped, or idle: what the pipe holds stays there for the relay thread */
+    if (bulk_stopped(s) || bulk_yielding(s)) return 0;
     if (d->inpipe > 0) {
       ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->inpipe, SPLICE_F_MOVE);
       if (n < 0) {
@@ -927,6 +963,7 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
         if (errno != EAGAIN) return errno;
         int e = bulk_side_error(s); /* SO_SNDTIMEO: look at the other side and the stop */
         if (e != 0) return e;
+        bulk_idle_check(s);
         continue;
       }
       d->inpipe -= (size_t)n;
@@ -958,9 +995,11 @@ static int bulk_pump(struct dc_relay *r, struct dc_dir *d) {
     } else if (n == 0) {
       if (!bulk_eof_real(s)) return 0; /* the stop's SHUT_RD or a reset, not the peer's FIN */
       __atomic_store_n(&d->eof, 1, __ATOMIC_RELEASE);
+      bulk_active(s);
     } else if (errno == EAGAIN) {
       int e = bulk_side_error(s); /* SO_RCVTIMEO: look at the other side and the stop */
       if (e != 0) return e;
+      bulk_idle_check(s);
     } else if (errno != EINTR) {
       return errno;
     }
@@ -976,12 +1015,16 @@ static void *bulk_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   int err = bulk_pump(r, d);
   if (err != 0) bulk_fail(s, err);
-  if (d->pr >= 0) {
+  /* Leaving because the session is idle: a pipe that holds bytes stays with the session (the
+   * relay thread sends them on); an empty one goes (the next bytes take one from the pool). On a
+   * stop the relay thread closes a kept one (take_work). */
+  int keep = !bulk_stopped(s) && d->inpipe > 0;
+  if (d->pr >= 0 && !keep) {
     close(d->pr);
     close(d->pw);
     d->pr = d->pw = -1;
   }
-  d->inpipe = 0;
+  if (!keep) d->inpipe = 0;
   /* Under mu, the wake-up included: after workers-- the cleanup hook may close the eventfd. */
   pthread_mutex_lock(&r->mu);
   if (--s->bulk_left == 0) {
@@ -1003,7 +1046,7 @@ static int set_blocking(int fd) {
 /* Relay thread: may s move to the bulk workers now (d just ran)? */
 static int bulk_due(struct dc_relay *r, struct dc_sess *s, struct dc_dir *d) {
   int64_t at = __atomic_load_n(&r->bulk_at, __ATOMIC_RELAXED);
-  if (at < 0 || (int64_t)d->bytes < at || s->bulk || s->done || s->connecting) return 0;
+  if (at < 0 || (int64_t)(d->bytes - d->bulk_from) < at || s->bulk || s->done || s->connecting) return 0;
   if (s->d[0].early != NULL || s->d[1].early != NULL || s->d[0].hold == 1) return 0;
   return r->bulk_live < (uint32_t)__atomic_load_n(&r->bulk_max, __ATOMIC_RELAXED);
 }
@@ -1029,6 +1072,8 @@ static int bulk_move(struct dc_relay *r, struct dc_sess *s) {
   s->r = r;
   s->bulk = 1;
   s->bulk_left = want;
+  __atomic_store_n(&s->bulk_yield, 0, __ATOMIC_RELAXED);
+  bulk_active(s);
   pthread_mutex_lock(&r->mu);
   r->workers += want;
   s->next_bulk = r->bulk_live_list;
@@ -1061,6 +1106,55 @@ static int bulk_move(struct dc_relay *r, struct dc_sess *s) {
   (void)started;
   pthread_attr_destroy(&at);
   return 0;
+}
+
+/* A pipe a worker kept (it held bytes when the session went idle), closed: the session ends. */
+static void bulk_close_pipe(struct dc_dir *d) {
+  if (d->pr < 0) return;
+  close(d->pr);
+  close(d->pw);
+  d->pr = d->pw = -1;
+  d->inpipe = 0;
+}
+
+static int set_nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -1 : 0;
+}
+
+/* Relay thread: the workers of an idle session have left (bulk_yield); the session is the epoll
+ * thread's again, as bulk_move found it: O_NONBLOCK back on the fds and on a kept pipe (its
+ * bytes go out from here), no socket timeouts, both fds in the epoll set. EPOLLOUT where a pipe
+ * holds bytes for that fd. An edge-triggered EPOLL_CTL_ADD polls the fd and queues what is
+ * ready already (bytes or a FIN that came while the workers left, a reset, room for the kept
+ * bytes), so no edge is lost; take_work relies on the same for new sessions. Its byte count
+ * towards the next move starts here (bulk_from). */
+static void bulk_resume(struct dc_relay *r, struct dc_sess *s) {
+  struct timeval tv = {0, 0};
+  int err = 0;
+  for (int k = 0; k < 2 && err == 0; k++) {
+    if (setsockopt(s->fd[k], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 || setsockopt(s->fd[k], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
+        set_nonblocking(s->fd[k]) < 0)
+      err = errno;
+  }
+  for (int k = 0; k < 2; k++) {
+    struct dc_dir *d = &s->d[k];
+    d->bulk_from = d->bytes;
+    if (d->pr < 0) continue;
+    d->grown = 1; /* its size is the worker's: closed when done, never pooled */
+    int sz = fcntl(d->pw, F_GETPIPE_SZ);
+    if (sz > 0) d->cap = (size_t)sz;
+    if (err == 0 && (set_nonblocking(d->pr) < 0 || set_nonblocking(d->pw) < 0)) err = errno;
+  }
+  s->bulk = 0;
+  __atomic_store_n(&s->bulk_yield, 0, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&r->bulk_idled, 1, __ATOMIC_RELAXED);
+  for (int k = 0; k < 2 && err == 0; k++) {
+    s->end[k].out = s->d[1 - k].inpipe > 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[k].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[k]}};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[k], &ev) < 0) err = errno;
+  }
+  if (err != 0) sess_done(r, s, 1, err);
 }
 
 static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
@@ -1227,14 +1321,21 @@ static void take_work(struct dc_relay *r) {
     }
     ab = next;
   }
-  /* Bulk sessions whose workers have all let go: the completion as for any session. */
+  /* Bulk sessions whose workers have all let go: idle ones come back to the epoll thread (an
+   * abort taken above came first: it ends them), the others complete as any session. */
   while (bd != NULL) {
     struct dc_sess *next = bd->next_bulk_done;
     int err = __atomic_load_n(&bd->bulk_err, __ATOMIC_SEQ_CST);
     if (err == 0 && __atomic_load_n(&bd->bulk_abort, __ATOMIC_SEQ_CST)) err = ECONNABORTED;
-    if (err == 0 && !(bd->d[0].shut && bd->d[1].shut)) err = ECONNABORTED; /* stopped otherwise (cannot happen) */
+    int both = bd->d[0].shut && bd->d[1].shut;
     r->bulk_live--;
-    sess_done(r, bd, err != 0, err);
+    if (err == 0 && !both && !bulk_stopped(bd) && bulk_yielding(bd)) {
+      bulk_resume(r, bd);
+    } else {
+      if (err == 0 && !both) err = ECONNABORTED; /* stopped otherwise (cannot happen) */
+      for (int k = 0; k < 2; k++) bulk_close_pipe(&bd->d[k]); /* kept by an idle worker */
+      sess_done(r, bd, err != 0, err);
+    }
     bd = next;
   }
 }
@@ -1702,23 +1803,26 @@ static napi_value js_splice_bulk(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* spliceBulkStats() -> [sessions moved so far, worker threads running] */
+/* spliceBulkStats() -> [sessions moved so far, worker threads running, idle sessions taken back] */
 static napi_value js_splice_bulk_stats(napi_env env, napi_callback_info info) {
   (void)info;
   struct dc_relay *r = relay_of(env);
-  double moved = 0, workers = 0;
+  double moved = 0, workers = 0, idled = 0;
   if (r != NULL) {
     moved = (double)__atomic_load_n(&r->bulk_moved, __ATOMIC_RELAXED);
+    idled = (double)__atomic_load_n(&r->bulk_idled, __ATOMIC_RELAXED);
     pthread_mutex_lock(&r->mu);
     workers = r->workers;
     pthread_mutex_unlock(&r->mu);
   }
   napi_value arr, v;
-  napi_create_array_with_length(env, 2, &arr);
+  napi_create_array_with_length(env, 3, &arr);
   napi_create_double(env, moved, &v);
   napi_set_element(env, arr, 0, v);
   napi_create_double(env, workers, &v);
   napi_set_element(env, arr, 1, v);
+  napi_create_double(env, idled, &v);
+  napi_set_element(env, arr, 2, v);
   return arr;
 }
 

@@ -5,12 +5,30 @@
 // workers blocked, live counters and lastActivity (the idle sweep's input), the pool's bound, no
 // worker or fd left behind, and a process that exits with workers blocked. Plain TCP on loopback:
 // needs only the built addon.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openFdCount, spliceActive, spliceAvailable, spliceBulk, spliceBulkStats } from '../../src/drivers/sockets/index.js';
 import { chain, closed, collect, MiB, send, sleep } from '../helpers/relay-chain.js';
 import { tsLoader } from '../helpers/roles.js';
+
+/** For one test: at most `max` bulk sessions at once (then back to the file's 2). */
+function bound(t: Test, max: number): void {
+  spliceBulk({ atBytes: MiB, maxSessions: max });
+  t.teardown(() => spliceBulk({ atBytes: MiB, maxSessions: 2 }));
+}
+
+/** The server resets: the client sees a reset, the relay ends as a reset. */
+async function serverResets(t: Test, x: Awaited<ReturnType<typeof chain>>): Promise<void> {
+  const atClient = closed(x.client);
+  x.server.resetAndDestroy();
+  t.equal(await atClient, 'ECONNRESET');
+  const r = await x.relay.done;
+  t.equal(r.reset, true);
+  t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+}
 
 async function waitFor(cond: () => boolean, ms = 30_000): Promise<boolean> {
   const end = Date.now() + ms;
@@ -96,17 +114,12 @@ if (process.argv[2] === 'exit-child') {
 
     t.test('reset from the server mid-transfer reaches the client as a reset', async (t) => {
       const moved0 = spliceBulkStats().moved;
-      const { client, server, relay } = await chain(false);
-      client.on('error', () => undefined);
-      const atClient = closed(client);
-      void send(client, 256 * MiB, false).catch(() => undefined);
-      server.resume();
+      const x = await chain(false);
+      x.client.on('error', () => undefined);
+      void send(x.client, 256 * MiB, false).catch(() => undefined);
+      x.server.resume();
       t.ok(await waitFor(() => spliceBulkStats().moved > moved0), 'moved to the workers');
-      server.resetAndDestroy();
-      t.equal(await atClient, 'ECONNRESET');
-      const r = await relay.done;
-      t.equal(r.reset, true);
-      t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
+      await serverResets(t, x);
     });
 
     t.test('reset from the client while the upload worker is blocked on a server that does not read', async (t) => {
@@ -177,6 +190,155 @@ if (process.argv[2] === 'exit-child') {
         x.client.destroy();
         x.server.destroy();
       }
+    });
+
+    // Idle bulk sessions (native/sockets.c "bulk_resume"): after DC_BULK_IDLE_MS (1 s) without a
+    // byte either way both workers leave, the session goes back to the epoll thread and may move
+    // again after another atBytes.
+    const tasks = (): number => readdirSync('/proc/self/task').length;
+    const pipes = (): number => readdirSync('/proc/self/fd').filter((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`).startsWith('pipe:');
+      } catch {
+        return false;
+      }
+    }).length;
+    const idleBack = (n0: number): Promise<boolean> => waitFor(() => spliceBulkStats().handedBack > n0, 15_000);
+
+    t.test('an idle bulk session goes back to the epoll thread, its slot goes to the next one, bytes exact across the hand-back and a second move', async (t) => {
+      bound(t, 1);
+      const { moved: moved0, handedBack: back0 } = spliceBulkStats();
+      const pipes0 = pipes();
+      const a = await chain(false);
+      const got: Buffer[] = [];
+      a.server.on('data', (d: Buffer) => got.push(d));
+      const atServer = collect(a.server);
+      const atClient = collect(a.client);
+      const up1 = await send(a.client, 2 * MiB, false);
+      t.ok(await waitFor(() => a.relay.stats.up === 2 * MiB && spliceBulkStats().workers === 2), 'moved, both workers running');
+      const withWorkers = tasks();
+      t.ok(await idleBack(back0), 'handed back after going idle');
+      t.equal(spliceBulkStats().workers, 0, 'no worker left running');
+      t.ok(await waitFor(() => tasks() <= withWorkers - 2, 5000), `the two worker threads are gone (${withWorkers} → ${tasks()} threads)`);
+      t.equal(a.relay.stats.up, 2 * MiB, 'the count went on across the hand-back');
+      t.equal(pipes(), pipes0, 'its empty pipes were closed (an idle session holds none)');
+      const b = await chain(false);
+      b.server.resume();
+      await send(b.client, 2 * MiB, false);
+      t.ok(await waitFor(() => spliceBulkStats().moved - moved0 === 2), 'the next bulk session got the slot');
+      b.client.end();
+      b.server.end();
+      b.client.resume();
+      t.equal((await b.relay.done).reset, false, 'which ended cleanly');
+      const up2 = await send(a.client, 3 * MiB, false);
+      const down = await send(a.server, 3 * MiB, false);
+      t.ok(await waitFor(() => spliceBulkStats().moved - moved0 === 3), 'the first session moved again once it carried 1 MiB more');
+      a.client.end();
+      a.server.end();
+      const [s, c] = await Promise.all([atServer, atClient]);
+      t.equal(s.bytes, 5 * MiB, 'the server got every byte');
+      t.equal(c.hash, down, 'download intact');
+      const all = Buffer.concat(got);
+      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+      t.same([sha(all.subarray(0, 2 * MiB)), sha(all.subarray(2 * MiB))], [up1, up2], 'upload intact: before the hand-back, and after it through the second move');
+      const r = await a.relay.done;
+      t.equal(r.reset, false, 'a clean end');
+      t.same({ up: a.relay.stats.up, down: a.relay.stats.down }, { up: 5 * MiB, down: 3 * MiB }, 'final counts');
+    });
+
+    t.test('bytes a worker left in its pipe (the server stopped reading) go out after the hand-back, in order, then the FIN', async (t) => {
+      const back0 = spliceBulkStats().handedBack;
+      const pipes0 = pipes();
+      const { client, server, relay } = await chain(false);
+      client.resume();
+      const n = 24 * MiB;
+      const sent = send(client, n, false);
+      t.ok(await idleBack(back0), 'handed back while the server was not reading');
+      const held = relay.stats.up;
+      t.ok(held < n, `the relay had passed ${held} of ${n} bytes`);
+      t.equal(pipes() - pipes0, 2, 'the upload pipe, holding bytes, stayed with the session');
+      const atServer = collect(server);
+      const hash = await sent;
+      client.end();
+      const s = await atServer;
+      t.equal(s.bytes, n, 'every byte arrived');
+      t.equal(s.hash, hash, 'in order');
+      server.end();
+      t.equal((await relay.done).reset, false, 'a clean end');
+      t.equal(relay.stats.up, n, 'counted');
+    });
+
+    t.test('half-close across the hand-back: the client FIN went through the worker, the server answers after the hand-back', async (t) => {
+      const back0 = spliceBulkStats().handedBack;
+      const { client, server, relay } = await chain(false);
+      const atServer = collect(server);
+      const up = await send(client, 2 * MiB); // then FIN
+      const s = await atServer;
+      t.equal(s.hash, up, "upload intact, then the client's FIN");
+      t.ok(await idleBack(back0), 'the download worker alone went idle and handed back');
+      const atClient = collect(client);
+      const down = await send(server, 3 * MiB);
+      t.equal((await atClient).hash, down, 'download intact, then its FIN');
+      t.equal((await relay.done).reset, false, 'a clean end');
+    });
+
+    t.test('reset from the server after the hand-back reaches the client as a reset', async (t) => {
+      const back0 = spliceBulkStats().handedBack;
+      const x = await chain(false);
+      x.server.resume();
+      x.client.on('error', () => undefined);
+      await send(x.client, 2 * MiB, false);
+      t.ok(await idleBack(back0), 'handed back');
+      await serverResets(t, x);
+    });
+
+    t.test('bytes and FINs that arrive around the hand-back (both ways) are relayed intact', async (t) => {
+      bound(t, 8);
+      const at = [950, 1000, 1030, 1060, 1100, 1200];
+      const back0 = spliceBulkStats().handedBack;
+      const ends = await Promise.all(
+        at.map(async (ms) => {
+          const { client, server, relay } = await chain(false);
+          const atServer = collect(server);
+          const atClient = collect(client);
+          await send(client, 2 * MiB, false);
+          await waitFor(() => relay.stats.up === 2 * MiB);
+          await sleep(ms);
+          const [, down] = await Promise.all([send(client, 300_000), send(server, 300_000)]);
+          const [s, c] = await Promise.all([atServer, atClient]);
+          const r = await relay.done;
+          return s.bytes === 2 * MiB + 300_000 && c.hash === down && !r.reset;
+        }),
+      );
+      t.same(ends, at.map(() => true), 'every session: every byte, then the FIN, a clean end');
+      t.ok(spliceBulkStats().handedBack > back0, `some went back meanwhile (${spliceBulkStats().handedBack - back0} of ${at.length})`);
+    });
+
+    t.test('abort() while idle: before, around and after the hand-back', async (t) => {
+      bound(t, 8);
+      const at = [300, 950, 1000, 1050, 1100, 1500];
+      const ends = await Promise.all(
+        at.map(async (ms) => {
+          const { client, server, relay } = await chain(false);
+          client.on('error', () => undefined);
+          server.on('error', () => undefined);
+          server.resume();
+          await send(client, 2 * MiB, false);
+          await waitFor(() => relay.stats.up === 2 * MiB);
+          await sleep(ms);
+          const c = closed(client);
+          relay.abort();
+          const r = await relay.done;
+          const code = await c;
+          server.destroy();
+          return { reset: r.reset, error: r.error, code };
+        }),
+      );
+      t.same(
+        ends.map((e) => [e.reset, e.error, e.code]),
+        at.map(() => [true, undefined, 'ECONNRESET']),
+        'every one reset, none an error',
+      );
     });
 
     t.test('no worker, spliced session or fd left behind', async (t) => {

@@ -248,10 +248,11 @@ export function spliceBulk(o: RelayBulk): void {
   if (n !== null && typeof n.spliceBulk === 'function') n.spliceBulk(o.atBytes, o.maxSessions);
 }
 
-/** Sessions moved to bulk workers so far, and worker threads running now. */
-export function spliceBulkStats(): { moved: number; workers: number } {
+/** Sessions moved to bulk workers so far, worker threads running now, and idle bulk sessions
+ * handed back to the epoll thread so far. */
+export function spliceBulkStats(): { moved: number; workers: number; handedBack: number } {
   const n = load();
-  if (n === null || typeof n.spliceBulkStats !== 'function') return { moved: 0, workers: 0 };
-  const [moved = 0, workers = 0] = n.spliceBulkStats();
-  return { moved, workers };
+  if (n === null || typeof n.spliceBulkStats !== 'function') return { moved: 0, workers: 0, handedBack: 0 };
+  const [moved = 0, workers = 0, handedBack = 0] = n.spliceBulkStats();
+  return { moved, workers, handedBack };
 }
