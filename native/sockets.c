@@ -913,6 +913,7 @@ static int bulk_hold(struct dc_relay *r, struct dc_dir *d) {
   int64_t until = now_ms() + ms;
   while (joins > 0 && ms > 0 && !__atomic_load_n(&s->d[1].eof, __ATOMIC_ACQUIRE) && !fin_hold_check(d->dst, joins) && now_ms() < until) {
     if (bulk_stopped(s)) return 1;
+    bulk_active(s); /* a held FIN is activity: the other worker must not hand the session back meanwhile */
     struct timespec ts = {0, DC_HOLD_TICK_MS * 1000000L};
     nanosleep(&ts, NULL);
   }
@@ -1140,7 +1141,10 @@ static void bulk_resume(struct dc_relay *r, struct dc_sess *s) {
   for (int k = 0; k < 2; k++) {
     struct dc_dir *d = &s->d[k];
     d->bulk_from = d->bytes;
-    if (d->pr < 0) continue;
+    if (d->pr < 0) {
+      d->grown = 0; /* its next pipe comes from the pool and may grow */
+      continue;
+    }
     d->grown = 1; /* its size is the worker's: closed when done, never pooled */
     int sz = fcntl(d->pw, F_GETPIPE_SZ);
     if (sz > 0) d->cap = (size_t)sz;
@@ -1148,13 +1152,13 @@ static void bulk_resume(struct dc_relay *r, struct dc_sess *s) {
   }
   s->bulk = 0;
   __atomic_store_n(&s->bulk_yield, 0, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&r->bulk_idled, 1, __ATOMIC_RELAXED);
   for (int k = 0; k < 2 && err == 0; k++) {
     s->end[k].out = s->d[1 - k].inpipe > 0;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (s->end[k].out ? EPOLLOUT : 0), .data = {.ptr = &s->end[k]}};
     if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd[k], &ev) < 0) err = errno;
   }
   if (err != 0) sess_done(r, s, 1, err);
+  else __atomic_add_fetch(&r->bulk_idled, 1, __ATOMIC_RELAXED);
 }
 
 static void run(struct dc_relay *r, struct dc_dir *d, int64_t now) {
