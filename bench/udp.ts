@@ -162,6 +162,8 @@ async function quicFallback(runs: number, lan: Host, cell: Host, inet: Host, cfg
   const refused: Array<number | Error> = [];
   const c = start(cell, ['cell', cfg({ mode: 'active-standby', quic: 'block' })]);
   const tcp = start(inet, ['tcp-listen', SINK, '443']);
+  // the fall-back's TCP is plain routed in this world (no proxy): a route to the sink via WLAN
+  await cell.ip('route', 'replace', `${SINK}/32`, 'via', '10.182.2.1', 'dev', 'wlan0');
   try {
     await c.line(0);
     await tcp.line(0);
@@ -198,6 +200,7 @@ async function quicFallback(runs: number, lan: Host, cell: Host, inet: Host, cfg
       await sleep(1000);
     }
   } finally {
+    await cell.ip('route', 'del', `${SINK}/32`);
     await stopChild(tcp.child);
     await stopChild(c.child);
   }
