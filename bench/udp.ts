@@ -163,7 +163,9 @@ async function quicFallback(runs: number, lan: Host, cell: Host, inet: Host, cfg
   const c = start(cell, ['cell', cfg({ mode: 'active-standby', quic: 'block' })]);
   const tcp = start(inet, ['tcp-listen', SINK, '443']);
   // the fall-back's TCP is plain routed in this world (no proxy): a route to the sink via WLAN
+  // and back (UDP is masqueraded by the steering; this TCP is not)
   await cell.ip('route', 'replace', `${SINK}/32`, 'via', '10.182.2.1', 'dev', 'wlan0');
+  await inet.ip('route', 'replace', '192.168.77.0/24', 'via', WLAN_ADDR);
   try {
     await c.line(0);
     await tcp.line(0);
@@ -201,6 +203,7 @@ async function quicFallback(runs: number, lan: Host, cell: Host, inet: Host, cfg
     }
   } finally {
     await cell.ip('route', 'del', `${SINK}/32`);
+    await inet.ip('route', 'del', '192.168.77.0/24');
     await stopChild(tcp.child);
     await stopChild(c.child);
   }

@@ -130,9 +130,11 @@ if (mode === 'cell') {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   let t0 = 0;
   let pto: NodeJS.Timeout | undefined;
+  let giveUp: NodeJS.Timeout | undefined;
   s.once('error', (e: NodeJS.ErrnoException) => {
     const ms = mono() - t0;
     clearInterval(pto);
+    clearTimeout(giveUp);
     s.close();
     out({ quic: { code: e.code, syscall: e.syscall, ms } });
     const c = net.connect({ host, port: 443 }, () => {
@@ -153,7 +155,7 @@ if (mode === 'cell') {
     t0 = mono();
     s.send(initial);
     pto = setInterval(() => s.send(initial), 1000);
-    setTimeout(() => {
+    giveUp = setTimeout(() => {
       out({ quic: { code: 'none', ms: mono() - t0 } });
       process.exit(2);
     }, 20000).unref();
