@@ -13,7 +13,17 @@
 //   sink PORT IDLE_MS [N]     per flow and source address: count, first and last arrival (ms,
 //                             monotonic; namespaces share the clock); one JSON line after IDLE_MS quiet
 //                             ({"seen":N} first, once N flows arrived)
+//   quic-browser HOST [hold]  QUIC as a browser meets quic: block: a *connected* UDP socket (as
+//                             Chromium's QUIC stack uses; Linux reports an ICMP error on it as a
+//                             socket error) sends a QUIC-Initial-sized datagram (1200 bytes, again
+//                             every 1 s as a PTO would) to HOST:443; on the first socket error it
+//                             prints {"quic": {code, syscall, ms}} (ms from the first datagram) and
+//                             falls back to TCP HOST:443, sends 4 bytes, prints {"tcp": {ms, local}}
+//                             (or {"tcpError": code}); with `hold` it keeps that connection until
+//                             killed or closed, else it exits. No error in 20 s: {"quic": {code: "none"}}
+//   tcp-listen HOST PORT      accepts TCP connections and holds them (the fallback's far end)
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { openNetlinkStack } from '../drivers/netlink/stack.js';
 import { PathsService } from '../services/paths/index.js';
@@ -115,4 +125,46 @@ if (mode === 'cell') {
     }, idle);
   });
   s.bind(port, () => out({ listening: port }));
+} else if (mode === 'quic-browser') {
+  const [host, hold] = [a[0]!, a[1] === 'hold'];
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  let t0 = 0;
+  let pto: NodeJS.Timeout | undefined;
+  let giveUp: NodeJS.Timeout | undefined;
+  s.once('error', (e: NodeJS.ErrnoException) => {
+    const ms = mono() - t0;
+    clearInterval(pto);
+    clearTimeout(giveUp);
+    s.close();
+    out({ quic: { code: e.code, syscall: e.syscall, ms } });
+    const c = net.connect({ host, port: 443 }, () => {
+      c.write(Buffer.alloc(4));
+      out({ tcp: { ms: mono() - t0, local: `${c.localAddress}:${c.localPort}` } });
+      if (!hold) process.exit(0);
+    });
+    c.on('error', (err: NodeJS.ErrnoException) => {
+      out({ tcpError: err.code ?? err.message });
+      process.exit(1);
+    });
+    c.on('close', () => process.exit(0));
+  });
+  s.connect(443, host, () => {
+    const initial = Buffer.alloc(1200);
+    initial[0] = 0xc0; // long header, Initial
+    initial.writeUInt32BE(1, 1); // QUIC version 1
+    t0 = mono();
+    s.send(initial);
+    pto = setInterval(() => s.send(initial), 1000);
+    giveUp = setTimeout(() => {
+      out({ quic: { code: 'none', ms: mono() - t0 } });
+      process.exit(2);
+    }, 20000).unref();
+  });
+} else if (mode === 'tcp-listen') {
+  const held: net.Socket[] = [];
+  const srv = net.createServer((c) => {
+    c.on('error', () => undefined);
+    held.push(c);
+  });
+  srv.listen(Number(a[1]), a[0], () => out({ listening: Number(a[1]) }));
 }

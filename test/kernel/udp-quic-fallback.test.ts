@@ -12,12 +12,13 @@
 //   lan [lan0]──[lan0] cell [up0]──[up0] srv (M-server on TCP/443; nothing on UDP/443)
 import t from 'tap';
 import fs from 'node:fs';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Topology, netnsUnavailable, sh } from '../helpers/hosts.js';
 import { adminSession, nsFetch, startCell, startPeerServerIn, waitFor } from '../helpers/appliance.js';
 import type { SessionView } from '../../src/services/proxy/types.js';
 import type { PolicyView } from '../../src/web/deps.js';
 import { parseSysctlConf, SHIPPED_SYSCTL } from '../../bench/sysctl.js';
+import { start, stopChild } from '../helpers/udp-steer.js';
 
 const has = (p: string): boolean => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0;
 const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { allowFail: true })) === '' ? 'nft is not installed' : false) || (!has('conntrack') ? 'needs conntrack' : false);
@@ -25,46 +26,6 @@ const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { all
 const N = 184;
 const SRV = `10.${N}.3.2`;
 const WEB = 18184;
-
-/**
- * The browser-like client, run in the LAN namespace: a connected UDP socket sends a
- * QUIC-Initial-sized datagram (1200 bytes, again every 1 s as a PTO would) to HOST:443; on the
- * first socket error it prints {"quic": {code, ms}} (ms from the first datagram, monotonic) and
- * falls back to TCP HOST:443, sends 4 bytes (half of the peer server's header: the server keeps
- * waiting, and the MPTCP upstream becomes fully established) and prints {"tcp": {ms, local}}; it
- * holds that connection until it is killed or the peer closes it.
- */
-const BROWSER = `
-import dgram from 'node:dgram';
-import net from 'node:net';
-const host = process.argv[1];
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-const s = dgram.createSocket('udp4');
-let t0 = 0;
-let pto;
-s.once('error', (e) => {
-  const ms = now() - t0;
-  clearInterval(pto);
-  s.close();
-  out({ quic: { code: e.code, syscall: e.syscall, ms } });
-  const c = net.connect({ host, port: 443 }, () => {
-    c.write(Buffer.alloc(4));
-    out({ tcp: { ms: now() - t0, local: c.localAddress + ':' + c.localPort } });
-  });
-  c.on('error', (err) => { out({ tcpError: err.code ?? err.message }); process.exit(1); });
-  c.on('close', () => process.exit(0));
-});
-s.connect(443, host, () => {
-  const initial = Buffer.alloc(1200);
-  initial[0] = 0xc0; // long header, Initial
-  initial.writeUInt32BE(1, 1); // QUIC version 1
-  t0 = now();
-  s.send(initial);
-  pto = setInterval(() => s.send(initial), 1000);
-  setTimeout(() => { out({ quic: { code: 'none', ms: now() - t0 } }); process.exit(2); }, 20000).unref();
-});
-`;
 
 t.test('quic: block — a browser-like client (connected UDP) gets ECONNREFUSED at once and its TCP fallback is an M-session (needs root)', { skip: why === false ? false : why, timeout: 240_000 }, async (t) => {
   const topo = new Topology(`tqf${process.pid % 10000}`);
@@ -121,38 +82,19 @@ t.test('quic: block — a browser-like client (connected UDP) gets ECONNREFUSED 
     return;
   }
 
-  const browser: ChildProcess = lan.spawn(process.execPath, ['--input-type=module', '-e', BROWSER, SRV]);
-  t.teardown(() => {
-    browser.kill('SIGKILL');
-  });
-  const lines: Array<Record<string, { code?: string; syscall?: string; ms: number; local?: string }>> = [];
-  let err = '';
-  browser.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  let buf = '';
-  const waiters: Array<() => void> = [];
-  browser.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)) as (typeof lines)[number]);
-      buf = buf.slice(i + 1);
+  // the browser-like client (src/sim/udp-steer-child.ts quic-browser): connected UDP, falls back to TCP/443 and holds it
+  const browser = start(lan, ['quic-browser', SRV, 'hold']);
+  t.teardown(() => stopChild(browser.child));
+  type Step = { code?: string; syscall?: string; ms: number; local?: string };
+  const next = async (key: string): Promise<Step | undefined> => {
+    for (let i = 0; ; i++) {
+      const l = await browser.line(i).catch(() => undefined);
+      if (l === undefined || 'tcpError' in l) return undefined;
+      if (key in l) return l[key] as Step;
     }
-    waiters.splice(0).forEach((w) => w());
-  });
-  browser.once('exit', () => waiters.splice(0).forEach((w) => w()));
-  const next = (key: string): Promise<(typeof lines)[number][string] | undefined> =>
-    new Promise((resolve) => {
-      const check = (): void => {
-        const l = lines.find((x) => key in x || 'tcpError' in x);
-        if (l !== undefined) resolve(l[key]);
-        else if (browser.exitCode !== null) resolve(undefined);
-        else waiters.push(check);
-      };
-      check();
-    });
-
+  };
   const quic = await next('quic');
-  t.comment(`quic-fallback (browser-like, connected UDP): ${quic?.code} (${quic?.syscall}) ${quic?.ms.toFixed(1)} ms after the first 1200-byte datagram${err === '' ? '' : `; stderr: ${err}`}`);
+  t.comment(`quic-fallback (browser-like, connected UDP): ${quic?.code} (${quic?.syscall}) ${quic?.ms.toFixed(1)} ms after the first 1200-byte datagram`);
   t.equal(quic?.code, 'ECONNREFUSED', 'the connected socket reports the ICMP port-unreachable as ECONNREFUSED');
   t.ok(quic !== undefined && quic.ms < 3000, `it arrives well before ngtcp2's 5 s handshake timeout (${quic?.ms.toFixed(1)} ms)`);
   const counter = await cell.exec('nft', ['list', 'counter', 'inet', 'duocell_udp', 'quic_blocked']);
@@ -160,7 +102,7 @@ t.test('quic: block — a browser-like client (connected UDP) gets ECONNREFUSED 
   t.ok(rejected >= 1, `the cell rejected the UDP/443 datagram (${rejected} packets)`);
 
   const tcp = await next('tcp');
-  t.ok(tcp !== undefined, `the TCP fallback connected (${JSON.stringify(lines)})`);
+  t.ok(tcp !== undefined, `the TCP fallback connected (${JSON.stringify(browser.lines)})`);
   t.comment(`quic-fallback: TCP/443 connected ${tcp?.ms.toFixed(1)} ms after the first datagram`);
 
   // the held fallback connection, as the cell's sessions show it

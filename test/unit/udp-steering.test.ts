@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EventEmitter } from 'node:events';
-import { buildUdpRuleset } from '../../src/services/udp/ruleset.js';
+import { buildUdpRuleset, QUIC_REJECT_LIMIT } from '../../src/services/udp/ruleset.js';
 import { UdpSteering, type UdpPolicy, type UdpSteerBackend } from '../../src/services/udp/steering.js';
 import type { PathEvent, PathView } from '../../src/services/paths/types.js';
 
@@ -154,11 +154,41 @@ t.test('quic: block answers UDP/443 of the blocking group with port-unreachable;
   const lines = r.split('\n').map((l) => l.trim());
   const allow = lines.indexOf('ip saddr 192.168.77.9/32 return');
   // the uplink mark is cleared before the reject: with fwmark_reflect = 1 the ICMP error would take it and leave by the uplink
-  const block = lines.indexOf('ip saddr 192.168.77.0/24 counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable');
+  const block = lines.indexOf('ip saddr 192.168.77.0/24 goto quic_reject');
   t.ok(allow > 0 && block > allow, 'the device (longer prefix) is decided before its network');
+  t.ok(lines.includes('counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable'), 'the uplink mark is cleared before the reject');
   const all = build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'block' });
-  t.match(all, /^ {4}counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable$/m, 'the default policy blocks every other source');
+  t.match(all, /chain quic \{\n {4}goto quic_reject\n {2}\}/, 'the default policy blocks every other source');
   t.throws(() => build({ ...base, groups: [], fallback: { kind: 'none' }, fallbackQuic: 'maybe' as 'block' }), { code: 'DC_CONFIG_INVALID' });
+});
+
+t.test('quic: block — the ICMP errors are limited per source and in total, sent only for forwarded LAN UDP/443, and nothing else changes', async (t) => {
+  const base = { table: 'duocell_udp', lanInterfaces: ['lan0', 'lan1'], lanPrefixes: ['192.168.77.0/24', 'fd00:77::/64'], uplinks: [{ name: 'wlan', interface: 'wlan0', mark: 0x200 }], mask: 0xf00 };
+  const groups = [{ prefixes: ['192.168.77.0/24', 'fd00:77::/64'], decision: { kind: 'uplink' as const, uplink: 'wlan' } }];
+  const allowed = buildUdpRuleset({ ...base, groups, fallback: { kind: 'none' } });
+  const blocked = buildUdpRuleset({ ...base, groups: groups.map((g) => ({ ...g, quic: 'block' as const })), fallback: { kind: 'none' } });
+  const chain = (r: string, name: string): string[] => {
+    const from = r.indexOf(`  chain ${name} {`);
+    return from < 0 ? [] : r.slice(from, r.indexOf('\n  }', from)).split('\n').slice(1).map((l) => l.trim());
+  };
+  const { perSource: s, total: all } = QUIC_REJECT_LIMIT;
+  t.same(chain(blocked, 'quic_reject'), [
+    `meta nfproto ipv4 update @quic_src4 { ip saddr limit rate over ${s.perSecond}/second burst ${s.burst} packets } counter name quic_limited drop`,
+    `meta nfproto ipv6 update @quic_src6 { ip6 saddr limit rate over ${s.perSecond}/second burst ${s.burst} packets } counter name quic_limited drop`,
+    `limit rate over ${all.perSecond}/second burst ${all.burst} packets counter name quic_limited drop`,
+    'counter name quic_blocked meta mark set meta mark & 0xfffff0ff reject with icmpx type port-unreachable',
+  ], 'over the per-source or the total limit: dropped and counted; under both: rejected (icmpx: IPv4 and IPv6 alike)');
+  t.ok(s.perSecond <= 1 && s.burst <= 6, 'per source no more than the kernel\'s default ICMP budget per destination (1/s, burst 6)');
+  t.match(blocked, /set quic_src4 \{ type ipv4_addr; size 65536; flags dynamic,timeout; timeout 1m; \}/, 'the per-source buckets are bounded and expire');
+  t.match(blocked, /set quic_src6 \{ type ipv6_addr; size 65536; flags dynamic,timeout; timeout 1m; \}/);
+  t.same(chain(blocked, 'forward'), ['type filter hook forward priority filter; policy accept;', 'iifname { "lan0", "lan1" } udp dport 443 jump quic'], 'only UDP/443 forwarded from a LAN interface: the errors go back to a LAN device');
+  t.equal(blocked.match(/ reject /g)?.length, 1, 'one reject statement, in the chain only chain forward reaches');
+  t.notMatch(blocked, /hook (input|output)/, 'the box\'s own ports are untouched (no input or output hook)');
+  t.notMatch(blocked, /policy drop|accept$/m, 'no chain policy changes and no rule accepts anything');
+  // everything else is the same text as without the block
+  const strip = (r: string): string => r.replace(/\n {2}counter quic_limited \{ \}/, '').replace(/\n {2}chain forward \{[\s\S]*?\n {2}chain quic_reject \{[\s\S]*?\n {2}\}/, '');
+  t.equal(strip(blocked), strip(allowed), 'the rest of the ruleset is unchanged by quic: block');
+  t.notMatch(allowed, /quic_reject|quic_src/, 'nothing of it without a block');
 });
 
 t.test('counters: per-device cap drops and QUIC rejects add up across ruleset swaps (a new table starts at 0)', async (t) => {

@@ -137,6 +137,37 @@ function decisionChain(d: UdpDecision, marks: Map<string, number>): string[] {
   return [`    ct mark set numgen inc mod ${from} map { ${parts.join(', ')} }`];
 }
 
+/**
+ * How many ICMP errors `quic: block` sends. An ICMP error is never larger than the datagram that
+ * caused it, but a LAN device could still aim it at another (forged source): per source at most the
+ * kernel's own default budget per destination (net.ipv4.icmp_ratelimit 1000 ms, burst 6), written
+ * here so that no sysctl loosens it, and all sources together a bounded total. Over either limit the
+ * datagram is dropped silently and counted (`quic_limited`): that client waits for its own timeout.
+ */
+export const QUIC_REJECT_LIMIT = { perSource: { perSecond: 1, burst: 6 }, total: { perSecond: 100, burst: 50 } } as const;
+
+/** The chain every blocked UDP/443 datagram goes to: the limits, then the reject (see QUIC_REJECT_LIMIT). */
+function quicReject(mask: number): string[] {
+  const { perSource: s, total: t } = QUIC_REJECT_LIMIT;
+  const per = `limit rate over ${s.perSecond}/second burst ${s.burst} packets`;
+  return [
+    // one token bucket per source address, forgotten a minute after its last datagram; a full set
+    // (65,536 sources) adds no one, and the total limit still holds
+    '  set quic_src4 { type ipv4_addr; size 65536; flags dynamic,timeout; timeout 1m; }',
+    '  set quic_src6 { type ipv6_addr; size 65536; flags dynamic,timeout; timeout 1m; }',
+    '  chain quic_reject {',
+    `    meta nfproto ipv4 update @quic_src4 { ip saddr ${per} } counter name quic_limited drop`,
+    `    meta nfproto ipv6 update @quic_src6 { ip6 saddr ${per} } counter name quic_limited drop`,
+    `    limit rate over ${t.perSecond}/second burst ${t.burst} packets counter name quic_limited drop`,
+    // The uplink mark (set in prerouting) is cleared first: with net.ipv4/ipv6.fwmark_reflect = 1, as
+    // the box ships (systemd/60-duocell.conf), the ICMP error takes the packet's mark, whose rule
+    // routed it out of the uplink instead of back to the device (test/kernel/udp-quic-fallback.test.ts).
+    // The error goes to the datagram's source, which came in on a LAN interface (chain forward).
+    `    counter name quic_blocked meta mark set meta mark & ${hex(~mask >>> 0)} reject with icmpx type port-unreachable`,
+    '  }',
+  ];
+}
+
 export function buildUdpRuleset(c: UdpRulesetConfig): string {
   validateUdpSteering(c);
   const marks = new Map(c.uplinks.map((u) => [u.name, u.mark]));
@@ -145,7 +176,7 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
   const L: string[] = [];
   L.push(`add table inet ${c.table}`, `delete table inet ${c.table}`, `table inet ${c.table} {`);
   const cap = c.perSourceFlows ?? 0;
-  L.push('  counter quic_blocked { }');
+  L.push('  counter quic_blocked { }', '  counter quic_limited { }');
   // capped: all refusals; capdrops4/6: refusals per device (nft -j list table: one counter per address)
   if (cap > 0) L.push('  set flows4 { type ipv4_addr; flags dynamic; }', '  set flows6 { type ipv6_addr; flags dynamic; }', '  counter capped { }', '  set capdrops4 { type ipv4_addr; size 65536; flags dynamic; }', '  set capdrops6 { type ipv6_addr; size 65536; flags dynamic; }');
   L.push('  chain prerouting {', '    type filter hook prerouting priority mangle + 1; policy accept;');
@@ -192,14 +223,11 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
     L.push(`  chain ${name} {`, ...decisionChain(JSON.parse(key) as UdpDecision, marks), '  }');
   }
   // QUIC block: UDP/443 of a blocking group answered at once with ICMP port-unreachable (reject is
-  // allowed in forward only); longest prefix first, so a device's own choice wins over its network's
+  // allowed in forward only: the box's own ports are never touched); longest prefix first, so a
+  // device's own choice wins over its network's
   const quic = c.groups
     .flatMap((g) => g.prefixes.map((p) => ({ p: prefixOf(p), block: g.quic === 'block' })))
     .sort((a, b) => b.p.len - a.p.len);
-  // The uplink mark (set in prerouting) is cleared first: with net.ipv4/ipv6.fwmark_reflect = 1, as
-  // the box ships (systemd/60-duocell.conf), the ICMP error takes the packet's mark, whose rule
-  // routed it out of the uplink instead of back to the device (test/kernel/udp-quic-fallback.test.ts).
-  const reject = `counter name quic_blocked meta mark set meta mark & ${hex(~c.mask >>> 0)} reject with icmpx type port-unreachable`;
   if (c.fallbackQuic === 'block' || quic.some((q) => q.block)) {
     L.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
     L.push(`    iifname { ${ifs} } udp dport 443 jump quic`);
@@ -208,10 +236,10 @@ export function buildUdpRuleset(c: UdpRulesetConfig): string {
     for (const q of quic) {
       if (done.has(q.p.text)) continue;
       done.add(q.p.text);
-      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? reject : 'return'}`);
+      L.push(`    ${q.p.v6 ? 'ip6' : 'ip'} saddr ${q.p.text} ${q.block ? 'goto quic_reject' : 'return'}`);
     }
-    if (c.fallbackQuic === 'block') L.push(`    ${reject}`);
-    L.push('  }');
+    if (c.fallbackQuic === 'block') L.push('    goto quic_reject');
+    L.push('  }', ...quicReject(c.mask));
   }
   L.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const u of c.uplinks) L.push(`    meta l4proto udp ct mark & ${m} == ${hex(u.mark)} oifname "${u.interface}" masquerade`);
