@@ -18,7 +18,10 @@ const run = promisify(execFile);
 
 export async function sh(cmd: string, args: readonly string[], opts: { allowFail?: boolean; input?: string } = {}): Promise<string> {
   try {
-    const r = await run(cmd, args as string[], { maxBuffer: 16 << 20 });
+    const pending = run(cmd, args as string[], { maxBuffer: 16 << 20 });
+    // execFile takes no input option: write it to the child's stdin (and close it, so `nft -f -` ends)
+    if (opts.input !== undefined) pending.child.stdin?.end(opts.input);
+    const r = await pending;
     return r.stdout;
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };

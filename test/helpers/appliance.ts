@@ -25,7 +25,7 @@ export async function startCell(h: Host, board: object, webPort: number): Promis
   const logs: string[] = [];
   child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const end = Date.now() + 20_000;
+  const end = Date.now() + 60_000; // a start-up bound, not a timing claim: a loaded 2-core host needs it
   for (;;) {
     const r = await nsFetch(h, `http://127.0.0.1:${webPort}/api/v1/health`).catch(() => undefined);
     if (r !== undefined && r.status === 200) break;
