@@ -47,6 +47,10 @@ export interface ModeTick {
   readonly lookaheadMs: number;
   /** Hysteresis hold for overflow decisions (ms). */
   readonly holdMs: number;
+  /** Measurement period (ms). */
+  readonly intervalMs: number;
+  /** Ask for a rate limit on the cellular egress (bits/s, undefined: none); absent: no pacer. */
+  readonly pace?: (bitsPerSec: number | undefined) => void;
   /** Count a move (the controller's `moves` statistic). */
   moved(): void;
 }
