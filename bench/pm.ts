@@ -28,6 +28,8 @@ import { linkOptions, worlds, type World } from './world.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHILD = path.join(ROOT, 'dist/bench/pm-child.js');
 const RUN_MS = 21_000;
+/** Namespace prefix (BENCH_NS_PREFIX, default `b`), so two runs of the group can share a machine. */
+const NS = process.env.BENCH_NS_PREFIX ?? 'b';
 
 /** The benchmark's helper process in a namespace (bench/pm-child.ts). */
 class Child extends RpcClient {
@@ -46,7 +48,7 @@ interface SteerRig {
 }
 
 async function steerRig(w: World, policy: unknown): Promise<SteerRig> {
-  const topo = new Topology(w === 'ideal' ? 'bpmi' : 'bpmr');
+  const topo = new Topology(`${NS}${w === 'ideal' ? 'pmi' : 'pmr'}`);
   try {
     const cell = await topo.host('cell');
     const srv = await topo.host('srv');
@@ -125,7 +127,7 @@ async function failoverRun(w: World): Promise<{ ms: number; acked?: number }> {
 }
 
 async function enforceRun(n: number): Promise<{ enforce: number[]; rtt: number[] }> {
-  const topo = new Topology('bpr');
+  const topo = new Topology(`${NS}pr`);
   try {
     const ue = await topo.host('ue');
     const gw = await topo.host('gw');
@@ -165,7 +167,7 @@ async function enforceRun(n: number): Promise<{ enforce: number[]; rtt: number[]
 }
 
 async function pathDownRun(n: number): Promise<number[]> {
-  const topo = new Topology('bpk');
+  const topo = new Topology(`${NS}pk`);
   try {
     const cell = await topo.host('cell');
     const nt = await topo.host('net');

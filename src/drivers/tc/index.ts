@@ -68,10 +68,10 @@ export class HtbPacer {
   #installed = false;
   #rate: number | undefined;
 
-  /** `beforeInstall` runs before the qdisc is first added (the kernel ledger records it there). */
+  /** `beforeInstall` runs before the qdisc is added, `afterRestore` once it is gone (the kernel ledger's record and forget). */
   constructor(
     readonly dev: string,
-    readonly o: { beforeInstall?: (dev: string) => void; leafPackets?: number } = {},
+    readonly o: { beforeInstall?: (dev: string) => void; afterRestore?: (dev: string) => void; leafPackets?: number } = {},
   ) {}
 
   get rate(): number | undefined {
@@ -104,5 +104,6 @@ export class HtbPacer {
     if (!this.#installed) return;
     this.#installed = false;
     await removePacer(this.dev);
+    this.o.afterRestore?.(this.dev);
   }
 }

@@ -455,7 +455,7 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
       const pace = this.#pace;
       if (g.mode.name !== 'ratio') pace?.request(g.key, undefined);
       g.mode.tick?.(g.state, {
-        ...(pace === undefined ? {} : { pace: (r: number | undefined) => pace.request(g.key, r) }), intervalMs: this.#o.intervalMs ?? 250,
+        ...(pace === undefined || pace.failed ? {} : { pace: (r: number | undefined) => pace.request(g.key, r) }), intervalMs: this.#o.intervalMs ?? 250,
         now, group: g.key, policy: g.policy, cell, wlan, spanMs: span, share: g.share, slope: g.slope, samples: g.samples, minWindowBytes: minBytes,
         movable: movable.length, rtt: rtt.get(g) ?? {}, pathRttMs, deadband: (this.#o.deadbandPp ?? 1) / 100, settleMs,
         lookaheadMs: this.#o.lookaheadMs ?? 750, holdMs: Math.max(1000, settleMs * 4), moved: () => void this.#s.moves++,
@@ -493,6 +493,6 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   stats(): SteerStats {
     const s = this.#s;
     const { lastFailoverMs, lastCommandMs, ...counts } = s;
-    return { ...counts, ...(lastFailoverMs === undefined ? {} : { lastFailoverMs }), ...(lastCommandMs === undefined ? {} : { lastCommandMs }) };
+    return { ...counts, ...(this.#pace === undefined ? {} : { paceChanges: this.#pace.changes }), ...(lastFailoverMs === undefined ? {} : { lastFailoverMs }), ...(lastCommandMs === undefined ? {} : { lastCommandMs }) };
   }
 }

@@ -64,13 +64,17 @@ export function recentBps(samples: PaceInput['samples'], a: 'cell' | 'wlan', spa
 /**
  * The controller's side of one pacer: the groups' requests summed (one class paces the whole
  * egress), a command only when the rate changed by more than `minChange` (or appeared or went),
- * one command in flight, the latest request wins.
+ * one command in flight, the latest request wins. A pacer that failed once (no tc, no htb) is
+ * not asked again: the ladder alone steers (ratio.ts sees no rate).
  */
 export class PaceGate {
   readonly #req = new Map<string, number>();
   #applied: number | undefined;
   #busy = false;
   #dirty = false;
+  /** Rates applied (the controller's `paceChanges` statistic). */
+  changes = 0;
+  failed = false;
 
   constructor(
     readonly pacer: SteerPacer,
@@ -78,6 +82,7 @@ export class PaceGate {
   ) {}
 
   request(group: string, bitsPerSec: number | undefined): void {
+    if (this.failed) return;
     if (bitsPerSec === undefined) this.#req.delete(group);
     else this.#req.set(group, bitsPerSec);
     void this.#apply();
@@ -107,8 +112,14 @@ export class PaceGate {
         const a = this.#applied;
         if (want === a || (want !== undefined && a !== undefined && Math.abs(want - a) <= this.minChange * a)) continue;
         await this.pacer.setRate(want).then(
-          () => void (this.#applied = want),
-          (e: unknown) => log.warn({ err: e }, 'pacing the cellular egress failed'),
+          () => {
+            this.#applied = want;
+            this.changes++;
+          },
+          (e: unknown) => {
+            this.failed = true;
+            log.warn({ err: e }, 'pacing the cellular egress failed: ratio steers with backup flags only');
+          },
         );
       } while (this.#dirty);
     } finally {

@@ -97,6 +97,8 @@ export interface SteerStats {
   readonly badPolicies: number;
   /** Level changes made by the ratio loop. */
   readonly moves: number;
+  /** Rates set on the cellular pacer (only with one). */
+  readonly paceChanges?: number;
   readonly failovers: number;
   readonly subflowsDestroyed: number;
   /** Last time (ms) from a failure (path down / active subflows closed) to the flags acknowledged. */
