@@ -125,8 +125,14 @@ export interface RatioGroup {
  */
 function pacing(s: RatioGroup, m: ModeTick): boolean {
   const rate = s.pacing.rate;
-  if (m.pace === undefined || rate === undefined || s.ratio.level !== s.n || m.samples.length === 0) return false;
+  if (m.pace === undefined || !sendsCellular(m) || rate === undefined || s.ratio.level !== s.n || m.samples.length === 0) return false;
   return recentBps(m.samples, 'cell', 1000, m.intervalMs) >= 0.8 * rate;
+}
+
+/** Whether most of the window's cellular bytes were sent by the box (what an egress rate limits). */
+function sendsCellular(m: ModeTick): boolean {
+  const sent = m.samples.reduce((x, y) => x + (y.cellSent ?? 0), 0);
+  return m.cell === 0 || sent >= 0.5 * m.cell;
 }
 
 /** Follow a change of the number of movable connections, keeping the level's fraction. */
@@ -161,12 +167,16 @@ export const ratioMode: SteerMode<RatioGroup> = {
       target: m.policy.ratio.cellular / 100, share: m.share, fast, slope: m.slope, n: s.n,
       deadband: m.deadband, settleMs: m.settleMs, lookaheadMs: m.lookaheadMs, now: m.now,
     });
-    if (m.pace !== undefined) {
+    if (m.pace !== undefined && sendsCellular(m)) {
       // paced: never below level N; the rate applies at N, the ladder above it
       if (s.ratio.level < s.n) s.ratio = { ...s.ratio, level: s.n };
       const target = m.policy.ratio.cellular / 100;
       s.pacing = s.ratio.level > s.n ? initialPaceState : paceStep(s.pacing, { target, share: m.share, samples: m.samples, intervalMs: m.intervalMs });
       m.pace(s.pacing.rate);
+    } else if (s.pacing.rate !== undefined) {
+      // what cellular carries is mostly received: a rate on the egress cannot act, the ladder does
+      s.pacing = initialPaceState;
+      m.pace?.(undefined);
     }
     if (s.n > 0) s.frac = s.ratio.level / (2 * s.n);
     if (s.ratio.level !== before) {
