@@ -6,7 +6,6 @@
 import net from 'node:net';
 import { openNetlinkStack, type NetlinkStack } from '../src/drivers/netlink/stack.js';
 import { SockDiag } from '../src/drivers/netlink/sock-diag.js';
-import { HtbPacer } from '../src/drivers/tc/index.js';
 import { createConnectSocket, createListenSocket } from '../src/drivers/sockets/index.js';
 import { PathsService, type UplinkConfig } from '../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../src/services/pm/index.js';
@@ -87,8 +86,7 @@ const ops: Record<string, (...a: never[]) => unknown> = {
     await paths.start();
     await pmsvc.start();
     if (policy !== null) {
-      const cellIf = uplinks.find((u) => u.access === 'cellular')?.interface;
-      steer = new SteeringController({ sessions: pmsvc, backend: st.pm!, paths, counters: () => diag.subflows(), policy: () => policy, ...(cellIf === undefined ? {} : { cellularPacer: new HtbPacer(cellIf) }) });
+      steer = new SteeringController({ sessions: pmsvc, backend: st.pm!, paths, counters: () => diag.subflows(), policy: () => policy });
       steer.start();
     }
     return true;

@@ -69,7 +69,6 @@ export const CODES = {
   // drivers/nft + services/intercept, services/udp
   DC_NFT_APPLY: 'nftables refused a ruleset or command; the previous ruleset stays in force',
   DC_ROUTE_COMMAND: 'a policy-routing command (ip rule/route) for steering failed',
-  DC_TC_COMMAND: 'a traffic-control command (tc) for pacing an uplink failed',
   DC_STEERING_SYSCTL: 'explicit steering: the MP_CAPABLE C-flag sysctl (net.mptcp.allow_join_initial_addr_port) could not be set or restored',
   DC_STEERING_ENDPOINT: 'explicit steering: a signal endpoint (ADD_ADDR of the unique address) or the subflow limit could not be set or removed',
 

@@ -7,7 +7,6 @@ import { addressFamily, hostPort, parsePrefix, prefixContains } from '../core/ne
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
-import { HtbPacer } from '../drivers/tc/index.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
 import { planSubflows } from '../services/pm/planner.js';
 import { planWithdrawals, type WithdrawalPlan } from '../services/pm/withdraw.js';
@@ -176,8 +175,6 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     return undefined;
   }
   // Per-connection backup flags exist only under the userspace PM (the in-kernel one answers EINVAL).
-  // ratio mode paces what the box sends on cellular (pm/steer/pace.ts); the ledger removes the qdisc
-  const cellIf = board.uplinks.find((u) => u.access === 'cellular')?.interface;
   const steering =
     mode === 'userspace'
       ? new SteeringController({
@@ -186,7 +183,6 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
           policy: steeringPolicy(policy, board.policy?.preferredPath === 'cellular' ? 'cellular' : 'wlan'),
           counters: () => diag.subflows(),
           ...(paths === undefined ? {} : { paths: paths.service }),
-          ...(cellIf === undefined ? {} : { cellularPacer: new HtbPacer(cellIf, { beforeInstall: (d) => ledger?.recordQdisc(d), afterRestore: (d) => ledger?.forgetQdisc(d) }) }),
         })
       : undefined;
   steering?.start();

@@ -3,7 +3,6 @@ import { logger } from '../core/logger.js';
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { Rtnl } from '../drivers/netlink/rtnetlink.js';
 import { toRouteSpec, toRuleSpec } from '../drivers/netlink/uplink-routing.js';
-import { removePacer } from '../drivers/tc/index.js';
 import { RTPROT_DUOCELL } from '../protocols/netlink/index.js';
 import { KernelLedger, type LedgerKernel, type LedgerStore } from '../services/restore/ledger.js';
 
@@ -58,7 +57,6 @@ export function kernelForLedger(): LedgerKernel & { close(): void } {
       }
       return { rules, routes };
     },
-    removePacer,
     close() {
       rtnl?.close();
       void pm?.then((p) => p?.close());

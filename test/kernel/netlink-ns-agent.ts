@@ -11,7 +11,6 @@ import { RoutingKeeper } from '../../src/drivers/netlink/uplink-routing.js';
 import { WlanDriver } from '../../src/drivers/wlan/index.js';
 import { openNetlinkStack } from '../../src/drivers/netlink/stack.js';
 import { SockDiag } from '../../src/drivers/netlink/sock-diag.js';
-import { HtbPacer } from '../../src/drivers/tc/index.js';
 import { PathsService, type UplinkConfig } from '../../src/services/paths/index.js';
 import { PmService, SteeringController, type SteerPolicy } from '../../src/services/pm/index.js';
 import { createConnectSocket, createListenSocket } from '../../src/drivers/sockets/index.js';
@@ -92,7 +91,6 @@ const local: Record<string, Handler> = {
   async 'stack.steer'(uplinks, policy, opts) {
     const o = (opts ?? {}) as { intervalMs?: number; windowMs?: number; deadbandPp?: number; settleMs?: number; lookaheadMs?: number };
     const ups = uplinks as UplinkConfig[];
-    const cellIf = ups.find((u) => u.access === 'cellular')?.interface;
     const stack = await openNetlinkStack();
     const paths = new PathsService({ uplinks: ups, net: stack.rtnl, routing: stack.routing, sampleMs: 0 });
     const pm = new PmService({
@@ -102,7 +100,6 @@ const local: Record<string, Handler> = {
     const diag = new SockDiag();
     const steer = new SteeringController({
       sessions: pm, backend: stack.pm!, paths, counters: () => diag.subflows(), policy: () => policy as SteerPolicy, ...o,
-      ...(cellIf === undefined ? {} : { cellularPacer: new HtbPacer(cellIf) }),
     });
     targets.paths = paths as unknown as Record<string, unknown>;
     targets.pmsvc = pm as unknown as Record<string, unknown>;

@@ -63,10 +63,9 @@ t.test('ratio 30:70 over 20 bulk transfers converges (needs root + MPTCP kernel)
   // steered split from the unsteered 40 %.
   t.ok(s5.inBand >= 0.4, `at least 40 % of the 5 s windows after 10 s are within ±5 points (${(s5.inBand * 100).toFixed(0)} %)`);
   t.ok(Math.abs(s5.mean - 30) <= 7, `mean share after 10 s within ±7 points (${s5.mean.toFixed(1)} %; unsteered 40 %)`);
-  const st = await C.call<{ moves: number; commands: number; unsupported: number; paceChanges?: number }>('steer.stats');
+  const st = await C.call<{ moves: number; commands: number; unsupported: number }>('steer.stats');
   t.comment(`controller: ${JSON.stringify(st)}`);
-  // below the natural split (40 %) the cellular egress is paced (pm/steer/pace.ts): rates, not moves
-  t.ok(st.moves > 0 || (st.paceChanges ?? 0) > 0, 'the controller acted');
+  t.ok(st.moves > 0 && st.commands > 0, 'the controller acted');
   t.equal(st.unsupported, 0, 'SET_FLAGS accepted under the userspace PM');
 });
 

@@ -103,19 +103,3 @@ t.test('a step that fails keeps its row and throws DC_KERNEL_RESTORE; the others
   await led.undo();
   t.same(store.ledgerList(), []);
 });
-
-t.test('a pacer qdisc left by a crashed run is removed at the next start; a clean restore forgets it', async (t) => {
-  const { dir, store } = await openStore(t);
-  const removed: string[] = [];
-  const k = Object.assign(new FakeKernel(), { removePacer: async (dev: string): Promise<boolean> => (removed.push(dev), true) });
-  const run1 = new KernelLedger(store, k);
-  run1.recordQdisc('wwan0');
-  run1.recordQdisc('wwan1');
-  run1.forgetQdisc('wwan1'); // restored before the crash
-  store.close();
-  const store2 = await Store.open({ dir });
-  t.teardown(() => store2.close());
-  t.equal(await new KernelLedger(store2, k).recover(), 1);
-  t.same(removed, ['wwan0'], 'only the qdisc still recorded is removed');
-  t.same(store2.ledgerList(), [], 'and forgotten');
-});

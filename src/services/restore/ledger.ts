@@ -12,7 +12,6 @@ const addrKey = (a: string): string => canonicalAddress(a) ?? a.toLowerCase();
  *     sysctl / limits     original value, kept from the FIRST change only
  *     endpoint            an MPTCP endpoint duocell adds (address → id)
  *     table               a routing table whose duocell-made (protocol 220) rules and routes it owns
- *     qdisc               an interface where duocell added its pacer (drivers/tc, handle 7dc1:)
  *   clean exit: undo() ─► delete the endpoints, the rules and routes, put the limits and sysctls
  *                         back (in that order), forget each row once done
  *   start: recover()   ─► rows found = the last run did not exit cleanly: undo() them FIRST, so
@@ -24,7 +23,7 @@ const addrKey = (a: string): string => canonicalAddress(a) ?? a.toLowerCase();
  */
 const log = logger('duocell:restore');
 
-export type LedgerKind = 'sysctl' | 'limits' | 'endpoint' | 'table' | 'qdisc';
+export type LedgerKind = 'sysctl' | 'limits' | 'endpoint' | 'table';
 
 export interface LedgerStore {
   ledgerList(): Array<{ kind: LedgerKind; key: string; value: string }>;
@@ -48,8 +47,6 @@ export interface LedgerKernel {
   deleteEndpoint(id: number, address: string): Promise<void>;
   /** Remove the duocell-made (protocol 220) rules and routes of a routing table. */
   clearTable(table: number): Promise<{ rules: number; routes: number }>;
-  /** Remove duocell's pacer qdisc from an interface (absent: nothing of the kind to undo). */
-  removePacer?(dev: string): Promise<boolean>;
 }
 
 /** The calls that change the kernel, as services hold them (AnnounceOps, PmBackend). */
@@ -62,7 +59,7 @@ export interface KernelWrites {
 }
 
 /** The order undo() follows: what is made goes before the settings it may depend on. */
-const ORDER: Record<LedgerKind, number> = { endpoint: 0, table: 1, qdisc: 1, limits: 2, sysctl: 3 };
+const ORDER: Record<LedgerKind, number> = { endpoint: 0, table: 1, limits: 2, sysctl: 3 };
 /** pm_type goes back last: switching the path manager is the outermost change. */
 const LAST_SYSCTLS = ['net.mptcp.pm_type', 'net.mptcp.path_manager'];
 
@@ -106,14 +103,6 @@ export class KernelLedger {
   ownsEndpoint(address: string): boolean {
     const k = addrKey(address);
     return this.store.ledgerList().some((r) => r.kind === 'endpoint' && r.key === k);
-  }
-
-  recordQdisc(dev: string): void {
-    this.store.ledgerRecord('qdisc', dev, '{}', { keepFirst: true });
-  }
-
-  forgetQdisc(dev: string): void {
-    this.store.ledgerForget('qdisc', dev);
   }
 
   recordTable(table: number): void {
@@ -199,9 +188,6 @@ export class KernelLedger {
           }
           case 'table':
             await this.kernel.clearTable(Number(r.key));
-            break;
-          case 'qdisc':
-            await this.kernel.removePacer?.(r.key);
             break;
           case 'limits': {
             const l = JSON.parse(r.value) as Limits;

@@ -5,7 +5,6 @@ import { sql as m004 } from './004-kernel-ledger.js';
 import { sql as m005 } from './005-proxy-candidates.js';
 import { sql as m006 } from './006-smallest-delay.js';
 import { sql as m007 } from './007-proxy-auth.js';
-import { sql as m008 } from './008-ledger-qdisc.js';
 
 export interface Migration {
   /** Schema version after this migration (PRAGMA user_version). */
@@ -31,7 +30,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'proxy-candidates', sql: m005 },
   { version: 6, name: 'smallest-delay', sql: m006, rebuild: true },
   { version: 7, name: 'proxy-auth', sql: m007 },
-  { version: 8, name: 'ledger-qdisc', sql: m008, rebuild: true },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -4,7 +4,7 @@ import type { Tx } from '../tx.js';
 
 /** One row of the kernel ledger (migrations/004-kernel-ledger.ts). */
 export interface LedgerRow {
-  kind: 'sysctl' | 'limits' | 'endpoint' | 'table' | 'qdisc';
+  kind: 'sysctl' | 'limits' | 'endpoint' | 'table';
   key: string;
   value: string;
 }

@@ -7,7 +7,6 @@ import type { PmConnectionView, SubflowView } from '../types.js';
 import type { SteerMode } from './mode.js';
 import { measure, sfKey, type SteerSample } from './measure.js';
 import { backupFlags, modeOf, policyProblem } from './modes.js';
-import { PaceGate } from './pace.js';
 import type { Placement, SteerAccess, SteerCounters, SteerGroupView, SteeringEvents, SteeringOptions, SteerPolicy, SteerStats } from './types.js';
 
 /**
@@ -70,7 +69,6 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   readonly #down = new Set<string>();
   readonly #policies = new Map<number, SteerPolicy | undefined>();
   #seq = 0;
-  readonly #pace: PaceGate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
   #started = false;
@@ -89,7 +87,6 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
       }
     }
     this.#o = o;
-    this.#pace = o.cellularPacer === undefined ? undefined : new PaceGate(o.cellularPacer);
   }
 
   #now(): number {
@@ -107,8 +104,11 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
   readonly #onSubflow = (e: { type: 'opened' | 'closed' | 'priority'; subflow: SubflowView }): void => {
     if (e.type === 'priority') return;
     const token = e.subflow.token;
-    const p = this.#pending.get(token) ?? { t0: this.#now(), carrying: false };
-    this.#pending.set(token, p);
+    let p = this.#pending.get(token);
+    if (p === undefined) {
+      p = { t0: this.#now(), carrying: false };
+      this.#pending.set(token, p);
+    }
     // judged now, against the flags as they were when it closed
     if (e.type === 'closed' && this.#carrying(token, e.subflow)) p.carrying = true;
     this.#flushing ??= setImmediate(() => this.#flush());
@@ -122,7 +122,9 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     this.#pending.clear();
     const cleared = new Map<number, number>();
     void this.#reconcileTokens(new Set(batch.map(([token]) => token)), cleared)
-      .then(() => batch.forEach(([token, p]) => p.carrying && (cleared.get(token) ?? 0) > 0 && this.#failedOver(p.t0, 1, 'subflow closed')))
+      .then(() => {
+        for (const [token, p] of batch) if (p.carrying && (cleared.get(token) ?? 0) > 0) this.#failedOver(p.t0, 1, 'subflow closed');
+      })
       .catch((x: unknown) => log.warn({ err: x }, 'steering after a subflow event failed'));
   }
 
@@ -172,7 +174,6 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
     this.#o.sessions.off('subflow', this.#onSubflow);
     this.#o.sessions.off('session', this.#onSession);
     this.#o.paths?.off('event', this.#onPath);
-    void this.#pace?.clear().catch((e: unknown) => log.warn({ err: e }, 'removing the cellular pacer failed'));
   }
 
   #failedOver(t0: number, sessions: number, cause: string): void {
@@ -452,17 +453,14 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
       g.lastShare = g.share === undefined ? undefined : { t: now, share: g.share };
       const span = Math.max(1, g.samples.length > 0 ? now - g.samples[0]!.t + (this.#o.intervalMs ?? 250) : 1);
       const settleMs = this.#o.settleMs ?? 250;
-      const pace = this.#pace;
-      if (g.mode.name !== 'ratio') pace?.request(g.key, undefined);
       g.mode.tick?.(g.state, {
-        ...(pace === undefined || pace.failed ? {} : { pace: (r: number | undefined) => pace.request(g.key, r) }), intervalMs: this.#o.intervalMs ?? 250,
         now, group: g.key, policy: g.policy, cell, wlan, spanMs: span, share: g.share, slope: g.slope, samples: g.samples, minWindowBytes: minBytes,
         movable: movable.length, rtt: rtt.get(g) ?? {}, pathRttMs, deadband: (this.#o.deadbandPp ?? 1) / 100, settleMs,
         lookaheadMs: this.#o.lookaheadMs ?? 750, holdMs: Math.max(1000, settleMs * 4), moved: () => void this.#s.moves++,
       });
     }
     // groups with no connections left
-    for (const [k, g] of [...this.#groups]) if (!members.has(k) && g.samples.every((s) => s.t <= now - windowMs)) this.#groups.delete(k) && this.#pace?.request(k, undefined);
+    for (const [k, g] of [...this.#groups]) if (!members.has(k) && g.samples.every((s) => s.t <= now - windowMs)) this.#groups.delete(k);
 
     // 3. apply
     await this.#reconcile(sessions);
@@ -492,7 +490,11 @@ export class SteeringController extends EventEmitter<SteeringEvents> {
 
   stats(): SteerStats {
     const s = this.#s;
-    const { lastFailoverMs, lastCommandMs, ...counts } = s;
-    return { ...counts, ...(this.#pace === undefined ? {} : { paceChanges: this.#pace.changes }), ...(lastFailoverMs === undefined ? {} : { lastFailoverMs }), ...(lastCommandMs === undefined ? {} : { lastCommandMs }) };
+    return {
+      ticks: s.ticks, commands: s.commands, commandFailures: s.commandFailures, unsupported: s.unsupported, badPolicies: s.badPolicies,
+      moves: s.moves, failovers: s.failovers, subflowsDestroyed: s.subflowsDestroyed,
+      ...(s.lastFailoverMs === undefined ? {} : { lastFailoverMs: s.lastFailoverMs }),
+      ...(s.lastCommandMs === undefined ? {} : { lastCommandMs: s.lastCommandMs }),
+    };
   }
 }

@@ -8,8 +8,6 @@ export interface SteerSample {
   t: number;
   cell: number;
   wlan: number;
-  /** Of `cell`, the bytes the box sent (pacing acts on these only). */
-  cellSent?: number;
 }
 
 /** A subflow's key by value (sock_diag and the events may spell one address differently). */
@@ -35,12 +33,9 @@ export function measure<G>(
     if (c.token === undefined) continue;
     const key = `${c.token}|${sfKey(c)}`;
     seen.add(key);
-    const sent = c.bytesAcked ?? c.bytesSent;
-    const bytes = sent + c.bytesReceived;
+    const bytes = (c.bytesAcked ?? c.bytesSent) + c.bytesReceived;
     const prev = last.get(key);
-    const prevSent = last.get(`${key}|s`);
     last.set(key, bytes);
-    last.set(`${key}|s`, sent);
     const m = member(c.token);
     if (m === undefined) continue;
     const g = m.group;
@@ -49,10 +44,7 @@ export function measure<G>(
     if (a === undefined) continue;
     const d = delta.get(g) ?? { t: now, cell: 0, wlan: 0 };
     const inc = prev === undefined ? 0 : Math.max(0, bytes - prev);
-    if (a === 'cellular') {
-      d.cell += inc;
-      d.cellSent = (d.cellSent ?? 0) + (prevSent === undefined ? 0 : Math.max(0, sent - prevSent));
-    }
+    if (a === 'cellular') d.cell += inc;
     else d.wlan += inc;
     delta.set(g, d);
     if (c.rttMs !== undefined && c.rttMs > 0) {
@@ -63,7 +55,7 @@ export function measure<G>(
       sums.set(g, r);
     }
   }
-  if (complete) for (const k of [...last.keys()]) if (!seen.has(k.endsWith('|s') ? k.slice(0, -2) : k)) last.delete(k);
+  if (complete) for (const k of [...last.keys()]) if (!seen.has(k)) last.delete(k);
   const rtt = new Map<G, Partial<Record<SteerAccess, AccessRtt>>>();
   for (const [g, r] of sums) {
     const out: Partial<Record<SteerAccess, AccessRtt>> = {};

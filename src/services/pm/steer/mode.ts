@@ -30,7 +30,7 @@ export interface ModeTick {
   /** Cellular share over the window 0..1 (undefined: too few bytes). */
   readonly share: number | undefined;
   /** The window's samples (bytes per access per tick), oldest first. */
-  readonly samples: ReadonlyArray<{ readonly t: number; readonly cell: number; readonly wlan: number; readonly cellSent?: number }>;
+  readonly samples: ReadonlyArray<{ readonly t: number; readonly cell: number; readonly wlan: number }>;
   /** Fewest bytes a window must carry to be judged. */
   readonly minWindowBytes: number;
   /** Smoothed share change per ms. */
@@ -47,10 +47,6 @@ export interface ModeTick {
   readonly lookaheadMs: number;
   /** Hysteresis hold for overflow decisions (ms). */
   readonly holdMs: number;
-  /** Measurement period (ms). */
-  readonly intervalMs: number;
-  /** Ask for a rate limit on the cellular egress (bits/s, undefined: none); absent: no pacer. */
-  readonly pace?: (bitsPerSec: number | undefined) => void;
   /** Count a move (the controller's `moves` statistic). */
   moved(): void;
 }

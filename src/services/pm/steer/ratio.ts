@@ -1,7 +1,6 @@
 import { logger } from '../../../core/logger.js';
-import type { ModeTick, SteerMode } from './mode.js';
+import type { SteerMode } from './mode.js';
 import { accesses } from './mode.js';
-import { initialPaceState, paceStep, recentBps, type PaceState } from './pace.js';
 import type { Placement } from './types.js';
 
 /**
@@ -10,8 +9,6 @@ import type { Placement } from './types.js';
  * accesses and the rest WLAN only; L > N gives L−N connections cellular only and the rest both.
  * Outside a deadband the level moves towards the target (step ∝ error; going down, doubled while
  * the error does not shrink), then waits settleMs for the kernel's queues to follow.
- * With a cellular pacer (pace.ts) the levels below N are not used: at level N a rate limit on
- * the cellular egress lowers cellular's share instead, and the ladder only raises it.
  */
 
 const log = logger('duocell:pm:steer');
@@ -116,23 +113,6 @@ export interface RatioGroup {
   /** level / 2N, kept when N changes. */
   frac: number;
   n: number;
-  pacing: PaceState;
-}
-
-/**
- * Whether the cellular pacer holds the split (its rate binds: cellular sends at ≥ 80 % of it
- * over the last second); then the ladder stays at N and only the rate moves.
- */
-function pacing(s: RatioGroup, m: ModeTick): boolean {
-  const rate = s.pacing.rate;
-  if (m.pace === undefined || !sendsCellular(m) || rate === undefined || s.ratio.level !== s.n || m.samples.length === 0) return false;
-  return recentBps(m.samples, 'cell', 1000, m.intervalMs) >= 0.8 * rate;
-}
-
-/** Whether most of the window's cellular bytes were sent by the box (what an egress rate limits). */
-function sendsCellular(m: ModeTick): boolean {
-  const sent = m.samples.reduce((x, y) => x + (y.cellSent ?? 0), 0);
-  return m.cell === 0 || sent >= 0.5 * m.cell;
 }
 
 /** Follow a change of the number of movable connections, keeping the level's fraction. */
@@ -153,7 +133,7 @@ export const ratioMode: SteerMode<RatioGroup> = {
     if (Math.abs(c + w - 100) > 0.5) return `ratio ${c}:${w} does not add up to 100`;
     return undefined;
   },
-  init: (_now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0, pacing: initialPaceState }),
+  init: (_now, previous) => ({ ratio: initialRatioState(previous?.n ?? 0), frac: 0.5, n: previous?.n ?? 0 }),
   tick(s, m) {
     resize(s, m.movable);
     // what the current level gives: bytes since the last move (its first 150 ms are the queues draining)
@@ -163,21 +143,10 @@ export const ratioMode: SteerMode<RatioGroup> = {
     const rt = rc + recent.reduce((x, y) => x + y.wlan, 0);
     const fast = rt >= m.minWindowBytes / 4 && recent.length >= 2 ? rc / rt : undefined;
     const before = s.ratio.level;
-    if (!pacing(s, m)) s.ratio = ratioStep(s.ratio, {
+    s.ratio = ratioStep(s.ratio, {
       target: m.policy.ratio.cellular / 100, share: m.share, fast, slope: m.slope, n: s.n,
       deadband: m.deadband, settleMs: m.settleMs, lookaheadMs: m.lookaheadMs, now: m.now,
     });
-    if (m.pace !== undefined && sendsCellular(m)) {
-      // paced: never below level N; the rate applies at N, the ladder above it
-      if (s.ratio.level < s.n) s.ratio = { ...s.ratio, level: s.n };
-      const target = m.policy.ratio.cellular / 100;
-      s.pacing = s.ratio.level > s.n ? initialPaceState : paceStep(s.pacing, { target, share: m.share, samples: m.samples, intervalMs: m.intervalMs });
-      m.pace(s.pacing.rate);
-    } else if (s.pacing.rate !== undefined) {
-      // what cellular carries is mostly received: a rate on the egress cannot act, the ladder does
-      s.pacing = initialPaceState;
-      m.pace?.(undefined);
-    }
     if (s.n > 0) s.frac = s.ratio.level / (2 * s.n);
     if (s.ratio.level !== before) {
       m.moved();

@@ -33,14 +33,6 @@ export interface SteerBackend {
   subflowDestroy?(token: number, local: { address: string; port: number }, remote: { address: string; port: number }): Promise<void>;
 }
 
-/** A rate limit on what the box sends on an access (drivers/tc HtbPacer satisfies this). */
-export interface SteerPacer {
-  /** bits/s; undefined removes the limit. */
-  setRate(bitsPerSec: number | undefined): Promise<void>;
-  /** Remove what the pacer installed (the controller's stop); without it, setRate(undefined). */
-  restore?(): Promise<void>;
-}
-
 /** services/pm PmService satisfies this. */
 export interface SteerSessions {
   sessions(): PmConnectionView[];
@@ -67,8 +59,6 @@ export interface SteeringOptions {
   counters?: () => Promise<readonly SteerCounters[]>;
   /** Path events: a path going down triggers failover at once (else only subflow closes do). */
   paths?: SteerPaths;
-  /** Ratio: pace the cellular egress instead of backing connections off cellular (pace.ts). */
-  cellularPacer?: SteerPacer;
   /** Access type of a subflow (default: the PmService label). */
   accessOf?: (sf: SubflowView) => SteerAccess | undefined;
   /** Measurement and decision period (default 250 ms). */
@@ -97,8 +87,6 @@ export interface SteerStats {
   readonly badPolicies: number;
   /** Level changes made by the ratio loop. */
   readonly moves: number;
-  /** Rates set on the cellular pacer (only with one). */
-  readonly paceChanges?: number;
   readonly failovers: number;
   readonly subflowsDestroyed: number;
   /** Last time (ms) from a failure (path down / active subflows closed) to the flags acknowledged. */
