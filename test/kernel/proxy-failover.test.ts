@@ -105,7 +105,11 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   t.ok(after.length >= 5 && after.every((s) => s.ok && s.via === 'c1'), `after c1 came back: new sessions on c1 again (${after.length})`);
   t.equal(long.via, 'c1', 'the long session was on c1');
   t.ok(long.end !== undefined && long.end - killAt < 2000, `the session on c1 ended ${long.end === undefined ? 'never' : long.end - killAt} ms after the kill (issue: within 2 s)`);
-  t.ok(long.err !== undefined, `... with an error toward the client (${long.err}), not a clean close`);
+  // How it ends is the kernel's race, not the cell's: a SIGKILLed concentrator's MPTCP socket sends
+  // MP_FASTCLOSE if it held unread bytes and a DATA_FIN if not (mptcp __mptcp_close), and the cell
+  // relays what it got; a byte the client sends after that reaches c1's orphan and is reset. Seen
+  // both ways in CI (ECONNRESET after 255 ms; a clean close after 44 ms), so only the bound is asserted.
+  t.comment(`the session on c1 ended ${long.err === undefined ? 'with a clean close' : `with ${long.err}`}`);
   t.comment(
     `figures: new session ok on c2 after ${failoverMs} ms; c1 marked down after ${c1Down === undefined ? '-' : c1Down.at - killAt} ms; ` +
       `c1 healthy again ${c1Up === undefined ? '-' : c1Up.at - backAt} ms after it was back; in-flight session ended after ${long.end === undefined ? '-' : long.end - killAt} ms (${long.err}); ` +
