@@ -24,7 +24,10 @@ function bound(t: Test, max: number): void {
 async function serverResets(t: Test, x: Awaited<ReturnType<typeof chain>>): Promise<void> {
   const atClient = closed(x.client);
   x.server.resetAndDestroy();
-  t.equal(await atClient, 'ECONNRESET');
+  // A client writing when the relay's RST lands may hear of it from its write first: EPIPE, the
+  // reset's error already taken by the read side (seen once in CI). A FIN gives neither: a FIN
+  // does not shut the client's sending side, and Node ends a half-closed socket without an error.
+  t.match(await atClient, /^(ECONNRESET|EPIPE)$/, 'the client sees a reset');
   const r = await x.relay.done;
   t.equal(r.reset, true);
   t.equal((r.error as { code?: string } | undefined)?.code, 'DC_PROXY_RESET');
