@@ -157,7 +157,8 @@ if (process.argv[2] === 'exit-child') {
       const r = await relay.done;
       t.equal(r.reset, true, 'done says reset');
       t.equal(r.error, undefined, 'an abort is not an error');
-      t.equal(await a, 'ECONNRESET', 'the client sees a reset');
+      // the client is writing: it may hear of the RST from a write first (EPIPE; see serverResets)
+      t.match(await a, /^(ECONNRESET|EPIPE)$/, 'the client sees a reset');
       // (the server's window is full: see the case above)
       server.destroy();
     });

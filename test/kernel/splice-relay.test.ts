@@ -131,7 +131,9 @@ for (const bulk of [false, true]) t.test(`spliced relay${bulk ? ', bulk workers 
     client.on('error', () => undefined);
     await sleep(100);
     server.resetAndDestroy();
-    t.equal(await atClient, 'ECONNRESET');
+    // The client is writing: when the relay's RST lands it may hear of it from a write first
+    // (EPIPE, the reset's error already taken by the read side; seen in CI). A FIN gives neither.
+    t.match(await atClient, /^(ECONNRESET|EPIPE)$/, 'the client sees a reset');
     t.equal((await relay.done).reset, true);
   });
 
