@@ -6,6 +6,14 @@ export const tsLoader = (): string[] => process.execArgv.filter((a) => a.include
 
 type Line = Record<string, unknown>;
 
+/**
+ * How long a test waits for a child's start-up line ("ready"): a bound that only ends a hang, not
+ * a timing claim. Each child is a node process that loads TypeScript through tap's loader; at load
+ * ~20 on 2 cores, with tap running other files beside it, 30 s was seen to run out (proxy-pool's
+ * "srv ready") and 60 s is too close for comfort.
+ */
+export const START_MS = 120_000;
+
 /** A child that prints one JSON object per line on stdout (a test's role in a namespace). */
 export interface Role {
   child: ChildProcess;
@@ -14,7 +22,7 @@ export interface Role {
   line: (key: string) => Promise<Line>;
   /** The next line with `key` printed from now on. */
   next: (key: string) => Promise<Line>;
-  /** The first line (printed or to come) that `pred` accepts; rejects if the child exits first or after `ms` (default 30 s). */
+  /** The first line (printed or to come) that `pred` accepts; rejects if the child exits first or after `ms` (default START_MS). */
   wait: (pred: (l: Line) => boolean, what: string, ms?: number) => Promise<Line>;
   exited: Promise<number | null>;
   /** Its stderr and the stdout lines that were not JSON. */
@@ -67,7 +75,7 @@ export function followRole(child: ChildProcess, name: string): Role {
     lines,
     line: (key) => waitFrom(0, has(key), `"${key}"`),
     next: (key) => waitFrom(lines.length, has(key), `"${key}"`),
-    wait: (pred, what, ms = 30_000) => waitFrom(0, pred, what, ms),
+    wait: (pred, what, ms = START_MS) => waitFrom(0, pred, what, ms),
     exited,
     stderr: () => err,
   };

@@ -10,7 +10,7 @@ import t from 'tap';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { startRole, type Role } from '../helpers/roles.js';
+import { START_MS, startRole, type Role } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const reason = await netnsUnavailable();
@@ -34,7 +34,7 @@ interface Short {
   via?: string;
 }
 
-t.test('kernel, root, netns: a concentrator dies, new sessions move to the next candidate', { skip: reason, timeout: 180_000 }, async (t) => {
+t.test('kernel, root, netns: a concentrator dies, new sessions move to the next candidate', { skip: reason, timeout: 480_000 }, async (t) => {
   const topo = new Topology(`pol${process.pid}`);
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');
@@ -53,10 +53,10 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   const srvR = start(srv, 'srv');
   let c1R = start(c1, 'conc', ['c1']);
   const c2R = start(c2, 'conc', ['c2']);
-  for (const r of [srvR, c1R, c2R]) await withTimeout(r.ready, 60_000, 'servers ready');
+  for (const r of [srvR, c1R, c2R]) await withTimeout(r.ready, START_MS, 'servers ready');
   const RUN_MS = 120_000; // the cell runs until told to stop
   const cellR = start(cell, 'cell', [String(RUN_MS)]);
-  const ready = await withTimeout(cellR.ready, 60_000, 'cell ready (both candidates probed)').catch((e: Error) => {
+  const ready = await withTimeout(cellR.ready, START_MS, 'cell ready (both candidates probed)').catch((e: Error) => {
     throw new Error(`${e.message}: ${JSON.stringify(cellR.lines).slice(0, 2000)} ${cellR.stderr().slice(-2000)}`);
   });
   const runStart = Date.now();
@@ -69,7 +69,7 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   const deadAt = Date.now();
   await sleep(3000);
   c1R = start(c1, 'conc', ['c1']);
-  await withTimeout(c1R.ready, 60_000, 'c1 back');
+  await withTimeout(c1R.ready, START_MS, 'c1 back');
   const backAt = Date.now();
   t.teardown(() => {
     for (const r of [srvR, c1R, c2R, cellR]) r.child.kill('SIGKILL');

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { startRole, type Role } from '../helpers/roles.js';
+import { START_MS, startRole, type Role } from '../helpers/roles.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,7 +42,7 @@ interface Seen {
   fast: boolean;
 }
 
-t.test('kernel, root, netns, TPROXY: a select-connector cell session takes the fast path when on-path, the JS path when off-path', { skip: reason, timeout: 180_000 }, async (t) => {
+t.test('kernel, root, netns, TPROXY: a select-connector cell session takes the fast path when on-path, the JS path when off-path', { skip: reason, timeout: 360_000 }, async (t) => {
   const topo = new Topology(`fs${process.pid}`);
   t.teardown(() => topo.destroy());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duocell-fastsel-'));
@@ -66,12 +66,12 @@ t.test('kernel, root, netns, TPROXY: a select-connector cell session takes the f
   await cell.ip('route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100');
 
   const srvR = start(srv, 'srv');
-  await withTimeout(srvR.line('ready'), 60_000, 'servers ready');
+  await withTimeout(srvR.line('ready'), START_MS, 'servers ready');
   const cellR = start(cell, 'cell', [dir]);
   t.teardown(() => {
     for (const r of [srvR, cellR]) r.child.kill('SIGKILL');
   });
-  await withTimeout(cellR.line('ready'), 60_000, 'cell ready (the concentrator probed)');
+  await withTimeout(cellR.line('ready'), START_MS, 'cell ready (the concentrator probed)');
   const n = 3;
   const ueR = start(ue, 'ue', [String(n)]);
   t.teardown(() => ueR.child.kill('SIGKILL'));

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { followRole, tsLoader, type Role } from '../helpers/roles.js';
+import { followRole, START_MS, tsLoader, type Role } from '../helpers/roles.js';
 import { BIRD_BFD, birdMissing } from '../helpers/bird.js';
 import { BIN } from '../helpers/appliance.js';
 import { instanceBird, POOL_ANYCAST } from '../../src/sim/pool.js';
@@ -54,7 +54,7 @@ protocol kernel { ipv4 { export all; }; merge paths on; }
 // An instance's BIRD configuration is what the product prints for its board (`duocell anycast
 // bird-config`, below): the anycast route starts disabled, duocell enables it once it can serve.
 
-t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behind BGP + ECMP + BFD', { skip: reason, timeout: 300_000 }, async (t) => {
+t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behind BGP + ECMP + BFD', { skip: reason, timeout: 540_000 }, async (t) => {
   const topo = new Topology(`pool${process.pid}`);
   t.teardown(() => topo.destroy());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
@@ -128,11 +128,11 @@ t.test('kernel, root, netns, bird2: a pool of 3 concentrators (duocell run) behi
       env: { ...process.env, DUOCELL_LOG_LEVEL: 'info' },
     });
     const duo = followRole(child, `i${n}`);
-    await duo.wait((l) => l.msg === 'duocell running', `i${n} running`, 60_000);
+    await duo.wait((l) => l.msg === 'duocell running', `i${n} running`, START_MS);
     return { n, bird, duo };
   };
   const srvP = followRole(srv.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'srv'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' } }), 'srv');
-  await srvP.wait((l) => l.ready !== undefined, 'srv ready');
+  await srvP.wait((l) => l.ready !== undefined, 'srv ready', START_MS);
   const instances: Array<Instance | undefined> = [];
   for (const n of [1, 2, 3]) instances[n] = await startInstance(n);
   t.teardown(() => {
@@ -160,7 +160,7 @@ get('http','http://'+u).then(b=>{JSON.parse(b);return b}).catch(()=>get('https',
   t.ok(h1.checks.anycast === true && h1.anycast?.bgp[0]?.info === 'Established' && h1.anycast.bfd[0]?.state === 'Up', `/health shows BIRD's BGP session Established and BFD Up (${JSON.stringify(h1.anycast)})`);
 
   const cellP = cells.map((c, i) => followRole(c.spawn(process.execPath, [...loader, path.join(here, '../../bench/pool-child.ts'), 'cell', i === 0 ? 'A' : 'B'], { env: { ...process.env, DUOCELL_LOG_LEVEL: 'silent' }, stdio: ['pipe', 'pipe', 'pipe'] }), `cell${i}`));
-  for (const c of cellP) await c.wait((l) => l.ready !== undefined, 'cell ready', 60_000);
+  for (const c of cellP) await c.wait((l) => l.ready !== undefined, 'cell ready', START_MS);
   const both = (cmd: object): void => {
     for (const c of cellP) c.child.stdin!.write(JSON.stringify(cmd) + '\n');
   };

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { startRole, type Role } from '../helpers/roles.js';
+import { START_MS, startRole, type Role } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const reason = await netnsUnavailable();
@@ -33,7 +33,7 @@ interface Result {
   err?: string;
 }
 
-t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive unchanged; server-first still works', { skip: reason, timeout: 240_000 }, async (t) => {
+t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive unchanged; server-first still works', { skip: reason, timeout: 480_000 }, async (t) => {
   const topo = new Topology(`sni${process.pid}`);
   t.teardown(() => topo.destroy());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duocell-sni-'));
@@ -55,13 +55,13 @@ t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive uncha
   await c2.route('10.66.0.1/32', '10.62.2.2');
 
   const roles = [start(srv, 'srv'), start(c1, 'conc'), start(c2, 'conc')];
-  for (const r of roles) await withTimeout(r.line('ready'), 60_000, 'servers ready');
+  for (const r of roles) await withTimeout(r.line('ready'), START_MS, 'servers ready');
   const cellR = start(cell, 'cell', [dir, '300']);
   roles.push(cellR);
   t.teardown(() => {
     for (const r of roles) r.child.kill('SIGKILL');
   });
-  await withTimeout(cellR.line('ready'), 60_000, 'cell ready (both candidates probed)');
+  await withTimeout(cellR.line('ready'), START_MS, 'cell ready (both candidates probed)');
   const ueR = start(ue, 'ue', ['21']);
   roles.push(ueR);
   const rep = await withTimeout(ueR.line('results'), 180_000, 'client results');
