@@ -85,23 +85,23 @@ t.test('QMI serving-system indication "not registered" → path down, without AT
   const pathUp = (e: Ev): boolean => e.ev === 'path' && e.type === 'path-up';
   const pathDown = (e: Ev): boolean => e.ev === 'path' && e.type === 'path-down';
 
-  await wait(pathUp, 20000, 'cellular path up', 0);
+  await wait(pathUp, 30_000, 'cellular path up', 0);
   const ms: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     let from = events.length;
     const t0 = now();
     await sim.act({ action: 'deregister' }); // the simulator writes the NAS Serving System indication at once
-    const down = await wait(pathDown, 5000, `round ${i}: path down after the indication`, from);
+    const down = await wait(pathDown, 30_000, `round ${i}: path down after the indication`, from);
     ms.push(down.t - t0);
-    const st = await wait((e) => e.ev === 'state' && e.state === 'searching', 5000, `round ${i}: searching`, from);
+    const st = await wait((e) => e.ev === 'state' && e.state === 'searching', 30_000, `round ${i}: searching`, from);
     t.match(st.reason ?? '', /from QMI serving system \(indication\)/, `round ${i}: the loss came from the QMI indication`);
     from = events.length;
     await sim.act({ action: 'register' });
-    await wait(pathUp, 20000, `round ${i}: path back up`, from);
+    await wait(pathUp, 30_000, `round ${i}: path back up`, from);
   }
   const sorted = [...ms].sort((a, b) => a - b);
   t.comment(`measured: QMI serving-system indication "not registered" → path down, ${ROUNDS} rounds: median ${sorted[Math.floor(ROUNDS / 2)]!.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)} ms, max ${sorted[ROUNDS - 1]!.toFixed(1)} ms (${ms.map((x) => x.toFixed(1)).join(', ')})`);
   t.ok(sorted[ROUNDS - 1]! < POLL_MS / 2, 'every time well before a poll could have seen it (indication-driven)');
   proc.stdin!.write('stop\n');
-  await wait((e) => e.ev === 'stopped', 5000, 'child stopped', 0);
+  await wait((e) => e.ev === 'stopped', 30_000, 'child stopped', 0);
 });

@@ -110,9 +110,9 @@ t.test('modem kernel test (root, netns, socat): duocell configures wwan0 from WD
 
   // the child compiles its TypeScript first: slow on a loaded 2-core machine
   await child.wait((e) => e.ev === 'ready', 120000, 'child ready');
-  await child.wait(pathUp, 20000, 'cellular path up');
+  await child.wait(pathUp, 30_000, 'cellular path up');
   // up, and (an IPv6 address may be announced a moment after the link) with both families
-  const up = await child.wait((e) => e.ev === 'path' && e.state === 'up' && (e.addresses ?? []).length === 2, 3000, 'cellular path with both families', 0);
+  const up = await child.wait((e) => e.ev === 'path' && e.state === 'up' && (e.addresses ?? []).length === 2, 30_000, 'cellular path with both families', 0);
   t.ok(simSessions > 0, 'the simulator only started a session; it did not touch wwan0');
   const w = await wwan(cell);
   t.same(w.addrs, ['10.21.0.2/24', 'fd00:21::2/64'], 'wwan0 carries the WDS addresses, put there by duocell');
@@ -130,33 +130,33 @@ t.test('modem kernel test (root, netns, socat): duocell configures wwan0 from WD
   let from = child.events.length;
   const t0 = now();
   await sim.act({ action: 'deregister' });
-  const down = await child.wait(pathDown, 3000, 'path down after registration loss', from);
+  const down = await child.wait(pathDown, 30_000, 'path down after registration loss', from);
   const regLostMs = down.t - t0;
-  await child.wait(state('searching'), 3000, 'manager searching', from);
+  await child.wait(state('searching'), 30_000, 'manager searching', from);
   t.same((await wwan(cell)).addrs, [], 'registration lost: addresses removed');
   t.equal((await wwan(cell)).up, false, 'registration lost: wwan0 down');
   t.notMatch(await cell.ip('route', 'show'), /dev wwan0/, 'no route through wwan0 is left');
   from = child.events.length;
   await sim.act({ action: 'register' });
-  await child.wait(pathUp, 15000, 'path back up on re-registration', from);
+  await child.wait(pathUp, 30_000, 'path back up on re-registration', from);
   t.same((await wwan(cell)).addrs, ['10.21.0.2/24', 'fd00:21::2/64'], 'back up on re-registration');
 
   // the modem vanishes (both ports) and comes back
   from = child.events.length;
   await sim.act({ action: 'vanish' });
-  await child.wait(state('absent'), 3000, 'absent after vanish', from);
-  await child.wait(pathDown, 3000, 'path down after vanish', from);
+  await child.wait(state('absent'), 30_000, 'absent after vanish', from);
+  await child.wait(pathDown, 30_000, 'path down after vanish', from);
   t.equal((await wwan(cell)).up, false, 'modem unplugged: wwan0 down');
   from = child.events.length;
   const t1 = now();
   await sim.act({ action: 'appear' });
-  const back = await child.wait(pathUp, 15000, 'path up after the modem returned', from);
+  const back = await child.wait(pathUp, 30_000, 'path up after the modem returned', from);
   const reconnectMs = back.t - t1;
   t.same((await wwan(cell)).addrs, ['10.21.0.2/24', 'fd00:21::2/64'], 'replugged: wwan0 addressed again without restarting duocell');
 
   // stop: everything duocell put on the interface goes
   proc.stdin!.write('stop\n');
-  await child.wait((e) => e.ev === 'stopped', 5000, 'child stopped');
+  await child.wait((e) => e.ev === 'stopped', 30_000, 'child stopped');
   t.same((await wwan(cell)).addrs, [], 'stopped: addresses removed');
   t.comment(`measured: registration lost (URC) → path down ${regLostMs.toFixed(1)} ms; port gone → reconnected after it returned ${reconnectMs.toFixed(0)} ms`);
   t.ok(regLostMs > 0 && reconnectMs > 0, 'timed');

@@ -31,7 +31,7 @@ async function run(h: Host, bytes: number): Promise<Report> {
 }
 
 t.test('MPTCP send buffer bound reaches every subflow (needs root, netns, MPTCP)', { skip: why === false ? false : why, timeout: 90_000 }, async (t) => {
-  const topo = new Topology('thandsb');
+  const topo = new Topology(`thandsb${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const h = await topo.host('a');
   await h.ip('link', 'set', 'lo', 'up');

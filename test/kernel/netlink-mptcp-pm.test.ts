@@ -8,7 +8,7 @@ import { Agent, type AgentError } from './netlink-agent.js';
 const why = await netnsUnavailable();
 
 t.test('mptcp_pm client in namespaces (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('tnlpm');
+  const topo = new Topology(`tnlpm${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const a = await topo.host('a');
   const b = await topo.host('b');

@@ -17,7 +17,7 @@ async function until(f: () => Promise<boolean>, ms = 8000): Promise<boolean> {
 }
 
 t.test('rtnetlink client in a namespace (needs root)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('tnlrt');
+  const topo = new Topology(`tnlrt${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const r = await topo.host('r');
   const p = await topo.host('p');

@@ -9,7 +9,7 @@ import { Agent } from './netlink-agent.js';
 const why = await netnsUnavailable();
 
 t.test('userspace PM: duocell opens subflows and enforces a subflow limit (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('tpme');
+  const topo = new Topology(`tpme${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const a = await topo.host('ue');
   const b = await topo.host('srv');

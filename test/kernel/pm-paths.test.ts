@@ -19,7 +19,7 @@ async function until(f: () => Promise<boolean>, ms = 8000): Promise<boolean> {
 }
 
 t.test('paths + pm services over real netlink in namespaces (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('tpmp');
+  const topo = new Topology(`tpmp${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const c = await topo.host('cell');
   const n = await topo.host('net');

@@ -11,7 +11,7 @@ import { Agent, type AgentError } from './netlink-agent.js';
 const why = await netnsUnavailable();
 
 t.test('per-connection backup flags: refused by the in-kernel PM, accepted by the userspace PM (needs root + MPTCP kernel)', { skip: why === false ? false : why, timeout: 90_000 }, async (t) => {
-  const topo = new Topology('tpmf');
+  const topo = new Topology(`tpmf${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const a = await topo.host('a');
   const b = await topo.host('b');

@@ -35,7 +35,7 @@ process.stdout.write(JSON.stringify(out));`;
 }
 
 t.test('a limit refuses explicit clients with the protocol\'s own error', { skip: why === false ? false : why, timeout: 120_000 }, async (t) => {
-  const topo = new Topology('tpex');
+  const topo = new Topology(`tpex${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const cli = await topo.host('cli');
   const conc = await topo.host('conc');

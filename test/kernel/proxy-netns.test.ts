@@ -10,7 +10,7 @@ const why = await netnsUnavailable();
 const MiB = 1 << 20;
 
 t.test('proxy engine in namespaces: M-UE over two paths → cell → N-server', { skip: why === false ? false : why, timeout: 420_000 }, async (t) => {
-  const topo = new Topology('tpx');
+  const topo = new Topology(`tpx${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const mue = await topo.host('mue');
   const cell = await topo.host('cell', { forward: true });

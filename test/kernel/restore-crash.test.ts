@@ -27,7 +27,7 @@ async function snapshot(h: Host): Promise<Record<string, string>> {
 }
 
 t.test('kill -9, restart, SIGTERM: the namespace is exactly as before the first start', { skip: why === false ? false : why, timeout: 180_000 }, async (t) => {
-  const topo = new Topology('hbrst');
+  const topo = new Topology(`hbrst${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const box = await topo.host('box');
   const peer = await topo.host('peer');

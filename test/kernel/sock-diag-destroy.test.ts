@@ -12,7 +12,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || (a.startsWith('--import=') && a.includes('tsx')));
 
 t.test('sock_diag SOCK_DESTROY in a namespace (needs root, CONFIG_INET_DIAG_DESTROY)', { skip: why === false ? false : why, timeout: 60_000 }, async (t) => {
-  const topo = new Topology('tiosd');
+  const topo = new Topology(`tiosd${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const h = await topo.host('a');
   const child = h.spawn(process.execPath, [...loader, path.join(here, 'sock-diag-destroy-child.ts')], {

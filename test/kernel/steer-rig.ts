@@ -16,7 +16,8 @@ export async function steerRig(
   policy: unknown,
   shape: { cellular: { rateMbit: number; delayMs?: number }; wlan: { rateMbit: number; delayMs?: number } } = { cellular: { rateMbit: 20 }, wlan: { rateMbit: 30 } },
 ): Promise<SteerRig> {
-  const topo = new Topology(prefix);
+  // the pid: two runs of one file at once (other worktrees on this host) must not share namespaces
+  const topo = new Topology(`${prefix}${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');
   const srv = await topo.host('srv');

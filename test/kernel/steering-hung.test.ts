@@ -8,7 +8,7 @@ import { nsFetch, peerClient, startCell, startPeerServerIn, waitFor } from '../h
 const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { allowFail: true })) === '' ? 'nft is not installed' : false);
 
 t.test('steering in namespaces: a stopped (SIGSTOP) cell fails open, and intercepts again after SIGCONT', { skip: why === false ? false : why, timeout: 240_000 }, async (t) => {
-  const topo = new Topology('hbhung');
+  const topo = new Topology(`hbhung${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const mue = await topo.host('mue');
   const cell = await topo.host('cell', { forward: true });

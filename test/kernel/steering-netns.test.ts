@@ -13,7 +13,7 @@ const MiB = 1 << 20;
 const MD5PEER = path.join(ROOT, 'test/helpers/md5peer.py');
 
 t.test('steering in namespaces: intercept M-UEs, bypass M-servers, leave the rest intact', { skip: why === false ? false : why, timeout: 420_000 }, async (t) => {
-  const topo = new Topology('tst');
+  const topo = new Topology(`tst${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const mue = await topo.host('mue');
   const nue = await topo.host('nue');

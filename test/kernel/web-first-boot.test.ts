@@ -38,7 +38,7 @@ r.end(${JSON.stringify(o.body ?? '')});`;
 }
 
 t.test('first boot on a LAN address: secret, HTTPS with the device certificate, redirect, /metrics token', { skip: why === false ? false : why, timeout: 180_000 }, async (t) => {
-  const topo = new Topology('hbfb');
+  const topo = new Topology(`hbfb${process.pid % 100000}`);
   t.teardown(() => topo.destroy());
   const box = await topo.host('box');
   const lan = await topo.host('lan');

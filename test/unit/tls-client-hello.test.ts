@@ -18,7 +18,7 @@ async function capture(start: (port: number) => () => void): Promise<Buffer> {
         s.destroy();
         resolve(buf);
       };
-      const timer = setTimeout(done, 2000);
+      const timer = setTimeout(done, 20_000); // a fall-back for a hello that never completes, not a timing claim
       s.on('data', (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         if (parseClientHello(buf).kind !== 'need-more') {

@@ -55,8 +55,8 @@ t.test('logout closes that session\'s event streams at once, not another\'s', as
   t.teardown(() => [sa1, sa2, sb].forEach((s) => s.abort()));
   const out = await a.req('POST', '/api/v1/auth/logout', {});
   t.equal(out.status, 200, 'the logout itself is answered');
-  t.ok(closedStates.includes(await sa1.state(3000)), 'first stream of the session closed');
-  t.ok(closedStates.includes(await sa2.state(3000)), 'second stream of the session closed');
+  t.ok(closedStates.includes(await sa1.state(30_000)), 'first stream of the session closed');
+  t.ok(closedStates.includes(await sa2.state(30_000)), 'second stream of the session closed');
   t.equal(await sb.state(300), 'open', "the other session's stream stays open");
   t.equal((await b.get('/api/v1/paths')).status, 200, 'the other session still works');
 });
@@ -73,8 +73,8 @@ t.test('a password change closes every session\'s streams (its own too) but answ
   t.teardown(() => [sa, sb].forEach((s) => s.abort()));
   const r = await a.req('PUT', '/api/v1/auth/password', { current: 'a-good-password', password: 'another-good-one' });
   t.equal(r.status, 200, 'the change is answered');
-  t.ok(closedStates.includes(await sb.state(3000)), "the other session's stream closed");
-  t.ok(closedStates.includes(await sa.state(3000)), "the changing session's old stream closed");
+  t.ok(closedStates.includes(await sb.state(30_000)), "the other session's stream closed");
+  t.ok(closedStates.includes(await sa.state(30_000)), "the changing session's old stream closed");
   t.equal((await b.get('/api/v1/paths')).status, 401, 'the other session is gone');
   t.equal((await a.get('/api/v1/paths')).status, 200, 'the new session of the changer works');
   const again = await openStream(a);
@@ -83,14 +83,15 @@ t.test('a password change closes every session\'s streams (its own too) but answ
 });
 
 t.test('an expired session\'s stream is closed by the sweep, without any further request', async (t) => {
-  const h = await startServer({ auth: { scryptN: 1024, idleMs: 600, sweepMs: 100 } });
+  // idleMs 3 s, not 0.6 s: the 'open' check below must not race the expiry on a loaded host
+  const h = await startServer({ auth: { scryptN: 1024, idleMs: 3000, sweepMs: 100 } });
   t.teardown(() => h.close());
   const a = h.client();
   await a.setup();
   const s = await openStream(a);
   t.teardown(() => s.abort());
   t.equal(await s.state(100), 'open', 'open while the session lives');
-  t.ok(closedStates.includes(await s.state(5000)), 'closed once the session expired');
+  t.ok(closedStates.includes(await s.state(30_000)), 'closed once the session expired');
   t.equal((await a.get('/api/v1/paths')).status, 401, 'and the session is gone');
 });
 
@@ -113,7 +114,7 @@ t.test('logout also ends a long request the session holds (an upload in progress
   upload.write(Buffer.alloc(4096)); // a slow upload: 4 KiB of 1 MiB, then nothing
   await new Promise((r) => setTimeout(r, 200));
   t.equal((await a.req('POST', '/api/v1/auth/logout', {})).status, 200);
-  const how = await Promise.race([ended, new Promise<string>((r) => setTimeout(() => r('still open'), 3000).unref())]);
+  const how = await Promise.race([ended, new Promise<string>((r) => setTimeout(() => r('still open'), 30_000).unref())]);
   t.not(how, 'still open', `the upload was ended (${how})`);
   upload.destroy();
 });
