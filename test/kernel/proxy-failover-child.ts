@@ -142,7 +142,8 @@ async function main(): Promise<void> {
       process.stdin.on('data', () => (stop = true));
       const running: Array<Promise<void>> = [];
       while (Date.now() < until && !stop) {
-        running.push(shortSession().then((r) => void shorts.push(r)));
+        // each session as it ends too: the test waits on these instead of fixed sleeps
+        running.push(shortSession().then((r) => void (shorts.push(r), out({ short: r }))));
         await new Promise((r) => setTimeout(r, 25));
       }
       await Promise.all(running);

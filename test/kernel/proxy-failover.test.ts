@@ -62,19 +62,34 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   const runStart = Date.now();
   t.comment(`first probe RTTs (ms): ${JSON.stringify(ready.rtt)}`);
 
+  // Each phase waits for what the assertions below need, not a fixed time (a loaded host runs
+  // fewer sessions per second and probes late): the sleeps are only the old phases' minimum lengths.
+  const ended = (): Short[] => cellR.lines.filter((l) => l.short !== undefined).map((l) => l.short as Short);
+  const healthAt = (name: string, healthy: boolean, from: number) => (l: Record<string, unknown>): boolean => {
+    const h = l.health as { name: string; healthy: boolean; at: number } | undefined;
+    return h !== undefined && h.name === name && h.healthy === healthy && h.at >= from;
+  };
   await sleep(1500);
+  await cellR.wait(() => ended().length >= 10, '10 sessions ended before the kill', START_MS);
   const killAt = Date.now();
   c1R.child.kill('SIGKILL');
   await c1R.exited;
   const deadAt = Date.now();
   await sleep(3000);
+  await cellR.wait(healthAt('c1', false, killAt), 'c1 marked unhealthy', START_MS).catch(() => undefined); // asserted below
+  await cellR.wait(() => ended().filter((s) => s.start >= killAt).length >= 20, '20 sessions ended while c1 was dead', START_MS);
   c1R = start(c1, 'conc', ['c1']);
   await withTimeout(c1R.ready, START_MS, 'c1 back');
   const backAt = Date.now();
   t.teardown(() => {
     for (const r of [srvR, c1R, c2R, cellR]) r.child.kill('SIGKILL');
   });
-  await sleep(3000);
+  // sessions from 1.5 s after c1 was back, and from when the cell saw it healthy again (a loaded
+  // host's probe can be later than that), must be on c1: wait for 5 of them to end
+  await sleep(1500);
+  const up = await cellR.wait(healthAt('c1', true, backAt), 'c1 healthy again', START_MS).catch(() => undefined);
+  const afterFrom = Math.max(backAt + 1500, (up?.health as { at: number } | undefined)?.at ?? 0);
+  await cellR.wait(() => ended().filter((s) => s.start >= afterFrom).length >= 5, '5 sessions ended after c1 was healthy again', START_MS).catch(() => undefined);
   cellR.child.stdin!.write('stop\n');
 
   const rep = await withTimeout(cellR.line('shorts'), 60_000, 'cell report');
@@ -84,7 +99,7 @@ t.test('kernel, root, netns: a concentrator dies, new sessions move to the next 
   t.comment(`client ports used by more than one session: ${shorts.length - new Set(shorts.map((s) => s.port)).size} of ${shorts.length} sessions`);
   const before = shorts.filter((s) => s.end < killAt);
   const during = shorts.filter((s) => s.start >= killAt && s.start < backAt);
-  const after = shorts.filter((s) => s.start >= backAt + 1500);
+  const after = shorts.filter((s) => s.start >= afterFrom);
   t.ok(before.length >= 10, `sessions before the kill (${before.length})`);
   const off = before.filter((s) => !s.ok || s.via !== 'c1');
   t.same(off.map((s) => `${s.start - killAt} ms ${s.via} ${s.err ?? 'ok'}`), [], `before: every session on c1 (highest priority), bytes intact (c1 health: ${JSON.stringify(cellR.lines.filter((l) => l.health !== undefined && (l.health as { at: number }).at < killAt).map((l) => l.health))})`);
