@@ -10,9 +10,12 @@ type Line = Record<string, unknown>;
  * How long a test waits for a child's start-up line ("ready"): a bound that only ends a hang, not
  * a timing claim. Each child is a node process that loads TypeScript through tap's loader; at load
  * ~20 on 2 cores, with tap running other files beside it, 30 s was seen to run out (proxy-pool's
- * "srv ready") and 60 s is too close for comfort.
+ * "srv ready"), and at load ~37 three children starting at once took over 120 s (proxy-sni).
+ * Files that use it raise their own timeout (root t.setTimeout) to make room.
  */
-export const START_MS = 120_000;
+export const START_MS = 240_000;
+/** The file timeout (ms) for tests that wait START_MS more than once: beyond .taprc's 600 s. */
+export const SLOW_FILE_MS = 1_200_000;
 
 /** A child that prints one JSON object per line on stdout (a test's role in a namespace). */
 export interface Role {

@@ -10,7 +10,7 @@ import t from 'tap';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { START_MS, startRole, type Role } from '../helpers/roles.js';
+import { SLOW_FILE_MS, START_MS, startRole, type Role } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const reason = await netnsUnavailable();
@@ -35,7 +35,8 @@ interface Short {
   via?: string;
 }
 
-t.test('kernel, root, netns: a concentrator dies, new sessions move to the next candidate', { skip: reason, timeout: 480_000 }, async (t) => {
+t.setTimeout(SLOW_FILE_MS); // start-up waits of up to START_MS each (helpers/roles.ts)
+t.test('kernel, root, netns: a concentrator dies, new sessions move to the next candidate', { skip: reason, timeout: SLOW_FILE_MS - 60_000 }, async (t) => {
   const topo = new Topology(`pol${process.pid}`);
   t.teardown(() => topo.destroy());
   const cell = await topo.host('cell');

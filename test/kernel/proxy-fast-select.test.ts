@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { START_MS, startRole, type Role } from '../helpers/roles.js';
+import { SLOW_FILE_MS, START_MS, startRole, type Role } from '../helpers/roles.js';
 import { socketIo } from '../../src/drivers/sockets/io.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,7 +42,8 @@ interface Seen {
   fast: boolean;
 }
 
-t.test('kernel, root, netns, TPROXY: a select-connector cell session takes the fast path when on-path, the JS path when off-path', { skip: reason, timeout: 360_000 }, async (t) => {
+t.setTimeout(SLOW_FILE_MS); // start-up waits of up to START_MS each (helpers/roles.ts)
+t.test('kernel, root, netns, TPROXY: a select-connector cell session takes the fast path when on-path, the JS path when off-path', { skip: reason, timeout: SLOW_FILE_MS - 60_000 }, async (t) => {
   const topo = new Topology(`fs${process.pid}`);
   t.teardown(() => topo.destroy());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duocell-fastsel-'));

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailable, Topology, type Host } from '../helpers/hosts.js';
-import { START_MS, startRole, type Role } from '../helpers/roles.js';
+import { SLOW_FILE_MS, START_MS, startRole, type Role } from '../helpers/roles.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const reason = await netnsUnavailable();
@@ -33,7 +33,8 @@ interface Result {
   err?: string;
 }
 
-t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive unchanged; server-first still works', { skip: reason, timeout: 480_000 }, async (t) => {
+t.setTimeout(SLOW_FILE_MS); // start-up waits of up to START_MS each (helpers/roles.ts)
+t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive unchanged; server-first still works', { skip: reason, timeout: SLOW_FILE_MS - 60_000 }, async (t) => {
   const topo = new Topology(`sni${process.pid}`);
   t.teardown(() => topo.destroy());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'duocell-sni-'));
@@ -55,7 +56,9 @@ t.test('kernel, root, netns: an SNI rule places TLS sessions; bytes arrive uncha
   await c2.route('10.66.0.1/32', '10.62.2.2');
 
   const roles = [start(srv, 'srv'), start(c1, 'conc'), start(c2, 'conc')];
-  for (const r of roles) await withTimeout(r.line('ready'), START_MS, 'servers ready');
+  for (const r of roles) await withTimeout(r.line('ready'), START_MS, 'servers ready').catch((e: Error) => {
+    throw new Error(`${e.message}: ${roles.map((x) => `${x.lines.length} lines, stderr ${x.stderr().slice(-600)}`).join(' | ')}`);
+  });
   const cellR = start(cell, 'cell', [dir, '300']);
   roles.push(cellR);
   t.teardown(() => {
