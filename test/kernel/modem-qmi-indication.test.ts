@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { netnsUnavailable, Topology } from '../../src/sim/hosts.js';
 import { ModemSimulator, type ModemSimConfig } from '../../src/sim/modem/sim.js';
 import { simBoardModemConfig } from '../../src/sim/modem/board.js';
+import { START_MS } from '../helpers/roles.js';
 
 /**
  * Registration loss learnt from QMI alone: the modem has no AT port (the AT candidate path does
@@ -85,6 +86,8 @@ t.test('QMI serving-system indication "not registered" → path down, without AT
   const pathUp = (e: Ev): boolean => e.ev === 'path' && e.type === 'path-up';
   const pathDown = (e: Ev): boolean => e.ev === 'path' && e.type === 'path-down';
 
+  // the child loads its TypeScript first: at load ~45 it printed nothing in 30 s (as modem-wwan)
+  await wait((e) => e.ev === 'ready', START_MS, 'child ready', 0);
   await wait(pathUp, 30_000, 'cellular path up', 0);
   const ms: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
