@@ -31,6 +31,8 @@ export class AtControl implements ModemControl {
   #family: ModemFamily = 'generic';
   /** Last registration stat per command (+CEREG, +CGREG, +C5GREG, +CREG). */
   readonly #regBy = new Map<string, boolean>();
+  /** Registration URCs seen: a poll's answers are older than a URC that arrived during it. */
+  #regUrcs = 0;
 
   constructor(
     readonly o: ControlOptions,
@@ -134,6 +136,7 @@ export class AtControl implements ModemControl {
 
   async pollRegistration(): Promise<void> {
     const at = this.#a();
+    const urcs = this.#regUrcs;
     let last: ReturnType<typeof parseRegistration> | undefined;
     for (const [cmd, name] of [['AT+CEREG?', '+CEREG'], ['AT+CGREG?', '+CGREG'], ['AT+CREG?', '+CREG']] as const) {
       try {
@@ -158,6 +161,10 @@ export class AtControl implements ModemControl {
         /* no operator name */
       }
     }
+    // A registration URC during the poll (the AT+COPS? round trip is the long one) is newer than
+    // the poll's answers: a loss it reported must not be undone by the stale "registered" (seen
+    // under load: the manager retried the data session against "+CME ERROR: 30" for good).
+    if (urcs !== this.#regUrcs && last.registered && !this.#regNow()) return;
     const info: RegistrationInfo = {
       registered: last.registered,
       state: last.state.toLowerCase(),
@@ -183,6 +190,7 @@ export class AtControl implements ModemControl {
       return;
     }
     const radio = this.host.radio;
+    this.#regUrcs++;
     this.#regBy.set(u.name, r.registered);
     const now = this.#regNow();
     if (!now && radio.registered) radio.setRegistration({ registered: false, state: r.state.toLowerCase(), accessTech: r.accessTech.toLowerCase(), source: 'at' }, `${u.name} URC`);

@@ -396,6 +396,11 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       await this.#sleep(d);
       this.#checkPort();
       if (!this.#running) return;
+      // a failed session may mean the network is gone ("+CME ERROR: 30", no network service)
+      // while the notice of it was lost or overtaken: ask before trying again
+      if (r.registered) await this.#control.pollRegistration();
+      this.#checkPort();
+      if (!this.#running) return;
       if (!r.registered) return; // handled on the next run of this activity
     }
     const how = this.#data.kind === 'at' ? `AT + DHCP on ${this.#o.netInterface ?? '?'}` : this.#o.ipFamily;
