@@ -1,11 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildSim, SIM_ADDR, SIM_RATES } from '../src/sim/board.js';
 import type { Host } from '../src/sim/hosts.js';
-import { fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
+import { benchDir, fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
 import { applyShipped, underShippedLimits } from './sysctl.js';
 import { transfer, XferServer } from './xfer-run.js';
@@ -30,7 +29,7 @@ const MiB = 1 << 20;
 const BYTES = 24 * MiB;
 
 async function appliance(h: Host, board: object, port: number): Promise<ChildProcess> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
+  const dir = benchDir();
   fs.writeFileSync(path.join(dir, 'board.json'), JSON.stringify(board));
   const child = h.spawn(...underShippedLimits(process.execPath, [BIN, 'run', '--board', path.join(dir, 'board.json'), '--state-dir', dir]), { env: { ...process.env, DUOCELL_LOG_LEVEL: 'warn' } });
   let out = '';

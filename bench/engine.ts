@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
-import { cpuSeconds, cpuSplit, failure, fromRuns, result, rssMiB, runsWanted, sleep, type BenchResult } from './lib.js';
+import { benchDir, cpuSeconds, cpuSplit, failure, fromRuns, result, rssMiB, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate, spread } from './stats.js';
 import { applyShipped, nofileHere, shippedNodeFlags, underShippedLimits } from './sysctl.js';
 
@@ -51,7 +51,7 @@ async function waitPort(h: Host, port: number, ms = 15_000): Promise<void> {
 
 /** Start duocell in `h` with one explicit listener → target; resolves once it listens. */
 async function startRelay(h: Host, listenPort: number, targetPort: number, bin = BIN, web = WEB, nodeFlags: readonly string[] = []): Promise<ChildProcess> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
+  const dir = benchDir();
   const board = {
     name: 'bench',
     preset: 'concentrator',

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Topology, type Host } from '../src/sim/hosts.js';
-import { failure, fromRuns, sleep, runsWanted, type BenchResult } from './lib.js';
+import { benchDir, failure, fromRuns, sleep, runsWanted, type BenchResult } from './lib.js';
 import { benchRoot } from './root.js';
 import { median } from './stats.js';
 import { applyShipped, underShippedLimits } from './sysctl.js';
@@ -129,7 +128,7 @@ export async function stopChild(c: ChildProcess): Promise<void> {
 
 /** `duocell run` in `h` with one explicit listener → target, the shipped default policy. */
 export async function startProxy(h: Host, listenPort: number, targetPort: number, webPort = WEB): Promise<{ child: ChildProcess; dir: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-flood-'));
+  const dir = benchDir('dc-flood-');
   const board = {
     name: 'flood',
     preset: 'concentrator',

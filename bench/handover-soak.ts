@@ -1,4 +1,4 @@
-import { sleep } from './lib.js';
+import { removeBenchDirs, sleep } from './lib.js';
 import { applyShipped } from './sysctl.js';
 import { handoverRun, rig, startCell, type Case, type Dir } from './netns.js';
 import { XferServer } from './xfer-run.js';
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await r.topo.destroy();
+    removeBenchDirs();
   }
   process.stdout.write(`${bad} of ${runs} runs failed\n`);
   process.exitCode = bad > 0 ? 1 : 0;

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { round3, spread } from './stats.js';
 
@@ -189,6 +191,26 @@ export function runCmd(cmd: string, args: string[]): Promise<string> {
     c.stderr.on('data', (d: Buffer) => (err += d.toString()));
     c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err}`))));
   });
+}
+
+/** Board and state directories made by `benchDir` and not yet removed. */
+const benchDirs = new Set<string>();
+
+/**
+ * A fresh directory in os.tmpdir() for one `duocell run` (board.json, state store). The group's
+ * end removes it: run.ts calls removeBenchDirs() after every group, failed or not; other entry
+ * points (handover-soak, tests) call it in their own finally.
+ */
+export function benchDir(prefix = 'dc-bench-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  benchDirs.add(dir);
+  return dir;
+}
+
+/** Remove every directory benchDir made (its process may still run: a bench's store is disposable). */
+export function removeBenchDirs(): void {
+  for (const dir of benchDirs) fs.rmSync(dir, { recursive: true, force: true });
+  benchDirs.clear();
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, type Host } from '../src/sim/hosts.js';
-import { failure, fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
+import { benchDir, failure, fromRuns, runsWanted, sleep, type BenchResult } from './lib.js';
 import { alternate } from './stats.js';
 import { applyShipped, underShippedLimits } from './sysctl.js';
 import { handoverOf } from './handover.js';
@@ -93,7 +92,7 @@ export async function rig(w: World, prefix = `${process.env.BENCH_NS_PREFIX ?? '
 }
 
 export async function startCell(cell: Host): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dc-bench-'));
+  const dir = benchDir();
   const board = {
     name: 'bench-cell',
     preset: 'cell',

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { BenchResult } from './lib.js';
+import { removeBenchDirs, type BenchResult } from './lib.js';
 import { assembleLatest, currentStamp, RESULTS_DIR, stampEntries, writeJson } from './results.js';
 import { updateReadme } from './readme.js';
 
@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     } catch (e) {
       process.stderr.write(`bench ${name} failed: ${(e as Error).stack}\n`);
       rs = [{ name: `${name} (group)`, unit: '', baselineName: '', error: `the group failed: ${(e as Error).message}`.slice(0, 2000) }];
+    } finally {
+      removeBenchDirs(); // the group's board and state directories
     }
     const entries = stampEntries(name, rs, { ...atStart, date: new Date().toISOString() }, DEFAULTS);
     for (const r of entries) {

@@ -213,6 +213,8 @@ export interface UdpView {
   capDrops?: Record<string, number>;
   /** UDP/443 packets answered with port-unreachable (`quic: block`) since start (for /metrics). */
   quicBlocked?: number;
+  /** UDP/443 packets dropped unanswered, over the reject limits of `quic: block`, since start (for /metrics). */
+  quicLimited?: number;
 }
 
 export interface PolicyView {

@@ -218,6 +218,7 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
   const udpMoved = new Gauge({ name: 'duocell_udp_flows_moved_total', help: 'UDP flows moved off an uplink', registers: [registry] });
   const udpCapDrops = new Gauge({ name: 'duocell_udp_flow_cap_drops_total', help: 'new UDP flows refused by the per-device flow cap (policy), by source address', labelNames: ['source'] as const, registers: [registry] });
   const udpQuicBlocked = new Gauge({ name: 'duocell_udp_quic_blocked_total', help: 'UDP/443 packets answered with ICMP port-unreachable (policy quic: block)', registers: [registry] });
+  const udpQuicLimited = new Gauge({ name: 'duocell_udp_quic_limited_total', help: 'UDP/443 packets of quic: block dropped without a reject: over the per-source or total reject limit', registers: [registry] });
   const collectUdp = async (): Promise<void> => {
     udpFlows.reset();
     udpCapDrops.reset();
@@ -235,6 +236,7 @@ export function createMetrics(deps: WebDeps, sampler: ThroughputSampler): WebMet
       udpMoved.set(u.flowsMoved ?? 0);
       for (const [source, n] of Object.entries(u.capDrops ?? {})) udpCapDrops.set({ source }, n);
       udpQuicBlocked.set(u.quicBlocked ?? 0);
+      udpQuicLimited.set(u.quicLimited ?? 0);
     } catch (e) {
       log.warn({ err: (e as Error).message, part: 'udp' }, 'metrics: a source failed');
     }

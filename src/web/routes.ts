@@ -206,22 +206,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(`${API}/sessions`, view('sessions', 'Open proxy sessions with their subflows', arrayOf('Session')), async () => deps.sessions());
   app.get(
     `${API}/udp`,
-    view('sessions', 'UDP steering per flow: on/off, the default UDP mode, and each steered flow (5-tuple, uplink, bytes, packets from conntrack)', {
-      type: 'object',
-      required: ['enabled', 'flows'],
-      properties: {
-        enabled: { type: 'boolean' },
-        mode: { type: 'string' },
-        flows: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['src', 'sport', 'dst', 'dport', 'uplink', 'bytes', 'packets'],
-            properties: { src: { type: 'string' }, sport: { type: 'integer' }, dst: { type: 'string' }, dport: { type: 'integer' }, uplink: { type: 'string' }, bytes: { type: 'integer' }, packets: { type: 'integer' } },
-          },
-        },
-      },
-    }),
+    view('sessions', 'UDP steering per flow: on/off, the default UDP mode, each steered flow (5-tuple, uplink, bytes, packets from conntrack), and what the ruleset refused since start', { $ref: 'Udp#' }),
     async () => (deps.udp === undefined ? { enabled: false, flows: [] } : deps.udp()),
   );
   app.get(

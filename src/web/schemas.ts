@@ -373,6 +373,30 @@ export const AuthStateSchema = {
   },
 } as const;
 
+export const UdpSchema = {
+  $id: 'Udp',
+  type: 'object',
+  description: 'UDP steering per flow (GET /api/v1/udp); the counters count since start, across ruleset swaps',
+  required: ['enabled', 'flows'],
+  properties: {
+    enabled: { type: 'boolean' },
+    mode: { type: 'string' },
+    flows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['src', 'sport', 'dst', 'dport', 'uplink', 'bytes', 'packets'],
+        properties: { src: { type: 'string' }, sport: { type: 'integer' }, dst: { type: 'string' }, dport: { type: 'integer' }, uplink: { type: 'string' }, bytes: { type: 'integer' }, packets: { type: 'integer' } },
+      },
+    },
+    moves: { type: 'integer', description: 'times flows were moved off an uplink' },
+    flowsMoved: { type: 'integer', description: 'flows moved off an uplink' },
+    capDrops: { type: 'object', additionalProperties: { type: 'integer' }, description: 'new flows refused by the per-device flow cap, by source address' },
+    quicBlocked: { type: 'integer', description: 'UDP/443 packets answered with ICMP port-unreachable (quic: block)' },
+    quicLimited: { type: 'integer', description: 'UDP/443 packets of quic: block dropped without a reject: over the per-source or total reject limit' },
+  },
+} as const;
+
 export const SHARED_SCHEMAS = [
   ErrorSchema,
   PolicySpecSchema,
@@ -389,6 +413,7 @@ export const SHARED_SCHEMAS = [
   ThroughputSampleSchema,
   SystemSchema,
   AuthStateSchema,
+  UdpSchema,
 ] as const;
 
 /** Error responses every route may give, for the OpenAPI document and the serialiser. */

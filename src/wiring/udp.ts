@@ -114,5 +114,5 @@ export async function udpView(s: UdpSteering): Promise<UdpView> {
   const st = s.status();
   const mode = s.mode();
   const c = await s.counters();
-  return { enabled: st.active, ...(mode === undefined ? {} : { mode }), flows: await s.flows(), moves: st.moves, flowsMoved: st.flowsMoved, capDrops: c.capDrops, quicBlocked: c.quicBlocked };
+  return { enabled: st.active, ...(mode === undefined ? {} : { mode }), flows: await s.flows(), moves: st.moves, flowsMoved: st.flowsMoved, capDrops: c.capDrops, quicBlocked: c.quicBlocked, quicLimited: c.quicLimited };
 }

@@ -10,6 +10,7 @@ import { netnsUnavailable } from '../helpers/hosts.js';
 import { Topology } from '../../src/sim/hosts.js';
 import { applyShipped } from '../../bench/sysctl.js';
 import { buildFlooder, Lines, measureFlood, proxyCounts, startProxy, stopChild, type EstReport } from '../../bench/flood.js';
+import { removeBenchDirs } from '../../bench/lib.js';
 import { median } from '../../bench/stats.js';
 
 const why = await netnsUnavailable();
@@ -26,6 +27,7 @@ t.test('an abandon-flood starves no established session and the proxy accepts ne
   await new Lines(srv).next(10_000);
   const proxy = await startProxy(h, pp, sp, web);
   t.teardown(() => stopChild(proxy.child));
+  t.teardown(removeBenchDirs); // the proxy's board and state directory
 
   const m = await measureFlood(h, pp, web, { runs: 2, windowMs: 3000 });
   const ratio = median(m.flood) / median(m.quiet);

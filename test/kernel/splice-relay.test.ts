@@ -342,6 +342,57 @@ t.test('FIN hold towards an MPTCP upstream', { skip: !spliceAvailable() ? 'the s
     await Promise.all([closed(tcp.client), closed(tcp.server), tcp.relay.done]);
   });
 
+  // 6a1b4c5: a FIN held by the upload worker counts as bulk activity. Otherwise the download
+  // worker, seeing no byte for DC_BULK_IDLE_MS (1 s), leaves (bulk_yield) while the hold worker
+  // stays in its hold until the cap: nobody reads the server, and a reply sent then waits for the
+  // cap. Loopback MPTCP never gets a join, so with one join expected the FIN waits for the cap.
+  t.test('splice+bulk: a held FIN is activity: a reply after more than 1 s without a byte reaches the client long before the cap, the session is not handed back', async (t) => {
+    bulkFromFirstByte(t, true);
+    const CAP = 6000;
+    const QUIET = 1500; // > DC_BULK_IDLE_MS (1000) + a worker's timeout tick (DC_BULK_TIMEO_MS 100)
+    const REPLY = 64 * 1024;
+    setFinHold(socketIo, { joins: 1, capMs: CAP });
+    const st0 = spliceBulkStats();
+    const { client, server, relay } = await chain(true);
+    let upBytes = 0;
+    let finAt = -1;
+    server.on('data', (b: Buffer) => (upBytes += b.length));
+    const up = collect(server).then((r) => ((finAt = Date.now()), r));
+    let downBytes = 0;
+    let replyAt = -1;
+    client.on('data', (b: Buffer) => {
+      downBytes += b.length;
+      if (downBytes >= REPLY && replyAt < 0) replyAt = Date.now();
+    });
+    const down = collect(client);
+    const t0 = Date.now();
+    // the bytes first, the FIN once the session is on the bulk workers: a FIN that comes with the
+    // first bytes may be read by the epoll thread before the move, and then it holds it there
+    const sentUp = await send(client, 16 * 1024, false);
+    while ((upBytes < 16 * 1024 || spliceBulkStats().moved === st0.moved) && Date.now() - t0 < 30_000) await sleep(10);
+    t.equal(spliceBulkStats().moved - st0.moved, 1, 'the session is on the bulk workers');
+    const tFin = Date.now();
+    client.end(); // held
+    await sleep(QUIET); // no byte either way, the FIN held
+    t.equal(finAt, -1, 'the FIN is still held when the server replies');
+    const tReply = Date.now();
+    const sentDown = await send(server, REPLY, false);
+    while (replyAt < 0 && Date.now() - tReply < CAP + 30_000) await sleep(5);
+    const replyMs = replyAt - tReply;
+    const left = CAP - (tReply - tFin); // what was left of the hold when the server replied
+    t.ok(replyAt > 0 && replyMs < left / 2, `the reply reached the client in ${replyMs} ms, the hold had ${left} ms left (cap ${CAP} ms; stranded, it would wait for the cap)`);
+    server.end(); // the server's FIN ends the hold (a finished download needs no join)
+    const [u, d] = await Promise.all([up, down]);
+    t.equal(u.hash, sentUp, 'upload intact');
+    t.equal(d.hash, sentDown, 'reply intact');
+    t.ok(finAt >= replyAt, "the client's FIN reached the server after the reply reached the client");
+    const r = await relay.done;
+    t.equal(r.reset, false, 'a clean end');
+    const st1 = spliceBulkStats();
+    t.equal(st1.moved - st0.moved, 1, `moved once (${st1.moved - st0.moved})`);
+    t.equal(st1.handedBack - st0.handedBack, 0, 'not handed back to the epoll thread during the hold');
+  });
+
   for (const variant of ['splice', 'splice+bulk', 'js'] as const) {
     const mode = variant === 'js' ? 'js' : 'splice';
     const bulk = variant === 'splice+bulk';

@@ -4,7 +4,9 @@
 // port-unreachable, which its connected UDP socket reports as ECONNREFUSED after that one datagram;
 // and the ruleset's own limits hold (QUIC_REJECT_LIMIT): per source, and in total. For the limit
 // parts the kernel's own ICMP limiter is switched off in the cell's namespace (icmp_ratelimit 0),
-// so that what is measured is the ruleset's limit, which no sysctl loosens.
+// so that what is measured is the ruleset's limit, which no sysctl loosens. What is over the limit
+// reaches the API and /metrics as quicLimited (duocell_udp_quic_limited_total): read here as the
+// product reads it (nft -j list table → parseTableCounters → udpCounters).
 //
 //   lan [lan0]──[lan0] cell [up0]──[up0] srv (nothing listens on UDP/443)
 import t from 'tap';
@@ -12,7 +14,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Topology, netnsUnavailable, sh } from '../helpers/hosts.js';
+import { parseTableCounters } from '../../src/drivers/nft/counters.js';
 import { buildUdpRuleset, QUIC_REJECT_LIMIT } from '../../src/services/udp/ruleset.js';
+import { udpCounters } from '../../src/services/udp/steering.js';
 
 const why = (await netnsUnavailable()) || ((await sh('nft', ['--version'], { allowFail: true })) === '' ? 'nft is not installed' : false);
 
@@ -89,6 +93,8 @@ t.test('quic: block — UDP/443 from a blocked device gets ICMP port-unreachable
   const counter = async (h: typeof lan, table: string, name: string): Promise<number> => Number(/packets (\d+)/.exec(await h.exec('nft', ['list', 'counter', 'inet', table, name]))?.[1] ?? NaN);
   const seen = async (): Promise<{ v4: number; v6: number }> => ({ v4: await counter(lan, 'qfr_seen', 'v4'), v6: await counter(lan, 'qfr_seen', 'v6') });
   const cellCounts = async (): Promise<{ blocked: number; limited: number }> => ({ blocked: await counter(cell, 'duocell_udp', 'quic_blocked'), limited: await counter(cell, 'duocell_udp', 'quic_limited') });
+  // as the product reads the live table for GET /api/v1/udp and /metrics (drivers/nft tableCounters)
+  const exposed = async (): Promise<{ quicBlocked: number; quicLimited: number }> => udpCounters(parseTableCounters(await cell.exec('nft', ['-j', 'list', 'table', 'inet', 'duocell_udp'])));
   const client = async (...args: string[]): Promise<{ code?: string; ms: number; sent?: number }> => JSON.parse((await lan.exec(process.execPath, ['--input-type=module', '-e', CLIENT, ...args])).trim()) as { code?: string; ms: number; sent?: number };
 
   // 1. one datagram, the kernel's own limiter as shipped: the error comes back for it
@@ -98,6 +104,7 @@ t.test('quic: block — UDP/443 from a blocked device gets ICMP port-unreachable
   }
   t.same(await seen(), { v4: 1, v6: 1 }, 'one ICMP port-unreachable per family reached the device');
   t.same(await cellCounts(), { blocked: 2, limited: 0 }, 'the cell counted two rejects and nothing over the limit');
+  t.match(await exposed(), { quicBlocked: 2, quicLimited: 0 }, 'exposed: quicBlocked 2, quicLimited 0');
 
   // 2. the limits, with the kernel's own ICMP limiter out of the way in the cell
   await cell.sysctl('net.ipv4.icmp_ratelimit', 0);
@@ -123,6 +130,9 @@ t.test('quic: block — UDP/443 from a blocked device gets ICMP port-unreachable
   t.ok(got6 >= 1 && got6 <= allowed(per, b6.ms + 300), `IPv6: ${got6} errors for 100 datagrams, within the per-source limit`);
   t.equal(c1.blocked - c0.blocked, got4 + got6, 'every reject the cell counted reached the device');
   t.equal(c1.limited - c0.limited, 200 - got4 - got6, 'the rest was dropped and counted as over the limit');
+  const e1 = await exposed();
+  t.ok(e1.quicLimited > 0, `exposed quicLimited moved when the per-source limit bit: 0 → ${e1.quicLimited}`);
+  t.match(e1, { quicBlocked: c1.blocked, quicLimited: c1.limited }, 'exposed counters are the table\'s');
 
   // total: 30 other devices, 5 datagrams each, each under its own limit
   const tb = await client('burst', 'udp4', SRV4, '5', ...SOURCES);
@@ -135,4 +145,5 @@ t.test('quic: block — UDP/443 from a blocked device gets ICMP port-unreachable
   if (allowed(total, tb.ms + 300) < (tb.sent ?? 0)) t.ok(c2.limited - c1.limited >= 1, `the total limit dropped ${c2.limited - c1.limited} (sent in ${tb.ms.toFixed(0)} ms)`);
   else t.comment(`sending took ${tb.ms.toFixed(0)} ms: too slow to exceed the total limit (machine under load); its bound was still checked`);
   t.equal(c2.blocked - c1.blocked, gotAll, 'every reject counted reached a device');
+  t.match(await exposed(), { quicBlocked: c2.blocked, quicLimited: c2.limited }, 'exposed counters after the total limit');
 });

@@ -22,6 +22,7 @@ const VIEW: UdpView = {
   flowsMoved: 7,
   capDrops: { '192.168.77.66': 120, 'fd00:77::66': 3 },
   quicBlocked: 9,
+  quicLimited: 4,
 };
 
 t.test('GET /api/v1/udp: the fake steering view, off, absent, and behind the session gate', async (t) => {
@@ -42,6 +43,20 @@ t.test('GET /api/v1/udp: the fake steering view, off, absent, and behind the ses
   t.equal((await anon.get('/api/v1/udp')).status, 401, 'another client without a session is refused');
 });
 
+t.test('GET /api/v1/udp: the counters, QUIC rejects and QUIC over the reject limits among them, pass the response schema', async (t) => {
+  const h = await startServer({}, (d) => Object.assign(d, { udp: async () => structuredClone(VIEW) }));
+  t.teardown(() => h.close());
+  const c = h.client();
+  await c.setup();
+  const r = await c.get('/api/v1/udp');
+  t.equal(r.status, 200);
+  t.same(r.body, VIEW, 'every field of the view, none stripped by the serialiser');
+  t.equal(r.body.quicLimited, 4);
+  const doc = (await c.get('/api/v1/openapi.json')).body;
+  t.equal(doc.components.schemas.Udp?.properties?.quicLimited?.type, 'integer', 'quicLimited in the OpenAPI document');
+  t.equal(doc.paths['/api/v1/udp'].get.responses['200'].$ref ?? doc.paths['/api/v1/udp'].get.responses['200'].content?.['application/json']?.schema?.$ref, '#/components/schemas/Udp', 'the route answers with the Udp schema');
+});
+
 t.test('GET /api/v1/udp on a box without UDP steering: enabled false, no flows', async (t) => {
   const h = await startServer({}, (d) => {
     const { udp: _drop, ...rest } = d;
@@ -58,7 +73,7 @@ t.test('GET /api/v1/udp on a box without UDP steering: enabled false, no flows',
   t.notMatch(m, /^duocell_udp_flows\{/m, 'no flow series');
 });
 
-t.test('/metrics: UDP flows per uplink, moves, per-device flow-cap drops and QUIC rejects', async (t) => {
+t.test('/metrics: UDP flows per uplink, moves, per-device flow-cap drops, QUIC rejects and QUIC over the reject limits', async (t) => {
   const h = await startServer({}, (d) => Object.assign(d, { udp: async () => structuredClone(VIEW) }));
   t.teardown(() => h.close());
   const m = (await h.client().get('/metrics')).text;
@@ -71,6 +86,7 @@ t.test('/metrics: UDP flows per uplink, moves, per-device flow-cap drops and QUI
     'duocell_udp_flow_cap_drops_total{source="192.168.77.66"} 120',
     'duocell_udp_flow_cap_drops_total{source="fd00:77::66"} 3',
     'duocell_udp_quic_blocked_total 9',
+    'duocell_udp_quic_limited_total 4',
   ]) t.ok(m.split('\n').includes(line), line);
 });
 
@@ -125,7 +141,7 @@ t.test('duocell udp --json prints the view unchanged; text: a row per flow and t
     t.match(text, /^SOURCE\s+DESTINATION\s+UPLINK\s+BYTES\s+PACKETS/);
     t.match(text, /192\.168\.77\.3:40001\s+198\.51\.100\.9:443\s+cellular\s+1200\s+1/);
     t.match(text, /UDP steering: on, mode active-standby; flows 3 \(wlan 2, cellular 1\)/);
-    t.match(text, /refused by the per-device flow cap: 192\.168\.77\.66 120, fd00:77::66 3; QUIC \(UDP\/443\) rejected: 9/);
+    t.match(text, /refused by the per-device flow cap: 192\.168\.77\.66 120, fd00:77::66 3; QUIC \(UDP\/443\) rejected: 9, over the reject limits: 4/);
   });
 });
 

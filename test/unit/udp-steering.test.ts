@@ -191,13 +191,13 @@ t.test('quic: block — the ICMP errors are limited per source and in total, sen
   t.notMatch(allowed, /quic_reject|quic_src/, 'nothing of it without a block');
 });
 
-t.test('counters: per-device cap drops and QUIC rejects add up across ruleset swaps (a new table starts at 0)', async (t) => {
+t.test('counters: per-device cap drops, QUIC rejects and QUIC over the reject limits add up across ruleset swaps (a new table starts at 0)', async (t) => {
   const none = world();
   await none.s.start();
-  t.same(await none.s.counters(), { capDrops: {}, quicBlocked: 0 }, 'a backend without counters: none');
+  t.same(await none.s.counters(), { capDrops: {}, quicBlocked: 0, quicLimited: 0 }, 'a backend without counters: none');
   await none.s.stop();
 
-  let live: { counters: Record<string, number>; sets: Record<string, Record<string, number>> } = { counters: { quic_blocked: 4, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
+  let live: { counters: Record<string, number>; sets: Record<string, Record<string, number>> } = { counters: { quic_blocked: 4, quic_limited: 7, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
   const tables: string[] = [];
   const w = world({}, [], {
     counters: async (table) => {
@@ -205,18 +205,18 @@ t.test('counters: per-device cap drops and QUIC rejects add up across ruleset sw
       return structuredClone(live);
     },
     apply: async () => {
-      live = { counters: { quic_blocked: 0, capped: 0 }, sets: { capdrops4: {}, capdrops6: {} } }; // nft made the table anew
+      live = { counters: { quic_blocked: 0, quic_limited: 0, capped: 0 }, sets: { capdrops4: {}, capdrops6: {} } }; // nft made the table anew
     },
   });
   await w.s.start();
-  t.same(await w.s.counters(), { capDrops: {}, quicBlocked: 0 }, 'the first table starts at 0');
-  live = { counters: { quic_blocked: 4, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
-  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4 }, 'v4 and v6 devices, and QUIC');
+  t.same(await w.s.counters(), { capDrops: {}, quicBlocked: 0, quicLimited: 0 }, 'the first table starts at 0');
+  live = { counters: { quic_blocked: 4, quic_limited: 7, capped: 6 }, sets: { capdrops4: { '192.168.77.66': 5 }, capdrops6: { 'fd00:77::66': 1 } } };
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4, quicLimited: 7 }, 'v4 and v6 devices, and QUIC');
   t.ok(tables.length > 0 && tables.every((x) => x === 'duocell_udp'), 'the steering table is read');
   w.setPath('wlan', 'down'); // a new ruleset replaces the table: its counts are kept
   await w.s.reconcile('test');
-  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4 }, 'kept over the swap');
-  live = { counters: { quic_blocked: 2 }, sets: { capdrops4: { '192.168.77.66': 1, '192.168.77.67': 3 } } };
-  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 6, 'fd00:77::66': 1, '192.168.77.67': 3 }, quicBlocked: 6 }, 'and added to');
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 5, 'fd00:77::66': 1 }, quicBlocked: 4, quicLimited: 7 }, 'kept over the swap');
+  live = { counters: { quic_blocked: 2, quic_limited: 1 }, sets: { capdrops4: { '192.168.77.66': 1, '192.168.77.67': 3 } } };
+  t.same(await w.s.counters(), { capDrops: { '192.168.77.66': 6, 'fd00:77::66': 1, '192.168.77.67': 3 }, quicBlocked: 6, quicLimited: 8 }, 'and added to');
   await w.s.stop();
 });

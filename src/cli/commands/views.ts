@@ -96,9 +96,9 @@ export const subflows = viewCommand<PmRow>('subflows', 'MPTCP subflows by access
   ctx.io.out(`path manager: ${p.mode}; subflows refused: ${refused.length === 0 ? 'none' : refused.join(', ')}; sessions refused: ${p.limits.refused?.perUe ?? 0} per UE, ${p.limits.refused?.perNServer ?? 0} per N-server`);
 });
 
-interface UdpRow { enabled: boolean; mode?: string; flows: Array<{ src: string; sport: number; dst: string; dport: number; uplink: string; bytes: number; packets: number }>; capDrops?: Record<string, number>; quicBlocked?: number }
+interface UdpRow { enabled: boolean; mode?: string; flows: Array<{ src: string; sport: number; dst: string; dport: number; uplink: string; bytes: number; packets: number }>; capDrops?: Record<string, number>; quicBlocked?: number; quicLimited?: number }
 
-const udpHelp = 'usage: duocell udp [--state-dir DIR] [--json]\n\nUDP steering per flow (board udpSteering.enabled): the default UDP mode and each steered flow\nfrom conntrack: its 5-tuple, the uplink it leaves by, bytes and packets (both directions); new flows refused by the per-device\nflow cap (by source) and QUIC (UDP/443) rejected by quic: block, since start.';
+const udpHelp = 'usage: duocell udp [--state-dir DIR] [--json]\n\nUDP steering per flow (board udpSteering.enabled): the default UDP mode and each steered flow\nfrom conntrack: its 5-tuple, the uplink it leaves by, bytes and packets (both directions); new flows refused by the per-device\nflow cap (by source), QUIC (UDP/443) rejected by quic: block and dropped over its reject limits, since start.';
 export const udp = viewCommand<UdpRow>('udp', 'UDP steering per flow: mode and each flow\'s uplink', udpHelp, '/udp', (u, ctx) => {
   if (!u.enabled) {
     ctx.io.out('UDP steering: off (board udpSteering.enabled); LAN UDP follows the main routing table');
@@ -109,5 +109,5 @@ export const udp = viewCommand<UdpRow>('udp', 'UDP steering per flow: mode and e
   for (const f of u.flows) per.set(f.uplink, (per.get(f.uplink) ?? 0) + 1);
   ctx.io.out(`UDP steering: on, mode ${u.mode ?? '?'}; flows ${u.flows.length}${per.size === 0 ? '' : ` (${[...per].map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
   const capped = Object.entries(u.capDrops ?? {});
-  ctx.io.out(`refused by the per-device flow cap: ${capped.length === 0 ? 'none' : capped.map(([k, v]) => `${k} ${v}`).join(', ')}; QUIC (UDP/443) rejected: ${u.quicBlocked ?? 0}`);
+  ctx.io.out(`refused by the per-device flow cap: ${capped.length === 0 ? 'none' : capped.map(([k, v]) => `${k} ${v}`).join(', ')}; QUIC (UDP/443) rejected: ${u.quicBlocked ?? 0}, over the reject limits: ${u.quicLimited ?? 0}`);
 });

@@ -74,10 +74,24 @@ export interface UdpSteerBackend {
   counters?(table: string): Promise<{ counters: Record<string, number>; sets: Record<string, Record<string, number>> }>;
 }
 
-/** What the ruleset refused, since start: per-device flow-cap drops (by source address) and QUIC rejects. */
+/**
+ * What the ruleset refused, since start: per-device flow-cap drops (by source address), QUIC
+ * rejects, and UDP/443 dropped without a reject because the reject limits (per source, total) bit.
+ */
 export interface UdpCounters {
   capDrops: Record<string, number>;
   quicBlocked: number;
+  quicLimited: number;
+}
+
+/** Nothing counted (no table, no backend counters). */
+const noCounters = (): UdpCounters => ({ capDrops: {}, quicBlocked: 0, quicLimited: 0 });
+
+/** The ruleset's refusals from its table's counters (buildUdpRuleset's named counters and sets). */
+export function udpCounters(c: { counters: Record<string, number>; sets: Record<string, Record<string, number>> }): UdpCounters {
+  const capDrops: Record<string, number> = {};
+  for (const set of ['capdrops4', 'capdrops6']) for (const [a, n] of Object.entries(c.sets[set] ?? {})) capDrops[a] = (capDrops[a] ?? 0) + n;
+  return { capDrops, quicBlocked: c.counters.quic_blocked ?? 0, quicLimited: c.counters.quic_limited ?? 0 };
 }
 
 /** One steered UDP flow (GET /api/v1/udp). */
@@ -137,7 +151,7 @@ export class UdpSteering {
   #flowsMoved = 0;
   #lastMove: UdpSteeringStatus['lastMove'];
   /** Counts of rulesets replaced since start: a new ruleset starts its counters at 0. */
-  #base: UdpCounters = { capDrops: {}, quicBlocked: 0 };
+  #base: UdpCounters = noCounters();
 
   constructor(o: UdpSteeringOptions) {
     this.#o = o;
@@ -220,11 +234,8 @@ export class UdpSteering {
 
   async #readCounters(): Promise<UdpCounters> {
     const read = this.#o.backend.counters;
-    if (!this.#active || read === undefined || this.#applied === '') return { capDrops: {}, quicBlocked: 0 };
-    const c = await read(this.#table);
-    const capDrops: Record<string, number> = {};
-    for (const set of ['capdrops4', 'capdrops6']) for (const [a, n] of Object.entries(c.sets[set] ?? {})) capDrops[a] = (capDrops[a] ?? 0) + n;
-    return { capDrops, quicBlocked: c.counters.quic_blocked ?? 0 };
+    if (!this.#active || read === undefined || this.#applied === '') return noCounters();
+    return udpCounters(await read(this.#table));
   }
 
   /** The default (fallback) policy's UDP mode, once decided. */
@@ -265,7 +276,7 @@ export class UdpSteering {
     });
     if (text !== this.#applied) {
       // the new table starts its counters at 0: keep what the old one counted
-      if (this.#applied !== '') this.#base = add(this.#base, await this.#readCounters().catch(() => ({ capDrops: {}, quicBlocked: 0 })));
+      if (this.#applied !== '') this.#base = add(this.#base, await this.#readCounters().catch(noCounters));
       await this.#o.backend.apply(text);
       this.#applied = text;
       log.info({ reason, groups: decisions.map((d) => `${d.key}:${d.mode}:${describe(d.decision)}`) }, 'UDP steering updated');
@@ -338,7 +349,7 @@ export class UdpSteering {
 function add(a: UdpCounters, b: UdpCounters): UdpCounters {
   const capDrops = { ...a.capDrops };
   for (const [k, n] of Object.entries(b.capDrops)) capDrops[k] = (capDrops[k] ?? 0) + n;
-  return { capDrops, quicBlocked: a.quicBlocked + b.quicBlocked };
+  return { capDrops, quicBlocked: a.quicBlocked + b.quicBlocked, quicLimited: a.quicLimited + b.quicLimited };
 }
 
 function describe(d: UdpDecision): string {
