@@ -92,9 +92,9 @@ export async function startCell(cell: Host): Promise<void> {
     listeners: [{ kind: 'explicit', host: '::', port: 9000, mptcp: true, target: '10.71.3.2:8000', upstream: 'tcp' }],
     // BENCH_MUE_RADIO_IDS=1: per-radio address ids for M-UE sessions (the product's opt-in).
     ...(process.env.BENCH_MUE_RADIO_IDS === '1' ? { mueRadioAddresses: true } : {}),
-    // BENCH_JOIN_DNAT=0: the join DNAT off (the product's default is on; docs/relay.md "Upload
+    // BENCH_JOIN_DNAT=1: the join DNAT on (the product's opt-in `joinDnat`; docs/relay.md "Upload
     // handover: whose time it is"), for an A/B. The kernel-only baseline never passes the cell's listener.
-    ...(process.env.BENCH_JOIN_DNAT === '0' ? { joinDnat: false } : {}),
+    ...(process.env.BENCH_JOIN_DNAT === '1' ? { joinDnat: true } : {}),
     accessNetworks: [
       { prefix: '10.71.1.0/24', access: 'cellular' },
       { prefix: '10.71.2.0/24', access: 'wlan' },
@@ -110,7 +110,7 @@ export async function startCell(cell: Host): Promise<void> {
   });
   if (typeof out === 'number') fs.closeSync(out);
   // Up once the listener is there and, where the join DNAT applies, its table (the path manager starts after the listeners).
-  const dnat = process.env.BENCH_JOIN_DNAT !== '0' && process.env.BENCH_MUE_RADIO_IDS !== '1';
+  const dnat = process.env.BENCH_JOIN_DNAT === '1' && process.env.BENCH_MUE_RADIO_IDS !== '1';
   for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
     if (ok.trim() !== '' && (!dnat || (await cell.exec('nft', ['list', 'tables'], { allowFail: true })).includes('inet duocell_join'))) return;

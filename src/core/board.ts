@@ -159,7 +159,7 @@ export interface BoardProfile {
   explicitSteering?: ExplicitSteeringProfile;
   /** Per-radio address ids for M-UE sessions (wiring/pm.ts radioAnnouncer; opt-in, userspace PM). */
   mueRadioAddresses?: boolean;
-  /** MP_JOIN SYNs to explicit MPTCP listeners DNATed to the radio's address (wiring/pm.ts; cell, userspace PM; default on where it applies). */
+  /** MP_JOIN SYNs to explicit MPTCP listeners DNATed to the radio's address (wiring/pm.ts; cell, userspace PM; opt-in). */
   joinDnat?: boolean;
   /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
   proxyTargets?: { allow?: string[] };

@@ -79,12 +79,12 @@ export const JOIN_DNAT_TABLE = 'duocell_join';
 
 /**
  * The join DNAT for this board (services/intercept/join.ts), or undefined where it does not apply:
- * a cell with the userspace PM, not turned off (`joinDnat: false`), never with `mueRadioAddresses`
+ * a cell with the userspace PM that turns it on (`joinDnat: true`, opt-in), never with `mueRadioAddresses`
  * (the announced joins have ids of their own), for the explicit (not transparent) MPTCP listeners,
  * on the LAN radios that have an address of the family now.
  */
 export function joinDnatFor(board: Pick<BoardProfile, 'preset' | 'joinDnat' | 'mueRadioAddresses' | 'listeners' | 'lan'>, mode: PmMode, interfaces: InterfaceReader): JoinDnatConfig | undefined {
-  if (board.preset !== 'cell' || mode !== 'userspace' || board.joinDnat === false || board.mueRadioAddresses === true) return undefined;
+  if (board.preset !== 'cell' || mode !== 'userspace' || board.joinDnat !== true || board.mueRadioAddresses === true) return undefined;
   const listeners = board.listeners.filter((l) => l.kind !== 'transparent' && l.mptcp).map((l) => ({ host: l.host, port: l.port }));
   const all = interfaces();
   const radios = board.lan.interfaces.map((name) => {

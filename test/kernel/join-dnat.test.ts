@@ -26,6 +26,7 @@ const board = {
   uplinks: [{ name: 'up', access: 'wlan', interface: 'up0' }],
   lan: { interfaces: ['ran0', 'wap0'] },
   web: { listen: [{ host: '127.0.0.1', port: 18098 }] },
+  joinDnat: true,
   listeners: [
     { kind: 'explicit', host: '::', port: 9000, mptcp: true, target: '10.71.3.2:8000', upstream: 'tcp' },
     // The same server's port intercepted: a transparent session, whose joins the rule leaves alone.

@@ -17,6 +17,7 @@ const cell = (extra: Partial<BoardProfile> = {}): BoardProfile => ({
     { kind: 'explicit', host: '10.71.0.1', port: 9002, mptcp: false, target: '10.71.3.2:8000' },
     { kind: 'transparent', host: '::', port: 8443, mptcp: true },
   ],
+  joinDnat: true,
   ...extra,
 });
 
@@ -37,7 +38,8 @@ t.test('on a cell with the userspace PM: explicit MPTCP listeners, per radio and
 t.test('where it does not apply', async (t) => {
   t.equal(joinDnatFor(cell(), 'kernel', () => ifs), undefined, 'the in-kernel PM');
   t.equal(joinDnatFor(cell({ joinDnat: false }), 'userspace', () => ifs), undefined, 'turned off');
-  t.equal(joinDnatFor(cell({ mueRadioAddresses: true }), 'userspace', () => ifs), undefined, 'with mueRadioAddresses');
+  t.equal(joinDnatFor({ ...cell(), joinDnat: undefined }, 'userspace', () => ifs), undefined, 'off unless turned on (opt-in)');
+  t.equal(joinDnatFor(cell({ mueRadioAddresses: true, joinDnat: true }), 'userspace', () => ifs), undefined, 'with mueRadioAddresses');
   t.equal(joinDnatFor(cell({ preset: 'concentrator' }), 'userspace', () => ifs), undefined, 'not a cell');
   t.equal(joinDnatFor(cell({ listeners: [{ kind: 'transparent', host: '::', port: 8443, mptcp: true }] }), 'userspace', () => ifs), undefined, 'transparent listeners only');
   t.equal(joinDnatFor(cell(), 'userspace', () => ({})), undefined, 'radios without addresses');
