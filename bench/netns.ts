@@ -73,17 +73,6 @@ export async function rig(w: World, prefix = `${process.env.BENCH_NS_PREFIX ?? '
     // UE-side knob of an upload's handover (docs/relay.md "Upload handover: whose time it is").
     const stale = process.env.BENCH_MUE_STALE_LOSS;
     if (stale !== undefined) await mue.sysctl('net.mptcp.stale_loss_cnt', Number(stale));
-    // BENCH_JOIN_DNAT=1 (an experiment, not the product; docs/relay.md "Upload handover: whose
-    // time it is"): the cell DNATs MP_JOIN SYNs for the service address to the address of the radio
-    // they came in on, so a join gets a local id of its own without the C flag. Only with
-    // BENCH_HANDOVER_CASE=initial: withdrawing a join's id ≠ 0 trips a WARN_ON_ONCE in the M-UE's
-    // kernel (the rig's M-UE shares this machine's kernel).
-    if (process.env.BENCH_JOIN_DNAT === '1') {
-      if (process.env.BENCH_HANDOVER_CASE !== 'initial') throw new Error('BENCH_JOIN_DNAT=1 needs BENCH_HANDOVER_CASE=initial');
-      await cell.exec('nft', ['add', 'table', 'ip', 'upjoin']);
-      await cell.exec('nft', ['add', 'chain', 'ip', 'upjoin', 'pre', '{ type nat hook prerouting priority -100; }']);
-      for (const [dev, a] of [['ran0', '10.71.1.1'], ['wap0', '10.71.2.1']]) await cell.exec('nft', ['add', 'rule', 'ip', 'upjoin', 'pre', 'iifname', dev, 'ip', 'daddr', '10.71.0.1', 'tcp', 'flags', 'syn', 'tcp', 'option', 'mptcp', 'subtype', '1', 'dnat', 'to', a]);
-    }
     return { topo, mue, cell, srv, restore };
   } catch (e) {
     await topo.destroy();
@@ -102,6 +91,9 @@ export async function startCell(cell: Host): Promise<void> {
     listeners: [{ kind: 'explicit', host: '::', port: 9000, mptcp: true, target: '10.71.3.2:8000', upstream: 'tcp' }],
     // BENCH_MUE_RADIO_IDS=1: per-radio address ids for M-UE sessions (the product's opt-in).
     ...(process.env.BENCH_MUE_RADIO_IDS === '1' ? { mueRadioAddresses: true } : {}),
+    // BENCH_JOIN_DNAT=1: the join DNAT on (the product's opt-in `joinDnat`; docs/relay.md "Upload
+    // handover: whose time it is"), for an A/B. The kernel-only baseline never passes the cell's listener.
+    ...(process.env.BENCH_JOIN_DNAT === '1' ? { joinDnat: true } : {}),
     accessNetworks: [
       { prefix: '10.71.1.0/24', access: 'cellular' },
       { prefix: '10.71.2.0/24', access: 'wlan' },
@@ -116,9 +108,11 @@ export async function startCell(cell: Host): Promise<void> {
     env: { ...process.env, DUOCELL_LOG_LEVEL: logFile === undefined ? 'warn' : (process.env.DUOCELL_LOG_LEVEL ?? 'warn') },
   });
   if (typeof out === 'number') fs.closeSync(out);
+  // Up once the listener is there and, where the join DNAT applies, its table (the path manager starts after the listeners).
+  const dnat = process.env.BENCH_JOIN_DNAT === '1' && process.env.BENCH_MUE_RADIO_IDS !== '1';
   for (let i = 0; i < 150; i++) {
     const ok = await cell.exec('ss', ['-Hltn', 'sport = :9000'], { allowFail: true });
-    if (ok.trim() !== '') return;
+    if (ok.trim() !== '' && (!dnat || (await cell.exec('nft', ['list', 'tables'], { allowFail: true })).includes('inet duocell_join'))) return;
     await sleep(100);
   }
   throw new Error('cell did not start');

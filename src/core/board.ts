@@ -159,6 +159,8 @@ export interface BoardProfile {
   explicitSteering?: ExplicitSteeringProfile;
   /** Per-radio address ids for M-UE sessions (wiring/pm.ts radioAnnouncer; opt-in, userspace PM). */
   mueRadioAddresses?: boolean;
+  /** MP_JOIN SYNs to explicit MPTCP listeners DNATed to the radio's address (wiring/pm.ts; cell, userspace PM; opt-in). */
+  joinDnat?: boolean;
   /** Relay targets the operator allows on purpose (prefixes), over the proxy's target filter. */
   proxyTargets?: { allow?: string[] };
   /** Anything else the schema allows, kept as is. */
@@ -295,6 +297,9 @@ function checkMeaning(doc: Record<string, unknown>): string[] {
   });
   if (b.mueRadioAddresses !== undefined && typeof b.mueRadioAddresses !== 'boolean') errs.push('board.mueRadioAddresses: must be true or false');
   if (b.mueRadioAddresses === true && b.preset !== 'cell') errs.push('board.mueRadioAddresses: only a cell serves M-UEs over its radios');
+  if (b.joinDnat !== undefined && typeof b.joinDnat !== 'boolean') errs.push('board.joinDnat: must be true or false');
+  if (b.joinDnat === true && b.preset !== 'cell') errs.push('board.joinDnat: only a cell serves M-UEs over its radios');
+  if (b.joinDnat === true && b.mueRadioAddresses === true) errs.push('board.joinDnat: not with mueRadioAddresses (the announced joins have their own ids already)');
   const es = b.explicitSteering;
   if (es !== undefined) {
     if (b.preset !== 'concentrator') errs.push('board.explicitSteering: only a concentrator announces its addresses this way');

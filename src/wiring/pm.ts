@@ -7,6 +7,8 @@ import { addressFamily, hostPort, parsePrefix, prefixContains } from '../core/ne
 import { MptcpPm } from '../drivers/netlink/mptcp-pm.js';
 import { pathManagerOps, type PmMode } from '../drivers/netlink/path-manager.js';
 import { SockDiag } from '../drivers/netlink/sock-diag.js';
+import { applyRuleset, deleteTable } from '../drivers/nft/index.js';
+import { buildJoinDnat, type JoinDnatConfig } from '../services/intercept/join.js';
 import { PmService, SteeringController, type PathsLike, type PmBackend } from '../services/pm/index.js';
 import { planSubflows } from '../services/pm/planner.js';
 import { planWithdrawals, type WithdrawalPlan } from '../services/pm/withdraw.js';
@@ -67,7 +69,31 @@ export interface RunningPm {
     plan(tuples: ReadonlyArray<{ local: { address: string; port: number }; remote: { address: string; port: number } }>): WithdrawalPlan;
     remove(token: number, locId: number): Promise<void>;
   };
-  close(): void;
+  /** Whether the join DNAT is installed (services/intercept/join.ts). */
+  readonly joinDnat: boolean;
+  close(): Promise<void>;
+}
+
+/** The join DNAT's nftables table (services/intercept/join.ts). */
+export const JOIN_DNAT_TABLE = 'duocell_join';
+
+/**
+ * The join DNAT for this board (services/intercept/join.ts), or undefined where it does not apply:
+ * a cell with the userspace PM that turns it on (`joinDnat: true`, opt-in), never with `mueRadioAddresses`
+ * (the announced joins have ids of their own), for the explicit (not transparent) MPTCP listeners,
+ * on the LAN radios that have an address of the family now.
+ */
+export function joinDnatFor(board: Pick<BoardProfile, 'preset' | 'joinDnat' | 'mueRadioAddresses' | 'listeners' | 'lan'>, mode: PmMode, interfaces: InterfaceReader): JoinDnatConfig | undefined {
+  if (board.preset !== 'cell' || mode !== 'userspace' || board.joinDnat !== true || board.mueRadioAddresses === true) return undefined;
+  const listeners = board.listeners.filter((l) => l.kind !== 'transparent' && l.mptcp).map((l) => ({ host: l.host, port: l.port }));
+  const all = interfaces();
+  const radios = board.lan.interfaces.map((name) => {
+    const addrs = (all[name] ?? []).filter((a) => !a.address.startsWith('fe80'));
+    const families = [...new Set(addrs.map((a) => (a.family === 'IPv4' ? 4 : 6) as 4 | 6))];
+    return { name, families };
+  });
+  if (listeners.length === 0 || radios.every((r) => r.families.length === 0)) return undefined;
+  return { table: JOIN_DNAT_TABLE, radios, listeners };
 }
 
 /**
@@ -143,6 +169,25 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   const accessOf = accessLabeler(board, io.interfaces);
   const radioIds = board.mueRadioAddresses === true && mode === 'userspace';
   if (board.mueRadioAddresses === true && mode !== 'userspace') log.warn('mueRadioAddresses needs the userspace path manager (net.mptcp.pm_type=1): off');
+  // The join DNAT: a crashed run's table goes first, whatever this run does.
+  await deleteTable('inet', JOIN_DNAT_TABLE).catch((e: Error) => log.warn({ err: e.message }, 'cannot remove an old join DNAT table'));
+  const dnatText = ((): string | undefined => {
+    const c = joinDnatFor(board, mode, io.interfaces);
+    return c === undefined ? undefined : buildJoinDnat(c);
+  })();
+  let joinDnat = false;
+  if (dnatText !== undefined) {
+    try {
+      await applyRuleset(dnatText);
+      joinDnat = true;
+      log.info({ table: JOIN_DNAT_TABLE }, 'M-UE joins to the explicit listeners DNATed to their radio\'s address: each join has an address id of its own');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'join DNAT not installed: a dead initial path is left to the M-UE\'s timers');
+    }
+  }
+  const dropDnat = async (): Promise<void> => {
+    if (joinDnat) await deleteTable('inet', JOIN_DNAT_TABLE).catch((e: Error) => log.warn({ err: e.message }, 'cannot remove the join DNAT table'));
+  };
   let joinSaved: string | undefined;
   if (radioIds) {
     // The C flag: M-UEs join the per-radio addresses announced below, not the service address.
@@ -172,6 +217,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     service.stop();
     diag.close();
     if (own) pm.close();
+    await dropDnat();
     return undefined;
   }
   // Per-connection backup flags exist only under the userspace PM (the in-kernel one answers EINVAL).
@@ -203,7 +249,7 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
   const withdrawal = {
     plan: (tuples: ReadonlyArray<{ local: { address: string; port: number }; remote: { address: string; port: number } }>): WithdrawalPlan => {
       const victims = tuples.map((t) => service.established(t.local, t.remote)).filter((x): x is SubflowView => x !== undefined);
-      return planWithdrawals(victims, (token) => service.session(token));
+      return planWithdrawals(victims, (token) => service.session(token), { announced: radioIds });
     },
     remove: (token: number, locId: number): Promise<void> => kernelPm.remove(token, locId),
   };
@@ -212,12 +258,14 @@ export async function startPm(board: BoardProfile, policy: PmPolicyInput, paths:
     mode,
     steering,
     ...(mode === 'userspace' ? { backupSubflow, withdrawal } : {}),
-    close() {
+    joinDnat,
+    async close() {
       steering?.stop();
       service.stop();
       if (joinSaved !== undefined && ledger === undefined) fs.writeFileSync(sysctlPath(JOIN_SYSCTL), `${joinSaved}\n`);
       diag.close();
       if (own) kernelPm.close();
+      await dropDnat();
     },
   };
 }

@@ -9,26 +9,20 @@
 //     closes its end of the dead subflow at once instead of waiting for its stale detection.
 //     Also with the M-UE at Linux's default limits (add_addr_accepted 0): it still takes the one
 //     announcement under the C flag and keeps two subflows.
-//   - without it (the default), every cell-side subflow has id 0, nothing is withdrawn, the
+//   - without it (and without the join DNAT, test/kernel/join-dnat.test.ts), every cell-side subflow has id 0, nothing is withdrawn, the
 //     M-UE's counter stays put and its dead subflow is still there seconds later.
 // Every upload must arrive byte-exact. Bounds are generous: "gone within 6 s" against "still
 // there after 6 s" (the M-UE's own timers would take tens of seconds to give the subflow up).
 import t from 'tap';
 import fs from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import { netnsUnavailable } from '../helpers/hosts.js';
 import { startDuocellRun, waitFor } from '../helpers/appliance.js';
-import { rig, type Rig } from '../../bench/netns.js';
+import { GONE_MS, round, stopDuocell } from '../helpers/mue-upload.js';
+import { rig } from '../../bench/netns.js';
 import { applyShipped } from '../../bench/sysctl.js';
-import { transfer, XferServer, XFER } from '../../bench/xfer-run.js';
-import { sleep } from '../../bench/lib.js';
-import type { Host } from '../../src/sim/hosts.js';
+import { XferServer, XFER } from '../../bench/xfer-run.js';
 
 const why = (await netnsUnavailable()) || (fs.existsSync(XFER) ? false : `no ${XFER} (scripts/setup.sh builds dist/)`);
-const MiB = 1 << 20;
-const SIZE = 24 * MiB; // long enough to outlast the GONE_MS window on the survivor alone
-const CUT_AT = 2 * MiB;
-const GONE_MS = 6000;
 
 const board = (radioIds: boolean): Record<string, unknown> => ({
   name: 'test-mue-radio-ids',
@@ -41,97 +35,8 @@ const board = (radioIds: boolean): Record<string, unknown> => ({
     { prefix: '10.71.1.0/24', access: 'cellular' },
     { prefix: '10.71.2.0/24', access: 'wlan' },
   ],
-  ...(radioIds ? { mueRadioAddresses: true } : {}),
+  ...(radioIds ? { mueRadioAddresses: true } : { joinDnat: false }),
 });
-
-/** One MPTcpExt counter of a namespace, absolute (/proc/net/netstat; no shared nstat history). */
-async function mptcpCounter(h: Host, name: string): Promise<number> {
-  const lines = (await h.exec('cat', ['/proc/net/netstat'])).split('\n');
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    if (!lines[i]!.startsWith('MPTcpExt:')) continue;
-    const keys = lines[i]!.trim().split(/\s+/);
-    const vals = lines[i + 1]!.trim().split(/\s+/);
-    const k = keys.indexOf(name);
-    return k < 0 ? 0 : Number(vals[k]);
-  }
-  return 0;
-}
-
-/** The M-UE's established subflows to port 9000 as "local remote" pairs. */
-async function ueSubflows(r: Rig): Promise<string[]> {
-  const out = await r.mue.exec('ss', ['-Htn', 'state', 'established', 'dport', '=', ':9000'], { allowFail: true });
-  return out.split('\n').map((l) => l.trim().split(/\s+/).filter((f) => /:\d+$/.test(f))).filter((f) => f.length >= 2).map((f) => `${f[0]!.replace(/%\w+/, '')} ${f[1]}`);
-}
-
-async function serverReceived(r: Rig): Promise<number> {
-  const out = await r.srv.exec('ss', ['-Htni', 'state', 'established', 'sport', '= :8000'], { allowFail: true });
-  let sum = 0;
-  for (const m of out.matchAll(/bytes_received:(\d+)/g)) sum += Number(m[1]);
-  return sum;
-}
-
-async function stopDuocell(app: { child: ChildProcess }): Promise<void> {
-  if (app.child.exitCode !== null) return;
-  const done = new Promise((res) => app.child.once('exit', res));
-  app.child.kill('SIGTERM');
-  await Promise.race([done, sleep(15_000)]);
-}
-
-interface Round {
-  /** Subflows of the M-UE before the cut. */
-  before: string[];
-  rmAddr: number;
-  /** The dead radio's subflow left ESTABLISHED within GONE_MS of the cut, while the upload still ran. */
-  gone: boolean;
-  /** When it left, ms after the cut (a figure for the message, never asserted). */
-  goneMs?: number;
-  ok: boolean;
-  error?: string;
-  midUpload: boolean;
-}
-
-/** One upload with `dev` cut on both ends once the server has CUT_AT bytes. */
-async function round(r: Rig, srv: XferServer, dev: 'ran0' | 'wap0'): Promise<Round> {
-  const ueAddr = dev === 'ran0' ? '10.71.1.2' : '10.71.2.2';
-  const rm0 = await mptcpCounter(r.mue, 'RmAddr');
-  let before: string[] = [];
-  let gone = false;
-  let goneMs: number | undefined;
-  let cutAt = 0;
-  let done = false;
-  const up = transfer(r.mue, srv, { host: '10.71.0.1', port: 9000, mptcp: true, send: SIZE, trace: true, timeoutMs: 90_000 }).finally(() => {
-    done = true;
-  });
-  const cut = (async () => {
-    await waitFor(async () => ((await serverReceived(r)) >= CUT_AT ? true : undefined), 30_000, 50);
-    before = await ueSubflows(r);
-    const dead = before.filter((s) => s.startsWith(`${ueAddr}:`));
-    cutAt = performance.timeOrigin + performance.now();
-    await Promise.all([r.cell.linkSet(dev, 'down'), r.mue.linkSet(dev, 'down')]);
-    // While the upload runs (its end closes every subflow anyway) and for at most GONE_MS.
-    const t0 = Date.now();
-    while (!done && Date.now() - t0 < GONE_MS && dead.length > 0) {
-      const now = await ueSubflows(r);
-      if (!dead.some((d) => now.includes(d))) {
-        gone = !done;
-        goneMs = Date.now() - t0;
-        break;
-      }
-      await sleep(50);
-    }
-  })();
-  try {
-    const res = await up.then((x) => ({ ok: true as const, x }), (e: Error) => ({ ok: false as const, e }));
-    await cut;
-    const samples = res.ok ? res.x.serverSamples ?? [] : [];
-    const atCut = samples.filter(([x]) => x < cutAt).at(-1)?.[1] ?? 0;
-    return { before, rmAddr: (await mptcpCounter(r.mue, 'RmAddr')) - rm0, gone, ...(goneMs === undefined ? {} : { goneMs }), ok: res.ok, ...(res.ok ? {} : { error: res.e.message }), midUpload: atCut > 0 && atCut < SIZE };
-  } finally {
-    await cut.catch(() => undefined);
-    await r.restore();
-    await sleep(500);
-  }
-}
 
 t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and without them it is not (needs root, MPTCP)', { skip: why === false ? false : why, timeout: 300_000 }, async (t) => {
   const r = await rig('ideal', `uph${process.pid % 1000}`);
@@ -167,7 +72,7 @@ t.test('per-radio address ids: an M-UE upload\'s dead radio is withdrawn, and wi
   await stopDuocell(app);
   t.equal(await joinInit(), '1', 'the sysctl is put back on exit');
 
-  // Without it (the default): the control.
+  // Without it (and without the join DNAT): the control.
   app = await startDuocellRun(r.cell, board(false), { DUOCELL_LOG_LEVEL: 'info' }, { tmpPrefix: 'dc-radioids' });
   const ctl = await round(r, srv, 'wap0');
   t.ok(ctl.ok, `control, WLAN cut: upload byte-exact${ctl.error === undefined ? '' : `: ${ctl.error}`}`);

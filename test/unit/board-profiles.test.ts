@@ -140,3 +140,13 @@ t.test('mueRadioAddresses: a boolean, on a cell only', async (t) => {
   const conc = JSON.parse(fs.readFileSync(path.join(dir, 'concentrator-sim.json'), 'utf8')) as Record<string, any>;
   rejects(t, { ...conc, mueRadioAddresses: true }, /mueRadioAddresses: only a cell/, 'a concentrator');
 });
+
+t.test('joinDnat: a boolean, on a cell only, never with mueRadioAddresses', async (t) => {
+  const good = JSON.parse(fs.readFileSync(path.join(dir, 'rpi4-ec25.json'), 'utf8')) as Record<string, any>;
+  t.equal(validateBoard({ ...good, joinDnat: false }).joinDnat, false, 'a cell may turn it off');
+  rejects(t, { ...good, joinDnat: 'no' }, /joinDnat/, 'not a boolean');
+  rejects(t, { ...good, joinDnat: true, mueRadioAddresses: true }, /joinDnat: not with mueRadioAddresses/, 'not both');
+  t.equal(validateBoard({ ...good, joinDnat: false, mueRadioAddresses: true }).mueRadioAddresses, true, 'off with mueRadioAddresses is fine');
+  const conc = JSON.parse(fs.readFileSync(path.join(dir, 'concentrator-sim.json'), 'utf8')) as Record<string, any>;
+  rejects(t, { ...conc, joinDnat: true }, /joinDnat: only a cell/, 'a concentrator');
+});

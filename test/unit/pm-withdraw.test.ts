@@ -62,6 +62,18 @@ t.test('the M-UE side with per-radio addresses: each radio its own id, the initi
   const init = { ...sf(7, '::ffff:a47:1', 9000, 0), daddr: '::ffff:a47:102', dport: 40000 };
   const wlan = { ...sf(7, '::ffff:a47:201', 9000, 2), daddr: '::ffff:a47:202', dport: 40001 };
   const c = { ...conn(7, [init, wlan]), serverSide: true };
-  t.same(planWithdrawals([wlan], () => c).withdraw, [{ token: 7, locId: 2 }], 'the WLAN radio\'s id');
+  t.same(planWithdrawals([wlan], () => c, { announced: true }).withdraw, [{ token: 7, locId: 2 }], 'the WLAN radio\'s id (the cell announced it)');
   t.same(planWithdrawals([init], () => c).withdraw, [{ token: 7, locId: 0 }], 'the initial radio: id 0, which no survivor has');
+});
+
+t.test('the M-UE side with DNATed joins (own ids, never announced): only id 0 is ever withdrawn', async (t) => {
+  const init = { ...sf(7, '10.71.0.1', 9000, 0), daddr: '10.71.1.2', dport: 34000 };
+  const join = { ...sf(7, '10.71.2.1', 9000, 1), daddr: '10.71.2.2', dport: 34001 };
+  const s = { ...conn(7, [init, join]), serverSide: true };
+  const p0 = planWithdrawals([init], () => s);
+  t.same(p0.withdraw, [{ token: 7, locId: 0 }], 'the initial path: id 0');
+  const p1 = planWithdrawals([join], () => s);
+  t.same(p1.withdraw, [], 'the join\'s path: its id is not withdrawn (the M-UE kernel\'s WARN_ON_ONCE)');
+  t.same(p1.unannounced, ['7:1']);
+  t.same(planWithdrawals([join], () => s, { announced: true }).withdraw, [{ token: 7, locId: 1 }], 'the cell announced it (mueRadioAddresses): withdrawn');
 });

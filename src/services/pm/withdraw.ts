@@ -33,6 +33,13 @@ import type { PmConnectionView, SubflowView } from './types.js';
  * test/kernel/handover-remove-addr.test.ts (a join's path, the box's upstream) and
  * test/kernel/mue-radio-ids.test.ts (both paths, an M-UE's upload) show it on this kernel.
  *
+ * Joins the peer made to an address the box never announced (an M-UE's join to the service
+ * address that the join DNAT gave an id of its own, services/intercept/join.ts) must never be
+ * withdrawn by their id: Linux answers a REMOVE_ADDR of id ≠ 0 for such a join by decrementing its
+ * accepted-announcement count, which is 0, and hits WARN_ON_ONCE(add_addr_accepted == 0) in
+ * mptcp_pm_nl_rm_addr (docs/relay.md). So for a connection the box accepted (serverSide) without
+ * announcements of its own (`announced` false), only id 0 is ever withdrawn.
+ *
  *   victims  the established subflows of the dead path, as the path manager follows them
  *   result   per connection, each local id of a victim that no other established subflow of that
  *            connection uses; connections left without any other established subflow are
@@ -47,13 +54,16 @@ export interface WithdrawalPlan {
   readonly withdraw: Withdrawal[];
   /** Local ids not withdrawn because a surviving subflow shares them (token:id). */
   readonly shared: string[];
+  /** Ids of joins the peer made to an address the box never announced: never withdrawn (token:id). */
+  readonly unannounced: string[];
 }
 
 const sfKey = (s: Pick<SubflowView, 'saddr' | 'sport' | 'daddr' | 'dport'>): string => `${s.saddr}|${s.sport}|${s.daddr}|${s.dport}`;
 
-export function planWithdrawals(victims: readonly SubflowView[], session: (token: number) => PmConnectionView | undefined): WithdrawalPlan {
+export function planWithdrawals(victims: readonly SubflowView[], session: (token: number) => PmConnectionView | undefined, opts: { announced?: boolean } = {}): WithdrawalPlan {
   const withdraw: Withdrawal[] = [];
   const shared: string[] = [];
+  const unannounced: string[] = [];
   const byToken = new Map<number, SubflowView[]>();
   for (const v of victims) byToken.set(v.token, [...(byToken.get(v.token) ?? []), v]);
   for (const [token, vs] of byToken) {
@@ -65,8 +75,9 @@ export function planWithdrawals(victims: readonly SubflowView[], session: (token
     const used = new Set(survivors.map((s) => s.locId));
     for (const id of new Set(vs.map((v) => v.locId))) {
       if (used.has(id)) shared.push(`${token}:${id}`);
+      else if (id !== 0 && sess.serverSide && opts.announced !== true) unannounced.push(`${token}:${id}`);
       else withdraw.push({ token, locId: id });
     }
   }
-  return { withdraw, shared };
+  return { withdraw, shared, unannounced };
 }

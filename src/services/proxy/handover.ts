@@ -38,7 +38,7 @@ export type PlannedWithdrawal = { token: number; locId: number };
 /** The path manager's REMOVE_ADDR (wiring/pm.ts RunningPm.withdrawal). */
 export interface Withdrawer {
   /** Synchronous, before the destroy: which (token, local id) to withdraw. */
-  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[] };
+  plan(victims: readonly FourTuple[]): { withdraw: readonly PlannedWithdrawal[]; shared: readonly string[]; unannounced?: readonly string[] };
   remove(token: number, locId: number): Promise<void>;
 }
 
@@ -119,6 +119,7 @@ export class Handover {
     try {
       const p = w.plan(victims);
       if (p.shared.length > 0) log.debug({ shared: p.shared }, 'address ids kept: a surviving subflow uses them too');
+      if ((p.unannounced ?? []).length > 0) log.debug({ unannounced: p.unannounced }, 'address ids kept: joins to an address the cell never announced (withdrawing them trips the M-UE kernel\'s WARN)');
       return p.withdraw;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'cannot plan REMOVE_ADDR for the dead path');
