@@ -14,7 +14,7 @@ for (const l of fs.readFileSync(process.argv[2] ?? '', 'utf8').split('\n')) {
 }
 const steps: Record<string, (s: Stamps) => number> = {
   'connect start -> connected (MPTCP handshake to the concentrator; ~0 with TFO)': (s) => s.connected! - s.start!,
-  'connected -> first client byte sent on': (s) => s['first-up']! - s.connected!,
+  'connected -> first client byte sent on (negative: the bytes went with the Convert message)': (s) => s['first-up']! - s.connected!,
   'connected -> Convert reply parsed': (s) => s.reply! - s.connected!,
   'first client byte sent on -> reply parsed': (s) => s.reply! - s['first-up']!,
   'connect start -> reply parsed': (s) => s.reply! - s.start!,

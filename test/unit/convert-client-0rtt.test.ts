@@ -182,3 +182,46 @@ t.test('a converter that never answers: the reply timer still ends the session',
   t.equal(r.error, 'ECONNRESET', 'the N-UE sees a reset');
   t.equal(s.ahead[0]?.toString(), 'short', 'the converter had the bytes');
 });
+
+t.test('bytes the client sent before the connector ran go out in one write with the Convert message (in the SYN with TFO)', async (t) => {
+  const s = await stub(t, 5, (ahead) => Buffer.concat([OK_REPLY, ahead]));
+  const srv = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+  const written = new Promise<void>((r) => {
+    const ue = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1', () => ue.write('hello', () => r()));
+    ue.on('error', () => undefined);
+    t.teardown(() => ue.destroy());
+  });
+  const client = await accepted;
+  client.on('error', () => undefined);
+  await written;
+  await new Promise((r) => setTimeout(r, 50)); // the bytes are in the accepted socket's receive queue
+  t.equal(client.readableLength, 0, 'nothing read into Node yet: the bytes wait in the kernel, as a transparent N-UE session has them');
+  // Every write the upstream socket hands its handle, in order (Node's _writeGeneric: net.Socket's
+  // connect() puts its own write() back, so a spy has to sit below it).
+  const writes: Buffer[] = [];
+  const io = {
+    ...socketIo,
+    socketOn: (fd: number): net.Socket => {
+      const sock = socketIo.socketOn(fd) as net.Socket & { _writeGeneric(writev: boolean, data: unknown, ...rest: unknown[]): unknown };
+      const generic = sock._writeGeneric.bind(sock);
+      sock._writeGeneric = (writev: boolean, data: unknown, ...rest: unknown[]) => {
+        // (while connecting, Node defers the write and calls this again once connected)
+        if (!sock.connecting) writes.push(writev ? Buffer.concat((data as Array<{ chunk: Buffer }>).map((c) => c.chunk)) : Buffer.from(data as Buffer));
+        return generic(writev, data, ...rest);
+      };
+      return sock;
+    },
+  };
+  const r = await converter(s.port).connect({ target: TARGET, options: { mptcp: false }, signal: new AbortController().signal, io, clientSocket: client });
+  t.teardown(() => r.socket.destroy());
+  t.equal(writes.length, 1, 'one write: the Convert message and the client bytes together');
+  const first = writes[0] ?? Buffer.alloc(0);
+  const parsed = parseConvertMessage(first);
+  t.notOk('need' in parsed, 'the write starts with a whole Convert message');
+  if (!('need' in parsed)) t.equal(first.subarray(parsed.consumed).toString(), 'hello', 'the client bytes right behind it');
+  t.equal(s.ahead[0]?.toString(), 'hello', 'the converter got them once');
+  t.equal(client.readableLength, 0, 'nothing left over for the relay to send again');
+});

@@ -216,31 +216,68 @@ export function checkReply(msg: ConvertMessage): { grant?: Grant } {
 
 /**
  * 0-RTT (RFC 8803 section 3): while the converter's reply is outstanding, the client's bytes go
- * to the converter at once, behind the Convert message, up to `limit` bytes. Read in paused mode
- * (exactly what is buffered), so the client's end of stream is left for the relay. stop() pauses
- * the client and returns what was sent, which a refusal puts back in front of the client's
+ * to the converter at once, behind the Convert message, up to `limit` bytes. Reading starts
+ * before the connection to the converter is opened: what the client already sent by then
+ * (take()) goes out with the Convert message, in the SYN with TFO (0-RTT proper: otherwise the
+ * client's first bytes wait a round trip for the handshake, docs/convert.md "RTT accounting");
+ * once connected (to(upstream)) the rest follows as it comes. Read in paused mode (exactly what
+ * is buffered), so the client's end of stream is left for the relay. stop() pauses the client
+ * and returns everything taken from it, which a refusal puts back in front of the client's
  * stream (client.unshift) for the next attempt or candidate: nothing is lost.
  */
-function forwardAhead(client: net.Socket, upstream: net.Socket, limit: number, onFirst: () => void): { stop(): Buffer } {
+export function forwardAhead(client: net.Socket, limit: number, onFirst: () => void): { settled(): Promise<void>; take(): Buffer; to(upstream: net.Socket): void; stop(): Buffer } {
   const sent: Buffer[] = [];
   let bytes = 0;
+  /** Taken from the client, not yet handed on (before the connection to the converter). */
+  let held: Buffer[] = [];
+  let upstream: net.Socket | undefined;
   const pump = (): void => {
     while (bytes < limit && client.readableLength > 0) {
-      const d = client.read(client.readableLength) as Buffer | null;
+      const d = client.read(Math.min(client.readableLength, limit - bytes)) as Buffer | null;
       if (d === null) break;
-      if (bytes === 0) onFirst();
       sent.push(d);
       bytes += d.length;
-      upstream.write(d);
+      if (upstream === undefined) held.push(d);
+      else {
+        if (bytes === d.length) onFirst();
+        upstream.write(d);
+      }
     }
   };
   client.on('readable', pump);
   pump();
+  const concat = (a: Buffer[]): Buffer => (a.length === 0 ? EMPTY : a.length === 1 ? a[0]! : Buffer.concat(a));
   return {
+    /**
+     * Resolves once the bytes already in the kernel's receive queue have been read: reading
+     * starts with the 'readable' listener (its read(0) on the next tick); the next poll phase
+     * reads what is queued and the second check phase comes after it. Nothing waits for bytes
+     * that are not there yet (a server that speaks first loses two event-loop turns, no time).
+     */
+    settled(): Promise<void> {
+      if (client.readableLength > 0 || client.destroyed) return Promise.resolve();
+      return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+    },
+    take(): Buffer {
+      const b = concat(held);
+      held = [];
+      if (b.length > 0) onFirst();
+      return b;
+    },
+    to(u: net.Socket): void {
+      upstream = u;
+      const b = concat(held);
+      held = [];
+      if (b.length > 0) {
+        if (bytes === b.length) onFirst();
+        u.write(b);
+      }
+      pump();
+    },
     stop(): Buffer {
       client.removeListener('readable', pump);
       client.pause();
-      return sent.length === 1 ? sent[0]! : Buffer.concat(sent, bytes);
+      return concat(sent);
     },
   };
 }
@@ -274,24 +311,30 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
       if (cookie !== undefined) tlvs.push({ type: 'cookie', cookie });
       if (o.askGrant === true) tlvs.push({ type: 'grant-request' });
       const hello = encodeConvertMessage(tlvs);
-      const early = req.early === undefined ? hello : Buffer.concat([hello, req.early]);
       const id = ++traceSeq;
       stamp(id, 'start');
-      const { socket, serverMptcp } = await openUpstream({
-        target: { host: conc.address, port: conc.port },
-        early,
-        options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? false },
-        signal: req.signal,
-        io: req.io,
-      });
-      stamp(id, 'connected');
-      // The Convert message and the client's bytes behind it must not wait for ACKs (Nagle).
-      socket.setNoDelay(true);
       const client = req.clientSocket;
-      const ahead = client === undefined || client.destroyed ? undefined : forwardAhead(client, socket, MAX_UNANSWERED_BYTES, () => stamp(id, 'first-up'));
+      const ahead = client === undefined || client.destroyed ? undefined : forwardAhead(client, MAX_UNANSWERED_BYTES, () => stamp(id, 'first-up'));
       let grant: Grant | undefined;
       let rest: Buffer;
+      let socket: net.Socket | undefined;
+      let serverMptcp = false;
       try {
+        // The client's bytes already here ride with the Convert message: in the SYN with TFO.
+        await ahead?.settled();
+        const queued = ahead?.take() ?? EMPTY;
+        const parts = [hello, ...(req.early === undefined ? [] : [req.early]), ...(queued.length > 0 ? [queued] : [])];
+        ({ socket, serverMptcp } = await openUpstream({
+          target: { host: conc.address, port: conc.port },
+          early: parts.length === 1 ? hello : Buffer.concat(parts),
+          options: { ...req.options, mptcp: o.mptcp ?? true, fastOpen: o.fastOpen ?? false },
+          signal: req.signal,
+          io: req.io,
+        }));
+        stamp(id, 'connected');
+        // The Convert message and the client's bytes behind it must not wait for ACKs (Nagle).
+        socket.setNoDelay(true);
+        ahead?.to(socket);
         const r = await readReplyMessage(socket, o.replyTimeoutMs ?? 10_000, req.signal);
         rest = r.rest;
         ({ grant } = checkReply(r.msg));
@@ -302,7 +345,7 @@ export function convertConnector(o: ConvertClientOptions): ConvertConnector {
         const sent = ahead?.stop();
         if (sent !== undefined && sent.length > 0 && client !== undefined && !client.destroyed) client.unshift(sent);
         // The converter said no (or never said anything): reset our side, report with the code.
-        if (!socket.destroyed) socket.resetAndDestroy();
+        if (socket !== undefined && !socket.destroyed) socket.resetAndDestroy();
         const err0 = e instanceof DuocellError ? e : new DuocellError('DC_CONVERT_TRUNCATED', String(e), { cause: e });
         const err = req.signal.aborted && err0.code !== 'DC_ABORTED' ? new DuocellError('DC_ABORTED', 'client went away while the converter answered', { cause: err0 }) : err0;
         stamp(id, 'refused', { code: err.code, ahead: sent?.length ?? 0 });
