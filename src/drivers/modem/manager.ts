@@ -396,10 +396,8 @@ export class ModemManager extends TypedEmitter<ModemManagerEvents> {
       await this.#sleep(d);
       this.#checkPort();
       if (!this.#running) return;
-      // a failed session may mean the network is gone ("+CME ERROR: 30", no network service)
-      // while the notice of it was lost or overtaken: ask before trying again
+      // the network may be gone ("+CME ERROR: 30") and its notice lost: ask before trying again
       if (r.registered) await this.#control.pollRegistration();
-      this.#checkPort();
       if (!this.#running) return;
       if (!r.registered) return; // handled on the next run of this activity
     }
